@@ -1,0 +1,1 @@
+"""Adapters: the real implementations of the ports (SSH, local subprocess, S3, DynamoDB)."""

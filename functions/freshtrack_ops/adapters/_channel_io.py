@@ -1,0 +1,33 @@
+"""Shared plumbing of the host runners: collect stderr on the side while stdout is consumed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+MAX_STDERR_BYTES = 1 << 20
+
+
+class StderrCollector:
+    """Drains a stderr source in a thread (so a chatty command can never block), keeps the first 1 MiB."""
+
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._read = read
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="stderr-drain", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while chunk := self._read(65536):
+                if self._size < MAX_STDERR_BYTES:
+                    self._chunks.append(chunk)
+                    self._size += len(chunk)
+        except Exception as exc:
+            self._error = exc
+
+    def text(self, timeout_s: float) -> str:
+        self._thread.join(timeout_s)
+        return b"".join(self._chunks).decode("utf-8", errors="replace")

@@ -1,0 +1,119 @@
+"""BackupStore on S3: multipart uploads (bucket default encryption: SSE-KMS), manifests, listing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from freshtrack_ops.errors import BackupNotFound, UploadFailed
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+
+class S3MultipartUpload:
+    def __init__(self, client: S3Client, bucket: str, key: str, upload_id: str) -> None:
+        self._client = client
+        self._bucket = bucket
+        self.key = key
+        self.upload_id = upload_id
+        self._parts: list[CompletedPartTypeDef] = []
+
+    def upload_part(self, data: bytes) -> None:
+        number = len(self._parts) + 1
+        try:
+            response = self._client.upload_part(
+                Bucket=self._bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise UploadFailed(f"s3://{self._bucket}/{self.key}: part {number} failed: {exc}") from exc
+        self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+
+    def complete(self) -> int:
+        try:
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise UploadFailed(f"s3://{self._bucket}/{self.key}: completing the upload failed: {exc}") from exc
+        return len(self._parts)
+
+    def abort(self) -> None:
+        try:
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=self.key, UploadId=self.upload_id)
+        except ClientError as exc:
+            if _code(exc) != "NoSuchUpload":
+                raise
+
+
+class S3BackupStore:
+    def __init__(self, client: S3Client, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    def start_upload(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> S3MultipartUpload:
+        try:
+            response = self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=dict(metadata)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise UploadFailed(f"s3://{self.bucket}/{key}: cannot start upload: {exc}") from exc
+        return S3MultipartUpload(self._client, self.bucket, key, response["UploadId"])
+
+    def put_json(self, key: str, body: str) -> None:
+        self._client.put_object(
+            Bucket=self.bucket, Key=key, Body=body.encode("utf-8"), ContentType="application/json"
+        )
+
+    def get_text(self, key: str) -> str:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                raise BackupNotFound(f"s3://{self.bucket}/{key} does not exist") from exc
+            raise
+        return response["Body"].read().decode("utf-8")
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    def abort_incomplete_uploads(self, key: str) -> int:
+        aborted = 0
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
+            for upload in page.get("Uploads", []):
+                if upload.get("Key") == key and "UploadId" in upload:
+                    self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
+                    aborted += 1
+        return aborted
+
+    def iter_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                raise BackupNotFound(f"s3://{self.bucket}/{key} does not exist") from exc
+            raise
+        body = response["Body"]
+        while chunk := body.read(chunk_size):
+            yield chunk
+
+
+def _code(exc: ClientError) -> str:
+    error: Any = exc.response.get("Error", {})
+    return str(error.get("Code", ""))

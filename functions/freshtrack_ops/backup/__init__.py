@@ -1,0 +1,1 @@
+"""The backup workflow's domain logic: plan, preflight, stream, manifest, cleanup."""

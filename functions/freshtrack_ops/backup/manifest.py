@@ -1,0 +1,51 @@
+"""The manifest: written last, so a dump without a manifest is by definition an incomplete backup."""
+
+from __future__ import annotations
+
+from freshtrack_ops.config import Target
+from freshtrack_ops.models import BackupOutput, Manifest, ManifestEvent
+from freshtrack_ops.ports import BackupStore, Catalog
+
+
+def build_manifest(event: ManifestEvent, target: Target) -> Manifest:
+    plan, preflight, dump = event.plan, event.preflight, event.dump
+    return Manifest(
+        backup_id=plan.backup_id,
+        host=plan.host,
+        database=target.database,
+        pg_server_version=preflight.server_version,
+        pg_dump_version=preflight.pg_dump_version,
+        app_version=preflight.app_version,
+        compression=dump.compression,
+        dump_key=dump.dump_key,
+        size_bytes=dump.size_bytes,
+        sha256=dump.sha256,
+        started_at=plan.started_at,
+        finished_at=dump.finished_at,
+        row_counts=dump.row_counts,
+        trigger=plan.trigger,
+        reason=plan.reason,
+        execution_id=plan.execution_id,
+    )
+
+
+def write_manifest(event: ManifestEvent, target: Target, store: BackupStore, catalog: Catalog) -> BackupOutput:
+    manifest = build_manifest(event, target)
+    body = manifest.model_dump_json(indent=2)
+    store.put_json(event.plan.manifest_key, body)
+    catalog.record_backup(
+        manifest.model_dump_json(),
+        host=manifest.host,
+        backup_id=manifest.backup_id,
+        finished_at=manifest.finished_at.isoformat(),
+    )
+    duration = (manifest.finished_at - manifest.started_at).total_seconds()
+    return BackupOutput(
+        backup_id=manifest.backup_id,
+        host=manifest.host,
+        dump_key=manifest.dump_key,
+        manifest_key=event.plan.manifest_key,
+        size_bytes=manifest.size_bytes,
+        sha256=manifest.sha256,
+        duration_s=round(duration, 3),
+    )

@@ -1,0 +1,50 @@
+"""Preflight: reachable host, ready database, enough disk, and the versions the manifest records."""
+
+from __future__ import annotations
+
+from freshtrack_ops.backup.host_env import host_env
+from freshtrack_ops.config import Target
+from freshtrack_ops.errors import DatabaseNotReady, HostCommandFailed, InsufficientDisk
+from freshtrack_ops.models import PreflightReport
+from freshtrack_ops.ports import HostRunner
+
+PREFLIGHT_TIMEOUT_S = 120.0
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.isidentifier():
+            values[key] = value.strip()
+    return values
+
+
+def run_preflight(target: Target, runner: HostRunner) -> PreflightReport:
+    result = runner.run("preflight.sh", host_env(target), timeout_s=PREFLIGHT_TIMEOUT_S)
+    if result.exit_code != 0:
+        raise HostCommandFailed(f"{target.id}: preflight exited {result.exit_code}: {tail(result.stderr)}")
+    values = parse_key_values(result.stdout)
+    if values.get("database_ready") != "true":
+        raise DatabaseNotReady(f"{target.id}: database {target.database!r} does not accept connections")
+    try:
+        report = PreflightReport(
+            server_version=values["server_version"],
+            pg_dump_version=values["pg_dump_version"],
+            app_version=values["app_version"],
+            free_disk_mb=int(values["free_disk_mb"]),
+            database_size_bytes=int(values["database_size_bytes"]),
+        )
+    except (KeyError, ValueError) as exc:
+        raise HostCommandFailed(f"{target.id}: preflight output incomplete ({exc}): {tail(result.stdout)}") from exc
+    if report.free_disk_mb < target.backup.min_free_disk_mb:
+        raise InsufficientDisk(
+            f"{target.id}: {report.free_disk_mb} MB free under {target.app_dir}, "
+            f"need at least {target.backup.min_free_disk_mb} MB"
+        )
+    return report
+
+
+def tail(text: str, lines: int = 5) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) or "(no output)"

@@ -1,0 +1,199 @@
+"""Deployment configuration: the one file an operator edits, validated before anything is built.
+
+The same ``Target`` model travels to the Lambda functions (as JSON in an SSM parameter), so the
+control plane and the deployed tasks agree on what a target is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from freshtrack_ops.errors import ConfigError
+
+HOST_ID_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
+IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
+SERVICE_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+UNIX_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
+ABS_PATH_PATTERN = r"^/[A-Za-z0-9._/-]{0,254}$"
+DOMAIN_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+HOST_PUBLIC_KEY_PATTERN = (
+    r"^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/=]{40,}$"
+)
+SECRET_ARN_PATTERN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"  # noqa: S105 - a pattern, not a secret
+INSTANCE_ID_PATTERN = r"^(i|mi)-[0-9a-f]{8,17}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+CRON_PATTERN = r"^cron\([^()]+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$"
+
+def _no_dotdot(path: str) -> str:
+    if ".." in path.split("/"):
+        raise ValueError("must not contain '..'")
+    return path
+
+
+HostId = Annotated[str, StringConstraints(pattern=HOST_ID_PATTERN)]
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+ServiceName = Annotated[str, StringConstraints(pattern=SERVICE_PATTERN)]
+AbsPath = Annotated[str, StringConstraints(pattern=ABS_PATH_PATTERN), AfterValidator(_no_dotdot)]
+
+
+Compression = Literal["gzip-default", "gzip-1", "lz4", "zstd"]
+
+
+class BackupSettings(BaseModel):
+    """When and how a target is backed up."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schedule: Annotated[str, StringConstraints(pattern=CRON_PATTERN)] = "cron(0 2 * * ? *)"
+    hourly: bool = False
+    compression: Compression = "gzip-default"
+    min_free_disk_mb: int = Field(default=512, ge=0)
+    lock_lease_seconds: int = Field(default=3600, ge=60, le=86_400)
+
+
+class Target(BaseModel):
+    """One FreshTrack Pro server the control plane operates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: HostId
+    transport: Literal["ssh", "ssm", "local"]
+    # ssh
+    address: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:-]{1,253}$")] | None = None
+    port: int = Field(default=22, ge=1, le=65535)
+    user: Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)] = "root"
+    private_key_secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)] | None = None
+    host_public_key: Annotated[str, StringConstraints(pattern=HOST_PUBLIC_KEY_PATTERN)] | None = None
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # ssm
+    instance_id: Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)] | None = None
+    # the application on the host
+    app_dir: AbsPath = "/opt/freshtrack-pro"
+    docker_bin: AbsPath | Literal["docker"] = "docker"
+    compose_services: tuple[ServiceName, ...] = ("backend", "worker", "postgres", "redis", "caddy")
+    postgres_service: ServiceName = "postgres"
+    app_services: tuple[ServiceName, ...] = ("backend", "worker")
+    database: Identifier = "frostguard"
+    db_role: Identifier = "frostguard"
+    domain: Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=253)]
+    health_url: HttpUrl | None = None
+    backup: BackupSettings = BackupSettings()
+
+    @model_validator(mode="after")
+    def _transport_fields(self) -> Target:
+        if self.transport == "ssh":
+            missing = [
+                name
+                for name in ("address", "private_key_secret_arn", "host_public_key")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"transport 'ssh' needs {', '.join(missing)}")
+        if self.transport == "ssm" and self.instance_id is None:
+            raise ValueError("transport 'ssm' needs instance_id")
+        if self.postgres_service not in self.compose_services:
+            raise ValueError(f"postgres_service {self.postgres_service!r} is not in compose_services")
+        for service in self.app_services:
+            if service not in self.compose_services:
+                raise ValueError(f"app_services entry {service!r} is not in compose_services")
+        return self
+
+    @property
+    def effective_health_url(self) -> str:
+        return str(self.health_url) if self.health_url else f"https://{self.domain}/api/health"
+
+
+class TargetSet(BaseModel):
+    """The targets as the Lambda tasks see them (no deployment-only settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    targets: tuple[Target, ...]
+
+    def get(self, host: str) -> Target:
+        for target in self.targets:
+            if target.id == host:
+                return target
+        known = ", ".join(t.id for t in self.targets) or "none"
+        raise ConfigError(f"host: unknown target {host!r} (known: {known})")
+
+
+class DeploymentConfig(BaseModel):
+    """The deployment configuration file (e.g. config/example.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9-]{0,30}$")] = "FreshTrackOps"
+    targets: tuple[Target, ...] = Field(min_length=1)
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    keep_last_verified: int = Field(default=7, ge=1, le=365)
+    notification_emails: tuple[Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)], ...] = ()
+    object_lock_days: int | None = Field(default=None, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _unique_deployable_targets(self) -> DeploymentConfig:
+        seen: set[str] = set()
+        for target in self.targets:
+            if target.id in seen:
+                raise ValueError(f"duplicate target id {target.id!r}")
+            seen.add(target.id)
+            if target.transport == "local":
+                raise ValueError(f"target {target.id!r}: transport 'local' exists only in the embedded plane")
+        return self
+
+    def target_set(self) -> TargetSet:
+        return TargetSet(targets=self.targets)
+
+
+def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:
+    """One line per problem, naming the field path and the offending value."""
+    lines = []
+    for problem in error.errors():
+        location = ".".join(str(part) for part in problem["loc"]) or "(root)"
+        field = f"{prefix}{location}" if location != "(root)" or not prefix else prefix.rstrip(".")
+        value = problem.get("input")
+        shown = _shorten(value)
+        lines.append(f"{field}: {problem['msg']} (got {shown})")
+    return "; ".join(lines)
+
+
+def _shorten(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def load_deployment_config(path: Path) -> DeploymentConfig:
+    """Read and validate a YAML/JSON deployment file; raise ConfigError naming field and value."""
+    import yaml  # deployment-time only: the Lambda asset never loads YAML
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read deployment config: {exc}") from exc
+    try:
+        return DeploymentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from exc
+
+
+__all__ = [
+    "HOST_ID_PATTERN",
+    "BackupSettings",
+    "DeploymentConfig",
+    "Target",
+    "TargetSet",
+    "describe_validation_error",
+    "load_deployment_config",
+]

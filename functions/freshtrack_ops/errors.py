@@ -1,0 +1,79 @@
+"""Errors whose class names are the ASL error names.
+
+Lambda reports ``errorType`` = the exception's class name, so a state machine's Retry/Catch
+match these names directly. Keep names stable: they are part of the workflows' contract.
+"""
+
+from __future__ import annotations
+
+
+class OpsError(Exception):
+    """Base class of every error a workflow may catch by name."""
+
+
+class InvalidInput(OpsError):
+    """The execution input or a parameter failed validation; nothing was touched."""
+
+
+class ConfigError(OpsError):
+    """The deployment configuration is invalid or does not know the requested target."""
+
+
+class LockHeld(OpsError):
+    """Another execution holds the host lock."""
+
+
+class HostUnreachable(OpsError):
+    """The host could not be reached (connect, authenticate). Transient: retried."""
+
+
+class HostKeyMismatch(OpsError):
+    """The host presented a key other than the pinned one. Never retried."""
+
+
+class HostConnectionLost(OpsError):
+    """The connection to the host dropped while a command was running. Transient: retried."""
+
+
+class HostCommandTimeout(OpsError):
+    """A host command did not finish within its timeout."""
+
+
+class HostCommandFailed(OpsError):
+    """A host script exited non-zero."""
+
+
+class DatabaseNotReady(OpsError):
+    """PostgreSQL on the host does not accept connections."""
+
+
+class InsufficientDisk(OpsError):
+    """The host has less free disk than the operation needs."""
+
+
+class DumpFailed(OpsError):
+    """pg_dump failed or produced an incomplete stream."""
+
+
+class UploadFailed(OpsError):
+    """The backup store refused or lost part of an upload."""
+
+
+class BackupNotFound(OpsError):
+    """No backup matches the requested id."""
+
+
+class BackupCorrupt(OpsError):
+    """A stored backup does not match its manifest (checksum, size, archive listing)."""
+
+
+class VerificationFailed(OpsError):
+    """A post-operation verification did not hold."""
+
+
+#: Errors worth retrying: the same call may succeed a moment later.
+TRANSIENT_ERRORS: tuple[str, ...] = ("HostUnreachable", "HostConnectionLost")
+
+
+class HostAuthFailed(OpsError):
+    """The host refused our key. Never retried: a wrong key does not fix itself."""

@@ -1,0 +1,26 @@
+"""The host lock task, shared by every mutating workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from freshtrack_ops import runtime
+from freshtrack_ops.handlers._common import logger, tracer
+from freshtrack_ops.models import LockEvent, LockResult
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@event_parser(model=LockEvent)
+def handler(event: LockEvent, context: LambdaContext) -> dict[str, Any]:
+    table = runtime.lock_table()
+    if event.action == "acquire":
+        expires_at = table.acquire(event.host, event.owner, event.lease_seconds, event.purpose)
+        logger.info("lock acquired", extra={"host": event.host, "expires_at": expires_at})
+        return LockResult(host=event.host, owner=event.owner, held=True, expires_at=expires_at).model_dump()
+    released = table.release(event.host, event.owner)
+    logger.info("lock released", extra={"host": event.host, "released": released})
+    return LockResult(host=event.host, owner=event.owner, held=False).model_dump()

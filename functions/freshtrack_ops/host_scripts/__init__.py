@@ -1,0 +1,42 @@
+"""Host scripts: real shell files, shellcheck-clean, parameterised only through environment variables.
+
+Both transports run the same file: SSH sends ``NAME='value' ... bash -c '<script>'`` with every value
+shell-quoted; SSM documents pass parameters with ``interpolationType: ENV_VAR``.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+
+from freshtrack_ops.errors import InvalidInput
+
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+_SCRIPT_NAME = re.compile(r"^[a-z][a-z0-9_]*\.sh$")
+
+
+@cache
+def load(name: str) -> str:
+    """The text of host_scripts/<name>."""
+    if not _SCRIPT_NAME.match(name):
+        raise InvalidInput(f"script: bad host script name {name!r}")
+    return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+
+
+def check_env(env: Mapping[str, str]) -> None:
+    for key, value in env.items():
+        if not _ENV_NAME.match(key):
+            raise InvalidInput(f"env: bad variable name {key!r}")
+        if "\x00" in value:
+            raise InvalidInput(f"env: {key} contains a NUL byte")
+
+
+def shell_command(name: str, env: Mapping[str, str]) -> str:
+    """A command line that runs host script ``name`` with ``env``; every value is quoted."""
+    check_env(env)
+    assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in sorted(env.items()))
+    prefix = f"env {assignments} " if assignments else ""
+    return f"{prefix}bash -c {shlex.quote(load(name))} {shlex.quote(name)}"

@@ -1,0 +1,159 @@
+"""Pydantic models of what flows between states: execution inputs, task inputs and outputs.
+
+Only ids, keys and small facts travel between states (Step Functions caps state data at 256 KB);
+the dump itself never does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from freshtrack_ops.config import HOST_ID_PATTERN
+
+Trigger = Literal["schedule", "console", "webhook", "pre-update", "pre-restore"]
+BACKUP_ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
+BackupId = Annotated[str, StringConstraints(pattern=BACKUP_ID_PATTERN)]
+HostRef = Annotated[str, StringConstraints(pattern=HOST_ID_PATTERN)]
+Reason = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")]
+S3Key = Annotated[str, StringConstraints(pattern=r"^backups/[a-z0-9-]+/\d{4}/\d{2}/\d{2}/[A-Za-z0-9.-]+$")]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackupRequest(Strict):
+    """Execution input of the backup workflow (console, schedule, webhook or another workflow)."""
+
+    host: HostRef = Field(description="Target id from the deployment configuration.")
+    trigger: Trigger = Field(default="console", description="What started this backup.")
+    reason: Reason = Field(default="", description="Free text shown in the manifest and notification.")
+
+
+class ValidateBackupEvent(Strict):
+    """What the first state hands to the validator: the raw input plus execution context."""
+
+    request: dict[str, object]
+    execution_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    started_at: datetime
+
+
+class BackupPlan(Strict):
+    """The validated request with everything later states need to find their objects."""
+
+    backup_id: BackupId
+    host: HostRef
+    trigger: Trigger
+    reason: Reason
+    execution_id: str
+    started_at: datetime
+    dump_key: S3Key
+    manifest_key: S3Key
+    lock_lease_seconds: int
+
+
+class LockEvent(Strict):
+    action: Literal["acquire", "release"]
+    host: HostRef
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    lease_seconds: int = Field(default=3600, ge=1, le=86_400)
+    purpose: Annotated[str, StringConstraints(max_length=64)] = ""
+
+
+class LockResult(Strict):
+    host: HostRef
+    owner: str
+    held: bool
+    expires_at: int | None = None
+
+
+class HostEvent(Strict):
+    """A task that acts on one host with a validated plan."""
+
+    plan: BackupPlan
+
+
+class PreflightReport(Strict):
+    server_version: str
+    pg_dump_version: str
+    app_version: str
+    free_disk_mb: int
+    database_size_bytes: int
+
+
+class DumpResult(Strict):
+    dump_key: S3Key
+    size_bytes: int
+    sha256: Sha256Hex
+    parts: int
+    row_counts: dict[str, int]
+    compression: str
+    started_at: datetime
+    finished_at: datetime
+    duration_s: float
+
+
+class ManifestEvent(Strict):
+    plan: BackupPlan
+    preflight: PreflightReport
+    dump: DumpResult
+
+
+class Verification(Strict):
+    status: Literal["unverified", "passed", "failed"] = "unverified"
+    checked_at: datetime | None = None
+    detail: str = ""
+
+
+class Manifest(Strict):
+    """Written next to each dump as <backup-id>.manifest.json: the backup's identity card."""
+
+    format_version: Literal[1] = 1
+    backup_id: BackupId
+    host: HostRef
+    database: str
+    pg_server_version: str
+    pg_dump_version: str
+    app_version: str
+    dump_format: Literal["pg_dump-custom"] = "pg_dump-custom"
+    compression: str
+    dump_key: S3Key
+    size_bytes: int
+    sha256: Sha256Hex
+    started_at: datetime
+    finished_at: datetime
+    row_counts: dict[str, int]
+    trigger: Trigger
+    reason: Reason
+    execution_id: str
+    verification: Verification = Verification()
+
+
+class BackupOutput(Strict):
+    """Execution output of the backup workflow."""
+
+    backup_id: BackupId
+    host: HostRef
+    dump_key: S3Key
+    manifest_key: S3Key
+    size_bytes: int
+    sha256: Sha256Hex
+    duration_s: float
+
+
+class CleanupEvent(Strict):
+    """Failure-path cleanup: abort uploads and remove any object without a manifest."""
+
+    plan: BackupPlan | None = None
+    error: dict[str, object] = Field(default_factory=dict)
+
+
+class CleanupResult(Strict):
+    aborted_uploads: int
+    deleted_objects: list[str]
+    error_name: str
+    error_cause: str

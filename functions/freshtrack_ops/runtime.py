@@ -1,0 +1,122 @@
+"""Wiring for the Lambda tasks: settings from the environment, cached clients, adapters per target.
+
+Everything is created lazily so a handler imports and builds only what it uses (cold starts), and
+caches are process-wide and thread-safe enough for concurrent invocations in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from freshtrack_ops.config import Target, TargetSet, describe_validation_error
+from freshtrack_ops.errors import ConfigError
+from freshtrack_ops.ports import HostRunner
+
+if TYPE_CHECKING:
+    from freshtrack_ops.adapters.dynamo import DynamoCatalog, DynamoLockTable
+    from freshtrack_ops.adapters.s3_store import S3BackupStore
+
+TARGETS_MAX_AGE_S = 60
+SECRET_MAX_AGE_S = 300
+
+
+class Settings(BaseModel):
+    """Environment of every task function (set by the CDK function factory or the local plane)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    backup_bucket: str = Field(min_length=3)
+    ops_table: str = Field(min_length=3)
+    targets_parameter: str = Field(pattern=r"^/[A-Za-z0-9/_.-]+$")
+    part_size_mb: int = Field(default=8, ge=5, le=512)
+
+
+@cache
+def settings() -> Settings:
+    raw = {key.lower(): value for key, value in os.environ.items()}
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"function environment: {describe_validation_error(exc)}") from exc
+
+
+@cache
+def _client(service: str) -> Any:
+    import boto3
+
+    return boto3.session.Session().client(service)  # type: ignore[call-overload]
+
+
+def targets() -> TargetSet:
+    from aws_lambda_powertools.utilities import parameters
+
+    raw = parameters.get_parameter(settings().targets_parameter, transform="json", max_age=TARGETS_MAX_AGE_S)
+    try:
+        return TargetSet.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"targets parameter: {describe_validation_error(exc)}") from exc
+
+
+def store() -> S3BackupStore:
+    from freshtrack_ops.adapters.s3_store import S3BackupStore
+
+    return S3BackupStore(_client("s3"), settings().backup_bucket)
+
+
+def lock_table() -> DynamoLockTable:
+    from freshtrack_ops.adapters.dynamo import DynamoLockTable
+
+    return DynamoLockTable(_client("dynamodb"), settings().ops_table)
+
+
+def catalog() -> DynamoCatalog:
+    from freshtrack_ops.adapters.dynamo import DynamoCatalog
+
+    return DynamoCatalog(_client("dynamodb"), settings().ops_table)
+
+
+_runner_lock = threading.Lock()
+
+
+def runner_for(target: Target) -> HostRunner:
+    """A fresh runner per task invocation (connections are not shared across executions)."""
+    with _runner_lock:
+        if target.transport == "ssh":
+            return _ssh_runner(target)
+        if target.transport == "local":
+            from freshtrack_ops.adapters.local import LocalRunner
+
+            return LocalRunner(target.id)
+    raise ConfigError(f"target {target.id}: transport {target.transport!r} is not available in this release")
+
+
+def _ssh_runner(target: Target) -> HostRunner:
+    from aws_lambda_powertools.utilities import parameters
+
+    from freshtrack_ops.adapters.ssh import SshRunner, load_private_key
+
+    assert target.address and target.private_key_secret_arn and target.host_public_key
+    secret = parameters.get_secret(target.private_key_secret_arn, max_age=SECRET_MAX_AGE_S)
+    return SshRunner(
+        host_id=target.id,
+        address=target.address,
+        port=target.port,
+        user=target.user,
+        private_key=load_private_key(str(secret)),
+        host_public_key=target.host_public_key,
+        connect_timeout_s=target.connect_timeout_s,
+    )
+
+
+def reset() -> None:
+    """Forget cached settings, clients and parameters (the local plane calls this between planes)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    settings.cache_clear()
+    _client.cache_clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -1,0 +1,1 @@
+"""FreshTrack Ops operator CLI and the embedded local plane (not deployed)."""

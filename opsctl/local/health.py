@@ -1,0 +1,90 @@
+"""The local host's ``/api/health`` endpoint, derived from the docker shim state and the real PostgreSQL.
+
+200 ``{"status": "ok", "version": ...}`` when the shim says backend is running and PostgreSQL accepts a
+connection; 503 ``{"status": "error", "reason": ...}`` otherwise. Faults (``faults.json`` key ``health``):
+``{"fail": true}`` always 503; ``{"fail_versions": ["1.3.0"]}`` 503 while the app dir's VERSION is listed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from opsctl.local.docker_shim import ShimState
+
+
+class HealthServer:
+    def __init__(self, state_dir: Path, conninfo: dict[str, Any]) -> None:
+        self.state_dir = state_dir
+        self.conninfo = conninfo
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("health server not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/health"
+
+    def check(self) -> tuple[int, dict[str, Any]]:
+        state = ShimState(self.state_dir)
+        version = state.app_version()
+        fault = state.faults().get("health")
+        if isinstance(fault, dict):
+            if fault.get("fail"):
+                return 503, {"status": "error", "reason": "fault injected", "version": version}
+            if version in fault.get("fail_versions", []):
+                return 503, {"status": "error", "reason": f"version {version} is unhealthy", "version": version}
+        if state.service_state("backend").get("state") != "running":
+            return 503, {"status": "error", "reason": "backend is not running", "version": version}
+        try:
+            with psycopg.connect(**self.conninfo, connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            reason = f"database unavailable: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
+            return 503, {"status": "error", "reason": reason, "version": version}
+        return 200, {"status": "ok", "version": version}
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        health = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] != "/api/health":
+                    code, body = 404, {"status": "error", "reason": "not found"}
+                else:
+                    code, body = health.check()
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="ft-health", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

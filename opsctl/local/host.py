@@ -1,0 +1,276 @@
+"""The local FreshTrack host: PostgreSQL + seeded DB, app repo, docker shim, health endpoint, optional sshd."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+
+from opsctl.local import app_repo, docker_shim, sshd
+from opsctl.local.docker_shim import DEFAULT_SERVICES, ShimState
+from opsctl.local.health import HealthServer
+from opsctl.local.postgres import PostgresCluster
+from opsctl.local.seed import seed
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PROJECT = "freshtrack-pro"
+INITIAL_LOGS: dict[str, list[str]] = {
+    "backend": ["GET /api/health 200 2ms", "GET /api/sensors 200 41ms", "POST /api/readings 201 12ms"],
+    "caddy": [
+        '{"level":"info","msg":"handled request","request":{"uri":"/api/sensors"},"status":200}',
+        '{"level":"info","msg":"handled request","request":{"uri":"/favicon.ico"},"status":404}',
+    ],
+    "worker": ["job alert-evaluation completed in 182ms"],
+    "postgres": ["checkpoint complete: wrote 112 buffers"],
+    "redis": ["DB saved on disk"],
+}
+
+
+class LocalHost:
+    """A throwaway FreshTrack host under ``root``; see the package docs for what it runs."""
+
+    def __init__(self, root: Path, name: str = "demo", *, readings: int = 20_000, use_sshd: bool = True) -> None:
+        self.root = Path(root).resolve()
+        self.name = name
+        self.readings = readings
+        self.use_sshd = use_sshd
+        self.state_dir = self.root / "state"
+        self.bin_dir = self.root / "bin"
+        self.docker_bin = self.bin_dir / "docker"
+        self.app_dir = self.root / "opt" / PROJECT
+        self.services_list: tuple[str, ...] = DEFAULT_SERVICES
+        self.ssh_user = getpass.getuser()
+        self._pg: PostgresCluster | None = None
+        self._health: HealthServer | None = None
+        self._sshd: sshd.SshServer | None = None
+        self.start_seconds = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> LocalHost:
+        began = time.monotonic()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds = time.monotonic() - began
+        return self
+
+    def _start(self) -> None:
+        for d in (self.root, self.state_dir, self.state_dir / "logs", self.bin_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._pg = PostgresCluster()
+        self._pg.init()
+        link = self.root / "pg"  # the cluster lives in a short /tmp dir (socket path limit, postgres user access)
+        link.unlink(missing_ok=True)
+        link.symlink_to(self._pg.base, target_is_directory=True)
+        self._pg.start()
+        seed(self._pg.conninfo(), self.readings)
+        app_repo.create_app_repo(self.root)
+        host_json = {
+            "name": self.name,
+            "project": PROJECT,
+            "app_dir": str(self.app_dir),
+            "services": list(self.services_list),
+            "pg": self._pg.describe(),
+        }
+        (self.state_dir / "host.json").write_text(json.dumps(host_json, indent=1), encoding="utf-8")
+        state = ShimState(self.state_dir)
+        now = time.time()
+        with state.locked():
+            state.write(
+                {
+                    "services": {s: {"state": "running", "since": now, "exit_code": 0} for s in self.services_list},
+                    "pulls": [],
+                    "builds": [],
+                    "prunes": [],
+                    "downs": [],
+                }
+            )
+        for service in self.services_list:
+            state.log(service, docker_shim.START_LINES.get(service, ["started"]) + INITIAL_LOGS.get(service, []))
+        shim = Path(docker_shim.__file__).resolve()
+        self.docker_bin.write_text(
+            "#!/usr/bin/env bash\n"
+            "# docker CLI stand-in of the opsctl local host (tests and local plane only)\n"
+            f"exec {shlex.quote(sys.executable)} -I {shlex.quote(str(shim))} "
+            f'--state {shlex.quote(str(self.state_dir))} "$@"\n',
+            encoding="utf-8",
+        )
+        self.docker_bin.chmod(0o755)
+        self._health = HealthServer(self.state_dir, self._pg.conninfo())
+        self._health.start()
+        if self.use_sshd and sshd.available():
+            self._sshd = sshd.SshServer(
+                self.root,
+                user=self.ssh_user,
+                pid_file=self.state_dir / "sshd.pid",
+                session_env=self.env(base_path=DEFAULT_PATH),
+            )
+            self._sshd.setup()
+            self._sshd.start()
+
+    def stop(self) -> None:
+        """Stop sshd (and its sessions), the health server and PostgreSQL; safe to call repeatedly."""
+        server, self._sshd = self._sshd, None
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.stop()
+        health, self._health = self._health, None
+        if health is not None:
+            with contextlib.suppress(Exception):
+                health.stop()
+        pg, self._pg = self._pg, None
+        if pg is not None:
+            pg.destroy()
+
+    def __enter__(self) -> LocalHost:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- connection facts ------------------------------------------------------------------------
+    def _cluster(self) -> PostgresCluster:
+        if self._pg is None:
+            raise RuntimeError("LocalHost is not started")
+        return self._pg
+
+    @property
+    def pg_bindir(self) -> Path:
+        return self._cluster().bindir
+
+    @property
+    def pg_socket_dir(self) -> Path:
+        return self._cluster().socket_dir
+
+    @property
+    def pg_port(self) -> int:
+        return self._cluster().port
+
+    @property
+    def pg_datadir(self) -> Path:
+        return self._cluster().datadir
+
+    @property
+    def health_url(self) -> str:
+        if self._health is None:
+            raise RuntimeError("LocalHost is not started")
+        return self._health.url
+
+    @property
+    def ssh_port(self) -> int | None:
+        return self._sshd.port if self._sshd is not None else None
+
+    @property
+    def ssh_private_key(self) -> str:
+        return self._sshd.private_key if self._sshd is not None else ""
+
+    @property
+    def ssh_private_key_path(self) -> Path | None:
+        return self._sshd.client_key if self._sshd is not None else None
+
+    @property
+    def ssh_host_public_key(self) -> str:
+        return self._sshd.host_public_key if self._sshd is not None else ""
+
+    def known_hosts_line(self) -> str:
+        """``[127.0.0.1]:PORT ssh-ed25519 AAAA...`` for a known_hosts file (empty without sshd)."""
+        return self._sshd.known_hosts_line() if self._sshd is not None else ""
+
+    def env(self, base_path: str | None = None) -> dict[str, str]:
+        """Environment for commands "on the host": the docker shim first on PATH, DOCKER and HEALTH_URL set."""
+        path = base_path if base_path is not None else os.environ.get("PATH", DEFAULT_PATH)
+        return {"PATH": f"{self.bin_dir}:{path}", "DOCKER": str(self.docker_bin), "HEALTH_URL": self.health_url}
+
+    # -- inspection ------------------------------------------------------------------------------
+    def sql(self, query: str, params: Sequence[object] = (), db: str = "frostguard") -> list[tuple[Any, ...]]:
+        """Run one statement as superuser ``postgres`` (autocommit); rows if it returns any."""
+        with psycopg.connect(**self._cluster().conninfo(dbname=db), autocommit=True) as conn:
+            cur = conn.execute(query.encode(), params)  # bytes: a runtime query, not a literal
+            return list(cur.fetchall()) if cur.description is not None else []
+
+    def table_counts(self, db: str = "frostguard") -> dict[str, int]:
+        """Exact ``count(*)`` of every table in schema public."""
+        with psycopg.connect(**self._cluster().conninfo(dbname=db), autocommit=True) as conn:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+                ).fetchall()
+            ]
+            counts: dict[str, int] = {}
+            for name in names:
+                row = conn.execute(
+                    pgsql.SQL("SELECT count(*) FROM {}").format(pgsql.Identifier("public", name))
+                ).fetchone()
+                counts[name] = int(row[0]) if row else 0
+            return counts
+
+    def services(self) -> dict[str, str]:
+        data = ShimState(self.state_dir).read()["services"]
+        return {s: str(data.get(s, {}).get("state", "exited")) for s in self.services_list}
+
+    def shim_state(self) -> dict[str, Any]:
+        """The shim's full state.json (services, pulls, builds, prunes, downs)."""
+        return ShimState(self.state_dir).read()
+
+    def set_fault(self, name: str, spec: dict[str, Any] | None) -> None:
+        """Set (or clear with None) one faults.json entry, e.g. ``pg_dump`` / ``{"drop_connection_after_bytes": 1}``."""
+        state = ShimState(self.state_dir)
+        path = self.state_dir / "faults.json"
+        with state.locked():
+            faults = state.faults()
+            if spec is None:
+                faults.pop(name, None)
+            else:
+                faults[name] = spec
+            if faults:
+                tmp = path.with_name(".faults.json.tmp")
+                tmp.write_text(json.dumps(faults, indent=1), encoding="utf-8")
+                tmp.replace(path)
+            else:
+                path.unlink(missing_ok=True)
+
+    def commands(self) -> list[list[str]]:
+        """Every docker invocation so far (argv lists, ``["docker", "compose", ...]``)."""
+        try:
+            lines = (self.state_dir / "commands.log").read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return [list(json.loads(line)["argv"]) for line in lines if line.strip()]
+
+    def crash_service(self, service: str, exit_code: int = 137) -> None:
+        """Mark a service exited with ``exit_code`` (postgres really stops), as if it crashed."""
+        state = ShimState(self.state_dir)
+        with state.locked():
+            data = state.read()
+            state.set_service(data, service, "exited", exit_code)
+            state.write(data)
+
+    def publish_release(self, tag: str) -> None:
+        """Push a new release commit + tag to the app repo's origin (``git fetch --tags`` then sees it)."""
+        app_repo.publish_release(self.root, tag)
+
+    # -- sshd ------------------------------------------------------------------------------------
+    def stop_sshd(self) -> None:
+        if self._sshd is not None:
+            self._sshd.stop()
+
+    def start_sshd(self) -> None:
+        """Restart sshd on the same port with the same keys."""
+        if self._sshd is not None:
+            self._sshd.start()

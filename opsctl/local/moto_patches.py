@@ -1,0 +1,130 @@
+"""Patches that turn moto into the embedded AWS of the local plane.
+
+* Lambda: moto's backends are patched so an invocation calls the real handler in-process. A raised
+  exception becomes Lambda's error envelope ``{errorType, errorMessage, stackTrace}`` with the
+  ``x-amz-function-error: Unhandled`` header, exactly what Step Functions' Retry/Catch match on.
+* Time: Wait states and Retry back-off sleep ``seconds * time_scale`` (0 in tests) instead of real time.
+
+Installed once per process; the routing table and time scale are swapped per plane.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+import traceback
+import types
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Handler = Callable[[Any, Any], Any]
+
+
+@dataclass
+class LocalLambdaContext:
+    """The attributes of Lambda's context object that powertools reads."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+    deadline: float = field(default_factory=lambda: time.time() + 900)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.time()) * 1000))
+
+
+@dataclass
+class _State:
+    routes: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # name -> (handler, memory, timeout)
+    time_scale: float = 0.0
+    installed: bool = False
+    invocations: list[tuple[str, float, str]] = field(default_factory=list)  # (function, seconds, outcome)
+
+
+STATE = _State()
+_install_lock = threading.Lock()
+
+
+def resolve_handler(dotted: str) -> Handler:
+    module_name, _, attribute = dotted.rpartition(".")
+    handler: Handler = getattr(importlib.import_module(module_name), attribute)
+    return handler
+
+
+def invoke_in_process(function_name: str, function_arn: str, body: Any) -> tuple[bytes, bool]:
+    """Run the routed handler; returns (payload, is_error)."""
+    handler_path, memory, timeout = STATE.routes[function_name]
+    event = json.loads(body) if body else {}
+    context = LocalLambdaContext(
+        function_name=function_name,
+        invoked_function_arn=function_arn,
+        memory_limit_in_mb=memory,
+        deadline=time.time() + timeout,
+    )
+    started = time.perf_counter()
+    try:
+        result = resolve_handler(handler_path)(event, context)
+    except Exception as exc:
+        STATE.invocations.append((function_name, time.perf_counter() - started, type(exc).__name__))
+        envelope = {
+            "errorType": type(exc).__name__,
+            "errorMessage": str(exc),
+            "stackTrace": traceback.format_exception(exc)[-5:],
+        }
+        return json.dumps(envelope).encode(), True
+    STATE.invocations.append((function_name, time.perf_counter() - started, "ok"))
+    return json.dumps(result).encode(), False
+
+
+def _patched_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
+    def invoke(  # noqa: PLR0917 - moto's signature
+        self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+    ) -> Any:
+        fn = self.get_function(function_name, qualifier)
+        if fn.function_name not in STATE.routes:
+            return original(self, function_name, qualifier, body, headers, response_headers)
+        payload, failed = invoke_in_process(fn.function_name, fn.function_arn, body)
+        if failed:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    return invoke
+
+
+def _patched_wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+    if wait_seconds > 0 and STATE.time_scale > 0:
+        env.program_state_event.wait(wait_seconds * STATE.time_scale)
+
+
+def _scaled_sleep(seconds: float) -> None:
+    if seconds > 0 and STATE.time_scale > 0:
+        time.sleep(seconds * STATE.time_scale)
+
+
+def install() -> None:
+    with _install_lock:
+        if STATE.installed:
+            return
+        from moto.awslambda.models import LambdaBackend
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+        LambdaBackend.invoke = _patched_invoke(LambdaBackend.invoke)  # type: ignore[method-assign]
+        LambdaSimpleBackend.invoke = _patched_invoke(LambdaSimpleBackend.invoke)  # type: ignore[method-assign]
+        WaitFunction._wait_interval = _patched_wait_interval  # type: ignore[method-assign]
+        fake_time = types.SimpleNamespace(
+            **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
+        )
+        fake_time.sleep = _scaled_sleep
+        retrier_decl.time = fake_time  # type: ignore[attr-defined,assignment]
+        STATE.installed = True

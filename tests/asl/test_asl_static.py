@@ -1,0 +1,91 @@
+"""Static checks of every ASL file: placeholders, transitions, Retry/Catch on every Task."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import state_machines
+from freshtrack_ops import errors
+from freshtrack_ops.tasks import TASKS, WORKFLOWS
+
+WORKFLOW_NAMES = sorted(WORKFLOWS)
+FAKE_ARNS = {name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}" for name in TASKS}
+TOPIC = "arn:aws:sns:us-east-1:123456789012:topic"
+BUILTIN_ERRORS = {"States.ALL", "States.TaskFailed", "States.Timeout"}
+
+
+def _states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in definition["States"].items():
+        found[name] = state
+        for branch in state.get("Branches", []):
+            found |= _states(branch)
+        if "Iterator" in state:
+            found |= _states(state["Iterator"])
+        if "ItemProcessor" in state:
+            found |= _states(state["ItemProcessor"])
+    return found
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_every_placeholder_is_substituted(workflow: str) -> None:
+    text = state_machines.asl_text(workflow)
+    values = state_machines.substitutions(FAKE_ARNS, TOPIC)
+    assert state_machines.placeholders(text) <= set(values)
+    rendered = state_machines.render(workflow, values)
+    assert "${" not in rendered
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_every_next_exists_and_every_state_is_reachable(workflow: str) -> None:
+    definition = json.loads(state_machines.asl_text(workflow))
+    states = definition["States"]
+    targets = {definition["StartAt"]}
+    for state in states.values():
+        targets.update(t for t in (state.get("Next"), state.get("Default")) if t)
+        targets.update(choice["Next"] for choice in state.get("Choices", []))
+        targets.update(catcher["Next"] for catcher in state.get("Catch", []))
+    assert targets <= set(states), f"unknown targets: {targets - set(states)}"
+    assert set(states) <= targets, f"unreachable states: {set(states) - targets}"
+    for name, state in states.items():
+        ends = state.get("End") or state["Type"] in ("Succeed", "Fail", "Choice")
+        assert ends or "Next" in state, f"{name} neither ends nor has Next"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_every_task_has_retry_and_catch(workflow: str) -> None:
+    definition = json.loads(state_machines.asl_text(workflow))
+    for name, state in _states(definition).items():
+        if state["Type"] != "Task":
+            continue
+        assert state.get("Retry"), f"{name} has no Retry"
+        assert any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", [])), f"{name} has no catch-all"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_error_names_in_retry_and_catch_exist(workflow: str) -> None:
+    definition = json.loads(state_machines.asl_text(workflow))
+    known = {name for name in dir(errors) if isinstance(getattr(errors, name), type)} | BUILTIN_ERRORS
+    for name, state in _states(definition).items():
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            for error in rule["ErrorEquals"]:
+                assert error in known or error.startswith("Lambda."), f"{name}: unknown error {error}"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_task_resources_are_known_functions_or_service_integrations(workflow: str) -> None:
+    definition = json.loads(state_machines.asl_text(workflow))
+    allowed = {f"${{{name}FunctionArn}}" for name in TASKS} | {"arn:aws:states:::sns:publish"}
+    for name, state in _states(definition).items():
+        if state["Type"] == "Task":
+            assert state["Resource"] in allowed, f"{name}: {state['Resource']}"
+
+
+def test_substitutions_refuse_a_missing_function() -> None:
+    partial = dict(FAKE_ARNS)
+    partial.pop(next(iter(partial)))
+    with pytest.raises(ValueError, match="no function ARN"):
+        state_machines.substitutions(partial, TOPIC)

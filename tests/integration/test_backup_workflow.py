@@ -1,0 +1,145 @@
+"""The backup workflow end to end on the local plane: real sshd, real PostgreSQL, moto's ASL interpreter."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from opsctl.local.plane import LocalPlane
+
+pytestmark = pytest.mark.integration
+
+
+def _sha256_of_object(plane: LocalPlane, key: str) -> tuple[str, bytes]:
+    body = plane.s3.get_object(Bucket=plane.bucket, Key=key)["Body"].read()
+    return hashlib.sha256(body).hexdigest(), body
+
+
+def test_backup_object_restores_with_the_live_row_counts(plane: LocalPlane, tmp_path: Path) -> None:
+    host = plane.host("demo")
+    live_counts = host.table_counts()
+
+    ex = plane.run("backup", {"host": "demo", "trigger": "console", "reason": "integration test"})
+
+    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
+    assert ex.output is not None
+    manifest = plane.manifest(ex.output["manifest_key"])
+    digest, body = _sha256_of_object(plane, ex.output["dump_key"])
+    assert digest == manifest["sha256"] == ex.output["sha256"]
+    assert len(body) == manifest["size_bytes"] == ex.output["size_bytes"]
+    assert manifest["app_version"] == "v1.2.0"
+    assert manifest["trigger"] == "console"
+    assert {name.removeprefix("public."): n for name, n in manifest["row_counts"].items()} == live_counts
+
+    dump_file = tmp_path / "backup.dump"
+    dump_file.write_bytes(body)
+    host.sql("DROP DATABASE IF EXISTS scratch_restore")
+    host.sql("CREATE DATABASE scratch_restore OWNER frostguard")
+    try:
+        subprocess.run(
+            [
+                str(host.pg_bindir / "pg_restore"),
+                "-h", str(host.pg_socket_dir), "-p", str(host.pg_port),
+                "-U", "postgres", "--no-owner", "--exit-on-error", "-d", "scratch_restore", str(dump_file),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        assert host.table_counts(db="scratch_restore") == live_counts
+    finally:
+        host.sql("DROP DATABASE IF EXISTS scratch_restore")
+    assert plane.lock_item("demo") is None
+
+
+def test_connection_dropped_mid_stream_leaves_nothing_behind(plane: LocalPlane) -> None:
+    host = plane.host("demo")
+    keys_before = set(plane.object_keys())
+    plane.notifications()
+    host.set_fault("pg_dump", {"drop_connection_after_bytes": 40_000})
+    try:
+        ex = plane.run("backup", {"host": "demo", "reason": "drop test"})
+    finally:
+        host.set_fault("pg_dump", None)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "HostConnectionLost", ex.cause
+    # the stream was retried (transient) and every attempt was cut
+    assert ex.state_names().count("StreamDump") == 1
+    assert sum(1 for e in ex.history if e["type"] == "TaskFailed") >= 2 or ex.error == "HostConnectionLost"
+    assert set(plane.object_keys()) == keys_before, "no dump and no manifest may remain"
+    assert plane.incomplete_uploads() == []
+    assert plane.lock_item("demo") is None
+    failures = [n for n in plane.notifications() if "FAILED" in (n["Subject"] or "")]
+    assert failures and "HostConnectionLost" in failures[-1]["Message"]
+
+
+def test_host_presenting_another_key_is_refused_before_any_command(plane: LocalPlane, tmp_path: Path) -> None:
+    host = plane.host("demo")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    other_key = " ".join((tmp_path / "other.pub").read_text().split()[:2])
+    original = plane.target("demo")
+    commands_before = len(host.commands())
+    plane.update_target("demo", host_public_key=other_key)
+    try:
+        ex = plane.run("backup", {"host": "demo"})
+    finally:
+        plane.update_target("demo", host_public_key=original.host_public_key)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "HostKeyMismatch"
+    assert "pinned" in (ex.cause or "")
+    assert len(host.commands()) == commands_before, "no command may run on a host with the wrong key"
+    assert plane.lock_item("demo") is None
+
+
+def test_second_backup_while_one_runs_fails_with_lock_held(plane: LocalPlane) -> None:
+    host = plane.host("demo")
+    host.set_fault("pg_dump", {"delay_s": 3})
+    try:
+        first = plane.start_execution("backup", {"host": "demo", "reason": "first"})
+        deadline = time.monotonic() + 30
+        while plane.lock_item("demo") is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert plane.lock_item("demo") is not None
+        second = plane.run("backup", {"host": "demo", "reason": "second"})
+        first_done = plane.wait(first, "backup")
+    finally:
+        host.set_fault("pg_dump", None)
+
+    assert second.status == "FAILED"
+    assert second.error == "LockHeld"
+    assert first in (second.cause or ""), "the error names the execution holding the lock"
+    assert first_done.status == "SUCCEEDED", (first_done.error, first_done.cause)
+    assert plane.lock_item("demo") is None
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "field"),
+    [
+        ({"host": "nope"}, "host"),
+        ({"host": "demo", "trigger": "whenever"}, "trigger"),
+        ({"host": "demo", "surprise": 1}, "surprise"),
+        ({"trigger": "console"}, "host"),
+        ({"host": "demo; rm -rf /"}, "host"),
+    ],
+)
+def test_bad_input_names_the_field_and_touches_nothing(
+    plane: LocalPlane, execution_input: dict[str, object], field: str
+) -> None:
+    host = plane.host("demo")
+    commands_before = len(host.commands())
+    keys_before = set(plane.object_keys())
+
+    ex = plane.run("backup", execution_input)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "InvalidInput"
+    assert (ex.cause or "").startswith(f"{field}:") or f"{field}:" in (ex.cause or "")
+    assert "AcquireLock" not in ex.state_names()
+    assert len(host.commands()) == commands_before
+    assert set(plane.object_keys()) == keys_before
+    assert plane.lock_item("demo") is None
