@@ -44,7 +44,7 @@ def run_demo(readings: int = 20_000) -> int:
     print("Starting the local plane: embedded AWS (moto), real PostgreSQL, real sshd on 127.0.0.1 ...")
     summary: list[dict[str, Any]] = []
     failures = 0
-    with LocalPlane(readings=readings) as plane:
+    with LocalPlane(readings=readings, log_level="ERROR") as plane:
         host = plane.host("demo")
         ready = time.monotonic() - began
         print(f"  host 'demo' over {plane.transport}; app {host.app_dir}; plane ready in {ready:.1f} s")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -159,6 +160,8 @@ class LocalPlane:
             )
             self._mock.start()
             moto_patches.install()
+            # moto logs every failed state at ERROR; the executions' own history says it better
+            logging.getLogger("moto").setLevel(logging.CRITICAL)
             moto_patches.STATE.time_scale = self._time_scale
             runtime.reset()
             if not self._use_sshd:

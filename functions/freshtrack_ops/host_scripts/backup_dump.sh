@@ -11,6 +11,7 @@ cd "$APP_DIR"
 coproc PSQL { "$DOCKER_BIN" compose exec -T "$PG_SERVICE" psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$DB_ROLE" -d "$DB_NAME"; }
 to_psql="${PSQL[1]}"
 from_psql="${PSQL[0]}"
+# shellcheck disable=SC2153  # PSQL_PID is set by the coproc above
 psql_pid="$PSQL_PID"
 
 printf '%s\n' "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;" "SELECT pg_export_snapshot();" >&"$to_psql"

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from freshtrack_ops.adapters.dynamo import DynamoLockTable
+from freshtrack_ops.backup.cleanup import cleanup_backup
+from freshtrack_ops.errors import LockHeld
+from freshtrack_ops.models import CleanupEvent
+from tests.unit.fakes import FakeStore
+from tests.unit.test_stream import PLAN
+
+
+def test_cleanup_aborts_uploads_and_deletes_a_dump_without_manifest() -> None:
+    store = FakeStore()
+    store.start_upload(PLAN.dump_key, content_type="x", metadata={})
+    store.objects[PLAN.dump_key] = b"PGDMP..."
+    envelope = json.dumps({"errorType": "HostConnectionLost", "errorMessage": "demo: dropped"})
+    result = cleanup_backup(CleanupEvent(plan=PLAN, error={"Error": "HostConnectionLost", "Cause": envelope}), store)
+    assert result.aborted_uploads == 1
+    assert result.deleted_objects == [PLAN.dump_key]
+    assert (result.error_name, result.error_cause) == ("HostConnectionLost", "demo: dropped")
+    assert PLAN.dump_key not in store.objects
+
+
+def test_cleanup_never_deletes_a_backup_that_has_its_manifest() -> None:
+    store = FakeStore(objects={PLAN.dump_key: b"PGDMP", PLAN.manifest_key: b"{}"})
+    result = cleanup_backup(CleanupEvent(plan=PLAN, error={"Error": "States.Timeout", "Cause": "late"}), store)
+    assert result.deleted_objects == []
+    assert set(store.objects) == {PLAN.dump_key, PLAN.manifest_key}
+    assert result.error_cause == "late"
+
+
+@pytest.fixture
+def table() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="ops",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def test_lock_is_exclusive_reentrant_and_released_only_by_its_owner(table: Any) -> None:
+    now = [1_000_000.0]
+    locks = DynamoLockTable(table, "ops", clock=lambda: now[0])
+    assert locks.acquire("demo", "exec-a", 600, "backup") == 1_000_600
+    with pytest.raises(LockHeld, match="exec-a"):
+        locks.acquire("demo", "exec-b", 600, "restore")
+    assert locks.acquire("demo", "exec-a", 600, "backup")  # same owner: retry-safe
+    assert locks.acquire("other", "exec-b", 600, "backup")  # other hosts are independent
+    assert locks.release("demo", "exec-b") is False
+    assert locks.release("demo", "exec-a") is True
+    assert locks.release("demo", "exec-a") is False
+    assert locks.acquire("demo", "exec-b", 600, "backup")
+
+
+def test_an_expired_lease_can_be_taken_over(table: Any) -> None:
+    now = [1_000_000.0]
+    locks = DynamoLockTable(table, "ops", clock=lambda: now[0])
+    locks.acquire("demo", "crashed-exec", 60, "backup")
+    now[0] += 61
+    assert locks.acquire("demo", "exec-new", 60, "backup") == 1_000_121
+    assert locks.release("demo", "crashed-exec") is False
