@@ -39,7 +39,8 @@ infra: venv
 	$(PY) -m pytest -q tests/infra
 
 synth: venv
-	FRESHTRACK_CONFIG=$(CONFIG) $(PY) app.py
+	CDK_OUTDIR=cdk.out FRESHTRACK_CONFIG=$(CONFIG) $(PY) app.py
+	@echo "templates in cdk.out/ (config $(CONFIG))"
 
 bench: venv sysdeps
 	$(PY) -m bench

@@ -1,9 +1,13 @@
 """opsctl: the operator's command line.
 
     opsctl demo                                  run the demo on the embedded local plane
-    opsctl schema backup                         print the JSON schema of a workflow's input
+    opsctl schema backup|test-restore|restore    print the JSON schema of a workflow's input
     opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
+    opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
+    opsctl start restore --host prod --backup-id ID|latest-verified --confirm frostguard --state-machine-arn ARN
                                                  validate the input locally, then start the execution
+    opsctl approve|reject EXECUTION_ARN --table OPS_TABLE [--reason TEXT]
+                                                 answer a restore waiting for approval
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import describe_validation_error
-from freshtrack_ops.models import BackupRequest
+from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
 
-INPUT_MODELS: dict[str, type[BaseModel]] = {"backup": BackupRequest}
+INPUT_MODELS: dict[str, type[BaseModel]] = {
+    "backup": BackupRequest,
+    "test-restore": TestRestoreRequest,
+    "restore": RestoreRequest,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,16 +40,41 @@ def _parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="start a workflow on the deployed control plane")
     start.add_argument("workflow", choices=sorted(INPUT_MODELS))
     start.add_argument("--host", required=True)
-    start.add_argument("--reason", default="")
-    start.add_argument("--trigger", default="console")
+    start.add_argument("--reason", help="free text recorded with the execution")
+    start.add_argument("--trigger", help="backup only: schedule|console|webhook|pre-update|pre-restore")
+    start.add_argument("--backup-id", help="test-restore/restore: a backup id, latest, or latest-verified")
+    start.add_argument("--confirm", help="restore: the database name, typed to confirm its replacement")
     start.add_argument("--state-machine-arn", required=True)
     start.add_argument("--wait", action="store_true", help="poll until the execution ends")
+    for verb in ("approve", "reject"):
+        answer = sub.add_parser(verb, help=f"{verb} a restore waiting for approval")
+        answer.add_argument("execution_arn")
+        answer.add_argument("--table", required=True, help="the ops DynamoDB table (stack output)")
+        answer.add_argument("--reason", default="")
     return parser
+
+
+def _answer(args: argparse.Namespace) -> int:
+    import boto3
+
+    from freshtrack_ops.restore.approval import answer_approval
+
+    answer_approval(
+        args.execution_arn,
+        approve=args.command == "approve",
+        reason=args.reason,
+        table=args.table,
+        dynamodb=boto3.client("dynamodb"),
+        sfn=boto3.client("stepfunctions"),
+    )
+    print(f"{args.command}d {args.execution_arn}")
+    return 0
 
 
 def _start(args: argparse.Namespace) -> int:
     model = INPUT_MODELS[args.workflow]
-    raw: dict[str, Any] = {"host": args.host, "trigger": args.trigger, "reason": args.reason}
+    flags = {"trigger": args.trigger, "reason": args.reason, "backup_id": args.backup_id, "confirm": args.confirm}
+    raw: dict[str, Any] = {"host": args.host} | {key: value for key, value in flags.items() if value is not None}
     try:
         payload = model.model_validate(raw)
     except ValidationError as exc:
@@ -72,4 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         print(json.dumps(INPUT_MODELS[args.workflow].model_json_schema(), indent=2))
         return 0
+    if args.command in ("approve", "reject"):
+        return _answer(args)
     return _start(args)

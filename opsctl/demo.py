@@ -1,86 +1,139 @@
-"""`make demo`: the local plane doing the real job, narrated, with a machine-readable summary."""
+"""`make demo`: the local plane doing the real job, narrated, with a machine-readable summary.
+
+Backup → a rejected bad request → test restore → simulated data loss → guarded restore (with the row
+counts before, after the loss and after the restore) → a restore that is refused for want of a
+confirmation.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from opsctl.local.plane import Execution, LocalPlane
 
 SUMMARY_PATH = Path("build/demo/summary.json")
-
-
-@dataclass
-class Step:
-    title: str
-    workflow: str
-    execution_input: dict[str, Any]
-    expect_status: str
-    expect_error: str | None = None
-
-
-STEPS = (
-    Step("Back up the demo host (console-started)", "backup", {"host": "demo", "trigger": "console",
-                                                              "reason": "make demo"}, "SUCCEEDED"),
-    Step("Reject a bad request (unknown trigger): nothing is touched", "backup",
-         {"host": "demo", "trigger": "whenever"}, "FAILED", "InvalidInput"),
+LOSS_SQL = (
+    "DELETE FROM temperature_readings WHERE recorded_at > (SELECT max(recorded_at) - interval '2 days' "
+    "FROM temperature_readings)"
 )
 
 
-def _print_execution(ex: Execution) -> None:
-    for state in ex.states():
-        marker = "x" if state.failed else "-"
-        print(f"    {marker} {state.name:<26} {state.duration_s * 1000:8.0f} ms")
-    print(f"    => {ex.status} in {ex.duration_s:.2f} s")
-    if ex.error:
-        print(f"       error {ex.error}: {ex.cause}")
+class Demo:
+    def __init__(self, plane: LocalPlane) -> None:
+        self.plane = plane
+        self.summary: list[dict[str, Any]] = []
+        self.unexpected = 0
+
+    def run(
+        self,
+        title: str,
+        workflow: str,
+        execution_input: dict[str, Any],
+        expect_status: str = "SUCCEEDED",
+        expect_error: str | None = None,
+    ) -> Execution:
+        print(f"\n[{len(self.summary) + 1}] {title}\n    {workflow} {json.dumps(execution_input)}")
+        ex = self.plane.run(workflow, execution_input)
+        for state in ex.states():
+            marker = "x" if state.failed else "-"
+            print(f"    {marker} {state.name:<26} {state.duration_s * 1000:8.0f} ms")
+        print(f"    => {ex.status} in {ex.duration_s:.2f} s")
+        if ex.error:
+            print(f"       {ex.error}: {ex.cause}")
+        ok = ex.status == expect_status and (expect_error is None or ex.error == expect_error)
+        if not ok:
+            self.unexpected += 1
+            print(f"    UNEXPECTED: wanted {expect_status} {expect_error or ''}")
+        self.summary.append(
+            {
+                "workflow": workflow,
+                "title": title,
+                "status": ex.status,
+                "expected": expect_status,
+                "error": ex.error,
+                "duration_s": round(ex.duration_s, 3),
+                "output": ex.output,
+            }
+        )
+        return ex
+
+
+def _counts_line(label: str, counts: dict[str, int]) -> str:
+    return (
+        f"    {label:<22} temperature_readings={counts['temperature_readings']:>7}  alerts={counts['alerts']:>4}  "
+        + (f"total rows={sum(counts.values())}")
+    )
 
 
 def run_demo(readings: int = 20_000) -> int:
     began = time.monotonic()
     print("Starting the local plane: embedded AWS (moto), real PostgreSQL, real sshd on 127.0.0.1 ...")
-    summary: list[dict[str, Any]] = []
-    failures = 0
     with LocalPlane(readings=readings, log_level="ERROR") as plane:
         host = plane.host("demo")
         ready = time.monotonic() - began
         print(f"  host 'demo' over {plane.transport}; app {host.app_dir}; plane ready in {ready:.1f} s")
         for note in plane.notes:
             print(f"  note: {note}")
-        print(f"  live row counts: {host.table_counts()}")
-        for number, step in enumerate(STEPS, start=1):
-            print(f"\n[{number}] {step.title}\n    input {json.dumps(step.execution_input)}")
-            ex = plane.run(step.workflow, step.execution_input)
-            _print_execution(ex)
-            ok = ex.status == step.expect_status and (step.expect_error is None or ex.error == step.expect_error)
-            failures += 0 if ok else 1
-            if not ok:
-                print(f"    UNEXPECTED: wanted {step.expect_status} {step.expect_error or ''}")
-            if ex.status == "SUCCEEDED" and ex.output and step.workflow == "backup":
-                manifest = plane.manifest(ex.output["manifest_key"])
-                print(f"    S3 key   s3://{plane.bucket}/{ex.output['dump_key']}")
-                print("    manifest " + json.dumps(manifest, indent=2).replace("\n", "\n             "))
-            summary.append(
-                {
-                    "workflow": step.workflow,
-                    "title": step.title,
-                    "status": ex.status,
-                    "expected": step.expect_status,
-                    "error": ex.error,
-                    "duration_s": round(ex.duration_s, 3),
-                    "output": ex.output,
-                }
-            )
+        demo = Demo(plane)
+
+        backup = demo.run(
+            "Back up the demo host", "backup", {"host": "demo", "trigger": "console", "reason": "make demo"}
+        )
+        if backup.output:
+            print(f"    S3 key   s3://{plane.bucket}/{backup.output['dump_key']}")
+            manifest = plane.manifest(backup.output["manifest_key"])
+            print("    manifest " + json.dumps(manifest, indent=2).replace("\n", "\n             "))
+        demo.run(
+            "Reject a bad request (unknown trigger): nothing is touched",
+            "backup",
+            {"host": "demo", "trigger": "whenever"},
+            "FAILED",
+            "InvalidInput",
+        )
+        demo.run(
+            "Test-restore the backup into a scratch database", "test-restore", {"host": "demo", "backup_id": "latest"}
+        )
+
+        before = host.table_counts()
+        host.sql(LOSS_SQL)
+        host.sql("DELETE FROM alerts")
+        after_loss = host.table_counts()
+        print("\n    Data loss simulated on the live database (last 2 days of readings and every alert deleted)")
+        demo.run(
+            "A restore without the typed confirmation is refused",
+            "restore",
+            {"host": "demo", "backup_id": "latest-verified"},
+            "FAILED",
+            "InvalidInput",
+        )
+        demo.run(
+            "Restore the latest verified backup (safety backup first, revert on failure)",
+            "restore",
+            {"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard", "reason": "make demo"},
+        )
+        after_restore = host.table_counts()
+        print("\n  Row counts on the live database:")
+        print(_counts_line("at the backup", before))
+        print(_counts_line("after the data loss", after_loss))
+        print(_counts_line("after the restore", after_restore))
+        if after_restore != before:
+            demo.unexpected += 1
+            print("  UNEXPECTED: the restored database differs from the backup")
+
         print("\nNotifications published:")
         for message in plane.notifications():
             print(f"  [{message['Subject']}] {message['Message']}")
+        counts = {"at_backup": before, "after_loss": after_loss, "after_restore": after_restore}
+
     SUMMARY_PATH.parent.mkdir(parents=True, exist_ok=True)
-    SUMMARY_PATH.write_text(json.dumps({"executions": summary}, indent=2, default=str) + "\n", encoding="utf-8")
+    SUMMARY_PATH.write_text(
+        json.dumps({"executions": demo.summary, "row_counts": counts}, indent=2, default=str) + "\n", encoding="utf-8"
+    )
     print(f"\nSummary written to {SUMMARY_PATH} ({time.monotonic() - began:.1f} s in all)")
-    if failures:
-        print(f"{failures} execution(s) did not end as expected")
+    if demo.unexpected:
+        print(f"{demo.unexpected} step(s) did not end as expected")
         return 1
     return 0

@@ -6,6 +6,7 @@ control plane and the deployed tasks agree on what a target is.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -63,6 +64,19 @@ class BackupSettings(BaseModel):
     lock_lease_seconds: int = Field(default=3600, ge=60, le=86_400)
 
 
+class RestoreSettings(BaseModel):
+    """How restores of a target are guarded and verified."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: require an approval (task token, SNS request) in addition to / instead of the typed confirmation
+    approval: bool = False
+    approval_timeout_s: int = Field(default=3600, ge=1, le=7 * 86_400)
+    #: scheduled test restore of the newest backup (EventBridge Scheduler)
+    test_restore_schedule: Annotated[str, StringConstraints(pattern=CRON_PATTERN)] = "cron(30 3 * * ? *)"
+    lock_lease_seconds: int = Field(default=7200, ge=300, le=86_400)
+
+
 class Target(BaseModel):
     """One FreshTrack Pro server the control plane operates."""
 
@@ -90,6 +104,7 @@ class Target(BaseModel):
     domain: Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=253)]
     health_url: HttpUrl | None = None
     backup: BackupSettings = BackupSettings()
+    restore: RestoreSettings = RestoreSettings()
 
     @model_validator(mode="after")
     def _transport_fields(self) -> Target:
@@ -139,6 +154,9 @@ class DeploymentConfig(BaseModel):
     targets: tuple[Target, ...] = Field(min_length=1)
     retention_days: int = Field(default=30, ge=1, le=3650)
     keep_last_verified: int = Field(default=7, ge=1, le=365)
+    keep_weekly: int = Field(default=0, ge=0, le=520)
+    keep_monthly: int = Field(default=0, ge=0, le=240)
+    rpo_alarm_hours: float = Field(default=26.0, gt=0, le=24 * 90)
     notification_emails: tuple[Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)], ...] = ()
     object_lock_days: int | None = Field(default=None, ge=1, le=3650)
 
@@ -158,15 +176,24 @@ class DeploymentConfig(BaseModel):
 
 
 def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:
-    """One line per problem, naming the field path and the offending value."""
-    lines = []
+    """One clause per field, naming the field path and the offending value.
+
+    Union members (``constrained-str``, ``literal[...]``) are not fields: their messages are merged,
+    so ``backup_id`` reads "should match pattern ... or should be 'latest-verified' (got 'x')".
+    """
+    by_field: dict[str, tuple[list[str], Any]] = {}
     for problem in error.errors():
-        location = ".".join(str(part) for part in problem["loc"]) or "(root)"
-        field = f"{prefix}{location}" if location != "(root)" or not prefix else prefix.rstrip(".")
-        value = problem.get("input")
-        shown = _shorten(value)
-        lines.append(f"{field}: {problem['msg']} (got {shown})")
-    return "; ".join(lines)
+        parts = [str(p) for p in problem["loc"] if isinstance(p, int) or _FIELD_PART.match(str(p))]
+        field = prefix + (".".join(parts) or "(input)")
+        messages, _ = by_field.setdefault(field, ([], problem.get("input")))
+        if problem["msg"] not in messages:
+            messages.append(problem["msg"])
+    return "; ".join(
+        f"{field}: {' or '.join(messages)} (got {_shorten(value)})" for field, (messages, value) in by_field.items()
+    )
+
+
+_FIELD_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _shorten(value: Any) -> str:

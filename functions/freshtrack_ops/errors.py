@@ -77,3 +77,15 @@ TRANSIENT_ERRORS: tuple[str, ...] = ("HostUnreachable", "HostConnectionLost")
 
 class HostAuthFailed(OpsError):
     """The host refused our key. Never retried: a wrong key does not fix itself."""
+
+
+class ApprovalRejected(OpsError):
+    """An operator rejected a restore waiting for approval."""
+
+
+class ApprovalTimedOut(OpsError):
+    """Nobody answered a restore's approval request in time."""
+
+
+class TimedOut(OpsError):
+    """A state ran past its timeout (Step Functions' States.Timeout, renamed: Fail states cannot use States.*)."""

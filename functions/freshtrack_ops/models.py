@@ -157,3 +157,143 @@ class CleanupResult(Strict):
     deleted_objects: list[str]
     error_name: str
     error_cause: str
+
+
+# -- restores ---------------------------------------------------------------------------------------
+DatabaseName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
+
+
+class TestRestoreRequest(Strict):
+    """Execution input of the non-destructive test-restore workflow."""
+
+    __test__ = False  # not a pytest test class
+
+    host: HostRef = Field(description="Target id from the deployment configuration.")
+    backup_id: BackupId | Literal["latest"] = Field(default="latest", description="A backup id, or latest.")
+
+
+class RestoreRequest(Strict):
+    """Execution input of the destructive restore workflow."""
+
+    host: HostRef = Field(description="Target id from the deployment configuration.")
+    backup_id: BackupId | Literal["latest-verified"] = Field(
+        description="The backup to restore, or latest-verified (newest backup whose test restore passed)."
+    )
+    confirm: Annotated[str, StringConstraints(max_length=63)] | None = Field(
+        default=None,
+        description="Must equal the target's database name (e.g. frostguard), unless approval is configured.",
+    )
+    reason: Reason = ""
+
+
+class BackupRef(Strict):
+    """Where a catalogued backup lives; enough to fetch its manifest and dump."""
+
+    host: HostRef
+    backup_id: BackupId
+    dump_key: S3Key
+    manifest_key: S3Key
+
+
+class ValidateRestoreEvent(Strict):
+    request: dict[str, object]
+    execution_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    started_at: datetime
+
+
+class TestRestorePlan(Strict):
+    __test__ = False
+    host: HostRef
+    backup: BackupRef
+    scratch_db: DatabaseName
+    execution_id: str
+
+
+class RestorePlan(Strict):
+    host: HostRef
+    backup: BackupRef
+    database: DatabaseName
+    approval_required: bool
+    approval_timeout_s: int
+    reason: Reason
+    execution_id: str
+    lock_lease_seconds: int
+    #: the safety backup of the current database, taken through the backup tasks (trigger pre-restore)
+    safety: BackupPlan
+    safety_backup: BackupRef
+
+
+class VerifyEvent(Strict):
+    backup: BackupRef
+
+
+class VerifyResult(Strict):
+    backup_id: BackupId
+    sha256: Sha256Hex
+    size_bytes: int
+    toc_entries: int
+
+
+class DatabaseEvent(Strict):
+    host: HostRef
+    action: Literal["create-scratch", "drop-scratch", "recreate-live"]
+    database: DatabaseName
+    confirm: str = ""
+
+
+class LoadEvent(Strict):
+    """Stream ``backup`` from S3 into ``database`` on the host."""
+
+    backup: BackupRef
+    database: DatabaseName
+
+
+class LoadResult(Strict):
+    backup_id: BackupId
+    database: DatabaseName
+    size_bytes: int
+    duration_s: float
+
+
+class CountsEvent(Strict):
+    backup: BackupRef
+    database: DatabaseName
+
+
+class CountsResult(Strict):
+    database: DatabaseName
+    tables: int
+    rows: int
+    row_counts: dict[str, int]
+
+
+class ServicesEvent(Strict):
+    host: HostRef
+    action: Literal["stop", "start", "status"]
+    #: empty = the target's app_services (backend, worker)
+    services: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")], ...] = ()
+
+
+class ServicesResult(Strict):
+    states: dict[str, str]
+
+
+class HealthEvent(Strict):
+    host: HostRef
+
+
+class HealthResult(Strict):
+    url: str
+    http_status: int
+    services: dict[str, str]
+
+
+class RecordVerificationEvent(Strict):
+    backup: BackupRef
+    passed: bool
+    detail: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class ApprovalEvent(Strict):
+    plan: RestorePlan
+    task_token: Annotated[str, StringConstraints(min_length=1, max_length=8192)]

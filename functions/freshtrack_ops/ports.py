@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,11 @@ class HostRunner(Protocol):
     """Runs the shell scripts in host_scripts/ on one host, parameters passed as environment."""
 
     def run(
-        self, script: str, env: Mapping[str, str], *, timeout_s: float, stdin: BinaryIO | None = None
-    ) -> CommandResult: ...
+        self, script: str, env: Mapping[str, str], *, timeout_s: float, stdin: Iterable[bytes] | None = None
+    ) -> CommandResult:
+        """Run to the end. ``stdin`` chunks are fed from a thread; if the command exits before reading
+        them all, feeding stops quietly (the caller can still consume the rest of its iterable)."""
+        ...
 
     def stream(self, script: str, env: Mapping[str, str], *, timeout_s: float) -> AbstractContextManager[ByteStream]:
         """Start ``script`` and stream its stdout; the context closes the command on exit."""
@@ -82,5 +85,33 @@ class LockTable(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class CatalogEntry:
+    host: str
+    backup_id: str
+    dump_key: str
+    manifest_key: str
+    size_bytes: int
+    finished_at: str
+    verification_status: str = "unverified"
+    verified_at: str | None = None
+
+    @property
+    def sort_key(self) -> str:
+        return f"BACKUP#{self.finished_at}#{self.backup_id}"
+
+
 class Catalog(Protocol):
-    def record_backup(self, manifest_json: str, *, host: str, backup_id: str, finished_at: str) -> None: ...
+    """The list of complete backups per host (a backup is catalogued only once its manifest exists)."""
+
+    def record_backup(self, entry: CatalogEntry, manifest_json: str) -> None: ...
+
+    def set_verification(self, entry: CatalogEntry, status: str, verified_at: str, manifest_json: str) -> None: ...
+
+    def list_backups(self, host: str) -> list[CatalogEntry]:
+        """Newest first."""
+        ...
+
+    def forget(self, entry: CatalogEntry) -> None:
+        """Remove the entry (its backup no longer exists); a missing entry is not an error."""
+        ...

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,10 @@ class Settings(BaseModel):
     ops_table: str = Field(min_length=3)
     targets_parameter: str = Field(pattern=r"^/[A-Za-z0-9/_.-]+$")
     part_size_mb: int = Field(default=8, ge=5, le=512)
+    keep_last_verified: int = Field(default=7, ge=1, le=365)
+    keep_weekly: int = Field(default=0, ge=0, le=520)
+    keep_monthly: int = Field(default=0, ge=0, le=240)
+    notification_topic_arn: str = ""
 
 
 @cache
@@ -43,6 +49,11 @@ def settings() -> Settings:
         return Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"function environment: {describe_validation_error(exc)}") from exc
+
+
+def client(service: str) -> Any:
+    """A cached boto3 client (public for handlers that call a service directly)."""
+    return _client(service)
 
 
 @cache
@@ -93,6 +104,16 @@ def runner_for(target: Target) -> HostRunner:
 
             return LocalRunner(target.id)
     raise ConfigError(f"target {target.id}: transport {target.transport!r} is not available in this release")
+
+
+@contextmanager
+def runner(target: Target) -> Iterator[HostRunner]:
+    """A host runner for one task invocation, closed afterwards."""
+    host_runner = runner_for(target)
+    try:
+        yield host_runner
+    finally:
+        host_runner.close()
 
 
 def _ssh_runner(target: Target) -> HostRunner:

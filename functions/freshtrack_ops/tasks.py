@@ -16,6 +16,8 @@ class LambdaTask:
     memory_mb: int = 256
     #: capabilities the function's role is granted (see stacks/function_factory.py)
     grants: frozenset[str] = frozenset()
+    #: EventBridge Scheduler expression (UTC) for tasks invoked directly on a schedule, not by a workflow
+    schedule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,89 @@ TASKS: dict[str, LambdaTask] = {
             "Abort uploads and remove manifest-less dumps after a failure",
             grants=frozenset({"bucket-write"}),
         ),
+        LambdaTask(
+            "TestRestoreValidate",
+            "freshtrack_ops.handlers.restore.validate_test_restore",
+            "Validate a test-restore request and resolve the backup",
+            grants=frozenset({"targets", "table"}),
+        ),
+        LambdaTask(
+            "RestoreValidate",
+            "freshtrack_ops.handlers.restore.validate_restore",
+            "Validate a restore request (confirmation) and plan the safety backup",
+            grants=frozenset({"targets", "table"}),
+        ),
+        LambdaTask(
+            "RestoreApproval",
+            "freshtrack_ops.handlers.restore.approval",
+            "Keep the task token and ask for approval of a restore",
+            grants=frozenset({"table", "notify"}),
+        ),
+        LambdaTask(
+            "BackupVerify",
+            "freshtrack_ops.handlers.restore.verify",
+            "Verify a backup: sha256 and pg_restore --list, one streamed pass",
+            timeout_s=900,
+            memory_mb=512,
+            grants=frozenset({"targets", "ssh-keys", "bucket-read"}),
+        ),
+        LambdaTask(
+            "HostDatabase",
+            "freshtrack_ops.handlers.restore.database",
+            "Create or drop a scratch database, or recreate the live one",
+            timeout_s=300,
+            grants=frozenset({"targets", "ssh-keys"}),
+        ),
+        LambdaTask(
+            "RestoreLoad",
+            "freshtrack_ops.handlers.restore.load",
+            "Stream a backup from S3 into pg_restore on the host",
+            timeout_s=900,
+            memory_mb=512,
+            grants=frozenset({"targets", "ssh-keys", "bucket-read"}),
+        ),
+        LambdaTask(
+            "RestoreCounts",
+            "freshtrack_ops.handlers.restore.counts",
+            "Compare a database's row counts with a backup's manifest",
+            timeout_s=600,
+            grants=frozenset({"targets", "ssh-keys", "bucket-read"}),
+        ),
+        LambdaTask(
+            "HostServices",
+            "freshtrack_ops.handlers.restore.services",
+            "Stop, start or list compose services",
+            timeout_s=300,
+            grants=frozenset({"targets", "ssh-keys"}),
+        ),
+        LambdaTask(
+            "HostHealth",
+            "freshtrack_ops.handlers.restore.health",
+            "Health URL and compose ps check",
+            timeout_s=60,
+            grants=frozenset({"targets", "ssh-keys"}),
+        ),
+        LambdaTask(
+            "RecordVerification",
+            "freshtrack_ops.handlers.restore.record",
+            "Record a test restore's verdict in the manifest and catalog",
+            grants=frozenset({"bucket-write", "table"}),
+        ),
+        LambdaTask(
+            "RetentionProtect",
+            "freshtrack_ops.handlers.retention.protect",
+            "Tag the last verified backups protected, the rest expiring; forget expired catalog entries",
+            timeout_s=300,
+            grants=frozenset({"targets", "table", "bucket-tags"}),
+            schedule="cron(0 5 * * ? *)",
+        ),
+        LambdaTask(
+            "RetentionRpo",
+            "freshtrack_ops.handlers.retention.rpo",
+            "Emit the age of each target's newest verified backup (NewestVerifiedBackupAgeHours)",
+            grants=frozenset({"targets", "table"}),
+            schedule="cron(15 * * * ? *)",
+        ),
     )
 }
 
@@ -74,5 +159,7 @@ WORKFLOWS: dict[str, Workflow] = {
     wf.name: wf
     for wf in (
         Workflow("backup", "backup.asl.json", "Stream a pg_dump of a target's database to S3 with a manifest"),
+        Workflow("test-restore", "test_restore.asl.json", "Restore a backup into a scratch database and compare"),
+        Workflow("restore", "restore.asl.json", "Replace the live database from a backup; revert on failure"),
     )
 }

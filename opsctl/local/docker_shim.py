@@ -553,9 +553,9 @@ class Shim:
         env.update({"PGHOST": pg["socket_dir"], "PGPORT": str(pg["port"]), "PGUSER": "postgres", **extra_env})
         tool = Path(pg["bindir"]) / argv[0]
         exe = str(tool) if argv[0] in PG_TOOLS and tool.exists() else argv[0]
-        fault = self.s.faults().get(Path(argv[0]).name)
+        fault = self._claim_fault(Path(argv[0]).name, argv)
         sys.stdout.flush()
-        if isinstance(fault, dict) and fault:
+        if fault:
             return self._exec_with_faults(exe, argv, env, fault)
         with contextlib.suppress(OSError):
             os.chdir("/")
@@ -564,6 +564,25 @@ class Shim:
         except FileNotFoundError:
             return _not_found(self.err, argv[0])
         return 0  # pragma: no cover - execvpe does not return
+
+    def _claim_fault(self, name: str, argv: list[str]) -> dict[str, Any] | None:
+        """The fault for this call, if any. ``unless_arg`` spares calls carrying that argument (e.g. a
+        ``pg_restore --list`` while real restores fail); ``times`` makes a fault fire only N times."""
+        with self.s.locked():
+            faults = self.s.faults()
+            fault = faults.get(name)
+            if not isinstance(fault, dict) or not fault:
+                return None
+            if fault.get("unless_arg") in argv:
+                return None
+            if "times" in fault:
+                remaining = int(fault["times"]) - 1
+                if remaining > 0:
+                    faults[name] = fault | {"times": remaining}
+                else:
+                    faults.pop(name)
+                _write_json_atomic(self.s.dir / "faults.json", faults)
+        return {k: v for k, v in fault.items() if k not in ("times", "unless_arg")}
 
     def _exec_with_faults(self, exe: str, argv: list[str], env: dict[str, str], fault: dict[str, Any]) -> int:
         """Fault injection for exec'd commands (``faults.json`` keyed by command name, e.g. ``pg_dump``).

@@ -32,6 +32,7 @@ from moto import mock_aws
 import state_machines
 from freshtrack_ops import runtime
 from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.restore.approval import answer_approval
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from opsctl.local import moto_patches
 from opsctl.local.host import LocalHost
@@ -211,6 +212,7 @@ class LocalPlane:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": self._log_level,
+            "NOTIFICATION_TOPIC_ARN": "",
         }
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
@@ -253,6 +255,8 @@ class LocalPlane:
         )
         sns, sqs = self.client("sns"), self.client("sqs")
         self.topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
+        os.environ["NOTIFICATION_TOPIC_ARN"] = self.topic_arn
+        runtime.reset()
         self._queue_url = sqs.create_queue(QueueName="ftops-local-notifications")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -387,6 +391,18 @@ class LocalPlane:
                 self._notifications.append({"Subject": envelope.get("Subject"), "Message": envelope.get("Message")})
                 sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
         return list(self._notifications)
+
+    def pending_approval(self, execution_arn: str) -> bool:
+        item = self.dynamodb.get_item(
+            TableName=TABLE, Key={"pk": {"S": f"APPROVAL#{execution_arn}"}, "sk": {"S": "APPROVAL"}}
+        ).get("Item")
+        return item is not None
+
+    def answer(self, execution_arn: str, *, approve: bool, reason: str = "") -> None:
+        """Approve or reject a restore waiting for approval (what `opsctl approve|reject` does)."""
+        answer_approval(
+            execution_arn, approve=approve, reason=reason, table=TABLE, dynamodb=self.dynamodb, sfn=self.sfn
+        )
 
     def lock_item(self, host: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self.dynamodb.get_item(

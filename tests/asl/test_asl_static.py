@@ -14,7 +14,7 @@ from freshtrack_ops.tasks import TASKS, WORKFLOWS
 WORKFLOW_NAMES = sorted(WORKFLOWS)
 FAKE_ARNS = {name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}" for name in TASKS}
 TOPIC = "arn:aws:sns:us-east-1:123456789012:topic"
-BUILTIN_ERRORS = {"States.ALL", "States.TaskFailed", "States.Timeout"}
+BUILTIN_ERRORS = {"States.ALL", "States.TaskFailed", "States.Timeout", "States.HeartbeatTimeout"}
 
 
 def _states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -78,10 +78,16 @@ def test_error_names_in_retry_and_catch_exist(workflow: str) -> None:
 @pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
 def test_task_resources_are_known_functions_or_service_integrations(workflow: str) -> None:
     definition = json.loads(state_machines.asl_text(workflow))
-    allowed = {f"${{{name}FunctionArn}}" for name in TASKS} | {"arn:aws:states:::sns:publish"}
+    functions = {f"${{{name}FunctionArn}}" for name in TASKS}
     for name, state in _states(definition).items():
-        if state["Type"] == "Task":
-            assert state["Resource"] in allowed, f"{name}: {state['Resource']}"
+        if state["Type"] != "Task":
+            continue
+        if state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken":
+            assert state["Parameters"]["FunctionName"] in functions, name
+            assert "$$.Task.Token" in json.dumps(state["Parameters"]), f"{name} does not pass the task token"
+            assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, f"{name} could wait forever"
+        else:
+            assert state["Resource"] in functions | {"arn:aws:states:::sns:publish"}, f"{name}: {state['Resource']}"
 
 
 def test_substitutions_refuse_a_missing_function() -> None:

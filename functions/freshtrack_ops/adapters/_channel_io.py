@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 MAX_STDERR_BYTES = 1 << 20
 
@@ -31,3 +31,37 @@ class StderrCollector:
     def text(self, timeout_s: float) -> str:
         self._thread.join(timeout_s)
         return b"".join(self._chunks).decode("utf-8", errors="replace")
+
+
+class StdinFeeder:
+    """Feeds chunks to a command's stdin from a thread; stops quietly when the command stops reading."""
+
+    def __init__(self, chunks: Iterable[bytes], write: Callable[[bytes], None], close: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._write = write
+        self._close = close
+        self.stopped_early = False
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._feed, name="stdin-feed", daemon=True)
+        self._thread.start()
+
+    def _feed(self) -> None:
+        try:
+            for chunk in self._chunks:
+                try:
+                    self._write(chunk)
+                except OSError:
+                    self.stopped_early = True
+                    return
+        except Exception as exc:
+            self.error = exc
+        finally:
+            try:
+                self._close()
+            except OSError:
+                self.stopped_early = True
+
+    def join(self, timeout_s: float) -> None:
+        self._thread.join(timeout_s)
+        if self.error is not None:
+            raise self.error

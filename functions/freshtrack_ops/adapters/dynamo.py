@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from freshtrack_ops.errors import LockHeld
+from freshtrack_ops.ports import CatalogEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -76,19 +77,71 @@ class DynamoLockTable:
 
 
 class DynamoCatalog:
-    """Catalog items: pk HOST#<host>, sk BACKUP#<finished-at>#<id>, newest last when sorted."""
+    """Catalog items: pk ``HOST#<host>``, sk ``BACKUP#<finished-at ISO>#<id>`` (sorts oldest to newest).
+
+    Attributes: backup_id, dump_key, manifest_key, size_bytes, finished_at, verification_status
+    (unverified | passed | failed), verified_at, manifest (the manifest JSON as written to S3).
+    """
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
 
-    def record_backup(self, manifest_json: str, *, host: str, backup_id: str, finished_at: str) -> None:
+    def record_backup(self, entry: CatalogEntry, manifest_json: str) -> None:
         self._client.put_item(
             TableName=self._table,
             Item={
-                "pk": {"S": f"HOST#{host}"},
-                "sk": {"S": f"BACKUP#{finished_at}#{backup_id}"},
-                "backup_id": {"S": backup_id},
+                "pk": {"S": f"HOST#{entry.host}"},
+                "sk": {"S": entry.sort_key},
+                "backup_id": {"S": entry.backup_id},
+                "dump_key": {"S": entry.dump_key},
+                "manifest_key": {"S": entry.manifest_key},
+                "size_bytes": {"N": str(entry.size_bytes)},
+                "finished_at": {"S": entry.finished_at},
+                "verification_status": {"S": entry.verification_status},
+                "verified_at": {"S": entry.verified_at or ""},
                 "manifest": {"S": manifest_json},
             },
+        )
+
+    def set_verification(self, entry: CatalogEntry, status: str, verified_at: str, manifest_json: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"HOST#{entry.host}"}, "sk": {"S": entry.sort_key}},
+            UpdateExpression="SET verification_status = :s, verified_at = :t, manifest = :m",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":s": {"S": status}, ":t": {"S": verified_at}, ":m": {"S": manifest_json}},
+        )
+
+    def list_backups(self, host: str) -> list[CatalogEntry]:
+        """Every catalogued backup of ``host``, newest first."""
+        entries: list[CatalogEntry] = []
+        paginator = self._client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"HOST#{host}"}, ":prefix": {"S": "BACKUP#"}},
+            ScanIndexForward=False,
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                entries.append(
+                    CatalogEntry(
+                        host=host,
+                        backup_id=item["backup_id"]["S"],
+                        dump_key=item["dump_key"]["S"],
+                        manifest_key=item["manifest_key"]["S"],
+                        size_bytes=int(item["size_bytes"]["N"]),
+                        finished_at=item["finished_at"]["S"],
+                        verification_status=item["verification_status"]["S"],
+                        verified_at=item.get("verified_at", {}).get("S") or None,
+                    )
+                )
+        return entries
+
+    def forget(self, entry: CatalogEntry) -> None:
+        self._client.delete_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"HOST#{entry.host}"}, "sk": {"S": entry.sort_key}},
         )

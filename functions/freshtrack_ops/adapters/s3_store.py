@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 
+#: Every backup object starts as "expiring"; the retention task re-tags the last verified ones "protected"
+#: and the bucket's lifecycle rule only expires objects tagged expiring (see docs/retention.md).
+RETENTION_TAG = "retention"
+EXPIRING = "expiring"
+PROTECTED = "protected"
+
+
 class S3MultipartUpload:
     def __init__(self, client: S3Client, bucket: str, key: str, upload_id: str) -> None:
         self._client = client
@@ -60,16 +67,34 @@ class S3BackupStore:
     def start_upload(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> S3MultipartUpload:
         try:
             response = self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=dict(metadata)
+                Bucket=self.bucket,
+                Key=key,
+                ContentType=content_type,
+                Metadata=dict(metadata),
+                Tagging=f"{RETENTION_TAG}={EXPIRING}",
             )
         except (ClientError, BotoCoreError) as exc:
             raise UploadFailed(f"s3://{self.bucket}/{key}: cannot start upload: {exc}") from exc
         return S3MultipartUpload(self._client, self.bucket, key, response["UploadId"])
 
     def put_json(self, key: str, body: str) -> None:
+        """Write a JSON object; an overwrite keeps the object's retention tag (a protected manifest stays so)."""
         self._client.put_object(
-            Bucket=self.bucket, Key=key, Body=body.encode("utf-8"), ContentType="application/json"
+            Bucket=self.bucket,
+            Key=key,
+            Body=body.encode("utf-8"),
+            ContentType="application/json",
+            Tagging=f"{RETENTION_TAG}={self._retention_of(key)}",
         )
+
+    def _retention_of(self, key: str) -> str:
+        try:
+            tags = self._client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return EXPIRING
+            raise
+        return next((tag["Value"] for tag in tags if tag["Key"] == RETENTION_TAG), EXPIRING)
 
     def get_text(self, key: str) -> str:
         try:

@@ -11,9 +11,21 @@ from freshtrack_ops.ports import BackupStore
 log = logging.getLogger(__name__)
 
 
+_DEFAULT_CAUSES = {
+    "States.Timeout": "the state did not finish (or was not answered) within its timeout",
+    "States.HeartbeatTimeout": "the task stopped sending heartbeats",
+    "States.TaskFailed": "the task failed without saying why",
+}
+
+
+#: A Fail state may not raise a ``States.*`` name, so the built-in errors are renamed.
+_RENAMED = {"States.Timeout": "TimedOut", "States.HeartbeatTimeout": "TimedOut", "States.Runtime": "WorkflowError"}
+
+
 def error_fields(error: dict[str, object]) -> tuple[str, str]:
-    name = str(error.get("Error", "UnknownError"))
-    cause_raw = str(error.get("Cause", ""))
+    raw_name = str(error.get("Error", "UnknownError"))
+    name = _RENAMED.get(raw_name, raw_name.removeprefix("States."))
+    cause_raw = str(error.get("Cause", "") or "") or _DEFAULT_CAUSES.get(raw_name, "no cause reported")
     try:
         cause_json = json.loads(cause_raw)
     except ValueError:

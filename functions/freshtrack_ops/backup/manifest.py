@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from freshtrack_ops.config import Target
 from freshtrack_ops.models import BackupOutput, Manifest, ManifestEvent
-from freshtrack_ops.ports import BackupStore, Catalog
+from freshtrack_ops.ports import BackupStore, Catalog, CatalogEntry
 
 
 def build_manifest(event: ManifestEvent, target: Target) -> Manifest:
@@ -29,16 +29,24 @@ def build_manifest(event: ManifestEvent, target: Target) -> Manifest:
     )
 
 
+def catalog_entry(manifest: Manifest, manifest_key: str) -> CatalogEntry:
+    return CatalogEntry(
+        host=manifest.host,
+        backup_id=manifest.backup_id,
+        dump_key=manifest.dump_key,
+        manifest_key=manifest_key,
+        size_bytes=manifest.size_bytes,
+        finished_at=manifest.finished_at.isoformat(),
+        verification_status=manifest.verification.status,
+        verified_at=manifest.verification.checked_at.isoformat() if manifest.verification.checked_at else None,
+    )
+
+
 def write_manifest(event: ManifestEvent, target: Target, store: BackupStore, catalog: Catalog) -> BackupOutput:
     manifest = build_manifest(event, target)
     body = manifest.model_dump_json(indent=2)
     store.put_json(event.plan.manifest_key, body)
-    catalog.record_backup(
-        manifest.model_dump_json(),
-        host=manifest.host,
-        backup_id=manifest.backup_id,
-        finished_at=manifest.finished_at.isoformat(),
-    )
+    catalog.record_backup(catalog_entry(manifest, event.plan.manifest_key), manifest.model_dump_json())
     duration = (manifest.finished_at - manifest.started_at).total_seconds()
     return BackupOutput(
         backup_id=manifest.backup_id,

@@ -1,0 +1,1 @@
+"""Restores: resolve a backup, verify it before use, load it into a database, compare, record."""

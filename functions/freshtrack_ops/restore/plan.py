@@ -1,0 +1,97 @@
+"""Validate restore and test-restore requests and plan every name and key up front."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from freshtrack_ops.backup.plan import plan_backup
+from freshtrack_ops.config import Target, TargetSet, describe_validation_error
+from freshtrack_ops.errors import ConfigError, InvalidInput
+from freshtrack_ops.models import (
+    BackupRef,
+    RestorePlan,
+    RestoreRequest,
+    TestRestorePlan,
+    TestRestoreRequest,
+    ValidateBackupEvent,
+    ValidateRestoreEvent,
+)
+from freshtrack_ops.ports import Catalog
+from freshtrack_ops.restore.resolve import ref, resolve_backup
+
+MAX_IDENTIFIER = 63
+
+
+def scratch_database(database: str, backup_id: str) -> str:
+    """``<db>_verify_<8 hex>``: never the live name, always a valid identifier (≤ 63 characters)."""
+    suffix = "_verify_" + hashlib.sha256(backup_id.encode()).hexdigest()[:8]
+    name = database[: MAX_IDENTIFIER - len(suffix)] + suffix
+    if name == database:  # cannot happen with the suffix, but this is the one name we must never touch
+        raise InvalidInput(f"scratch database {name!r} would be the live database")
+    return name
+
+
+RequestT = TypeVar("RequestT", TestRestoreRequest, RestoreRequest)
+
+
+def _parse(model: type[RequestT], event: ValidateRestoreEvent, targets: TargetSet) -> tuple[RequestT, Target]:
+    """The request and its target, or InvalidInput naming the field."""
+    try:
+        request = model.model_validate(event.request)
+        return request, targets.get(request.host)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc)) from exc
+    except ConfigError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+def plan_test_restore(event: ValidateRestoreEvent, targets: TargetSet, catalog: Catalog) -> TestRestorePlan:
+    request, target = _parse(TestRestoreRequest, event, targets)
+    entry = resolve_backup(target.id, request.backup_id, catalog)
+    return TestRestorePlan(
+        host=target.id,
+        backup=ref(entry),
+        scratch_db=scratch_database(target.database, entry.backup_id),
+        execution_id=event.execution_id,
+    )
+
+
+def plan_restore(event: ValidateRestoreEvent, targets: TargetSet, catalog: Catalog) -> RestorePlan:
+    request, target = _parse(RestoreRequest, event, targets)
+    if not target.restore.approval and request.confirm != target.database:
+        shown = "missing" if request.confirm is None else repr(request.confirm)
+        raise InvalidInput(
+            f"confirm: must equal the database name {target.database!r} to replace it (got {shown})"
+        )
+    if request.confirm is not None and request.confirm != target.database:
+        raise InvalidInput(f"confirm: {request.confirm!r} is not the database name {target.database!r}")
+    entry = resolve_backup(target.id, request.backup_id, catalog)
+    safety = plan_backup(
+        ValidateBackupEvent(
+            request={
+                "host": target.id,
+                "trigger": "pre-restore",
+                "reason": f"safety backup before restoring {entry.backup_id}",
+            },
+            execution_id=event.execution_id,
+            started_at=event.started_at,
+        ),
+        targets,
+    )
+    return RestorePlan(
+        host=target.id,
+        backup=ref(entry),
+        database=target.database,
+        approval_required=target.restore.approval,
+        approval_timeout_s=target.restore.approval_timeout_s,
+        reason=request.reason,
+        execution_id=event.execution_id,
+        lock_lease_seconds=target.restore.lock_lease_seconds,
+        safety=safety,
+        safety_backup=BackupRef(
+            host=target.id, backup_id=safety.backup_id, dump_key=safety.dump_key, manifest_key=safety.manifest_key
+        ),
+    )

@@ -1,0 +1,189 @@
+"""Stateful resources: the data key, the backup bucket (+ its access-log bucket) and the ops table.
+
+Everything here is retained when the stack is deleted: backups and the catalog outlive the control plane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from freshtrack_ops.config import DeploymentConfig
+
+#: every backup object (dump + manifest) lives under this prefix; IAM and the lifecycle are scoped to it
+BACKUP_PREFIX = "backups/"
+#: the lifecycle expires only objects tagged retention=expiring; the retention task re-tags the backups to keep
+#: (docs/retention.md; the same values as freshtrack_ops.adapters.s3_store, checked by tests/infra)
+RETENTION_TAG = "retention"
+EXPIRING = "expiring"
+NONCURRENT_VERSION_DAYS = 7
+ACCESS_LOG_DAYS = 365
+
+
+class DataKey(Construct):
+    """The customer-managed KMS key of the deployment (bucket, table, notification topic)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, name: str) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{name}: backups, ops table and notifications",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # CloudWatch alarms publish to the KMS-encrypted notification topic
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsToEncryptedTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
+
+
+class BackupBucket(Construct):
+    """The backup store: SSE-KMS, versioned, TLS only, private, lifecycle-managed, optional Object Lock."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, config: DeploymentConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            # S3 server access logging can only deliver to SSE-S3 buckets (not SSE-KMS)
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=False,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(ACCESS_LOG_DAYS))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # no AwsSolutions-S1 finding here: cdk-nag recognises a server-access-log destination bucket
+
+        lock: dict[str, Any] = {}
+        if config.object_lock_days is not None:
+            lock = {
+                "object_lock_enabled": True,
+                "object_lock_default_retention": s3.ObjectLockRetention.governance(
+                    Duration.days(config.object_lock_days)
+                ),
+            }
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="backup-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireUnprotectedBackups",
+                    prefix=BACKUP_PREFIX,
+                    tag_filters={RETENTION_TAG: EXPIRING},
+                    expiration=Duration.days(config.retention_days),
+                ),
+                s3.LifecycleRule(
+                    id="ExpireNoncurrentVersions",
+                    prefix=BACKUP_PREFIX,
+                    noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS),
+                    expired_object_delete_marker=True,
+                ),
+                s3.LifecycleRule(
+                    id="AbortIncompleteUploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+            **lock,
+        )
+
+
+class OpsTable(Construct):
+    """One DynamoDB table (pk/sk) for the host locks and the backup catalog."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+
+@dataclass(frozen=True)
+class StorageRefs:
+    """The storage stack as the control plane sees it: values of named exports (``Fn::ImportValue``).
+
+    Named exports (instead of CDK's generated cross-stack references) keep the contract between the two
+    stacks explicit and stable, and make cdk-nag findings on them deterministic.
+    """
+
+    bucket_name: str
+    bucket_arn: str
+    table_name: str
+    table_arn: str
+    key_arn: str
+    #: export name of ``bucket_arn`` (cdk-nag names imported values by their export name)
+    bucket_arn_export: str
+
+
+def export_name(deployment: str, what: str) -> str:
+    return f"{deployment}-{what}"
+
+
+class StorageStack(Stack):
+    """Key, backup bucket and ops table; the control-plane stack imports them through named exports."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.key = DataKey(self, "DataKey", name=config.name).key
+        backups = BackupBucket(self, "Backups", key=self.key, config=config)
+        self.bucket = backups.bucket
+        self.table = OpsTable(self, "Ops", key=self.key).table
+
+        outputs = {
+            "BackupBucketName": (self.bucket.bucket_name, "Backup bucket"),
+            "BackupBucketArn": (self.bucket.bucket_arn, "Backup bucket ARN"),
+            "OpsTableName": (self.table.table_name, "Locks and backup catalog"),
+            "OpsTableArn": (self.table.table_arn, "Locks and backup catalog ARN"),
+            "DataKeyArn": (self.key.key_arn, "KMS key of bucket, table and topic"),
+        }
+        for output_id, (value, description) in outputs.items():
+            CfnOutput(
+                self, output_id, value=value, description=description, export_name=export_name(config.name, output_id)
+            )
+
+        def imported(what: str) -> str:
+            return Fn.import_value(export_name(config.name, what))
+
+        self.refs = StorageRefs(
+            bucket_name=imported("BackupBucketName"),
+            bucket_arn=imported("BackupBucketArn"),
+            table_name=imported("OpsTableName"),
+            table_arn=imported("OpsTableArn"),
+            key_arn=imported("DataKeyArn"),
+            bucket_arn_export=export_name(config.name, "BackupBucketArn"),
+        )

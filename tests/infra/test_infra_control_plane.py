@@ -1,0 +1,320 @@
+"""Control-plane stack: functions from the catalog, state machines from the ASL files, schedules, topic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from app import build_app
+from freshtrack_ops.config import DeploymentConfig, TargetSet
+from freshtrack_ops.models import BackupRequest, TestRestoreRequest
+from freshtrack_ops.tasks import TASKS, WORKFLOWS
+from stacks.control_plane_stack import camel
+from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render
+
+from .conftest import SKIP_BUNDLING, Synth, actions_of, resources_of, statements
+
+pytestmark = pytest.mark.infra
+
+
+def _functions(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Task name -> (logical id, properties), matched through the handler string."""
+    by_handler = {task.handler: name for name, task in TASKS.items()}
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for logical_id, resource in synth.resources("control", "AWS::Lambda::Function").items():
+        found[by_handler[resource["Properties"]["Handler"]]] = (logical_id, resource["Properties"])
+    return found
+
+
+def _role_statements(synth: Synth, task: str) -> list[dict[str, Any]]:
+    _, props = _functions(synth)[task]
+    role_id = props["Role"]["Fn::GetAtt"][0]
+    policies = [
+        p
+        for p in synth.resources("control", "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    role = synth.control["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role and "Policies" not in role
+    return [s for p in policies for s in statements(p)]
+
+
+def _actions(statement_list: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statement_list if s["Effect"] == "Allow" for a in actions_of(s)}
+
+
+def test_one_function_per_catalog_task_sharing_one_asset(synth: Synth) -> None:
+    functions = _functions(synth)
+    assert set(functions) == set(TASKS)
+    assert len(synth.resources("control", "AWS::Lambda::Function")) == len(TASKS)
+    assert len({json.dumps(props["Code"], sort_keys=True) for _, props in functions.values()}) == 1
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_function_runtime_tracing_and_settings(synth: Synth, task: str) -> None:
+    _, props = _functions(synth)[task]
+    spec = TASKS[task]
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["x86_64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Timeout"] == spec.timeout_s
+    assert props["MemorySize"] == spec.memory_mb
+    assert "LogGroup" in props["LoggingConfig"]
+    env = props["Environment"]["Variables"]
+    assert set(env) >= {"BACKUP_BUCKET", "OPS_TABLE", "TARGETS_PARAMETER", "NOTIFICATION_TOPIC_ARN"}
+    assert env["KEEP_LAST_VERIFIED"] == str(synth.config.keep_last_verified)
+    assert env["POWERTOOLS_SERVICE_NAME"] == "freshtrack-ops"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "FreshTrackOps"
+    assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+
+
+def test_function_log_groups_have_retention(synth: Synth) -> None:
+    groups = synth.resources("control", "AWS::Logs::LogGroup")
+    assert len(groups) == len(TASKS) + len(WORKFLOWS)
+    assert all(g["Properties"].get("RetentionInDays") for g in groups.values())
+
+
+SERVICE_OF_GRANT = {
+    "targets": "ssm",
+    "ssh-keys": "secretsmanager",
+    "bucket-read": "s3",
+    "bucket-write": "s3",
+    "bucket-tags": "s3",
+    "table": "dynamodb",
+    "notify": "sns",
+}
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_role_is_derived_from_the_task_grants(synth: Synth, task: str) -> None:
+    actions = _actions(_role_statements(synth, task))
+    services = {a.split(":")[0] for a in actions}
+    expected = {SERVICE_OF_GRANT[g] for g in TASKS[task].grants} | {"logs", "xray"}
+    if TASKS[task].grants & {"bucket-read", "bucket-write", "table", "notify"}:
+        expected.add("kms")
+    assert services == expected
+    assert not any(a.endswith("*") for a in actions), actions
+
+
+def test_read_only_tasks_cannot_write_backups(synth: Synth) -> None:
+    for task, spec in TASKS.items():
+        if "bucket-read" in spec.grants and "bucket-write" not in spec.grants:
+            s3_actions = {a for a in _actions(_role_statements(synth, task)) if a.startswith("s3:")}
+            assert s3_actions == {"s3:GetObject", "s3:ListBucket"}, task
+
+
+def test_dump_cannot_write_the_table_and_lock_has_no_s3(synth: Synth) -> None:
+    dump = _actions(_role_statements(synth, "BackupDump"))
+    assert not any(a.startswith("dynamodb:") for a in dump)
+    assert {"s3:PutObject", "s3:AbortMultipartUpload"} <= dump
+    lock = _actions(_role_statements(synth, "HostLock"))
+    assert not any(a.startswith(("s3:", "secretsmanager:", "ssm:")) for a in lock)
+    assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= lock
+
+
+def test_s3_object_actions_are_scoped_to_the_backups_prefix(synth: Synth) -> None:
+    for task in TASKS:
+        for statement in _role_statements(synth, task):
+            object_actions = [a for a in actions_of(statement) if a.startswith("s3:") and "Bucket" not in a]
+            if object_actions:
+                (resource,) = resources_of(statement)
+                assert resource["Fn::Join"][1][-1] == "/backups/*"
+
+
+def test_ssh_keys_grant_names_exactly_the_configured_secrets(synth: Synth) -> None:
+    configured = {t.private_key_secret_arn for t in synth.config.targets if t.private_key_secret_arn}
+    assert configured
+    for task, spec in TASKS.items():
+        secret_statements = [
+            s for s in _role_statements(synth, task) if any(a.startswith("secretsmanager:") for a in actions_of(s))
+        ]
+        if "ssh-keys" in spec.grants:
+            (statement,) = secret_statements
+            assert actions_of(statement) == ["secretsmanager:GetSecretValue"]
+            assert set(resources_of(statement)) == configured
+        else:
+            assert not secret_statements
+
+
+def _state_machines(synth: Synth) -> dict[str, dict[str, Any]]:
+    outputs = synth.control["Outputs"]
+    machines = {}
+    for name in WORKFLOWS:
+        logical_id = outputs[f"{camel(name)}StateMachineArn"]["Value"]["Ref"]
+        machines[name] = synth.control["Resources"][logical_id]
+    return machines
+
+
+@pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
+def test_state_machine_definition_is_the_asl_file_with_every_placeholder_bound(synth: Synth, workflow: str) -> None:
+    props = _state_machines(synth)[workflow]["Properties"]
+    definition = props["DefinitionString"]
+    assert isinstance(definition, str), "the ASL must be inlined (no Fn::Join / S3 location)"
+    assert definition == asl_text(workflow)
+    values = props["DefinitionSubstitutions"]
+    assert placeholders(definition) <= set(values)
+    functions = _functions(synth)
+    for task in TASKS:
+        assert values[f"{task}FunctionArn"] == {"Fn::GetAtt": [functions[task][0], "Arn"]}
+    topic_id = next(iter(synth.resources("control", "AWS::SNS::Topic")))
+    assert values[TOPIC_PLACEHOLDER] == {"Ref": topic_id}
+    rendered = render(workflow, {key: f"arn:aws:test:::{key}" for key in values})
+    assert "${" not in rendered
+
+
+@pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
+def test_state_machine_is_standard_logged_and_traced(synth: Synth, workflow: str) -> None:
+    props = _state_machines(synth)[workflow]["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+    assert props["TracingConfiguration"] == {"Enabled": True}
+
+
+@pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
+def test_state_machine_may_invoke_exactly_the_task_functions_and_publish(synth: Synth, workflow: str) -> None:
+    role_id = _state_machines(synth)[workflow]["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    found = [
+        s
+        for p in synth.resources("control", "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in statements(p)
+    ]
+    invoke = [s for s in found if "lambda:InvokeFunction" in actions_of(s)]
+    (statement,) = invoke
+    used = {name for name in TASKS if f"{name}FunctionArn" in placeholders(asl_text(workflow))}
+    assert used
+    functions = _functions(synth)
+    expected = {json.dumps({"Fn::GetAtt": [functions[name][0], "Arn"]}) for name in used}
+    assert {json.dumps(r) for r in resources_of(statement)} == expected
+    topic_id = next(iter(synth.resources("control", "AWS::SNS::Topic")))
+    publish = [s for s in found if "sns:Publish" in actions_of(s)]
+    assert [resources_of(s) for s in publish] == [[{"Ref": topic_id}]]
+
+
+SCHEDULED: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
+    "backup": (BackupRequest, {"prod": "cron(0 2 * * ? *)", "staging": "cron(0 * * * ? *)"}),  # staging: hourly
+    "test-restore": (TestRestoreRequest, {"prod": "cron(30 3 * * ? *)", "staging": "cron(30 3 * * ? *)"}),
+}
+
+
+def _schedules(synth: Synth) -> list[dict[str, Any]]:
+    return [s["Properties"] for s in synth.resources("control", "AWS::Scheduler::Schedule").values()]
+
+
+def test_destructive_workflows_are_never_scheduled(synth: Synth) -> None:
+    machines = {json.dumps(m): name for name, m in _machine_refs(synth).items()}
+    scheduled = {
+        machines[json.dumps(s["Target"]["Arn"])]
+        for s in _schedules(synth)
+        if json.dumps(s["Target"]["Arn"]) in machines
+    }
+    assert scheduled == set(SCHEDULED) & set(WORKFLOWS)
+    assert "restore" not in scheduled
+
+
+def _machine_refs(synth: Synth) -> dict[str, Any]:
+    return {name: synth.control["Outputs"][f"{camel(name)}StateMachineArn"]["Value"] for name in WORKFLOWS}
+
+
+@pytest.mark.parametrize("workflow", sorted(SCHEDULED))
+def test_one_schedule_per_target_in_utc(synth: Synth, workflow: str) -> None:
+    assert workflow in WORKFLOWS
+    model, expected = SCHEDULED[workflow]
+    machine = _machine_refs(synth)[workflow]
+    schedules = [s for s in _schedules(synth) if s["Target"]["Arn"] == machine]
+    by_host = {json.loads(s["Target"]["Input"])["host"]: s for s in schedules}
+    assert len(by_host) == len(schedules) == len(synth.config.targets)
+    assert set(by_host) == {t.id for t in synth.config.targets}
+    for host, schedule in by_host.items():
+        assert schedule["ScheduleExpression"] == expected[host]
+        assert schedule["ScheduleExpressionTimezone"] == "Etc/UTC"
+        assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+        payload = json.loads(schedule["Target"]["Input"])
+        model.model_validate(payload)  # the workflow's own input model accepts it
+        if workflow == "backup":
+            assert payload == {"host": host, "trigger": "schedule", "reason": "scheduled backup"}
+        # the scheduler role may start exactly this workflow
+        role_id = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
+        found = [
+            st
+            for p in synth.resources("control", "AWS::IAM::Policy").values()
+            if {"Ref": role_id} in p["Properties"]["Roles"]
+            for st in statements(p)
+        ]
+        assert [(actions_of(st), resources_of(st)) for st in found] == [(["states:StartExecution"], [machine])]
+
+
+def test_topic_is_encrypted_tls_only_with_one_email_subscription_each(synth: Synth) -> None:
+    (topic,) = synth.resources("control", "AWS::SNS::Topic").values()
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::ImportValue": f"{synth.config.name}-DataKeyArn"}
+    subscriptions = synth.resources("control", "AWS::SNS::Subscription").values()
+    assert sorted(s["Properties"]["Endpoint"] for s in subscriptions) == sorted(synth.config.notification_emails)
+    assert all(s["Properties"]["Protocol"] == "email" for s in subscriptions)
+    (policy,) = synth.resources("control", "AWS::SNS::TopicPolicy").values()
+    assert any(
+        s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements(policy)
+    )
+
+
+def test_targets_parameter_holds_the_target_set_without_secrets(synth: Synth) -> None:
+    (parameter,) = synth.resources("control", "AWS::SSM::Parameter").values()
+    props = parameter["Properties"]
+    assert props["Type"] == "String"
+    assert props["Name"] == f"/{synth.config.name}/targets"
+    assert TargetSet.model_validate_json(props["Value"]) == synth.config.target_set()
+    assert "PRIVATE KEY" not in props["Value"]
+    for task in TASKS:
+        _, fn = _functions(synth)[task]
+        assert fn["Environment"]["Variables"]["TARGETS_PARAMETER"] == {
+            "Ref": next(iter(synth.resources("control", "AWS::SSM::Parameter")))
+        }
+
+
+def test_control_plane_outputs(synth: Synth) -> None:
+    outputs = synth.control["Outputs"]
+    assert "NotificationTopicArn" in outputs
+    for name in WORKFLOWS:
+        assert f"{camel(name)}StateMachineArn" in outputs
+
+
+def test_ssm_only_deployment_grants_no_secrets_and_still_passes_nag(
+    example_config: DeploymentConfig, tmp_path: Path
+) -> None:
+    staging = next(t for t in example_config.targets if t.transport == "ssm")
+    config = example_config.model_copy(update={"targets": (staging,), "notification_emails": ()})
+    app = build_app(config, outdir=str(tmp_path), context=SKIP_BUNDLING)
+    app.synth()  # cdk-nag passes here too
+    control = json.loads((tmp_path / f"{config.name}ControlPlane.template.json").read_text())
+    text = json.dumps(control)
+    assert "secretsmanager:" not in text
+    types = [r["Type"] for r in control["Resources"].values()]
+    assert "AWS::SNS::Subscription" not in types
+    scheduled_tasks = [task for task in TASKS.values() if task.schedule]
+    assert types.count("AWS::Scheduler::Schedule") == len(set(SCHEDULED) & set(WORKFLOWS)) + len(scheduled_tasks)
+
+
+def test_scheduled_tasks_run_in_utc_with_their_catalog_expression(synth: Synth) -> None:
+    expressions = sorted(
+        s["ScheduleExpression"] for s in _schedules(synth) if s["Target"]["Arn"] not in _machine_refs(synth).values()
+    )
+    assert expressions == sorted(task.schedule for task in TASKS.values() if task.schedule)
+    assert all(s["ScheduleExpressionTimezone"] == "Etc/UTC" for s in _schedules(synth))
+
+
+def test_one_rpo_alarm_per_target_notifies_the_topic(synth: Synth) -> None:
+    alarms = list(synth.resources("control", "AWS::CloudWatch::Alarm").values())
+    by_host = {
+        next(d["Value"] for d in a["Properties"]["Dimensions"] if d["Name"] == "host"): a["Properties"] for a in alarms
+    }
+    assert set(by_host) == {t.id for t in synth.config.targets}
+    for props in by_host.values():
+        assert props["MetricName"] == "NewestVerifiedBackupAgeHours"
+        assert props["Threshold"] == synth.config.rpo_alarm_hours
+        assert props["TreatMissingData"] == "breaching"
+        assert props["AlarmActions"] and props["OKActions"]

@@ -1,0 +1,116 @@
+"""cdk-nag (AwsSolutions) and cfn-lint over the synthesized templates."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+
+import stacks.nag
+from app import build_app
+from freshtrack_ops.config import DeploymentConfig
+
+from .conftest import SKIP_BUNDLING, Synth
+
+pytestmark = pytest.mark.infra
+
+#: W3005: CDK adds DependsOn on a function's role and default policy (so the policy exists before the function
+#: is created); the role half is redundant with the Role GetAtt. Harmless, and not ours to change.
+CFN_LINT_IGNORED = ("W3005",)
+
+
+def test_cdk_nag_reports_no_unacknowledged_findings(synth: Synth) -> None:
+    report_file = synth.outdir / "validation-report.json"
+    if report_file.exists():
+        report = json.loads(report_file.read_text())
+        for plugin in report.get("pluginReports", []):
+            assert plugin.get("conclusion") != "failure", plugin
+            assert not plugin.get("violations"), plugin
+
+
+def _acknowledgements(app: cdk.App) -> dict[str, dict[str, str]]:
+    """Rule id -> {construct path: reason}, from the metadata ``Validations.of().acknowledge`` records."""
+    key = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+    found: dict[str, dict[str, str]] = {}
+    for construct in app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == key:
+                for rule, reason in entry.data.items():
+                    found.setdefault(rule.removeprefix("Annotation::"), {})[construct.node.path] = reason
+    return found
+
+
+def test_every_acknowledgement_carries_a_specific_reason(synth: Synth) -> None:
+    acknowledged = _acknowledgements(synth.app)
+    assert acknowledged, "expected the documented acknowledgements"
+    for rule, reasons in acknowledged.items():
+        assert rule.startswith("AwsSolutions-"), rule
+        for path, reason in reasons.items():
+            assert len(reason) >= 40, (rule, path, reason)
+
+
+def test_every_acknowledgement_matches_a_real_finding(
+    synth: Synth, example_config: DeploymentConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the acknowledgements, synth reports exactly the acknowledged findings: none is stale."""
+
+    class _Ignore:
+        @staticmethod
+        def of(_scope: object) -> _Ignore:
+            return _Ignore()
+
+        def acknowledge(self, *_rules: object) -> None:
+            return None
+
+    monkeypatch.setattr(stacks.nag, "Validations", _Ignore)
+    app = build_app(example_config, outdir=str(tmp_path), context=SKIP_BUNDLING)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    raised: dict[str, set[str]] = {}
+    for plugin in report["pluginReports"]:
+        for violation in plugin["violations"]:
+            for construct in violation["violatingConstructs"]:
+                raised.setdefault(violation["ruleName"], set()).add(construct["constructPath"])
+    acknowledged = _acknowledgements(synth.app)
+    assert set(raised) == set(acknowledged)
+    for rule, paths in raised.items():
+        for path in paths:  # each finding sits under a construct that acknowledged it
+            assert any(path.startswith(scope + "/") for scope in acknowledged[rule]), (rule, path)
+
+
+def test_an_unacknowledged_finding_fails_synth(example_config: DeploymentConfig, tmp_path: Path) -> None:
+    app = build_app(example_config, outdir=str(tmp_path), context=SKIP_BUNDLING)
+    storage = app.node.find_child(f"{example_config.name}Storage")
+    assert isinstance(storage, cdk.Stack)
+    s3.Bucket(storage, "Careless")  # no SSL enforcement, no access logs: AwsSolutions-S1/S10
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    rules = {v["ruleName"] for plugin in report["pluginReports"] for v in plugin["violations"]}
+    assert {"AwsSolutions-S1", "AwsSolutions-S10"} <= rules
+    paths = {
+        c["constructPath"]
+        for plugin in report["pluginReports"]
+        for v in plugin["violations"]
+        for c in v["violatingConstructs"]
+    }
+    assert all("/Careless/" in path for path in paths), paths
+
+
+def test_cfn_lint_reports_no_errors_or_warnings(synth: Synth) -> None:
+    templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
+    assert len(templates) == 2
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run(
+        [str(cfn_lint), "--ignore-checks", *CFN_LINT_IGNORED, "--", *templates],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,147 @@
+"""Storage stack: the backup bucket, its access logs, the ops table, the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from freshtrack_ops.config import DeploymentConfig
+from stacks.storage_stack import BACKUP_PREFIX, StorageStack
+
+from .conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+
+def _backup_bucket(synth: Synth) -> dict[str, Any]:
+    buckets = [
+        b
+        for b in synth.resources("storage", "AWS::S3::Bucket").values()
+        if "VersioningConfiguration" in b["Properties"]
+    ]
+    assert len(buckets) == 1
+    props: dict[str, Any] = buckets[0]["Properties"]
+    return props
+
+
+def test_bucket_is_kms_encrypted_with_the_data_key_and_a_bucket_key(synth: Synth) -> None:
+    (rule,) = _backup_bucket(synth)["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    (key_id,) = synth.resources("storage", "AWS::KMS::Key")
+    assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert rule["BucketKeyEnabled"] is True
+
+
+def test_key_rotates_and_is_retained(synth: Synth) -> None:
+    synth.template("storage").has_resource(
+        "AWS::KMS::Key", {"Properties": {"EnableKeyRotation": True}, "DeletionPolicy": "Retain"}
+    )
+
+
+def test_bucket_is_versioned_private_owner_enforced_and_retained(synth: Synth) -> None:
+    props = _backup_bucket(synth)
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert "LoggingConfiguration" in props
+    for bucket in synth.resources("storage", "AWS::S3::Bucket").values():
+        assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_lifecycle_expires_unprotected_backups_after_retention_days(synth: Synth) -> None:
+    rules = {rule["Id"]: rule for rule in _backup_bucket(synth)["LifecycleConfiguration"]["Rules"]}
+    expire = rules["ExpireUnprotectedBackups"]
+    assert expire["Prefix"] == BACKUP_PREFIX
+    assert expire["TagFilters"] == [{"Key": "retention", "Value": "expiring"}]
+    assert expire["ExpirationInDays"] == synth.config.retention_days == 30
+    assert "NoncurrentVersionExpiration" not in expire
+    noncurrent = rules["ExpireNoncurrentVersions"]
+    assert noncurrent["Prefix"] == BACKUP_PREFIX
+    assert noncurrent["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
+    assert "TagFilters" not in noncurrent and "ExpirationInDays" not in noncurrent
+    assert rules["AbortIncompleteUploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+    # nothing else expires current backups: a protected (or pinned) backup is never touched by the lifecycle
+    assert [r for r in rules.values() if "ExpirationInDays" in r] == [expire]
+
+
+def test_retention_tag_matches_what_the_store_writes() -> None:
+    from freshtrack_ops.adapters import s3_store
+    from stacks import storage_stack
+
+    assert (storage_stack.RETENTION_TAG, storage_stack.EXPIRING) == (s3_store.RETENTION_TAG, s3_store.EXPIRING)
+
+
+def test_every_bucket_denies_plain_http(synth: Synth) -> None:
+    policies = synth.resources("storage", "AWS::S3::BucketPolicy")
+    assert len(policies) == len(synth.resources("storage", "AWS::S3::Bucket")) == 2
+    for policy in policies.values():
+        denies = [
+            s
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert denies and denies[0]["Action"] == "s3:*"
+
+
+def test_table_has_pk_sk_on_demand_pitr_and_kms(synth: Synth) -> None:
+    synth.template("storage").has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "Properties": {
+                "KeySchema": [
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "BillingMode": "PAY_PER_REQUEST",
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": Match.any_value()},
+            },
+            "DeletionPolicy": "Retain",
+        },
+    )
+
+
+def test_storage_outputs_and_named_exports(synth: Synth) -> None:
+    outputs = synth.storage["Outputs"]
+    name = synth.config.name
+    for output in ("BackupBucketName", "BackupBucketArn", "OpsTableName", "OpsTableArn", "DataKeyArn"):
+        assert outputs[output]["Export"] == {"Name": f"{name}-{output}"}
+
+
+def _storage_only(config: DeploymentConfig) -> Template:
+    app = cdk.App(context={"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True})
+    return Template.from_stack(StorageStack(app, "Storage", config=config))
+
+
+def test_object_lock_and_retention_follow_the_config(example_config: DeploymentConfig) -> None:
+    config = example_config.model_copy(update={"object_lock_days": 14, "retention_days": 45})
+    template = _storage_only(config)
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "ObjectLockEnabled": True,
+            "ObjectLockConfiguration": {
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 14}},
+            },
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [Match.object_like({"Id": "ExpireUnprotectedBackups", "ExpirationInDays": 45})]
+                )
+            },
+        },
+    )
+
+
+def test_no_object_lock_unless_configured(synth: Synth) -> None:
+    assert synth.config.object_lock_days is None
+    assert "ObjectLockEnabled" not in _backup_bucket(synth)

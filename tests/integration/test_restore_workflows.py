@@ -1,0 +1,238 @@
+"""Test restore and destructive restore on the local plane: real PostgreSQL, real sshd, moto's ASL."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from freshtrack_ops.config import RestoreSettings
+from opsctl.local.plane import Execution, LocalPlane
+
+pytestmark = pytest.mark.integration
+SAMPLE_CHECKSUM = "SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM temperature_readings t"
+
+
+def _snapshot(plane: LocalPlane) -> tuple[dict[str, int], str]:
+    host = plane.host("demo")
+    return host.table_counts(), str(host.sql(SAMPLE_CHECKSUM)[0][0])
+
+
+def _databases(plane: LocalPlane) -> set[str]:
+    return {row[0] for row in plane.host("demo").sql("SELECT datname FROM pg_database")}
+
+
+def _stops(plane: LocalPlane, since: int) -> list[list[str]]:
+    return [c for c in plane.host("demo").commands()[since:] if "stop" in c or "down" in c]
+
+
+@pytest.fixture(scope="module")
+def verified_backup(plane: LocalPlane) -> dict[str, Any]:
+    backup = plane.run("backup", {"host": "demo", "reason": "restore tests"})
+    assert backup.status == "SUCCEEDED", backup.cause
+    check = plane.run("test-restore", {"host": "demo", "backup_id": backup.output["backup_id"]})  # type: ignore[index]
+    assert check.status == "SUCCEEDED", check.cause
+    return backup.output  # type: ignore[return-value]
+
+
+def test_test_restore_verifies_and_never_touches_the_live_database(
+    plane: LocalPlane, verified_backup: dict[str, Any]
+) -> None:
+    before = _snapshot(plane)
+    databases = _databases(plane)
+    commands_before = len(plane.host("demo").commands())
+
+    ex = plane.run("test-restore", {"host": "demo", "backup_id": verified_backup["backup_id"]})
+
+    assert ex.status == "SUCCEEDED", ex.cause
+    assert ex.output is not None and ex.output["verification"] == "passed"
+    assert _snapshot(plane) == before
+    assert _databases(plane) == databases, "the scratch database must be gone"
+    assert _stops(plane, commands_before) == []
+    manifest = plane.manifest(verified_backup["manifest_key"])
+    assert manifest["verification"]["status"] == "passed"
+
+
+def test_failed_test_restore_drops_its_scratch_database_and_records_the_failure(
+    plane: LocalPlane, verified_backup: dict[str, Any]
+) -> None:
+    before = _snapshot(plane)
+    databases = _databases(plane)
+    plane.host("demo").set_fault("pg_restore", {"fail": True, "unless_arg": "--list"})
+    try:
+        ex = plane.run("test-restore", {"host": "demo", "backup_id": verified_backup["backup_id"]})
+    finally:
+        plane.host("demo").set_fault("pg_restore", None)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "HostCommandFailed"
+    assert _databases(plane) == databases
+    assert _snapshot(plane) == before
+    assert plane.manifest(verified_backup["manifest_key"])["verification"]["status"] == "failed"
+    # put the verdict back for the tests that restore latest-verified
+    again = plane.run("test-restore", {"host": "demo", "backup_id": verified_backup["backup_id"]})
+    assert again.status == "SUCCEEDED"
+
+
+def test_restore_after_data_loss_brings_back_the_backup(plane: LocalPlane, verified_backup: dict[str, Any]) -> None:
+    host = plane.host("demo")
+    backup_state = _snapshot(plane)
+    host.sql("DELETE FROM temperature_readings WHERE id %% 3 = 0")
+    host.sql("DELETE FROM alerts")
+    assert _snapshot(plane) != backup_state
+
+    ex = plane.run("restore", {"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard"})
+
+    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
+    assert ex.output is not None and ex.output["restored_backup_id"] == verified_backup["backup_id"]
+    assert _snapshot(plane) == backup_state
+    assert set(host.services().values()) == {"running"}
+    assert plane.lock_item("demo") is None
+    safety = ex.output["safety_backup_id"]
+    assert any(safety in key for key in plane.object_keys()), "the safety backup is kept"
+
+
+def test_corrupted_backup_is_refused_before_anything_is_touched(
+    plane: LocalPlane, verified_backup: dict[str, Any]
+) -> None:
+    host = plane.host("demo")
+    backup = plane.run("backup", {"host": "demo", "reason": "to be corrupted"})
+    assert backup.status == "SUCCEEDED"
+    key = backup.output["dump_key"]  # type: ignore[index]
+    body = bytearray(plane.s3.get_object(Bucket=plane.bucket, Key=key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF
+    plane.s3.put_object(Bucket=plane.bucket, Key=key, Body=bytes(body))
+    before = _snapshot(plane)
+    commands_before = len(host.commands())
+
+    ex = plane.run(
+        "restore", {"host": "demo", "backup_id": backup.output["backup_id"], "confirm": "frostguard"}  # type: ignore[index]
+    )
+
+    assert ex.status == "FAILED"
+    assert ex.error == "BackupCorrupt"
+    assert "RecreateDatabase" not in ex.state_names() and "StopServices" not in ex.state_names()
+    assert _snapshot(plane) == before
+    assert _stops(plane, commands_before) == []
+    assert plane.lock_item("demo") is None
+
+
+def test_pg_restore_failing_after_the_drop_reverts_to_the_safety_backup(
+    plane: LocalPlane, verified_backup: dict[str, Any]
+) -> None:
+    host = plane.host("demo")
+    host.sql(
+        "INSERT INTO organizations (name, slug, created_at) VALUES ('written after the backup', 'late', now())"
+    )
+    before = _snapshot(plane)
+    before_orgs = host.sql("SELECT count(*) FROM organizations WHERE name = 'written after the backup'")
+    plane.notifications()
+    host.set_fault("pg_restore", {"fail": True, "unless_arg": "--list", "times": 1})
+    try:
+        ex = plane.run("restore", {"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard"})
+    finally:
+        host.set_fault("pg_restore", None)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "HostCommandFailed"
+    names = ex.state_names()
+    assert names.index("RecreateDatabase") < names.index("RevertLoad") < names.index("RevertStartServices")
+    assert _snapshot(plane) == before, "the database must be exactly what it was before the restore"
+    assert host.sql("SELECT count(*) FROM organizations WHERE name = 'written after the backup'") == before_orgs
+    assert set(host.services().values()) == {"running"}
+    assert plane.lock_item("demo") is None
+    reverted = [n for n in plane.notifications() if "REVERTED" in (n["Subject"] or "")]
+    assert reverted and "put back from the safety backup" in reverted[-1]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "field"),
+    [
+        ({"host": "demo", "backup_id": "latest-verified"}, "confirm"),
+        ({"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard_test"}, "confirm"),
+        ({"host": "demo", "backup_id": "demo-20200101T000000Z-deadbeef", "confirm": "frostguard"}, "backup_id"),
+        ({"host": "demo", "confirm": "frostguard"}, "backup_id"),
+    ],
+)
+def test_wrong_or_missing_confirmation_touches_nothing(
+    plane: LocalPlane, verified_backup: dict[str, Any], execution_input: dict[str, Any], field: str
+) -> None:
+    before = _snapshot(plane)
+    commands_before = len(plane.host("demo").commands())
+    ex = plane.run("restore", execution_input)
+    assert ex.status == "FAILED"
+    assert ex.error in ("InvalidInput", "BackupNotFound")
+    assert (ex.cause or "").startswith(f"{field}:")
+    assert plane.host("demo").commands()[commands_before:] == []
+    assert _snapshot(plane) == before
+    assert plane.lock_item("demo") is None
+
+
+def _start_waiting_restore(plane: LocalPlane) -> str:
+    arn = plane.start_execution("restore", {"host": "demo", "backup_id": "latest-verified"})
+    deadline = time.monotonic() + 30
+    while not plane.pending_approval(arn):
+        assert time.monotonic() < deadline, "the restore never asked for approval"
+        time.sleep(0.05)
+    return arn
+
+
+@pytest.mark.parametrize("answer", ["reject", "timeout"])
+def test_rejected_or_unanswered_approval_touches_nothing(
+    plane: LocalPlane, verified_backup: dict[str, Any], answer: str
+) -> None:
+    original = plane.target("demo").restore
+    plane.update_target("demo", restore=RestoreSettings(approval=True, approval_timeout_s=2))
+    before = _snapshot(plane)
+    commands_before = len(plane.host("demo").commands())
+    try:
+        arn = _start_waiting_restore(plane)
+        request = [n for n in plane.notifications() if n["Subject"] == "FreshTrack restore needs approval"]
+        assert request and "will be DROPPED" in request[-1]["Message"]
+        assert "task" not in request[-1]["Message"].lower() or "token" not in request[-1]["Message"].lower()
+        if answer == "reject":
+            plane.answer(arn, approve=False, reason="not today")
+        ex: Execution = plane.wait(arn, "restore")
+    finally:
+        plane.update_target("demo", restore=original)
+
+    assert ex.status == "FAILED"
+    assert ex.error == ("ApprovalRejected" if answer == "reject" else "ApprovalTimedOut")
+    assert "AcquireLock" not in ex.state_names()
+    assert plane.host("demo").commands()[commands_before:] == []
+    assert _snapshot(plane) == before
+
+
+def test_approved_restore_runs(plane: LocalPlane, verified_backup: dict[str, Any]) -> None:
+    original = plane.target("demo").restore
+    plane.update_target("demo", restore=RestoreSettings(approval=True, approval_timeout_s=60))
+    try:
+        arn = _start_waiting_restore(plane)
+        plane.answer(arn, approve=True, reason="change ticket 42")
+        ex = plane.wait(arn, "restore")
+    finally:
+        plane.update_target("demo", restore=original)
+    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
+
+
+def test_backup_while_a_restore_holds_the_lock_fails_with_lock_held(
+    plane: LocalPlane, verified_backup: dict[str, Any]
+) -> None:
+    host = plane.host("demo")
+    host.set_fault("pg_restore", {"delay_s": 3, "unless_arg": "--list"})
+    try:
+        restore = plane.start_execution(
+            "restore", {"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard"}
+        )
+        deadline = time.monotonic() + 30
+        while plane.lock_item("demo") is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        backup = plane.run("backup", {"host": "demo", "reason": "during a restore"})
+        restored = plane.wait(restore, "restore")
+    finally:
+        host.set_fault("pg_restore", None)
+    assert backup.status == "FAILED"
+    assert backup.error == "LockHeld"
+    assert restored.status == "SUCCEEDED", (restored.error, restored.cause)
