@@ -145,7 +145,11 @@ class WorkflowStateMachine(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION)
-        values = substitutions({name: fn.function_arn for name, fn in functions.items()}, notifications.topic.topic_arn)
+        arns = {name: fn.function_arn for name, fn in functions.items()}
+        all_values = substitutions(arns, notifications.topic.topic_arn)
+        # only what this ASL uses: an unused ARN would still make the state machine depend on that function
+        used = placeholders(asl_text(workflow.name))
+        values = {key: value for key, value in all_values.items() if key in used}
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -327,6 +331,15 @@ class ControlPlaneStack(Stack):
                 value=machine.state_machine_arn,
                 description=workflow.description,
             )
+
+        if "test-restore" in self.state_machines:
+            test_restore = self.state_machines["test-restore"]
+            for name, task in TASKS.items():
+                if "start-test-restore" in task.grants:
+                    function = self.functions[name]
+                    test_restore.grant_start_execution(function)
+                    if isinstance(function, lambda_.Function):
+                        function.add_environment("TEST_RESTORE_STATE_MACHINE_ARN", test_restore.state_machine_arn)
 
         self.schedules: dict[str, dict[str, scheduler.Schedule]] = {}
         for run in SCHEDULED_RUNS:

@@ -38,7 +38,11 @@ ARCHITECTURE = lambda_.Architecture.X86_64
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 #: what a ``LambdaTask.grants`` entry may name (an unknown grant fails synth rather than granting nothing)
-KNOWN_GRANTS = frozenset({"targets", "ssh-keys", "bucket-read", "bucket-write", "bucket-tags", "table", "notify"})
+KNOWN_GRANTS = frozenset(
+    {"targets", "ssh-keys", "bucket-read", "bucket-write", "bucket-tags", "table", "notify", "start-test-restore"}
+)
+#: grants that need a resource created after the functions (granted by the control plane stack)
+LATE_GRANTS = frozenset({"start-test-restore"})
 BUCKET_GRANTS = frozenset({"bucket-read", "bucket-write"})
 
 POWERTOOLS_ENV = {

@@ -62,6 +62,8 @@ class BackupSettings(BaseModel):
     compression: Compression = "gzip-default"
     min_free_disk_mb: int = Field(default=512, ge=0)
     lock_lease_seconds: int = Field(default=3600, ge=60, le=86_400)
+    #: start a test restore of every backup as soon as it is stored (in addition to the daily schedule)
+    verify_after_backup: bool = False
 
 
 class RestoreSettings(BaseModel):

@@ -297,3 +297,15 @@ class RecordVerificationEvent(Strict):
 class ApprovalEvent(Strict):
     plan: RestorePlan
     task_token: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+
+
+class ChainEvent(Strict):
+    """After a backup: start its test restore when the target asks for it."""
+
+    result: BackupOutput
+
+
+class ChainResult(Strict):
+    started: bool
+    execution_arn: str = ""
+    reason: str = ""

@@ -40,6 +40,7 @@ class Settings(BaseModel):
     keep_weekly: int = Field(default=0, ge=0, le=520)
     keep_monthly: int = Field(default=0, ge=0, le=240)
     notification_topic_arn: str = ""
+    test_restore_state_machine_arn: str = ""
 
 
 @cache

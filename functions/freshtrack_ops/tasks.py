@@ -70,6 +70,12 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"bucket-write"}),
         ),
         LambdaTask(
+            "BackupChainVerify",
+            "freshtrack_ops.handlers.backup.chain",
+            "Start the test restore of a finished backup when the target asks for it",
+            grants=frozenset({"targets", "start-test-restore"}),
+        ),
+        LambdaTask(
             "TestRestoreValidate",
             "freshtrack_ops.handlers.restore.validate_test_restore",
             "Validate a test-restore request and resolve the backup",

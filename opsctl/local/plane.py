@@ -213,6 +213,7 @@ class LocalPlane:
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": self._log_level,
             "NOTIFICATION_TOPIC_ARN": "",
+            "TEST_RESTORE_STATE_MACHINE_ARN": "",
         }
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
@@ -294,6 +295,8 @@ class LocalPlane:
                 roleArn=role_arn,
                 type="STANDARD",
             )["stateMachineArn"]
+        os.environ["TEST_RESTORE_STATE_MACHINE_ARN"] = self._state_machines["test-restore"]
+        runtime.reset()
 
     def _target_for(self, host: LocalHost) -> Target:
         common: dict[str, Any] = {
@@ -403,6 +406,13 @@ class LocalPlane:
         answer_approval(
             execution_arn, approve=approve, reason=reason, table=TABLE, dynamodb=self.dynamodb, sfn=self.sfn
         )
+
+    def executions(self, workflow: str) -> list[dict[str, Any]]:
+        """Every execution of a workflow so far (newest first), as list_executions reports them."""
+        found: list[dict[str, Any]] = self.sfn.list_executions(stateMachineArn=self.state_machine_arn(workflow))[
+            "executions"
+        ]
+        return found
 
     def lock_item(self, host: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self.dynamodb.get_item(

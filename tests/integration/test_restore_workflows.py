@@ -236,3 +236,19 @@ def test_backup_while_a_restore_holds_the_lock_fails_with_lock_held(
     assert backup.status == "FAILED"
     assert backup.error == "LockHeld"
     assert restored.status == "SUCCEEDED", (restored.error, restored.cause)
+
+
+def test_backup_can_chain_its_own_test_restore(plane: LocalPlane, verified_backup: dict[str, Any]) -> None:
+    original = plane.target("demo").backup
+    plane.update_target("demo", backup=original.model_copy(update={"verify_after_backup": True}))
+    try:
+        backup = plane.run("backup", {"host": "demo", "reason": "chained verification"})
+    finally:
+        plane.update_target("demo", backup=original)
+    assert backup.status == "SUCCEEDED", backup.cause
+    backup_id = backup.output["backup_id"]  # type: ignore[index]
+    chained = [e for e in plane.executions("test-restore") if e["name"] == f"verify-{backup_id}"]
+    assert len(chained) == 1
+    verification = plane.wait(chained[0]["executionArn"], "test-restore")
+    assert verification.status == "SUCCEEDED", verification.cause
+    assert plane.manifest(backup.output["manifest_key"])["verification"]["status"] == "passed"  # type: ignore[index]

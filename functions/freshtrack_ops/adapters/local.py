@@ -37,8 +37,7 @@ class LocalRunner:
     def stream(
         self, script: str, env: Mapping[str, str], *, timeout_s: float, stdin: Iterable[bytes] | None = None
     ) -> Iterator[LocalStream]:
-        host_scripts.check_env(env)
-        full_env = {k: v for k, v in os.environ.items() if k in _BASE_ENV_KEYS} | dict(env)
+        full_env = {k: v for k, v in os.environ.items() if k in _BASE_ENV_KEYS} | host_scripts.script_env(script, env)
         process = subprocess.Popen(
             ["bash", "-c", host_scripts.load(script), script],
             env=full_env,

@@ -9,13 +9,14 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from freshtrack_ops import runtime
+from freshtrack_ops.backup.chain import chain_test_restore
 from freshtrack_ops.backup.cleanup import cleanup_backup
 from freshtrack_ops.backup.manifest import write_manifest
 from freshtrack_ops.backup.plan import plan_backup
 from freshtrack_ops.backup.preflight import run_preflight
 from freshtrack_ops.backup.stream import stream_dump
 from freshtrack_ops.handlers._common import logger, metrics, tracer
-from freshtrack_ops.models import CleanupEvent, HostEvent, ManifestEvent, ValidateBackupEvent
+from freshtrack_ops.models import ChainEvent, CleanupEvent, HostEvent, ManifestEvent, ValidateBackupEvent
 
 
 @logger.inject_lambda_context
@@ -80,4 +81,17 @@ def cleanup(event: CleanupEvent, context: LambdaContext) -> dict[str, Any]:
     result = cleanup_backup(event, runtime.store())
     metrics.add_metric(name="BackupFailed", unit=MetricUnit.Count, value=1)
     logger.warning("backup failed and was cleaned up", extra=result.model_dump(mode="json"))
+    return result.model_dump(mode="json")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@event_parser(model=ChainEvent)
+def chain(event: ChainEvent, context: LambdaContext) -> dict[str, Any]:
+    target = runtime.targets().get(event.result.host)
+    settings = runtime.settings()
+    result = chain_test_restore(
+        event.result, target, runtime.client("stepfunctions"), settings.test_restore_state_machine_arn
+    )
+    logger.info("test restore chained" if result.started else "no test restore chained", extra=result.model_dump())
     return result.model_dump(mode="json")

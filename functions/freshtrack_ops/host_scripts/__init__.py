@@ -26,6 +26,16 @@ def load(name: str) -> str:
     return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
 
 
+def check_parameters(name: str, env: Mapping[str, str]) -> None:
+    """The values must match the patterns the SSM documents declare (same table for both transports)."""
+    from freshtrack_ops.host_scripts.parameters import check_values
+
+    try:
+        check_values(name, dict(env))
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
 def check_env(env: Mapping[str, str]) -> None:
     for key, value in env.items():
         if not _ENV_NAME.match(key):
@@ -34,9 +44,28 @@ def check_env(env: Mapping[str, str]) -> None:
             raise InvalidInput(f"env: {key} contains a NUL byte")
 
 
-def shell_command(name: str, env: Mapping[str, str]) -> str:
-    """A command line that runs host script ``name`` with ``env``; every value is quoted."""
+def script_env(name: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The parameters ``name`` declares, checked against their patterns (InvalidInput names the culprit)."""
+    from freshtrack_ops.host_scripts.parameters import for_script
+
     check_env(env)
+    try:
+        selected = for_script(name, dict(env))
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    check_parameters(name, selected)
+    return selected
+
+
+def shell_command(name: str, env: Mapping[str, str]) -> str:
+    """A command line that runs host script ``name`` with ``env``; every value is checked and quoted."""
+    return quoted_command(name, script_env(name, env))
+
+
+def quoted_command(name: str, env: Mapping[str, str]) -> str:
+    """The command line itself: ``env NAME='value' ... bash -c '<script>' <name>``, every word quoted.
+
+    Defence in depth: even a value that slipped past the patterns cannot leave its quotes."""
     assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in sorted(env.items()))
     prefix = f"env {assignments} " if assignments else ""
     return f"{prefix}bash -c {shlex.quote(load(name))} {shlex.quote(name)}"
