@@ -29,6 +29,7 @@ from freshtrack_ops.config import DeploymentConfig, Target
 from freshtrack_ops.tasks import TASKS, WORKFLOWS, LambdaTask, Workflow
 from stacks.function_factory import LOG_RETENTION, FunctionFactory, FunctionResources, TaskFunction
 from stacks.nag import acknowledge
+from stacks.ssm_documents import HostScriptDocuments
 from stacks.storage_stack import StorageStack
 from state_machines import asl_text, placeholders, substitutions
 
@@ -292,6 +293,9 @@ class ControlPlaneStack(Stack):
         self.add_stack_dependency(storage)
         refs = storage.refs
         targets = TargetsParameter(self, "Targets", config=config)
+        # document names already start with "FreshTrackOps-"; other deployment names prefix them
+        document_prefix = "" if config.name == "FreshTrackOps" else f"{config.name}-"
+        self.host_documents = HostScriptDocuments(self, "HostScriptDocuments", prefix=document_prefix)
         data_key = kms.Key.from_key_arn(self, "DataKey", refs.key_arn)
         notifications = Notifications(self, "Notifications", key=data_key, emails=config.notification_emails)
         resources = FunctionResources(

@@ -1,0 +1,226 @@
+"""SSM Run Command: send a host script's Command document, read its status and full output, name its errors.
+
+No waiting happens here: ``send`` returns the command id at once and ``status`` answers None while the
+command is still pending or running. Step Functions does the waiting (a Wait/poll loop, or a task token
+completed by the "EC2 Command Status-change Notification" event; see docs/ssm.md).
+
+Output: the API keeps only the first 24,000 characters of stdout (8,000 of stderr); the agent writes the
+complete streams to ``s3://<output bucket>/<prefix>/<command id>/<instance id>/awsrunShellScript/<step>/``,
+which ``status`` reads (up to ``max_output_bytes``), falling back to the API's content when there is none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from freshtrack_ops import host_scripts
+from freshtrack_ops.config import Target
+from freshtrack_ops.errors import (
+    ConfigError,
+    HostCommandFailed,
+    HostCommandTimeout,
+    HostUnreachable,
+    InvalidInput,
+    OpsError,
+)
+from freshtrack_ops.host_scripts.ssm_document import PLUGIN_FOLDER, STEP_NAME, document_name
+from freshtrack_ops.ports import CommandResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_ssm.type_defs import GetCommandInvocationResultTypeDef
+
+#: invocation statuses that are not final yet
+RUNNING_STATUSES = frozenset({"Pending", "InProgress", "Delayed"})
+#: StatusDetails that say the command never reached (or never ran on) the instance
+UNREACHABLE_DETAILS = frozenset({"Undeliverable", "Terminated", "InvalidPlatform"})
+TIMEOUT_DETAILS = frozenset({"DeliveryTimedOut", "ExecutionTimedOut"})
+CANCELLED = frozenset({"Cancelled", "Cancelling", "Canceled"})
+DEFAULT_MAX_OUTPUT_BYTES = 8 << 20
+
+
+def error_for(
+    status: str, status_details: str, instance_id: str, script: str, *, response_code: int | None = None
+) -> OpsError:
+    """The named error (an ASL error name) for a final, unsuccessful SSM invocation status.
+
+    StatusDetails is the more precise of the two and is consulted first."""
+    what = f"{instance_id}: {script}"
+    details = status_details or status
+    if details in UNREACHABLE_DETAILS:
+        return HostUnreachable(f"{what}: the command could not be delivered ({details})")
+    if details in TIMEOUT_DETAILS or status == "TimedOut":
+        return HostCommandTimeout(f"{what}: SSM reports {details}")
+    if details in CANCELLED or status in CANCELLED:
+        return HostCommandFailed(f"{what}: the command was cancelled ({details})")
+    if status == "Failed":
+        if details == "AccessDenied":
+            return HostCommandFailed(f"{what}: the agent was denied access ({details})")
+        code = f"exit code {response_code}" if response_code is not None and response_code >= 0 else details
+        return HostCommandFailed(f"{what}: failed with {code}")
+    return HostCommandFailed(f"{what}: unexpected SSM status {status}/{details}")
+
+
+class SsmCommands:
+    """Sends host scripts as SSM Command documents and reads their results. Thread-safe (boto3 clients are)."""
+
+    def __init__(
+        self,
+        ssm: SSMClient,
+        s3: S3Client,
+        *,
+        output_bucket: str,
+        output_prefix: str = "ssm-output",
+        document_prefix: str = "",
+        delivery_timeout_s: int = 60,
+        check_online: bool = True,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    ) -> None:
+        if not 30 <= delivery_timeout_s <= 2_592_000:
+            raise ValueError("delivery_timeout_s: SSM accepts 30..2592000 seconds")
+        self._ssm = ssm
+        self._s3 = s3
+        self._bucket = output_bucket
+        self._prefix = output_prefix.strip("/")
+        self._document_prefix = document_prefix
+        self._delivery_timeout_s = delivery_timeout_s
+        self._check_online = check_online
+        self._max_output_bytes = max_output_bytes
+
+    # -- sending -------------------------------------------------------------------------------------
+    def document(self, script: str) -> str:
+        return self._document_prefix + document_name(script)
+
+    def send(self, target: Target, script: str, env: Mapping[str, str]) -> str:
+        """Validate ``env`` against the script's patterns and send the command; returns its id."""
+        instance_id = self._instance_of(target)
+        host_scripts.check_env(env)
+        host_scripts.check_parameters(script, env)
+        if self._check_online:
+            self.check_online(instance_id)
+        try:
+            response = self._ssm.send_command(
+                DocumentName=self.document(script),
+                InstanceIds=[instance_id],
+                Parameters={name: [value] for name, value in sorted(env.items())},
+                TimeoutSeconds=self._delivery_timeout_s,
+                Comment=f"FreshTrack Ops {script} on {target.id}"[:100],
+                OutputS3BucketName=self._bucket,
+                OutputS3KeyPrefix=self._prefix,
+                CloudWatchOutputConfig={"CloudWatchOutputEnabled": False},
+            )
+        except ClientError as exc:
+            raise self._send_error(exc, instance_id, script) from exc
+        except BotoCoreError as exc:
+            raise HostUnreachable(f"{instance_id}: {script}: SSM could not be called: {exc}") from exc
+        return response["Command"]["CommandId"]
+
+    def check_online(self, instance_id: str) -> None:
+        """HostUnreachable unless the instance is a managed instance whose agent is Online."""
+        try:
+            found = self._ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])[
+                "InstanceInformationList"
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise HostUnreachable(f"{instance_id}: cannot read its SSM status: {exc}") from exc
+        if not found:
+            raise HostUnreachable(f"{instance_id}: not a managed instance of SSM in this account/region")
+        ping = found[0].get("PingStatus", "unknown")
+        if ping != "Online":
+            raise HostUnreachable(f"{instance_id}: the SSM agent is {ping}, not Online")
+
+    @staticmethod
+    def _instance_of(target: Target) -> str:
+        if target.transport != "ssm" or target.instance_id is None:
+            raise ConfigError(f"host: {target.id} is not an SSM target (transport {target.transport!r})")
+        return target.instance_id
+
+    @staticmethod
+    def _send_error(exc: ClientError, instance_id: str, script: str) -> OpsError:
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        if code == "InvalidInstanceId":
+            return HostUnreachable(f"{instance_id}: SSM cannot reach the instance: {message}")
+        if code == "InvalidParameters":
+            return InvalidInput(f"{script}: SSM refused the parameters: {message}")
+        if code in ("InvalidDocument", "InvalidDocumentVersion"):
+            return ConfigError(f"{script}: the SSM document is not deployed: {message}")
+        return HostCommandFailed(f"{instance_id}: {script}: send_command failed ({code}): {message}")
+
+    # -- results -------------------------------------------------------------------------------------
+    def status(self, command_id: str, instance_id: str) -> CommandResult | None:
+        """None while the command is pending/running; its result once the script has exited (any exit code,
+        as ``HostRunner.run`` returns it); raises the named error when it ended without exiting
+        (timed out, cancelled, undeliverable)."""
+        try:
+            invocation = self._ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvocationDoesNotExist":
+                return None  # just sent: the invocation becomes visible a moment later
+            raise HostUnreachable(f"{instance_id}: cannot read command {command_id}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise HostUnreachable(f"{instance_id}: cannot read command {command_id}: {exc}") from exc
+        status = invocation.get("Status", "Pending")
+        if status in RUNNING_STATUSES:
+            return None
+        details = invocation.get("StatusDetails", "")
+        code = invocation.get("ResponseCode", -1)
+        script = invocation.get("DocumentName", "") or command_id
+        ran_to_exit = status == "Success" or (status == "Failed" and details == "Failed" and code >= 0)
+        if not ran_to_exit:
+            raise error_for(status, details, instance_id, script, response_code=code)
+        stdout = self._output(invocation, command_id, instance_id, "stdout")
+        stderr = self._output(invocation, command_id, instance_id, "stderr")
+        return CommandResult(exit_code=code if status == "Failed" else 0, stdout=stdout, stderr=stderr)
+
+    def output_key(self, command_id: str, instance_id: str, stream: str) -> str:
+        """Where the agent writes a stream: <prefix>/<command id>/<instance id>/awsrunShellScript/<step>/<stream>."""
+        parts = [self._prefix] if self._prefix else []
+        return "/".join([*parts, command_id, instance_id, PLUGIN_FOLDER, STEP_NAME, stream])
+
+    def _output(
+        self, invocation: GetCommandInvocationResultTypeDef, command_id: str, instance_id: str, stream: str
+    ) -> str:
+        if stream == "stdout":
+            fallback, url = invocation.get("StandardOutputContent", ""), invocation.get("StandardOutputUrl", "")
+        else:
+            fallback, url = invocation.get("StandardErrorContent", ""), invocation.get("StandardErrorUrl", "")
+        if not self._bucket:
+            return fallback
+        key = self._key_from_url(url) or self.output_key(command_id, instance_id, stream)
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key, Range=f"bytes=0-{self._max_output_bytes - 1}")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "InvalidRange"):
+                return fallback  # nothing written (e.g. an empty stream)
+            raise HostCommandFailed(f"{instance_id}: cannot read s3://{self._bucket}/{key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise HostCommandFailed(f"{instance_id}: cannot read s3://{self._bucket}/{key}: {exc}") from exc
+        with response["Body"] as body:
+            text = body.read().decode("utf-8", errors="replace")
+        total = _total_size(response.get("ContentRange", ""))
+        if total is not None and total > self._max_output_bytes:
+            text += f"\n[output cut at {self._max_output_bytes} of {total} bytes; see s3://{self._bucket}/{key}]"
+        return text
+
+    def _key_from_url(self, url: str) -> str | None:
+        """The object key of a StandardOutputUrl in our bucket (path-style or virtual-hosted URL)."""
+        if not url:
+            return None
+        parts = urlsplit(url)
+        path = unquote(parts.path)
+        if parts.hostname and parts.hostname.startswith(f"{self._bucket}."):
+            return path.lstrip("/") or None
+        prefix = f"/{self._bucket}/"
+        return path[len(prefix) :] if path.startswith(prefix) else None
+
+
+def _total_size(content_range: str) -> int | None:
+    """``bytes 0-99/1234`` -> 1234."""
+    _, _, total = content_range.rpartition("/")
+    return int(total) if total.isdigit() else None

@@ -1,0 +1,190 @@
+"""SSM Command documents generated from the host script files: one source of truth for both transports.
+
+Each script becomes one schema-2.2 Command document with one ``aws:runShellScript`` step:
+
+* every parameter the script reads (``SCRIPT_PARAMETERS``) is declared as a String with the
+  ``allowedPattern`` of ``PARAMETERS`` and ``"interpolationType": "ENV_VAR"``. SSM checks the pattern when
+  the command is sent; the agent (>= 3.3.2746.0) then hands the value to the step as the environment variable
+  ``SSM_<NAME>``. The command text never contains ``{{ }}``, so no value is ever pasted into a shell line.
+  An agent too old for ENV_VAR sets no ``SSM_*`` variable: ``set -u`` then stops the step before the
+  script runs (fails closed, never runs with empty parameters).
+* ``runCommand`` (POSIX sh, as the agent runs it) exports ``NAME="$SSM_NAME"`` for each parameter, reads
+  the script body from a quoted here-doc (no expansion of its text) and ``exec``s ``bash -c "$script"``.
+* ``timeoutSeconds`` (the execution timeout) comes from ``EXECUTION_TIMEOUT_S``.
+
+``render_for_local`` is how the local plane's stand-in for the SSM agent runs such a document: the same
+runCommand text, run by ``/bin/sh`` with the ``SSM_*`` variables set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from freshtrack_ops import host_scripts
+from freshtrack_ops.host_scripts.parameters import PARAMETERS, SCRIPT_PARAMETERS
+
+SCHEMA_VERSION = "2.2"
+#: the document step's name (the agent's plugin id: S3 output goes under ``.../awsrunShellScript/<step>/``)
+STEP_NAME = "runHostScript"
+PLUGIN_FOLDER = "awsrunShellScript"
+NAME_PREFIX = "FreshTrackOps-"
+#: the here-doc delimiter that carries the script body; a script must never contain it as a line
+HEREDOC_DELIMITER = "FRESHTRACK_OPS_HOST_SCRIPT_END"
+#: SSM's limit on a document's content
+MAX_DOCUMENT_BYTES = 64 * 1024
+#: the step's execution timeout per script (seconds); anything not listed gets DEFAULT_TIMEOUT_S
+EXECUTION_TIMEOUT_S: dict[str, int] = {
+    "preflight.sh": 120,
+    "backup_dump.sh": 3600,
+    "archive_list.sh": 3600,
+    "restore_stream.sh": 3600,
+}
+DEFAULT_TIMEOUT_S = 600
+#: SSM's bounds of aws:runShellScript timeoutSeconds
+_MIN_TIMEOUT_S, _MAX_TIMEOUT_S = 1, 172_800
+_DOCUMENT_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,128}$")
+
+
+def execution_timeout(script: str) -> int:
+    return EXECUTION_TIMEOUT_S.get(script, DEFAULT_TIMEOUT_S)
+
+
+def document_name(script: str) -> str:
+    """``preflight.sh`` -> ``FreshTrackOps-preflight`` (CDK may put a deployment prefix in front)."""
+    _parameter_names(script)
+    name = NAME_PREFIX + script.removesuffix(".sh")
+    if not _DOCUMENT_NAME.match(name):
+        raise ValueError(f"script: {script!r} gives an invalid SSM document name {name!r}")
+    return name
+
+
+def env_var(name: str) -> str:
+    """The environment variable the agent creates for an ENV_VAR parameter (``SSM_<parameter name>``)."""
+    return f"SSM_{name}"
+
+
+def _parameter_names(script: str) -> tuple[str, ...]:
+    names = SCRIPT_PARAMETERS.get(script)
+    if names is None:
+        raise ValueError(f"script: {script!r} has no parameter table")
+    return names
+
+
+def run_command(script: str) -> list[str]:
+    """The step's shell lines (POSIX sh): export each parameter from its SSM_* variable, exec the script."""
+    body = host_scripts.load(script).rstrip("\n")
+    if HEREDOC_DELIMITER in body.splitlines():
+        raise ValueError(f"script: {script} contains the here-doc delimiter {HEREDOC_DELIMITER}")
+    if "{{" in body:
+        # the agent would treat it as a parameter reference
+        raise ValueError(f"script: {script} contains '{{{{', which SSM reads as a parameter reference")
+    lines = ["set -eu"]
+    lines += [f'export {name}="${env_var(name)}"' for name in _parameter_names(script)]
+    lines.append(f"script=$(cat <<'{HEREDOC_DELIMITER}'")
+    lines += body.split("\n")
+    lines += [HEREDOC_DELIMITER, ")", f'exec bash -c "$script" {script}']
+    return lines
+
+
+def document_content(script: str, *, timeout_s: int | None = None) -> dict[str, Any]:
+    """The Command document of host script ``script`` (a dict; ``json.dumps`` it for the API).
+
+    ``timeout_s`` overrides the execution timeout (tests use tiny ones); normally it comes from the table."""
+    timeout = execution_timeout(script) if timeout_s is None else timeout_s
+    if not _MIN_TIMEOUT_S <= timeout <= _MAX_TIMEOUT_S:
+        raise ValueError(f"timeout_s: {timeout} is outside {_MIN_TIMEOUT_S}..{_MAX_TIMEOUT_S}")
+    parameters: dict[str, dict[str, str]] = {}
+    for name in _parameter_names(script):
+        spec = PARAMETERS[name]
+        declared = {
+            "type": "String",
+            "description": spec.description,
+            "allowedPattern": spec.pattern,
+            "interpolationType": "ENV_VAR",
+        }
+        if spec.default is not None:
+            declared["default"] = spec.default
+        parameters[name] = declared
+    content: dict[str, Any] = {
+        "schemaVersion": SCHEMA_VERSION,
+        "description": f"FreshTrack Ops host script {script} (generated from host_scripts/{script}; do not edit)",
+        "parameters": parameters,
+        "mainSteps": [
+            {
+                "action": "aws:runShellScript",
+                "name": STEP_NAME,
+                "precondition": {"StringEquals": ["platformType", "Linux"]},
+                "inputs": {"timeoutSeconds": str(timeout), "runCommand": run_command(script)},
+            }
+        ],
+    }
+    size = len(json.dumps(content).encode("utf-8"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"script: the document of {script} is {size} bytes, over SSM's {MAX_DOCUMENT_BYTES}")
+    return content
+
+
+def document_timeout(content: Mapping[str, Any]) -> int:
+    """The execution timeout a document's (single) step declares."""
+    return int(_step(content)["inputs"]["timeoutSeconds"])
+
+
+def resolve_parameters(content: Mapping[str, Any], parameters: Mapping[str, str]) -> dict[str, str]:
+    """Every declared parameter's value as SSM resolves it: the given value or the default.
+
+    Raises ValueError (naming the parameter) for an undeclared parameter, a missing required one or a value
+    that does not match its ``allowedPattern`` (the whole value must match, as SSM checks it)."""
+    declared: Mapping[str, Mapping[str, str]] = content.get("parameters") or {}
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise ValueError(f"parameters {', '.join(unknown)} are not declared by the document")
+    resolved: dict[str, str] = {}
+    for name, spec in declared.items():
+        if name in parameters:
+            value = parameters[name]
+        elif "default" in spec:
+            value = spec["default"]
+        else:
+            raise ValueError(f"parameter {name} is required and has no value")
+        pattern = spec.get("allowedPattern")
+        if pattern is not None and not re.fullmatch(pattern, value):
+            raise ValueError(f"parameter {name} value {value!r} does not match allowedPattern {pattern}")
+        resolved[name] = value
+    return resolved
+
+
+def render_for_local(content: Mapping[str, Any], parameters: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """(argv, env) that run the document's step locally as the agent would: the exact runCommand text,
+    run by ``/bin/sh``, each (resolved) parameter only in the environment as ``SSM_<NAME>``.
+
+    ``env`` holds only the SSM_* variables; the caller adds PATH etc. of the host."""
+    step = _step(content)
+    if step.get("action") != "aws:runShellScript":
+        raise ValueError(f"step {step.get('name')!r}: only aws:runShellScript is supported locally")
+    resolved = resolve_parameters(content, parameters)
+    text = "\n".join(step["inputs"]["runCommand"]) + "\n"
+    return ["/bin/sh", "-c", text], {env_var(name): value for name, value in resolved.items()}
+
+
+def _step(content: Mapping[str, Any]) -> Mapping[str, Any]:
+    steps = content.get("mainSteps") or []
+    if len(steps) != 1:
+        raise ValueError(f"expected one step, the document has {len(steps)}")
+    step: Mapping[str, Any] = steps[0]
+    return step
+
+
+__all__ = [
+    "EXECUTION_TIMEOUT_S",
+    "STEP_NAME",
+    "document_content",
+    "document_name",
+    "document_timeout",
+    "env_var",
+    "execution_timeout",
+    "render_for_local",
+    "resolve_parameters",
+]

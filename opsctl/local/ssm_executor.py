@@ -1,0 +1,362 @@
+"""The local plane's stand-in for the SSM agent: moto's ``send_command`` really runs the document.
+
+moto answers ``send_command`` with a canned Success and runs nothing. For instance ids registered here
+(``register_instance("mi-0123456789abcdef0", host.env())``) the patched backend instead does what SSM and
+its agent do:
+
+* the Command document is looked up (unknown -> ``InvalidDocument``) and every parameter value is checked
+  against the document's declared parameters and their ``allowedPattern`` (whole value, as SSM does):
+  undeclared, missing or mismatching -> the ``InvalidParameters`` ClientError, and nothing runs;
+* an instance registered offline gets an invocation that ends ``Failed`` / ``Undeliverable``;
+* otherwise the step's runCommand runs locally in a background thread (``render_for_local``: /bin/sh with
+  ``SSM_<NAME>`` variables, the host's PATH) with the document's ``timeoutSeconds``; the invocation is
+  ``InProgress`` meanwhile, then ``Success`` / ``Failed`` (ResponseCode = exit code) or ``TimedOut`` /
+  ``ExecutionTimedOut`` (the whole process group is killed);
+* stdout/stderr go to ``StandardOutputContent`` (first 24,000 characters) / ``StandardErrorContent``
+  (first 8,000) and, when the command names an output bucket, complete to
+  ``<OutputS3KeyPrefix>/<command id>/<instance id>/awsrunShellScript/<step>/stdout|stderr`` with
+  ``StandardOutputUrl``/``StandardErrorUrl`` pointing at them.
+
+``DescribeInstanceInformation`` (not implemented by moto) answers for the registered instances, so the SSM
+adapter's online check works locally. Installation is idempotent; all state is guarded by one lock.
+Commands to instances that are not registered keep moto's canned behaviour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from freshtrack_ops.host_scripts.ssm_document import (
+    PLUGIN_FOLDER,
+    document_timeout,
+    render_for_local,
+    resolve_parameters,
+)
+
+STDOUT_API_LIMIT = 24_000
+STDERR_API_LIMIT = 8_000
+AGENT_VERSION = "3.3.2746.0"
+_BASE_ENV_KEYS = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR")
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class LocalInstance:
+    instance_id: str
+    env: dict[str, str]
+    online: bool = True
+    workdir: Path | None = None
+
+
+@dataclass
+class _State:
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    instances: dict[str, LocalInstance] = field(default_factory=dict)
+    threads: list[threading.Thread] = field(default_factory=list)
+    installed: bool = False
+    #: (command id, instance id, final status) of every command run here, in order
+    runs: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+STATE = _State()
+
+
+def register_instance(
+    instance_id: str, env: Mapping[str, str], online: bool = True, workdir: Path | None = None
+) -> None:
+    """Make ``send_command`` to ``instance_id`` run locally with ``env`` (e.g. ``LocalHost.env()``)."""
+    with STATE.lock:
+        STATE.instances[instance_id] = LocalInstance(instance_id, dict(env), online, workdir)
+
+
+def unregister_instance(instance_id: str) -> None:
+    with STATE.lock:
+        STATE.instances.pop(instance_id, None)
+
+
+def set_online(instance_id: str, online: bool) -> None:
+    with STATE.lock:
+        current = STATE.instances[instance_id]
+        STATE.instances[instance_id] = LocalInstance(current.instance_id, current.env, online, current.workdir)
+
+
+def wait_idle(timeout_s: float = 30.0) -> bool:
+    """Wait for every running command to end; True when none is left running."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with STATE.lock:
+            STATE.threads = [t for t in STATE.threads if t.is_alive()]
+            pending = list(STATE.threads)
+        if not pending:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        pending[0].join(remaining)
+
+
+def reset() -> None:
+    """Forget every registered instance (running commands finish on their own)."""
+    with STATE.lock:
+        STATE.instances.clear()
+        STATE.runs.clear()
+
+
+# -- the patches ----------------------------------------------------------------------------------------
+def install() -> None:
+    """Patch moto's SSM backend (idempotent)."""
+    with STATE.lock:
+        if STATE.installed:
+            return
+        from moto.ssm.models import SimpleSystemManagerBackend
+        from moto.ssm.responses import SimpleSystemManagerResponse
+
+        backend, response = SimpleSystemManagerBackend, SimpleSystemManagerResponse
+        backend.send_command = _patched_send_command(backend.send_command)  # type: ignore[method-assign]
+        backend.get_command_invocation = _patched_get_command_invocation(  # type: ignore[method-assign]
+            backend.get_command_invocation
+        )
+        # moto implements no DescribeInstanceInformation: added for the registered instances
+        backend.describe_instance_information = _backend_describe_instance_information  # type: ignore[attr-defined]
+        response.describe_instance_information = _response_describe_instance_information  # type: ignore[attr-defined]
+        STATE.installed = True
+
+
+def _ssm_error(code: str, message: str) -> Exception:
+    from moto.ssm.exceptions import SSMException
+
+    return SSMException(code, message)
+
+
+def _patched_send_command(original: Callable[..., Any]) -> Callable[..., Any]:
+    def send_command(self: Any, **kwargs: Any) -> Any:
+        instance_ids: list[str] = list(kwargs.get("instance_ids") or [])
+        with STATE.lock:
+            local = [STATE.instances[i] for i in instance_ids if i in STATE.instances]
+        documents = self._documents.get(kwargs.get("document_name") or "")
+        if not local and documents is None:
+            return original(self, **kwargs)  # moto's canned behaviour (e.g. AWS-RunShellScript, other tests)
+        if local and len(local) != len(instance_ids):
+            raise _ssm_error("InvalidInstanceId", "local SSM executor: mix of local and other instances")
+        if documents is None:
+            raise _ssm_error("InvalidDocument", "The specified document does not exist.")
+        document = documents.get_default_version()
+        if document.document_type != "Command":
+            raise _ssm_error("InvalidDocument", f"{document.name} is not a Command document")
+        content: dict[str, Any] = document.content_json
+        values: dict[str, str] = {}
+        for name, value in (kwargs.get("parameters") or {}).items():
+            if not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], str):
+                raise _ssm_error("InvalidParameters", f"Parameter {name} must be a list of exactly one string.")
+            values[name] = value[0]
+        try:
+            resolve_parameters(content, values)
+        except ValueError as exc:
+            raise _ssm_error("InvalidParameters", f"Invalid parameters for {document.name}: {exc}") from exc
+        command = original(self, **kwargs)
+        if not local:
+            return command
+        with STATE.lock:
+            command.status, command.status_details = "InProgress", "InProgress"
+            command.completed_count = 0
+            for invocation in command.invocations:
+                invocation.update(
+                    Status="InProgress",
+                    StatusDetails="InProgress",
+                    ResponseCode=-1,
+                    ExecutionStartDateTime=_now_iso(),
+                    ExecutionElapsedTime="",
+                    ExecutionEndDateTime="",
+                    StandardOutputContent="",
+                    StandardErrorContent="",
+                    StandardOutputUrl="",
+                    StandardErrorUrl="",
+                    PluginName=content["mainSteps"][0]["name"],
+                    DocumentVersion=document.document_version,
+                )
+        for instance in local:
+            if not instance.online:
+                _finish(self, command, instance.instance_id, status="Failed", details="Undeliverable", code=-1)
+                continue
+            thread = threading.Thread(
+                target=_run,
+                args=(self, command, instance, content, values),
+                name=f"ssm-{command.command_id[:8]}-{instance.instance_id}",
+                daemon=True,
+            )
+            with STATE.lock:
+                STATE.threads.append(thread)
+            thread.start()
+        return command
+
+    return send_command
+
+
+def _patched_get_command_invocation(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_command_invocation(self: Any, command_id: str, instance_id: str, plugin_name: str | None) -> Any:
+        with STATE.lock:  # a copy: the runner thread updates the dict
+            return dict(original(self, command_id, instance_id, plugin_name))
+
+    return get_command_invocation
+
+
+def _backend_describe_instance_information(self: Any, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    wanted: set[str] | None = None
+    for entry in filters:
+        if entry.get("Key") == "InstanceIds":
+            wanted = set(entry.get("Values") or [])
+    with STATE.lock:
+        instances = [i for i in STATE.instances.values() if wanted is None or i.instance_id in wanted]
+    now = datetime.datetime.now(datetime.UTC)
+    return [
+        {
+            "InstanceId": i.instance_id,
+            "PingStatus": "Online" if i.online else "ConnectionLost",
+            "LastPingDateTime": now,
+            "AgentVersion": AGENT_VERSION,
+            "IsLatestVersion": True,
+            "PlatformType": "Linux",
+            "PlatformName": "Debian GNU/Linux",
+            "ResourceType": "ManagedInstance" if i.instance_id.startswith("mi-") else "EC2Instance",
+            "ComputerName": "localhost",
+        }
+        for i in sorted(instances, key=lambda i: i.instance_id)
+    ]
+
+
+def _response_describe_instance_information(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    filters = list(self._get_param("Filters", []) or []) + [
+        {"Key": f["key"], "Values": f["valueSet"]} for f in self._get_param("InstanceInformationFilterList", []) or []
+    ]
+    return ActionResult({"InstanceInformationList": self.ssm_backend.describe_instance_information(filters)})
+
+
+# -- running a command ----------------------------------------------------------------------------------
+def _run(backend: Any, command: Any, instance: LocalInstance, content: dict[str, Any], values: dict[str, str]) -> None:
+    argv, ssm_env = render_for_local(content, values)
+    base = {k: v for k, v in os.environ.items() if k in _BASE_ENV_KEYS}
+    env = {"PATH": _DEFAULT_PATH} | base | instance.env | ssm_env
+    timeout_s = document_timeout(content)
+    workdir = instance.workdir or Path(tempfile.gettempdir())
+    try:
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: a timeout kills everything it started
+        )
+    except OSError as exc:
+        _finish(
+            backend, command, instance.instance_id, status="Failed", details="Failed", code=1, err=str(exc).encode()
+        )
+        return
+    try:
+        out, err = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        _finish(
+            backend,
+            command,
+            instance.instance_id,
+            status="TimedOut",
+            details="ExecutionTimedOut",
+            code=-1,
+            out=out,
+            err=err,
+        )
+        return
+    if process.returncode == 0:
+        _finish(backend, command, instance.instance_id, status="Success", details="Success", code=0, out=out, err=err)
+    else:
+        code = process.returncode if process.returncode >= 0 else 128 - process.returncode
+        _finish(backend, command, instance.instance_id, status="Failed", details="Failed", code=code, out=out, err=err)
+
+
+def _finish(
+    backend: Any,
+    command: Any,
+    instance_id: str,
+    *,
+    status: str,
+    details: str,
+    code: int,
+    out: bytes = b"",
+    err: bytes = b"",
+) -> None:
+    stdout = out.decode("utf-8", errors="replace")
+    stderr = err.decode("utf-8", errors="replace")
+    urls = {"stdout": "", "stderr": ""}
+    bucket = command.output_s3_bucket_name
+    with STATE.lock:
+        invocation = next(i for i in command.invocations if i["InstanceId"] == instance_id)
+        plugin = invocation.get("PluginName", "")
+    if bucket and details != "Undeliverable":
+        prefix = command.output_s3_key_prefix.strip("/")
+        for stream, data in (("stdout", out), ("stderr", err)):
+            parts = [*([prefix] if prefix else []), command.command_id, instance_id, PLUGIN_FOLDER, plugin, stream]
+            key = "/".join(parts)
+            if _put_object(backend, bucket, key, data):
+                urls[stream] = f"https://s3.{backend.region_name}.amazonaws.com/{bucket}/{key}"
+    started = invocation.get("ExecutionStartDateTime") or _now_iso()
+    with STATE.lock:
+        invocation.update(
+            Status=status,
+            StatusDetails=details,
+            ResponseCode=code,
+            ExecutionEndDateTime=_now_iso(),
+            ExecutionElapsedTime=_elapsed(started),
+            StandardOutputContent=stdout[:STDOUT_API_LIMIT],
+            StandardErrorContent=stderr[:STDERR_API_LIMIT],
+            StandardOutputUrl=urls["stdout"],
+            StandardErrorUrl=urls["stderr"],
+        )
+        statuses = {i["Status"] for i in command.invocations}
+        if not statuses & {"InProgress", "Pending", "Delayed"}:
+            final = "Success" if statuses == {"Success"} else ("TimedOut" if "TimedOut" in statuses else "Failed")
+            command.status, command.status_details = final, final
+        command.completed_count = sum(1 for i in command.invocations if i["Status"] not in ("InProgress", "Pending"))
+        command.error_count = sum(1 for i in command.invocations if i["Status"] in ("Failed", "TimedOut"))
+        STATE.runs.append((command.command_id, instance_id, status))
+
+
+def _put_object(backend: Any, bucket: str, key: str, data: bytes) -> bool:
+    """Write through moto's S3 backend, as the agent would with its instance credentials."""
+    from moto.s3.models import s3_backends
+    from moto.utilities.utils import get_partition
+
+    try:
+        s3_backends[backend.account_id][get_partition(backend.region_name)].put_object(bucket, key, data)
+    except Exception:  # the agent too only logs a failed upload; the API content remains
+        return False
+    return True
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat()
+
+
+def _elapsed(started_iso: str) -> str:
+    try:
+        started = datetime.datetime.fromisoformat(started_iso)
+    except ValueError:
+        return "PT0S"
+    seconds = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
+    return f"PT{seconds:.3f}S"

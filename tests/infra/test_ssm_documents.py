@@ -1,0 +1,64 @@
+"""HostScriptDocuments: one CfnDocument per host script, cfn-lint clean, content identical to the generator's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
+from freshtrack_ops.host_scripts.ssm_document import document_content, document_name
+from stacks.ssm_documents import HostScriptDocuments
+
+pytestmark = pytest.mark.infra
+
+PREFIX = "Test-"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    outdir = tmp_path_factory.mktemp("ssm-docs.out")
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "SsmDocuments", env=cdk.Environment(account="123456789012", region="us-east-1"))
+    documents = HostScriptDocuments(stack, "HostScripts", prefix=PREFIX)
+    cdk.CfnOutput(stack, "DocumentArns", value=cdk.Fn.join(",", documents.document_arns()))
+    app.synth()
+    path = outdir / "SsmDocuments.template.json"
+    return path, json.loads(path.read_text())
+
+
+def _documents(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        resource["Properties"]["Name"]: resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::SSM::Document"
+    }
+
+
+def test_one_command_document_per_script_round_trips(template: tuple[Path, dict[str, Any]]) -> None:
+    documents = _documents(template[1])
+    assert sorted(documents) == sorted(PREFIX + document_name(s) for s in SCRIPT_PARAMETERS)
+    for script in SCRIPT_PARAMETERS:
+        properties = documents[PREFIX + document_name(script)]
+        assert properties["DocumentType"] == "Command"
+        assert properties["DocumentFormat"] == "JSON"
+        assert properties["UpdateMethod"] == "NewVersion"
+        assert properties["Content"] == document_content(script)
+        assert len(json.dumps(properties["Content"]).encode()) < 64 * 1024
+
+
+def test_cfn_lint_reports_no_errors(template: tuple[Path, dict[str, Any]]) -> None:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run([str(cfn_lint), "--", str(template[0])], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_document_arns_name_every_document(template: tuple[Path, dict[str, Any]]) -> None:
+    output = json.dumps(template[1]["Outputs"]["DocumentArns"])
+    for script in SCRIPT_PARAMETERS:
+        assert f"document/{PREFIX}{document_name(script)}" in output

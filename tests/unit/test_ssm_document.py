@@ -1,0 +1,151 @@
+"""The SSM Command documents generated from the host scripts."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from freshtrack_ops import host_scripts
+from freshtrack_ops.config import Target
+from freshtrack_ops.host_scripts import ssm_document
+from freshtrack_ops.host_scripts.parameters import PARAMETERS, SCRIPT_PARAMETERS
+from freshtrack_ops.host_scripts.ssm_document import (
+    document_content,
+    document_name,
+    render_for_local,
+    resolve_parameters,
+)
+
+SCRIPTS = sorted(SCRIPT_PARAMETERS)
+INJECTION = "frostguard; rm -rf /"
+
+
+def _values(script: str) -> dict[str, str]:
+    sample = {
+        "APP_DIR": "/opt/freshtrack-pro",
+        "DOCKER_BIN": "docker",
+        "PG_SERVICE": "postgres",
+        "DB_NAME": "frostguard",
+        "DB_ROLE": "frostguard",
+        "TARGET_DB": "frostguard_verify_0a1b2c3d",
+        "ACTION": "status",
+    }
+    return {name: sample[name] for name in SCRIPT_PARAMETERS[script] if name in sample}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_script_has_a_schema_22_document_with_env_var_parameters(script: str) -> None:
+    content = document_content(script)
+    assert content["schemaVersion"] == "2.2"
+    assert list(content["parameters"]) == list(SCRIPT_PARAMETERS[script])
+    for name, declared in content["parameters"].items():
+        spec = PARAMETERS[name]
+        assert declared["type"] == "String"
+        assert declared["interpolationType"] == "ENV_VAR"
+        assert declared["allowedPattern"] == spec.pattern
+        assert declared["description"] == spec.description
+        assert declared.get("default") == spec.default
+    (step,) = content["mainSteps"]
+    assert step["action"] == "aws:runShellScript"
+    assert step["inputs"]["timeoutSeconds"] == str(ssm_document.execution_timeout(script))
+    text = "\n".join(step["inputs"]["runCommand"])
+    assert "{{" not in text
+    assert "{{" not in json.dumps(content)  # no parameter reference anywhere
+    assert len(json.dumps(content).encode()) < 64 * 1024
+    assert step["inputs"]["runCommand"][0] == "set -eu"
+    for name in SCRIPT_PARAMETERS[script]:
+        assert f'export {name}="$SSM_{name}"' in step["inputs"]["runCommand"]
+    assert step["inputs"]["runCommand"][-1] == f'exec bash -c "$script" {script}'
+
+
+def test_timeouts_and_names() -> None:
+    assert ssm_document.execution_timeout("preflight.sh") == 120
+    assert ssm_document.execution_timeout("backup_dump.sh") == 3600
+    assert ssm_document.execution_timeout("restore_stream.sh") == 3600
+    assert ssm_document.execution_timeout("services.sh") == 600
+    assert document_name("preflight.sh") == "FreshTrackOps-preflight"
+    assert document_name("backup_dump.sh") == "FreshTrackOps-backup_dump"
+    with pytest.raises(ValueError, match="no parameter table"):
+        document_name("nope.sh")
+    assert document_content("preflight.sh", timeout_s=1)["mainSteps"][0]["inputs"]["timeoutSeconds"] == "1"
+    with pytest.raises(ValueError, match="timeout_s"):
+        document_content("preflight.sh", timeout_s=0)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("shell", [["/bin/sh", "-c"], ["bash", "--posix", "-c"]])
+def test_the_script_text_reaches_bash_unchanged(script: str, shell: list[str]) -> None:
+    """The here-doc carries the script byte for byte (no expansion), under dash and bash alike."""
+    argv, env = render_for_local(document_content(script), _values(script))
+    text = argv[-1].replace(f'exec bash -c "$script" {script}', 'printf %s "$script"')
+    out = subprocess.run([*shell, text], env=env, capture_output=True, text=True, check=True).stdout
+    assert out == host_scripts.load(script).rstrip("\n")
+
+
+def test_parameters_reach_the_script_only_through_the_environment() -> None:
+    hostile = "$(touch /tmp/ssm-pwned) `id`; rm -rf / ' \""
+    content = document_content("preflight.sh")
+    content["parameters"]["DB_NAME"]["allowedPattern"] = ".*"  # only to prove the quoting, not the pattern
+    argv, env = render_for_local(content, _values("preflight.sh") | {"DB_NAME": hostile})
+    assert hostile not in argv[-1]
+    assert env["SSM_DB_NAME"] == hostile
+    text = argv[-1].replace('exec bash -c "$script" preflight.sh', "exec bash -c 'printf %s \"$DB_NAME\"'")
+    out = subprocess.run([argv[0], "-c", text], env=env, capture_output=True, text=True, check=True).stdout
+    assert out == hostile
+    assert not Path("/tmp/ssm-pwned").exists()
+
+
+def test_a_missing_ssm_variable_stops_before_the_script_runs() -> None:
+    """An agent without ENV_VAR support sets no SSM_* variable: set -u stops the step (fails closed)."""
+    argv, env = render_for_local(document_content("preflight.sh"), _values("preflight.sh"))
+    del env["SSM_DB_ROLE"]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert "SSM_DB_ROLE" in result.stderr
+
+
+def test_injection_in_db_name_fails_the_allowed_pattern_and_pydantic() -> None:
+    pattern = document_content("preflight.sh")["parameters"]["DB_NAME"]["allowedPattern"]
+    assert re.fullmatch(pattern, "frostguard")
+    assert re.fullmatch(pattern, INJECTION) is None
+    with pytest.raises(ValueError, match="DB_NAME"):
+        resolve_parameters(document_content("preflight.sh"), _values("preflight.sh") | {"DB_NAME": INJECTION})
+    with pytest.raises(pydantic.ValidationError, match="database"):
+        Target(id="demo-ssm", transport="ssm", instance_id="mi-0123456789abcdef0", domain="x.test", database=INJECTION)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_pattern_rejects_shell_metacharacters(script: str) -> None:
+    for name, declared in document_content(script)["parameters"].items():
+        for bad in (";", "$(id)", "`id`", "a\nb", "'", '"', "|", "&"):
+            assert re.fullmatch(declared["allowedPattern"], f"x{bad}") is None, (name, bad)
+
+
+def test_resolve_parameters_defaults_unknown_and_missing() -> None:
+    content = document_content("backup_dump.sh")
+    resolved = resolve_parameters(content, _values("backup_dump.sh"))
+    assert resolved["PG_DUMP_COMPRESS"] == ""
+    with pytest.raises(ValueError, match="not declared"):
+        resolve_parameters(content, _values("backup_dump.sh") | {"TARGET_DB": "x"})
+    with pytest.raises(ValueError, match="DB_ROLE is required"):
+        resolve_parameters(content, {k: v for k, v in _values("backup_dump.sh").items() if k != "DB_ROLE"})
+
+
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None and not Path(sys.executable).with_name("shellcheck").exists(),
+    reason="no shellcheck",
+)
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_generated_wrapper_is_shellcheck_clean(script: str, tmp_path: Path) -> None:
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).with_name("shellcheck"))
+    wrapper = tmp_path / "wrapper.sh"
+    wrapper.write_text("\n".join(document_content(script)["mainSteps"][0]["inputs"]["runCommand"]) + "\n")
+    result = subprocess.run([shellcheck, "--shell=sh", str(wrapper)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
