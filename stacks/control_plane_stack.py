@@ -13,6 +13,8 @@ from typing import Any
 from aws_cdk import CfnOutput, Duration, Stack, TimeZone
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -276,6 +278,34 @@ class RpoAlarms(Construct):
             self.alarms[target.id] = alarm
 
 
+class LockJanitorRule(Construct):
+    """Executions that are aborted or time out skip their own unlock: EventBridge hands them to the janitor."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.IFunction,
+        state_machines: Mapping[str, sfn.StateMachine],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="Release the host lock of aborted or timed-out FreshTrack Ops executions",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": ["ABORTED", "TIMED_OUT"],
+                    "stateMachineArn": [m.state_machine_arn for m in state_machines.values()],
+                },
+            ),
+            targets=[events_targets.LambdaFunction(function, retry_attempts=3)],
+        )
+
+
 class ControlPlaneStack(Stack):
     """Everything that runs: functions, state machines, schedules, notifications."""
 
@@ -360,6 +390,9 @@ class ControlPlaneStack(Stack):
             if task.schedule:
                 TaskSchedule(self, f"{name}Schedule", task=task, function=self.functions[name])
         RpoAlarms(self, "RpoAlarms", config=config, topic=notifications.topic)
+        LockJanitorRule(
+            self, "LockJanitor", function=self.functions["LockJanitor"], state_machines=self.state_machines
+        )
 
         CfnOutput(self, "NotificationTopicArn", value=notifications.topic.topic_arn)
         CfnOutput(self, "TargetsParameterName", value=targets.parameter.parameter_name)

@@ -84,6 +84,10 @@ class LockTable(Protocol):
         """Release if ``owner`` holds it; True when something was released."""
         ...
 
+    def holder(self, host: str) -> tuple[str, str] | None:
+        """(owner, purpose) of the current lock, or None when the host is free."""
+        ...
+
 
 @dataclass(frozen=True)
 class CatalogEntry:

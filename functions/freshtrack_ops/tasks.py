@@ -43,6 +43,12 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"table"}),
         ),
         LambdaTask(
+            "LockJanitor",
+            "freshtrack_ops.handlers.lock.janitor",
+            "Release the host lock of an execution that was aborted or timed out",
+            grants=frozenset({"table"}),
+        ),
+        LambdaTask(
             "BackupPreflight",
             "freshtrack_ops.handlers.backup.preflight",
             "Check database, disk and versions on the host",

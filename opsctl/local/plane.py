@@ -407,6 +407,34 @@ class LocalPlane:
             execution_arn, approve=approve, reason=reason, table=TABLE, dynamodb=self.dynamodb, sfn=self.sfn
         )
 
+    def abort(self, execution_arn: str) -> dict[str, Any]:
+        """Stop an execution as an operator would, then deliver the status-change event EventBridge would
+        send to the lock janitor (moto emits no such events: this is the plane's stand-in for the rule)."""
+        sfn = self.sfn
+        sfn.stop_execution(executionArn=execution_arn, error="Aborted", cause="aborted by an operator")
+        deadline = time.monotonic() + 30
+        while (described := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still RUNNING after stop_execution")
+            time.sleep(0.02)
+        event = {
+            "source": "aws.states",
+            "detail-type": "Step Functions Execution Status Change",
+            "detail": {
+                "executionArn": execution_arn,
+                "stateMachineArn": described["stateMachineArn"],
+                "status": described["status"],
+                "input": described.get("input"),
+            },
+        }
+        name = FUNCTION_PREFIX + "LockJanitor"
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        payload, failed = moto_patches.invoke_in_process(name, arn, json.dumps(event))
+        result: dict[str, Any] = json.loads(payload)
+        if failed:
+            raise RuntimeError(f"lock janitor failed: {result}")
+        return result
+
     def executions(self, workflow: str) -> list[dict[str, Any]]:
         """Every execution of a workflow so far (newest first), as list_executions reports them."""
         found: list[dict[str, Any]] = self.sfn.list_executions(stateMachineArn=self.state_machine_arn(workflow))[

@@ -143,3 +143,22 @@ def test_bad_input_names_the_field_and_touches_nothing(
     assert len(host.commands()) == commands_before
     assert set(plane.object_keys()) == keys_before
     assert plane.lock_item("demo") is None
+
+
+def test_an_aborted_backup_leaves_no_lock_behind(plane: LocalPlane) -> None:
+    host = plane.host("demo")
+    host.set_fault("pg_dump", {"delay_s": 3})
+    try:
+        arn = plane.start_execution("backup", {"host": "demo", "reason": "to be aborted"})
+        deadline = time.monotonic() + 30
+        while plane.lock_item("demo") is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        result = plane.abort(arn)
+    finally:
+        host.set_fault("pg_dump", None)
+    assert plane.wait(arn, "backup").status == "ABORTED"
+    assert result["released"] is True, result
+    assert plane.lock_item("demo") is None
+    follow_up = plane.run("backup", {"host": "demo", "reason": "after the abort"})
+    assert follow_up.status == "SUCCEEDED", follow_up.cause

@@ -11,6 +11,7 @@ from moto import mock_aws
 from freshtrack_ops.adapters.dynamo import DynamoLockTable
 from freshtrack_ops.backup.cleanup import cleanup_backup
 from freshtrack_ops.errors import LockHeld
+from freshtrack_ops.lock_janitor import ExecutionEnded, release_orphaned_lock
 from freshtrack_ops.models import CleanupEvent
 from tests.unit.fakes import FakeStore
 from tests.unit.test_stream import PLAN
@@ -73,3 +74,35 @@ def test_an_expired_lease_can_be_taken_over(table: Any) -> None:
     now[0] += 61
     assert locks.acquire("demo", "exec-new", 60, "backup") == 1_000_121
     assert locks.release("demo", "crashed-exec") is False
+
+
+def _ended(status: str, execution: str, host: str = "demo") -> ExecutionEnded:
+    return ExecutionEnded.model_validate(
+        {"executionArn": execution, "status": status, "input": json.dumps({"host": host})}
+    )
+
+
+def test_janitor_frees_the_lock_of_an_aborted_backup_only(table: Any) -> None:
+    locks = DynamoLockTable(table, "ops")
+    locks.acquire("demo", "exec-aborted", 600, "backup")
+    assert not release_orphaned_lock(_ended("SUCCEEDED", "exec-aborted"), locks).released
+    assert not release_orphaned_lock(_ended("ABORTED", "exec-other"), locks).released
+    assert locks.holder("demo") == ("exec-aborted", "backup")
+    result = release_orphaned_lock(_ended("ABORTED", "exec-aborted"), locks)
+    assert result.released and result.host == "demo"
+    assert locks.holder("demo") is None
+
+
+def test_janitor_keeps_the_lock_of_an_interrupted_restore(table: Any) -> None:
+    locks = DynamoLockTable(table, "ops")
+    locks.acquire("demo", "exec-restore", 600, "restore")
+    result = release_orphaned_lock(_ended("TIMED_OUT", "exec-restore"), locks)
+    assert not result.released
+    assert "runbooks" in result.reason
+    assert locks.holder("demo") == ("exec-restore", "restore")
+
+
+def test_janitor_ignores_inputs_without_a_valid_host(table: Any) -> None:
+    locks = DynamoLockTable(table, "ops")
+    bad = ExecutionEnded.model_validate({"executionArn": "x", "status": "ABORTED", "input": '{"host": "A; rm"}'})
+    assert release_orphaned_lock(bad, locks).host is None

@@ -60,6 +60,12 @@ class DynamoLockTable:
         expires = item.get("expires_at", {}).get("N", "?")
         return f"{owner} ({purpose or 'unknown purpose'}, lease until epoch {expires})"
 
+    def holder(self, host: str) -> tuple[str, str] | None:
+        item = self._client.get_item(TableName=self._table, Key=lock_key(host), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return item.get("owner", {}).get("S", ""), item.get("purpose", {}).get("S", "")
+
     def release(self, host: str, owner: str) -> bool:
         try:
             self._client.delete_item(

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from freshtrack_ops import runtime
 from freshtrack_ops.handlers._common import logger, tracer
+from freshtrack_ops.lock_janitor import ExecutionEnded, release_orphaned_lock
 from freshtrack_ops.models import LockEvent, LockResult
 
 
@@ -24,3 +25,13 @@ def handler(event: LockEvent, context: LambdaContext) -> dict[str, Any]:
     released = table.release(event.host, event.owner)
     logger.info("lock released", extra={"host": event.host, "released": released})
     return LockResult(host=event.host, owner=event.owner, held=False).model_dump()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+def janitor(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """EventBridge: an execution was aborted or timed out; free the host lock it may still hold."""
+    detail = ExecutionEnded.model_validate(event.get("detail", {}))
+    result = release_orphaned_lock(detail, runtime.lock_table())
+    logger.info("lock janitor", extra=result.model_dump())
+    return result.model_dump()

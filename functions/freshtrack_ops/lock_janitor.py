@@ -1,0 +1,97 @@
+"""Release the host lock of an execution that ended without running its own cleanup.
+
+A workflow releases its lock on every path it controls; an operator aborting the execution, or the
+execution timing out, skips those paths. EventBridge reports those ends ("Step Functions Execution
+Status Change"); the lock is released only if that very execution still owns it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pydantic import BaseModel, ConfigDict
+
+from freshtrack_ops.config import HOST_ID_PATTERN
+from freshtrack_ops.ports import LockTable
+
+ENDED_WITHOUT_CLEANUP = ("ABORTED", "TIMED_OUT")
+#: a destructive workflow stopped half-way must not let the next scheduled workflow touch the host
+KEEP_LOCKED_PURPOSES = ("restore",)
+_HOST = re.compile(HOST_ID_PATTERN)
+
+
+class ExecutionEnded(BaseModel):
+    """The ``detail`` of an EventBridge "Step Functions Execution Status Change" event (fields we use)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    executionArn: str  # noqa: N815 - EventBridge's field name
+    status: str
+    input: str | None = None
+
+
+class JanitorResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    execution_arn: str
+    status: str
+    host: str | None
+    released: bool
+    reason: str
+
+
+def release_orphaned_lock(detail: ExecutionEnded, locks: LockTable) -> JanitorResult:
+    if detail.status not in ENDED_WITHOUT_CLEANUP:
+        return JanitorResult(
+            execution_arn=detail.executionArn,
+            status=detail.status,
+            host=None,
+            released=False,
+            reason="the workflow's own paths release the lock",
+        )
+    host = _host_of(detail.input)
+    if host is None:
+        return JanitorResult(
+            execution_arn=detail.executionArn,
+            status=detail.status,
+            host=None,
+            released=False,
+            reason="the execution input names no valid host",
+        )
+    holder = locks.holder(host)
+    if holder is None or holder[0] != detail.executionArn:
+        return JanitorResult(
+            execution_arn=detail.executionArn,
+            status=detail.status,
+            host=host,
+            released=False,
+            reason="this execution held no lock",
+        )
+    if holder[1] in KEEP_LOCKED_PURPOSES:
+        return JanitorResult(
+            execution_arn=detail.executionArn,
+            status=detail.status,
+            host=host,
+            released=False,
+            reason=(
+                f"an interrupted {holder[1]} may have left the host half-way (services stopped, database "
+                "replaced): the lock is kept until its lease ends; see docs/runbooks.md"
+            ),
+        )
+    released = locks.release(host, detail.executionArn)
+    return JanitorResult(
+        execution_arn=detail.executionArn,
+        status=detail.status,
+        host=host,
+        released=released,
+        reason="released the lock this execution still held" if released else "this execution held no lock",
+    )
+
+
+def _host_of(execution_input: str | None) -> str | None:
+    try:
+        host = json.loads(execution_input or "{}").get("host")
+    except (ValueError, AttributeError):
+        return None
+    return host if isinstance(host, str) and _HOST.match(host) else None
