@@ -1,0 +1,417 @@
+"""Markdown for the backup benchmark: the tables printed at the end and the section of docs/performance.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+BEGIN = "<!-- bench:backup:begin (written by `make bench`; edits inside are overwritten) -->"
+END = "<!-- bench:backup:end -->"
+
+DOC_HEADER = """# Performance
+
+Benchmarks, not timed tests: `make bench` (`python -m bench`) measures and reports; targets come from
+DESIGN §8 and are reported PASS/MISS, never asserted. Raw results: `bench/results/*.json`.
+"""
+
+METHOD = """\
+One run, one local plane (`opsctl.local.LocalPlane`: moto in-process as AWS, the real ASL interpreted by
+moto, the Lambda handlers in-process, a local FreshTrack host with a real PostgreSQL and a real sshd on
+127.0.0.1), one FreshTrack-shaped database seeded once (`opsctl.local.seed`), then `VACUUM FREEZE` +
+`CHECKPOINT` and one unmeasured warm-up dump. Each round runs, per compression, in this order:
+
+* **raw**: `docker compose exec -T postgres pg_dump -U frostguard -Fc [--compress=N] frostguard > /dev/null`
+  through the host's docker shim (the real pg_dump); wall time, pg_dump CPU (`RUSAGE_CHILDREN` delta) and
+  its backend's CPU (the postmaster's reaped-children CPU delta). This is the physical limit.
+* **manual**: the operations manual's way: the same dump to a file on the host, then boto3 `upload_file`
+  (default `TransferConfig`) of that file to the same bucket; wall time of both steps.
+* **streamed**: `plane.run("backup", {"host": "demo"})`, the real workflow with the compression switched by
+  `plane.update_target(..., backup=BackupSettings(compression=...))`: paramiko over sshd, 8 MB parts, one
+  upload thread. "StreamDump" is that state's duration (Lambda invocation, secret, SSH connect, dump,
+  row counts, `complete_multipart_upload`); the S3 object's sha256 is recomputed and compared with the
+  manifest's. Peak RSS is this process's: `VmHWM` reset (`/proc/self/clear_refs`) before the run and read
+  when `complete()` is called, minus the RSS just before the run (a 50 ms `VmRSS` sampler cross-checks it).
+  It excludes `complete()` itself because moto, being in-process, joins every part in memory there (2 x
+  the object size; S3 does that server-side); that figure is reported separately. It includes moto's side
+  of each `UploadPart` (moto spools parts > 5 MB to temporary files), so it is an upper bound.
+* **product path** (the headline `peak_rss_mb`): `backup_dump.sh` over the runner the tasks build
+  (`runtime.runner_for`), read by `pump()` with 8 MB parts into an upload object that drops every part,
+  so no moto (nor S3 client) memory is involved: `VmHWM` reset before, read after, minus the RSS before.
+  This is what the BackupDump Lambda itself holds while streaming; its MB/s is pg_dump-bound.
+
+Ratios divide medians over the rounds, same compression. `stream_vs_raw_ratio` = StreamDump / raw,
+`stream_vs_manual_ratio` = StreamDump / manual total. The peak RSS is also measured after re-seeding the
+same database at a smaller size, to show it does not grow with the database. SSH: the product's
+`SshRunner` session (paramiko's rekey thresholds raised, sshd drives rekeying) reads
+`head -c N /dev/zero` over one channel, bare and through `pump()` into a multipart upload, N > 512 MiB.
+"""
+
+
+def _fmt(value: Any, digits: int = 2, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{unit}"
+    return f"{value}{unit}"
+
+
+def _med(block: dict[str, Any], key: str) -> float | None:
+    entry = block.get(key)
+    if isinstance(entry, dict):
+        median = entry.get("median")
+        return float(median) if median is not None else None
+    return None
+
+
+def results_table(data: dict[str, Any]) -> str:
+    comps: list[str] = data["compressions"]
+    big = data["database"]["big"]
+    n = data["config"]["repeat"]
+    rows: list[tuple[str, list[str]]] = []
+
+    def row(label: str, cells: list[str]) -> None:
+        rows.append((label, cells))
+
+    res = data["results"]
+    row("dump size (MB)", [_fmt(res[c]["raw"]["size_mb"], 1) for c in comps])
+    row("raw `pg_dump -Fc > /dev/null` (s)", [_fmt(_med(res[c]["raw"], "wall_s")) for c in comps])
+    row(
+        "raw CPU: pg_dump / backend (s)",
+        [f"{_fmt(_med(res[c]['raw'], 'client_cpu_s'))} / {_fmt(_med(res[c]['raw'], 'server_cpu_s'))}" for c in comps],
+    )
+    row(
+        "manual: dump to file + `upload_file` (s)",
+        [
+            f"{_fmt(_med(res[c]['manual'], 'dump_s'))} + {_fmt(_med(res[c]['manual'], 'upload_s'))}"
+            f" = {_fmt(_med(res[c]['manual'], 'total_s'))}"
+            for c in comps
+        ],
+    )
+    row("streamed: StreamDump state (s)", [_fmt(_med(res[c]["stream"], "stream_state_s")) for c in comps])
+    row("streamed: of which moto `complete()` (s)", [_fmt(_med(res[c]["stream"], "complete_s")) for c in comps])
+    row("streamed: whole execution (s)", [_fmt(_med(res[c]["stream"], "execution_s")) for c in comps])
+    row(
+        "streamed CPU: plane process / host / backends (s)",
+        [
+            f"{_fmt(_med(res[c]['stream'], 'plane_cpu_s'))} / {_fmt(_med(res[c]['stream'], 'host_cpu_s'))}"
+            f" / {_fmt(_med(res[c]['stream'], 'server_cpu_s'))}"
+            for c in comps
+        ],
+    )
+    row("**stream_vs_raw_ratio**", [f"**{_fmt(res[c]['stream_vs_raw_ratio'], 3)}**" for c in comps])
+    row("**stream_vs_manual_ratio**", [f"**{_fmt(res[c]['stream_vs_manual_ratio'], 3)}**" for c in comps])
+    row("execution / raw", [_fmt(res[c]["execution_vs_raw_ratio"], 3) for c in comps])
+    row(
+        "workflow peak RSS above baseline incl. moto's side, max (MB)",
+        [_fmt(res[c]["stream"]["peak_rss_delta_mb"]["max"], 1) for c in comps],
+    )
+    row(
+        "peak RSS absolute / incl. moto complete (MB)",
+        [
+            f"{_fmt(res[c]['stream']['peak_rss_abs_mb']['max'], 1)} / "
+            f"{_fmt(res[c]['stream']['peak_rss_with_complete_abs_mb']['max'], 1)}"
+            for c in comps
+        ],
+    )
+    heap = data["peak_rss"].get("python_heap_traced")
+    if heap:
+        row(
+            "live Python memory of the streaming, tracemalloc (MB)",
+            [_fmt(heap["big"]["python_heap_peak_mb"], 1) if c == heap["big"]["compression"] else "" for c in comps],
+        )
+    row("S3 object sha256 == manifest", ["all runs" if res[c]["stream"]["sha256_ok"] else "**NO**" for c in comps])
+    prod = data.get("product_stream")
+    if prod:
+        big_p = prod["big"]
+        row(
+            "**product path** (SSH dump stream → `pump()` → discarding upload, no moto): "
+            "peak RSS above baseline (MB) / s / MB/s",
+            [
+                f"**{_fmt(big_p['peak_rss_delta_mb'], 1)}** / {_fmt(big_p['seconds'])} / {_fmt(big_p['mb_per_s'], 1)}"
+                if c == big_p["compression"]
+                else ""
+                for c in comps
+            ],
+        )
+
+    small = data["database"]["small"]
+    sres = data["small_db"]
+    row(f"small DB ({small['size_mb']:.0f} MB): dump size (MB)", [_fmt(sres[c]["size_mb"], 1) for c in comps])
+    row(
+        "small DB: raw / StreamDump (s)",
+        [f"{_fmt(sres[c]['raw_s'])} / {_fmt(sres[c]['stream_state_s'])}" for c in comps],
+    )
+    row("small DB: peak RSS above baseline (MB)", [_fmt(sres[c]["peak_rss_delta_mb"], 1) for c in comps])
+    if prod:
+        small_p = prod["small"]
+        row(
+            "small DB: **product path** peak RSS (MB) / s / MB/s",
+            [
+                f"**{_fmt(small_p['peak_rss_delta_mb'], 1)}** / {_fmt(small_p['seconds'])} / "
+                f"{_fmt(small_p['mb_per_s'], 1)}"
+                if c == small_p["compression"]
+                else ""
+                for c in comps
+            ],
+        )
+    if heap:
+        row(
+            "small DB: live Python memory, tracemalloc (MB)",
+            [_fmt(heap["small"]["python_heap_peak_mb"], 1) if c == heap["small"]["compression"] else "" for c in comps],
+        )
+
+    header = f"| {big['size_mb']:.0f} MB database, median of {n} | " + " | ".join(f"`{c}`" for c in comps) + " |"
+    lines = [header, "|---|" + "---|" * len(comps)]
+    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
+    return "\n".join(lines)
+
+
+def targets_table(data: dict[str, Any]) -> str:
+    lines = ["| target (DESIGN §8) | measured | result |", "|---|---|---|"]
+    lines += [f"| {t['target']} | {t['measured']} | {t['result']} |" for t in data["targets"]]
+    return "\n".join(lines)
+
+
+def ssh_table(data: dict[str, Any]) -> str:
+    bare, piped = data["ssh"]["channel"], data["ssh"]["pump_to_s3"]
+    gcm = data["ssh"].get("channel_aes128_gcm")
+    return "\n".join(
+        [
+            "| one SSH channel | bytes received == expected | MB/s | notes |",
+            "|---|---|---|---|",
+            f"| bare read, {bare['expected_bytes'] // 2**20} MiB | {bare['bytes_ok']} ({bare['received_bytes']}) "
+            f"| {bare['mb_per_s']} | cipher {bare['cipher']}, exit {bare['exit_status']} |",
+            *(
+                [
+                    f"| bare read, aes128-gcm preferred (bench-only), {gcm['expected_bytes'] // 2**20} MiB "
+                    f"| {gcm['bytes_ok']} ({gcm['received_bytes']}) | {gcm['mb_per_s']} | cipher {gcm['cipher']} |"
+                ]
+                if gcm
+                else []
+            ),
+            f"| through `pump()` into S3 (moto), {piped['expected_bytes'] // 2**20} MiB | {piped['bytes_ok']} "
+            f"(sha256 ok: {piped['sha256_ok']}) | {piped['mb_per_s']} | {piped['part_size_mb']} MB parts, "
+            f"peak RSS +{piped['peak_rss_delta_mb']} MB |",
+        ]
+    )
+
+
+def machine_line(data: dict[str, Any]) -> str:
+    m = data["machine"]
+    return (
+        f"{data['date']}: {m['nproc']} cores ({m['cpu_model']}), shared with other work "
+        f"(load average {m['loadavg_start']} at start, {m['loadavg_end']} at end); {m['mem_total_gb']} GB RAM; "
+        f"{m['pg_version']}; {m['pg_dump_version']}; Python {m['python']}, paramiko {m['paramiko']}, "
+        f"boto3 {m['boto3']}, moto {m['moto']}. Database {data['database']['big']['size_mb']:.0f} MB "
+        f"(`pg_database_size`), seeded in {data['database']['big']['seed_s']:.0f} s; bench runtime "
+        f"{data['runtime_s']:.0f} s."
+    )
+
+
+def section(data: dict[str, Any]) -> str:
+    notes = "\n".join(f"* {note}" for note in data.get("notes", []))
+    return "\n\n".join(
+        [
+            BEGIN,
+            "## Backup: streamed vs raw `pg_dump` vs the manual's way",
+            machine_line(data),
+            "### Targets",
+            targets_table(data),
+            "### Results",
+            results_table(data),
+            "### One SSH channel beyond 512 MiB",
+            ssh_table(data),
+            "### Notes",
+            notes or "* none",
+            "### Method",
+            METHOD.rstrip(),
+            END,
+        ]
+    )
+
+
+def _replace_block(path: Path, begin: str, end: str, block: str) -> None:
+    """Replace the ``begin``..``end`` block of ``path`` (or append it; create the file with a header if missing)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else DOC_HEADER
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip() + "\n", encoding="utf-8")
+
+
+def write_docs(path: Path, data: dict[str, Any]) -> None:
+    """Replace the backup section of ``path`` (or append it)."""
+    _replace_block(path, BEGIN, END, section(data))
+
+
+# -- restore -------------------------------------------------------------------------------------
+RESTORE_BEGIN = "<!-- bench:restore:begin (written by `make bench`; edits inside are overwritten) -->"
+RESTORE_END = "<!-- bench:restore:end -->"
+
+RESTORE_METHOD = """\
+Same kind of plane and database as the backup part (shared when both run). One backup through the real
+workflow, then a test restore of it (so `latest-verified` resolves to it). Every measurement restores into
+a fresh empty database owned by `frostguard` (dropped and recreated as superuser outside the timing,
+`CHECKPOINT` before), and its per-table row counts are compared with the manifest afterwards:
+
+* **plain local `pg_restore`** (the limit): the S3 object downloaded to a file on the host first (not timed),
+  then `docker compose exec -T postgres pg_restore -U frostguard -d <db> --exit-on-error --single-transaction
+  --no-owner --role=frostguard <file>` through the host's docker shim (the real pg_restore), the flags of
+  `restore_stream.sh`. `-j N` drops `--single-transaction` (they cannot combine).
+* **streamed** (the product): `freshtrack_ops.restore.load.load_backup(...)` called directly with the runner
+  the tasks build (`runtime.runner_for`: secret, pinned host key, AES-GCM first) and `runtime.store()`:
+  S3 `GetObject` → sha256 → SSH stdin → `pg_restore`. The test-restore workflow's LoadScratch state (the same
+  call inside a Lambda invocation) is reported too.
+* **temp file + `-j 2`** (what the product could do): the same S3 chunks over the same runner's SSH session
+  into `cat > file` on the host, then `pg_restore -j 2` of that file over SSH; the two steps summed.
+* **RTO**: `plane.run("restore", {"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard"})` on the
+  live database: wall time of the execution; the safety backup (SafetyPreflight + SafetyDump + SafetyManifest)
+  reported apart and subtracted for the target.
+
+`restore_vs_local_ratio` = (RTO - safety backup) / plain local; `stream_vs_local_ratio` = streamed / plain local;
+`jobs2_vs_stream_ratio` = local `-j 2` / streamed; `tempfile_j2_vs_stream_ratio` = temp file + `-j 2` / streamed.
+Medians over the rounds (`-j 4` runs in round 1 only).
+"""
+
+
+def restore_table(data: dict[str, Any]) -> str:
+    sec, rto = data["seconds"], data["rto"]
+    n = len(data["runs"].get("local", []))
+    tmp_detail = f"{_fmt(sec['tempfile_j2_to_file'])} to file + {_fmt(sec['tempfile_j2_pg_restore'])} pg_restore"
+    rows = [
+        ("plain local `pg_restore`, single job (the limit)", sec["local_single"], "1.000"),
+        ("local `pg_restore -j 2`", sec["local_j2"], _fmt(_div(sec["local_j2"], sec["local_single"]), 3)),
+        (
+            "local `pg_restore -j 4` (round 1 only)",
+            sec["local_j4"],
+            _fmt(_div(sec["local_j4"], sec["local_single"]), 3),
+        ),
+        (
+            "**streamed** S3 → SSH → `pg_restore` (`load_backup`, direct)",
+            sec["stream_load_backup"],
+            _fmt(data["stream_vs_local_ratio"], 3),
+        ),
+        (
+            "streamed, test-restore's LoadScratch state (one run)",
+            sec["stream_load_scratch_state"],
+            _fmt(_div(sec["stream_load_scratch_state"], sec["local_single"]), 3),
+        ),
+        (f"temp file over SSH + `pg_restore -j 2` ({tmp_detail})", sec["tempfile_j2"],
+         _fmt(_div(sec["tempfile_j2"], sec["local_single"]), 3)),
+        ("restore execution (RTO), whole", rto["execution_s"], _fmt(_div(rto["execution_s"], sec["local_single"]), 3)),
+        ("  of which the safety backup", rto["safety_backup_s"], ""),
+        ("  of which RestoreDatabase (streamed load of the live DB)", rto["restore_database_s"],
+         _fmt(_div(rto["restore_database_s"], sec["local_single"]), 3)),
+        ("**restore execution minus safety backup**", rto["execution_excluding_safety_s"],
+         f"**{_fmt(data['restore_vs_local_ratio'], 3)}**"),
+    ]
+    lines = [
+        f"| {data['database_mb']:.0f} MB database, {data['backup']['dump_mb']:.0f} MB dump, median of {n} "
+        "| seconds | x plain local |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {label} | {_fmt(value)} | {ratio} |" for label, value, ratio in rows]
+    return "\n".join(lines)
+
+
+def _div(a: Any, b: Any) -> float | None:
+    return float(a) / float(b) if a is not None and b else None
+
+
+def restore_ratios_table(data: dict[str, Any]) -> str:
+    t = data["target"]
+    rto = data["rto"]
+    low, high = rto["manual_estimate_s"]
+    return "\n".join(
+        [
+            "| ratio / target | measured | result |",
+            "|---|---|---|",
+            f"| {t['target']} (`restore_vs_local_ratio`) | {t['measured']} | {t['result']} |",
+            f"| `stream_vs_local_ratio` | {_fmt(data['stream_vs_local_ratio'], 3)} | |",
+            f"| `jobs2_vs_stream_ratio` | {_fmt(data['jobs2_vs_stream_ratio'], 3)} | |",
+            f"| `tempfile_j2_vs_stream_ratio` (temp file worth it if ≤ 0.90) | "
+            f"{_fmt(data['tempfile_j2_vs_stream_ratio'], 3)} | "
+            f"{'temp file wins' if data['tempfile_wins_by_10pct'] else 'streaming stays'} |",
+            f"| RTO vs the manual's \"database restore only: 15-30 minutes\" | {_fmt(rto['execution_s'], 1)} s "
+            f"against {low / 60:.0f}-{high / 60:.0f} min | {_fmt(rto['vs_manual_low'], 3)} x the low end |",
+            f"| every restore's row counts equal the manifest | "
+            f"{sum(len(v) for v in data['runs'].values()) + 1} restores | "
+            f"{'PASS' if data['all_counts_ok'] else '**MISS**'} |",
+        ]
+    )
+
+
+def restore_section(data: dict[str, Any]) -> str:
+    notes = "\n".join(f"* {note}" for note in data.get("notes", []))
+    return "\n\n".join(
+        [
+            RESTORE_BEGIN,
+            "## Restore: streamed vs `pg_restore` of a local file, and the RTO",
+            machine_line(data),
+            "### Ratios and target",
+            restore_ratios_table(data),
+            "### Results",
+            restore_table(data),
+            "### Recommendation",
+            data["recommendation"],
+            "### Notes",
+            notes or "* none",
+            "### Method",
+            RESTORE_METHOD.rstrip(),
+            RESTORE_END,
+        ]
+    )
+
+
+def write_restore_docs(path: Path, data: dict[str, Any]) -> None:
+    _replace_block(path, RESTORE_BEGIN, RESTORE_END, restore_section(data))
+
+
+# -- cold start ------------------------------------------------------------------------------------
+STARTUP_BEGIN = "<!-- bench:startup:begin (written by `make bench`; edits inside are overwritten) -->"
+STARTUP_END = "<!-- bench:startup:end -->"
+
+
+def startup_table(data: dict[str, Any]) -> str:
+    imports = data["imports"]
+    lines = [
+        f"| handler module (tasks) | import, median of {imports['repeat']} (s) | whole `python -c` (s) "
+        "| RSS after import (MB) | heaviest packages, `-X importtime` self time (s) |",
+        "|---|---|---|---|---|",
+        f"| (bare interpreter) | | {_fmt(imports['bare_interpreter_wall_s'], 3)} "
+        f"| {_fmt(imports['bare_interpreter_rss_mb'], 1)} | |",
+    ]
+    for module, row in imports["modules"].items():
+        top = ", ".join(f"{p['package']} {p['self_s']:.2f}" for p in row["top_imports_importtime"][:5])
+        lines.append(
+            f"| `{module}` ({', '.join(row['tasks'])}) | {_fmt(row['import_s'], 3)} | "
+            f"{_fmt(row['process_wall_s'], 3)} | {_fmt(row['rss_mb'], 1)} | {top} |"
+        )
+    return "\n".join(lines)
+
+
+def transitions_table(data: dict[str, Any]) -> str:
+    lines = ["| workflow (successful execution) | state transitions (`*StateEntered` events) |", "|---|---|"]
+    lines += [f"| {name} | {count} |" for name, count in data["transitions"].items()]
+    return "\n".join(lines)
+
+
+def startup_section(data: dict[str, Any]) -> str:
+    return "\n\n".join(
+        [
+            STARTUP_BEGIN,
+            "## Cold start and state transitions",
+            f"{data['date']}: {data['imports']['definition']}; a fresh interpreter per run, with the Lambda's "
+            "environment (PYTHONPATH=functions, POWERTOOLS_TRACE_DISABLED=true), no bytecode written by the "
+            "probe (existing `.pyc` files are used, as in a Lambda package). Loaded shared machine: ±20%.",
+            startup_table(data),
+            f"State transitions per execution ({data['transitions_source']}):",
+            transitions_table(data),
+            STARTUP_END,
+        ]
+    )
+
+
+def write_startup_docs(path: Path, data: dict[str, Any]) -> None:
+    _replace_block(path, STARTUP_BEGIN, STARTUP_END, startup_section(data))
