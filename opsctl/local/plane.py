@@ -357,13 +357,16 @@ class LocalPlane:
     def wait(self, execution_arn: str, workflow: str = "", timeout_s: float = 900.0) -> Execution:
         sfn = self.sfn
         deadline = time.monotonic() + timeout_s
+        pause = 0.01
         while True:
             described = sfn.describe_execution(executionArn=execution_arn)
             if described["status"] in FINAL_STATUSES:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {execution_arn} still {described['status']} after {timeout_s} s")
-            time.sleep(0.02)
+            # every poll is a moto call in this process: back off so long executions are not slowed down
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.25)
         history = list(_history(sfn, execution_arn))
         output = json.loads(described["output"]) if described.get("output") else None
         return Execution(

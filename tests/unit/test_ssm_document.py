@@ -36,6 +36,9 @@ def _values(script: str) -> dict[str, str]:
         "DB_ROLE": "frostguard",
         "TARGET_DB": "frostguard_verify_0a1b2c3d",
         "ACTION": "status",
+        "PART_URLS_URL": "https://b.s3.us-east-1.amazonaws.com/ssm-exchange/l?X-Amz-Signature=0a&X-Amz-Expires=9",
+        "OBJECT_URL": "https://b.s3.us-east-1.amazonaws.com/backups/x.dump?X-Amz-Signature=0a&X-Amz-Expires=9",
+        "PART_SIZE": "8388608",
     }
     return {name: sample[name] for name in SCRIPT_PARAMETERS[script] if name in sample}
 
@@ -70,6 +73,8 @@ def test_timeouts_and_names() -> None:
     assert ssm_document.execution_timeout("backup_dump.sh") == 3600
     assert ssm_document.execution_timeout("restore_stream.sh") == 3600
     assert ssm_document.execution_timeout("services.sh") == 600
+    assert ssm_document.execution_timeout("ssm_backup_upload.sh") == 3600
+    assert ssm_document.execution_timeout("ssm_restore_stream.sh") == 3600
     assert document_name("preflight.sh") == "FreshTrackOps-preflight"
     assert document_name("backup_dump.sh") == "FreshTrackOps-backup_dump"
     with pytest.raises(ValueError, match="no parameter table"):

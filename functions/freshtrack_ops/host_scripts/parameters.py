@@ -22,6 +22,58 @@ class HostParameter:
 
 
 _IDENT = IDENTIFIER_PATTERN
+
+
+def _digit_class(low: int, high: int) -> str:
+    return str(low) if low == high else f"[{low}-{high}]"
+
+
+def _same_length_range(low: str, high: str) -> list[str]:
+    """Alternatives matching the decimal numbers low..high, both with the same number of digits."""
+    rest = len(low) - 1
+    if low == high:
+        return [low]
+    if rest == 0:
+        return [_digit_class(int(low), int(high))]
+    if low[0] == high[0]:
+        return [low[0] + tail for tail in _same_length_range(low[1:], high[1:])]
+    any_tail = "[0-9]" if rest == 1 else f"[0-9]{{{rest}}}"
+    first, last = int(low[0]), int(high[0])
+    head: list[str] = []
+    if low[1:] != "0" * rest:
+        head = [low[0] + tail for tail in _same_length_range(low[1:], "9" * rest)]
+        first += 1
+    end: list[str] = []
+    if high[1:] != "9" * rest:
+        end = [high[0] + tail for tail in _same_length_range("0" * rest, high[1:])]
+        last -= 1
+    middle = [_digit_class(first, last) + any_tail] if first <= last else []
+    return head + middle + end
+
+
+def decimal_range_pattern(low: int, high: int) -> str:
+    """An anchored pattern matching exactly the decimal numbers low..high (no sign, no leading zeros)."""
+    if not 0 < low <= high:
+        raise ValueError(f"bad range {low}..{high}")
+    alternatives: list[str] = []
+    for digits in range(len(str(low)), len(str(high)) + 1):
+        first = max(low, 10 ** (digits - 1))
+        last = min(high, 10**digits - 1)
+        alternatives += _same_length_range(str(first), str(last))
+    return "^(" + "|".join(alternatives) + ")$"
+
+
+MIB = 1024 * 1024
+#: S3's smallest part (but the last) and the largest part size the host scripts accept
+MIN_PART_SIZE, MAX_PART_SIZE = 5 * MIB, 512 * MIB
+#: A presigned S3 URL (SigV4 query authentication): https on an AWS S3 host, or the local plane's S3 endpoint
+#: on 127.0.0.1. The path and query hold only what botocore emits (percent-encoded keys and values); ``&``
+#: separates the query's fields, so it is allowed there, and nowhere else. The value only ever reaches curl
+#: through a config file on stdin (never the command line, never shell text).
+PRESIGNED_URL_PATTERN = (
+    r"^(https://[a-z0-9][a-z0-9.-]{0,200}\.amazonaws\.com(\.cn)?|http://127\.0\.0\.1:[1-9][0-9]{0,4})"
+    r"/[A-Za-z0-9._~%/-]{1,1100}\?[A-Za-z0-9._~%=&-]{1,6000}$"
+)
 PARAMETERS: dict[str, HostParameter] = {
     p.name: p
     for p in (
@@ -41,6 +93,17 @@ PARAMETERS: dict[str, HostParameter] = {
             "SERVICES", r"^([a-z][a-z0-9_-]{0,62}( [a-z][a-z0-9_-]{0,62}){0,15})?$", "Space-separated services", ""
         ),
         HostParameter("PG_DUMP_COMPRESS", r"^([0-9]|lz4|zstd)?$", "pg_dump --compress value (empty: default)", ""),
+        HostParameter(
+            "PART_URLS_URL",
+            PRESIGNED_URL_PATTERN,
+            "Presigned GET URL of the list of presigned UploadPart URLs (one per line, part 1 first)",
+        ),
+        HostParameter("OBJECT_URL", PRESIGNED_URL_PATTERN, "Presigned GET URL of a backup object"),
+        HostParameter(
+            "PART_SIZE",
+            decimal_range_pattern(MIN_PART_SIZE, MAX_PART_SIZE),
+            "Bytes per multipart part (5 MiB..512 MiB; the last part may be smaller)",
+        ),
     )
 }
 
@@ -53,6 +116,18 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "restore_stream.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_ROLE", "TARGET_DB"),
     "row_counts.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_ROLE", "TARGET_DB"),
     "services.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICES"),
+    "ssm_backup_upload.sh": (
+        "APP_DIR",
+        "DOCKER_BIN",
+        "PG_SERVICE",
+        "DB_NAME",
+        "DB_ROLE",
+        "PG_DUMP_COMPRESS",
+        "PART_URLS_URL",
+        "PART_SIZE",
+    ),
+    "ssm_archive_list.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "OBJECT_URL"),
+    "ssm_restore_stream.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_ROLE", "TARGET_DB", "OBJECT_URL"),
 }
 
 

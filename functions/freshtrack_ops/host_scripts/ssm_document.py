@@ -41,6 +41,9 @@ EXECUTION_TIMEOUT_S: dict[str, int] = {
     "backup_dump.sh": 3600,
     "archive_list.sh": 3600,
     "restore_stream.sh": 3600,
+    "ssm_backup_upload.sh": 3600,
+    "ssm_archive_list.sh": 3600,
+    "ssm_restore_stream.sh": 3600,
 }
 DEFAULT_TIMEOUT_S = 600
 #: SSM's bounds of aws:runShellScript timeoutSeconds

@@ -1,0 +1,241 @@
+"""The local plane's S3 as an HTTP endpoint, so the local host's curl can use presigned URLs.
+
+moto's ``mock_aws`` serves S3 to boto3 inside this process only. ``LocalS3Endpoint`` runs moto's HTTP
+server (the ``ThreadedMotoServer`` app: ``DomainDispatcherApplication(create_backend_app)`` on werkzeug) on
+``127.0.0.1`` in a thread of the same process. It answers from moto's module-level backends, the very ones
+``mock_aws`` uses: a multipart upload created with boto3 under ``mock_aws`` takes parts PUT by curl through
+the endpoint, and the completed object is visible to boto3 again. Start it inside ``mock_aws`` (which
+resets the backends when it starts and stops).
+
+moto accepts any presigned URL, expired or tampered. Real S3 does not, so the endpoint checks what S3
+checks before moto sees the request: a request carrying ``X-Amz-Signature`` must be a valid SigV4 query
+signature of the endpoint's own access key and not be expired (``X-Amz-Date`` + ``X-Amz-Expires``), else
+403 ``AccessDenied`` / ``SignatureDoesNotMatch`` / ``InvalidAccessKeyId``, as S3 answers.
+
+``presign_client()`` is the boto3 S3 client to presign with (endpoint ``http://127.0.0.1:<port>``,
+path-style, SigV4, the endpoint's key). Request lines are not logged: presigned URLs are credentials.
+
+Needs ``flask`` and ``flask-cors`` (moto's ``server`` extra).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+#: the endpoint's own credentials (the local plane's presigning identity; never a real key)
+LOCAL_ACCESS_KEY = "AKIALOCALS3ENDPOINT0"
+LOCAL_SECRET_KEY = "local-s3-endpoint-secret-not-a-real-key"  # noqa: S105 - a fixed local test key
+
+_SIGV4 = "AWS4-HMAC-SHA256"
+_SAFE = "-_.~"
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def check_presigned(
+    method: str, raw_path: str, query: str, *, headers: dict[str, str], secrets: dict[str, str], now: float
+) -> tuple[str, str] | None:
+    """None if the request has no query signature or a valid, unexpired one; else (S3 error code, message).
+
+    ``raw_path`` is the path as sent (still percent-encoded), ``query`` the raw query string, ``headers``
+    lower-cased names -> values."""
+    pairs = [(unquote(k), unquote(v)) for k, _, v in (item.partition("=") for item in query.split("&") if item)]
+    if "X-Amz-Signature" not in dict(pairs):
+        return None
+    try:
+        _verify(method, raw_path, pairs, headers=headers, secrets=secrets, now=now)
+    except _Refused as refused:
+        return refused.code, refused.message
+    return None
+
+
+def _verify(
+    method: str,
+    raw_path: str,
+    pairs: list[tuple[str, str]],
+    *,
+    headers: dict[str, str],
+    secrets: dict[str, str],
+    now: float,
+) -> None:
+    params = dict(pairs)
+    try:
+        if params["X-Amz-Algorithm"] != _SIGV4:
+            raise _Refused("AuthorizationQueryParametersError", "only AWS4-HMAC-SHA256 is supported")
+        access_key, date, region, service, terminator = params["X-Amz-Credential"].split("/")
+        amz_date, expires = params["X-Amz-Date"], int(params["X-Amz-Expires"])
+        signed_headers = params["X-Amz-SignedHeaders"].split(";")
+        signed_at = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
+    except (KeyError, ValueError) as exc:
+        raise _Refused("AuthorizationQueryParametersError", "malformed query authentication") from exc
+    secret = secrets.get(access_key)
+    if secret is None:
+        raise _Refused("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+    if now > signed_at.timestamp() + expires:
+        raise _Refused("AccessDenied", "Request has expired")
+    canonical_query = "&".join(
+        f"{quote(k, safe=_SAFE)}={quote(v, safe=_SAFE)}" for k, v in sorted(pairs) if k != "X-Amz-Signature"
+    )
+    canonical_headers = "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed_headers)
+    canonical_request = "\n".join(
+        [method, raw_path, canonical_query, canonical_headers, ";".join(signed_headers), "UNSIGNED-PAYLOAD"]
+    )
+    scope = f"{date}/{region}/{service}/{terminator}"
+    string_to_sign = "\n".join([_SIGV4, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()])
+    key = _hmac(_hmac(_hmac(_hmac(f"AWS4{secret}".encode(), date), region), service), terminator)
+    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, params["X-Amz-Signature"]):
+        raise _Refused(
+            "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided."
+        )
+
+
+class _PresignCheck:
+    """WSGI middleware: refuse an expired or badly signed presigned request before moto answers it."""
+
+    def __init__(self, app: WsgiApp, secrets: dict[str, str], clock: Callable[[], float]) -> None:
+        self._app = app
+        self._secrets = secrets
+        self._clock = clock
+        self.refused: list[str] = []  # error codes, in order (tests read them)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        raw_uri = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/"))
+        headers = {
+            key[5:].lower().replace("_", "-"): str(value) for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        error = check_presigned(
+            str(environ.get("REQUEST_METHOD", "GET")),
+            raw_uri.split("?", 1)[0],
+            str(environ.get("QUERY_STRING", "")),
+            headers=headers,
+            secrets=self._secrets,
+            now=self._clock(),
+        )
+        if error is None:
+            return self._app(environ, start_response)
+        code, message = error
+        self.refused.append(code)
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>'
+        ).encode()
+        # drain the request body (a refused PUT) so the client sees the answer, not a reset connection
+        stream = environ.get("wsgi.input")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        while stream is not None and length > 0 and (chunk := stream.read(min(length, 1 << 20))):
+            length -= len(chunk)
+        start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+class LocalS3Endpoint:
+    """moto's S3 on ``http://127.0.0.1:<port>`` (port 0: a free one), sharing ``mock_aws``'s backends."""
+
+    def __init__(self, *, port: int = 0, region: str = "us-east-1", clock: Callable[[], float] = time.time) -> None:
+        self.region = region
+        self._port = port
+        self._clock = clock
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._check: _PresignCheck | None = None
+
+    def start(self) -> LocalS3Endpoint:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        class _QuietHandler(MotoRequestHandler):
+            def log_request(self, *_args: Any, **_kwargs: Any) -> None:
+                """No request lines: they would log presigned URLs."""
+
+        self._check = _PresignCheck(
+            DomainDispatcherApplication(create_backend_app), {LOCAL_ACCESS_KEY: LOCAL_SECRET_KEY}, self._clock
+        )
+        self._server = make_server("127.0.0.1", self._port, self._check, threaded=True, request_handler=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-s3-endpoint", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("LocalS3Endpoint is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def refused(self) -> list[str]:
+        """S3 error codes of the presigned requests refused so far."""
+        return list(self._check.refused) if self._check is not None else []
+
+    def presign_client(self) -> S3Client:
+        """A boto3 S3 client whose presigned URLs point at this endpoint (and pass its signature check).
+
+        Under ``mock_aws`` its API calls are served in-process like any other client's."""
+        client: S3Client = boto3.client(
+            "s3",
+            region_name=self.region,
+            endpoint_url=self.url,
+            aws_access_key_id=LOCAL_ACCESS_KEY,
+            aws_secret_access_key=LOCAL_SECRET_KEY,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+        return client
+
+    def __enter__(self) -> LocalS3Endpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def local_s3_endpoint(
+    *, port: int = 0, region: str = "us-east-1", clock: Callable[[], float] = time.time
+) -> Iterator[LocalS3Endpoint]:
+    """Run a ``LocalS3Endpoint`` for the duration of the block (inside ``mock_aws``)."""
+    endpoint = LocalS3Endpoint(port=port, region=region, clock=clock).start()
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()
