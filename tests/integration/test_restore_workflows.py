@@ -183,7 +183,9 @@ def test_rejected_or_unanswered_approval_touches_nothing(
     plane: LocalPlane, verified_backup: dict[str, Any], answer: str
 ) -> None:
     original = plane.target("demo").restore
-    plane.update_target("demo", restore=RestoreSettings(approval=True, approval_timeout_s=2))
+    # a rejection must not race the timeout on a slow machine: only the timeout case uses a short one
+    timeout_s = 2 if answer == "timeout" else 120
+    plane.update_target("demo", restore=RestoreSettings(approval=True, approval_timeout_s=timeout_s))
     before = _snapshot(plane)
     commands_before = len(plane.host("demo").commands())
     try:
