@@ -55,14 +55,41 @@ def test_every_next_exists_and_every_state_is_reachable(workflow: str) -> None:
         assert ends or "Next" in state, f"{name} neither ends nor has Next"
 
 
+def _catches_all(state: dict[str, Any]) -> bool:
+    return any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", []))
+
+
+def _tasks_with_guard(definition: dict[str, Any], guarded: bool = False) -> list[tuple[str, dict[str, Any], bool]]:
+    """Every Task, and whether an enclosing Parallel/Map catches everything it might raise."""
+    found = []
+    for name, state in definition["States"].items():
+        if state["Type"] == "Task":
+            found.append((name, state, guarded))
+        for branch in state.get("Branches", []):
+            found += _tasks_with_guard(branch, guarded or _catches_all(state))
+        for key in ("Iterator", "ItemProcessor"):
+            if key in state:
+                found += _tasks_with_guard(state[key], guarded or _catches_all(state))
+    return found
+
+
 @pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
 def test_every_task_has_retry_and_catch(workflow: str) -> None:
     definition = json.loads(state_machines.asl_text(workflow))
-    for name, state in _states(definition).items():
-        if state["Type"] != "Task":
-            continue
+    for name, state, guarded in _tasks_with_guard(definition):
         assert state.get("Retry"), f"{name} has no Retry"
-        assert any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", [])), f"{name} has no catch-all"
+        assert _catches_all(state) or guarded, f"{name} has no catch-all (nor an enclosing one)"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_branch_transitions_exist(workflow: str) -> None:
+    definition = json.loads(state_machines.asl_text(workflow))
+    for state in definition["States"].values():
+        for branch in state.get("Branches", []):
+            names = set(branch["States"])
+            assert branch["StartAt"] in names
+            for inner in branch["States"].values():
+                assert inner.get("End") or inner.get("Next") in names
 
 
 @pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
