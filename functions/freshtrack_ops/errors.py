@@ -71,10 +71,6 @@ class VerificationFailed(OpsError):
     """A post-operation verification did not hold."""
 
 
-#: Errors worth retrying: the same call may succeed a moment later.
-TRANSIENT_ERRORS: tuple[str, ...] = ("HostUnreachable", "HostConnectionLost")
-
-
 class HostAuthFailed(OpsError):
     """The host refused our key. Never retried: a wrong key does not fix itself."""
 

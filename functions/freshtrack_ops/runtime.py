@@ -7,7 +7,6 @@ caches are process-wide and thread-safe enough for concurrent invocations in one
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -92,18 +91,14 @@ def catalog() -> DynamoCatalog:
     return DynamoCatalog(_client("dynamodb"), settings().ops_table)
 
 
-_runner_lock = threading.Lock()
-
-
 def runner_for(target: Target) -> HostRunner:
     """A fresh runner per task invocation (connections are not shared across executions)."""
-    with _runner_lock:
-        if target.transport == "ssh":
-            return _ssh_runner(target)
-        if target.transport == "local":
-            from freshtrack_ops.adapters.local import LocalRunner
+    if target.transport == "ssh":
+        return _ssh_runner(target)
+    if target.transport == "local":
+        from freshtrack_ops.adapters.local import LocalRunner
 
-            return LocalRunner(target.id)
+        return LocalRunner(target.id)
     raise ConfigError(f"target {target.id}: transport {target.transport!r} is not available in this release")
 
 

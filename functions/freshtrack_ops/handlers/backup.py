@@ -33,12 +33,8 @@ def validate(event: ValidateBackupEvent, context: LambdaContext) -> dict[str, An
 @event_parser(model=HostEvent)
 def preflight(event: HostEvent, context: LambdaContext) -> dict[str, Any]:
     target = runtime.targets().get(event.plan.host)
-    runner = runtime.runner_for(target)
-    try:
-        report = run_preflight(target, runner)
-    finally:
-        runner.close()
-    return report.model_dump(mode="json")
+    with runtime.runner(target) as runner:
+        return run_preflight(target, runner).model_dump(mode="json")
 
 
 @logger.inject_lambda_context
@@ -47,13 +43,9 @@ def preflight(event: HostEvent, context: LambdaContext) -> dict[str, Any]:
 @event_parser(model=HostEvent)
 def dump(event: HostEvent, context: LambdaContext) -> dict[str, Any]:
     target = runtime.targets().get(event.plan.host)
-    runner = runtime.runner_for(target)
-    try:
-        result = stream_dump(
-            event.plan, target, runner, runtime.store(), part_size=runtime.settings().part_size_mb * 1024 * 1024
-        )
-    finally:
-        runner.close()
+    part_size = runtime.settings().part_size_mb * 1024 * 1024
+    with runtime.runner(target) as runner:
+        result = stream_dump(event.plan, target, runner, runtime.store(), part_size=part_size)
     metrics.add_dimension(name="host", value=target.id)
     metrics.add_metric(name="BackupSizeBytes", unit=MetricUnit.Bytes, value=result.size_bytes)
     metrics.add_metric(name="BackupDumpSeconds", unit=MetricUnit.Seconds, value=result.duration_s)

@@ -18,12 +18,25 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _SCRIPT_NAME = re.compile(r"^[a-z][a-z0-9_]*\.sh$")
 
 
+_INCLUDE = re.compile(r"^# @include (lib/[a-z][a-z0-9_]*\.sh)$", re.MULTILINE)
+
+
 @cache
 def load(name: str) -> str:
-    """The text of host_scripts/<name>."""
+    """The text of host_scripts/<name>, with each ``# @include lib/<file>.sh`` line replaced by that file.
+
+    Scripts must stay self-contained (each becomes one SSH payload and one SSM document), so shared
+    shell functions are inlined here rather than sourced on the host.
+    """
     if not _SCRIPT_NAME.match(name):
         raise InvalidInput(f"script: bad host script name {name!r}")
-    return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    text = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda m: _library(m.group(1)), text)
+
+
+def _library(path: str) -> str:
+    body = resources.files(__name__).joinpath(path).read_text(encoding="utf-8")
+    return body.removeprefix("#!/usr/bin/env bash\n").rstrip("\n")
 
 
 def check_parameters(name: str, env: Mapping[str, str]) -> None:

@@ -2,61 +2,14 @@
 # SSM variant of restore_stream.sh: stream the backup object from a presigned GET URL (OBJECT_URL) into
 # pg_restore with the same flags (TARGET_DB must exist and be empty; one transaction, stop at the first
 # error), then print "SHA256 <hex> <bytes>" of the whole object for the control plane to compare with the
-# manifest (a mismatch fails the load, as on the SSH path). The URL reaches curl only through stdin.
+# manifest (a mismatch fails the load, as on the SSH path).
 set -euo pipefail
 : "${APP_DIR:?}" "${DOCKER_BIN:?}" "${PG_SERVICE:?}" "${DB_ROLE:?}" "${TARGET_DB:?}" "${OBJECT_URL:?}"
 
-url_re='^(https://[a-z0-9][a-z0-9.-]*|http://127\.0\.0\.1:[0-9]+)/[A-Za-z0-9._~%/?=&-]+$'
-if [[ ! "$OBJECT_URL" =~ $url_re ]]; then
-  echo "OBJECT_URL is not a presigned S3 URL" >&2
-  exit 64
-fi
+# @include lib/stream_object.sh
 
 cd "$APP_DIR"
-work="$(mktemp -d)"
-bg_pids=()
-cleanup() {
-  for pid in "${bg_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-mkfifo "$work/sha.fifo" "$work/len.fifo"
-sha256sum <"$work/sha.fifo" >"$work/sha" &
-sha_pid=$!
-wc -c <"$work/len.fifo" >"$work/len" &
-len_pid=$!
-bg_pids=("$sha_pid" "$len_pid")
-
-set +e
-curl -sSf --proto =http,https --config - <<<"url = \"$OBJECT_URL\"" |
-  tee "$work/sha.fifo" "$work/len.fifo" |
-  (
-    restore_status=0
-    "$DOCKER_BIN" compose exec -T "$PG_SERVICE" pg_restore -U "$DB_ROLE" -d "$TARGET_DB" \
-      --exit-on-error --single-transaction --no-owner --role="$DB_ROLE" || restore_status=$?
-    cat >/dev/null # drain: the hash must cover the whole object
-    exit "$restore_status"
-  )
-statuses=("${PIPESTATUS[@]}")
-set -e
-
-if [[ "${statuses[0]}" -ne 0 ]]; then
-  echo "download failed (curl exited ${statuses[0]}); pg_restore exited ${statuses[2]}" >&2
-  exit 45
-fi
-if [[ "${statuses[1]}" -ne 0 ]]; then
-  echo "tee exited with status ${statuses[1]}" >&2
-  exit 46
-fi
-if [[ "${statuses[2]}" -ne 0 ]]; then
-  echo "pg_restore into $TARGET_DB exited with status ${statuses[2]}" >&2
-  exit "${statuses[2]}"
-fi
-wait "$sha_pid"
-wait "$len_pid"
-bg_pids=()
-read -r sha _ <"$work/sha"
-bytes="$(tr -d '[:space:]' <"$work/len")"
+stream_object_into "$OBJECT_URL" "pg_restore into $TARGET_DB" \
+  "$DOCKER_BIN" compose exec -T "$PG_SERVICE" pg_restore -U "$DB_ROLE" -d "$TARGET_DB" \
+  --exit-on-error --single-transaction --no-owner --role="$DB_ROLE"
 echo "restored into $TARGET_DB"
-printf 'SHA256 %s %s\n' "$sha" "$bytes"
