@@ -297,14 +297,23 @@ def restore_table(data: dict[str, Any]) -> str:
             sec["stream_load_scratch_state"],
             _fmt(_div(sec["stream_load_scratch_state"], sec["local_single"]), 3),
         ),
-        (f"temp file over SSH + `pg_restore -j 2` ({tmp_detail})", sec["tempfile_j2"],
-         _fmt(_div(sec["tempfile_j2"], sec["local_single"]), 3)),
+        (
+            f"temp file over SSH + `pg_restore -j 2` ({tmp_detail})",
+            sec["tempfile_j2"],
+            _fmt(_div(sec["tempfile_j2"], sec["local_single"]), 3),
+        ),
         ("restore execution (RTO), whole", rto["execution_s"], _fmt(_div(rto["execution_s"], sec["local_single"]), 3)),
         ("  of which the safety backup", rto["safety_backup_s"], ""),
-        ("  of which RestoreDatabase (streamed load of the live DB)", rto["restore_database_s"],
-         _fmt(_div(rto["restore_database_s"], sec["local_single"]), 3)),
-        ("**restore execution minus safety backup**", rto["execution_excluding_safety_s"],
-         f"**{_fmt(data['restore_vs_local_ratio'], 3)}**"),
+        (
+            "  of which RestoreDatabase (streamed load of the live DB)",
+            rto["restore_database_s"],
+            _fmt(_div(rto["restore_database_s"], sec["local_single"]), 3),
+        ),
+        (
+            "**restore execution minus safety backup**",
+            rto["execution_excluding_safety_s"],
+            f"**{_fmt(data['restore_vs_local_ratio'], 3)}**",
+        ),
     ]
     lines = [
         f"| {data['database_mb']:.0f} MB database, {data['backup']['dump_mb']:.0f} MB dump, median of {n} "
@@ -333,7 +342,7 @@ def restore_ratios_table(data: dict[str, Any]) -> str:
             f"| `tempfile_j2_vs_stream_ratio` (temp file worth it if ≤ 0.90) | "
             f"{_fmt(data['tempfile_j2_vs_stream_ratio'], 3)} | "
             f"{'temp file wins' if data['tempfile_wins_by_10pct'] else 'streaming stays'} |",
-            f"| RTO vs the manual's \"database restore only: 15-30 minutes\" | {_fmt(rto['execution_s'], 1)} s "
+            f'| RTO vs the manual\'s "database restore only: 15-30 minutes" | {_fmt(rto["execution_s"], 1)} s '
             f"against {low / 60:.0f}-{high / 60:.0f} min | {_fmt(rto['vs_manual_low'], 3)} x the low end |",
             f"| every restore's row counts equal the manifest | "
             f"{sum(len(v) for v in data['runs'].values()) + 1} restores | "

@@ -90,9 +90,7 @@ def prepare(plane: LocalPlane) -> Prepared:
     ex = plane.run("backup", {"host": "demo", "trigger": "console", "reason": "restore benchmark"})
     out = _ok(ex, "backup")
     manifest = plane.manifest(out["manifest_key"])
-    ref = BackupRef(
-        host="demo", backup_id=out["backup_id"], dump_key=out["dump_key"], manifest_key=out["manifest_key"]
-    )
+    ref = BackupRef(host="demo", backup_id=out["backup_id"], dump_key=out["dump_key"], manifest_key=out["manifest_key"])
     test = plane.run("test-restore", {"host": "demo", "backup_id": ref.backup_id})
     _ok(test, "test-restore")
     return Prepared(
@@ -384,9 +382,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             "stream_load_scratch_state": prepared.load_scratch_s,
             "tempfile_j2": tmp,
             "tempfile_j2_to_file": _median([r.detail["to_file_s"] for r in runs.get("tempfile_j2", [])] or [0.0]),
-            "tempfile_j2_pg_restore": _median(
-                [r.detail["pg_restore_s"] for r in runs.get("tempfile_j2", [])] or [0.0]
-            ),
+            "tempfile_j2_pg_restore": _median([r.detail["pg_restore_s"] for r in runs.get("tempfile_j2", [])] or [0.0]),
             "download_to_local_file": raw["download_s"],
         },
         "stream_peak_rss_delta_mb": max(rss) if rss else None,

@@ -53,9 +53,7 @@ def _probe(module: str | None) -> tuple[float, float, float]:
     """(subprocess wall s, in-process import s, RSS MB) of ``python -c 'import module'``."""
     code = _PROBE.format(module=module) if module else _PROBE.replace("import {module}\n", "")
     started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=lambda_env(), check=False
-    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=lambda_env(), check=False)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"import {module} failed: {proc.stderr.strip()[-400:]}")

@@ -1,13 +1,13 @@
 """opsctl: the operator's command line.
 
-    opsctl demo                                  run the demo on the embedded local plane
-    opsctl schema backup|test-restore|restore    print the JSON schema of a workflow's input
-    opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
-    opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
-    opsctl start restore --host prod --backup-id ID|latest-verified --confirm frostguard --state-machine-arn ARN
-                                                 validate the input locally, then start the execution
-    opsctl approve|reject EXECUTION_ARN --table OPS_TABLE [--reason TEXT]
-                                                 answer a restore waiting for approval
+opsctl demo                                  run the demo on the embedded local plane
+opsctl schema backup|test-restore|restore    print the JSON schema of a workflow's input
+opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
+opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
+opsctl start restore --host prod --backup-id ID|latest-verified --confirm frostguard --state-machine-arn ARN
+                                             validate the input locally, then start the execution
+opsctl approve|reject EXECUTION_ARN --table OPS_TABLE [--reason TEXT]
+                                             answer a restore waiting for approval
 """
 
 from __future__ import annotations

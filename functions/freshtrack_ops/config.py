@@ -37,6 +37,7 @@ INSTANCE_ID_PATTERN = r"^(i|mi)-[0-9a-f]{8,17}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 CRON_PATTERN = r"^cron\([^()]+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$"
 
+
 def _no_dotdot(path: str) -> str:
     if ".." in path.split("/"):
         raise ValueError("must not contain '..'")
@@ -112,9 +113,7 @@ class Target(BaseModel):
     def _transport_fields(self) -> Target:
         if self.transport == "ssh":
             missing = [
-                name
-                for name in ("address", "private_key_secret_arn", "host_public_key")
-                if getattr(self, name) is None
+                name for name in ("address", "private_key_secret_arn", "host_public_key") if getattr(self, name) is None
             ]
             if missing:
                 raise ValueError(f"transport 'ssh' needs {', '.join(missing)}")

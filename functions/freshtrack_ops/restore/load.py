@@ -17,9 +17,7 @@ from freshtrack_ops.restore.verify import check_digest, load_manifest
 RESTORE_TIMEOUT_S = 870.0
 
 
-def load_backup(
-    backup: BackupRef, database: str, target: Target, runner: HostRunner, store: BackupStore
-) -> LoadResult:
+def load_backup(backup: BackupRef, database: str, target: Target, runner: HostRunner, store: BackupStore) -> LoadResult:
     manifest = load_manifest(backup, store)
     started = time.monotonic()
     chunks = HashingChunks(store.iter_chunks(backup.dump_key, HashingChunks.CHUNK))

@@ -63,9 +63,7 @@ def plan_restore(event: ValidateRestoreEvent, targets: TargetSet, catalog: Catal
     request, target = _parse(RestoreRequest, event, targets)
     if not target.restore.approval and request.confirm != target.database:
         shown = "missing" if request.confirm is None else repr(request.confirm)
-        raise InvalidInput(
-            f"confirm: must equal the database name {target.database!r} to replace it (got {shown})"
-        )
+        raise InvalidInput(f"confirm: must equal the database name {target.database!r} to replace it (got {shown})")
     if request.confirm is not None and request.confirm != target.database:
         raise InvalidInput(f"confirm: {request.confirm!r} is not the database name {target.database!r}")
     entry = resolve_backup(target.id, request.backup_id, catalog)
