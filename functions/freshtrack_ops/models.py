@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from freshtrack_ops.config import HOST_ID_PATTERN
+from freshtrack_ops.config import HOST_ID_PATTERN, INSTANCE_ID_PATTERN
 
 Trigger = Literal["schedule", "console", "webhook", "pre-update", "pre-restore"]
 BACKUP_ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
@@ -83,6 +84,13 @@ class PreflightReport(Strict):
     app_version: str
     free_disk_mb: int
     database_size_bytes: int
+
+
+class DumpEvent(Strict):
+    """The dump task: the plan, and the preflight report (its database size sizes the SSM upload)."""
+
+    plan: BackupPlan
+    preflight: PreflightReport | None = None
 
 
 class DumpResult(Strict):
@@ -309,3 +317,18 @@ class ChainResult(Strict):
     started: bool
     execution_arn: str = ""
     reason: str = ""
+
+
+class CommandStatusDetail(BaseModel):
+    """``detail`` of EventBridge's "EC2 Command Invocation Status-change Notification" (source aws.ssm)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    command_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f-]{36}$")] = Field(alias="command-id")
+    instance_id: Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)] = Field(alias="instance-id")
+    status: Annotated[str, StringConstraints(max_length=64)]
+    document_name: str = Field(default="", alias="document-name")
+
+
+class CommandStatusEvent(EventBridgeModel):
+    detail: CommandStatusDetail

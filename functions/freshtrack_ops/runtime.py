@@ -19,8 +19,13 @@ from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.ports import HostRunner
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
     from freshtrack_ops.adapters.dynamo import DynamoCatalog, DynamoLockTable
+    from freshtrack_ops.adapters.pending import DynamoPendingCommands
     from freshtrack_ops.adapters.s3_store import S3BackupStore
+    from freshtrack_ops.adapters.ssm import SsmCommands
+    from freshtrack_ops.adapters.task_callback import TaskCallback
 
 TARGETS_MAX_AGE_S = 60
 SECRET_MAX_AGE_S = 300
@@ -40,6 +45,12 @@ class Settings(BaseModel):
     keep_monthly: int = Field(default=0, ge=0, le=240)
     notification_topic_arn: str = ""
     test_restore_state_machine_arn: str = ""
+    #: the names of the SSM Command documents are ``<prefix>FreshTrackOps-<script>``
+    ssm_document_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
+    #: where the SSM agent writes command output in the backup bucket
+    ssm_output_prefix: str = Field(default="ssm-output", pattern=r"^[A-Za-z0-9_.-]+$")
+    #: an S3 endpoint for presigned URLs other than the regional one (an S3-compatible or interface endpoint)
+    presign_endpoint_url: str = Field(default="", pattern=r"^(https?://[A-Za-z0-9.:-]+)?$")
 
 
 @cache
@@ -91,6 +102,52 @@ def catalog() -> DynamoCatalog:
     return DynamoCatalog(_client("dynamodb"), settings().ops_table)
 
 
+def pending_commands() -> DynamoPendingCommands:
+    from freshtrack_ops.adapters.pending import DynamoPendingCommands
+
+    return DynamoPendingCommands(_client("dynamodb"), settings().ops_table)
+
+
+def task_callback() -> TaskCallback:
+    from freshtrack_ops.adapters.task_callback import TaskCallback
+
+    return TaskCallback(_client("stepfunctions"))
+
+
+def ssm_commands() -> SsmCommands:
+    from freshtrack_ops.adapters.ssm import SsmCommands
+
+    current = settings()
+    return SsmCommands(
+        _client("ssm"),
+        _client("s3"),
+        output_bucket=current.backup_bucket,
+        output_prefix=current.ssm_output_prefix,
+        document_prefix=current.ssm_document_prefix,
+    )
+
+
+def presigner() -> S3Client:
+    """The S3 client that presigns the SSM data path's URLs (SigV4, regional endpoint unless configured)."""
+    return _presigner()
+
+
+@cache
+def _presigner() -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    from freshtrack_ops.backup.presign import presign_client
+
+    endpoint = settings().presign_endpoint_url
+    if not endpoint:
+        return presign_client(boto3.session.Session().region_name or "us-east-1")
+    client: S3Client = boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, config=Config(signature_version="s3v4", s3={"addressing_style": "path"})
+    )
+    return client
+
+
 def runner_for(target: Target) -> HostRunner:
     """A fresh runner per task invocation (connections are not shared across executions)."""
     if target.transport == "ssh":
@@ -99,7 +156,7 @@ def runner_for(target: Target) -> HostRunner:
         from freshtrack_ops.adapters.local import LocalRunner
 
         return LocalRunner(target.id)
-    raise ConfigError(f"target {target.id}: transport {target.transport!r} is not available in this release")
+    raise ConfigError(f"target {target.id}: transport {target.transport!r} has no runner (SSM sends documents)")
 
 
 @contextmanager
@@ -136,4 +193,5 @@ def reset() -> None:
 
     settings.cache_clear()
     _client.cache_clear()
+    _presigner.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

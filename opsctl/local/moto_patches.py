@@ -3,6 +3,7 @@
 * Lambda: moto's backends are patched so an invocation calls the real handler in-process. A raised
   exception becomes Lambda's error envelope ``{errorType, errorMessage, stackTrace}`` with the
   ``x-amz-function-error: Unhandled`` header, exactly what Step Functions' Retry/Catch match on.
+* SendTaskFailure: moto's response handler drops ``cause``; the patch passes it on, as Step Functions does.
 * Time: Wait states and Retry back-off sleep ``seconds * time_scale`` (0 in tests) instead of real time.
 
 Installed once per process; the routing table and time scale are swapped per plane.
@@ -110,6 +111,15 @@ def _scaled_sleep(seconds: float) -> None:
         time.sleep(seconds * STATE.time_scale)
 
 
+def _send_task_failure_with_cause(self: Any) -> Any:
+    from moto.core.responses import EmptyResult
+
+    self.stepfunction_backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+    )
+    return EmptyResult()
+
+
 def install() -> None:
     with _install_lock:
         if STATE.installed:
@@ -118,10 +128,12 @@ def install() -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+        from moto.stepfunctions.responses import StepFunctionResponse
 
         LambdaBackend.invoke = _patched_invoke(LambdaBackend.invoke)  # type: ignore[method-assign]
         LambdaSimpleBackend.invoke = _patched_invoke(LambdaSimpleBackend.invoke)  # type: ignore[method-assign]
         WaitFunction._wait_interval = _patched_wait_interval  # type: ignore[method-assign]
+        StepFunctionResponse.send_task_failure = _send_task_failure_with_cause  # type: ignore[method-assign]
         fake_time = types.SimpleNamespace(
             **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
         )

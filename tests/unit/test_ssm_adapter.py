@@ -113,9 +113,14 @@ def test_send_passes_parameters_as_lists_to_the_prefixed_document(ssm: FakeSsm, 
 def test_send_refuses_an_injection_before_calling_ssm(ssm: FakeSsm, s3: Any) -> None:
     with pytest.raises(InvalidInput, match="DB_NAME"):
         _commands(ssm, s3).send(TARGET, "preflight.sh", ENV | {"DB_NAME": "frostguard; rm -rf /"})
-    with pytest.raises(InvalidInput, match="TARGET_DB"):
-        _commands(ssm, s3).send(TARGET, "preflight.sh", ENV | {"TARGET_DB": "x"})
+    with pytest.raises(InvalidInput, match="NOT_A_PARAMETER"):
+        _commands(ssm, s3).send(TARGET, "preflight.sh", ENV | {"NOT_A_PARAMETER": "x"})
     assert ssm.sent == []
+
+
+def test_send_passes_only_the_parameters_the_document_declares(ssm: FakeSsm, s3: Any) -> None:
+    _commands(ssm, s3).send(TARGET, "preflight.sh", ENV | {"TARGET_DB": "frostguard_verify_0a1b2c3d"})
+    assert "TARGET_DB" not in ssm.sent[0]["Parameters"]
 
 
 def test_send_needs_an_ssm_target(ssm: FakeSsm, s3: Any) -> None:

@@ -99,8 +99,8 @@ class SsmCommands:
     def send(self, target: Target, script: str, env: Mapping[str, str]) -> str:
         """Validate ``env`` against the script's patterns and send the command; returns its id."""
         instance_id = self._instance_of(target)
-        host_scripts.check_env(env)
-        host_scripts.check_parameters(script, env)
+        # the parameters the script declares (as the SSH path selects them), each checked against its pattern
+        env = host_scripts.script_env(script, env)
         if self._check_online:
             self.check_online(instance_id)
         try:
@@ -119,6 +119,14 @@ class SsmCommands:
         except BotoCoreError as exc:
             raise HostUnreachable(f"{instance_id}: {script}: SSM could not be called: {exc}") from exc
         return response["Command"]["CommandId"]
+
+    def cancel(self, command_id: str, instance_id: str) -> None:
+        """Ask SSM to cancel a command (the agent stops the step); a command already finished is fine."""
+        try:
+            self._ssm.cancel_command(CommandId=command_id, InstanceIds=[instance_id])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("InvalidCommandId", "InvalidInstanceId"):
+                raise
 
     def check_online(self, instance_id: str) -> None:
         """HostUnreachable unless the instance is a managed instance whose agent is Online."""

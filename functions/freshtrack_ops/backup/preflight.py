@@ -5,8 +5,9 @@ from __future__ import annotations
 from freshtrack_ops.backup.host_env import host_env
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import DatabaseNotReady, HostCommandFailed, InsufficientDisk
+from freshtrack_ops.host_command import HostCommand
 from freshtrack_ops.models import PreflightReport
-from freshtrack_ops.ports import HostRunner
+from freshtrack_ops.ports import CommandResult, HostRunner
 
 PREFLIGHT_TIMEOUT_S = 120.0
 
@@ -20,8 +21,15 @@ def parse_key_values(text: str) -> dict[str, str]:
     return values
 
 
+def preflight_command(target: Target) -> HostCommand:
+    return HostCommand("preflight.sh", host_env(target), PREFLIGHT_TIMEOUT_S)
+
+
 def run_preflight(target: Target, runner: HostRunner) -> PreflightReport:
-    result = runner.run("preflight.sh", host_env(target), timeout_s=PREFLIGHT_TIMEOUT_S)
+    return read_preflight(target, preflight_command(target).run(runner))
+
+
+def read_preflight(target: Target, result: CommandResult) -> PreflightReport:
     if result.exit_code != 0:
         raise HostCommandFailed(f"{target.id}: preflight exited {result.exit_code}: {tail(result.stderr)}")
     values = parse_key_values(result.stdout)

@@ -13,10 +13,10 @@ from freshtrack_ops.backup.chain import chain_test_restore
 from freshtrack_ops.backup.cleanup import cleanup_backup
 from freshtrack_ops.backup.manifest import write_manifest
 from freshtrack_ops.backup.plan import plan_backup
-from freshtrack_ops.backup.preflight import run_preflight
-from freshtrack_ops.backup.stream import stream_dump
 from freshtrack_ops.handlers._common import logger, metrics, tracer
-from freshtrack_ops.models import ChainEvent, CleanupEvent, HostEvent, ManifestEvent, ValidateBackupEvent
+from freshtrack_ops.handlers.host import host_handler
+from freshtrack_ops.models import ChainEvent, CleanupEvent, ManifestEvent, ValidateBackupEvent
+from freshtrack_ops.steps.catalog import DUMP, PREFLIGHT
 
 
 @logger.inject_lambda_context
@@ -26,31 +26,6 @@ def validate(event: ValidateBackupEvent, context: LambdaContext) -> dict[str, An
     plan = plan_backup(event, runtime.targets())
     logger.info("backup planned", extra={"backup_id": plan.backup_id, "host": plan.host})
     return plan.model_dump(mode="json")
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@event_parser(model=HostEvent)
-def preflight(event: HostEvent, context: LambdaContext) -> dict[str, Any]:
-    target = runtime.targets().get(event.plan.host)
-    with runtime.runner(target) as runner:
-        return run_preflight(target, runner).model_dump(mode="json")
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-@event_parser(model=HostEvent)
-def dump(event: HostEvent, context: LambdaContext) -> dict[str, Any]:
-    target = runtime.targets().get(event.plan.host)
-    part_size = runtime.settings().part_size_mb * 1024 * 1024
-    with runtime.runner(target) as runner:
-        result = stream_dump(event.plan, target, runner, runtime.store(), part_size=part_size)
-    metrics.add_dimension(name="host", value=target.id)
-    metrics.add_metric(name="BackupSizeBytes", unit=MetricUnit.Bytes, value=result.size_bytes)
-    metrics.add_metric(name="BackupDumpSeconds", unit=MetricUnit.Seconds, value=result.duration_s)
-    logger.info("dump stored", extra={"key": result.dump_key, "size": result.size_bytes, "parts": result.parts})
-    return result.model_dump(mode="json")
 
 
 @logger.inject_lambda_context
@@ -87,3 +62,7 @@ def chain(event: ChainEvent, context: LambdaContext) -> dict[str, Any]:
     )
     logger.info("test restore chained" if result.started else "no test restore chained", extra=result.model_dump())
     return result.model_dump(mode="json")
+
+
+preflight = host_handler(PREFLIGHT)
+dump = host_handler(DUMP)

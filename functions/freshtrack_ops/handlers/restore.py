@@ -10,24 +10,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from freshtrack_ops import runtime
 from freshtrack_ops.handlers._common import logger, metrics, tracer
+from freshtrack_ops.handlers.host import host_handler
 from freshtrack_ops.models import (
     ApprovalEvent,
-    CountsEvent,
-    DatabaseEvent,
-    HealthEvent,
-    LoadEvent,
     RecordVerificationEvent,
-    ServicesEvent,
     ValidateRestoreEvent,
-    VerifyEvent,
 )
-from freshtrack_ops.restore import checks
 from freshtrack_ops.restore.approval import request_approval
-from freshtrack_ops.restore.database import database_action
-from freshtrack_ops.restore.load import load_backup
 from freshtrack_ops.restore.plan import plan_restore, plan_test_restore
 from freshtrack_ops.restore.record import record_verification
-from freshtrack_ops.restore.verify import verify_archive
+from freshtrack_ops.steps.catalog import COUNTS, DATABASE, HEALTH, LOAD, SERVICES, VERIFY
 
 
 @logger.inject_lambda_context
@@ -60,65 +52,6 @@ def approval(event: ApprovalEvent, context: LambdaContext) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-@event_parser(model=VerifyEvent)
-def verify(event: VerifyEvent, context: LambdaContext) -> dict[str, Any]:
-    target = runtime.targets().get(event.backup.host)
-    with runtime.runner(target) as runner:
-        return verify_archive(event.backup, target, runner, runtime.store()).model_dump(mode="json")
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@event_parser(model=DatabaseEvent)
-def database(event: DatabaseEvent, context: LambdaContext) -> dict[str, Any]:
-    target = runtime.targets().get(event.host)
-    with runtime.runner(target) as runner:
-        return {"result": database_action(event, target, runner)}
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-@event_parser(model=LoadEvent)
-def load(event: LoadEvent, context: LambdaContext) -> dict[str, Any]:
-    target = runtime.targets().get(event.backup.host)
-    with runtime.runner(target) as runner:
-        result = load_backup(event.backup, event.database, target, runner, runtime.store())
-    metrics.add_dimension(name="host", value=target.id)
-    metrics.add_metric(name="RestoreLoadSeconds", unit=MetricUnit.Seconds, value=result.duration_s)
-    return result.model_dump(mode="json")
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@event_parser(model=CountsEvent)
-def counts(event: CountsEvent, context: LambdaContext) -> dict[str, Any]:
-    target = runtime.targets().get(event.backup.host)
-    with runtime.runner(target) as runner:
-        result = checks.compare_counts(event.backup, event.database, target, runner, runtime.store())
-    return result.model_dump(mode="json")
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@event_parser(model=ServicesEvent)
-def services(event: ServicesEvent, context: LambdaContext) -> dict[str, Any]:
-    target = runtime.targets().get(event.host)
-    with runtime.runner(target) as runner:
-        return checks.services(target, runner, event.action, event.services).model_dump(mode="json")
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@event_parser(model=HealthEvent)
-def health(event: HealthEvent, context: LambdaContext) -> dict[str, Any]:
-    target = runtime.targets().get(event.host)
-    with runtime.runner(target) as runner:
-        return checks.check_health(target, runner).model_dump(mode="json")
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @event_parser(model=RecordVerificationEvent)
 def record(event: RecordVerificationEvent, context: LambdaContext) -> dict[str, Any]:
@@ -127,3 +60,11 @@ def record(event: RecordVerificationEvent, context: LambdaContext) -> dict[str, 
     outcome = "TestRestorePassed" if event.passed else "TestRestoreFailed"
     metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
     return {"backup_id": manifest.backup_id, "verification": manifest.verification.model_dump(mode="json")}
+
+
+verify = host_handler(VERIFY)
+database = host_handler(DATABASE)
+load = host_handler(LOAD)
+counts = host_handler(COUNTS)
+services = host_handler(SERVICES)
+health = host_handler(HEALTH)

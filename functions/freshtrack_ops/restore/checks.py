@@ -10,26 +10,37 @@ from freshtrack_ops.backup.host_env import host_env
 from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import HostCommandFailed, VerificationFailed
+from freshtrack_ops.host_command import HostCommand
 from freshtrack_ops.models import BackupRef, CountsResult, HealthResult, ServicesResult
-from freshtrack_ops.ports import BackupStore, HostRunner
+from freshtrack_ops.ports import BackupStore, CommandResult, HostRunner
 from freshtrack_ops.restore.verify import load_manifest
 
 HEALTH_TIMEOUT_S = 10.0
 
 
-def database_counts(target: Target, runner: HostRunner, database: str) -> dict[str, int]:
-    result = runner.run("row_counts.sh", host_env(target) | {"TARGET_DB": database}, timeout_s=600)
+def counts_command(target: Target, database: str) -> HostCommand:
+    return HostCommand("row_counts.sh", host_env(target) | {"TARGET_DB": database}, 600)
+
+
+def read_counts(target: Target, database: str, result: CommandResult) -> dict[str, int]:
     if result.exit_code != 0:
         raise HostCommandFailed(f"{target.id}: counting rows in {database} failed: {tail(result.stderr)}")
     raw = json.loads(result.stdout.strip() or "{}")
     return {str(table): int(count) for table, count in raw.items()}
 
 
+def database_counts(target: Target, runner: HostRunner, database: str) -> dict[str, int]:
+    return read_counts(target, database, counts_command(target, database).run(runner))
+
+
 def compare_counts(
     backup: BackupRef, database: str, target: Target, runner: HostRunner, store: BackupStore
 ) -> CountsResult:
+    return compare_with_manifest(backup, database, database_counts(target, runner, database), store)
+
+
+def compare_with_manifest(backup: BackupRef, database: str, actual: dict[str, int], store: BackupStore) -> CountsResult:
     expected = load_manifest(backup, store).row_counts
-    actual = database_counts(target, runner, database)
     differences = [
         f"{table}: manifest {expected.get(table, 'absent')}, database {actual.get(table, 'absent')}"
         for table in sorted(set(expected) | set(actual))
@@ -41,13 +52,21 @@ def compare_counts(
     return CountsResult(database=database, tables=len(actual), rows=sum(actual.values()), row_counts=actual)
 
 
-def services(target: Target, runner: HostRunner, action: str, names: tuple[str, ...]) -> ServicesResult:
+def services_command(target: Target, action: str, names: tuple[str, ...]) -> HostCommand:
     selected = names or target.app_services
-    env = host_env(target) | {"ACTION": action, "SERVICES": " ".join(selected)}
-    result = runner.run("services.sh", env, timeout_s=300)
+    return HostCommand("services.sh", host_env(target) | {"ACTION": action, "SERVICES": " ".join(selected)}, 300)
+
+
+def read_services(target: Target, command: HostCommand, result: CommandResult) -> ServicesResult:
     if result.exit_code != 0:
-        raise HostCommandFailed(f"{target.id}: compose {action} {' '.join(selected)} failed: {tail(result.stderr)}")
+        action, selected = command.env["ACTION"], command.env["SERVICES"]
+        raise HostCommandFailed(f"{target.id}: compose {action} {selected} failed: {tail(result.stderr)}")
     return ServicesResult(states=parse_compose_ps(result.stdout))
+
+
+def services(target: Target, runner: HostRunner, action: str, names: tuple[str, ...]) -> ServicesResult:
+    command = services_command(target, action, names)
+    return read_services(target, command, command.run(runner))
 
 
 def parse_compose_ps(output: str) -> dict[str, str]:
@@ -59,8 +78,16 @@ def parse_compose_ps(output: str) -> dict[str, str]:
     return {str(row.get("Service", row.get("Name"))): str(row.get("State", "unknown")) for row in rows}
 
 
+def health_command(target: Target) -> HostCommand:
+    return services_command(target, "status", ())
+
+
 def check_health(target: Target, runner: HostRunner) -> HealthResult:
-    states = services(target, runner, "status", ()).states
+    return read_health(target, services(target, runner, "status", ()).states)
+
+
+def read_health(target: Target, states: dict[str, str]) -> HealthResult:
+    """Healthy: every compose service running and the health URL answering 200 (asked from the control plane)."""
     down = [name for name in target.compose_services if states.get(name) != "running"]
     url = target.effective_health_url
     status = _http_status(url)

@@ -19,9 +19,13 @@ def load_manifest(backup: BackupRef, store: BackupStore) -> Manifest:
 
 
 def check_digest(chunks: HashingChunks, manifest: Manifest) -> None:
-    if chunks.size != manifest.size_bytes or chunks.sha256 != manifest.sha256:
+    check_digest_of(chunks.size, chunks.sha256, manifest)
+
+
+def check_digest_of(size: int, sha256: str, manifest: Manifest) -> None:
+    if size != manifest.size_bytes or sha256 != manifest.sha256:
         raise BackupCorrupt(
-            f"{manifest.backup_id}: object is {chunks.size} bytes with sha256 {chunks.sha256}, "
+            f"{manifest.backup_id}: object is {size} bytes with sha256 {sha256}, "
             f"manifest says {manifest.size_bytes} bytes with sha256 {manifest.sha256}"
         )
 
@@ -34,15 +38,11 @@ def verify_archive(backup: BackupRef, target: Target, runner: HostRunner, store:
     check_digest(chunks, manifest)
     if result.exit_code != 0:
         raise BackupCorrupt(f"{manifest.backup_id}: pg_restore --list rejected the archive: {tail(result.stderr)}")
-    entries = _toc_entries(result.stdout)
+    entries = toc_entries(result.stdout)
     if entries == 0:
         raise BackupCorrupt(f"{manifest.backup_id}: the archive lists no entries")
-    return VerifyResult(
-        backup_id=manifest.backup_id, sha256=chunks.sha256, size_bytes=chunks.size, toc_entries=entries
-    )
+    return VerifyResult(backup_id=manifest.backup_id, sha256=chunks.sha256, size_bytes=chunks.size, toc_entries=entries)
 
 
-def _toc_entries(listing: str) -> int:
+def toc_entries(listing: str) -> int:
     return sum(1 for line in listing.splitlines() if line.strip() and not line.startswith(";"))
-
-

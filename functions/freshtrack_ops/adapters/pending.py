@@ -1,0 +1,99 @@
+"""Pending SSM commands: which workflow task (task token) waits for which command, kept in the ops table.
+
+A record is written right after ``SendCommand`` and read by the completion handler when EventBridge reports
+the command's final status. ``claim`` is a conditional update, so a duplicated event completes a task once.
+Records expire by TTL (``expires_at``) if the completion never comes (the state's own timeout fails it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+#: records outlive the longest command (1 h execution + delivery) by a day
+RECORD_TTL_S = 26 * 3600
+
+
+@dataclass(frozen=True)
+class PendingCommand:
+    command_id: str
+    instance_id: str
+    task_token: str
+    step: str
+    host: str
+    #: the task's input (JSON) and what the step needs to interpret the result (no secrets, no URLs)
+    event: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def command_key(command_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"COMMAND#{command_id}"}, "sk": {"S": "COMMAND"}}
+
+
+class DynamoPendingCommands:
+    def __init__(self, client: DynamoDBClient, table: str, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._table = table
+        self._clock = clock
+
+    def put(self, pending: PendingCommand) -> None:
+        now = int(self._clock())
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                **command_key(pending.command_id),
+                "instance_id": {"S": pending.instance_id},
+                "task_token": {"S": pending.task_token},
+                "step": {"S": pending.step},
+                "host": {"S": pending.host},
+                "event": {"S": pending.event},
+                "context": {"S": json.dumps(dict(pending.context), sort_keys=True)},
+                "sent_at": {"N": str(now)},
+                "expires_at": {"N": str(now + RECORD_TTL_S)},
+            },
+        )
+
+    def get(self, command_id: str) -> PendingCommand | None:
+        item = self._client.get_item(TableName=self._table, Key=command_key(command_id), ConsistentRead=True).get(
+            "Item"
+        )
+        return _from_item(command_id, item) if item else None
+
+    def claim(self, command_id: str) -> bool:
+        """Mark the record handled; False when another delivery of the event got there first (or it is gone)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=command_key(command_id),
+                UpdateExpression="SET claimed_at = :now",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(claimed_at)",
+                ExpressionAttributeValues={":now": {"N": str(int(self._clock()))}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def delete(self, command_id: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=command_key(command_id))
+
+
+def _from_item(command_id: str, item: Mapping[str, Any]) -> PendingCommand:
+    return PendingCommand(
+        command_id=command_id,
+        instance_id=item["instance_id"]["S"],
+        task_token=item["task_token"]["S"],
+        step=item["step"]["S"],
+        host=item["host"]["S"],
+        event=item["event"]["S"],
+        context=json.loads(item["context"]["S"]),
+    )

@@ -1,0 +1,126 @@
+"""The backup's data path over SSM: the host streams pg_dump into S3 through presigned part URLs.
+
+``start_ssm_dump`` creates the multipart upload and the list of part URLs and returns the command to send;
+``finish_ssm_dump`` reads the host's report (parts, sha256, row counts), completes the upload and returns the
+same ``DumpResult`` as the SSH path; ``abandon_ssm_dump`` aborts an upload whose command failed. The part
+URLs are bearer credentials: they live only in the exchange object (deleted after the upload, expired by
+lifecycle otherwise) and in the command's parameter; never in the context, the result or a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict
+
+from freshtrack_ops.backup import presign
+from freshtrack_ops.backup.host_env import dump_env
+from freshtrack_ops.backup.preflight import tail
+from freshtrack_ops.backup.stream import parse_row_counts
+from freshtrack_ops.config import Target
+from freshtrack_ops.errors import DumpFailed, OpsError, UploadFailed
+from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.models import BackupPlan, DumpResult
+from freshtrack_ops.ports import CommandResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+#: a deliberately slow dump rate for the part URLs' expiry (they must outlive the whole upload)
+ASSUMED_RATE_BYTES_S = 5 * 1024 * 1024
+#: the estimate when preflight reported no database size
+FALLBACK_ESTIMATE_BYTES = 1 << 30
+#: exit codes of ssm_backup_upload.sh that mean "the upload, not pg_dump, failed"
+_UPLOAD_EXITS: dict[int, type[OpsError]] = {42: UploadFailed, 43: UploadFailed, 44: UploadFailed, 45: UploadFailed}
+
+
+class SsmUpload(BaseModel):
+    """What the completion needs to finish or abandon the upload (kept with the pending command)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    upload_id: str
+    list_key: str
+    part_size: int
+    started_at: float
+
+
+def start_ssm_dump(
+    plan: BackupPlan,
+    target: Target,
+    *,
+    s3: S3Client,
+    bucket: str,
+    estimated_bytes: int | None,
+    part_size: int | None = None,
+    clock: Callable[[], float] = time.time,
+) -> tuple[HostCommand, SsmUpload]:
+    estimate = estimated_bytes if estimated_bytes and estimated_bytes > 0 else FALLBACK_ESTIMATE_BYTES
+    parts = presign.plan_parts(estimate, part_size=part_size)
+    expires_s = presign.expiry_for(estimate * 2 / ASSUMED_RATE_BYTES_S)
+    started = clock()
+    upload_id, list_key, list_url = presign.mint_upload(
+        s3,
+        bucket,
+        plan.dump_key,
+        parts=parts.parts,
+        expires_s=expires_s,
+        metadata={"backup-id": plan.backup_id, "host": plan.host, "format": "pg_dump-custom"},
+    )
+    env = dump_env(target) | {"PART_URLS_URL": list_url, "PART_SIZE": str(parts.part_size)}
+    command = HostCommand("ssm_backup_upload.sh", env, timeout_s=3600)
+    return command, SsmUpload(upload_id=upload_id, list_key=list_key, part_size=parts.part_size, started_at=started)
+
+
+def finish_ssm_dump(
+    plan: BackupPlan,
+    target: Target,
+    upload: SsmUpload,
+    result: CommandResult,
+    *,
+    s3: S3Client,
+    bucket: str,
+    clock: Callable[[], float] = time.time,
+) -> DumpResult:
+    """Complete the upload from the host's report; on any failure the upload is aborted and the error named."""
+    try:
+        if result.exit_code != 0:
+            error = _UPLOAD_EXITS.get(result.exit_code, DumpFailed)
+            raise error(f"{target.id}: the SSM dump exited {result.exit_code}: {tail(result.stderr)}")
+        row_counts = parse_row_counts(result.stdout)
+        size, sha256, parts = presign.complete_from_output(
+            s3, bucket, plan.dump_key, upload.upload_id, result.stdout, part_size=upload.part_size
+        )
+    except BaseException:
+        abandon_ssm_dump(plan, upload, s3=s3, bucket=bucket)
+        raise
+    _discard(s3, bucket, upload)
+    finished = clock()
+    return DumpResult(
+        dump_key=plan.dump_key,
+        size_bytes=size,
+        sha256=sha256,
+        parts=parts,
+        row_counts=row_counts,
+        compression=target.backup.compression,
+        started_at=datetime.fromtimestamp(upload.started_at, UTC),
+        finished_at=datetime.fromtimestamp(finished, UTC),
+        duration_s=round(finished - upload.started_at, 3),
+    )
+
+
+def abandon_ssm_dump(plan: BackupPlan, upload: SsmUpload, *, s3: S3Client, bucket: str) -> None:
+    """Abort the upload (its parts are deleted) and delete the part URLs; best effort, never raises."""
+    with contextlib.suppress(ClientError, BotoCoreError):
+        presign.abort_upload(s3, bucket, plan.dump_key, upload.upload_id)
+    _discard(s3, bucket, upload)
+
+
+def _discard(s3: S3Client, bucket: str, upload: SsmUpload) -> None:
+    with contextlib.suppress(ClientError, BotoCoreError):
+        presign.discard_part_urls(s3, bucket, upload.list_key)

@@ -1,0 +1,211 @@
+"""Host tasks over every transport, and the completion of SSM commands.
+
+Every host task waits with a task token (``lambda:invoke.waitForTaskToken``):
+
+* SSH/local targets: the task runs at once and completes its own token (success, or failure named by the
+  error class, exactly what a raised error would have named).
+* SSM targets: the task sends the command, keeps the token with the command id (``adapters/pending.py``) and
+  returns; Step Functions waits, not the Lambda. EventBridge's "EC2 Command Invocation Status-change
+  Notification" invokes ``command_done``, which reads the result, lets the same step interpret it and completes
+  the token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ValidationError
+
+from freshtrack_ops import runtime
+from freshtrack_ops.adapters.pending import PendingCommand
+from freshtrack_ops.config import Target, describe_validation_error
+from freshtrack_ops.errors import InvalidInput, OpsError
+from freshtrack_ops.handlers._common import logger, metrics, tracer
+from freshtrack_ops.models import CommandStatusEvent
+from freshtrack_ops.ports import CommandResult
+from freshtrack_ops.steps.base import HostStep, Output
+from freshtrack_ops.steps.catalog import STEPS
+
+#: invocation statuses after which the command will not change any more
+FINAL_STATUSES = frozenset(
+    {
+        "Success",
+        "Failed",
+        "TimedOut",
+        "Cancelled",
+        "Undeliverable",
+        "Terminated",
+        "InvalidPlatform",
+        "AccessDenied",
+        "DeliveryTimedOut",
+        "ExecutionTimedOut",
+    }
+)
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+class CommandNotRegistered(Exception):
+    """The completion event came before the sending task stored the command; raised so the event is retried."""
+
+
+class CommandStillRunning(Exception):
+    """SSM does not show the command's final status yet; raised so the event is retried."""
+
+
+def host_handler(step: HostStep[Any]) -> Handler:
+    """The Lambda handler of one host step (what ``TASKS`` points at)."""
+
+    def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return dispatch(step, event)
+
+    handle.__name__ = f"{step.name}_handler"
+    # only steps that emit metrics flush them (an empty flush warns on every invocation)
+    flushed = metrics.log_metrics(handle) if step.has_metrics else handle
+    handler: Handler = logger.inject_lambda_context(tracer.capture_lambda_handler(capture_response=False)(flushed))
+    return handler
+
+
+def dispatch(step: HostStep[Any], raw: dict[str, Any]) -> dict[str, Any]:
+    token = raw.get("task_token")
+    if not isinstance(token, str) or not token:
+        raise InvalidInput(f"task_token: a {step.name} task needs the task token of its state")
+    callback = runtime.task_callback()
+    try:
+        event = _parse(step.model, {key: value for key, value in raw.items() if key != "task_token"})
+        target = runtime.targets().get(step.host(event))
+        if target.transport == "ssm":
+            command_id = _send(step, event, target, token)
+            logger.info("command sent", extra={"step": step.name, "host": target.id, "command_id": command_id})
+            return {"command_id": command_id}
+        with runtime.runner(target) as runner:
+            output = step.run(event, target, runner)
+    except OpsError as exc:
+        logger.warning("host task failed", extra={"step": step.name, "error": type(exc).__name__})
+        callback.fail(token, exc)
+        return {"error": type(exc).__name__}
+    step.record_metrics(target, output)
+    callback.succeed(token, output)
+    return {"completed": step.name}
+
+
+def _send(step: HostStep[Any], event: BaseModel, target: Target, token: str) -> str:
+    command, context = step.prepare(event, target)
+    ssm = runtime.ssm_commands()
+    try:
+        command_id = ssm.send(target, command.script, command.env)
+    except BaseException:
+        step.abandon(event, target, context)
+        raise
+    assert target.instance_id is not None  # a validated ssm target has one
+    pending = PendingCommand(
+        command_id=command_id,
+        instance_id=target.instance_id,
+        task_token=token,
+        step=step.name,
+        host=target.id,
+        event=event.model_dump_json(),
+        context=context,
+    )
+    try:
+        runtime.pending_commands().put(pending)
+    except BaseException:
+        # nobody could complete the task: stop the command and undo what it started
+        with contextlib.suppress(Exception):
+            ssm.cancel(command_id, target.instance_id)
+        step.abandon(event, target, context)
+        raise
+    return command_id
+
+
+def _parse(model: type[BaseModel], raw: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc)) from exc
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@event_parser(model=CommandStatusEvent)
+def command_done(event: CommandStatusEvent, context: LambdaContext) -> dict[str, Any]:
+    """EventBridge: an SSM command invocation changed status. Completes the waiting task once."""
+    detail = event.detail
+    if detail.status not in FINAL_STATUSES:
+        return {"ignored": detail.status}
+    commands = runtime.pending_commands()
+    pending = commands.get(detail.command_id)
+    if pending is None:
+        raise CommandNotRegistered(f"command {detail.command_id}: no pending task (yet)")
+    step = STEPS[pending.step]
+    outcome = _outcome(pending)
+    if outcome is None:
+        raise CommandStillRunning(f"command {detail.command_id}: SSM still reports it running")
+    if not commands.claim(pending.command_id):
+        logger.info("duplicate completion ignored", extra={"command_id": pending.command_id})
+        return {"duplicate": pending.command_id}
+    target: Target | None = None
+    event_model: BaseModel | None = None
+    try:
+        target = runtime.targets().get(pending.host)
+        event_model = step.model.model_validate_json(pending.event)
+        if isinstance(outcome, BaseException):
+            step.abandon(event_model, target, pending.context)
+            raise outcome
+        output = _finish(step, event_model, target, pending, outcome)
+    except Exception as exc:  # every failure must reach the waiting task, named
+        logger.warning("host command failed", extra={"step": step.name, "error": type(exc).__name__})
+        _complete(pending, failure=exc)
+        result: dict[str, Any] = {"command_id": pending.command_id, "error": type(exc).__name__}
+    else:
+        if step.has_metrics:
+            step.record_metrics(target, output)
+            metrics.flush_metrics()
+        if not _complete(pending, output=output):
+            # the execution stopped waiting (aborted, timed out): undo what the command left behind
+            step.abandon(event_model, target, pending.context)
+        result = {"command_id": pending.command_id, "completed": step.name}
+    commands.delete(pending.command_id)
+    return result
+
+
+#: SendTask* errors meaning nobody waits for this token any more
+_GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+
+
+def _complete(pending: PendingCommand, *, output: Output | None = None, failure: Exception | None = None) -> bool:
+    """Complete the waiting task; False when the execution no longer waits (it was aborted or timed out)."""
+    callback = runtime.task_callback()
+    try:
+        if failure is not None:
+            callback.fail(pending.task_token, failure)
+        else:
+            callback.succeed(pending.task_token, output or {})
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in _GONE:
+            raise
+        logger.warning("no execution waits for this command any more", extra={"command_id": pending.command_id})
+        return False
+    return True
+
+
+def _outcome(pending: PendingCommand) -> CommandResult | OpsError | None:
+    """The command's result, the named error of a command that did not run to an exit, or None (running)."""
+    try:
+        return runtime.ssm_commands().status(pending.command_id, pending.instance_id)
+    except OpsError as exc:
+        return exc
+
+
+def _finish(
+    step: HostStep[Any], event: BaseModel, target: Target, pending: PendingCommand, result: CommandResult
+) -> Output:
+    try:
+        return step.finish(event, target, pending.context, result)
+    except BaseException:
+        step.abandon(event, target, pending.context)
+        raise
