@@ -18,11 +18,13 @@ from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -31,11 +33,29 @@ from freshtrack_ops.config import DeploymentConfig, Target
 from freshtrack_ops.tasks import TASKS, WORKFLOWS, LambdaTask, Workflow
 from stacks.function_factory import LOG_RETENTION, FunctionFactory, FunctionResources, TaskFunction
 from stacks.nag import acknowledge
-from stacks.ssm_documents import HostScriptDocuments
-from stacks.storage_stack import StorageStack
+from stacks.ssm_documents import HostScriptDocuments, instance_arn
+from stacks.storage_stack import SSM_OUTPUT_PREFIX, StorageRefs, StorageStack
 from state_machines import asl_text, placeholders, substitutions
 
 HOURLY_EXPRESSION = "cron(0 * * * ? *)"
+#: the task EventBridge hands each final SSM command status to (it completes the waiting workflow task)
+COMMAND_DONE_TASK = "HostCommandDone"
+#: final statuses and status details of a command invocation (the rule takes both: no final one is missed)
+FINAL_COMMAND_STATUSES = (
+    "Success",
+    "Failed",
+    "TimedOut",
+    "Cancelled",
+    "Undeliverable",
+    "Terminated",
+    "InvalidPlatform",
+    "AccessDenied",
+    "DeliveryTimedOut",
+    "ExecutionTimedOut",
+)
+#: a completion event is retried this often (EventBridge, then Lambda's async retries) within COMMAND_EVENT_MAX_AGE
+COMMAND_EVENT_RETRIES = 2
+COMMAND_EVENT_MAX_AGE = Duration.hours(1)
 STANDARD_PARAMETER_LIMIT = 4096
 ADVANCED_PARAMETER_LIMIT = 8192
 
@@ -306,6 +326,116 @@ class LockJanitorRule(Construct):
         )
 
 
+class SsmCommandCompletionRule(Construct):
+    """Each final status of a host script command reaches ``HostCommandDone``, which completes the waiting task.
+
+    Events EventBridge cannot deliver, and invocations still failing after Lambda's retries (the handler
+    raises while the command's pending record is not visible yet), land in one dead-letter queue, which
+    alarms the notification topic. A lost completion is not lost work: the waiting state's timeout catches it.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.Function,
+        document_name_prefix: str,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.dead_letters,
+            "AwsSolutions-SQS3",
+            "This queue is itself a dead-letter queue: of the completion rule's Lambda target and of the "
+            "completion function's asynchronous invocations (cdk-nag only recognises SQS/Lambda DLQ configs).",
+        )
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="Hand the final status of FreshTrack Ops host commands to HostCommandDone",
+            event_pattern=events.EventPattern(
+                source=["aws.ssm"],
+                detail_type=["EC2 Command Invocation Status-change Notification"],
+                detail={
+                    "status": list(FINAL_COMMAND_STATUSES),
+                    "document-name": events.Match.prefix(document_name_prefix),
+                },
+            ),
+            targets=[
+                events_targets.LambdaFunction(
+                    function,
+                    retry_attempts=COMMAND_EVENT_RETRIES,
+                    max_event_age=COMMAND_EVENT_MAX_AGE,
+                    dead_letter_queue=self.dead_letters,
+                )
+            ],
+        )
+        function.configure_async_invoke(
+            retry_attempts=COMMAND_EVENT_RETRIES,
+            max_event_age=COMMAND_EVENT_MAX_AGE,
+            on_failure=destinations.SqsDestination(self.dead_letters),
+        )
+        self.alarm = cloudwatch.Alarm(
+            self,
+            "DeadLettersAlarm",
+            alarm_description="SSM command completions that reached no workflow (FreshTrack Ops dead-letter queue)",
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarm.add_alarm_action(cw_actions.SnsAction(topic))
+
+
+class SsmHostPolicy(Construct):
+    """What the instance role (EC2) or hybrid activation role of an SSM target needs beyond SSM's own policy.
+
+    Operators attach it (output ``SsmHostPolicyArn``): the agent writes each command's complete output to
+    ``ssm-output/`` in the SSE-KMS backup bucket. Nothing else: the data path uses presigned URLs.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, storage: StorageRefs) -> None:
+        super().__init__(scope, construct_id)
+        region = Stack.of(self).region
+        self.policy = iam.ManagedPolicy(
+            self,
+            "Policy",
+            description="FreshTrack Ops SSM targets: write Run Command output to the backup bucket (ssm-output/)",
+            statements=[
+                iam.PolicyStatement(
+                    sid="WriteCommandOutput",
+                    actions=["s3:PutObject"],
+                    resources=[f"{storage.bucket_arn}/{SSM_OUTPUT_PREFIX}*"],
+                ),
+                iam.PolicyStatement(
+                    sid="EncryptCommandOutput",
+                    # Decrypt: the agent uploads an output over 5 MiB in parts (SSE-KMS multipart needs it)
+                    actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                    resources=[storage.key_arn],
+                    # only through S3 (the bucket's SSE-KMS): the host can use the key for nothing else
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                ),
+            ],
+        )
+        acknowledge(
+            self,
+            f"AwsSolutions-IAM5[Resource::{storage.bucket_arn_export}/{SSM_OUTPUT_PREFIX}*]",
+            "The agent writes each command's output under ssm-output/<command id>/<instance id>/..., keys "
+            "known only once a command runs, so the key part must be a wildcard (PutObject only, no reads).",
+        )
+
+
 class ControlPlaneStack(Stack):
     """Everything that runs: functions, state machines, schedules, notifications."""
 
@@ -335,6 +465,10 @@ class ControlPlaneStack(Stack):
             ssh_key_secret_arns=tuple(
                 sorted({t.private_key_secret_arn for t in config.targets if t.private_key_secret_arn})
             ),
+            document_arns=tuple(self.host_documents.document_arns()),
+            ssm_instance_arns=tuple(
+                sorted({instance_arn(self, t.instance_id) for t in config.targets if t.instance_id})
+            ),
         )
         environment = {
             "BACKUP_BUCKET": refs.bucket_name,
@@ -344,10 +478,13 @@ class ControlPlaneStack(Stack):
             "KEEP_LAST_VERIFIED": str(config.keep_last_verified),
             "KEEP_WEEKLY": str(config.keep_weekly),
             "KEEP_MONTHLY": str(config.keep_monthly),
+            "SSM_DOCUMENT_PREFIX": document_prefix,
+            "SSM_OUTPUT_PREFIX": SSM_OUTPUT_PREFIX.rstrip("/"),
         }
-        self.functions = TaskFunctions(
+        self.task_functions = TaskFunctions(
             self, "Tasks", factory_args={"environment": environment, "resources": resources}
-        ).functions()
+        )
+        self.functions = self.task_functions.functions()
 
         self.state_machines: dict[str, sfn.StateMachine] = {}
         for name, workflow in WORKFLOWS.items():
@@ -374,6 +511,9 @@ class ControlPlaneStack(Stack):
                     test_restore.grant_start_execution(function)
                     if isinstance(function, lambda_.Function):
                         function.add_environment("TEST_RESTORE_STATE_MACHINE_ARN", test_restore.state_machine_arn)
+        for name, task in TASKS.items():
+            if "task-callback" in task.grants and self.state_machines:
+                self.task_functions.by_task[name].grant_task_callback(self.callback_state_machine_arns(name))
 
         self.schedules: dict[str, dict[str, scheduler.Schedule]] = {}
         for run in SCHEDULED_RUNS:
@@ -390,9 +530,27 @@ class ControlPlaneStack(Stack):
             if task.schedule:
                 TaskSchedule(self, f"{name}Schedule", task=task, function=self.functions[name])
         RpoAlarms(self, "RpoAlarms", config=config, topic=notifications.topic)
-        LockJanitorRule(
-            self, "LockJanitor", function=self.functions["LockJanitor"], state_machines=self.state_machines
+        LockJanitorRule(self, "LockJanitor", function=self.functions["LockJanitor"], state_machines=self.state_machines)
+        self.command_completion = SsmCommandCompletionRule(
+            self,
+            "SsmCommandCompletion",
+            function=self.task_functions.by_task[COMMAND_DONE_TASK].function,
+            document_name_prefix=self.host_documents.name_prefix,
+            topic=notifications.topic,
         )
+        self.ssm_host_policy = SsmHostPolicy(self, "SsmHostPolicy", storage=refs).policy
 
         CfnOutput(self, "NotificationTopicArn", value=notifications.topic.topic_arn)
         CfnOutput(self, "TargetsParameterName", value=targets.parameter.parameter_name)
+        CfnOutput(
+            self,
+            "SsmHostPolicyArn",
+            value=self.ssm_host_policy.managed_policy_arn,
+            description="Attach to the instance role / hybrid activation role of every transport: ssm target",
+        )
+
+    def callback_state_machine_arns(self, task: str) -> list[str]:
+        """The workflows whose task tokens ``task`` may complete: those that invoke it, else (a task no
+        workflow invokes, like the EventBridge-driven ``HostCommandDone``) every workflow."""
+        invoking = [m.state_machine_arn for wf, m in self.state_machines.items() if task in invoked_tasks(wf)]
+        return invoking or [m.state_machine_arn for m in self.state_machines.values()]

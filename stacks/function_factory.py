@@ -25,7 +25,7 @@ from constructs import Construct
 
 from freshtrack_ops.tasks import LambdaTask
 from stacks.nag import acknowledge
-from stacks.storage_stack import BACKUP_PREFIX, StorageRefs
+from stacks.storage_stack import BACKUP_PREFIX, SSM_EXCHANGE_PREFIX, SSM_OUTPUT_PREFIX, StorageRefs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -39,10 +39,24 @@ PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 #: what a ``LambdaTask.grants`` entry may name (an unknown grant fails synth rather than granting nothing)
 KNOWN_GRANTS = frozenset(
-    {"targets", "ssh-keys", "bucket-read", "bucket-write", "bucket-tags", "table", "notify", "start-test-restore"}
+    {
+        "targets",
+        "ssh-keys",
+        "bucket-read",
+        "bucket-write",
+        "bucket-tags",
+        "table",
+        "notify",
+        "start-test-restore",
+        "ssm-commands",
+        "ssm-results",
+        "task-callback",
+    }
 )
 #: grants that need a resource created after the functions (granted by the control plane stack)
-LATE_GRANTS = frozenset({"start-test-restore"})
+LATE_GRANTS = frozenset({"start-test-restore", "task-callback"})
+#: what a task may do with the task token of a workflow waiting for it (``lambda:invoke.waitForTaskToken``)
+TASK_CALLBACK_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
 BUCKET_GRANTS = frozenset({"bucket-read", "bucket-write"})
 
 POWERTOOLS_ENV = {
@@ -128,9 +142,19 @@ class FunctionResources:
     targets_parameter_arn: str
     topic_arn: str
     ssh_key_secret_arns: tuple[str, ...]
+    #: the host script Command documents (``HostScriptDocuments.document_arns()``)
+    document_arns: tuple[str, ...]
+    #: the EC2 / hybrid managed instances of the configured ``transport: ssm`` targets (``instance_arn``)
+    ssm_instance_arns: tuple[str, ...]
 
     def backup_objects_arn(self) -> str:
         return f"{self.storage.bucket_arn}/{BACKUP_PREFIX}*"
+
+    def ssm_exchange_objects_arn(self) -> str:
+        return f"{self.storage.bucket_arn}/{SSM_EXCHANGE_PREFIX}*"
+
+    def ssm_output_objects_arn(self) -> str:
+        return f"{self.storage.bucket_arn}/{SSM_OUTPUT_PREFIX}*"
 
 
 def grant_statements(grants: Iterable[str], resources: FunctionResources) -> list[iam.PolicyStatement]:
@@ -235,11 +259,82 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
     if "notify" in grants:
         statements.append(iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[resources.topic_arn]))
         kms_actions |= {"kms:Decrypt", "kms:GenerateDataKey"}
+    if "ssm-commands" in grants:
+        statements.extend(_ssm_command_statements(resources))
+        kms_actions |= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
+    if "ssm-results" in grants:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadCommandInvocations",
+                # GetCommandInvocation supports no resource-level permissions (acknowledged in TaskFunction)
+                actions=["ssm:GetCommandInvocation"],
+                resources=["*"],
+            )
+        )
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadCommandOutput",
+                actions=["s3:GetObject"],
+                resources=[resources.ssm_output_objects_arn()],
+            )
+        )
+        kms_actions |= {"kms:Decrypt"}
     if kms_actions:
         statements.append(
             iam.PolicyStatement(sid="DataKey", actions=sorted(kms_actions), resources=[resources.storage.key_arn])
         )
     return statements
+
+
+def _ssm_command_statements(resources: FunctionResources) -> list[iam.PolicyStatement]:
+    """``ssm-commands``: send the host script documents to the configured SSM targets, and the URL lists.
+
+    SendCommand is authorized against the document AND every instance: naming exactly the host script
+    documents and the configured instances means no other document (``AWS-RunShellScript``) and no other
+    instance. The presigned URLs a task hands to the host can do only what the task's role may do: the
+    backup objects they name are covered by the task's ``bucket-read`` / ``bucket-write`` grant, which this
+    grant deliberately does not widen (a read-only task must not be able to presign a PutObject).
+    """
+    return [
+        iam.PolicyStatement(
+            sid="SendHostCommands",
+            actions=["ssm:SendCommand"],
+            resources=[*sorted(resources.document_arns), *sorted(resources.ssm_instance_arns)],
+        ),
+        iam.PolicyStatement(
+            sid="ManageHostCommands",
+            # neither action supports resource-level permissions (acknowledged in TaskFunction)
+            actions=["ssm:CancelCommand", "ssm:DescribeInstanceInformation"],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="PartUrlLists",
+            actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:PutObjectTagging"],
+            resources=[resources.ssm_exchange_objects_arn()],
+        ),
+    ]
+
+
+def task_callback_statement(state_machine_arns: Iterable[str]) -> iam.PolicyStatement:
+    """``task-callback``: complete (or heartbeat) the task tokens of these workflows."""
+    return iam.PolicyStatement(
+        sid="TaskCallback",
+        actions=list(TASK_CALLBACK_ACTIONS),
+        resources=list(state_machine_arns),
+    )
+
+
+def wildcard_reason(grants: frozenset[str]) -> str:
+    """Why a task role has ``Resource: *`` statements (one acknowledgement per role, so one reason)."""
+    parts = ["X-Ray PutTraceSegments/PutTelemetryRecords (added by tracing ACTIVE)"]
+    if "ssm-commands" in grants:
+        parts.append("ssm:CancelCommand and ssm:DescribeInstanceInformation")
+    if "ssm-results" in grants:
+        parts.append("ssm:GetCommandInvocation")
+    return (
+        f"{' and '.join(parts)} support no resource-level permissions; every other statement of this role "
+        "names its resources (SendCommand names the host script documents and the configured instances)."
+    )
 
 
 class TaskFunction(Construct):
@@ -288,17 +383,27 @@ class TaskFunction(Construct):
             role=self.role,
             environment=dict(environment),
         )
-        acknowledge(
-            self,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray PutTraceSegments/PutTelemetryRecords (added by tracing ACTIVE) support no resource-level "
-            "permissions; every other statement of this role names its resources.",
-        )
+        acknowledge(self, "AwsSolutions-IAM5[Resource::*]", wildcard_reason(task.grants))
+        # cdk-nag names an Fn::ImportValue by its export name
+        bucket_export = resources.storage.bucket_arn_export
+        if "ssm-commands" in task.grants:
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::{bucket_export}/{SSM_EXCHANGE_PREFIX}*]",
+                "The lists of presigned part URLs are objects named per upload under ssm-exchange/ (expired "
+                "after a day by the lifecycle), so the key part must be a wildcard; no backup object is in it.",
+            )
+        if "ssm-results" in task.grants:
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::{bucket_export}/{SSM_OUTPUT_PREFIX}*]",
+                "The SSM agent writes each command's output under ssm-output/<command id>/<instance id>/..., "
+                "keys known only once the command runs, so the key part must be a wildcard (read only).",
+            )
         if task.grants & (BUCKET_GRANTS | {"bucket-tags"}):
             acknowledge(
                 self,
-                # cdk-nag names an Fn::ImportValue by its export name
-                f"AwsSolutions-IAM5[Resource::{resources.storage.bucket_arn_export}/{BACKUP_PREFIX}*]",
+                f"AwsSolutions-IAM5[Resource::{bucket_export}/{BACKUP_PREFIX}*]",
                 "Object actions are scoped to the backups/ prefix; backup object keys are generated per backup "
                 "(backups/<host>/<yyyy>/<mm>/<dd>/<id>.dump), so the key part must be a wildcard.",
             )
@@ -309,6 +414,21 @@ class TaskFunction(Construct):
                 "Pinned to python3.12: the asset's binary wheels (pydantic-core, psycopg-binary, cryptography) "
                 "are bundled for cp312; moving runtimes is a deliberate change with a rebundle and tests.",
             )
+
+    def grant_task_callback(self, state_machine_arns: Iterable[str]) -> iam.Policy:
+        """The late ``task-callback`` grant, as a policy of its own (not the role's default policy).
+
+        The workflows' definitions name this function's ARN, and the function depends on its role (and so on
+        the role's default policy): the state machine ARNs in the default policy would close a cycle. A
+        separate ``AWS::IAM::Policy`` outside the role construct depends on the role and the state machines,
+        and nothing depends on it (it is in place once the deployment completes).
+        """
+        return iam.Policy(
+            self,
+            "TaskCallbackPolicy",
+            roles=[self.role],
+            statements=[task_callback_statement(state_machine_arns)],
+        )
 
 
 class FunctionFactory:

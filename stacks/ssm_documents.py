@@ -12,7 +12,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
-from freshtrack_ops.host_scripts.ssm_document import document_content, document_name
+from freshtrack_ops.host_scripts.ssm_document import NAME_PREFIX, document_content, document_name
 
 
 class HostScriptDocuments(Construct):
@@ -36,6 +36,11 @@ class HostScriptDocuments(Construct):
                 update_method="NewVersion",
             )
 
+    @property
+    def name_prefix(self) -> str:
+        """What every document name starts with (``<prefix>FreshTrackOps-``): the completion rule matches it."""
+        return self.prefix + NAME_PREFIX
+
     def document_arns(self) -> list[str]:
         """``arn:<partition>:ssm:<region>:<account>:document/<name>`` of every document (for ssm:SendCommand)."""
         stack = Stack.of(self)
@@ -43,3 +48,13 @@ class HostScriptDocuments(Construct):
             stack.format_arn(service="ssm", resource="document", resource_name=name)
             for name in sorted(self.names.values())
         ]
+
+
+def instance_arn(scope: Construct, instance_id: str) -> str:
+    """The IAM resource of an SSM target: ``i-…`` is an EC2 instance, ``mi-…`` a hybrid managed instance."""
+    stack = Stack.of(scope)
+    if instance_id.startswith("i-"):
+        return stack.format_arn(service="ec2", resource="instance", resource_name=instance_id)
+    if instance_id.startswith("mi-"):
+        return stack.format_arn(service="ssm", resource="managed-instance", resource_name=instance_id)
+    raise ValueError(f"instance_id: {instance_id!r} is neither an EC2 (i-...) nor a managed (mi-...) instance")

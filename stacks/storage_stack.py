@@ -24,6 +24,15 @@ BACKUP_PREFIX = "backups/"
 RETENTION_TAG = "retention"
 EXPIRING = "expiring"
 NONCURRENT_VERSION_DAYS = 7
+#: the SSM data path's lists of presigned part URLs (``backup/presign.py`` EXCHANGE_PREFIX): bearer credentials
+#: for a few hours, useless after the upload, so they go after a day
+SSM_EXCHANGE_PREFIX = "ssm-exchange/"
+SSM_EXCHANGE_DAYS = 1
+#: where the SSM agent writes the complete stdout/stderr of every command (``adapters/ssm.py`` output_prefix)
+SSM_OUTPUT_PREFIX = "ssm-output/"
+SSM_OUTPUT_DAYS = 30
+#: a replaced or deleted exchange/output object is not worth keeping as a noncurrent version
+SSM_NONCURRENT_DAYS = 1
 ACCESS_LOG_DAYS = 365
 
 
@@ -104,8 +113,23 @@ class BackupBucket(Construct):
                     expired_object_delete_marker=True,
                 ),
                 s3.LifecycleRule(
+                    # bucket-wide, so it covers the multipart uploads under backups/ (SSH and SSM data paths)
                     id="AbortIncompleteUploads",
                     abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
+                # the bucket is versioned: expiring the current version leaves a noncurrent one (and a delete
+                # marker, which S3 removes once it is the last version), so both rules expire those as well
+                s3.LifecycleRule(
+                    id="ExpireSsmExchange",
+                    prefix=SSM_EXCHANGE_PREFIX,
+                    expiration=Duration.days(SSM_EXCHANGE_DAYS),
+                    noncurrent_version_expiration=Duration.days(SSM_NONCURRENT_DAYS),
+                ),
+                s3.LifecycleRule(
+                    id="ExpireSsmOutput",
+                    prefix=SSM_OUTPUT_PREFIX,
+                    expiration=Duration.days(SSM_OUTPUT_DAYS),
+                    noncurrent_version_expiration=Duration.days(SSM_NONCURRENT_DAYS),
                 ),
             ],
             removal_policy=RemovalPolicy.RETAIN,

@@ -80,3 +80,53 @@ def actions_of(statement: dict[str, Any]) -> list[str]:
 def resources_of(statement: dict[str, Any]) -> list[Any]:
     resource = statement["Resource"]
     return list(resource) if isinstance(resource, list) else [resource]
+
+
+def flatten(value: Any) -> str:
+    """A template value as text: ``Fn::Join`` joined, ``Ref``/``Fn::GetAtt``/``Fn::ImportValue`` as ``${...}``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Fn::Join":
+            separator, parts = arg
+            return str(separator).join(flatten(part) for part in parts)
+        if key == "Ref":
+            return f"${{{arg}}}"
+        if key == "Fn::GetAtt":
+            return f"${{{arg[0]}.{arg[1]}}}"
+        if key == "Fn::ImportValue":
+            return f"${{Import:{flatten(arg)}}}"
+    raise ValueError(f"cannot flatten {value!r}")
+
+
+def task_functions(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Task name -> (logical id, properties) of its function, matched through the handler string."""
+    from freshtrack_ops.tasks import TASKS
+
+    by_handler = {task.handler: name for name, task in TASKS.items()}
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for logical_id, resource in synth.resources("control", "AWS::Lambda::Function").items():
+        found[by_handler[resource["Properties"]["Handler"]]] = (logical_id, resource["Properties"])
+    return found
+
+
+def role_policies(synth: Synth, task: str) -> dict[str, dict[str, Any]]:
+    """Every ``AWS::IAM::Policy`` attached to the task's role (logical id -> resource)."""
+    _, props = task_functions(synth)[task]
+    role_id = props["Role"]["Fn::GetAtt"][0]
+    role = synth.control["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role and "Policies" not in role
+    return {
+        logical_id: p
+        for logical_id, p in synth.resources("control", "AWS::IAM::Policy").items()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    }
+
+
+def role_statements(synth: Synth, task: str) -> list[dict[str, Any]]:
+    return [s for p in role_policies(synth, task).values() for s in statements(p)]
+
+
+def allowed_actions(statement_list: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statement_list if s["Effect"] == "Allow" for a in actions_of(s)}

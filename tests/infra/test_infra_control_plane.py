@@ -13,38 +13,15 @@ from app import build_app
 from freshtrack_ops.config import DeploymentConfig, TargetSet
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
-from stacks.control_plane_stack import camel
+from stacks.control_plane_stack import COMMAND_DONE_TASK, camel
 from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render
 
-from .conftest import SKIP_BUNDLING, Synth, actions_of, resources_of, statements
+from .conftest import SKIP_BUNDLING, Synth, actions_of, flatten, resources_of, statements
+from .conftest import allowed_actions as _actions
+from .conftest import role_statements as _role_statements
+from .conftest import task_functions as _functions
 
 pytestmark = pytest.mark.infra
-
-
-def _functions(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Task name -> (logical id, properties), matched through the handler string."""
-    by_handler = {task.handler: name for name, task in TASKS.items()}
-    found: dict[str, tuple[str, dict[str, Any]]] = {}
-    for logical_id, resource in synth.resources("control", "AWS::Lambda::Function").items():
-        found[by_handler[resource["Properties"]["Handler"]]] = (logical_id, resource["Properties"])
-    return found
-
-
-def _role_statements(synth: Synth, task: str) -> list[dict[str, Any]]:
-    _, props = _functions(synth)[task]
-    role_id = props["Role"]["Fn::GetAtt"][0]
-    policies = [
-        p
-        for p in synth.resources("control", "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"]["Roles"]
-    ]
-    role = synth.control["Resources"][role_id]["Properties"]
-    assert "ManagedPolicyArns" not in role and "Policies" not in role
-    return [s for p in policies for s in statements(p)]
-
-
-def _actions(statement_list: list[dict[str, Any]]) -> set[str]:
-    return {a for s in statement_list if s["Effect"] == "Allow" for a in actions_of(s)}
 
 
 def test_one_function_per_catalog_task_sharing_one_asset(synth: Synth) -> None:
@@ -78,15 +55,18 @@ def test_function_log_groups_have_retention(synth: Synth) -> None:
     assert all(g["Properties"].get("RetentionInDays") for g in groups.values())
 
 
-SERVICE_OF_GRANT = {
-    "targets": "ssm",
-    "ssh-keys": "secretsmanager",
-    "bucket-read": "s3",
-    "bucket-write": "s3",
-    "bucket-tags": "s3",
-    "start-test-restore": "states",
-    "table": "dynamodb",
-    "notify": "sns",
+SERVICES_OF_GRANT: dict[str, set[str]] = {
+    "targets": {"ssm"},
+    "ssh-keys": {"secretsmanager"},
+    "bucket-read": {"s3", "kms"},
+    "bucket-write": {"s3", "kms"},
+    "bucket-tags": {"s3"},
+    "start-test-restore": {"states"},
+    "table": {"dynamodb", "kms"},
+    "notify": {"sns", "kms"},
+    "ssm-commands": {"ssm", "s3", "kms"},
+    "ssm-results": {"ssm", "s3", "kms"},
+    "task-callback": {"states"},
 }
 
 
@@ -94,36 +74,69 @@ SERVICE_OF_GRANT = {
 def test_role_is_derived_from_the_task_grants(synth: Synth, task: str) -> None:
     actions = _actions(_role_statements(synth, task))
     services = {a.split(":")[0] for a in actions}
-    expected = {SERVICE_OF_GRANT[g] for g in TASKS[task].grants} | {"logs", "xray"}
-    if TASKS[task].grants & {"bucket-read", "bucket-write", "table", "notify"}:
-        expected.add("kms")
+    expected = {service for g in TASKS[task].grants for service in SERVICES_OF_GRANT[g]} | {"logs", "xray"}
+    if task == COMMAND_DONE_TASK:
+        expected.add("sqs")  # its asynchronous invocations' on-failure destination (the dead-letter queue)
     assert services == expected
     assert not any(a.endswith("*") for a in actions), actions
+
+
+def _on_prefix(statement: dict[str, Any], prefix: str) -> bool:
+    return any(flatten(r).endswith(f"/{prefix}*") for r in resources_of(statement))
 
 
 def test_read_only_tasks_cannot_write_backups(synth: Synth) -> None:
     for task, spec in TASKS.items():
         if "bucket-read" in spec.grants and "bucket-write" not in spec.grants:
-            s3_actions = {a for a in _actions(_role_statements(synth, task)) if a.startswith("s3:")}
-            assert s3_actions == {"s3:GetObject", "s3:ListBucket"}, task
+            backup_statements = [
+                s
+                for s in _role_statements(synth, task)
+                if any(a.startswith("s3:") for a in actions_of(s))
+                and not _on_prefix(s, "ssm-exchange/")
+                and not _on_prefix(s, "ssm-output/")
+            ]
+            # ssm-commands adds nothing on backups/: a presigned URL can only do what the signer may
+            assert _actions(backup_statements) == {"s3:GetObject", "s3:ListBucket"}, task
 
 
-def test_dump_cannot_write_the_table_and_lock_has_no_s3(synth: Synth) -> None:
-    dump = _actions(_role_statements(synth, "BackupDump"))
-    assert not any(a.startswith("dynamodb:") for a in dump)
-    assert {"s3:PutObject", "s3:AbortMultipartUpload"} <= dump
+def test_dump_writes_backups_and_the_lock_has_no_s3(synth: Synth) -> None:
+    dump = _role_statements(synth, "BackupDump")
+    assert {"s3:PutObject", "s3:AbortMultipartUpload"} <= _actions(dump)
+    # the dump's table access (the pending SSM command record) is the ops table and nothing else
+    table = [s for s in dump if any(a.startswith("dynamodb:") for a in actions_of(s))]
+    assert [flatten(r) for s in table for r in resources_of(s)] == [f"${{Import:{synth.config.name}-OpsTableArn}}"]
     lock = _actions(_role_statements(synth, "HostLock"))
     assert not any(a.startswith(("s3:", "secretsmanager:", "ssm:")) for a in lock)
     assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= lock
 
 
-def test_s3_object_actions_are_scoped_to_the_backups_prefix(synth: Synth) -> None:
+#: the object prefixes a task role may name, and the object actions allowed on each
+OBJECT_ACTIONS_BY_PREFIX = {
+    "backups/": {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:GetObjectTagging",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+    },
+    "ssm-exchange/": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:PutObjectTagging"},
+    "ssm-output/": {"s3:GetObject"},  # only the agent writes command output
+}
+
+
+def test_s3_object_actions_are_scoped_to_known_prefixes(synth: Synth) -> None:
+    bucket = f"${{Import:{synth.config.name}-BackupBucketArn}}"
     for task in TASKS:
         for statement in _role_statements(synth, task):
-            object_actions = [a for a in actions_of(statement) if a.startswith("s3:") and "Bucket" not in a]
+            object_actions = {a for a in actions_of(statement) if a.startswith("s3:") and "Bucket" not in a}
             if object_actions:
                 (resource,) = resources_of(statement)
-                assert resource["Fn::Join"][1][-1] == "/backups/*"
+                text = flatten(resource)
+                prefix = text.removeprefix(f"{bucket}/").removesuffix("*")
+                assert text == f"{bucket}/{prefix}*" and prefix in OBJECT_ACTIONS_BY_PREFIX, (task, text)
+                assert object_actions <= OBJECT_ACTIONS_BY_PREFIX[prefix], (task, prefix, object_actions)
 
 
 def test_ssh_keys_grant_names_exactly_the_configured_secrets(synth: Synth) -> None:
@@ -310,7 +323,11 @@ def test_scheduled_tasks_run_in_utc_with_their_catalog_expression(synth: Synth) 
 
 
 def test_one_rpo_alarm_per_target_notifies_the_topic(synth: Synth) -> None:
-    alarms = list(synth.resources("control", "AWS::CloudWatch::Alarm").values())
+    alarms = [
+        a
+        for a in synth.resources("control", "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "NewestVerifiedBackupAgeHours"
+    ]
     by_host = {
         next(d["Value"] for d in a["Properties"]["Dimensions"] if d["Name"] == "host"): a["Properties"] for a in alarms
     }

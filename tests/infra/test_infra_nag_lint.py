@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -114,3 +116,60 @@ def test_cfn_lint_reports_no_errors_or_warnings(synth: Synth) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _references(value: Any) -> Iterator[str]:
+    """Logical ids a template value refers to (Ref, Fn::GetAtt, Fn::Sub ``${Id}`` / ``${Id.Attr}``)."""
+    if isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                yield arg
+            elif key == "Fn::GetAtt":
+                yield arg[0] if isinstance(arg, list) else str(arg).split(".")[0]
+            elif key == "Fn::Sub":
+                text = arg[0] if isinstance(arg, list) else arg
+                for part in str(text).split("${")[1:]:
+                    yield part.split("}")[0].split(".")[0]
+                if isinstance(arg, list):
+                    yield from _references(arg[1])
+            else:
+                yield from _references(arg)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def _cycle(template: dict[str, Any]) -> list[str] | None:
+    resources: dict[str, Any] = template["Resources"]
+    edges: dict[str, set[str]] = {}
+    for logical_id, resource in resources.items():
+        depends = resource.get("DependsOn", [])
+        refs = set(_references(resource.get("Properties", {}))) | set(
+            [depends] if isinstance(depends, str) else depends
+        )
+        edges[logical_id] = {r for r in refs if r in resources}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_templates_have_no_dependency_cycle(synth: Synth) -> None:
+    """CDK only warns about a cycle (late grants on the workflows could close one): check it here."""
+    for which, template in synth.templates.items():
+        assert _cycle(template) is None, (which, _cycle(template))

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from freshtrack_ops.config import DeploymentConfig
-from stacks.storage_stack import BACKUP_PREFIX, StorageStack
+from stacks.storage_stack import BACKUP_PREFIX, SSM_EXCHANGE_PREFIX, SSM_OUTPUT_PREFIX, StorageStack
 
 from .conftest import Synth
 
@@ -67,10 +67,44 @@ def test_lifecycle_expires_unprotected_backups_after_retention_days(synth: Synth
     assert noncurrent["Prefix"] == BACKUP_PREFIX
     assert noncurrent["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
     assert "TagFilters" not in noncurrent and "ExpirationInDays" not in noncurrent
-    assert rules["AbortIncompleteUploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    abort = rules["AbortIncompleteUploads"]
+    assert abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert "Prefix" not in abort and "TagFilters" not in abort  # bucket-wide: covers the uploads under backups/
     assert all(rule["Status"] == "Enabled" for rule in rules.values())
     # nothing else expires current backups: a protected (or pinned) backup is never touched by the lifecycle
-    assert [r for r in rules.values() if "ExpirationInDays" in r] == [expire]
+    others = [r for r in rules.values() if "ExpirationInDays" in r and r is not expire]
+    assert others and all(not BACKUP_PREFIX.startswith(r["Prefix"]) for r in others)
+    assert all(not r["Prefix"].startswith(BACKUP_PREFIX) for r in others)
+
+
+def test_lifecycle_expires_the_ssm_exchange_and_output_prefixes(synth: Synth) -> None:
+    rules = {rule["Id"]: rule for rule in _backup_bucket(synth)["LifecycleConfiguration"]["Rules"]}
+    expected = {"ExpireSsmExchange": (SSM_EXCHANGE_PREFIX, 1), "ExpireSsmOutput": (SSM_OUTPUT_PREFIX, 30)}
+    for rule_id, (prefix, days) in expected.items():
+        rule = rules[rule_id]
+        assert rule["Status"] == "Enabled"
+        assert rule["Prefix"] == prefix
+        assert rule["ExpirationInDays"] == days
+        # versioned bucket: the version an expiry (or DeleteObject) leaves behind goes too
+        assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+        assert "TagFilters" not in rule
+    # the rules match exactly these prefixes, nothing else
+    assert {r["Prefix"] for r in rules.values() if "Prefix" in r} == {
+        BACKUP_PREFIX,
+        SSM_EXCHANGE_PREFIX,
+        SSM_OUTPUT_PREFIX,
+    }
+
+
+def test_ssm_prefixes_match_what_the_runtime_uses() -> None:
+    import inspect
+
+    from freshtrack_ops.adapters.ssm import SsmCommands
+    from freshtrack_ops.backup import presign
+
+    assert presign.EXCHANGE_PREFIX == SSM_EXCHANGE_PREFIX
+    default_output = inspect.signature(SsmCommands.__init__).parameters["output_prefix"].default
+    assert f"{default_output.strip('/')}/" == SSM_OUTPUT_PREFIX
 
 
 def test_retention_tag_matches_what_the_store_writes() -> None:
