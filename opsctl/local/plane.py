@@ -2,8 +2,13 @@
 
     from opsctl.local import LocalPlane
     with LocalPlane() as plane:
-        ex = plane.run("backup", {"host": "demo"})
+        ex = plane.run("backup", {"host": "demo"})        # over SSH (or the local transport)
+        ex = plane.run("backup", {"host": "demo-ssm"})    # over SSM Run Command
         ex.status, ex.output, ex.error, ex.cause, ex.history
+
+Hosts named in ``ssm_hosts`` are reached through SSM: moto's ``send_command`` runs the Command documents on
+them (``ssm_executor``), their data path uses presigned URLs served by a local S3 endpoint on 127.0.0.1
+(``s3_endpoint``), and each finished command is delivered to the completion Lambda as EventBridge would.
 
 The state machines are created from ``state_machines/*.asl.json`` with ``state_machines.substitutions``
 (the same function CDK uses), so what runs here is what deploys.
@@ -11,12 +16,15 @@ The state machines are created from ``state_machines/*.asl.json`` with ``state_m
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 import zipfile
@@ -32,10 +40,13 @@ from moto import mock_aws
 import state_machines
 from freshtrack_ops import runtime
 from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
+from freshtrack_ops.host_scripts.ssm_document import document_content, document_name
 from freshtrack_ops.restore.approval import answer_approval
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
-from opsctl.local import moto_patches
+from opsctl.local import moto_patches, ssm_executor
 from opsctl.local.host import LocalHost
+from opsctl.local.s3_endpoint import LocalS3Endpoint
 from opsctl.local.sshd import available as sshd_available
 
 REGION = "us-east-1"
@@ -46,6 +57,15 @@ TARGETS_PARAMETER = "/freshtrack-ops/local/targets"
 TOPIC = "freshtrack-ops-local-notifications"
 FUNCTION_PREFIX = "ftops-local-"
 FINAL_STATUSES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+SSM_DOCUMENT_PREFIX = "Local-"
+#: how often (and after what pause) a completion event is redelivered when the Lambda raises, like
+#: Lambda's asynchronous invocation retries (two retries in AWS; a few more here, with short pauses)
+EVENT_RETRY_PAUSES_S = (0.05, 0.2, 0.5, 1.0, 2.0)
+
+
+def instance_id_for(host: str) -> str:
+    """A stable managed-instance id (mi-…) for a local host reached through SSM."""
+    return "mi-" + hashlib.sha256(host.encode()).hexdigest()[:17]
 
 
 @dataclass
@@ -110,7 +130,8 @@ class LocalPlane:
         self,
         *,
         root: Path | None = None,
-        hosts: tuple[str, ...] = ("demo",),
+        hosts: tuple[str, ...] = ("demo", "demo-ssm"),
+        ssm_hosts: tuple[str, ...] = ("demo-ssm",),
         readings: int = 20_000,
         use_sshd: bool | None = None,
         time_scale: float = 0.0,
@@ -119,6 +140,9 @@ class LocalPlane:
     ) -> None:
         self._root_arg = root
         self._host_names = hosts
+        self._ssm_hosts = frozenset(ssm_hosts)
+        self._s3_endpoint: LocalS3Endpoint | None = None
+        self._event_threads: list[threading.Thread] = []
         self._readings = readings
         self._use_sshd = sshd_available() if use_sshd is None else use_sshd
         self._time_scale = time_scale
@@ -169,15 +193,27 @@ class LocalPlane:
                 self.notes.append("sshd is not available here: the local host is reached with the local transport")
             for name in self._host_names:
                 self._hosts[name] = LocalHost(
-                    self.root / name, name, readings=self._readings, use_sshd=self._use_sshd
+                    self.root / name, name, readings=self._readings, use_sshd=self._use_sshd and not self._is_ssm(name)
                 ).start()
             self._create_aws()
+            self._start_ssm()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        if self._s3_endpoint is not None:
+            ssm_executor.wait_idle(60)
+            ssm_executor.remove_listener(self._deliver_command_event)
+            for name in self._hosts:
+                if self._is_ssm(name):
+                    ssm_executor.unregister_instance(instance_id_for(name))
+            for thread in self._event_threads:
+                thread.join(30)
+            self._event_threads.clear()
+            self._s3_endpoint.stop()
+            self._s3_endpoint = None
         for host in self._hosts.values():
             host.stop()
         self._hosts.clear()
@@ -195,6 +231,74 @@ class LocalPlane:
         self._saved_env.clear()
         if self._owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def _is_ssm(self, name: str) -> bool:
+        return name in self._ssm_hosts
+
+    def _start_ssm(self) -> None:
+        """The SSM side: documents, the agent stand-in per SSM host, presigned-URL endpoint, completion events."""
+        if not any(self._is_ssm(name) for name in self._hosts):
+            return
+        ssm_executor.install()
+        ssm = self.client("ssm")
+        for script in SCRIPT_PARAMETERS:
+            ssm.create_document(
+                Name=SSM_DOCUMENT_PREFIX + document_name(script),
+                Content=json.dumps(document_content(script)),
+                DocumentType="Command",
+                DocumentFormat="JSON",
+            )
+        for name, host in self._hosts.items():
+            if self._is_ssm(name):
+                ssm_executor.register_instance(instance_id_for(name), host.env(), workdir=host.root)
+        # the tasks presign with the plane's credentials; the endpoint checks those signatures
+        credentials = boto3.session.Session().get_credentials()
+        secrets = {credentials.access_key: credentials.secret_key} if credentials else {}
+        self._s3_endpoint = LocalS3Endpoint(region=REGION, extra_secrets=secrets).start()
+        os.environ["PRESIGN_ENDPOINT_URL"] = self._s3_endpoint.url
+        ssm_executor.add_listener(self._deliver_command_event)
+        runtime.reset()
+
+    @contextlib.contextmanager
+    def ssm_execution_timeout(self, script: str, seconds: int) -> Iterator[None]:
+        """Within the block, the Command document of ``script`` times out after ``seconds`` (a new document
+        version made default, as an operator would deploy it); the original version is default again after."""
+        ssm = self.client("ssm")
+        name = SSM_DOCUMENT_PREFIX + document_name(script)
+        content = document_content(script)
+        content["mainSteps"][0]["inputs"]["timeoutSeconds"] = str(seconds)
+        original = ssm.describe_document(Name=name)["Document"]["DefaultVersion"]
+        version = ssm.update_document(
+            Name=name, Content=json.dumps(content), DocumentVersion="$LATEST", DocumentFormat="JSON"
+        )["DocumentDescription"]["DocumentVersion"]
+        ssm.update_document_default_version(Name=name, DocumentVersion=version)
+        try:
+            yield
+        finally:
+            ssm.update_document_default_version(Name=name, DocumentVersion=original)
+
+    def set_ssm_online(self, host: str, online: bool) -> None:
+        """Take the SSM agent of ``host`` offline (ConnectionLost; commands Undeliverable) or back online."""
+        ssm_executor.set_online(instance_id_for(host), online)
+
+    def _deliver_command_event(self, event: dict[str, Any]) -> None:
+        """The deployed EventBridge rule, locally: the event goes to HostCommandDone asynchronously, and is
+        delivered again (a few times) while the Lambda raises, like an asynchronous invocation's retries."""
+        if not str(event["detail"].get("document-name", "")).startswith(SSM_DOCUMENT_PREFIX):
+            return
+        thread = threading.Thread(target=self._invoke_command_done, args=(event,), daemon=True, name="ssm-event")
+        self._event_threads = [t for t in self._event_threads if t.is_alive()]
+        self._event_threads.append(thread)
+        thread.start()
+
+    def _invoke_command_done(self, event: dict[str, Any]) -> None:
+        name = FUNCTION_PREFIX + "HostCommandDone"
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        for pause in (0.0, *EVENT_RETRY_PAUSES_S):
+            time.sleep(pause)
+            _payload, failed = moto_patches.invoke_in_process(name, arn, json.dumps(event))
+            if not failed:
+                return
 
     def _set_env(self) -> None:
         env = {
@@ -214,6 +318,9 @@ class LocalPlane:
             "POWERTOOLS_LOG_LEVEL": self._log_level,
             "NOTIFICATION_TOPIC_ARN": "",
             "TEST_RESTORE_STATE_MACHINE_ARN": "",
+            "SSM_DOCUMENT_PREFIX": SSM_DOCUMENT_PREFIX,
+            "SSM_OUTPUT_PREFIX": "ssm-output",
+            "PRESIGN_ENDPOINT_URL": "",
         }
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
@@ -306,6 +413,8 @@ class LocalPlane:
             "domain": f"{host.name}.freshtrack.local",
             "health_url": host.health_url,
         }
+        if self._is_ssm(host.name):
+            return Target(transport="ssm", instance_id=instance_id_for(host.name), **common)
         if host.ssh_port is None:
             return Target(transport="local", **common)
         secret_arn = self.client("secretsmanager").create_secret(

@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
@@ -156,8 +156,18 @@ class _PresignCheck:
 class LocalS3Endpoint:
     """moto's S3 on ``http://127.0.0.1:<port>`` (port 0: a free one), sharing ``mock_aws``'s backends."""
 
-    def __init__(self, *, port: int = 0, region: str = "us-east-1", clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        region: str = "us-east-1",
+        clock: Callable[[], float] = time.time,
+        extra_secrets: Mapping[str, str] | None = None,
+    ) -> None:
+        """``extra_secrets``: more access key -> secret key pairs whose signatures are accepted (the local
+        plane's own credentials, which its Lambda tasks presign with)."""
         self.region = region
+        self._secrets = {LOCAL_ACCESS_KEY: LOCAL_SECRET_KEY} | dict(extra_secrets or {})
         self._port = port
         self._clock = clock
         self._server: Any = None
@@ -176,9 +186,7 @@ class LocalS3Endpoint:
             def log_request(self, *_args: Any, **_kwargs: Any) -> None:
                 """No request lines: they would log presigned URLs."""
 
-        self._check = _PresignCheck(
-            DomainDispatcherApplication(create_backend_app), {LOCAL_ACCESS_KEY: LOCAL_SECRET_KEY}, self._clock
-        )
+        self._check = _PresignCheck(DomainDispatcherApplication(create_backend_app), self._secrets, self._clock)
         self._server = make_server("127.0.0.1", self._port, self._check, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-s3-endpoint", daemon=True)
         self._thread.start()

@@ -18,7 +18,10 @@ its agent do:
   ``StandardOutputUrl``/``StandardErrorUrl`` pointing at them.
 
 ``DescribeInstanceInformation`` (not implemented by moto) answers for the registered instances, so the SSM
-adapter's online check works locally. Installation is idempotent; all state is guarded by one lock.
+adapter's online check works locally. When an invocation ends, every listener added with ``add_listener``
+receives the event EventBridge would deliver ("EC2 Command Invocation Status-change Notification", source
+``aws.ssm``): the local plane routes it to the completion Lambda as the deployed rule does.
+Installation is idempotent; all state is guarded by one lock.
 Commands to instances that are not registered keep moto's canned behaviour.
 """
 
@@ -32,6 +35,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +71,8 @@ class _State:
     installed: bool = False
     #: (command id, instance id, final status) of every command run here, in order
     runs: list[tuple[str, str, str]] = field(default_factory=list)
+    #: called with the EventBridge event of every finished invocation (must not block)
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
 
 STATE = _State()
@@ -78,6 +84,17 @@ def register_instance(
     """Make ``send_command`` to ``instance_id`` run locally with ``env`` (e.g. ``LocalHost.env()``)."""
     with STATE.lock:
         STATE.instances[instance_id] = LocalInstance(instance_id, dict(env), online, workdir)
+
+
+def add_listener(listener: Callable[[dict[str, Any]], None]) -> None:
+    with STATE.lock:
+        STATE.listeners.append(listener)
+
+
+def remove_listener(listener: Callable[[dict[str, Any]], None]) -> None:
+    with STATE.lock:
+        if listener in STATE.listeners:
+            STATE.listeners.remove(listener)
 
 
 def unregister_instance(instance_id: str) -> None:
@@ -111,6 +128,7 @@ def reset() -> None:
     with STATE.lock:
         STATE.instances.clear()
         STATE.runs.clear()
+        STATE.listeners.clear()
 
 
 # -- the patches ----------------------------------------------------------------------------------------
@@ -335,6 +353,33 @@ def _finish(
         command.completed_count = sum(1 for i in command.invocations if i["Status"] not in ("InProgress", "Pending"))
         command.error_count = sum(1 for i in command.invocations if i["Status"] in ("Failed", "TimedOut"))
         STATE.runs.append((command.command_id, instance_id, status))
+        listeners = list(STATE.listeners)
+    event = status_change_event(backend, command, instance_id, status)
+    for listener in listeners:
+        listener(event)
+
+
+def status_change_event(backend: Any, command: Any, instance_id: str, status: str) -> dict[str, Any]:
+    """The EventBridge event of an invocation's status change, shaped as SSM sends it."""
+    region, account = backend.region_name, backend.account_id
+    requested = command.requested_date_time
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "EC2 Command Invocation Status-change Notification",
+        "source": "aws.ssm",
+        "account": account,
+        "time": _now_iso(),
+        "region": region,
+        "resources": [f"arn:aws:ec2:{region}:{account}:instance/{instance_id}"],
+        "detail": {
+            "command-id": command.command_id,
+            "document-name": command.document_name,
+            "instance-id": instance_id,
+            "requested-date-time": requested.isoformat() if isinstance(requested, datetime.datetime) else _now_iso(),
+            "status": status,
+        },
+    }
 
 
 def _put_object(backend: Any, bucket: str, key: str, data: bytes) -> bool:

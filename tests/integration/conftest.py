@@ -16,3 +16,13 @@ def plane() -> Iterator[LocalPlane]:
         pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
     with LocalPlane(readings=20_000, use_sshd=True) as local_plane:
         yield local_plane
+
+
+#: one host per transport in every plane (LocalPlane's defaults)
+TRANSPORT_HOSTS = {"ssh": "demo", "ssm": "demo-ssm"}
+
+
+@pytest.fixture(scope="module", params=sorted(TRANSPORT_HOSTS))
+def host_name(request: pytest.FixtureRequest) -> str:
+    """The workflow tests run once per transport: over SSH ("demo") and over SSM Run Command ("demo-ssm")."""
+    return TRANSPORT_HOSTS[str(request.param)]

@@ -1,4 +1,6 @@
-"""The backup workflow end to end on the local plane: real sshd, real PostgreSQL, moto's ASL interpreter."""
+"""The backup workflow end to end on the local plane: real sshd, real PostgreSQL, moto's ASL interpreter.
+
+Tests taking ``host_name`` run once per transport (SSH and SSM); the others are about SSH itself."""
 
 from __future__ import annotations
 
@@ -19,11 +21,11 @@ def _sha256_of_object(plane: LocalPlane, key: str) -> tuple[str, bytes]:
     return hashlib.sha256(body).hexdigest(), body
 
 
-def test_backup_object_restores_with_the_live_row_counts(plane: LocalPlane, tmp_path: Path) -> None:
-    host = plane.host("demo")
+def test_backup_object_restores_with_the_live_row_counts(plane: LocalPlane, host_name: str, tmp_path: Path) -> None:
+    host = plane.host(host_name)
     live_counts = host.table_counts()
 
-    ex = plane.run("backup", {"host": "demo", "trigger": "console", "reason": "integration test"})
+    ex = plane.run("backup", {"host": host_name, "trigger": "console", "reason": "integration test"})
 
     assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
     assert ex.output is not None
@@ -43,8 +45,17 @@ def test_backup_object_restores_with_the_live_row_counts(plane: LocalPlane, tmp_
         subprocess.run(
             [
                 str(host.pg_bindir / "pg_restore"),
-                "-h", str(host.pg_socket_dir), "-p", str(host.pg_port),
-                "-U", "postgres", "--no-owner", "--exit-on-error", "-d", "scratch_restore", str(dump_file),
+                "-h",
+                str(host.pg_socket_dir),
+                "-p",
+                str(host.pg_port),
+                "-U",
+                "postgres",
+                "--no-owner",
+                "--exit-on-error",
+                "-d",
+                "scratch_restore",
+                str(dump_file),
             ],
             check=True,
             capture_output=True,
@@ -52,7 +63,7 @@ def test_backup_object_restores_with_the_live_row_counts(plane: LocalPlane, tmp_
         assert host.table_counts(db="scratch_restore") == live_counts
     finally:
         host.sql("DROP DATABASE IF EXISTS scratch_restore")
-    assert plane.lock_item("demo") is None
+    assert plane.lock_item(host_name) is None
 
 
 def test_connection_dropped_mid_stream_leaves_nothing_behind(plane: LocalPlane) -> None:
@@ -96,16 +107,16 @@ def test_host_presenting_another_key_is_refused_before_any_command(plane: LocalP
     assert plane.lock_item("demo") is None
 
 
-def test_second_backup_while_one_runs_fails_with_lock_held(plane: LocalPlane) -> None:
-    host = plane.host("demo")
+def test_second_backup_while_one_runs_fails_with_lock_held(plane: LocalPlane, host_name: str) -> None:
+    host = plane.host(host_name)
     host.set_fault("pg_dump", {"delay_s": 3})
     try:
-        first = plane.start_execution("backup", {"host": "demo", "reason": "first"})
+        first = plane.start_execution("backup", {"host": host_name, "reason": "first"})
         deadline = time.monotonic() + 30
-        while plane.lock_item("demo") is None and time.monotonic() < deadline:
+        while plane.lock_item(host_name) is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert plane.lock_item("demo") is not None
-        second = plane.run("backup", {"host": "demo", "reason": "second"})
+        assert plane.lock_item(host_name) is not None
+        second = plane.run("backup", {"host": host_name, "reason": "second"})
         first_done = plane.wait(first, "backup")
     finally:
         host.set_fault("pg_dump", None)
@@ -114,7 +125,7 @@ def test_second_backup_while_one_runs_fails_with_lock_held(plane: LocalPlane) ->
     assert second.error == "LockHeld"
     assert first in (second.cause or ""), "the error names the execution holding the lock"
     assert first_done.status == "SUCCEEDED", (first_done.error, first_done.cause)
-    assert plane.lock_item("demo") is None
+    assert plane.lock_item(host_name) is None
 
 
 @pytest.mark.parametrize(
@@ -145,13 +156,13 @@ def test_bad_input_names_the_field_and_touches_nothing(
     assert plane.lock_item("demo") is None
 
 
-def test_an_aborted_backup_leaves_no_lock_behind(plane: LocalPlane) -> None:
-    host = plane.host("demo")
+def test_an_aborted_backup_leaves_no_lock_behind(plane: LocalPlane, host_name: str) -> None:
+    host = plane.host(host_name)
     host.set_fault("pg_dump", {"delay_s": 3})
     try:
-        arn = plane.start_execution("backup", {"host": "demo", "reason": "to be aborted"})
+        arn = plane.start_execution("backup", {"host": host_name, "reason": "to be aborted"})
         deadline = time.monotonic() + 30
-        while plane.lock_item("demo") is None:
+        while plane.lock_item(host_name) is None:
             assert time.monotonic() < deadline
             time.sleep(0.02)
         result = plane.abort(arn)
@@ -159,6 +170,6 @@ def test_an_aborted_backup_leaves_no_lock_behind(plane: LocalPlane) -> None:
         host.set_fault("pg_dump", None)
     assert plane.wait(arn, "backup").status == "ABORTED"
     assert result["released"] is True, result
-    assert plane.lock_item("demo") is None
-    follow_up = plane.run("backup", {"host": "demo", "reason": "after the abort"})
+    assert plane.lock_item(host_name) is None
+    follow_up = plane.run("backup", {"host": host_name, "reason": "after the abort"})
     assert follow_up.status == "SUCCEEDED", follow_up.cause

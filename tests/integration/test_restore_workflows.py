@@ -14,123 +14,124 @@ pytestmark = pytest.mark.integration
 SAMPLE_CHECKSUM = "SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM temperature_readings t"
 
 
-def _snapshot(plane: LocalPlane) -> tuple[dict[str, int], str]:
-    host = plane.host("demo")
+def _snapshot(plane: LocalPlane, host_name: str) -> tuple[dict[str, int], str]:
+    host = plane.host(host_name)
     return host.table_counts(), str(host.sql(SAMPLE_CHECKSUM)[0][0])
 
 
-def _databases(plane: LocalPlane) -> set[str]:
-    return {row[0] for row in plane.host("demo").sql("SELECT datname FROM pg_database")}
+def _databases(plane: LocalPlane, host_name: str) -> set[str]:
+    return {row[0] for row in plane.host(host_name).sql("SELECT datname FROM pg_database")}
 
 
-def _stops(plane: LocalPlane, since: int) -> list[list[str]]:
-    return [c for c in plane.host("demo").commands()[since:] if "stop" in c or "down" in c]
+def _stops(plane: LocalPlane, since: int, host_name: str) -> list[list[str]]:
+    return [c for c in plane.host(host_name).commands()[since:] if "stop" in c or "down" in c]
 
 
 @pytest.fixture(scope="module")
-def verified_backup(plane: LocalPlane) -> dict[str, Any]:
-    backup = plane.run("backup", {"host": "demo", "reason": "restore tests"})
+def verified_backup(plane: LocalPlane, host_name: str) -> dict[str, Any]:
+    backup = plane.run("backup", {"host": host_name, "reason": "restore tests"})
     assert backup.status == "SUCCEEDED", backup.cause
-    check = plane.run("test-restore", {"host": "demo", "backup_id": backup.output["backup_id"]})  # type: ignore[index]
+    check = plane.run("test-restore", {"host": host_name, "backup_id": backup.output["backup_id"]})  # type: ignore[index]
     assert check.status == "SUCCEEDED", check.cause
     return backup.output  # type: ignore[return-value]
 
 
 def test_test_restore_verifies_and_never_touches_the_live_database(
-    plane: LocalPlane, verified_backup: dict[str, Any]
+    plane: LocalPlane, verified_backup: dict[str, Any], host_name: str
 ) -> None:
-    before = _snapshot(plane)
-    databases = _databases(plane)
-    commands_before = len(plane.host("demo").commands())
+    before = _snapshot(plane, host_name)
+    databases = _databases(plane, host_name)
+    commands_before = len(plane.host(host_name).commands())
 
-    ex = plane.run("test-restore", {"host": "demo", "backup_id": verified_backup["backup_id"]})
+    ex = plane.run("test-restore", {"host": host_name, "backup_id": verified_backup["backup_id"]})
 
     assert ex.status == "SUCCEEDED", ex.cause
     assert ex.output is not None and ex.output["verification"] == "passed"
-    assert _snapshot(plane) == before
-    assert _databases(plane) == databases, "the scratch database must be gone"
-    assert _stops(plane, commands_before) == []
+    assert _snapshot(plane, host_name) == before
+    assert _databases(plane, host_name) == databases, "the scratch database must be gone"
+    assert _stops(plane, commands_before, host_name) == []
     manifest = plane.manifest(verified_backup["manifest_key"])
     assert manifest["verification"]["status"] == "passed"
 
 
 def test_failed_test_restore_drops_its_scratch_database_and_records_the_failure(
-    plane: LocalPlane, verified_backup: dict[str, Any]
+    plane: LocalPlane, verified_backup: dict[str, Any], host_name: str
 ) -> None:
-    before = _snapshot(plane)
-    databases = _databases(plane)
-    plane.host("demo").set_fault("pg_restore", {"fail": True, "unless_arg": "--list"})
+    before = _snapshot(plane, host_name)
+    databases = _databases(plane, host_name)
+    plane.host(host_name).set_fault("pg_restore", {"fail": True, "unless_arg": "--list"})
     try:
-        ex = plane.run("test-restore", {"host": "demo", "backup_id": verified_backup["backup_id"]})
+        ex = plane.run("test-restore", {"host": host_name, "backup_id": verified_backup["backup_id"]})
     finally:
-        plane.host("demo").set_fault("pg_restore", None)
+        plane.host(host_name).set_fault("pg_restore", None)
 
     assert ex.status == "FAILED"
     assert ex.error == "HostCommandFailed"
-    assert _databases(plane) == databases
-    assert _snapshot(plane) == before
+    assert _databases(plane, host_name) == databases
+    assert _snapshot(plane, host_name) == before
     assert plane.manifest(verified_backup["manifest_key"])["verification"]["status"] == "failed"
     # put the verdict back for the tests that restore latest-verified
-    again = plane.run("test-restore", {"host": "demo", "backup_id": verified_backup["backup_id"]})
+    again = plane.run("test-restore", {"host": host_name, "backup_id": verified_backup["backup_id"]})
     assert again.status == "SUCCEEDED"
 
 
-def test_restore_after_data_loss_brings_back_the_backup(plane: LocalPlane, verified_backup: dict[str, Any]) -> None:
-    host = plane.host("demo")
-    backup_state = _snapshot(plane)
+def test_restore_after_data_loss_brings_back_the_backup(
+    plane: LocalPlane, verified_backup: dict[str, Any], host_name: str
+) -> None:
+    host = plane.host(host_name)
+    backup_state = _snapshot(plane, host_name)
     host.sql("DELETE FROM temperature_readings WHERE id %% 3 = 0")
     host.sql("DELETE FROM alerts")
-    assert _snapshot(plane) != backup_state
+    assert _snapshot(plane, host_name) != backup_state
 
-    ex = plane.run("restore", {"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard"})
+    ex = plane.run("restore", {"host": host_name, "backup_id": "latest-verified", "confirm": "frostguard"})
 
     assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
     assert ex.output is not None and ex.output["restored_backup_id"] == verified_backup["backup_id"]
-    assert _snapshot(plane) == backup_state
+    assert _snapshot(plane, host_name) == backup_state
     assert set(host.services().values()) == {"running"}
-    assert plane.lock_item("demo") is None
+    assert plane.lock_item(host_name) is None
     safety = ex.output["safety_backup_id"]
     assert any(safety in key for key in plane.object_keys()), "the safety backup is kept"
 
 
 def test_corrupted_backup_is_refused_before_anything_is_touched(
-    plane: LocalPlane, verified_backup: dict[str, Any]
+    plane: LocalPlane, verified_backup: dict[str, Any], host_name: str
 ) -> None:
-    host = plane.host("demo")
-    backup = plane.run("backup", {"host": "demo", "reason": "to be corrupted"})
+    host = plane.host(host_name)
+    backup = plane.run("backup", {"host": host_name, "reason": "to be corrupted"})
     assert backup.status == "SUCCEEDED"
     key = backup.output["dump_key"]  # type: ignore[index]
     body = bytearray(plane.s3.get_object(Bucket=plane.bucket, Key=key)["Body"].read())
     body[len(body) // 2] ^= 0xFF
     plane.s3.put_object(Bucket=plane.bucket, Key=key, Body=bytes(body))
-    before = _snapshot(plane)
+    before = _snapshot(plane, host_name)
     commands_before = len(host.commands())
 
     ex = plane.run(
-        "restore", {"host": "demo", "backup_id": backup.output["backup_id"], "confirm": "frostguard"}  # type: ignore[index]
+        "restore",
+        {"host": host_name, "backup_id": backup.output["backup_id"], "confirm": "frostguard"},  # type: ignore[index]
     )
 
     assert ex.status == "FAILED"
     assert ex.error == "BackupCorrupt"
     assert "RecreateDatabase" not in ex.state_names() and "StopServices" not in ex.state_names()
-    assert _snapshot(plane) == before
-    assert _stops(plane, commands_before) == []
-    assert plane.lock_item("demo") is None
+    assert _snapshot(plane, host_name) == before
+    assert _stops(plane, commands_before, host_name) == []
+    assert plane.lock_item(host_name) is None
 
 
 def test_pg_restore_failing_after_the_drop_reverts_to_the_safety_backup(
-    plane: LocalPlane, verified_backup: dict[str, Any]
+    plane: LocalPlane, verified_backup: dict[str, Any], host_name: str
 ) -> None:
-    host = plane.host("demo")
-    host.sql(
-        "INSERT INTO organizations (name, slug, created_at) VALUES ('written after the backup', 'late', now())"
-    )
-    before = _snapshot(plane)
+    host = plane.host(host_name)
+    host.sql("INSERT INTO organizations (name, slug, created_at) VALUES ('written after the backup', 'late', now())")
+    before = _snapshot(plane, host_name)
     before_orgs = host.sql("SELECT count(*) FROM organizations WHERE name = 'written after the backup'")
     plane.notifications()
     host.set_fault("pg_restore", {"fail": True, "unless_arg": "--list", "times": 1})
     try:
-        ex = plane.run("restore", {"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard"})
+        ex = plane.run("restore", {"host": host_name, "backup_id": "latest-verified", "confirm": "frostguard"})
     finally:
         host.set_fault("pg_restore", None)
 
@@ -138,10 +139,10 @@ def test_pg_restore_failing_after_the_drop_reverts_to_the_safety_backup(
     assert ex.error == "HostCommandFailed"
     names = ex.state_names()
     assert names.index("RecreateDatabase") < names.index("RevertLoad") < names.index("RevertStartServices")
-    assert _snapshot(plane) == before, "the database must be exactly what it was before the restore"
+    assert _snapshot(plane, host_name) == before, "the database must be exactly what it was before the restore"
     assert host.sql("SELECT count(*) FROM organizations WHERE name = 'written after the backup'") == before_orgs
     assert set(host.services().values()) == {"running"}
-    assert plane.lock_item("demo") is None
+    assert plane.lock_item(host_name) is None
     reverted = [n for n in plane.notifications() if "REVERTED" in (n["Subject"] or "")]
     assert reverted and "put back from the safety backup" in reverted[-1]["Message"]
 
@@ -149,28 +150,29 @@ def test_pg_restore_failing_after_the_drop_reverts_to_the_safety_backup(
 @pytest.mark.parametrize(
     ("execution_input", "field"),
     [
-        ({"host": "demo", "backup_id": "latest-verified"}, "confirm"),
-        ({"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard_test"}, "confirm"),
-        ({"host": "demo", "backup_id": "demo-20200101T000000Z-deadbeef", "confirm": "frostguard"}, "backup_id"),
-        ({"host": "demo", "confirm": "frostguard"}, "backup_id"),
+        ({"backup_id": "latest-verified"}, "confirm"),
+        ({"backup_id": "latest-verified", "confirm": "frostguard_test"}, "confirm"),
+        ({"backup_id": "{host}-20200101T000000Z-deadbeef", "confirm": "frostguard"}, "backup_id"),
+        ({"confirm": "frostguard"}, "backup_id"),
     ],
 )
 def test_wrong_or_missing_confirmation_touches_nothing(
-    plane: LocalPlane, verified_backup: dict[str, Any], execution_input: dict[str, Any], field: str
+    plane: LocalPlane, verified_backup: dict[str, Any], execution_input: dict[str, Any], field: str, host_name: str
 ) -> None:
-    before = _snapshot(plane)
-    commands_before = len(plane.host("demo").commands())
-    ex = plane.run("restore", execution_input)
+    before = _snapshot(plane, host_name)
+    commands_before = len(plane.host(host_name).commands())
+    request = {"host": host_name} | {key: value.format(host=host_name) for key, value in execution_input.items()}
+    ex = plane.run("restore", request)
     assert ex.status == "FAILED"
     assert ex.error in ("InvalidInput", "BackupNotFound")
     assert (ex.cause or "").startswith(f"{field}:")
-    assert plane.host("demo").commands()[commands_before:] == []
-    assert _snapshot(plane) == before
-    assert plane.lock_item("demo") is None
+    assert plane.host(host_name).commands()[commands_before:] == []
+    assert _snapshot(plane, host_name) == before
+    assert plane.lock_item(host_name) is None
 
 
-def _start_waiting_restore(plane: LocalPlane) -> str:
-    arn = plane.start_execution("restore", {"host": "demo", "backup_id": "latest-verified"})
+def _start_waiting_restore(plane: LocalPlane, host_name: str) -> str:
+    arn = plane.start_execution("restore", {"host": host_name, "backup_id": "latest-verified"})
     deadline = time.monotonic() + 30
     while not plane.pending_approval(arn):
         assert time.monotonic() < deadline, "the restore never asked for approval"
@@ -180,16 +182,16 @@ def _start_waiting_restore(plane: LocalPlane) -> str:
 
 @pytest.mark.parametrize("answer", ["reject", "timeout"])
 def test_rejected_or_unanswered_approval_touches_nothing(
-    plane: LocalPlane, verified_backup: dict[str, Any], answer: str
+    plane: LocalPlane, verified_backup: dict[str, Any], answer: str, host_name: str
 ) -> None:
-    original = plane.target("demo").restore
+    original = plane.target(host_name).restore
     # a rejection must not race the timeout on a slow machine: only the timeout case uses a short one
     timeout_s = 2 if answer == "timeout" else 120
-    plane.update_target("demo", restore=RestoreSettings(approval=True, approval_timeout_s=timeout_s))
-    before = _snapshot(plane)
-    commands_before = len(plane.host("demo").commands())
+    plane.update_target(host_name, restore=RestoreSettings(approval=True, approval_timeout_s=timeout_s))
+    before = _snapshot(plane, host_name)
+    commands_before = len(plane.host(host_name).commands())
     try:
-        arn = _start_waiting_restore(plane)
+        arn = _start_waiting_restore(plane, host_name)
         request = [n for n in plane.notifications() if n["Subject"] == "FreshTrack restore needs approval"]
         assert request and "will be DROPPED" in request[-1]["Message"]
         assert "task" not in request[-1]["Message"].lower() or "token" not in request[-1]["Message"].lower()
@@ -197,41 +199,41 @@ def test_rejected_or_unanswered_approval_touches_nothing(
             plane.answer(arn, approve=False, reason="not today")
         ex: Execution = plane.wait(arn, "restore")
     finally:
-        plane.update_target("demo", restore=original)
+        plane.update_target(host_name, restore=original)
 
     assert ex.status == "FAILED"
     assert ex.error == ("ApprovalRejected" if answer == "reject" else "ApprovalTimedOut")
     assert "AcquireLock" not in ex.state_names()
-    assert plane.host("demo").commands()[commands_before:] == []
-    assert _snapshot(plane) == before
+    assert plane.host(host_name).commands()[commands_before:] == []
+    assert _snapshot(plane, host_name) == before
 
 
-def test_approved_restore_runs(plane: LocalPlane, verified_backup: dict[str, Any]) -> None:
-    original = plane.target("demo").restore
-    plane.update_target("demo", restore=RestoreSettings(approval=True, approval_timeout_s=60))
+def test_approved_restore_runs(plane: LocalPlane, verified_backup: dict[str, Any], host_name: str) -> None:
+    original = plane.target(host_name).restore
+    plane.update_target(host_name, restore=RestoreSettings(approval=True, approval_timeout_s=60))
     try:
-        arn = _start_waiting_restore(plane)
+        arn = _start_waiting_restore(plane, host_name)
         plane.answer(arn, approve=True, reason="change ticket 42")
         ex = plane.wait(arn, "restore")
     finally:
-        plane.update_target("demo", restore=original)
+        plane.update_target(host_name, restore=original)
     assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
 
 
 def test_backup_while_a_restore_holds_the_lock_fails_with_lock_held(
-    plane: LocalPlane, verified_backup: dict[str, Any]
+    plane: LocalPlane, verified_backup: dict[str, Any], host_name: str
 ) -> None:
-    host = plane.host("demo")
+    host = plane.host(host_name)
     host.set_fault("pg_restore", {"delay_s": 3, "unless_arg": "--list"})
     try:
         restore = plane.start_execution(
-            "restore", {"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard"}
+            "restore", {"host": host_name, "backup_id": "latest-verified", "confirm": "frostguard"}
         )
         deadline = time.monotonic() + 30
-        while plane.lock_item("demo") is None:
+        while plane.lock_item(host_name) is None:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        backup = plane.run("backup", {"host": "demo", "reason": "during a restore"})
+        backup = plane.run("backup", {"host": host_name, "reason": "during a restore"})
         restored = plane.wait(restore, "restore")
     finally:
         host.set_fault("pg_restore", None)
@@ -240,13 +242,15 @@ def test_backup_while_a_restore_holds_the_lock_fails_with_lock_held(
     assert restored.status == "SUCCEEDED", (restored.error, restored.cause)
 
 
-def test_backup_can_chain_its_own_test_restore(plane: LocalPlane, verified_backup: dict[str, Any]) -> None:
-    original = plane.target("demo").backup
-    plane.update_target("demo", backup=original.model_copy(update={"verify_after_backup": True}))
+def test_backup_can_chain_its_own_test_restore(
+    plane: LocalPlane, verified_backup: dict[str, Any], host_name: str
+) -> None:
+    original = plane.target(host_name).backup
+    plane.update_target(host_name, backup=original.model_copy(update={"verify_after_backup": True}))
     try:
-        backup = plane.run("backup", {"host": "demo", "reason": "chained verification"})
+        backup = plane.run("backup", {"host": host_name, "reason": "chained verification"})
     finally:
-        plane.update_target("demo", backup=original)
+        plane.update_target(host_name, backup=original)
     assert backup.status == "SUCCEEDED", backup.cause
     backup_id = backup.output["backup_id"]  # type: ignore[index]
     chained = [e for e in plane.executions("test-restore") if e["name"] == f"verify-{backup_id}"]

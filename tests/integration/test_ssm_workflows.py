@@ -1,0 +1,88 @@
+"""What only the SSM transport can do wrong, end to end on the local plane's "demo-ssm" host: a command
+that outlives its document's timeout, an agent that is offline, a dump dying mid-stream on the host.
+Each ends in a named error with the lock released, no upload left open, no exchange object left."""
+
+from __future__ import annotations
+
+import pytest
+
+from opsctl.local.plane import LocalPlane
+
+pytestmark = pytest.mark.integration
+
+HOST = "demo-ssm"
+
+
+def _leftovers(plane: LocalPlane) -> tuple[set[str], list[dict[str, object]], list[str]]:
+    return set(plane.object_keys()), plane.incomplete_uploads(), plane.object_keys("ssm-exchange/")
+
+
+def _failure_notices(plane: LocalPlane) -> list[str]:
+    return [str(n["Message"]) for n in plane.notifications() if "FAILED" in (n["Subject"] or "")]
+
+
+def test_a_command_outliving_its_document_timeout_fails_named_and_leaves_nothing(plane: LocalPlane) -> None:
+    host = plane.host(HOST)
+    keys_before, _, _ = _leftovers(plane)
+    plane.notifications()
+    host.set_fault("pg_dump", {"delay_s": 8})
+    try:
+        with plane.ssm_execution_timeout("ssm_backup_upload.sh", 2):
+            ex = plane.run("backup", {"host": HOST, "reason": "timeout test"})
+    finally:
+        host.set_fault("pg_dump", None)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "HostCommandTimeout", ex.cause
+    assert "ExecutionTimedOut" in (ex.cause or "")
+    assert _leftovers(plane) == (keys_before, [], [])
+    assert plane.lock_item(HOST) is None
+    notices = _failure_notices(plane)
+    assert notices and "HostCommandTimeout" in notices[-1]
+
+
+def test_an_offline_agent_fails_with_host_unreachable_before_anything_runs(plane: LocalPlane) -> None:
+    host = plane.host(HOST)
+    commands_before = len(host.commands())
+    keys_before, _, _ = _leftovers(plane)
+    plane.set_ssm_online(HOST, False)
+    try:
+        ex = plane.run("backup", {"host": HOST, "reason": "offline test"})
+    finally:
+        plane.set_ssm_online(HOST, True)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "HostUnreachable", ex.cause
+    assert "Online" in (ex.cause or "") or "ConnectionLost" in (ex.cause or "")
+    assert host.commands()[commands_before:] == [], "no command reached the host"
+    assert _leftovers(plane) == (keys_before, [], [])
+    assert plane.lock_item(HOST) is None
+    # the agent is back: the next backup runs
+    assert plane.run("backup", {"host": HOST, "reason": "back online"}).status == "SUCCEEDED"
+
+
+def test_pg_dump_dying_mid_stream_aborts_the_upload(plane: LocalPlane) -> None:
+    host = plane.host(HOST)
+    keys_before, _, _ = _leftovers(plane)
+    host.set_fault("pg_dump", {"drop_connection_after_bytes": 40_000})
+    try:
+        ex = plane.run("backup", {"host": HOST, "reason": "dump dies"})
+    finally:
+        host.set_fault("pg_dump", None)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "DumpFailed", ex.cause
+    assert "255" in (ex.cause or "")
+    assert _leftovers(plane) == (keys_before, [], [])
+    assert plane.lock_item(HOST) is None
+
+
+def test_command_output_lands_in_s3_under_the_output_prefix(plane: LocalPlane) -> None:
+    ex = plane.run("backup", {"host": HOST, "reason": "output test"})
+    assert ex.status == "SUCCEEDED", ex.cause
+    outputs = plane.object_keys("ssm-output/")
+    assert any(key.endswith("/stdout") for key in outputs)
+    stdout_keys = [key for key in outputs if key.endswith("/stdout")]
+    bodies = [plane.s3.get_object(Bucket=plane.bucket, Key=key)["Body"].read() for key in stdout_keys]
+    assert any(body.startswith(b"PART 1 ") for body in bodies), "the dump's report is kept whole in S3"
+    assert all(b"X-Amz-Signature" not in body for body in bodies), "no presigned URL in command output"
