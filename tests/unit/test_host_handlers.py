@@ -1,0 +1,306 @@
+"""The host-task handler and the SSM completion handler, with fakes behind ``runtime``: who completes the
+task token, with what, and what is undone when a command fails or nobody waits any more."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+
+from freshtrack_ops.adapters.pending import PendingCommand
+from freshtrack_ops.config import Target
+from freshtrack_ops.errors import DumpFailed, HostCommandTimeout, HostUnreachable, InvalidInput
+from freshtrack_ops.handlers import host as host_handlers
+from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.ports import CommandResult
+from freshtrack_ops.steps.base import Context, HostStep, Output
+
+INSTANCE = "mi-0123456789abcdef0"
+SSM_TARGET = Target(id="demo-ssm", transport="ssm", instance_id=INSTANCE, domain="demo.test")
+LOCAL_TARGET = Target(id="demo", transport="local", domain="demo.test")
+TOKEN = "token-" + "x" * 20
+COMMAND_ID = str(uuid.UUID(int=7))
+
+
+class EchoEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str
+    word: str
+
+
+class EchoStep(HostStep[EchoEvent]):
+    """Prints the word on the host; "fail" makes finish raise DumpFailed."""
+
+    name: ClassVar[str] = "echo"
+    model = EchoEvent
+
+    def __init__(self) -> None:
+        self.abandoned: list[Mapping[str, Any]] = []
+
+    def host(self, event: EchoEvent) -> str:
+        return event.host
+
+    def prepare(self, event: EchoEvent, target: Target) -> tuple[HostCommand, Context]:
+        return HostCommand("preflight.sh", {"APP_DIR": "/opt/x"}), {"upload": "u-1"}
+
+    def finish(self, event: EchoEvent, target: Target, context: Context, result: CommandResult) -> Output:
+        if result.stdout.strip() == "fail":
+            raise DumpFailed("the host said fail")
+        return {"said": result.stdout.strip(), "context": dict(context)}
+
+    def abandon(self, event: EchoEvent, target: Target, context: Context) -> None:
+        self.abandoned.append(dict(context))
+
+
+@dataclass
+class FakeCallback:
+    succeeded: list[tuple[str, Output]] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    gone: bool = False
+
+    def succeed(self, token: str, output: Mapping[str, Any]) -> None:
+        self._check()
+        self.succeeded.append((token, dict(output)))
+
+    def fail(self, token: str, exc: BaseException) -> None:
+        self._check()
+        self.failed.append((token, type(exc).__name__, str(exc)))
+
+    def _check(self) -> None:
+        if self.gone:
+            raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "gone"}}, "SendTaskSuccess")
+
+
+@dataclass
+class FakeSsm:
+    result: CommandResult | BaseException | None = None
+    send_error: BaseException | None = None
+    sent: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+    def send(self, target: Target, script: str, env: Mapping[str, str]) -> str:
+        if self.send_error:
+            raise self.send_error
+        self.sent.append((target.id, script, dict(env)))
+        return COMMAND_ID
+
+    def status(self, command_id: str, instance_id: str) -> CommandResult | None:
+        if isinstance(self.result, BaseException):
+            raise self.result
+        return self.result
+
+    def cancel(self, command_id: str, instance_id: str) -> None:
+        self.cancelled.append(command_id)
+
+
+@dataclass
+class FakePending:
+    records: dict[str, PendingCommand] = field(default_factory=dict)
+    claimed: set[str] = field(default_factory=set)
+    put_error: BaseException | None = None
+
+    def put(self, pending: PendingCommand) -> None:
+        if self.put_error:
+            raise self.put_error
+        self.records[pending.command_id] = pending
+
+    def get(self, command_id: str) -> PendingCommand | None:
+        return self.records.get(command_id)
+
+    def claim(self, command_id: str) -> bool:
+        if command_id not in self.records or command_id in self.claimed:
+            return False
+        self.claimed.add(command_id)
+        return True
+
+    def delete(self, command_id: str) -> None:
+        self.records.pop(command_id, None)
+
+
+class FakeRunner:
+    def __init__(self, stdout: str) -> None:
+        self.stdout = stdout
+
+    def run(self, script: str, env: Mapping[str, str], *, timeout_s: float, stdin: Any = None) -> CommandResult:
+        return CommandResult(0, self.stdout, "")
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+@dataclass
+class World:
+    step: EchoStep
+    callback: FakeCallback
+    ssm: FakeSsm
+    pending: FakePending
+    runner_stdout: str = "hello"
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> World:
+    w = World(step=EchoStep(), callback=FakeCallback(), ssm=FakeSsm(), pending=FakePending())
+    runtime = host_handlers.runtime
+
+    class Targets:
+        def get(self, host: str) -> Target:
+            return {"demo-ssm": SSM_TARGET, "demo": LOCAL_TARGET}[host]
+
+    @contextmanager
+    def runner(target: Target) -> Any:
+        yield FakeRunner(w.runner_stdout)
+
+    monkeypatch.setattr(runtime, "task_callback", lambda: w.callback)
+    monkeypatch.setattr(runtime, "ssm_commands", lambda: w.ssm)
+    monkeypatch.setattr(runtime, "pending_commands", lambda: w.pending)
+    monkeypatch.setattr(runtime, "targets", Targets)
+    monkeypatch.setattr(runtime, "runner", runner)
+    monkeypatch.setitem(host_handlers.STEPS, "echo", w.step)
+    return w
+
+
+def _status_event(status: str = "Success") -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "EC2 Command Invocation Status-change Notification",
+        "source": "aws.ssm",
+        "account": "123456789012",
+        "time": "2026-11-28T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"command-id": COMMAND_ID, "instance-id": INSTANCE, "status": status, "document-name": "x"},
+    }
+
+
+class Context_:
+    function_name = "test"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "req"
+
+
+def _done(event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = host_handlers.command_done(event, Context_())
+    return result
+
+
+# -- dispatch ----------------------------------------------------------------------------------------
+def test_a_runner_target_completes_its_own_token_with_the_output(world: World) -> None:
+    reply = host_handlers.dispatch(world.step, {"host": "demo", "word": "hi", "task_token": TOKEN})
+    assert reply == {"completed": "echo"}
+    assert world.callback.succeeded == [(TOKEN, {"said": "hello", "context": {"upload": "u-1"}})]
+    assert world.ssm.sent == []
+
+
+def test_a_named_error_fails_the_token_with_its_class_name(world: World) -> None:
+    world.runner_stdout = "fail"
+    reply = host_handlers.dispatch(world.step, {"host": "demo", "word": "hi", "task_token": TOKEN})
+    assert reply == {"error": "DumpFailed"}
+    assert world.callback.failed == [(TOKEN, "DumpFailed", "the host said fail")]
+
+
+def test_a_missing_token_is_refused(world: World) -> None:
+    with pytest.raises(InvalidInput, match="task_token"):
+        host_handlers.dispatch(world.step, {"host": "demo", "word": "hi"})
+
+
+def test_a_malformed_event_fails_the_token_naming_the_field(world: World) -> None:
+    host_handlers.dispatch(world.step, {"host": "demo", "wrod": "hi", "task_token": TOKEN})
+    assert world.callback.failed[0][:2] == (TOKEN, "InvalidInput")
+    assert "wrod" in world.callback.failed[0][2]
+
+
+def test_an_ssm_target_sends_and_keeps_the_token_without_completing_it(world: World) -> None:
+    reply = host_handlers.dispatch(world.step, {"host": "demo-ssm", "word": "hi", "task_token": TOKEN})
+    assert reply == {"command_id": COMMAND_ID}
+    assert world.ssm.sent == [("demo-ssm", "preflight.sh", {"APP_DIR": "/opt/x"})]
+    record = world.pending.records[COMMAND_ID]
+    assert (record.task_token, record.step, record.host, record.instance_id) == (TOKEN, "echo", "demo-ssm", INSTANCE)
+    assert record.context == {"upload": "u-1"}
+    assert world.callback.succeeded == world.callback.failed == []
+
+
+def test_a_send_that_fails_undoes_prepare_and_fails_the_token(world: World) -> None:
+    world.ssm.send_error = HostUnreachable("mi-…: ConnectionLost")
+    host_handlers.dispatch(world.step, {"host": "demo-ssm", "word": "hi", "task_token": TOKEN})
+    assert world.step.abandoned == [{"upload": "u-1"}]
+    assert world.callback.failed[0][:2] == (TOKEN, "HostUnreachable")
+    assert world.pending.records == {}
+
+
+def test_a_record_that_cannot_be_kept_cancels_the_command(world: World) -> None:
+    world.pending.put_error = RuntimeError("throttled")
+    with pytest.raises(RuntimeError):
+        host_handlers.dispatch(world.step, {"host": "demo-ssm", "word": "hi", "task_token": TOKEN})
+    assert world.ssm.cancelled == [COMMAND_ID]
+    assert world.step.abandoned == [{"upload": "u-1"}]
+
+
+# -- command_done ------------------------------------------------------------------------------------
+def _sent(world: World) -> None:
+    host_handlers.dispatch(world.step, {"host": "demo-ssm", "word": "hi", "task_token": TOKEN})
+
+
+def test_completion_interprets_the_result_with_the_same_step(world: World) -> None:
+    _sent(world)
+    world.ssm.result = CommandResult(0, "from-ssm\n", "")
+    assert _done(_status_event()) == {"command_id": COMMAND_ID, "completed": "echo"}
+    assert world.callback.succeeded == [(TOKEN, {"said": "from-ssm", "context": {"upload": "u-1"}})]
+    assert world.pending.records == {}
+
+
+def test_a_duplicate_event_completes_nothing_twice(world: World) -> None:
+    _sent(world)
+    world.ssm.result = CommandResult(0, "once", "")
+    world.pending.claimed.add(COMMAND_ID)
+    assert _done(_status_event()) == {"duplicate": COMMAND_ID}
+    assert world.callback.succeeded == []
+
+
+def test_an_event_before_the_record_is_raised_for_a_retry(world: World) -> None:
+    with pytest.raises(host_handlers.CommandNotRegistered):
+        _done(_status_event())
+
+
+def test_an_event_while_ssm_still_reports_running_is_raised_for_a_retry(world: World) -> None:
+    _sent(world)
+    world.ssm.result = None
+    with pytest.raises(host_handlers.CommandStillRunning):
+        _done(_status_event())
+    assert COMMAND_ID in world.pending.records and COMMAND_ID not in world.pending.claimed
+
+
+def test_non_final_statuses_are_ignored(world: World) -> None:
+    assert _done(_status_event("InProgress")) == {"ignored": "InProgress"}
+
+
+def test_a_timed_out_command_undoes_prepare_and_fails_the_token_named(world: World) -> None:
+    _sent(world)
+    world.ssm.result = HostCommandTimeout("mi-…: SSM reports ExecutionTimedOut")
+    assert _done(_status_event("TimedOut"))["error"] == "HostCommandTimeout"
+    assert world.step.abandoned == [{"upload": "u-1"}]
+    assert world.callback.failed == [(TOKEN, "HostCommandTimeout", "mi-…: SSM reports ExecutionTimedOut")]
+    assert world.pending.records == {}
+
+
+def test_a_result_the_step_refuses_fails_the_token_and_is_undone(world: World) -> None:
+    _sent(world)
+    world.ssm.result = CommandResult(0, "fail", "")
+    assert _done(_status_event())["error"] == "DumpFailed"
+    assert world.step.abandoned == [{"upload": "u-1"}]
+
+
+def test_nobody_waiting_any_more_undoes_the_work(world: World) -> None:
+    _sent(world)
+    world.ssm.result = CommandResult(0, "late", "")
+    world.callback.gone = True
+    assert _done(_status_event())["completed"] == "echo"
+    assert world.step.abandoned == [{"upload": "u-1"}]
+    assert world.pending.records == {}
