@@ -1,8 +1,8 @@
 """`make demo`: the local plane doing the real job, narrated, with a machine-readable summary.
 
-Backup → a rejected bad request → test restore → simulated data loss → guarded restore (with the row
-counts before, after the loss and after the restore) → a restore that is refused for want of a
-confirmation.
+Over SSH (host "demo"): backup → a rejected bad request → test restore → simulated data loss → a restore
+refused for want of a confirmation → guarded restore (with the row counts before, after the loss and after
+the restore). Over SSM Run Command (host "demo-ssm", no SSH at all): backup → test restore.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ def run_demo(readings: int = 20_000) -> int:
         host = plane.host("demo")
         ready = time.monotonic() - began
         print(f"  host 'demo' over {plane.transport}; app {host.app_dir}; plane ready in {ready:.1f} s")
+        ssm_target = plane.target("demo-ssm")
+        print(f"  host 'demo-ssm' over SSM Run Command (managed instance {ssm_target.instance_id})")
         for note in plane.notes:
             print(f"  note: {note}")
         demo = Demo(plane)
@@ -122,6 +124,19 @@ def run_demo(readings: int = 20_000) -> int:
         if after_restore != before:
             demo.unexpected += 1
             print("  UNEXPECTED: the restored database differs from the backup")
+
+        print("\n  Over SSM Run Command: the host streams pg_dump to S3 itself (presigned part URLs, no AWS keys)")
+        ssm_backup = demo.run(
+            "Back up the demo-ssm host over SSM", "backup", {"host": "demo-ssm", "reason": "make demo (ssm)"}
+        )
+        if ssm_backup.output:
+            print(f"    S3 key   s3://{plane.bucket}/{ssm_backup.output['dump_key']}")
+            print(f"    sha256   {ssm_backup.output['sha256']} ({ssm_backup.output['size_bytes']} bytes)")
+        demo.run(
+            "Test-restore it over SSM (the host streams a presigned GET into pg_restore)",
+            "test-restore",
+            {"host": "demo-ssm", "backup_id": "latest"},
+        )
 
         print("\nNotifications published:")
         for message in plane.notifications():

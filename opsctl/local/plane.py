@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -132,6 +133,7 @@ class LocalPlane:
         root: Path | None = None,
         hosts: tuple[str, ...] = ("demo", "demo-ssm"),
         ssm_hosts: tuple[str, ...] = ("demo-ssm",),
+        ssm_aliases: Mapping[str, str] | None = None,
         readings: int = 20_000,
         use_sshd: bool | None = None,
         time_scale: float = 0.0,
@@ -141,6 +143,9 @@ class LocalPlane:
         self._root_arg = root
         self._host_names = hosts
         self._ssm_hosts = frozenset(ssm_hosts)
+        #: extra SSM targets on an existing host's machine (target id -> host name): one machine reachable
+        #: over both transports, e.g. to compare them on the same database
+        self._ssm_aliases = dict(ssm_aliases or {})
         self._s3_endpoint: LocalS3Endpoint | None = None
         self._event_threads: list[threading.Thread] = []
         self._readings = readings
@@ -188,6 +193,9 @@ class LocalPlane:
             # moto logs every failed state at ERROR; the executions' own history says it better
             logging.getLogger("moto").setLevel(logging.CRITICAL)
             moto_patches.STATE.time_scale = self._time_scale
+            # POWERTOOLS_METRICS_DISABLED (no EMF on stdout here) also skips clearing metrics after a flush, so
+            # the next invocation in this process re-adds the "host" dimension and powertools warns about it
+            warnings.filterwarnings("ignore", message="Dimension '.*' has already been added")
             runtime.reset()
             if not self._use_sshd:
                 self.notes.append("sshd is not available here: the local host is reached with the local transport")
@@ -206,9 +214,8 @@ class LocalPlane:
         if self._s3_endpoint is not None:
             ssm_executor.wait_idle(60)
             ssm_executor.remove_listener(self._deliver_command_event)
-            for name in self._hosts:
-                if self._is_ssm(name):
-                    ssm_executor.unregister_instance(instance_id_for(name))
+            for name in self._ssm_target_names():
+                ssm_executor.unregister_instance(instance_id_for(name))
             for thread in self._event_threads:
                 thread.join(30)
             self._event_threads.clear()
@@ -233,11 +240,14 @@ class LocalPlane:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def _is_ssm(self, name: str) -> bool:
-        return name in self._ssm_hosts
+        return name in self._ssm_hosts or name in self._ssm_aliases
+
+    def _ssm_target_names(self) -> list[str]:
+        return [name for name in self._hosts if self._is_ssm(name)] + list(self._ssm_aliases)
 
     def _start_ssm(self) -> None:
         """The SSM side: documents, the agent stand-in per SSM host, presigned-URL endpoint, completion events."""
-        if not any(self._is_ssm(name) for name in self._hosts):
+        if not any(self._is_ssm(name) for name in self._hosts) and not self._ssm_aliases:
             return
         ssm_executor.install()
         ssm = self.client("ssm")
@@ -248,9 +258,9 @@ class LocalPlane:
                 DocumentType="Command",
                 DocumentFormat="JSON",
             )
-        for name, host in self._hosts.items():
-            if self._is_ssm(name):
-                ssm_executor.register_instance(instance_id_for(name), host.env(), workdir=host.root)
+        for name in self._ssm_target_names():
+            host = self.host(name)
+            ssm_executor.register_instance(instance_id_for(name), host.env(), workdir=host.root)
         # the tasks presign with the plane's credentials; the endpoint checks those signatures
         credentials = boto3.session.Session().get_credentials()
         secrets = {credentials.access_key: credentials.secret_key} if credentials else {}
@@ -373,6 +383,12 @@ class LocalPlane:
 
         for name, host in self._hosts.items():
             self._targets[name] = self._target_for(host)
+        for alias, name in self._ssm_aliases.items():
+            on_host = self._targets[name]
+            self._targets[alias] = Target.model_validate(
+                on_host.model_dump(include={"app_dir", "docker_bin", "domain", "health_url"})
+                | {"id": alias, "transport": "ssm", "instance_id": instance_id_for(alias)}
+            )
         self._write_targets()
 
         role_arn = self.client("iam").create_role(
@@ -448,7 +464,7 @@ class LocalPlane:
 
     # -- executions ------------------------------------------------------------------------------
     def host(self, name: str = "demo") -> LocalHost:
-        return self._hosts[name]
+        return self._hosts[self._ssm_aliases.get(name, name)]
 
     def state_machine_arn(self, workflow: str) -> str:
         if workflow not in self._state_machines:
