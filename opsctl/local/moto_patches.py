@@ -4,6 +4,11 @@
   exception becomes Lambda's error envelope ``{errorType, errorMessage, stackTrace}`` with the
   ``x-amz-function-error: Unhandled`` header, exactly what Step Functions' Retry/Catch match on.
 * SendTaskFailure: moto's response handler drops ``cause``; the patch passes it on, as Step Functions does.
+  moto also delivers a success or failure to an execution that was already stopped; Step Functions answers
+  the token of a closed task with ``TaskTimedOut``, and so does the plane.
+* Stopping an execution does not end a state waiting for a task token in moto (it waits out its timeout);
+  the patch interrupts the wait, and keeps the ``States.Runtime`` error moto then raises from overwriting
+  ABORTED with FAILED: an aborted execution stays ABORTED, as in Step Functions.
 * Time: Wait states and Retry back-off sleep ``seconds * time_scale`` (0 in tests) instead of real time.
 
 Installed once per process; the routing table and time scale are swapped per plane.
@@ -11,6 +16,7 @@ Installed once per process; the routing table and time scale are swapped per pla
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import threading
@@ -120,6 +126,57 @@ def _send_task_failure_with_cause(self: Any) -> Any:
     return EmptyResult()
 
 
+@functools.cache
+def _task_timed_out_error() -> type[Exception]:
+    """moto's parser exceptions reach boto3 without an error code; an AWSError carries it."""
+    from moto.core.exceptions import AWSError
+
+    class TaskTimedOut(AWSError):
+        TYPE = "TaskTimedOut"
+        STATUS = 400
+
+    return TaskTimedOut
+
+
+def _closed_tasks_refused(original: Callable[..., Any]) -> Callable[..., Any]:
+    """SendTaskSuccess/Failure for a token whose execution was stopped: TaskTimedOut, as Step Functions
+    answers for a task that is already closed (moto would deliver it to the stopped execution)."""
+
+    def send(self: Any, task_token: str, *args: Any, **kwargs: Any) -> Any:
+        _TaskTimedOut = _task_timed_out_error()  # noqa: N806 - an exception class
+        from moto.stepfunctions.parser.asl.eval.program_state import ProgramRunning
+
+        for execution in self._get_executions():
+            worker = getattr(execution, "exec_worker", None)
+            if worker is None or worker.env.callback_pool_manager.get(task_token) is None:
+                continue
+            if not isinstance(worker.env.program_state(), ProgramRunning):
+                raise _TaskTimedOut("Task Timed Out")
+        return original(self, task_token, *args, **kwargs)
+
+    return send
+
+
+def _keep_stopped(original: Callable[..., Any]) -> Callable[..., Any]:
+    def set_error(self: Any, error: Any) -> None:
+        from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+        if isinstance(self.program_state(), ProgramStopped):
+            return
+        original(self, error)
+
+    return set_error
+
+
+def _interrupt_waits_on_stop(original: Callable[..., Any]) -> Callable[..., Any]:
+    def set_stop(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        for endpoint in list(self.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
+
+    return set_stop
+
+
 def install() -> None:
     with _install_lock:
         if STATE.installed:
@@ -128,12 +185,18 @@ def install() -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+        from moto.stepfunctions.parser.asl.eval.environment import Environment
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
         from moto.stepfunctions.responses import StepFunctionResponse
 
         LambdaBackend.invoke = _patched_invoke(LambdaBackend.invoke)  # type: ignore[method-assign]
         LambdaSimpleBackend.invoke = _patched_invoke(LambdaSimpleBackend.invoke)  # type: ignore[method-assign]
         WaitFunction._wait_interval = _patched_wait_interval  # type: ignore[method-assign]
         StepFunctionResponse.send_task_failure = _send_task_failure_with_cause  # type: ignore[method-assign]
+        Environment.set_error = _keep_stopped(Environment.set_error)  # type: ignore[method-assign]
+        Environment.set_stop = _interrupt_waits_on_stop(Environment.set_stop)  # type: ignore[method-assign]
+        for name in ("send_task_success", "send_task_failure"):
+            setattr(StepFunctionsParserBackend, name, _closed_tasks_refused(getattr(StepFunctionsParserBackend, name)))
         fake_time = types.SimpleNamespace(
             **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
         )

@@ -287,6 +287,13 @@ class LocalPlane:
         finally:
             ssm.update_document_default_version(Name=name, DocumentVersion=original)
 
+    def wait_ssm_idle(self, timeout_s: float = 60.0) -> None:
+        """Wait until every SSM command has ended and its completion event has been handled."""
+        if not ssm_executor.wait_idle(timeout_s):
+            raise TimeoutError(f"SSM commands still running after {timeout_s} s")
+        for thread in list(self._event_threads):
+            thread.join(timeout_s)
+
     def set_ssm_online(self, host: str, online: bool) -> None:
         """Take the SSM agent of ``host`` offline (ConnectionLost; commands Undeliverable) or back online."""
         ssm_executor.set_online(instance_id_for(host), online)
@@ -562,6 +569,10 @@ class LocalPlane:
         if failed:
             raise RuntimeError(f"lock janitor failed: {result}")
         return result
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The execution's events so far (it may still be running)."""
+        return list(_history(self.sfn, execution_arn))
 
     def executions(self, workflow: str) -> list[dict[str, Any]]:
         """Every execution of a workflow so far (newest first), as list_executions reports them."""

@@ -4,6 +4,9 @@ Each ends in a named error with the lock released, no upload left open, no excha
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
 from opsctl.local.plane import LocalPlane
@@ -15,6 +18,17 @@ HOST = "demo-ssm"
 
 def _leftovers(plane: LocalPlane) -> tuple[set[str], list[dict[str, object]], list[str]]:
     return set(plane.object_keys()), plane.incomplete_uploads(), plane.object_keys("ssm-exchange/")
+
+
+def _dump_command_sent(history: list[dict[str, Any]]) -> bool:
+    """True once the StreamDump state has sent its command (its Lambda returned; the state now waits)."""
+    in_dump = False
+    for event in history:
+        if event["type"] == "TaskStateEntered":
+            in_dump = event["stateEnteredEventDetails"]["name"] == "StreamDump"
+        elif in_dump and event["type"] == "TaskSubmitted":
+            return True
+    return False
 
 
 def _failure_notices(plane: LocalPlane) -> list[str]:
@@ -86,3 +100,23 @@ def test_command_output_lands_in_s3_under_the_output_prefix(plane: LocalPlane) -
     bodies = [plane.s3.get_object(Bucket=plane.bucket, Key=key)["Body"].read() for key in stdout_keys]
     assert any(body.startswith(b"PART 1 ") for body in bodies), "the dump's report is kept whole in S3"
     assert all(b"X-Amz-Signature" not in body for body in bodies), "no presigned URL in command output"
+
+
+def test_an_aborted_backup_leaves_no_dump_once_its_command_ends(plane: LocalPlane) -> None:
+    host = plane.host(HOST)
+    keys_before, _, _ = _leftovers(plane)
+    host.set_fault("pg_dump", {"delay_s": 2})
+    try:
+        arn = plane.start_execution("backup", {"host": HOST, "reason": "aborted mid-dump"})
+        deadline = time.monotonic() + 30
+        while not _dump_command_sent(plane.history(arn)):
+            assert time.monotonic() < deadline, "the dump command was never sent"
+            time.sleep(0.05)
+        plane.abort(arn)
+        plane.wait_ssm_idle()  # the command runs on; its completion finds nobody waiting
+    finally:
+        host.set_fault("pg_dump", None)
+
+    assert plane.wait(arn, "backup").status == "ABORTED"
+    assert _leftovers(plane) == (keys_before, [], [])
+    assert plane.lock_item(HOST) is None
