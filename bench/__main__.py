@@ -1,13 +1,14 @@
 """Benchmarks: ``python -m bench [--only backup|restore|startup] [--mb 1200] [--small-mb 300] [--quick]``.
 
-Seeds one FreshTrack-shaped database on a local plane (shared by the backup and restore parts), then:
-backup: per compression, the raw ``pg_dump -Fc > /dev/null``, the manual's dump-to-file-then-upload and the
-streamed backup workflow, the product's streaming memory without moto at two sizes, one SSH channel beyond
-512 MiB; restore (on the big database, before the backup part re-seeds it smaller): plain ``pg_restore`` of
-a local file (single job, -j 2, -j 4), the product's streamed load, temp file over SSH + -j 2, and the RTO of
-the destructive restore workflow; startup: import time of each Lambda handler module in a fresh interpreter
-and the state transitions per execution. Writes bench/results/{backup,restore,startup}.json and the
-matching sections of docs/performance.md. Targets (DESIGN §8, issue 3) are reported PASS/MISS, never asserted.
+Seeds one FreshTrack-shaped database on a local plane (shared by the backup and restore parts; one host,
+reached as ``demo`` over SSH and as ``demo-ssm`` over SSM), then: backup: per compression, the raw
+``pg_dump -Fc > /dev/null``, the manual's dump-to-file-then-upload and the streamed backup workflow over SSH
+then over SSM, the product's streaming memory without moto at two sizes, one SSH channel beyond 512 MiB;
+restore (on the big database, before the backup part re-seeds it smaller): plain ``pg_restore`` of a local
+file (single job, -j 2, -j 4), the product's streamed load, temp file over SSH + -j 2, and the RTO of the
+destructive restore workflow; startup: import time of each Lambda handler module in a fresh interpreter and
+the state transitions per execution. Writes bench/results/{backup,restore,startup}.json and the matching
+sections of docs/performance.md. Targets (DESIGN §8, issue 3) are reported PASS/MISS, never asserted.
 """
 
 from __future__ import annotations
@@ -176,11 +177,15 @@ def run_backup(
                 f"its help says `{support['help']}`): `--compress=METHOD` is PostgreSQL 16+."
             )
     pg_version = str(host.sql("SELECT version()")[0][0])
-    backup.run_stream(plane, "gzip-1")  # warm-up: page cache, the handlers' imports and clients; not measured
+    # warm-up, not measured: page cache, the handlers' imports and clients, per transport (SSM: presigning,
+    # the local S3 HTTP endpoint, the executor and the completion Lambda)
+    backup.run_stream(plane, "gzip-1")
+    backup.run_stream(plane, "gzip-1", target=backup.SSM_TARGET)
 
     raw: dict[str, list[backup.DumpRun]] = {c: [] for c in compressions}
     manual: dict[str, list[backup.ManualRun]] = {c: [] for c in compressions}
     stream: dict[str, list[backup.StreamRun]] = {c: [] for c in compressions}
+    ssm: dict[str, list[backup.StreamRun]] = {c: [] for c in compressions}
     sizes: dict[str, int] = {}
     rounds_started = time.monotonic()
     for round_no in range(1, args.repeat + 1):
@@ -200,10 +205,14 @@ def run_backup(
             sizes[comp] = m.size_bytes
             s = backup.run_stream(plane, comp)
             stream[comp].append(s)
+            v = backup.run_stream(plane, comp, target=backup.SSM_TARGET)
+            ssm[comp].append(v)
             log(
                 f"round {round_no} {comp}: raw {r.wall_s:.2f}s, manual {m.total_s:.2f}s, "
-                f"StreamDump {s.stream_state_s:.2f}s (exec {s.execution_s:.2f}s), "
-                f"{s.size_bytes / MIB:.1f} MB, RSS +{s.peak_rss_delta_mb} MB, sha ok {s.sha256_ok}"
+                f"SSH StreamDump {s.stream_state_s:.2f}s (exec {s.execution_s:.2f}s), "
+                f"{s.size_bytes / MIB:.1f} MB, RSS +{s.peak_rss_delta_mb} MB, sha ok {s.sha256_ok}; "
+                f"SSM StreamDump {v.stream_state_s:.2f}s (exec {v.execution_s:.2f}s), "
+                f"{v.size_bytes / MIB:.1f} MB in {v.parts} parts, RSS +{v.peak_rss_delta_mb} MB, sha ok {v.sha256_ok}"
             )
 
     log(f"SSH: {args.ssh_mib} MiB over one channel")
@@ -247,16 +256,22 @@ def run_backup(
         raw_agg = aggregate(raw[comp])
         raw_agg["size_mb"] = round(sizes[comp] / MIB, 2)
         raw_agg.pop("size_bytes", None)
-        man_agg, str_agg = aggregate(manual[comp]), aggregate(stream[comp])
+        man_agg, str_agg, ssm_agg = aggregate(manual[comp]), aggregate(stream[comp]), aggregate(ssm[comp])
         raw_med = raw_agg["wall_s"]["median"]
+        str_med, ssm_med = str_agg["stream_state_s"]["median"], ssm_agg["stream_state_s"]["median"]
         results[comp] = {
             "raw": raw_agg,
             "manual": man_agg,
             "stream": str_agg,
-            "stream_vs_raw_ratio": _ratio(str_agg["stream_state_s"]["median"], raw_med),
-            "stream_vs_manual_ratio": _ratio(str_agg["stream_state_s"]["median"], man_agg["total_s"]["median"]),
+            "ssm": ssm_agg,
+            "stream_vs_raw_ratio": _ratio(str_med, raw_med),
+            "stream_vs_manual_ratio": _ratio(str_med, man_agg["total_s"]["median"]),
             "execution_vs_raw_ratio": _ratio(str_agg["execution_s"]["median"], raw_med),
             "manual_vs_raw_ratio": _ratio(man_agg["total_s"]["median"], raw_med),
+            "ssm_vs_raw_ratio": _ratio(ssm_med, raw_med),
+            "ssm_vs_stream_ratio": _ratio(ssm_med, str_med),
+            "ssm_vs_manual_ratio": _ratio(ssm_med, man_agg["total_s"]["median"]),
+            "ssm_execution_vs_raw_ratio": _ratio(ssm_agg["execution_s"]["median"], raw_med),
         }
 
     big_peak = max(s.peak_rss_delta_mb for runs in stream.values() for s in runs)
@@ -361,9 +376,22 @@ def run_backup(
             "result": _verdict(all_sha),
         }
     )
+    ssm_sha = all(v.sha256_ok for runs in ssm.values() for v in runs)
+    targets.append(
+        {
+            "target": "every object streamed over SSM (presigned part URLs) has the sha256 of its manifest",
+            "measured": f"{sum(len(v) for v in ssm.values())} backups",
+            "result": _verdict(ssm_sha),
+        }
+    )
     retried = [c for c, runs in stream.items() if any(s.attempts > 1 for s in runs)]
     if retried:
         notes.append(f"StreamDump was retried in some runs ({', '.join(retried)}): those durations include retries.")
+    ssm_retried = [c for c, runs in ssm.items() if any(v.attempts > 1 for v in runs)]
+    if ssm_retried:
+        notes.append(
+            f"StreamDump over SSM was retried in some runs ({', '.join(ssm_retried)}): those durations include retries."
+        )
     notes.append(
         "2 cores shared with other work (other sessions' builds and tests ran on the same machine): "
         "expect ±10% run-to-run noise; per-run figures are in the JSON."
@@ -380,6 +408,12 @@ def run_backup(
         "(moto in-process joins all parts: reported as its own row). The whole execution adds the other states "
         "(validate, lock, preflight, manifest, notify)."
     )
+    notes.append(
+        f"The SSM rows are the same workflow on `{backup.SSM_TARGET}`, the same machine and database as "
+        f"`{backup.SSH_TARGET}` (`ssm_aliases`), run right after the SSH run of each compression. Everything runs "
+        "on this machine: the host's curl, moto's HTTP server receiving the parts and the plane share the cores "
+        "and the loopback, so SSM vs SSH is the local cost of the path, not what AWS would show."
+    )
 
     data: dict[str, Any] = {
         "benchmark": "backup",
@@ -389,6 +423,26 @@ def run_backup(
         "stream_vs_manual_ratio": results["gzip-default"]["stream_vs_manual_ratio"],
         "stream_vs_raw_ratio_by_compression": {c: results[c]["stream_vs_raw_ratio"] for c in compressions},
         "stream_vs_manual_ratio_by_compression": {c: results[c]["stream_vs_manual_ratio"] for c in compressions},
+        "ssm_vs_raw_ratio": results["gzip-default"]["ssm_vs_raw_ratio"],
+        "ssm_vs_stream_ratio": results["gzip-default"]["ssm_vs_stream_ratio"],
+        "ssm_vs_raw_ratio_by_compression": {c: results[c]["ssm_vs_raw_ratio"] for c in compressions},
+        "ssm_vs_stream_ratio_by_compression": {c: results[c]["ssm_vs_stream_ratio"] for c in compressions},
+        "ssm": {
+            "target": backup.SSM_TARGET,
+            "same_host_as": backup.SSH_TARGET,
+            "definition": (
+                "results.<compression>.ssm: the backup workflow on the SSM target (same machine and database as "
+                "the SSH target), run right after the SSH run. stream_state_s: StreamDump, from sending the task "
+                "(create upload, presign the part URLs, SendCommand) to the task token completed by HostCommandDone "
+                "after complete_multipart_upload; dump_s: the task result's duration_s (upload created .. "
+                "completed); complete_s: presign.complete_from_output (parse the host's report, "
+                "complete_multipart_upload in moto, head_object); host_cpu_s: this process's reaped-children CPU "
+                "delta (the executor's /bin/sh and everything it waited for, whole execution); plane_cpu_s: this "
+                "process's CPU (incl. moto's HTTP server taking the part PUTs); peak RSS as for the SSH path, "
+                "this process incl. moto's HTTP side"
+            ),
+            "all_sha256_ok": ssm_sha,
+        },
         "peak_rss_mb": round(peak, 1),
         "peak_rss_with_moto_mb": round(moto_peak, 1),
         "product_stream": {
@@ -437,6 +491,7 @@ def run_backup(
             "repeat_asked": args.repeat,
             "part_size_mb": PART_SIZE_MB,
             "ssh_mib": args.ssh_mib,
+            "targets": {"ssh": backup.SSH_TARGET, "ssm": backup.SSM_TARGET},
         },
         "database": {
             "big": {
@@ -561,7 +616,9 @@ def main(argv: list[str] | None = None) -> int:
     if "backup" in parts or "restore" in parts:
         readings = estimate_readings_for_mb(args.mb)
         log(f"seeding a {args.mb:.0f} MB database ({readings} readings) on a local plane")
-        with LocalPlane(readings=readings, part_size_mb=PART_SIZE_MB, log_level="ERROR") as plane:
+        # one host, one seeded database: "demo" over SSH and "demo-ssm" over SSM (LocalPlane's default hosts
+        # would seed a second database of the same size for a separate demo-ssm host)
+        with LocalPlane(readings=readings, part_size_mb=PART_SIZE_MB, log_level="ERROR", **backup.PLANE_HOSTS) as plane:
             host = plane.host("demo")
             if host.ssh_port is None:
                 raise SystemExit("bench: sshd is not available; run `make sysdeps` (the streamed paths need it)")

@@ -2,7 +2,8 @@
 
 * raw: ``pg_dump -Fc > /dev/null`` through the host's docker shim (the physical limit);
 * manual: the operations manual's way, dump to a file on the host then boto3 ``upload_file`` to S3;
-* streamed: the real backup workflow (``plane.run("backup")``), StreamDump state and whole execution;
+* streamed: the real backup workflow (``plane.run("backup")``), StreamDump state and whole execution, over SSH
+  (target ``demo``) and over SSM Run Command (target ``demo-ssm``: the same machine and database);
 * ssh: one paramiko channel carrying more than 512 MiB (rekey-safe), bare and through ``pump`` into S3.
 """
 
@@ -39,6 +40,7 @@ from bench.probes import (
 from freshtrack_ops import runtime
 from freshtrack_ops.adapters.s3_store import S3BackupStore, S3MultipartUpload
 from freshtrack_ops.adapters.ssh import SshRunner, SshStream, load_private_key
+from freshtrack_ops.backup import presign
 from freshtrack_ops.backup.host_env import dump_env
 from freshtrack_ops.backup.stream import IDLE_TIMEOUT_S, parse_row_counts, pump
 from freshtrack_ops.config import BackupSettings, Compression
@@ -50,6 +52,11 @@ from opsctl.local.seed import seed
 COMPRESS_ARG: dict[Compression, str | None] = {"gzip-default": None, "gzip-1": "1", "lz4": "lz4", "zstd": "zstd"}
 DB_NAME = "frostguard"
 DB_ROLE = "frostguard"
+#: the target reached over SSH (or the local transport) and the SSM target on the same machine and database
+SSH_TARGET = "demo"
+SSM_TARGET = "demo-ssm"
+#: LocalPlane arguments: one host (one seeded database), reachable as SSH_TARGET and as SSM_TARGET
+PLANE_HOSTS: dict[str, Any] = {"hosts": (SSH_TARGET,), "ssm_hosts": (), "ssm_aliases": {SSM_TARGET: SSH_TARGET}}
 
 
 def _median(values: list[float]) -> float:
@@ -204,7 +211,10 @@ def run_manual(plane: LocalPlane, compression: Compression, key: str) -> ManualR
 # -- the streamed backup -------------------------------------------------------------------------
 @dataclass
 class CompleteMarks:
-    """When the multipart upload's complete() ran and the peak RSS reached before it (moto joins all parts)."""
+    """When the multipart upload was completed and the peak RSS reached before it (moto joins all parts).
+
+    SSH path: ``S3MultipartUpload.complete``; SSM path: ``presign.complete_from_output`` (parses the host's
+    report, ``complete_multipart_upload``, ``head_object``), called by HostCommandDone."""
 
     started: float = 0.0
     ended: float = 0.0
@@ -214,32 +224,50 @@ class CompleteMarks:
 
 @contextlib.contextmanager
 def _watch_complete() -> Iterator[CompleteMarks]:
-    """Instrument S3MultipartUpload.complete for one run (a wrapper in this process; the code is untouched)."""
+    """Instrument the completion of the upload for one run, SSH path (``S3MultipartUpload.complete``) and SSM
+    path (``presign.complete_from_output``): wrappers in this process; the code is untouched."""
     marks = CompleteMarks()
     original: Callable[[S3MultipartUpload], int] = S3MultipartUpload.complete
+    original_ssm = presign.complete_from_output
 
-    def complete(self: S3MultipartUpload) -> int:
+    def mark_start() -> None:
         marks.hwm_before_mb = hwm_mb()
         if tracemalloc.is_tracing():
             marks.traced_peak_before_mb = tracemalloc.get_traced_memory()[1] / MIB
         marks.started = time.time()
+
+    def complete(self: S3MultipartUpload) -> int:
+        mark_start()
         try:
             return original(self)
         finally:
             marks.ended = time.time()
 
+    def complete_from_output(*args: Any, **kwargs: Any) -> tuple[int, str, int]:
+        mark_start()
+        try:
+            return original_ssm(*args, **kwargs)
+        finally:
+            marks.ended = time.time()
+
     S3MultipartUpload.complete = complete  # type: ignore[method-assign]
+    presign.complete_from_output = complete_from_output
     try:
         yield marks
     finally:
         S3MultipartUpload.complete = original  # type: ignore[method-assign,assignment]
+        presign.complete_from_output = original_ssm
 
 
 @dataclass
 class StreamRun:
+    """One backup workflow run. SSH and SSM differ where noted (SSM: the target ``demo-ssm``)."""
+
     stream_state_s: float
     execution_s: float
-    dump_s: float | None  # stream_dump's own duration (start_upload .. complete), from the task's result
+    # the task result's duration_s: SSH, stream_dump's start_upload .. complete; SSM, from creating the upload
+    # and presigning the part URLs (before SendCommand) to after complete_multipart_upload in HostCommandDone
+    dump_s: float | None
     complete_s: float  # complete_multipart_upload in moto (it joins every part in memory)
     size_bytes: int
     parts: int
@@ -250,9 +278,14 @@ class StreamRun:
     peak_rss_abs_mb: float
     peak_rss_sampled_delta_mb: float  # the 50 ms sampler's view of the same phase
     peak_rss_with_complete_abs_mb: float  # including moto's in-process join of all parts
-    plane_cpu_s: float  # this process: SSH decryption, sha256, boto3 + moto, Step Functions interpreter
+    # this process: SSH decryption, sha256, boto3 + moto, Step Functions interpreter; SSM: presigning, the
+    # executor thread, moto's HTTP server taking the part PUTs, the completion Lambda, no SSH nor sha256
+    plane_cpu_s: float
     server_cpu_s: float | None  # PostgreSQL backends (pg_dump's and the row-count session's)
-    host_cpu_s: float | None  # sshd session, bash, psql, pg_dump client (reaped by the sshd listener)
+    # the host's processes for the whole execution (preflight included): SSH, the sessions reaped by the sshd
+    # listener (bash, psql, pg_dump client); SSM, this process's reaped children (the executor's /bin/sh, bash,
+    # psql, pg_dump client, tee, sha256sum, split, curl), the RUSAGE_CHILDREN delta
+    host_cpu_s: float | None
     states: dict[str, float] = field(default_factory=dict)
 
 
@@ -300,19 +333,24 @@ def _task_result(history: list[dict[str, Any]], entered: Any, exited: Any) -> di
     return {}
 
 
-def set_compression(plane: LocalPlane, compression: Compression) -> None:
-    current = plane.target("demo").backup
+def set_compression(plane: LocalPlane, compression: Compression, target: str = SSH_TARGET) -> None:
+    """Switch ``target``'s backup compression (each target has its own backup settings)."""
+    current = plane.target(target).backup
     plane.update_target(
-        "demo", backup=BackupSettings.model_validate(current.model_dump() | {"compression": compression})
+        target, backup=BackupSettings.model_validate(current.model_dump() | {"compression": compression})
     )
 
 
-def run_stream(plane: LocalPlane, compression: Compression) -> StreamRun:
-    set_compression(plane, compression)
-    host = plane.host("demo")
-    pm, sd = postmaster_pid(host), sshd_pid(host)
+def run_stream(plane: LocalPlane, compression: Compression, target: str = SSH_TARGET) -> StreamRun:
+    """One backup workflow on ``target`` (SSH_TARGET or SSM_TARGET), timed, CPU- and RSS-accounted, verified."""
+    set_compression(plane, compression, target)
+    host = plane.host(target)  # an SSM alias resolves to the same local machine
+    over_ssm = plane.target(target).transport == "ssm"
+    pm, sd = postmaster_pid(host), None if over_ssm else sshd_pid(host)
     srv0 = reaped_children_cpu_s(pm) if pm else None
-    host0 = reaped_children_cpu_s(sd) if sd else None
+    # SSM: the executor runs the document as a child of this process (its own session), reaped before the
+    # command's completion event, so the script's process tree shows up in this process's children CPU
+    host0 = children_cpu_s() if over_ssm else (reaped_children_cpu_s(sd) if sd else None)
     gc.collect()
     malloc_trim()
     with RssSampler() as sampler, _watch_complete() as marks:
@@ -320,14 +358,16 @@ def run_stream(plane: LocalPlane, compression: Compression) -> StreamRun:
         baseline = rss_mb()
         reset_hwm()
         cpu0 = self_cpu_s()
-        ex = plane.run("backup", {"host": "demo", "trigger": "console", "reason": "benchmark"})
+        ex = plane.run("backup", {"host": target, "trigger": "console", "reason": "benchmark"})
         plane_cpu = self_cpu_s() - cpu0
         peak_with_complete = hwm_mb()
     time.sleep(0.2)  # let sshd and the postmaster reap their sessions
     srv1 = reaped_children_cpu_s(pm) if pm else None
-    host1 = reaped_children_cpu_s(sd) if sd else None
+    host1 = children_cpu_s() if over_ssm else (reaped_children_cpu_s(sd) if sd else None)
     if ex.status != "SUCCEEDED" or ex.output is None:
-        raise RuntimeError(f"backup {ex.status}: {ex.error}: {ex.cause}")
+        raise RuntimeError(f"backup on {target} {ex.status}: {ex.error}: {ex.cause}")
+    if marks.started == 0.0:
+        raise RuntimeError(f"backup on {target}: the upload's completion was not observed")
     runs = ex.states()
     dump_state = [r for r in runs if r.name == "StreamDump"][-1]
     attempts = sum(
@@ -340,7 +380,9 @@ def run_stream(plane: LocalPlane, compression: Compression) -> StreamRun:
     result = _task_result(ex.history, dump_state.entered, dump_state.exited)
     manifest = plane.manifest(output["manifest_key"])
     if manifest.get("compression") != compression:
-        raise RuntimeError(f"backup ran with compression {manifest.get('compression')!r}, wanted {compression!r}")
+        raise RuntimeError(
+            f"backup on {target} ran with compression {manifest.get('compression')!r}, wanted {compression!r}"
+        )
     digest, size = _object_sha256(plane, output["dump_key"])
     sha_ok = digest == output["sha256"] == manifest["sha256"] and size == output["size_bytes"]
     entered = dump_state.entered.timestamp()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ DESIGN §8 and are reported PASS/MISS, never asserted. Raw results: `bench/resul
 METHOD = """\
 One run, one local plane (`opsctl.local.LocalPlane`: moto in-process as AWS, the real ASL interpreted by
 moto, the Lambda handlers in-process, a local FreshTrack host with a real PostgreSQL and a real sshd on
-127.0.0.1), one FreshTrack-shaped database seeded once (`opsctl.local.seed`), then `VACUUM FREEZE` +
-`CHECKPOINT` and one unmeasured warm-up dump. Each round runs, per compression, in this order:
+127.0.0.1, reached as target `demo` over SSH and as target `demo-ssm` over SSM Run Command: one machine, one
+database), one FreshTrack-shaped database seeded once (`opsctl.local.seed`), then `VACUUM FREEZE` +
+`CHECKPOINT` and one unmeasured warm-up backup per transport. Each round runs, per compression, in this order:
 
 * **raw**: `docker compose exec -T postgres pg_dump -U frostguard -Fc [--compress=N] frostguard > /dev/null`
   through the host's docker shim (the real pg_dump); wall time, pg_dump CPU (`RUSAGE_CHILDREN` delta) and
@@ -39,9 +41,26 @@ moto, the Lambda handlers in-process, a local FreshTrack host with a real Postgr
   (`runtime.runner_for`), read by `pump()` with 8 MB parts into an upload object that drops every part,
   so no moto (nor S3 client) memory is involved: `VmHWM` reset before, read after, minus the RSS before.
   This is what the BackupDump Lambda itself holds while streaming; its MB/s is pg_dump-bound.
+* **streamed over SSM**: `plane.run("backup", {"host": "demo-ssm"})` right after the SSH run, same
+  compression, same database. Its StreamDump state includes: the BackupDump Lambda creating the multipart
+  upload and presigning one SigV4 `UploadPart` URL per possible part (2 x the database size / 8 MiB + 1)
+  into an `ssm-exchange/` list object, then `SendCommand` of `ssm_backup_upload.sh`; the local SSM executor
+  (the agent's stand-in) spawning `/bin/sh` in a new session, a child of the bench process; on the host,
+  `pg_dump` → `tee` (sha256sum, wc) → `split --filter`, each 8 MB part staged to a temporary file and PUT by
+  `curl` to its presigned URL on moto's HTTP server (werkzeug, threaded, inside the bench process) on
+  127.0.0.1; then the command's completion event → the HostCommandDone Lambda (`GetCommandInvocation`, the
+  same step reads the host's report) → `complete_multipart_upload` (the "of which" row,
+  `presign.complete_from_output`) → `SendTaskSuccess`. Its "plane process" CPU is the bench process's own (it
+  also serves the part PUTs); its "host" CPU is the script's process tree, read as the bench process's
+  reaped-children CPU delta (`RUSAGE_CHILDREN`, whole execution, preflight included) where the SSH path reads
+  sshd's reaped sessions; its peak RSS is the bench process's, moto's receiving side included. On AWS the
+  agent runs on the host and S3 is a separate service across the network; here curl, moto's server and the
+  plane share the same cores and the loopback, so SSM vs SSH shows the local cost of the path (presigning,
+  temp files, curl, HTTP parsed in Python), not what AWS would measure.
 
-Ratios divide medians over the rounds, same compression. `stream_vs_raw_ratio` = StreamDump / raw,
-`stream_vs_manual_ratio` = StreamDump / manual total. The peak RSS is also measured after re-seeding the
+Ratios divide medians over the rounds, same compression. `stream_vs_raw_ratio` = StreamDump (SSH) / raw,
+`stream_vs_manual_ratio` = StreamDump (SSH) / manual total, `ssm_vs_raw_ratio` = StreamDump (SSM) / raw,
+`ssm_vs_stream_ratio` = StreamDump (SSM) / StreamDump (SSH). The peak RSS is also measured after re-seeding the
 same database at a smaller size, to show it does not grow with the database. SSH: the product's
 `SshRunner` session (paramiko's rekey thresholds raised, sshd drives rekeying) reads
 `head -c N /dev/zero` over one channel, bare and through `pump()` into a multipart upload, N > 512 MiB.
@@ -88,11 +107,14 @@ def results_table(data: dict[str, Any]) -> str:
             for c in comps
         ],
     )
-    row("streamed: StreamDump state (s)", [_fmt(_med(res[c]["stream"], "stream_state_s")) for c in comps])
-    row("streamed: of which moto `complete()` (s)", [_fmt(_med(res[c]["stream"], "complete_s")) for c in comps])
-    row("streamed: whole execution (s)", [_fmt(_med(res[c]["stream"], "execution_s")) for c in comps])
+    row("streamed over SSH: StreamDump state (s)", [_fmt(_med(res[c]["stream"], "stream_state_s")) for c in comps])
     row(
-        "streamed CPU: plane process / host / backends (s)",
+        "streamed over SSH: of which moto `complete()` (s)",
+        [_fmt(_med(res[c]["stream"], "complete_s")) for c in comps],
+    )
+    row("streamed over SSH: whole execution (s)", [_fmt(_med(res[c]["stream"], "execution_s")) for c in comps])
+    row(
+        "streamed over SSH CPU: plane process / host / backends (s)",
         [
             f"{_fmt(_med(res[c]['stream'], 'plane_cpu_s'))} / {_fmt(_med(res[c]['stream'], 'host_cpu_s'))}"
             f" / {_fmt(_med(res[c]['stream'], 'server_cpu_s'))}"
@@ -103,7 +125,7 @@ def results_table(data: dict[str, Any]) -> str:
     row("**stream_vs_manual_ratio**", [f"**{_fmt(res[c]['stream_vs_manual_ratio'], 3)}**" for c in comps])
     row("execution / raw", [_fmt(res[c]["execution_vs_raw_ratio"], 3) for c in comps])
     row(
-        "workflow peak RSS above baseline incl. moto's side, max (MB)",
+        "SSH workflow peak RSS above baseline incl. moto's side, max (MB)",
         [_fmt(res[c]["stream"]["peak_rss_delta_mb"]["max"], 1) for c in comps],
     )
     row(
@@ -120,7 +142,12 @@ def results_table(data: dict[str, Any]) -> str:
             "live Python memory of the streaming, tracemalloc (MB)",
             [_fmt(heap["big"]["python_heap_peak_mb"], 1) if c == heap["big"]["compression"] else "" for c in comps],
         )
-    row("S3 object sha256 == manifest", ["all runs" if res[c]["stream"]["sha256_ok"] else "**NO**" for c in comps])
+    row(
+        "SSH: S3 object sha256 == manifest",
+        ["all runs" if res[c]["stream"]["sha256_ok"] else "**NO**" for c in comps],
+    )
+    if all(res[c].get("ssm") for c in comps):
+        _ssm_rows(res, comps, row)
     prod = data.get("product_stream")
     if prod:
         big_p = prod["big"]
@@ -165,6 +192,50 @@ def results_table(data: dict[str, Any]) -> str:
     lines = [header, "|---|" + "---|" * len(comps)]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
     return "\n".join(lines)
+
+
+def _ssm_rows(res: dict[str, Any], comps: list[str], row: Callable[[str, list[str]], None]) -> None:
+    """The SSM path's rows (target ``demo-ssm``: the same machine and database as the SSH rows)."""
+    row("**streamed over SSM**: StreamDump state (s)", [_fmt(_med(res[c]["ssm"], "stream_state_s")) for c in comps])
+    row(
+        "streamed over SSM: of which `complete_multipart_upload` (moto) (s)",
+        [_fmt(_med(res[c]["ssm"], "complete_s")) for c in comps],
+    )
+    row("streamed over SSM: whole execution (s)", [_fmt(_med(res[c]["ssm"], "execution_s")) for c in comps])
+    row(
+        "streamed over SSM: dump size (MB) / parts",
+        [
+            f"{_fmt(_mib(_med(res[c]['ssm'], 'size_bytes')), 1)} / {_fmt(_int(_med(res[c]['ssm'], 'parts')))}"
+            for c in comps
+        ],
+    )
+    row(
+        "streamed over SSM CPU: plane process / host script tree / backends (s)",
+        [
+            f"{_fmt(_med(res[c]['ssm'], 'plane_cpu_s'))} / {_fmt(_med(res[c]['ssm'], 'host_cpu_s'))}"
+            f" / {_fmt(_med(res[c]['ssm'], 'server_cpu_s'))}"
+            for c in comps
+        ],
+    )
+    row("**ssm_vs_raw_ratio**", [f"**{_fmt(res[c]['ssm_vs_raw_ratio'], 3)}**" for c in comps])
+    row(
+        "**ssm_vs_stream_ratio** (SSM / SSH StreamDump)",
+        [f"**{_fmt(res[c]['ssm_vs_stream_ratio'], 3)}**" for c in comps],
+    )
+    row("SSM execution / raw", [_fmt(res[c]["ssm_execution_vs_raw_ratio"], 3) for c in comps])
+    row(
+        "SSM workflow peak RSS above baseline incl. moto's HTTP side, max (MB)",
+        [_fmt(res[c]["ssm"]["peak_rss_delta_mb"]["max"], 1) for c in comps],
+    )
+    row("SSM: S3 object sha256 == manifest", ["all runs" if res[c]["ssm"]["sha256_ok"] else "**NO**" for c in comps])
+
+
+def _mib(value: float | None) -> float | None:
+    return value / 2**20 if value is not None else None
+
+
+def _int(value: float | None) -> int | None:
+    return round(value) if value is not None else None
 
 
 def targets_table(data: dict[str, Any]) -> str:
@@ -214,7 +285,7 @@ def section(data: dict[str, Any]) -> str:
     return "\n\n".join(
         [
             BEGIN,
-            "## Backup: streamed vs raw `pg_dump` vs the manual's way",
+            "## Backup: streamed (SSH, SSM) vs raw `pg_dump` vs the manual's way",
             machine_line(data),
             "### Targets",
             targets_table(data),
