@@ -29,6 +29,7 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
 from freshtrack_ops.config import DeploymentConfig, Target
 from freshtrack_ops.tasks import TASKS, WORKFLOWS, LambdaTask, Workflow
 from stacks.function_factory import LOG_RETENTION, FunctionFactory, FunctionResources, TaskFunction
@@ -41,18 +42,7 @@ HOURLY_EXPRESSION = "cron(0 * * * ? *)"
 #: the task EventBridge hands each final SSM command status to (it completes the waiting workflow task)
 COMMAND_DONE_TASK = "HostCommandDone"
 #: final statuses and status details of a command invocation (the rule takes both: no final one is missed)
-FINAL_COMMAND_STATUSES = (
-    "Success",
-    "Failed",
-    "TimedOut",
-    "Cancelled",
-    "Undeliverable",
-    "Terminated",
-    "InvalidPlatform",
-    "AccessDenied",
-    "DeliveryTimedOut",
-    "ExecutionTimedOut",
-)
+FINAL_COMMAND_STATUSES = FINAL_INVOCATION_STATUSES
 #: a completion event is retried this often (EventBridge, then Lambda's async retries) within COMMAND_EVENT_MAX_AGE
 COMMAND_EVENT_RETRIES = 2
 COMMAND_EVENT_MAX_AGE = Duration.hours(1)

@@ -2,13 +2,16 @@
 
 A workflow releases its lock on every path it controls; an operator aborting the execution, or the
 execution timing out, skips those paths. EventBridge reports those ends ("Step Functions Execution
-Status Change"); the lock is released only if that very execution still owns it.
+Status Change"); the lock is released only if that very execution still owns it. SSM commands the
+execution was still waiting for are cancelled (the agent stops the step), so an aborted execution stops its
+work on the host too.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -95,3 +98,18 @@ def _host_of(execution_input: str | None) -> str | None:
     except (ValueError, AttributeError):
         return None
     return host if isinstance(host, str) and _HOST.match(host) else None
+
+
+def cancel_pending_commands(
+    detail: ExecutionEnded,
+    pending_of: Callable[[str], list[tuple[str, str]]],
+    cancel: Callable[[str, str], None],
+) -> list[str]:
+    """Cancel the SSM commands an aborted or timed-out execution still waited for; their ids."""
+    if detail.status not in ENDED_WITHOUT_CLEANUP:
+        return []
+    cancelled = []
+    for command_id, instance_id in pending_of(detail.executionArn):
+        cancel(command_id, instance_id)
+        cancelled.append(command_id)
+    return cancelled

@@ -45,8 +45,8 @@ TASKS: dict[str, LambdaTask] = {
         LambdaTask(
             "LockJanitor",
             "freshtrack_ops.handlers.lock.janitor",
-            "Release the host lock of an execution that was aborted or timed out",
-            grants=frozenset({"table"}),
+            "Cancel the SSM commands and release the host lock of an execution that was aborted or timed out",
+            grants=frozenset({"table", "ssm-commands"}),
         ),
         LambdaTask(
             "BackupPreflight",

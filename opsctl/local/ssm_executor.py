@@ -71,6 +71,9 @@ class _State:
     installed: bool = False
     #: (command id, instance id, final status) of every command run here, in order
     runs: list[tuple[str, str, str]] = field(default_factory=list)
+    #: the running process of each (command id, instance id), and the invocations asked to cancel
+    processes: dict[tuple[str, str], subprocess.Popen[bytes]] = field(default_factory=dict)
+    cancelled: set[tuple[str, str]] = field(default_factory=set)
     #: called with the EventBridge event of every finished invocation (must not block)
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
@@ -148,6 +151,9 @@ def install() -> None:
         # moto implements no DescribeInstanceInformation: added for the registered instances
         backend.describe_instance_information = _backend_describe_instance_information  # type: ignore[attr-defined]
         response.describe_instance_information = _response_describe_instance_information  # type: ignore[attr-defined]
+        # moto implements no CancelCommand: the agent stand-in kills the running step, as the agent does
+        backend.cancel_command = _backend_cancel_command  # type: ignore[attr-defined]
+        response.cancel_command = _response_cancel_command  # type: ignore[attr-defined]
         STATE.installed = True
 
 
@@ -262,6 +268,26 @@ def _response_describe_instance_information(self: Any) -> Any:
     return ActionResult({"InstanceInformationList": self.ssm_backend.describe_instance_information(filters)})
 
 
+def _backend_cancel_command(self: Any, command_id: str, instance_ids: list[str]) -> None:
+    command = next((c for c in self._commands if c.command_id == command_id), None)
+    if command is None:
+        raise _ssm_error("InvalidCommandId", f"no command {command_id}")
+    targets = instance_ids or [i["InstanceId"] for i in command.invocations]
+    with STATE.lock:
+        running = [(key, STATE.processes[key]) for key in ((command_id, i) for i in targets) if key in STATE.processes]
+        STATE.cancelled.update(key for key, _ in running)
+    for _key, process in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _response_cancel_command(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    self.ssm_backend.cancel_command(self._get_param("CommandId"), list(self._get_param("InstanceIds", []) or []))
+    return ActionResult({})
+
+
 # -- running a command ----------------------------------------------------------------------------------
 def _run(backend: Any, command: Any, instance: LocalInstance, content: dict[str, Any], values: dict[str, str]) -> None:
     argv, ssm_env = render_for_local(content, values)
@@ -284,6 +310,9 @@ def _run(backend: Any, command: Any, instance: LocalInstance, content: dict[str,
             backend, command, instance.instance_id, status="Failed", details="Failed", code=1, err=str(exc).encode()
         )
         return
+    key = (command.command_id, instance.instance_id)
+    with STATE.lock:
+        STATE.processes[key] = process
     try:
         out, err = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -301,7 +330,16 @@ def _run(backend: Any, command: Any, instance: LocalInstance, content: dict[str,
             err=err,
         )
         return
-    if process.returncode == 0:
+    finally:
+        with STATE.lock:
+            STATE.processes.pop(key, None)
+            was_cancelled = key in STATE.cancelled
+            STATE.cancelled.discard(key)
+    if was_cancelled:
+        _finish(
+            backend, command, instance.instance_id, status="Cancelled", details="Cancelled", code=-1, out=out, err=err
+        )
+    elif process.returncode == 0:
         _finish(backend, command, instance.instance_id, status="Success", details="Success", code=0, out=out, err=err)
     else:
         code = process.returncode if process.returncode >= 0 else 128 - process.returncode

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from opsctl.local import ssm_executor
 from opsctl.local.plane import LocalPlane
 
 pytestmark = pytest.mark.integration
@@ -102,21 +103,26 @@ def test_command_output_lands_in_s3_under_the_output_prefix(plane: LocalPlane) -
     assert all(b"X-Amz-Signature" not in body for body in bodies), "no presigned URL in command output"
 
 
-def test_an_aborted_backup_leaves_no_dump_once_its_command_ends(plane: LocalPlane) -> None:
+def test_an_aborted_backup_cancels_its_command_and_leaves_nothing(plane: LocalPlane) -> None:
     host = plane.host(HOST)
     keys_before, _, _ = _leftovers(plane)
-    host.set_fault("pg_dump", {"delay_s": 2})
+    host.set_fault("pg_dump", {"delay_s": 30, "unless_arg": "--version"})  # preflight asks pg_dump --version
     try:
         arn = plane.start_execution("backup", {"host": HOST, "reason": "aborted mid-dump"})
         deadline = time.monotonic() + 30
         while not _dump_command_sent(plane.history(arn)):
             assert time.monotonic() < deadline, "the dump command was never sent"
             time.sleep(0.05)
-        plane.abort(arn)
-        plane.wait_ssm_idle()  # the command runs on; its completion finds nobody waiting
+        aborted_at = time.monotonic()
+        janitor = plane.abort(arn)
+        plane.wait_ssm_idle()  # the cancelled command ends; its completion finds nobody waiting
+        stopped_after_s = time.monotonic() - aborted_at
     finally:
         host.set_fault("pg_dump", None)
 
     assert plane.wait(arn, "backup").status == "ABORTED"
+    assert len(janitor["cancelled_commands"]) == 1, janitor
+    assert (janitor["cancelled_commands"][0], plane.target(HOST).instance_id, "Cancelled") in ssm_executor.STATE.runs
+    assert stopped_after_s < 20, "the command was stopped, not waited out"
     assert _leftovers(plane) == (keys_before, [], [])
     assert plane.lock_item(HOST) is None

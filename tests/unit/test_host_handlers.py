@@ -119,8 +119,8 @@ class FakePending:
         self.claimed.add(command_id)
         return True
 
-    def delete(self, command_id: str) -> None:
-        self.records.pop(command_id, None)
+    def delete(self, pending: PendingCommand) -> None:
+        self.records.pop(pending.command_id, None)
 
 
 class FakeRunner:

@@ -3,6 +3,8 @@
 A record is written right after ``SendCommand`` and read by the completion handler when EventBridge reports
 the command's final status. ``claim`` is a conditional update, so a duplicated event completes a task once.
 Records expire by TTL (``expires_at``) if the completion never comes (the state's own timeout fails it).
+A second item per command (pk ``EXECUTION#<execution arn>``) lets the lock janitor find and cancel the
+commands of an execution that was aborted or timed out.
 """
 
 from __future__ import annotations
@@ -32,10 +34,16 @@ class PendingCommand:
     #: the task's input (JSON) and what the step needs to interpret the result (no secrets, no URLs)
     event: str
     context: Mapping[str, Any] = field(default_factory=dict)
+    #: the execution whose state waits (empty when the task was invoked outside a workflow)
+    execution_id: str = ""
 
 
 def command_key(command_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"COMMAND#{command_id}"}, "sk": {"S": "COMMAND"}}
+
+
+def execution_key(execution_id: str, command_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"EXECUTION#{execution_id}"}, "sk": {"S": f"COMMAND#{command_id}"}}
 
 
 class DynamoPendingCommands:
@@ -56,10 +64,32 @@ class DynamoPendingCommands:
                 "host": {"S": pending.host},
                 "event": {"S": pending.event},
                 "context": {"S": json.dumps(dict(pending.context), sort_keys=True)},
+                "execution_id": {"S": pending.execution_id},
                 "sent_at": {"N": str(now)},
                 "expires_at": {"N": str(now + RECORD_TTL_S)},
             },
         )
+        if pending.execution_id:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **execution_key(pending.execution_id, pending.command_id),
+                    "instance_id": {"S": pending.instance_id},
+                    "expires_at": {"N": str(now + RECORD_TTL_S)},
+                },
+            )
+
+    def of_execution(self, execution_id: str) -> list[tuple[str, str]]:
+        """(command id, instance id) of every command still pending for ``execution_id``."""
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"EXECUTION#{execution_id}"}, ":prefix": {"S": "COMMAND#"}},
+            ConsistentRead=True,
+        )
+        return [
+            (item["sk"]["S"].removeprefix("COMMAND#"), item["instance_id"]["S"]) for item in response.get("Items", [])
+        ]
 
     def get(self, command_id: str) -> PendingCommand | None:
         item = self._client.get_item(TableName=self._table, Key=command_key(command_id), ConsistentRead=True).get(
@@ -83,8 +113,10 @@ class DynamoPendingCommands:
             raise
         return True
 
-    def delete(self, command_id: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=command_key(command_id))
+    def delete(self, pending: PendingCommand) -> None:
+        self._client.delete_item(TableName=self._table, Key=command_key(pending.command_id))
+        if pending.execution_id:
+            self._client.delete_item(TableName=self._table, Key=execution_key(pending.execution_id, pending.command_id))
 
 
 def _from_item(command_id: str, item: Mapping[str, Any]) -> PendingCommand:
@@ -96,4 +128,5 @@ def _from_item(command_id: str, item: Mapping[str, Any]) -> PendingCommand:
         host=item["host"]["S"],
         event=item["event"]["S"],
         context=json.loads(item["context"]["S"]),
+        execution_id=item.get("execution_id", {}).get("S", ""),
     )

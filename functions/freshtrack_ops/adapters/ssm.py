@@ -35,6 +35,20 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_ssm.type_defs import GetCommandInvocationResultTypeDef
 
+#: final statuses and status details of a command invocation, as EventBridge reports them in
+#: "EC2 Command Invocation Status-change Notification" (the completion rule matches all of them)
+FINAL_INVOCATION_STATUSES = (
+    "Success",
+    "Failed",
+    "TimedOut",
+    "Cancelled",
+    "Undeliverable",
+    "Terminated",
+    "InvalidPlatform",
+    "AccessDenied",
+    "DeliveryTimedOut",
+    "ExecutionTimedOut",
+)
 #: invocation statuses that are not final yet
 RUNNING_STATUSES = frozenset({"Pending", "InProgress", "Delayed"})
 #: StatusDetails that say the command never reached (or never ran on) the instance

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops import runtime
 from freshtrack_ops.adapters.pending import PendingCommand
+from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
 from freshtrack_ops.config import Target, describe_validation_error
 from freshtrack_ops.errors import InvalidInput, OpsError
 from freshtrack_ops.handlers._common import logger, metrics, tracer
@@ -32,20 +33,9 @@ from freshtrack_ops.steps.base import HostStep, Output
 from freshtrack_ops.steps.catalog import STEPS
 
 #: invocation statuses after which the command will not change any more
-FINAL_STATUSES = frozenset(
-    {
-        "Success",
-        "Failed",
-        "TimedOut",
-        "Cancelled",
-        "Undeliverable",
-        "Terminated",
-        "InvalidPlatform",
-        "AccessDenied",
-        "DeliveryTimedOut",
-        "ExecutionTimedOut",
-    }
-)
+FINAL_STATUSES = frozenset(FINAL_INVOCATION_STATUSES)
+#: what the state adds to every host task's payload, besides the step's own event
+_CALL_FIELDS = frozenset({"task_token", "execution_id"})
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
@@ -76,10 +66,10 @@ def dispatch(step: HostStep[Any], raw: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(f"task_token: a {step.name} task needs the task token of its state")
     callback = runtime.task_callback()
     try:
-        event = _parse(step.model, {key: value for key, value in raw.items() if key != "task_token"})
+        event = _parse(step.model, {key: value for key, value in raw.items() if key not in _CALL_FIELDS})
         target = runtime.targets().get(step.host(event))
         if target.transport == "ssm":
-            command_id = _send(step, event, target, token)
+            command_id = _send(step, event, target, token, str(raw.get("execution_id") or ""))
             logger.info("command sent", extra={"step": step.name, "host": target.id, "command_id": command_id})
             return {"command_id": command_id}
         with runtime.runner(target) as runner:
@@ -93,7 +83,7 @@ def dispatch(step: HostStep[Any], raw: dict[str, Any]) -> dict[str, Any]:
     return {"completed": step.name}
 
 
-def _send(step: HostStep[Any], event: BaseModel, target: Target, token: str) -> str:
+def _send(step: HostStep[Any], event: BaseModel, target: Target, token: str, execution_id: str) -> str:
     command, context = step.prepare(event, target)
     ssm = runtime.ssm_commands()
     try:
@@ -110,6 +100,7 @@ def _send(step: HostStep[Any], event: BaseModel, target: Target, token: str) -> 
         host=target.id,
         event=event.model_dump_json(),
         context=context,
+        execution_id=execution_id,
     )
     try:
         runtime.pending_commands().put(pending)
@@ -169,7 +160,7 @@ def command_done(event: CommandStatusEvent, context: LambdaContext) -> dict[str,
             # the execution stopped waiting (aborted, timed out): undo what the command left behind
             step.abandon(event_model, target, pending.context)
         result = {"command_id": pending.command_id, "completed": step.name}
-    commands.delete(pending.command_id)
+    commands.delete(pending)
     return result
 
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from freshtrack_ops import runtime
 from freshtrack_ops.handlers._common import logger, tracer
-from freshtrack_ops.lock_janitor import ExecutionEnded, release_orphaned_lock
+from freshtrack_ops.lock_janitor import ExecutionEnded, cancel_pending_commands, release_orphaned_lock
 from freshtrack_ops.models import LockEvent, LockResult
 
 
@@ -30,8 +30,14 @@ def handler(event: LockEvent, context: LambdaContext) -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 def janitor(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """EventBridge: an execution was aborted or timed out; free the host lock it may still hold."""
+    """EventBridge: an execution was aborted or timed out; cancel the SSM commands it waited for and free the
+    host lock it may still hold."""
     detail = ExecutionEnded.model_validate(event.get("detail", {}))
+    cancelled = cancel_pending_commands(detail, runtime.pending_commands().of_execution, _cancel)
     result = release_orphaned_lock(detail, runtime.lock_table())
-    logger.info("lock janitor", extra=result.model_dump())
-    return result.model_dump()
+    logger.info("lock janitor", extra=result.model_dump() | {"cancelled_commands": cancelled})
+    return result.model_dump() | {"cancelled_commands": cancelled}
+
+
+def _cancel(command_id: str, instance_id: str) -> None:
+    runtime.ssm_commands().cancel(command_id, instance_id)
