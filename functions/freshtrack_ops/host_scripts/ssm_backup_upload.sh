@@ -25,6 +25,8 @@ if [[ ! "$PART_SIZE" =~ ^[1-9][0-9]{6,8}$ ]] || ((PART_SIZE < 5242880 || PART_SI
   exit 64
 fi
 
+# @include lib/snapshot.sh
+
 cd "$APP_DIR"
 work="$(mktemp -d)"
 bg_pids=()
@@ -85,27 +87,7 @@ upload_part() {
 }
 export -f upload_part
 
-coproc PSQL { "$DOCKER_BIN" compose exec -T "$PG_SERVICE" psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$DB_ROLE" -d "$DB_NAME"; }
-to_psql="${PSQL[1]}"
-from_psql="${PSQL[0]}"
-# shellcheck disable=SC2153  # PSQL_PID is set by the coproc above
-psql_pid="$PSQL_PID"
-
-printf '%s\n' "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;" "SELECT pg_export_snapshot();" >&"$to_psql"
-if ! read -r -t 60 snapshot <&"$from_psql" || [[ ! "$snapshot" =~ ^[0-9A-F-]+$ ]]; then
-  echo "could not export a snapshot from $DB_NAME" >&2
-  exit 31
-fi
-
-# Counted concurrently with the dump, inside the exported snapshot.
-cat >&"$to_psql" <<'SQL'
-SELECT coalesce(json_object_agg(format('%s.%s', n.nspname, c.relname),
-         (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I', n.nspname, c.relname),
-                                              false, true, '')))[1]::text::bigint ORDER BY n.nspname, c.relname), '{}')
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg_toast%';
-SQL
+snapshot_open
 
 compress_args=()
 if [[ -n "$PG_DUMP_COMPRESS" ]]; then
@@ -122,17 +104,13 @@ bg_pids=("$sha_pid" "$len_pid")
 
 set +e
 "$DOCKER_BIN" compose exec -T "$PG_SERVICE" pg_dump -U "$DB_ROLE" -Fc "${compress_args[@]}" \
-  --snapshot="$snapshot" "$DB_NAME" |
+  --snapshot="$SNAPSHOT" "$DB_NAME" |
   tee "$work/sha.fifo" "$work/len.fifo" |
   SHELL="$(command -v bash)" split -b "$PART_SIZE" -a 5 --numeric-suffixes=1 --filter=upload_part - "$work/part."
 statuses=("${PIPESTATUS[@]}")
 set -e
 
-counts=""
-read -r -t 600 counts <&"$from_psql" || true
-printf '%s\n' "COMMIT;" '\q' >&"$to_psql"
-exec {to_psql}>&-
-wait "$psql_pid" 2>/dev/null || true
+snapshot_close
 
 if [[ "${statuses[2]}" -ne 0 ]]; then
   echo "upload failed (split exited ${statuses[2]})" >&2
@@ -155,9 +133,9 @@ if [[ ! "$sha" =~ ^[0-9a-f]{64}$ || ! "$bytes" =~ ^[0-9]+$ ]] || ((bytes < 5)); 
   echo "pg_dump produced no archive" >&2
   exit 47
 fi
-if [[ -z "$counts" ]]; then
+if [[ -z "$ROW_COUNTS" ]]; then
   echo "row counts were not returned" >&2
   exit 32
 fi
 printf 'SHA256 %s %s\n' "$sha" "$bytes"
-printf 'ROWCOUNTS %s\n' "$counts"
+printf 'ROWCOUNTS %s\n' "$ROW_COUNTS"
