@@ -6,6 +6,7 @@ set -euo pipefail
 : "${APP_DIR:?}" "${DOCKER_BIN:?}" "${PG_SERVICE:?}" "${DB_NAME:?}" "${DB_ROLE:?}"
 PG_DUMP_COMPRESS="${PG_DUMP_COMPRESS:-}"
 
+# @include lib/count_rows.sh
 # @include lib/snapshot.sh
 
 cd "$APP_DIR"

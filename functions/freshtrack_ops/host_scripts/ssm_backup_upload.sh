@@ -25,6 +25,7 @@ if [[ ! "$PART_SIZE" =~ ^[1-9][0-9]{6,8}$ ]] || ((PART_SIZE < 5242880 || PART_SI
   exit 64
 fi
 
+# @include lib/count_rows.sh
 # @include lib/snapshot.sh
 
 cd "$APP_DIR"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Shared by the dump scripts (inlined by host_scripts.load at "# @include"): exact per-table row counts taken
+# Shared by the dump scripts (inlined by host_scripts.load at "# @include"; needs lib/count_rows.sh): exact per-table row counts taken
 # in the SAME snapshot pg_dump reads. A psql session exports a repeatable-read snapshot and counts every
 # table in it while the caller's `pg_dump --snapshot="$SNAPSHOT"` runs.
 #
@@ -21,14 +21,7 @@ snapshot_open() {
   fi
 
   # Counted concurrently with the dump, inside the exported snapshot.
-  cat >&"$ftops_to_psql" <<'SQL'
-SELECT coalesce(json_object_agg(format('%s.%s', n.nspname, c.relname),
-         (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I', n.nspname, c.relname),
-                                              false, true, '')))[1]::text::bigint ORDER BY n.nspname, c.relname), '{}')
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg_toast%';
-SQL
+  count_rows_sql >&"$ftops_to_psql"
 }
 
 # shellcheck disable=SC2034  # ROW_COUNTS is read by the caller
