@@ -40,7 +40,7 @@ def test_a_command_outliving_its_document_timeout_fails_named_and_leaves_nothing
     host = plane.host(HOST)
     keys_before, _, _ = _leftovers(plane)
     plane.notifications()
-    host.set_fault("pg_dump", {"delay_s": 8})
+    host.set_fault("pg_dump", {"delay_s": 8, "unless_arg": "--version"})  # not preflight's pg_dump --version
     try:
         with plane.ssm_execution_timeout("ssm_backup_upload.sh", 2):
             ex = plane.run("backup", {"host": HOST, "reason": "timeout test"})
