@@ -24,6 +24,8 @@ from pydantic import (
 from freshtrack_ops.errors import ConfigError
 
 HOST_ID_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
+#: a health URL the host itself may be asked to fetch (health_check_from: host): scheme, host, port, path only
+HEALTH_URL_PATTERN = r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]{0,1000})?$"
 IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
 SERVICE_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 UNIX_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
@@ -106,6 +108,9 @@ class Target(BaseModel):
     db_role: Identifier = "frostguard"
     domain: Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=253)]
     health_url: HttpUrl | None = None
+    #: who fetches the health URL: the control plane (Lambda), or the host itself (curl; for hosts whose
+    #: URL the control plane cannot reach, e.g. SSM-only hosts in a private network)
+    health_check_from: Literal["control-plane", "host"] = "control-plane"
     backup: BackupSettings = BackupSettings()
     restore: RestoreSettings = RestoreSettings()
 
@@ -119,6 +124,11 @@ class Target(BaseModel):
                 raise ValueError(f"transport 'ssh' needs {', '.join(missing)}")
         if self.transport == "ssm" and self.instance_id is None:
             raise ValueError("transport 'ssm' needs instance_id")
+        if self.health_check_from == "host" and not re.fullmatch(HEALTH_URL_PATTERN, self.effective_health_url):
+            raise ValueError(
+                f"health_url {self.effective_health_url!r} cannot be fetched by the host (health_check_from: host "
+                "takes scheme://host[:port]/path only)"
+            )
         if self.postgres_service not in self.compose_services:
             raise ValueError(f"postgres_service {self.postgres_service!r} is not in compose_services")
         for service in self.app_services:

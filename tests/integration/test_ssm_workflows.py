@@ -126,3 +126,20 @@ def test_an_aborted_backup_cancels_its_command_and_leaves_nothing(plane: LocalPl
     assert stopped_after_s < 20, "the command was stopped, not waited out"
     assert _leftovers(plane) == (keys_before, [], [])
     assert plane.lock_item(HOST) is None
+
+
+def test_a_restore_can_have_the_host_itself_check_health(plane: LocalPlane) -> None:
+    """For hosts whose health URL the control plane cannot reach: health.sh asks it from the host."""
+    backup = plane.run("backup", {"host": HOST, "reason": "to restore"})
+    assert backup.status == "SUCCEEDED", backup.cause
+    assert backup.output is not None
+    plane.update_target(HOST, health_check_from="host")
+    try:
+        ex = plane.run("restore", {"host": HOST, "backup_id": backup.output["backup_id"], "confirm": "frostguard"})
+    finally:
+        plane.update_target(HOST, health_check_from="control-plane")
+
+    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
+    sent = [command["DocumentName"] for command in plane.client("ssm").list_commands()["Commands"]]
+    assert sent.count("Local-FreshTrackOps-health") == 1, "the health check ran on the host, once"
+    assert plane.lock_item(HOST) is None

@@ -39,6 +39,7 @@ def _values(script: str) -> dict[str, str]:
         "PART_URLS_URL": "https://b.s3.us-east-1.amazonaws.com/ssm-exchange/l?X-Amz-Signature=0a&X-Amz-Expires=9",
         "OBJECT_URL": "https://b.s3.us-east-1.amazonaws.com/backups/x.dump?X-Amz-Signature=0a&X-Amz-Expires=9",
         "PART_SIZE": "8388608",
+        "HEALTH_URL": "https://demo.freshtrack.example/api/health",
     }
     return {name: sample[name] for name in SCRIPT_PARAMETERS[script] if name in sample}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from freshtrack_ops.config import ABS_PATH_PATTERN, IDENTIFIER_PATTERN, SERVICE_PATTERN
+from freshtrack_ops.config import ABS_PATH_PATTERN, HEALTH_URL_PATTERN, IDENTIFIER_PATTERN, SERVICE_PATTERN
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,7 @@ PARAMETERS: dict[str, HostParameter] = {
             "Presigned GET URL of the list of presigned UploadPart URLs (one per line, part 1 first)",
         ),
         HostParameter("OBJECT_URL", PRESIGNED_URL_PATTERN, "Presigned GET URL of a backup object"),
+        HostParameter("HEALTH_URL", HEALTH_URL_PATTERN, "The application's health endpoint, fetched by the host"),
         HostParameter(
             "PART_SIZE",
             decimal_range_pattern(MIN_PART_SIZE, MAX_PART_SIZE),
@@ -116,6 +117,7 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "restore_stream.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_ROLE", "TARGET_DB"),
     "row_counts.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_ROLE", "TARGET_DB"),
     "services.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICES"),
+    "health.sh": ("APP_DIR", "DOCKER_BIN", "HEALTH_URL"),
     "ssm_backup_upload.sh": (
         "APP_DIR",
         "DOCKER_BIN",

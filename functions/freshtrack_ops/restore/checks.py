@@ -79,21 +79,41 @@ def parse_compose_ps(output: str) -> dict[str, str]:
 
 
 def health_command(target: Target) -> HostCommand:
+    """``compose ps`` (the control plane then fetches the URL), or ``health.sh`` when the host fetches it."""
+    if target.health_check_from == "host":
+        env = {"APP_DIR": target.app_dir, "DOCKER_BIN": target.docker_bin, "HEALTH_URL": target.effective_health_url}
+        return HostCommand("health.sh", env, 60)
     return services_command(target, "status", ())
 
 
 def check_health(target: Target, runner: HostRunner) -> HealthResult:
-    return read_health(target, services(target, runner, "status", ()).states)
+    command = health_command(target)
+    return read_health_result(target, command, command.run(runner))
 
 
-def read_health(target: Target, states: dict[str, str]) -> HealthResult:
-    """Healthy: every compose service running and the health URL answering 200 (asked from the control plane)."""
+def read_health_result(target: Target, command: HostCommand, result: CommandResult) -> HealthResult:
+    if command.script != "health.sh":
+        return read_health(target, read_services(target, command, result).states)
+    if result.exit_code != 0:
+        raise HostCommandFailed(f"{target.id}: the health check on the host failed: {tail(result.stderr)}")
+    lines = result.stdout.strip().splitlines()
+    if not lines or not lines[-1].startswith("HTTP "):
+        raise HostCommandFailed(f"{target.id}: the health check printed no HTTP status: {tail(result.stdout)}")
+    status_text = lines[-1].removeprefix("HTTP ").strip()
+    status = int(status_text) if status_text.isdigit() else 0
+    return read_health(target, parse_compose_ps("\n".join(lines[:-1])), http_status=status)
+
+
+def read_health(target: Target, states: dict[str, str], *, http_status: int | None = None) -> HealthResult:
+    """Healthy: every compose service running and the health URL answering 200 (asked from the control plane
+    unless the host already asked: ``http_status``)."""
     down = [name for name in target.compose_services if states.get(name) != "running"]
     url = target.effective_health_url
-    status = _http_status(url)
+    status = _http_status(url) if http_status is None else http_status
     if down or status != 200:
+        asked = "from the host" if http_status is not None else "from the control plane"
         raise VerificationFailed(
-            f"{target.id}: unhealthy: {url} answered {status or 'nothing'}; "
+            f"{target.id}: unhealthy: {url} answered {status or 'nothing'} ({asked}); "
             f"services not running: {', '.join(down) or 'none'}"
         )
     return HealthResult(url=url, http_status=status, services=states)

@@ -191,9 +191,7 @@ class HealthStep(HostStep[HealthEvent]):
         return checks.health_command(target), {}
 
     def finish(self, event: HealthEvent, target: Target, context: Context, result: CommandResult) -> Output:
-        command = checks.health_command(target)
-        states = checks.read_services(target, command, result).states
-        return checks.read_health(target, states).model_dump(mode="json")
+        return checks.read_health_result(target, checks.health_command(target), result).model_dump(mode="json")
 
 
 def _object_url(key: str) -> str:
