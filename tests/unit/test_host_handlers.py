@@ -206,6 +206,12 @@ def test_a_named_error_fails_the_token_with_its_class_name(world: World) -> None
     assert world.callback.failed == [(TOKEN, "DumpFailed", "the host said fail")]
 
 
+def test_a_runner_task_whose_execution_stopped_waiting_ends_quietly(world: World) -> None:
+    world.callback.gone = True
+    reply = host_handlers.dispatch(world.step, {"host": "demo", "word": "hi", "task_token": TOKEN})
+    assert reply == {"completed": "echo", "abandoned": True}
+
+
 def test_a_missing_token_is_refused(world: World) -> None:
     with pytest.raises(InvalidInput, match="task_token"):
         host_handlers.dispatch(world.step, {"host": "demo", "word": "hi"})

@@ -64,7 +64,6 @@ def dispatch(step: HostStep[Any], raw: dict[str, Any]) -> dict[str, Any]:
     token = raw.get("task_token")
     if not isinstance(token, str) or not token:
         raise InvalidInput(f"task_token: a {step.name} task needs the task token of its state")
-    callback = runtime.task_callback()
     try:
         event = _parse(step.model, {key: value for key, value in raw.items() if key not in _CALL_FIELDS})
         target = runtime.targets().get(step.host(event))
@@ -76,10 +75,11 @@ def dispatch(step: HostStep[Any], raw: dict[str, Any]) -> dict[str, Any]:
             output = step.run(event, target, runner)
     except OpsError as exc:
         logger.warning("host task failed", extra={"step": step.name, "error": type(exc).__name__})
-        callback.fail(token, exc)
+        _complete_token(token, failure=exc)
         return {"error": type(exc).__name__}
     step.record_metrics(target, output)
-    callback.succeed(token, output)
+    if not _complete_token(token, output=output):
+        return {"completed": step.name, "abandoned": True}
     return {"completed": step.name}
 
 
@@ -169,17 +169,22 @@ _GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
 def _complete(pending: PendingCommand, *, output: Output | None = None, failure: Exception | None = None) -> bool:
-    """Complete the waiting task; False when the execution no longer waits (it was aborted or timed out)."""
+    """Complete the task waiting for ``pending``; False when its execution no longer waits."""
+    return _complete_token(pending.task_token, output=output, failure=failure)
+
+
+def _complete_token(token: str, *, output: Output | None = None, failure: Exception | None = None) -> bool:
+    """Complete a waiting task; False when the execution no longer waits (it was aborted or timed out)."""
     callback = runtime.task_callback()
     try:
         if failure is not None:
-            callback.fail(pending.task_token, failure)
+            callback.fail(token, failure)
         else:
-            callback.succeed(pending.task_token, output or {})
+            callback.succeed(token, output or {})
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in _GONE:
             raise
-        logger.warning("no execution waits for this command any more", extra={"command_id": pending.command_id})
+        logger.warning("no execution waits for this task any more")
         return False
     return True
 
