@@ -570,6 +570,10 @@ class LocalPlane:
             raise RuntimeError(f"lock janitor failed: {result}")
         return result
 
+    def finished_invocations(self, task: str) -> int:
+        """How many invocations of the task's Lambda (a ``TASKS`` name) have ended so far."""
+        return sum(1 for name, _, _ in moto_patches.STATE.invocations if name == FUNCTION_PREFIX + task)
+
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         """The execution's events so far (it may still be running)."""
         return list(_history(self.sfn, execution_arn))

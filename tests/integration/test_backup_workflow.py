@@ -173,3 +173,32 @@ def test_an_aborted_backup_leaves_no_lock_behind(plane: LocalPlane, host_name: s
     assert plane.lock_item(host_name) is None
     follow_up = plane.run("backup", {"host": host_name, "reason": "after the abort"})
     assert follow_up.status == "SUCCEEDED", follow_up.cause
+
+
+def test_a_dump_finishing_after_its_backup_was_aborted_is_discarded(plane: LocalPlane) -> None:
+    """SSH: the dump Lambda cannot be stopped and runs to its end; finding nobody waiting, it deletes the dump
+    it just stored (it has no manifest). The SSM path cancels its command instead (test_ssm_workflows)."""
+    host = plane.host("demo")
+    keys_before = set(plane.object_keys())
+    dumps_before = plane.finished_invocations("BackupDump")
+    host.set_fault("pg_dump", {"delay_s": 3, "unless_arg": "--version"})  # not preflight's pg_dump --version
+    try:
+        arn = plane.start_execution("backup", {"host": "demo", "reason": "aborted mid-dump"})
+        deadline = time.monotonic() + 30
+        while not any(
+            e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "StreamDump"
+            for e in plane.history(arn)
+        ):
+            assert time.monotonic() < deadline, "the dump never started"
+            time.sleep(0.05)
+        plane.abort(arn)
+        while plane.finished_invocations("BackupDump") == dumps_before:
+            assert time.monotonic() < deadline + 30, "the dump Lambda never ended"
+            time.sleep(0.05)
+    finally:
+        host.set_fault("pg_dump", None)
+
+    assert plane.wait(arn, "backup").status == "ABORTED"
+    assert set(plane.object_keys()) == keys_before, "the orphaned dump was deleted"
+    assert plane.incomplete_uploads() == []
+    assert plane.lock_item("demo") is None

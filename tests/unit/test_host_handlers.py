@@ -42,6 +42,7 @@ class EchoStep(HostStep[EchoEvent]):
 
     def __init__(self) -> None:
         self.abandoned: list[Mapping[str, Any]] = []
+        self.discarded: list[Mapping[str, Any]] = []
 
     def host(self, event: EchoEvent) -> str:
         return event.host
@@ -56,6 +57,9 @@ class EchoStep(HostStep[EchoEvent]):
 
     def abandon(self, event: EchoEvent, target: Target, context: Context) -> None:
         self.abandoned.append(dict(context))
+
+    def discard(self, event: EchoEvent, target: Target, output: Output) -> None:
+        self.discarded.append(dict(output))
 
 
 @dataclass
@@ -209,7 +213,8 @@ def test_a_named_error_fails_the_token_with_its_class_name(world: World) -> None
 def test_a_runner_task_whose_execution_stopped_waiting_ends_quietly(world: World) -> None:
     world.callback.gone = True
     reply = host_handlers.dispatch(world.step, {"host": "demo", "word": "hi", "task_token": TOKEN})
-    assert reply == {"completed": "echo", "abandoned": True}
+    assert reply == {"completed": "echo", "discarded": True}
+    assert world.step.discarded == [{"said": "hello", "context": {"upload": "u-1"}}]
 
 
 def test_a_missing_token_is_refused(world: World) -> None:

@@ -79,7 +79,8 @@ def dispatch(step: HostStep[Any], raw: dict[str, Any]) -> dict[str, Any]:
         return {"error": type(exc).__name__}
     step.record_metrics(target, output)
     if not _complete_token(token, output=output):
-        return {"completed": step.name, "abandoned": True}
+        step.discard(event, target, output)
+        return {"completed": step.name, "discarded": True}
     return {"completed": step.name}
 
 

@@ -50,6 +50,9 @@ class HostStep(ABC, Generic[EventT]):
     def abandon(self, event: EventT, target: Target, context: Context) -> None:
         """Undo what ``prepare`` started, after the command failed or could not be sent. Never raises."""
 
+    def discard(self, event: EventT, target: Target, output: Output) -> None:
+        """Undo a finished ``run`` whose execution stopped waiting (aborted, timed out). Never raises."""
+
     def record_metrics(self, target: Target, output: Output) -> None:
         """Emit the step's metrics for a successful output (the caller flushes them)."""
 

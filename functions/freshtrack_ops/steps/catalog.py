@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -83,6 +84,13 @@ class DumpStep(HostStep[DumpEvent]):
     def abandon(self, event: DumpEvent, target: Target, context: Context) -> None:
         upload = SsmUpload.model_validate(context)
         abandon_ssm_dump(event.plan, upload, s3=runtime.client("s3"), bucket=runtime.settings().backup_bucket)
+
+    def discard(self, event: DumpEvent, target: Target, output: Output) -> None:
+        """A dump nobody waits for any more gets no manifest: delete it (the cleanup path's rule)."""
+        store = runtime.store()
+        with contextlib.suppress(Exception):
+            if store.exists(event.plan.dump_key) and not store.exists(event.plan.manifest_key):
+                store.delete(event.plan.dump_key)
 
     def record_metrics(self, target: Target, output: Output) -> None:
         dump = DumpResult.model_validate(output)
