@@ -135,17 +135,11 @@ def presigner() -> S3Client:
 @cache
 def _presigner() -> S3Client:
     import boto3
-    from botocore.config import Config
 
     from freshtrack_ops.backup.presign import presign_client
 
-    endpoint = settings().presign_endpoint_url
-    if not endpoint:
-        return presign_client(boto3.session.Session().region_name or "us-east-1")
-    client: S3Client = boto3.session.Session().client(
-        "s3", endpoint_url=endpoint, config=Config(signature_version="s3v4", s3={"addressing_style": "path"})
-    )
-    return client
+    region = boto3.session.Session().region_name or "us-east-1"
+    return presign_client(region, endpoint_url=settings().presign_endpoint_url)
 
 
 def runner_for(target: Target) -> HostRunner:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: what every task that runs a host script needs, on any transport: the targets, the SSH key, sending SSM
+#: commands, completing its own task token, and the ops table (where SSM commands wait for their completion)
+HOST_ACCESS = frozenset({"targets", "ssh-keys", "ssm-commands", "task-callback", "table"})
+
 
 @dataclass(frozen=True)
 class LambdaTask:
@@ -53,7 +57,7 @@ TASKS: dict[str, LambdaTask] = {
             "freshtrack_ops.handlers.backup.preflight",
             "Check database, disk and versions on the host",
             timeout_s=180,
-            grants=frozenset({"targets", "ssh-keys", "ssm-commands", "task-callback", "table"}),
+            grants=HOST_ACCESS,
         ),
         LambdaTask(
             "BackupDump",
@@ -61,7 +65,7 @@ TASKS: dict[str, LambdaTask] = {
             "Stream pg_dump from the host into S3",
             timeout_s=900,
             memory_mb=512,
-            grants=frozenset({"targets", "ssh-keys", "bucket-write", "ssm-commands", "task-callback", "table"}),
+            grants=HOST_ACCESS | {"bucket-write"},
         ),
         LambdaTask(
             "BackupManifest",
@@ -105,14 +109,14 @@ TASKS: dict[str, LambdaTask] = {
             "Verify a backup: sha256 and pg_restore --list, one streamed pass",
             timeout_s=900,
             memory_mb=512,
-            grants=frozenset({"targets", "ssh-keys", "bucket-read", "ssm-commands", "task-callback", "table"}),
+            grants=HOST_ACCESS | {"bucket-read"},
         ),
         LambdaTask(
             "HostDatabase",
             "freshtrack_ops.handlers.restore.database",
             "Create or drop a scratch database, or recreate the live one",
             timeout_s=300,
-            grants=frozenset({"targets", "ssh-keys", "ssm-commands", "task-callback", "table"}),
+            grants=HOST_ACCESS,
         ),
         LambdaTask(
             "RestoreLoad",
@@ -120,28 +124,28 @@ TASKS: dict[str, LambdaTask] = {
             "Stream a backup from S3 into pg_restore on the host",
             timeout_s=900,
             memory_mb=512,
-            grants=frozenset({"targets", "ssh-keys", "bucket-read", "ssm-commands", "task-callback", "table"}),
+            grants=HOST_ACCESS | {"bucket-read"},
         ),
         LambdaTask(
             "RestoreCounts",
             "freshtrack_ops.handlers.restore.counts",
             "Compare a database's row counts with a backup's manifest",
             timeout_s=600,
-            grants=frozenset({"targets", "ssh-keys", "bucket-read", "ssm-commands", "task-callback", "table"}),
+            grants=HOST_ACCESS | {"bucket-read"},
         ),
         LambdaTask(
             "HostServices",
             "freshtrack_ops.handlers.restore.services",
             "Stop, start or list compose services",
             timeout_s=300,
-            grants=frozenset({"targets", "ssh-keys", "ssm-commands", "task-callback", "table"}),
+            grants=HOST_ACCESS,
         ),
         LambdaTask(
             "HostHealth",
             "freshtrack_ops.handlers.restore.health",
             "Health URL and compose ps check",
             timeout_s=60,
-            grants=frozenset({"targets", "ssh-keys", "ssm-commands", "task-callback", "table"}),
+            grants=HOST_ACCESS,
         ),
         LambdaTask(
             "HostCommandDone",

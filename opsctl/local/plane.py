@@ -47,6 +47,7 @@ from freshtrack_ops.restore.approval import answer_approval
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from opsctl.local import moto_patches, ssm_executor
 from opsctl.local.host import LocalHost
+from opsctl.local.ops_table import create_ops_table
 from opsctl.local.s3_endpoint import LocalS3Endpoint
 from opsctl.local.sshd import available as sshd_available
 
@@ -369,15 +370,7 @@ class LocalPlane:
                 "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
             },
         )
-        self.dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ops_table(self.dynamodb, TABLE)
         sns, sqs = self.client("sns"), self.client("sqs")
         self.topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
         os.environ["NOTIFICATION_TOPIC_ARN"] = self.topic_arn

@@ -13,6 +13,7 @@ from freshtrack_ops.backup.cleanup import cleanup_backup
 from freshtrack_ops.errors import LockHeld
 from freshtrack_ops.lock_janitor import ExecutionEnded, release_orphaned_lock
 from freshtrack_ops.models import CleanupEvent
+from opsctl.local.ops_table import create_ops_table
 from tests.unit.fakes import FakeStore
 from tests.unit.test_stream import PLAN
 
@@ -41,15 +42,7 @@ def test_cleanup_never_deletes_a_backup_that_has_its_manifest() -> None:
 def table() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="ops",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ops_table(client, "ops")
         yield client
 
 

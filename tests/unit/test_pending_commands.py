@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from freshtrack_ops.adapters.pending import DynamoPendingCommands, PendingCommand
 from freshtrack_ops.lock_janitor import ExecutionEnded, cancel_pending_commands
+from opsctl.local.ops_table import create_ops_table
 
 TABLE = "ops"
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:backup:run-1"
@@ -20,15 +21,7 @@ EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:backup:run-1"
 def dynamodb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ops_table(client, TABLE)
         yield client
 
 

@@ -25,6 +25,7 @@ from freshtrack_ops.retention.rpo import SENTINEL_AGE_HOURS, newest_verified, rp
 from freshtrack_ops.retention.s3_tags import S3TagStore
 from opsctl.local.lifecycle import apply_lifecycle, expiry_due
 from opsctl.local.moto_patches import LocalLambdaContext
+from opsctl.local.ops_table import create_ops_table
 
 NOW = datetime(2025, 3, 12, 12, 0, tzinfo=UTC)  # a Wednesday, ISO week 2025-W11
 BUCKET = "ftops-unit-backups"
@@ -253,15 +254,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ops_table(dynamodb, TABLE)
         catalog = DynamoCatalog(dynamodb, TABLE)
         yield Aws(s3=s3, dynamodb=dynamodb, catalog=catalog, tags=S3TagStore(s3, BUCKET))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from freshtrack_ops.models import CleanupEvent, CleanupResult
+from freshtrack_ops.models import BackupPlan, CleanupEvent, CleanupResult
 from freshtrack_ops.ports import BackupStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,14 @@ def error_fields(error: dict[str, object]) -> tuple[str, str]:
     return name, cause_raw
 
 
+def delete_unmanifested_dump(plan: BackupPlan, store: BackupStore) -> bool:
+    """Delete the plan's dump if it exists without a manifest (a backup is only ever kept with one)."""
+    if store.exists(plan.dump_key) and not store.exists(plan.manifest_key):
+        store.delete(plan.dump_key)
+        return True
+    return False
+
+
 def cleanup_backup(event: CleanupEvent, store: BackupStore) -> CleanupResult:
     name, cause = error_fields(event.error)
     aborted = 0
@@ -42,8 +50,7 @@ def cleanup_backup(event: CleanupEvent, store: BackupStore) -> CleanupResult:
     plan = event.plan
     if plan is not None:
         aborted = store.abort_incomplete_uploads(plan.dump_key)
-        if store.exists(plan.dump_key) and not store.exists(plan.manifest_key):
-            store.delete(plan.dump_key)
+        if delete_unmanifested_dump(plan, store):
             deleted.append(plan.dump_key)
     log.info("cleanup done", extra={"aborted_uploads": aborted, "deleted": deleted, "error": name})
     return CleanupResult(aborted_uploads=aborted, deleted_objects=deleted, error_name=name, error_cause=cause)

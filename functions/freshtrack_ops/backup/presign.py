@@ -68,12 +68,19 @@ class UploadReport:
     size: int
 
 
-def presign_client(region: str, session: boto3.session.Session | None = None) -> S3Client:
-    """The S3 client to presign with: SigV4 and ``https://<bucket>.s3.<region>.amazonaws.com`` URLs."""
+def presign_client(region: str, session: boto3.session.Session | None = None, *, endpoint_url: str = "") -> S3Client:
+    """The S3 client to presign with: SigV4 and ``https://<bucket>.s3.<region>.amazonaws.com`` URLs, or
+    path-style URLs on ``endpoint_url`` (an S3-compatible or interface endpoint)."""
     config = Config(
-        signature_version="s3v4", s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
+        signature_version="s3v4",
+        s3={
+            "addressing_style": "path" if endpoint_url else "virtual",
+            "us_east_1_regional_endpoint": "regional",
+        },
     )
-    client: S3Client = (session or boto3.session.Session()).client("s3", region_name=region, config=config)
+    client: S3Client = (session or boto3.session.Session()).client(
+        "s3", region_name=region, config=config, endpoint_url=endpoint_url or None
+    )
     return client
 
 

@@ -115,24 +115,10 @@ def finish_ssm_dump(
 
 
 def abandon_ssm_dump(plan: BackupPlan, upload: SsmUpload, *, s3: S3Client, bucket: str) -> None:
-    """Abort the upload (its parts are deleted), delete the part URLs, and delete the dump if it was completed
-    but has no manifest (the execution stopped waiting for it). Best effort, never raises."""
+    """Abort the upload (its parts are deleted) and delete the part URLs; best effort, never raises."""
     with contextlib.suppress(ClientError, BotoCoreError):
         presign.abort_upload(s3, bucket, plan.dump_key, upload.upload_id)
     _discard(s3, bucket, upload)
-    with contextlib.suppress(ClientError, BotoCoreError):
-        if _exists(s3, bucket, plan.dump_key) and not _exists(s3, bucket, plan.manifest_key):
-            s3.delete_object(Bucket=bucket, Key=plan.dump_key)
-
-
-def _exists(s3: S3Client, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
 
 
 def _discard(s3: S3Client, bucket: str, upload: SsmUpload) -> None:

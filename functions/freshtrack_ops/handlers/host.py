@@ -151,13 +151,13 @@ def command_done(event: CommandStatusEvent, context: LambdaContext) -> dict[str,
         output = _finish(step, event_model, target, pending, outcome)
     except Exception as exc:  # every failure must reach the waiting task, named
         logger.warning("host command failed", extra={"step": step.name, "error": type(exc).__name__})
-        _complete(pending, failure=exc)
+        _complete_token(pending.task_token, failure=exc)
         result: dict[str, Any] = {"command_id": pending.command_id, "error": type(exc).__name__}
     else:
         if step.has_metrics:
             step.record_metrics(target, output)
             metrics.flush_metrics()
-        if not _complete(pending, output=output):
+        if not _complete_token(pending.task_token, output=output):
             # the execution stopped waiting (aborted, timed out): undo what the command left behind
             step.abandon(event_model, target, pending.context)
         result = {"command_id": pending.command_id, "completed": step.name}
@@ -167,11 +167,6 @@ def command_done(event: CommandStatusEvent, context: LambdaContext) -> dict[str,
 
 #: SendTask* errors meaning nobody waits for this token any more
 _GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
-
-
-def _complete(pending: PendingCommand, *, output: Output | None = None, failure: Exception | None = None) -> bool:
-    """Complete the task waiting for ``pending``; False when its execution no longer waits."""
-    return _complete_token(pending.task_token, output=output, failure=failure)
 
 
 def _complete_token(token: str, *, output: Output | None = None, failure: Exception | None = None) -> bool:

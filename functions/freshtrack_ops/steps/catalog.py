@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from freshtrack_ops import runtime
 from freshtrack_ops.backup import presign
+from freshtrack_ops.backup.cleanup import delete_unmanifested_dump
 from freshtrack_ops.backup.preflight import preflight_command, read_preflight
 from freshtrack_ops.backup.ssm_dump import SsmUpload, abandon_ssm_dump, finish_ssm_dump, start_ssm_dump
 from freshtrack_ops.backup.stream import stream_dump
@@ -84,13 +85,13 @@ class DumpStep(HostStep[DumpEvent]):
     def abandon(self, event: DumpEvent, target: Target, context: Context) -> None:
         upload = SsmUpload.model_validate(context)
         abandon_ssm_dump(event.plan, upload, s3=runtime.client("s3"), bucket=runtime.settings().backup_bucket)
+        # the upload may have been completed before nobody waited any more
+        self.discard(event, target, {})
 
     def discard(self, event: DumpEvent, target: Target, output: Output) -> None:
-        """A dump nobody waits for any more gets no manifest: delete it (the cleanup path's rule)."""
-        store = runtime.store()
+        """A dump nobody waits for any more never gets a manifest: delete it (the cleanup path's rule)."""
         with contextlib.suppress(Exception):
-            if store.exists(event.plan.dump_key) and not store.exists(event.plan.manifest_key):
-                store.delete(event.plan.dump_key)
+            delete_unmanifested_dump(event.plan, runtime.store())
 
     def record_metrics(self, target: Target, output: Output) -> None:
         dump = DumpResult.model_validate(output)
