@@ -4,6 +4,7 @@ Each ends in a named error with the lock released, no upload left open, no excha
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -101,6 +102,9 @@ def test_command_output_lands_in_s3_under_the_output_prefix(plane: LocalPlane) -
     bodies = [plane.s3.get_object(Bucket=plane.bucket, Key=key)["Body"].read() for key in stdout_keys]
     assert any(body.startswith(b"PART 1 ") for body in bodies), "the dump's report is kept whole in S3"
     assert all(b"X-Amz-Signature" not in body for body in bodies), "no presigned URL in command output"
+    history = json.dumps(plane.history(ex.arn), default=str)
+    assert "X-Amz-Signature" not in history, "no presigned URL in the execution history"
+    assert all("X-Amz-Signature" not in str(n["Message"]) for n in plane.notifications())
 
 
 def test_an_aborted_backup_cancels_its_command_and_leaves_nothing(plane: LocalPlane) -> None:
