@@ -27,6 +27,12 @@ class Demo:
         self.summary: list[dict[str, Any]] = []
         self.unexpected = 0
 
+    def _transport(self, host: str) -> str | None:
+        try:
+            return self.plane.target(host).transport
+        except KeyError:
+            return None
+
     def run(
         self,
         title: str,
@@ -36,6 +42,7 @@ class Demo:
         expect_error: str | None = None,
     ) -> Execution:
         print(f"\n[{len(self.summary) + 1}] {title}\n    {workflow} {json.dumps(execution_input)}")
+        host = str(execution_input.get("host", ""))
         ex = self.plane.run(workflow, execution_input)
         for state in ex.states():
             marker = "x" if state.failed else "-"
@@ -51,6 +58,8 @@ class Demo:
             {
                 "workflow": workflow,
                 "title": title,
+                "host": host,
+                "transport": self._transport(host),
                 "status": ex.status,
                 "expected": expect_status,
                 "error": ex.error,
