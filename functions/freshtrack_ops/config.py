@@ -67,6 +67,9 @@ class BackupSettings(BaseModel):
     lock_lease_seconds: int = Field(default=3600, ge=60, le=86_400)
     #: start a test restore of every backup as soon as it is stored (in addition to the daily schedule)
     verify_after_backup: bool = False
+    #: how fast pg_dump reads this database (MB of pg_database_size per second) until a backup has been
+    #: measured; deliberately slow (measured here: ~47 MB/s) so a long dump is never started inline
+    assumed_dump_mb_s: float = Field(default=10.0, gt=0, le=10_000)
 
 
 class RestoreSettings(BaseModel):
@@ -80,6 +83,15 @@ class RestoreSettings(BaseModel):
     #: scheduled test restore of the newest backup (EventBridge Scheduler)
     test_restore_schedule: Annotated[str, StringConstraints(pattern=CRON_PATTERN)] = "cron(30 3 * * ? *)"
     lock_lease_seconds: int = Field(default=7200, ge=300, le=86_400)
+    #: how fast a backup is read into pg_restore (MB of dump per second; pg_restore rebuilds indexes) and
+    #: into pg_restore --list (download speed); deliberately slow (measured here: ~3.4 and ~60 MB/s)
+    assumed_load_mb_s: float = Field(default=1.0, gt=0, le=10_000)
+    assumed_verify_mb_s: float = Field(default=10.0, gt=0, le=10_000)
+
+
+#: the longest a host job (a dump, verification or load too long for one Lambda invocation) may run; the
+#: workflows' own TimeoutSeconds are sized from it (tests/asl checks that)
+MAX_TRANSFER_HOURS = 24
 
 
 class Target(BaseModel):
@@ -113,6 +125,10 @@ class Target(BaseModel):
     health_check_from: Literal["control-plane", "host"] = "control-plane"
     backup: BackupSettings = BackupSettings()
     restore: RestoreSettings = RestoreSettings()
+    #: where host jobs keep their state on the host (created mode 700; must be owned by the command's user)
+    job_dir: AbsPath = "/var/tmp/freshtrack-ops/jobs"
+    #: a host job still running after this long is stopped and its workflow fails (HostCommandTimeout)
+    max_transfer_hours: int = Field(default=12, ge=1, le=MAX_TRANSFER_HOURS)
 
     @model_validator(mode="after")
     def _transport_fields(self) -> Target:

@@ -147,3 +147,38 @@ def test_a_restore_can_have_the_host_itself_check_health(plane: LocalPlane) -> N
     sent = [command["DocumentName"] for command in plane.client("ssm").list_commands()["Commands"]]
     assert sent.count("Local-FreshTrackOps-health") == 1, "the health check ran on the host, once"
     assert plane.lock_item(HOST) is None
+
+
+def test_a_failed_verification_stops_the_safety_dump_still_running_beside_it(plane: LocalPlane) -> None:
+    """The restore verifies the backup and takes the safety backup in parallel: when verification fails, the
+    Parallel stops the other branch's state, and StopHostWork cancels the SSM command that state had sent."""
+    host = plane.host(HOST)
+    backup = plane.run("backup", {"host": HOST, "reason": "to be corrupted"})
+    assert backup.status == "SUCCEEDED", backup.cause
+    assert backup.output is not None
+    key = backup.output["dump_key"]
+    body = bytearray(plane.s3.get_object(Bucket=plane.bucket, Key=key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF
+    plane.s3.put_object(Bucket=plane.bucket, Key=key, Body=bytes(body))
+    keys_before, _, _ = _leftovers(plane)
+    runs_before = len(ssm_executor.STATE.runs)
+    host.set_fault("pg_dump", {"delay_s": 30, "unless_arg": "--version"})
+    # verification takes a few seconds (pg_restore --list), so the safety dump has started when it fails
+    host.set_fault("pg_restore", {"delay_s": 5})
+    try:
+        started = time.monotonic()
+        ex = plane.run("restore", {"host": HOST, "backup_id": backup.output["backup_id"], "confirm": "frostguard"})
+        plane.wait_ssm_idle()
+        ended_after_s = time.monotonic() - started
+    finally:
+        host.set_fault("pg_dump", None)
+        host.set_fault("pg_restore", None)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "BackupCorrupt", ex.cause
+    commands = {c["CommandId"]: c["DocumentName"] for c in plane.client("ssm").list_commands()["Commands"]}
+    finished = [(commands[command_id], status) for command_id, _, status in ssm_executor.STATE.runs[runs_before:]]
+    assert ("Local-FreshTrackOps-ssm_backup_upload", "Cancelled") in finished, finished
+    assert ended_after_s < 25, "the safety dump was stopped, not waited out"
+    assert _leftovers(plane) == (keys_before, [], [])
+    assert plane.lock_item(HOST) is None

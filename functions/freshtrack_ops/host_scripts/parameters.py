@@ -101,6 +101,19 @@ PARAMETERS: dict[str, HostParameter] = {
         HostParameter("OBJECT_URL", PRESIGNED_URL_PATTERN, "Presigned GET URL of a backup object"),
         HostParameter("HEALTH_URL", HEALTH_URL_PATTERN, "The application's health endpoint, fetched by the host"),
         HostParameter(
+            "JOB_DIR",
+            ABS_PATH_PATTERN,
+            "Where host jobs keep their state (created mode 700, must be owned by the command's user)",
+            "/var/tmp/freshtrack-ops/jobs",
+        ),
+        HostParameter("JOB_ID", r"^([0-9a-f]{16})?$", "Run as this detached host job (empty: in the foreground)", ""),
+        HostParameter(
+            "FRESH_URLS_URL",
+            "^(" + PRESIGNED_URL_PATTERN.removeprefix("^").removesuffix("$") + ")?$",
+            "Presigned GET URL of fresh part URLs for a running job (empty: none)",
+            "",
+        ),
+        HostParameter(
             "PART_SIZE",
             decimal_range_pattern(MIN_PART_SIZE, MAX_PART_SIZE),
             "Bytes per multipart part (5 MiB..512 MiB; the last part may be smaller)",
@@ -127,9 +140,22 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
         "PG_DUMP_COMPRESS",
         "PART_URLS_URL",
         "PART_SIZE",
+        "JOB_DIR",
+        "JOB_ID",
     ),
-    "ssm_archive_list.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "OBJECT_URL"),
-    "ssm_restore_stream.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_ROLE", "TARGET_DB", "OBJECT_URL"),
+    "ssm_archive_list.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "OBJECT_URL", "JOB_DIR", "JOB_ID"),
+    "ssm_restore_stream.sh": (
+        "APP_DIR",
+        "DOCKER_BIN",
+        "PG_SERVICE",
+        "DB_ROLE",
+        "TARGET_DB",
+        "OBJECT_URL",
+        "JOB_DIR",
+        "JOB_ID",
+    ),
+    "job_poll.sh": ("JOB_DIR", "JOB_ID", "FRESH_URLS_URL"),
+    "job_cancel.sh": ("JOB_DIR", "JOB_ID"),
 }
 
 
