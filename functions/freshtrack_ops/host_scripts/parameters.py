@@ -21,9 +21,10 @@ parameter of the table):
 * **No RE2-only or Python-only syntax**: no backreferences or lookaround (RE2 has none), no ``\d \w \s \b``
   (Unicode-aware in Python, ASCII in RE2), no ``{,n}`` (a repeat in Python, a literal in RE2), no ``&&``
   inside a class (an intersection for Java).
-* **Anchored as one unit**, ``^...$`` with no top-level ``|``: Go's ``MatchString`` searches, Python's
-  ``re.fullmatch`` (the Lambda side) and Java's ``matches`` match the whole value; anchoring makes the three
-  agree. RE2's ``$`` is the end of the text (a trailing newline is refused by all three).
+* **Anchored as one unit**, ``^...$`` with no top-level ``|``: Go's ``MatchString`` searches the value,
+  Python's ``re.fullmatch`` (the Lambda side) matches all of it; anchoring makes them agree (and the API's
+  Java check, whether it matches or searches). RE2's ``$`` is the end of the text, so a trailing newline is
+  refused by both.
 * **``max_chars``** is the longest value the parameter takes. It is declared as the document parameter's
   ``maxChars`` (SSM refuses a longer value when the command is sent) and checked by ``check_values`` on
   both transports.
