@@ -22,10 +22,15 @@ from pydantic import (
 )
 
 from freshtrack_ops.errors import ConfigError
+from freshtrack_ops.redact import redact
 
 HOST_ID_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
-#: a health URL the host itself may be asked to fetch (health_check_from: host): scheme, host, port, path only
-HEALTH_URL_PATTERN = r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]{0,1000})?$"
+#: a health URL the host itself may be asked to fetch (health_check_from: host): scheme, host, port, path only.
+#: It becomes an SSM document's allowedPattern (host_scripts/parameters.py), which the SSM Agent compiles with
+#: Go's regexp: the path is ``*`` (a count like the old ``{0,1000}`` sits at Go's limit of 1000) and the
+#: length is bounded by HEALTH_URL_MAX_CHARS, checked with the pattern.
+HEALTH_URL_PATTERN = r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$"
+HEALTH_URL_MAX_CHARS = 2048
 IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
 SERVICE_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 UNIX_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
@@ -140,10 +145,14 @@ class Target(BaseModel):
                 raise ValueError(f"transport 'ssh' needs {', '.join(missing)}")
         if self.transport == "ssm" and self.instance_id is None:
             raise ValueError("transport 'ssm' needs instance_id")
-        if self.health_check_from == "host" and not re.fullmatch(HEALTH_URL_PATTERN, self.effective_health_url):
+        if self.health_check_from == "host" and (
+            len(self.effective_health_url) > HEALTH_URL_MAX_CHARS
+            or not re.fullmatch(HEALTH_URL_PATTERN, self.effective_health_url)
+        ):
             raise ValueError(
-                f"health_url {self.effective_health_url!r} cannot be fetched by the host (health_check_from: host "
-                "takes scheme://host[:port]/path only)"
+                f"health_url {redact(self.effective_health_url)[:80]!r} cannot be fetched by the host "
+                f"(health_check_from: host takes scheme://host[:port]/path only, at most {HEALTH_URL_MAX_CHARS} "
+                "characters)"
             )
         if self.postgres_service not in self.compose_services:
             raise ValueError(f"postgres_service {self.postgres_service!r} is not in compose_services")
@@ -224,7 +233,9 @@ _FIELD_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _shorten(value: Any) -> str:
-    text = repr(value)
+    """The offending value as a message shows it: redacted first (a presigned URL's query is a credential,
+    and a URL cut short could leave part of it), then cut to 80 characters."""
+    text = redact(repr(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 
