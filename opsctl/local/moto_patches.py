@@ -10,6 +10,8 @@
   the patch interrupts the wait, and keeps the ``States.Runtime`` error moto then raises from overwriting
   ABORTED with FAILED: an aborted execution stays ABORTED, as in Step Functions.
 * Time: Wait states and Retry back-off sleep ``seconds * time_scale`` (0 in tests) instead of real time.
+* S3: uploads follow S3's integrity rules (a checksum on every upload under Object Lock, Content-MD5 checked,
+  default retention on completed multipart uploads): ``s3_strict``.
 
 Installed once per process; the routing table and time scale are swapped per plane.
 """
@@ -27,6 +29,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from opsctl.local import s3_strict
 
 Handler = Callable[[Any, Any], Any]
 
@@ -202,4 +206,5 @@ def install() -> None:
         )
         fake_time.sleep = _scaled_sleep
         retrier_decl.time = fake_time  # type: ignore[attr-defined,assignment]
+        s3_strict.install()
         STATE.installed = True

@@ -10,7 +10,18 @@ resets the backends when it starts and stops).
 moto accepts any presigned URL, expired or tampered. Real S3 does not, so the endpoint checks what S3
 checks before moto sees the request: a request carrying ``X-Amz-Signature`` must be a valid SigV4 query
 signature of the endpoint's own access key and not be expired (``X-Amz-Date`` + ``X-Amz-Expires``), else
-403 ``AccessDenied`` / ``SignatureDoesNotMatch`` / ``InvalidAccessKeyId``, as S3 answers.
+403 ``AccessDenied`` / ``SignatureDoesNotMatch`` / ``InvalidAccessKeyId``, as S3 answers. Only the headers
+named in ``X-Amz-SignedHeaders`` are signed: S3 requires ``host`` and every ``x-amz-*`` header the request
+carries to be among them (S3 API reference, "Authenticating Requests: Using Query Parameters (AWS Signature
+Version 4)", X-Amz-SignedHeaders) and answers an unsigned ``x-amz-*`` header with 403 ``AccessDenied``
+"There were headers present in the request which were not signed" (quoted in
+github.com/awslabs/aws-sdk-rust/issues/1253); other headers (``Content-MD5``, ``Content-Type``) may be sent
+unsigned. So a presigned part URL can carry a ``Content-MD5`` computed after signing, never an
+``x-amz-checksum-*`` value.
+
+Uploads through the endpoint follow S3's integrity rules (``s3_strict``, installed by ``start``): under Object
+Lock every PutObject/UploadPart needs ``Content-MD5`` or an ``x-amz-checksum-*`` value (400 ``InvalidRequest``),
+and a ``Content-MD5`` must match the body (400 ``BadDigest``).
 
 ``presign_client()`` is the boto3 S3 client to presign with (endpoint ``http://127.0.0.1:<port>``,
 path-style, SigV4, the endpoint's key). Request lines are not logged: presigned URLs are credentials.
@@ -32,6 +43,8 @@ from urllib.parse import quote, unquote
 
 import boto3
 from botocore.config import Config
+
+from opsctl.local import s3_strict
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -98,6 +111,8 @@ def _verify(
         raise _Refused("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
     if now > signed_at.timestamp() + expires:
         raise _Refused("AccessDenied", "Request has expired")
+    if any(name.startswith("x-amz-") and name not in signed_headers for name in headers):
+        raise _Refused("AccessDenied", "There were headers present in the request which were not signed")
     canonical_query = "&".join(
         f"{quote(k, safe=_SAFE)}={quote(v, safe=_SAFE)}" for k, v in sorted(pairs) if k != "X-Amz-Signature"
     )
@@ -181,6 +196,8 @@ class LocalS3Endpoint:
             create_backend_app,
         )
         from werkzeug.serving import make_server
+
+        s3_strict.install()
 
         class _QuietHandler(MotoRequestHandler):
             def log_request(self, *_args: Any, **_kwargs: Any) -> None:
