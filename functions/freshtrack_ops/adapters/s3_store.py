@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,20 @@ EXPIRING = "expiring"
 PROTECTED = "protected"
 
 
+def content_md5(data: bytes) -> str:
+    """The ``Content-MD5`` of ``data``: base64 of the binary MD5 digest (RFC 1864).
+
+    Every PutObject and UploadPart of ours sends it explicitly. With S3 Object Lock (``object_lock_days``: a
+    default retention on the bucket), S3 refuses an upload that carries neither ``Content-MD5`` nor an
+    ``x-amz-checksum-*`` value (400 InvalidRequest, "Content-MD5 OR x-amz-checksum- HTTP header is required for
+    Put Object requests with Object Lock parameters"; S3 API reference, PutObject ``Content-MD5`` / UploadPart
+    ``Content-MD5``; docs/ssm.md). boto3 1.44 happens to add a CRC32 trailer by default, but not when
+    ``request_checksum_calculation`` is ``when_required`` (``AWS_REQUEST_CHECKSUM_CALCULATION``, the config
+    file), so relying on it would make backups depend on the environment. MD5 is also what the SSM path's host
+    script can compute and send with a presigned URL (an ``x-amz-checksum-*`` header would have to be signed)."""
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
+
+
 class S3MultipartUpload:
     def __init__(self, client: S3Client, bucket: str, key: str, upload_id: str) -> None:
         self._client = client
@@ -33,7 +49,12 @@ class S3MultipartUpload:
         number = len(self._parts) + 1
         try:
             response = self._client.upload_part(
-                Bucket=self._bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
+                Bucket=self._bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=data,
+                ContentMD5=content_md5(data),  # required under Object Lock (see content_md5)
             )
         except (ClientError, BotoCoreError) as exc:
             raise UploadFailed(f"s3://{self._bucket}/{self.key}: part {number} failed: {exc}") from exc
@@ -79,10 +100,12 @@ class S3BackupStore:
 
     def put_json(self, key: str, body: str) -> None:
         """Write a JSON object; an overwrite keeps the object's retention tag (a protected manifest stays so)."""
+        data = body.encode("utf-8")
         self._client.put_object(
             Bucket=self.bucket,
             Key=key,
-            Body=body.encode("utf-8"),
+            Body=data,
+            ContentMD5=content_md5(data),  # required under Object Lock (see content_md5)
             ContentType="application/json",
             Tagging=f"{RETENTION_TAG}={self._retention_of(key)}",
         )
