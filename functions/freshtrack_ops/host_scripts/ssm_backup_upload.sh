@@ -51,10 +51,25 @@ if ! curl_url "$PART_URLS_URL" --retry 3 --retry-delay 1 -o "$ftops_urls"; then
   exit 45
 fi
 
+# part_md5 FILE: its Content-MD5 (base64 of the binary MD5, RFC 1864). With S3 Object Lock, S3 refuses an
+# UploadPart without Content-MD5 or an x-amz-checksum-* value (400 InvalidRequest); an x-amz-* header would
+# have to be signed into the presigned URL before the part exists, Content-MD5 may be sent unsigned
+# (docs/ssm.md). md5sum, printf and base64 are coreutils/bash, which this script needs anyway (openssl may
+# be missing or refuse MD5 in FIPS mode, xxd is not installed everywhere).
+part_md5() {
+  local hex i bytes=""
+  hex="$(md5sum <"$1")"
+  hex="${hex%% *}"
+  [[ "$hex" =~ ^[0-9a-f]{32}$ ]] || return 1
+  for ((i = 0; i < 32; i += 2)); do bytes+="\\x${hex:i:2}"; done
+  printf '%b' "$bytes" | base64
+}
+export -f part_md5
+
 # Run by split for every part (FILE is the part's staging file, e.g. .../part.00001 for part 1).
 upload_part() {
   set -euo pipefail
-  local part="$FILE" n url headers etag bad_char='[^A-Za-z0-9._~%/?=&:-]'
+  local part="$FILE" n url headers etag md5 bad_char='[^A-Za-z0-9._~%/?=&:-]'
   n=$((10#${part##*.}))
   cat >"$part"
   if ((n == 1)) && [[ "$(head -c 5 "$part")" != "PGDMP" ]]; then
@@ -73,7 +88,8 @@ upload_part() {
     echo "part $n: the part URL is not a presigned URL on the expected S3 endpoint" >&2
     return 43
   fi
-  if ! headers="$(curl_url "$url" --retry 3 --retry-delay 1 -T "$part" -o /dev/null -D -)"; then
+  if ! md5="$(part_md5 "$part")" || ! headers="$(curl_url "$url" --retry 3 --retry-delay 1 \
+    -H "Content-MD5: $md5" -T "$part" -o /dev/null -D -)"; then
     rm -f "$part"
     echo "part $n: upload failed" >&2
     return 44
