@@ -58,6 +58,11 @@ class S3Refused(Exception):
         self.code, self.message = code, message
 
 
+def content_md5(data: bytes) -> str:
+    """The Content-MD5 of ``data``: base64 of the binary MD5 digest (RFC 1864)."""
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
+
+
 def has_checksum(headers: Mapping[str, str]) -> bool:
     """A Content-MD5 or an x-amz-checksum-* value, as a header or announced as a trailer (lower-case names)."""
     if headers.get("content-md5"):
@@ -85,7 +90,7 @@ def check_upload(operation: Operation, headers: Mapping[str, str], body: bytes, 
             digest = b""
         if len(digest) != 16:
             raise S3Refused("InvalidDigest", "The Content-MD5 you specified is not valid.")
-        if digest != hashlib.md5(body, usedforsecurity=False).digest():
+        if given.strip() != content_md5(body):
             raise S3Refused("BadDigest", "The Content-MD5 you specified did not match what we received.")
     if lock_applies and not has_checksum(headers):
         raise S3Refused("InvalidRequest", _MISSING_CHECKSUM[operation])

@@ -3,7 +3,8 @@
 With a default retention on the bucket, S3 refuses every PutObject/UploadPart that carries neither Content-MD5
 nor an x-amz-checksum-* value (400 InvalidRequest). The plane's S3 enforces that (``s3_strict``) for boto3 and
 for the host's curl alike. The plane runs with ``AWS_REQUEST_CHECKSUM_CALCULATION=when_required``, so botocore
-adds no checksum of its own to uploads: only the checksums our code sends explicitly count."""
+adds no checksum of its own to uploads: only the checksums our code asks for count (the Lambdas name CRC32, the
+host script sends Content-MD5)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from typing import Any
 import pytest
 
 from freshtrack_ops import runtime
-from freshtrack_ops.adapters.s3_store import content_md5
 from freshtrack_ops.backup import presign
 from freshtrack_ops.host_scripts.ssm_document import document_content
 from opsctl.local import s3_strict
 from opsctl.local.plane import LocalPlane
+from opsctl.local.s3_strict import content_md5
 from opsctl.local.sshd import available as sshd_available
 
 pytestmark = pytest.mark.integration

@@ -1,12 +1,13 @@
 """S3 Object Lock's checksum rule and Content-MD5 checking in the local plane's S3 (``opsctl.local.s3_strict``),
-the local endpoint's refusal of unsigned x-amz-* headers, and the product code's explicit Content-MD5 on every
-upload, even where botocore would send no checksum (``request_checksum_calculation=when_required``)."""
+the local endpoint's refusal of unsigned x-amz-* headers, and the product code's explicit checksum on every
+upload, even where botocore would send none (``request_checksum_calculation=when_required``)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,11 +18,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from freshtrack_ops.adapters.s3_store import S3BackupStore, content_md5
+from freshtrack_ops.adapters.s3_store import S3BackupStore
 from freshtrack_ops.backup import presign
 from opsctl.local import s3_strict
 from opsctl.local.s3_endpoint import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, check_presigned
-from opsctl.local.s3_strict import S3Refused, check_upload
+from opsctl.local.s3_strict import S3Refused, check_upload, content_md5
 
 LOCKED = "freshtrack-backups-locked"
 PLAIN = "freshtrack-backups-plain"
@@ -158,7 +159,7 @@ def test_botocore_sends_a_crc32_trailer_by_default_and_nothing_when_required(s3:
     assert _code(refused) == ("InvalidRequest", 400)
 
 
-def test_the_backup_store_sends_content_md5_on_every_upload(s3: Any) -> None:
+def test_the_backup_store_names_a_checksum_on_every_upload(s3: Any) -> None:
     """Manifest/catalog JSON and dump parts pass under Object Lock even from a client that adds no checksum."""
     store = S3BackupStore(_when_required(), LOCKED)
     store.put_json("backups/demo/m.manifest.json", '{"a": 1}')
@@ -170,9 +171,11 @@ def test_the_backup_store_sends_content_md5_on_every_upload(s3: Any) -> None:
     body = s3.get_object(Bucket=LOCKED, Key="backups/demo/d.dump")["Body"].read()
     assert body == BODY * 2601
     assert s3.get_object(Bucket=LOCKED, Key="backups/demo/m.manifest.json")["Body"].read() == b'{"a": 2}'
+    head = s3.head_object(Bucket=LOCKED, Key="backups/demo/m.manifest.json", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == base64.b64encode(zlib.crc32(b'{"a": 2}').to_bytes(4, "big")).decode()
 
 
-def test_minting_an_ssm_upload_writes_its_url_list_with_content_md5(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_minting_an_ssm_upload_writes_its_url_list_with_a_checksum(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
     presigner = presign.presign_client("us-east-1")
     assert presigner.meta.config.request_checksum_calculation == "when_required"

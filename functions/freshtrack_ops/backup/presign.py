@@ -28,7 +28,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from freshtrack_ops.adapters.s3_store import EXPIRING, RETENTION_TAG, content_md5
+from freshtrack_ops.adapters.s3_store import EXPIRING, RETENTION_TAG, UPLOAD_CHECKSUM
 from freshtrack_ops.errors import UploadFailed
 from freshtrack_ops.host_scripts.parameters import MAX_PART_SIZE, MIB, MIN_PART_SIZE
 
@@ -173,12 +173,11 @@ def mint_upload(
             )
             for number in range(1, parts + 1)
         ]
-        listing = ("\n".join(urls) + "\n").encode("ascii")
         s3_client.put_object(
             Bucket=bucket,
             Key=list_key,
-            Body=listing,
-            ContentMD5=content_md5(listing),  # required under Object Lock (see s3_store.content_md5)
+            Body=("\n".join(urls) + "\n").encode("ascii"),
+            ChecksumAlgorithm=UPLOAD_CHECKSUM,  # required under Object Lock (see s3_store.UPLOAD_CHECKSUM)
             ContentType="text/plain",
             Tagging=f"{RETENTION_TAG}={EXPIRING}",
         )
