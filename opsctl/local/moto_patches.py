@@ -15,6 +15,8 @@
   cannot be frozen the way Lambda freezes the sandbox: the handler runs on, but the task token it carried is
   closed (SendTask* answers TaskTimedOut, as for an aborted execution), so its late success is refused and
   undone by the same code that undoes work outlived by its execution.
+* S3: uploads follow S3's integrity rules (a checksum on every upload under Object Lock, Content-MD5 checked,
+  default retention on completed multipart uploads): ``s3_strict``.
 
 Installed once per process; the routing table and time scale are swapped per plane.
 """
@@ -32,6 +34,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from opsctl.local import s3_strict
 
 Handler = Callable[[Any, Any], Any]
 
@@ -231,4 +235,5 @@ def install() -> None:
         )
         fake_time.sleep = _scaled_sleep
         retrier_decl.time = fake_time  # type: ignore[attr-defined,assignment]
+        s3_strict.install()
         STATE.installed = True

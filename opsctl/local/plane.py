@@ -143,12 +143,15 @@ class LocalPlane:
         function_timeouts: Mapping[str, int] | None = None,
         credential_lifetime_s: float | None = None,
         presign_validity_s: int = 900,
+        object_lock_days: int | None = None,
     ) -> None:
         """``function_timeouts``: task name -> seconds, instead of the catalog's (Lambda's timeout is enforced:
         a handler still running at it fails with Sandbox.Timedout). ``credential_lifetime_s``: the tasks
         presign with temporary credentials that live this long (renewed at half-life, as a role session is),
         and the S3 endpoint refuses URLs they signed once they have expired (ExpiredToken), whatever the
-        URLs' own ``presign_validity_s`` says."""
+        URLs' own ``presign_validity_s`` says. ``object_lock_days``: create the backup bucket with S3 Object
+        Lock and a default GOVERNANCE retention of this many days, as the storage stack does for the
+        deployment config's ``object_lock_days``."""
         self._root_arg = root
         self._host_names = hosts
         self._ssm_hosts = frozenset(ssm_hosts)
@@ -170,6 +173,7 @@ class LocalPlane:
         self._presign_validity_s = presign_validity_s
         self._credentials: tuple[str, str, float] | None = None
         self._credentials_lock = threading.Lock()
+        self.object_lock_days = object_lock_days
         self._hosts: dict[str, LocalHost] = {}
         self._targets: dict[str, Target] = {}
         self._saved_env: dict[str, str | None] = {}
@@ -309,10 +313,17 @@ class LocalPlane:
     def ssm_execution_timeout(self, script: str, seconds: int) -> Iterator[None]:
         """Within the block, the Command document of ``script`` times out after ``seconds`` (a new document
         version made default, as an operator would deploy it); the original version is default again after."""
-        ssm = self.client("ssm")
-        name = SSM_DOCUMENT_PREFIX + document_name(script)
         content = document_content(script)
         content["mainSteps"][0]["inputs"]["timeoutSeconds"] = str(seconds)
+        with self.ssm_document(script, content):
+            yield
+
+    @contextlib.contextmanager
+    def ssm_document(self, script: str, content: Mapping[str, Any]) -> Iterator[None]:
+        """Within the block, the Command document of ``script`` has ``content`` (a new document version made
+        default, e.g. an older version of the script); the original version is default again after."""
+        ssm = self.client("ssm")
+        name = SSM_DOCUMENT_PREFIX + document_name(script)
         original = ssm.describe_document(Name=name)["Document"]["DefaultVersion"]
         version = ssm.update_document(
             Name=name, Content=json.dumps(content), DocumentVersion="$LATEST", DocumentFormat="JSON"
@@ -402,8 +413,18 @@ class LocalPlane:
 
     def _create_aws(self) -> None:
         s3 = self.s3
-        s3.create_bucket(Bucket=BUCKET)
+        s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=self.object_lock_days is not None)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        if self.object_lock_days is not None:
+            # what stacks/storage_stack.py deploys: every new object version is retained in GOVERNANCE mode, so
+            # S3 demands a checksum on every upload (s3_strict enforces that here)
+            s3.put_object_lock_configuration(
+                Bucket=BUCKET,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": self.object_lock_days}},
+                },
+            )
         s3.put_bucket_encryption(
             Bucket=BUCKET,
             ServerSideEncryptionConfiguration={

@@ -15,6 +15,18 @@ with the temporary credentials that signed it, whatever its expiry says (AWS kno
 "presigned-url-s3-bucket-expiration": "If you created a presigned URL using a temporary token, then the URL
 expires when the token expires"): ``issue_credentials(lifetime_s)`` hands out such credentials, and a URL
 they signed is refused with 400 ``ExpiredToken`` once they have expired.
+403 ``AccessDenied`` / ``SignatureDoesNotMatch`` / ``InvalidAccessKeyId``, as S3 answers. Only the headers
+named in ``X-Amz-SignedHeaders`` are signed: S3 requires ``host`` and every ``x-amz-*`` header the request
+carries to be among them (S3 API reference, "Authenticating Requests: Using Query Parameters (AWS Signature
+Version 4)", X-Amz-SignedHeaders) and answers an unsigned ``x-amz-*`` header with 403 ``AccessDenied``
+"There were headers present in the request which were not signed" (quoted in
+github.com/awslabs/aws-sdk-rust/issues/1253); other headers (``Content-MD5``, ``Content-Type``) may be sent
+unsigned. So a presigned part URL can carry a ``Content-MD5`` computed after signing, never an
+``x-amz-checksum-*`` value.
+
+Uploads through the endpoint follow S3's integrity rules (``s3_strict``, installed by ``start``): under Object
+Lock every PutObject/UploadPart needs ``Content-MD5`` or an ``x-amz-checksum-*`` value (400 ``InvalidRequest``),
+and a ``Content-MD5`` must match the body (400 ``BadDigest``).
 
 ``presign_client()`` is the boto3 S3 client to presign with (endpoint ``http://127.0.0.1:<port>``,
 path-style, SigV4, the endpoint's key). Request lines are not logged: presigned URLs are credentials.
@@ -36,6 +48,8 @@ from urllib.parse import quote, unquote
 
 import boto3
 from botocore.config import Config
+
+from opsctl.local import s3_strict
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -114,6 +128,8 @@ def _verify(
         raise _Refused("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
     if now > signed_at.timestamp() + expires:
         raise _Refused("AccessDenied", "Request has expired")
+    if any(name.startswith("x-amz-") and name not in signed_headers for name in headers):
+        raise _Refused("AccessDenied", "There were headers present in the request which were not signed")
     canonical_query = "&".join(
         f"{quote(k, safe=_SAFE)}={quote(v, safe=_SAFE)}" for k, v in sorted(pairs) if k != "X-Amz-Signature"
     )
@@ -205,6 +221,8 @@ class LocalS3Endpoint:
             create_backend_app,
         )
         from werkzeug.serving import make_server
+
+        s3_strict.install()
 
         class _QuietHandler(MotoRequestHandler):
             def log_request(self, *_args: Any, **_kwargs: Any) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,6 +21,20 @@ EXPIRING = "expiring"
 PROTECTED = "protected"
 
 
+#: The checksum every PutObject/UploadPart of the Lambdas names explicitly. With S3 Object Lock
+#: (``object_lock_days``: a default retention on the bucket) S3 refuses an upload that carries neither
+#: ``Content-MD5`` nor an ``x-amz-checksum-*`` value: 400 InvalidRequest "Content-MD5 OR x-amz-checksum- HTTP header
+#: is required for Put Object requests with Object Lock parameters" (S3 API reference, PutObject ``Content-MD5``:
+#: "The Content-MD5 or x-amz-sdk-checksum-algorithm header is required for any request to upload an object with
+#: a retention period configured using Amazon S3 Object Lock"; docs/ssm.md). boto3 1.44 adds a CRC32 trailer by
+#: default, but none when ``request_checksum_calculation`` is ``when_required`` (``AWS_REQUEST_CHECKSUM_CALCULATION``
+#: or the config file), so backups must not rely on that default. Naming ``ChecksumAlgorithm`` makes botocore send
+#: ``x-amz-sdk-checksum-algorithm`` and the CRC32 (a trailer over HTTPS) in either mode, and S3 verifies it. CRC32
+#: rather than Content-MD5: it is what botocore computes anyway, and zlib's CRC32 costs a fraction of an MD5 pass
+#: over every 8 MiB part (about 3.5 GB/s against 0.6 GB/s here) in a Lambda that already hashes the stream.
+UPLOAD_CHECKSUM: Final = "CRC32"
+
+
 class S3MultipartUpload:
     def __init__(self, client: S3Client, bucket: str, key: str, upload_id: str) -> None:
         self._client = client
@@ -33,7 +47,12 @@ class S3MultipartUpload:
         number = len(self._parts) + 1
         try:
             response = self._client.upload_part(
-                Bucket=self._bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
+                Bucket=self._bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=data,
+                ChecksumAlgorithm=UPLOAD_CHECKSUM,  # required under Object Lock (see UPLOAD_CHECKSUM)
             )
         except (ClientError, BotoCoreError) as exc:
             raise UploadFailed(f"s3://{self._bucket}/{self.key}: part {number} failed: {exc}") from exc
@@ -83,6 +102,7 @@ class S3BackupStore:
             Bucket=self.bucket,
             Key=key,
             Body=body.encode("utf-8"),
+            ChecksumAlgorithm=UPLOAD_CHECKSUM,  # required under Object Lock (see UPLOAD_CHECKSUM)
             ContentType="application/json",
             Tagging=f"{RETENTION_TAG}={self._retention_of(key)}",
         )

@@ -31,7 +31,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from freshtrack_ops.adapters.s3_store import EXPIRING, RETENTION_TAG
+from freshtrack_ops.adapters.s3_store import EXPIRING, RETENTION_TAG, UPLOAD_CHECKSUM
 from freshtrack_ops.errors import UploadFailed
 from freshtrack_ops.host_scripts.parameters import MAX_PART_SIZE, MIB, MIN_PART_SIZE
 
@@ -213,6 +213,7 @@ def _write_part_urls(
         Bucket=bucket,
         Key=list_key,
         Body=("\n".join(lines) + "\n").encode("ascii"),
+        ChecksumAlgorithm=UPLOAD_CHECKSUM,  # required under Object Lock (see s3_store.UPLOAD_CHECKSUM)
         ContentType="text/plain",
         Tagging=f"{RETENTION_TAG}={EXPIRING}",
     )

@@ -85,11 +85,35 @@ wait_for_urls() {
   done
 }
 
-# put_part URL FILE HEADERS: PUT FILE to URL, response headers into HEADERS; prints the HTTP status
+# put_part URL FILE HEADERS: PUT FILE to URL with its Content-MD5, response headers into HEADERS and the
+# response body into HEADERS.body; prints the HTTP status
 put_part() {
-  curl -sS --proto =http,https --retry 3 --retry-delay 1 -T "$2" -o /dev/null -D "$3" -w '%{http_code}' \
-    --config - <<<"url = \"$1\""
+  local md5
+  md5="$(part_md5 "$2")" || return 1
+  curl -sS --proto =http,https --retry 3 --retry-delay 1 -H "Content-MD5: $md5" -T "$2" -o "$3.body" -D "$3" \
+    -w '%{http_code}' --config - <<<"url = \"$1\""
 }
+
+# url_refused STATUS BODY_FILE: S3 refused the URL itself, not the part: 403 (the URL expired) or 400
+# ExpiredToken (the credentials that signed it did; a URL dies with them, whatever its own expiry says)
+url_refused() {
+  [[ "$1" == 403 ]] || { [[ "$1" == 400 ]] && grep -q '<Code>ExpiredToken</Code>' "$2" 2>/dev/null; }
+}
+
+# part_md5 FILE: its Content-MD5 (base64 of the binary MD5, RFC 1864). With S3 Object Lock, S3 refuses an
+# UploadPart without Content-MD5 or an x-amz-checksum-* value (400 InvalidRequest); an x-amz-* header would
+# have to be signed into the presigned URL before the part exists, Content-MD5 may be sent unsigned
+# (docs/ssm.md). md5sum, printf and base64 are coreutils/bash, which this script needs anyway (openssl may
+# be missing or refuse MD5 in FIPS mode, xxd is not installed everywhere).
+part_md5() {
+  local hex i bytes=""
+  hex="$(md5sum <"$1")"
+  hex="${hex%% *}"
+  [[ "$hex" =~ ^[0-9a-f]{32}$ ]] || return 1
+  for ((i = 0; i < 32; i += 2)); do bytes+="\\x${hex:i:2}"; done
+  printf '%b' "$bytes" | base64
+}
+export -f part_md5
 
 # Run by split for every part (FILE is the part's staging file, e.g. .../part.00001 for part 1).
 upload_part() {
@@ -119,33 +143,32 @@ upload_part() {
       return 43
     fi
     if ! status="$(put_part "$url" "$part" "$part.headers")"; then
-      rm -f "$part" "$part.headers"
+      rm -f "$part" "$part.headers" "$part.headers.body"
       echo "part $n: upload failed" >&2
       return 44
     fi
     if [[ "$status" == 200 ]]; then
       break
     fi
-    # 403 AccessDenied: the URL expired; 400 ExpiredToken: the credentials that signed it did (a URL dies with
-    # them, whatever its own expiry says). A job gets fresh URLs from the control plane's next poll.
+    # a job gets fresh URLs from the control plane's next poll, and uploads the part again
     refused=$((refused + 1))
-    if [[ "$status" == 403 || "$status" == 400 ]] && ((refused <= 5)) && wait_for_urls "$n" "$stamp"; then
+    if url_refused "$status" "$part.headers.body" && ((refused <= 5)) && wait_for_urls "$n" "$stamp"; then
       continue
     fi
-    rm -f "$part" "$part.headers"
+    rm -f "$part" "$part.headers" "$part.headers.body"
     echo "part $n: upload refused (HTTP $status)" >&2
     return 44
   done
   rm -f "$part"
   etag="$(tr -d '\r' <"$part.headers" | sed -n 's/^[Ee][Tt][Aa][Gg]:[[:space:]]*//p' | tail -n 1)"
-  rm -f "$part.headers"
+  rm -f "$part.headers" "$part.headers.body"
   if [[ ! "$etag" =~ ^\"?[A-Za-z0-9._-]{1,128}\"?$ ]]; then
     echo "part $n: S3 returned no usable ETag" >&2
     return 44
   fi
   printf 'PART %d %s\n' "$n" "$etag"
 }
-export -f list_stamp part_url wait_for_urls put_part upload_part
+export -f list_stamp part_url wait_for_urls put_part url_refused upload_part
 
 snapshot_open
 

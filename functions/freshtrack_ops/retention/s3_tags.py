@@ -30,6 +30,9 @@ class S3TagStore:
         return {tag["Key"]: tag["Value"] for tag in response["TagSet"]}
 
     def put_tags(self, key: str, tags: dict[str, str]) -> None:
+        # No explicit checksum needed: S3's model marks PutObjectTagging "requestChecksumRequired", so botocore
+        # always sends x-amz-checksum-crc32 (also with request_checksum_calculation=when_required), and Object
+        # Lock's checksum rule covers uploads of object data (PutObject/UploadPart), not tags.
         self._client.put_object_tagging(
             Bucket=self.bucket,
             Key=key,
