@@ -9,6 +9,11 @@
 * Stopping an execution does not end a state waiting for a task token in moto (it waits out its timeout);
   the patch interrupts the wait, and keeps the ``States.Runtime`` error moto then raises from overwriting
   ABORTED with FAILED: an aborted execution stays ABORTED, as in Step Functions.
+* Retried callback tasks: moto mints a state's task token once and reuses it for every Retry attempt, so the
+  second attempt finds the first one's outcome at once (and the retried Lambda or SSM command runs on with
+  nobody waiting, or its late answer taken for the retry's). In Step Functions each attempt is a new task with
+  a new token, and the closed task's token is refused: the patch mints a fresh token per attempt and closes
+  the previous one.
 * Time: Wait states and Retry back-off sleep ``seconds * time_scale`` (0 in tests) instead of real time.
 * Lambda's timeout: an invocation still running at its function's timeout answers like Lambda does — the
   ``Sandbox.Timedout`` error (DESIGN 4b) — so code that only works without a deadline fails here too. A thread
@@ -210,6 +215,19 @@ def _interrupt_waits_on_stop(original: Callable[..., Any]) -> Callable[..., Any]
     return set_stop
 
 
+def _fresh_token_per_attempt(original: Callable[..., Any]) -> Callable[..., Any]:
+    def evaluate(self: Any, env: Any) -> Any:
+        data = env.states.context_object.context_object_data
+        if data.get("State", {}).get("RetryCount", 0) > 0 and "Task" in data:
+            # the previous attempt's task is closed: a late SendTask* for it answers TaskTimedOut
+            STATE.closed_tokens.add(str(data["Task"].get("Token", "")))
+            token = env.states.context_object.update_task_token()
+            env.callback_pool_manager.add(token)
+        return original(self, env)
+
+    return evaluate
+
+
 def install() -> None:
     with _install_lock:
         if STATE.installed:
@@ -217,6 +235,9 @@ def install() -> None:
         from moto.awslambda.models import LambdaBackend
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+            StateTaskServiceCallback,
+        )
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
         from moto.stepfunctions.parser.asl.eval.environment import Environment
         from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -228,6 +249,9 @@ def install() -> None:
         StepFunctionResponse.send_task_failure = _send_task_failure_with_cause  # type: ignore[method-assign]
         Environment.set_error = _keep_stopped(Environment.set_error)  # type: ignore[method-assign]
         Environment.set_stop = _interrupt_waits_on_stop(Environment.set_stop)  # type: ignore[method-assign]
+        StateTaskServiceCallback._evaluate_with_timeout = _fresh_token_per_attempt(  # type: ignore[method-assign]
+            StateTaskServiceCallback._evaluate_with_timeout
+        )
         for name in ("send_task_success", "send_task_failure"):
             setattr(StepFunctionsParserBackend, name, _closed_tasks_refused(getattr(StepFunctionsParserBackend, name)))
         fake_time = types.SimpleNamespace(

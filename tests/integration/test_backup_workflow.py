@@ -5,6 +5,7 @@ Tests taking ``host_name`` run once per transport (SSH and SSM); the others are 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -78,9 +79,13 @@ def test_connection_dropped_mid_stream_leaves_nothing_behind(plane: LocalPlane) 
 
     assert ex.status == "FAILED"
     assert ex.error == "HostConnectionLost", ex.cause
-    # the stream was retried (transient) and every attempt was cut
+    # the stream was retried (transient: twice, per the state's Retry) and every attempt was cut; each attempt
+    # is a task of its own (a fresh task token), so each failed on its own
     assert ex.state_names().count("StreamDump") == 1
-    assert sum(1 for e in ex.history if e["type"] == "TaskFailed") >= 2 or ex.error == "HostConnectionLost"
+    dump_failures = [
+        e for e in ex.history if e["type"] == "TaskFailed" and "HostConnectionLost" in json.dumps(e, default=str)
+    ]
+    assert len(dump_failures) == 3, [e["type"] for e in ex.history]
     assert set(plane.object_keys()) == keys_before, "no dump and no manifest may remain"
     assert plane.incomplete_uploads() == []
     assert plane.lock_item("demo") is None
@@ -201,4 +206,21 @@ def test_a_dump_finishing_after_its_backup_was_aborted_is_discarded(plane: Local
     assert plane.wait(arn, "backup").status == "ABORTED"
     assert set(plane.object_keys()) == keys_before, "the orphaned dump was deleted"
     assert plane.incomplete_uploads() == []
+    assert plane.lock_item("demo") is None
+
+
+def test_a_connection_dropped_once_is_retried_and_the_backup_succeeds(plane: LocalPlane) -> None:
+    """A transient failure is retried (the state's Retry) and a retry can succeed: each attempt is a task of its
+    own, invoked anew."""
+    host = plane.host("demo")
+    dumps_before = plane.finished_invocations("BackupDump")
+    host.set_fault("pg_dump", {"drop_connection_after_bytes": 40_000, "times": 1, "unless_arg": "--version"})
+    try:
+        ex = plane.run("backup", {"host": "demo", "reason": "one dropped connection"})
+    finally:
+        host.set_fault("pg_dump", None)
+
+    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
+    assert sum(1 for e in ex.history if e["type"] == "TaskFailed") == 1
+    assert plane.finished_invocations("BackupDump") - dumps_before == 2
     assert plane.lock_item("demo") is None
