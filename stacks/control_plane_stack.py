@@ -393,20 +393,41 @@ class SsmHostPolicy(Construct):
 
     Operators attach it (output ``SsmHostPolicyArn``): the agent writes each command's complete output to
     ``ssm-output/`` in the SSE-KMS backup bucket. Nothing else: the data path uses presigned URLs.
+
+    What the agent does there (amazon-ssm-agent ``agent/s3util/s3util.go``, ``S3Upload``): it first calls
+    GetBucketEncryption on the bucket (IAM ``s3:GetEncryptionConfiguration``, a bucket action) to upload with the
+    bucket's SSE-KMS key, then uploads (PutObject, or a multipart upload above 5 MiB) with the canned ACL
+    ``bucket-owner-full-control``. A request that carries an ACL is also authorized as ``s3:PutObjectAcl``: without
+    it the upload is denied and only the API's first 24,000 characters of stdout remain, which loses the final
+    lines the steps parse. The AWS Systems Manager user guide ("Create a custom policy for S3 bucket access")
+    lists the same four actions: s3:PutObject and s3:PutObjectAcl on the objects, s3:GetEncryptionConfiguration
+    on the bucket itself (for an encrypted bucket), and the KMS key.
     """
+
+    #: the only ACL the agent sets (and the only one a BucketOwnerEnforced bucket accepts)
+    OUTPUT_ACL = "bucket-owner-full-control"
 
     def __init__(self, scope: Construct, construct_id: str, *, storage: StorageRefs) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
+        output_objects = f"{storage.bucket_arn}/{SSM_OUTPUT_PREFIX}*"
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
             description="FreshTrack Ops SSM targets: write Run Command output to the backup bucket (ssm-output/)",
             statements=[
+                iam.PolicyStatement(sid="WriteCommandOutput", actions=["s3:PutObject"], resources=[output_objects]),
                 iam.PolicyStatement(
-                    sid="WriteCommandOutput",
-                    actions=["s3:PutObject"],
-                    resources=[f"{storage.bucket_arn}/{SSM_OUTPUT_PREFIX}*"],
+                    sid="OwnCommandOutput",
+                    actions=["s3:PutObjectAcl"],
+                    resources=[output_objects],
+                    # the agent's canned ACL only: no other grant can be written onto an output object
+                    conditions={"StringEquals": {"s3:x-amz-acl": self.OUTPUT_ACL}},
+                ),
+                iam.PolicyStatement(
+                    sid="ReadBucketEncryption",
+                    actions=["s3:GetEncryptionConfiguration"],
+                    resources=[storage.bucket_arn],
                 ),
                 iam.PolicyStatement(
                     sid="EncryptCommandOutput",
@@ -422,7 +443,8 @@ class SsmHostPolicy(Construct):
             self,
             f"AwsSolutions-IAM5[Resource::{storage.bucket_arn_export}/{SSM_OUTPUT_PREFIX}*]",
             "The agent writes each command's output under ssm-output/<command id>/<instance id>/..., keys "
-            "known only once a command runs, so the key part must be a wildcard (PutObject only, no reads).",
+            "known only once a command runs, so the key part must be a wildcard (PutObject, and PutObjectAcl "
+            "limited to bucket-owner-full-control; no reads).",
         )
 
 

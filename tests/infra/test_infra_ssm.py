@@ -263,12 +263,22 @@ def test_ssm_host_policy_lets_the_agent_write_command_output_only(synth: Synth) 
     props: dict[str, Any] = policy["Properties"]
     assert "Roles" not in props and "Users" not in props and "Groups" not in props  # operators attach it
     by_sid = {s["Sid"]: s for s in props["PolicyDocument"]["Statement"]}
-    assert set(by_sid) == {"WriteCommandOutput", "EncryptCommandOutput"}
+    assert set(by_sid) == {"WriteCommandOutput", "OwnCommandOutput", "ReadBucketEncryption", "EncryptCommandOutput"}
+    bucket = f"${{Import:{synth.config.name}-BackupBucketArn}}"
     write = by_sid["WriteCommandOutput"]
     assert actions_of(write) == ["s3:PutObject"]
-    assert [flatten(r) for r in resources_of(write)] == [
-        f"${{Import:{synth.config.name}-BackupBucketArn}}/ssm-output/*"
-    ]
+    assert [flatten(r) for r in resources_of(write)] == [f"{bucket}/ssm-output/*"]
+    assert "Condition" not in write
+    # the agent uploads with the canned ACL bucket-owner-full-control: S3 then also authorizes s3:PutObjectAcl,
+    # and without it the upload is denied and only the API's first 24,000 characters remain
+    acl = by_sid["OwnCommandOutput"]
+    assert actions_of(acl) == ["s3:PutObjectAcl"]
+    assert [flatten(r) for r in resources_of(acl)] == [f"{bucket}/ssm-output/*"]
+    assert acl["Condition"] == {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}
+    # the agent reads the bucket's default encryption (GetBucketEncryption) to upload with the same SSE-KMS key
+    encryption = by_sid["ReadBucketEncryption"]
+    assert actions_of(encryption) == ["s3:GetEncryptionConfiguration"]
+    assert [flatten(r) for r in resources_of(encryption)] == [bucket]  # a bucket action: the bucket, no objects
     key = by_sid["EncryptCommandOutput"]
     assert set(actions_of(key)) == {"kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"}
     assert [flatten(r) for r in resources_of(key)] == [f"${{Import:{synth.config.name}-DataKeyArn}}"]
