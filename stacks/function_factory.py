@@ -49,10 +49,14 @@ KNOWN_GRANTS = frozenset(
         "notify",
         "start-test-restore",
         "ssm-commands",
+        "ssm-cancel",
         "ssm-results",
+        "part-url-discard",
         "task-callback",
     }
 )
+#: narrower capabilities a broader one already contains (a role holding both gets the broader one's statements)
+IMPLIED_BY = {"ssm-cancel": "ssm-commands", "part-url-discard": "ssm-commands"}
 #: grants that need a resource created after the functions (granted by the control plane stack)
 LATE_GRANTS = frozenset({"start-test-restore", "task-callback"})
 #: what a task may do with the task token of a workflow waiting for it (``lambda:invoke.waitForTaskToken``)
@@ -259,11 +263,45 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
     if "notify" in grants:
         statements.append(iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[resources.topic_arn]))
         kms_actions |= {"kms:Decrypt", "kms:GenerateDataKey"}
-    if "ssm-commands" in grants:
-        statements.extend(_ssm_command_statements(resources))
-        kms_actions |= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
-    if "ssm-results" in grants:
+    ssm_statements, ssm_kms_actions = _ssm_statements(grants, resources)
+    statements.extend(ssm_statements)
+    kms_actions |= ssm_kms_actions
+    if kms_actions:
         statements.append(
+            iam.PolicyStatement(sid="DataKey", actions=sorted(kms_actions), resources=[resources.storage.key_arn])
+        )
+    return statements
+
+
+def _ssm_statements(grants: frozenset[str], resources: FunctionResources) -> tuple[list[iam.PolicyStatement], set[str]]:
+    """The Run Command grants: statements, and the data-key actions they need."""
+    found: list[iam.PolicyStatement] = []
+    kms: set[str] = set()
+    if "ssm-commands" in grants:
+        found.extend(_ssm_command_statements(resources))
+        kms |= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
+    if _only("ssm-cancel", grants):
+        found.append(
+            iam.PolicyStatement(
+                # stop a host command (the lock janitor, for an aborted execution); CancelCommand supports no
+                # resource-level permissions (acknowledged in TaskFunction). Sending stays with ssm-commands.
+                sid="CancelHostCommands",
+                actions=["ssm:CancelCommand"],
+                resources=["*"],
+            )
+        )
+    if _only("part-url-discard", grants):
+        found.append(
+            iam.PolicyStatement(
+                # delete an upload's list of presigned part URLs once the upload is completed or aborted
+                # (presign.discard_part_urls; HostCommandDone finishes the SSM dump): delete, no reads, no writes
+                sid="DiscardPartUrlLists",
+                actions=["s3:DeleteObject"],
+                resources=[resources.ssm_exchange_objects_arn()],
+            )
+        )
+    if "ssm-results" in grants:
+        found.append(
             iam.PolicyStatement(
                 sid="ReadCommandInvocations",
                 # GetCommandInvocation supports no resource-level permissions (acknowledged in TaskFunction)
@@ -271,19 +309,20 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
                 resources=["*"],
             )
         )
-        statements.append(
+        found.append(
             iam.PolicyStatement(
                 sid="ReadCommandOutput",
                 actions=["s3:GetObject"],
                 resources=[resources.ssm_output_objects_arn()],
             )
         )
-        kms_actions |= {"kms:Decrypt"}
-    if kms_actions:
-        statements.append(
-            iam.PolicyStatement(sid="DataKey", actions=sorted(kms_actions), resources=[resources.storage.key_arn])
-        )
-    return statements
+        kms |= {"kms:Decrypt"}
+    return found, kms
+
+
+def _only(grant: str, grants: frozenset[str]) -> bool:
+    """``grant`` is held and no broader grant of the same role already contains it."""
+    return grant in grants and IMPLIED_BY.get(grant) not in grants
 
 
 def _ssm_command_statements(resources: FunctionResources) -> list[iam.PolicyStatement]:
@@ -329,6 +368,8 @@ def wildcard_reason(grants: frozenset[str]) -> str:
     parts = ["X-Ray PutTraceSegments/PutTelemetryRecords (added by tracing ACTIVE)"]
     if "ssm-commands" in grants:
         parts.append("ssm:CancelCommand and ssm:DescribeInstanceInformation")
+    elif "ssm-cancel" in grants:
+        parts.append("ssm:CancelCommand")
     if "ssm-results" in grants:
         parts.append("ssm:GetCommandInvocation")
     return (
@@ -386,7 +427,7 @@ class TaskFunction(Construct):
         acknowledge(self, "AwsSolutions-IAM5[Resource::*]", wildcard_reason(task.grants))
         # cdk-nag names an Fn::ImportValue by its export name
         bucket_export = resources.storage.bucket_arn_export
-        if "ssm-commands" in task.grants:
+        if task.grants & {"ssm-commands", "part-url-discard"}:
             acknowledge(
                 self,
                 f"AwsSolutions-IAM5[Resource::{bucket_export}/{SSM_EXCHANGE_PREFIX}*]",

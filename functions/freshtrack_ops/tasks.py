@@ -50,7 +50,8 @@ TASKS: dict[str, LambdaTask] = {
             "LockJanitor",
             "freshtrack_ops.handlers.lock.janitor",
             "Cancel the SSM commands and release the host lock of an execution that was aborted or timed out",
-            grants=frozenset({"table", "ssm-commands"}),
+            # Query the execution's pending commands, cancel each (CancelCommand only), release the lock
+            grants=frozenset({"table", "ssm-cancel"}),
         ),
         LambdaTask(
             "BackupPreflight",
@@ -153,7 +154,10 @@ TASKS: dict[str, LambdaTask] = {
             "Complete the workflow task waiting for an SSM command (EventBridge: command invocation status change)",
             timeout_s=300,
             memory_mb=512,
-            grants=frozenset({"targets", "table", "bucket-write", "ssm-results", "task-callback", "ssm-commands"}),
+            # reads the result (GetCommandInvocation + ssm-output/), lets the step finish or abandon it (the SSM
+            # dump completes or aborts its upload: bucket-write; deletes the part-URL list: part-url-discard) and
+            # completes the waiting task; it sends and cancels no command
+            grants=frozenset({"targets", "table", "bucket-write", "ssm-results", "task-callback", "part-url-discard"}),
         ),
         LambdaTask(
             "RecordVerification",

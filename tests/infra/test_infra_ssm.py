@@ -36,6 +36,7 @@ ACCOUNT_ARN = "arn:${AWS::Partition}:{service}:${AWS::Region}:${AWS::AccountId}:
 #: the only actions a task role may have on Resource "*" (none of them supports resource-level permissions)
 WILDCARD_ACTIONS_OF_GRANT = {
     "ssm-commands": {"ssm:CancelCommand", "ssm:DescribeInstanceInformation"},
+    "ssm-cancel": {"ssm:CancelCommand"},
     "ssm-results": {"ssm:GetCommandInvocation"},
 }
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -116,6 +117,8 @@ def test_tasks_without_the_ssm_grants_cannot_use_run_command(synth: Synth) -> No
         expected = set()
         if "ssm-commands" in spec.grants:
             expected |= {"ssm:SendCommand", "ssm:CancelCommand", "ssm:DescribeInstanceInformation"}
+        if "ssm-cancel" in spec.grants:
+            expected |= {"ssm:CancelCommand"}
         if "ssm-results" in spec.grants:
             expected |= {"ssm:GetCommandInvocation"}
         assert ssm_actions == expected, task
@@ -126,6 +129,36 @@ def test_wildcard_resources_only_for_actions_without_resource_level_permissions(
         allowed = XRAY_ACTIONS.union(*(WILDCARD_ACTIONS_OF_GRANT.get(g, set()) for g in spec.grants))
         wildcard = {a for s in role_statements(synth, task) if "*" in resources_of(s) for a in actions_of(s)}
         assert wildcard == allowed, task
+
+
+def _exchange_statements(statement_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statement_list if any(flatten(r).endswith("/ssm-exchange/*") for r in resources_of(s))]
+
+
+def test_lock_janitor_may_cancel_commands_but_not_send_them(synth: Synth) -> None:
+    """handlers/lock.py janitor: reads the execution's pending records (Query), cancels each command
+    (SsmCommands.cancel: CancelCommand only) and releases the lock (GetItem, DeleteItem)."""
+    found = role_statements(synth, "LockJanitor")
+    actions = allowed_actions(found)
+    assert {a for a in actions if a.startswith("ssm:")} == {"ssm:CancelCommand"}
+    assert not any(a.startswith(("s3:", "secretsmanager:", "states:")) for a in actions)
+    assert {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem"} <= actions
+    (cancel,) = [s for s in found if "ssm:CancelCommand" in actions_of(s)]
+    assert (cancel["Sid"], actions_of(cancel), resources_of(cancel)) == (
+        "CancelHostCommands",
+        ["ssm:CancelCommand"],
+        ["*"],
+    )
+
+
+def test_command_done_reads_results_and_discards_part_url_lists_only(synth: Synth) -> None:
+    """handlers/host.py command_done: GetCommandInvocation and the output objects (SsmCommands.status); the
+    steps' finish/abandon delete the upload's part-URL list (presign.discard_part_urls) and nothing else there."""
+    found = role_statements(synth, COMMAND_DONE_TASK)
+    actions = allowed_actions(found)
+    assert {a for a in actions if a.startswith("ssm:")} == {"ssm:GetParameter", "ssm:GetCommandInvocation"}
+    exchange = _exchange_statements(found)
+    assert [(s["Sid"], actions_of(s)) for s in exchange] == [("DiscardPartUrlLists", ["s3:DeleteObject"])]
 
 
 def test_command_done_reads_invocations_and_their_output(synth: Synth) -> None:
@@ -316,3 +349,27 @@ def test_named_deployment_prefixes_documents_rule_and_settings(
         assert _arn("ssm", "managed-instance/mi-0123456789abcdef0") in arns
         assert not any(":instance/" in arn for arn in arns)
         assert {a for a in arns if ":document/" in a} == {_arn("ssm", f"document/{name}") for name in documents}
+
+
+def test_a_narrow_grant_next_to_the_broad_one_adds_no_statement() -> None:
+    from stacks.function_factory import FunctionResources, grant_statements
+    from stacks.storage_stack import StorageRefs
+
+    refs = StorageRefs(
+        bucket_name="b", bucket_arn="arn:aws:s3:::b", table_name="t", table_arn="arn:aws:dynamodb:::t",
+        key_arn="arn:aws:kms:::k", bucket_arn_export="x",
+    )  # fmt: skip
+    resources = FunctionResources(
+        storage=refs, targets_parameter_arn="p", topic_arn="t", ssh_key_secret_arns=(), document_arns=("d",),
+        ssm_instance_arns=(),
+    )  # fmt: skip
+
+    def sids(grants: set[str]) -> list[str]:
+        return [statement.sid or "" for statement in grant_statements(grants, resources)]
+
+    broad = sids({"ssm-commands"})
+    assert sids({"ssm-commands", "ssm-cancel", "part-url-discard"}) == broad
+    assert sids({"ssm-cancel"}) == ["CancelHostCommands"]
+    assert sids({"part-url-discard"}) == ["DiscardPartUrlLists"]  # DeleteObject needs no key
+    with pytest.raises(ValueError, match="unknown grants"):
+        sids({"ssm-everything"})
