@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack, TimeZone
+from aws_cdk import CfnOutput, Duration, Fn, Stack, TimeZone
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -46,6 +46,10 @@ FINAL_COMMAND_STATUSES = FINAL_INVOCATION_STATUSES
 #: a completion event is retried this often (EventBridge, then Lambda's async retries) within COMMAND_EVENT_MAX_AGE
 COMMAND_EVENT_RETRIES = 2
 COMMAND_EVENT_MAX_AGE = Duration.hours(1)
+#: Step Functions log groups belong here: for a group outside /aws/vendedlogs/, enabling logging adds that group
+#: to the account's CloudWatch Logs resource policy, whose 5,120 characters fill up after a few state machines
+#: (then logging can no longer be enabled); one entry on /aws/vendedlogs/* covers every group below it
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
 STANDARD_PARAMETER_LIMIT = 4096
 ADVANCED_PARAMETER_LIMIT = 8192
 
@@ -155,9 +159,12 @@ class WorkflowStateMachine(Construct):
         workflow: Workflow,
         functions: Mapping[str, lambda_.IFunction],
         notifications: Notifications,
+        deployment: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION)
+        self.log_group = logs.LogGroup(
+            self, "Logs", log_group_name=vended_log_group_name(self, deployment, workflow.name), retention=LOG_RETENTION
+        )
         arns = {name: fn.function_arn for name, fn in functions.items()}
         all_values = substitutions(arns, notifications.topic.topic_arn)
         # only what this ASL uses: an unused ARN would still make the state machine depend on that function
@@ -197,6 +204,17 @@ class WorkflowStateMachine(Construct):
             "Added by CDK for Step Functions logging (logs:CreateLogDelivery, ...) and X-Ray tracing: these "
             "actions support no resource-level permissions. Task and topic statements name their resources.",
         )
+
+
+def vended_log_group_name(scope: Construct, deployment: str, workflow: str) -> str:
+    """``/aws/vendedlogs/states/<deployment>-<workflow>-<first block of the stack's id>``.
+
+    Log groups are retained when the stack is deleted (execution history outlives it); a fixed name would make
+    the next stack of the same name fail on the group left behind, so the name ends with the first block of the
+    stack id's UUID, new for every stack created.
+    """
+    stack_uuid = Fn.select(2, Fn.split("/", Stack.of(scope).stack_id))
+    return f"{VENDED_LOGS_PREFIX}{deployment}-{workflow}-{Fn.select(0, Fn.split('-', stack_uuid))}"
 
 
 class WorkflowSchedules(Construct):
@@ -506,6 +524,7 @@ class ControlPlaneStack(Stack):
                 workflow=workflow,
                 functions=self.functions,
                 notifications=notifications,
+                deployment=config.name,
             ).state_machine
             self.state_machines[name] = machine
             CfnOutput(

@@ -192,6 +192,41 @@ def test_state_machine_is_standard_logged_and_traced(synth: Synth, workflow: str
     assert props["TracingConfiguration"] == {"Enabled": True}
 
 
+STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/FreshTrackOpsControlPlane/1a2b3c4d-0000-4000-8000-000000000000"
+
+
+def _evaluate(value: Any) -> Any:
+    """A template value with ``AWS::StackId`` = STACK_ID (Ref, Fn::Join, Fn::Split, Fn::Select)."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref" and arg == "AWS::StackId":
+            return STACK_ID
+        if key == "Fn::Join":
+            return str(arg[0]).join(str(_evaluate(part)) for part in arg[1])
+        if key == "Fn::Split":
+            return str(_evaluate(arg[1])).split(arg[0])
+        if key == "Fn::Select":
+            return _evaluate(arg[1])[int(arg[0])]
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"cannot evaluate {value!r}")
+
+
+@pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
+def test_state_machine_logs_under_vendedlogs(synth: Synth, workflow: str) -> None:
+    """Step Functions adds a log group outside /aws/vendedlogs/ to the account's CloudWatch Logs resource policy
+    (5,120 characters for all of them); under /aws/vendedlogs/states/ one policy entry covers every group."""
+    props = _state_machines(synth)[workflow]["Properties"]
+    (destination,) = props["LoggingConfiguration"]["Destinations"]
+    group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    group = synth.control["Resources"][group_id]
+    name = _evaluate(group["Properties"]["LogGroupName"])
+    # the stack id's first block keeps a re-created stack clear of the group its predecessor retained
+    assert name == f"/aws/vendedlogs/states/{synth.config.name}-{workflow}-1a2b3c4d"
+    assert group["DeletionPolicy"] == "Retain"
+    assert group["Properties"]["RetentionInDays"]
+
+
 @pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
 def test_state_machine_may_invoke_exactly_the_task_functions_and_publish(synth: Synth, workflow: str) -> None:
     role_id = _state_machines(synth)[workflow]["Properties"]["RoleArn"]["Fn::GetAtt"][0]
