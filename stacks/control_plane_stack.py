@@ -98,7 +98,18 @@ def invoked_tasks(workflow: str) -> set[str]:
 
 
 class TargetsParameter(Construct):
-    """The targets (ARNs and public keys only, no secrets) as JSON in an SSM String parameter."""
+    """The targets (ARNs and public keys only, no secrets) as JSON in an SSM String parameter.
+
+    Tier: Intelligent-Tiering, always. The AWS Systems Manager user guide ("Managing parameter tiers"): "You can
+    change a standard parameter to an advanced parameter at any time, but you can't revert an advanced parameter
+    to a standard parameter" (an update that asks for it fails, and so would the stack update). Choosing the tier
+    from the value's size asked exactly that once a deployment went back under 4 KB. Standard alone caps the
+    targets at 4 KB; Advanced alone costs a monthly charge for a parameter that mostly fits Standard. With
+    Intelligent-Tiering "Parameter Store evaluates each request": a value under 4 KB is stored as Standard, a
+    larger one upgrades the parameter to Advanced ("Intelligent-Tiering handles the conversion for you"), and it
+    only ever upgrades, so no update asks for a downgrade. A parameter that once went Advanced stays Advanced
+    (and charged) until deleted and recreated, which is what AWS allows.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig) -> None:
         super().__init__(scope, construct_id)
@@ -115,7 +126,7 @@ class TargetsParameter(Construct):
             parameter_name=f"/{config.name}/targets",
             description="FreshTrack Ops targets (TargetSet JSON; ARNs and public keys only)",
             string_value=value,
-            tier=ssm.ParameterTier.STANDARD if size <= STANDARD_PARAMETER_LIMIT else ssm.ParameterTier.ADVANCED,
+            tier=ssm.ParameterTier.INTELLIGENT_TIERING,
         )
 
 

@@ -192,7 +192,7 @@ def test_state_machine_is_standard_logged_and_traced(synth: Synth, workflow: str
     assert props["TracingConfiguration"] == {"Enabled": True}
 
 
-STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/FreshTrackOpsControlPlane/1a2b3c4d-0000-4000-8000-000000000000"
+STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/ControlPlane/1a2b3c4d-0000-4000-8000-000000000000"
 
 
 def _evaluate(value: Any) -> Any:
@@ -326,6 +326,35 @@ def test_targets_parameter_holds_the_target_set_without_secrets(synth: Synth) ->
         assert fn["Environment"]["Variables"]["TARGETS_PARAMETER"] == {
             "Ref": next(iter(synth.resources("control", "AWS::SSM::Parameter")))
         }
+
+
+@pytest.mark.parametrize("copies", [1, 3], ids=["under-4KB", "over-4KB"])
+def test_targets_parameter_tier_never_asks_for_a_downgrade(example_config: DeploymentConfig, copies: int) -> None:
+    """An Advanced parameter cannot go back to Standard (the update fails): the tier is Intelligent-Tiering
+    whatever the size, so Parameter Store upgrades a value over 4 KB and never is asked to downgrade one."""
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from stacks.control_plane_stack import STANDARD_PARAMETER_LIMIT, TargetsParameter
+
+    targets = tuple(t.model_copy(update={"id": f"{t.id}-{n}"}) for n in range(copies) for t in example_config.targets)
+    config = example_config.model_copy(update={"targets": targets})
+    size = len(config.target_set().model_dump_json().encode())
+    assert (size > STANDARD_PARAMETER_LIMIT) == (copies > 1), size
+    stack = cdk.Stack(cdk.App(), "Parameter")
+    TargetsParameter(stack, "Targets", config=config)
+    Template.from_stack(stack).has_resource_properties("AWS::SSM::Parameter", {"Tier": "Intelligent-Tiering"})
+
+
+def test_targets_parameter_over_8KB_is_refused(example_config: DeploymentConfig) -> None:
+    import aws_cdk as cdk
+
+    from stacks.control_plane_stack import TargetsParameter
+
+    targets = tuple(t.model_copy(update={"id": f"{t.id}-{n}"}) for n in range(20) for t in example_config.targets)
+    config = example_config.model_copy(update={"targets": targets})
+    with pytest.raises(ValueError, match=r"^targets: the targets JSON is \d+ bytes"):
+        TargetsParameter(cdk.Stack(cdk.App(), "Parameter"), "Targets", config=config)
 
 
 def test_control_plane_outputs(synth: Synth) -> None:
