@@ -35,7 +35,9 @@ REQUIREMENTS = REPO_ROOT / "requirements-lambda.txt"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 PYTHON_VERSION = "3.12"
 ARCHITECTURE = lambda_.Architecture.X86_64
-PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
+#: wheels pip may pick, best match first by pip's own ordering: python3.12 runs on Amazon Linux 2023 (glibc 2.34),
+#: so manylinux_2_34 wheels (e.g. newer cryptography builds) run there as well as the older manylinux ones
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 #: what a ``LambdaTask.grants`` entry may name (an unknown grant fails synth rather than granting nothing)
 KNOWN_GRANTS = frozenset(
@@ -452,8 +454,8 @@ class TaskFunction(Construct):
             acknowledge(
                 self,
                 "AwsSolutions-L1",
-                "Pinned to python3.12: the asset's binary wheels (pydantic-core, psycopg-binary, cryptography) "
-                "are bundled for cp312; moving runtimes is a deliberate change with a rebundle and tests.",
+                "Pinned to python3.12: the asset's binary wheels (pydantic-core, cryptography, PyNaCl) are "
+                "bundled for cp312; moving runtimes is a deliberate change with a rebundle and tests.",
             )
 
     def grant_task_callback(self, state_machine_arns: Iterable[str]) -> iam.Policy:
