@@ -523,7 +523,7 @@ class ControlPlaneStack(Stack):
             "SSM_OUTPUT_PREFIX": SSM_OUTPUT_PREFIX.rstrip("/"),
         }
         self.task_functions = TaskFunctions(
-            self, "Tasks", factory_args={"environment": environment, "resources": resources}
+            self, "Tasks", factory_args={"environment": environment, "resources": resources, "vpc": config.vpc}
         )
         self.functions = self.task_functions.functions()
 

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from freshtrack_ops.config import VpcPlacement
 from freshtrack_ops.tasks import LambdaTask
 from stacks.nag import acknowledge
 from stacks.storage_stack import BACKUP_PREFIX, SSM_EXCHANGE_PREFIX, SSM_OUTPUT_PREFIX, StorageRefs
@@ -365,9 +366,50 @@ def task_callback_statement(state_machine_arns: Iterable[str]) -> iam.PolicyStat
     )
 
 
-def wildcard_reason(grants: frozenset[str]) -> str:
+def vpc_statements(scope: Construct, vpc: VpcPlacement) -> list[iam.PolicyStatement]:
+    """What Lambda needs to give a function network interfaces in ``vpc`` (it uses the function's own role).
+
+    The actions of AWSLambdaVPCAccessExecutionRole (the AWS Lambda developer guide, "Giving Lambda functions
+    access to resources in an Amazon VPC", lists them for a custom policy), inline so the role keeps no managed
+    policy, and scoped where EC2 allows: CreateNetworkInterface to new interfaces of this account in the
+    configured subnets and security groups (any account: a shared VPC's subnets belong to its owner, and subnet
+    and group ids are unique); Delete/Assign/Unassign to this account's resources in this region, which is the
+    guide's own example ("arn:aws:ec2:<region>:<account>:*/*") for DeleteNetworkInterface; the two Describe
+    actions support no resource-level permissions ("only works if it's allowed on all resources").
+    """
+    stack = Stack.of(scope)
+
+    def ec2_arn(resource: str, account: str | None = None) -> str:
+        return stack.format_arn(service="ec2", resource=resource, account=account)
+
+    return [
+        iam.PolicyStatement(
+            sid="CreateNetworkInterfaces",
+            actions=["ec2:CreateNetworkInterface"],
+            resources=[
+                ec2_arn("network-interface/*"),
+                *(ec2_arn(f"subnet/{subnet}", account="*") for subnet in vpc.subnet_ids),
+                *(ec2_arn(f"security-group/{group}", account="*") for group in vpc.security_group_ids),
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="ManageNetworkInterfaces",
+            actions=["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
+            resources=[ec2_arn("*/*")],
+        ),
+        iam.PolicyStatement(
+            sid="DescribeNetworkInterfaces",
+            actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+            resources=["*"],
+        ),
+    ]
+
+
+def wildcard_reason(grants: frozenset[str], *, vpc: bool = False) -> str:
     """Why a task role has ``Resource: *`` statements (one acknowledgement per role, so one reason)."""
     parts = ["X-Ray PutTraceSegments/PutTelemetryRecords (added by tracing ACTIVE)"]
+    if vpc:
+        parts.append("ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets (VPC placement)")
     if "ssm-commands" in grants:
         parts.append("ssm:CancelCommand and ssm:DescribeInstanceInformation")
     elif "ssm-cancel" in grants:
@@ -392,6 +434,7 @@ class TaskFunction(Construct):
         code: lambda_.Code,
         environment: Mapping[str, str],
         resources: FunctionResources,
+        vpc: VpcPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION)
@@ -410,6 +453,10 @@ class TaskFunction(Construct):
         )
         for statement in grant_statements(task.grants, resources):
             self.role.add_to_policy(statement)
+        if vpc is not None:
+            # in the default policy, which the function depends on: CreateFunction checks these permissions
+            for statement in vpc_statements(self, vpc):
+                self.role.add_to_policy(statement)
 
         self.function = lambda_.Function(
             self,
@@ -426,7 +473,9 @@ class TaskFunction(Construct):
             role=self.role,
             environment=dict(environment),
         )
-        acknowledge(self, "AwsSolutions-IAM5[Resource::*]", wildcard_reason(task.grants))
+        if vpc is not None:
+            self._place_in_vpc(vpc)
+        acknowledge(self, "AwsSolutions-IAM5[Resource::*]", wildcard_reason(task.grants, vpc=vpc is not None))
         # cdk-nag names an Fn::ImportValue by its export name
         bucket_export = resources.storage.bucket_arn_export
         if task.grants & {"ssm-commands", "part-url-discard"}:
@@ -458,6 +507,43 @@ class TaskFunction(Construct):
                 "bundled for cp312; moving runtimes is a deliberate change with a rebundle and tests.",
             )
 
+    def _place_in_vpc(self, vpc: VpcPlacement) -> None:
+        """VpcConfig from the ids as configured (an ``IVpc`` would need a context lookup, i.e. AWS credentials at
+        synth; the ids are all Lambda needs)."""
+        cfn_function = self.function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.vpc_config = lambda_.CfnFunction.VpcConfigProperty(
+            subnet_ids=list(vpc.subnet_ids), security_group_ids=list(vpc.security_group_ids)
+        )
+        acknowledge(
+            self,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]",
+            "Lambda creates the function's network interfaces itself; their ids exist only once created, so "
+            "CreateNetworkInterface names new interfaces of this account, limited by the configured subnets and "
+            "security groups named in the same statement.",
+        )
+        acknowledge(
+            self,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*/*]",
+            "DeleteNetworkInterface/Assign/UnassignPrivateIpAddresses on the interfaces Lambda created: the AWS "
+            "Lambda guide asks for a unique id or all ids of the account (its example is this exact ARN), since "
+            "the interface ids are Lambda's; scoped to this account and region.",
+        )
+        for subnet in vpc.subnet_ids:
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:*:subnet/{subnet}]",
+                "Exactly the configured subnet; the account is a wildcard because a shared VPC's subnets belong "
+                "to the VPC owner's account, and subnet ids are unique in a region.",
+            )
+        for group in vpc.security_group_ids:
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:*:security-group/{group}]",
+                "Exactly the configured security group; the account is a wildcard because a shared VPC's groups "
+                "may belong to the VPC owner's account, and group ids are unique in a region.",
+            )
+
     def grant_task_callback(self, state_machine_arns: Iterable[str]) -> iam.Policy:
         """The late ``task-callback`` grant, as a policy of its own (not the role's default policy).
 
@@ -477,11 +563,19 @@ class TaskFunction(Construct):
 class FunctionFactory:
     """Creates one ``TaskFunction`` per catalog task, all sharing one code asset."""
 
-    def __init__(self, scope: Construct, *, environment: Mapping[str, str], resources: FunctionResources) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        environment: Mapping[str, str],
+        resources: FunctionResources,
+        vpc: VpcPlacement | None = None,
+    ) -> None:
         self._scope = scope
         self._code = lambda_code()
         self._environment = {**POWERTOOLS_ENV, **environment}
         self._resources = resources
+        self._vpc = vpc
 
     def create(self, task: LambdaTask) -> TaskFunction:
         return TaskFunction(
@@ -491,4 +585,5 @@ class FunctionFactory:
             code=self._code,
             environment=self._environment,
             resources=self._resources,
+            vpc=self._vpc,
         )
