@@ -25,7 +25,7 @@ from constructs import Construct
 
 from freshtrack_ops.config import VpcPlacement
 from freshtrack_ops.tasks import LambdaTask
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, suppress_lint
 from stacks.storage_stack import BACKUP_PREFIX, SSM_EXCHANGE_PREFIX, SSM_OUTPUT_PREFIX, StorageRefs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -472,6 +472,15 @@ class TaskFunction(Construct):
             log_group=self.log_group,
             role=self.role,
             environment=dict(environment),
+        )
+        cfn_function = self.function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        suppress_lint(
+            cfn_function,
+            "WS1004",
+            "The function logs to its own log group with a retention (LoggingConfig.LogGroup is the Logs group "
+            "next to it, RetentionInDays set); WS1004 only recognises a group named /aws/lambda/<FunctionName> "
+            "or one whose name references the function, not LoggingConfig.",
         )
         if vpc is not None:
             self._place_in_vpc(vpc)

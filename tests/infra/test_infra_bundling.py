@@ -15,6 +15,8 @@ from app import build_app
 from freshtrack_ops.config import DeploymentConfig
 from stacks.function_factory import FUNCTIONS_DIR, PACKAGE, PLATFORMS, REQUIREMENTS, pip_command
 
+from .conftest import assert_lint_clean
+
 pytestmark = pytest.mark.infra
 
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
@@ -122,3 +124,4 @@ def test_bundles_lambda_asset_for_real(example_config: DeploymentConfig, tmp_pat
     size = sum(p.stat().st_size for p in files)
     print(f"asset {asset.name}: {size / 1e6:.1f} MB unzipped, {len(files)} files")
     assert size < MAX_UNZIPPED_BYTES
+    assert_lint_clean(sorted(tmp_path.glob("*.template.json")))  # the templates with the real asset, too

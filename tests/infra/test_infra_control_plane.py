@@ -13,10 +13,10 @@ from app import build_app
 from freshtrack_ops.config import DeploymentConfig, TargetSet
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
-from stacks.control_plane_stack import COMMAND_DONE_TASK, camel
+from stacks.control_plane_stack import COMMAND_DONE_TASK, JANITOR_TASK, camel
 from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render
 
-from .conftest import SKIP_BUNDLING, Synth, actions_of, flatten, resources_of, statements
+from .conftest import SKIP_BUNDLING, Synth, actions_of, assert_lint_clean, flatten, resources_of, statements
 from .conftest import allowed_actions as _actions
 from .conftest import role_statements as _role_statements
 from .conftest import task_functions as _functions
@@ -77,7 +77,7 @@ def test_role_is_derived_from_the_task_grants(synth: Synth, task: str) -> None:
     actions = _actions(_role_statements(synth, task))
     services = {a.split(":")[0] for a in actions}
     expected = {service for g in TASKS[task].grants for service in SERVICES_OF_GRANT[g]} | {"logs", "xray"}
-    if task == COMMAND_DONE_TASK:
+    if task in (COMMAND_DONE_TASK, JANITOR_TASK):
         expected.add("sqs")  # its asynchronous invocations' on-failure destination (the dead-letter queue)
     assert services == expected
     assert not any(a.endswith("*") for a in actions), actions
@@ -371,11 +371,13 @@ def test_ssm_only_deployment_grants_no_secrets_and_still_passes_nag(
     config = example_config.model_copy(update={"targets": (staging,), "notification_emails": ()})
     app = build_app(config, outdir=str(tmp_path), context=SKIP_BUNDLING)
     app.synth()  # cdk-nag passes here too
+    assert_lint_clean(sorted(tmp_path.glob("*.template.json")))  # no subscription: no notification dead letters
     control = json.loads((tmp_path / f"{config.name}ControlPlane.template.json").read_text())
     text = json.dumps(control)
     assert "secretsmanager:" not in text
     types = [r["Type"] for r in control["Resources"].values()]
     assert "AWS::SNS::Subscription" not in types
+    assert types.count("AWS::SQS::Queue") == 2  # the two EventBridge consumers' dead letters only
     scheduled_tasks = [task for task in TASKS.values() if task.schedule]
     assert types.count("AWS::Scheduler::Schedule") == len(set(SCHEDULED) & set(WORKFLOWS)) + len(scheduled_tasks)
 

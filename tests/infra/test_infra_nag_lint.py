@@ -1,10 +1,8 @@
-"""cdk-nag (AwsSolutions) and cfn-lint over the synthesized templates."""
+"""cdk-nag (AwsSolutions) and cfn-lint (with the serverless rules) over the synthesized templates."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +15,12 @@ import stacks.nag
 from app import build_app
 from freshtrack_ops.config import DeploymentConfig
 
-from .conftest import SKIP_BUNDLING, Synth
+from .conftest import SKIP_BUNDLING, Synth, assert_lint_clean, cfn_lint
 
 pytestmark = pytest.mark.infra
 
-#: W3005: CDK adds DependsOn on a function's role and default policy (so the policy exists before the function
-#: is created); the role half is redundant with the Role GetAtt. Harmless, and not ours to change.
-CFN_LINT_IGNORED = ("W3005",)
+#: where stacks/nag.py's suppress_lint writes (cfn-lint's own per-resource configuration, plus the reasons)
+LINT_METADATA = "cfn-lint"
 
 
 def test_cdk_nag_reports_no_unacknowledged_findings(synth: Synth) -> None:
@@ -117,17 +114,59 @@ def test_an_unacknowledged_finding_fails_synth(example_config: DeploymentConfig,
     assert all("/Careless/" in path for path in paths), paths
 
 
-def test_cfn_lint_reports_no_errors_or_warnings(synth: Synth) -> None:
-    templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
+def test_cfn_lint_with_serverless_rules_reports_nothing(synth: Synth) -> None:
+    templates = sorted(synth.outdir.glob("*.template.json"))
     assert len(templates) == 2
-    cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    result = subprocess.run(
-        [str(cfn_lint), "--ignore-checks", *CFN_LINT_IGNORED, "--", *templates],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_lint_clean(templates)
+
+
+def test_the_serverless_rules_are_loaded() -> None:
+    """A bare function, queue and rule: the serverless rules must report them (else the lint proves nothing)."""
+    result = cfn_lint([Path(__file__).with_name("serverless_rules_probe.json")], "--format", "parseable")
+    found = {line.split(":")[5] for line in result.stdout.splitlines() if line.count(":") >= 6}
+    assert {"WS1004", "ES6000", "ES4000", "ES1007"} <= found, result.stdout + result.stderr
+
+
+def _suppressions(template: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(rule, logical id) -> reason of every per-resource cfn-lint suppression."""
+    found: dict[tuple[str, str], str] = {}
+    for logical_id, resource in template["Resources"].items():
+        lint = resource.get("Metadata", {}).get(LINT_METADATA)
+        if lint is None:
+            continue
+        checks = lint["config"]["ignore_checks"]
+        reasons = lint.get("reasons", {})
+        assert set(checks) == set(reasons), (logical_id, checks, reasons)
+        for rule in checks:
+            found[(rule, logical_id)] = reasons[rule]
+    return found
+
+
+def test_every_lint_suppression_carries_a_specific_reason(synth: Synth) -> None:
+    suppressed = {
+        key: reason for template in synth.templates.values() for key, reason in _suppressions(template).items()
+    }
+    assert suppressed, "expected the documented suppressions"
+    for (rule, logical_id), reason in suppressed.items():
+        assert len(reason) >= 40, (rule, logical_id, reason)
+
+
+def test_every_lint_suppression_matches_a_real_finding(synth: Synth, tmp_path: Path) -> None:
+    """Linted without the suppressions, the templates report exactly the suppressed findings: none is stale."""
+    suppressed: set[tuple[str, str]] = set()
+    stripped = []
+    for name, template in synth.templates.items():
+        suppressed |= set(_suppressions(template))
+        bare = json.loads(json.dumps(template))
+        for resource in bare["Resources"].values():
+            resource.get("Metadata", {}).pop(LINT_METADATA, None)
+        path = tmp_path / f"{name}.template.json"
+        path.write_text(json.dumps(bare))
+        stripped.append(path)
+    result = cfn_lint(stripped, "--format", "json")
+    findings = json.loads(result.stdout or "[]")
+    raised = {(f["Rule"]["Id"], f["Location"]["Path"][1]) for f in findings}
+    assert raised == suppressed
 
 
 def _references(value: Any) -> Iterator[str]:

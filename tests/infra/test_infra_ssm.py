@@ -22,6 +22,7 @@ from .conftest import (
     Synth,
     actions_of,
     allowed_actions,
+    assert_lint_clean,
     flatten,
     resources_of,
     role_policies,
@@ -59,7 +60,11 @@ def _completion_function_id(synth: Synth) -> str:
 
 
 def _queue_id(synth: Synth) -> str:
-    (queue_id,) = synth.resources("control", "AWS::SQS::Queue")
+    """The completion rule's dead-letter queue (each async consumer has its own: test_infra_dead_letters.py)."""
+    (rule,) = [r for r in synth.resources("control", "AWS::Events::Rule").values() if "aws.ssm" in json.dumps(r)]
+    (target,) = rule["Properties"]["Targets"]
+    queue_id: str = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert synth.control["Resources"][queue_id]["Type"] == "AWS::SQS::Queue"
     return queue_id
 
 
@@ -260,9 +265,12 @@ def test_eventbridge_may_invoke_the_completion_function(synth: Synth) -> None:
 
 
 def test_completion_function_retries_async_invocations_then_dead_letters(synth: Synth) -> None:
-    (config,) = synth.resources("control", "AWS::Lambda::EventInvokeConfig").values()
+    (config,) = [
+        c
+        for c in synth.resources("control", "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": _completion_function_id(synth)}
+    ]
     props = config["Properties"]
-    assert props["FunctionName"] == {"Ref": _completion_function_id(synth)}
     assert props["MaximumRetryAttempts"] == 2
     assert props["MaximumEventAgeInSeconds"] == 3600
     assert props["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [_queue_id(synth), "Arn"]}}}
@@ -272,7 +280,11 @@ def test_dead_letter_queue_is_encrypted_tls_only_and_alarms(synth: Synth) -> Non
     queue_id = _queue_id(synth)
     queue = synth.control["Resources"][queue_id]["Properties"]
     assert queue["SqsManagedSseEnabled"] is True
-    (policy,) = synth.resources("control", "AWS::SQS::QueuePolicy").values()
+    (policy,) = [
+        p
+        for p in synth.resources("control", "AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
     found = statements(policy)
     assert any(
         s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} for s in found
@@ -283,9 +295,10 @@ def test_dead_letter_queue_is_encrypted_tls_only_and_alarms(synth: Synth) -> Non
     (alarm,) = [
         a["Properties"]
         for a in synth.resources("control", "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("Namespace") == "AWS/SQS"
+        if a["Properties"].get("Dimensions")
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
     ]
-    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+    assert alarm["Namespace"] == "AWS/SQS"
     assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
     topic_id = next(iter(synth.resources("control", "AWS::SNS::Topic")))
     assert alarm["AlarmActions"] == [{"Ref": topic_id}]
@@ -328,6 +341,7 @@ def test_named_deployment_prefixes_documents_rule_and_settings(
     config = example_config.model_copy(update={"name": "Acme", "targets": (hybrid,), "notification_emails": ()})
     app = build_app(config, outdir=str(tmp_path), context=SKIP_BUNDLING)
     app.synth()  # no cycle, cdk-nag clean
+    assert_lint_clean(sorted(tmp_path.glob("*.template.json")))
     control: dict[str, Any] = json.loads((tmp_path / "AcmeControlPlane.template.json").read_text())
     resources = control["Resources"]
     documents = sorted(r["Properties"]["Name"] for r in resources.values() if r["Type"] == "AWS::SSM::Document")

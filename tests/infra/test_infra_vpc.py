@@ -19,6 +19,7 @@ from .conftest import (
     SKIP_BUNDLING,
     Synth,
     actions_of,
+    assert_lint_clean,
     flatten,
     resources_of,
     role_policies,
@@ -64,6 +65,10 @@ def vpc_synth(example_config: DeploymentConfig, tmp_path_factory: pytest.TempPat
         return template
 
     return Synth(app=app, outdir=outdir, config=config, storage=load("Storage"), control=load("ControlPlane"))
+
+
+def test_vpc_templates_are_lint_clean(vpc_synth: Synth) -> None:
+    assert_lint_clean(sorted(vpc_synth.outdir.glob("*.template.json")))
 
 
 def test_every_function_gets_the_configured_subnets_and_security_groups(vpc_synth: Synth) -> None:
