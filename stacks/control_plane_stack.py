@@ -159,14 +159,15 @@ class DeadLetters(Construct):
         acknowledge(
             self.queue,
             "AwsSolutions-SQS3",
-            f"This queue is itself a dead-letter queue: of {sources} (cdk-nag only recognises SQS/Lambda DLQ configs).",
+            f"This queue is itself the dead-letter queue of {sources} (cdk-nag only recognises SQS/Lambda DLQ "
+            "configs).",
         )
         cfn_queue = self.queue.node.default_child
         assert isinstance(cfn_queue, sqs.CfnQueue)
         suppress_lint(
             cfn_queue,
             "ES6000",
-            f"This queue is itself a dead-letter queue, of {sources}; a redrive policy would only move its "
+            f"This queue is itself the dead-letter queue of {sources}; a redrive policy would only move its "
             "messages to yet another queue (ES6000 exempts only queues named in an SQS RedrivePolicy).",
         )
         self.alarm = cloudwatch.Alarm(

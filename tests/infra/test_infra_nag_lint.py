@@ -151,6 +151,21 @@ def test_every_lint_suppression_carries_a_specific_reason(synth: Synth) -> None:
         assert len(reason) >= 40, (rule, logical_id, reason)
 
 
+def test_suppressions_on_one_resource_add_up_and_need_a_reason() -> None:
+    from aws_cdk import aws_sqs as sqs
+
+    from stacks.nag import suppress_lint
+
+    queue = sqs.CfnQueue(cdk.Stack(cdk.App(), "Probe"), "Queue")
+    suppress_lint(queue, "ES6000", "a dead-letter queue itself, named in no SQS redrive policy")
+    suppress_lint(queue, "W1234", "a second check on the same resource keeps the first one")
+    metadata = queue.get_metadata(LINT_METADATA)
+    assert metadata["config"]["ignore_checks"] == ["ES6000", "W1234"]
+    assert set(metadata["reasons"]) == {"ES6000", "W1234"}
+    with pytest.raises(ValueError, match="needs a specific reason"):
+        suppress_lint(queue, "ES6000", "because")
+
+
 def test_every_lint_suppression_matches_a_real_finding(synth: Synth, tmp_path: Path) -> None:
     """Linted without the suppressions, the templates report exactly the suppressed findings: none is stale."""
     suppressed: set[tuple[str, str]] = set()
