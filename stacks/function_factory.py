@@ -2,7 +2,9 @@
 
 Every function gets: Python 3.12 on x86_64, active tracing, its own log group with retention, the shared
 environment, timeout/memory from the task, and a dedicated role whose statements are derived from
-``task.grants`` only (no managed policies, no ``grant_*`` helpers that widen scope).
+``task.grants`` only (no managed policies, no ``grant_*`` helpers that widen scope). With a ``vpc`` in the
+deployment config, every function also gets its ``VpcConfig`` and its role the network-interface statements
+Lambda needs for it (``vpc_statements``).
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ REQUIREMENTS = REPO_ROOT / "requirements-lambda.txt"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 PYTHON_VERSION = "3.12"
 ARCHITECTURE = lambda_.Architecture.X86_64
-#: wheels pip may pick, best match first by pip's own ordering: python3.12 runs on Amazon Linux 2023 (glibc 2.34),
-#: so manylinux_2_34 wheels (e.g. newer cryptography builds) run there as well as the older manylinux ones
+#: wheel tags pip may install (it prefers the most specific one a package offers): python3.12 runs on Amazon
+#: Linux 2023 (glibc 2.34), so manylinux_2_34 wheels run there as well as the older manylinux ones
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 #: what a ``LambdaTask.grants`` entry may name (an unknown grant fails synth rather than granting nothing)
