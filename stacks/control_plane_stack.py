@@ -48,8 +48,9 @@ COMMAND_EVENT_RETRIES = 2
 COMMAND_EVENT_MAX_AGE = Duration.hours(1)
 #: the task EventBridge hands aborted / timed-out executions to (cancels their commands, releases their lock)
 JANITOR_TASK = "LockJanitor"
-#: its work is idempotent (cancel, conditional release) and useful while a lease (up to 24 h) may still be held:
-#: retried by EventBridge, then by Lambda's asynchronous retries, for up to 6 hours (Lambda's maximum event age)
+#: its steps are safe to repeat (cancel, undo what the undo log still lists, conditional release) and useful while
+#: a lease (up to 24 h) may still be held: retried by EventBridge, then by Lambda's asynchronous retries, for up to
+#: 6 hours (Lambda's maximum event age); a retry after its notification went out notifies again
 JANITOR_EVENT_RETRIES = 2
 JANITOR_EVENT_MAX_AGE = Duration.hours(6)
 #: how long a dead letter is kept for diagnosis

@@ -54,14 +54,13 @@ KNOWN_GRANTS = frozenset(
         "notify",
         "start-test-restore",
         "ssm-commands",
-        "ssm-cancel",
         "ssm-results",
         "part-url-discard",
         "task-callback",
     }
 )
 #: narrower capabilities a broader one already contains (a role holding both gets the broader one's statements)
-IMPLIED_BY = {"ssm-cancel": "ssm-commands", "part-url-discard": "ssm-commands"}
+IMPLIED_BY = {"part-url-discard": "ssm-commands"}
 #: grants that need a resource created after the functions (granted by the control plane stack)
 LATE_GRANTS = frozenset({"start-test-restore", "task-callback"})
 #: what a task may do with the task token of a workflow waiting for it (``lambda:invoke.waitForTaskToken``)
@@ -285,26 +284,27 @@ def _ssm_statements(grants: frozenset[str], resources: FunctionResources) -> tup
     if "ssm-commands" in grants:
         found.extend(_ssm_command_statements(resources))
         kms |= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
-    if _only("ssm-cancel", grants):
-        found.append(
-            iam.PolicyStatement(
-                # stop a host command (the lock janitor, for an aborted execution); CancelCommand supports no
-                # resource-level permissions (acknowledged in TaskFunction). Sending stays with ssm-commands.
-                sid="CancelHostCommands",
-                actions=["ssm:CancelCommand"],
-                resources=["*"],
-            )
-        )
     if _only("part-url-discard", grants):
         found.append(
             iam.PolicyStatement(
-                # delete an upload's list of presigned part URLs once the upload is completed or aborted
-                # (presign.discard_part_urls; HostCommandDone finishes the SSM dump): delete, no reads, no writes
+                # delete an upload's lists of presigned part URLs (the first and every fresh one a host job got)
+                # once the upload is completed or aborted (presign.discard_part_urls; HostCommandDone finishing or
+                # abandoning the SSM dump): delete, no reads, no writes
                 sid="DiscardPartUrlLists",
                 actions=["s3:DeleteObject"],
                 resources=[resources.ssm_exchange_objects_arn()],
             )
         )
+        if not grants & BUCKET_GRANTS:
+            found.append(
+                iam.PolicyStatement(
+                    # discard_part_urls lists the upload's lists first (a bucket grant already has ListBucket)
+                    sid="ListPartUrlLists",
+                    actions=["s3:ListBucket"],
+                    resources=[resources.storage.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [SSM_EXCHANGE_PREFIX + "*"]}},
+                )
+            )
     if "ssm-results" in grants:
         found.append(
             iam.PolicyStatement(
@@ -414,8 +414,6 @@ def wildcard_reason(grants: frozenset[str], *, vpc: bool = False) -> str:
         parts.append("ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets (VPC placement)")
     if "ssm-commands" in grants:
         parts.append("ssm:CancelCommand and ssm:DescribeInstanceInformation")
-    elif "ssm-cancel" in grants:
-        parts.append("ssm:CancelCommand")
     if "ssm-results" in grants:
         parts.append("ssm:GetCommandInvocation")
     return (

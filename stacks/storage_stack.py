@@ -35,9 +35,10 @@ SSM_OUTPUT_DAYS = 30
 SSM_NONCURRENT_DAYS = 1
 ACCESS_LOG_DAYS = 365
 #: the ops table's one TTL attribute (DynamoDB allows a single one per table): epoch seconds after which DynamoDB
-#: may delete the item. Pending SSM commands (``adapters/pending.py``), restore approvals (``restore/approval.py``)
-#: and host locks (``adapters/dynamo.py``, the lease end: an expired lock is free anyway) all write it; catalog
-#: items never do. The local plane's table declares the same (``opsctl/local/ops_table.py``).
+#: may delete the item. Pending SSM commands (``adapters/pending.py``), undo-log entries (``adapters/undo_log.py``),
+#: restore approvals (``restore/approval.py``) and host locks (``adapters/dynamo.py``, the lease end: an expired
+#: lock is free anyway) all write it; catalog items never do. The local plane's table declares the same
+#: (``opsctl/local/ops_table.py``).
 TTL_ATTRIBUTE = "expires_at"
 
 

@@ -23,10 +23,15 @@ from pydantic import (
 )
 
 from freshtrack_ops.errors import ConfigError
+from freshtrack_ops.redact import redact
 
 HOST_ID_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
-#: a health URL the host itself may be asked to fetch (health_check_from: host): scheme, host, port, path only
-HEALTH_URL_PATTERN = r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]{0,1000})?$"
+#: a health URL the host itself may be asked to fetch (health_check_from: host): scheme, host, port, path only.
+#: It becomes an SSM document's allowedPattern (host_scripts/parameters.py), which the SSM Agent compiles with
+#: Go's regexp: the path is ``*`` (a count like the old ``{0,1000}`` sits at Go's limit of 1000) and the
+#: length is bounded by HEALTH_URL_MAX_CHARS, checked with the pattern.
+HEALTH_URL_PATTERN = r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$"
+HEALTH_URL_MAX_CHARS = 2048
 IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
 SERVICE_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 UNIX_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
@@ -70,6 +75,9 @@ class BackupSettings(BaseModel):
     lock_lease_seconds: int = Field(default=3600, ge=60, le=86_400)
     #: start a test restore of every backup as soon as it is stored (in addition to the daily schedule)
     verify_after_backup: bool = False
+    #: how fast pg_dump reads this database (MB of pg_database_size per second) until a backup has been
+    #: measured; deliberately slow (measured here: ~47 MB/s) so a long dump is never started inline
+    assumed_dump_mb_s: float = Field(default=10.0, gt=0, le=10_000)
 
 
 class RestoreSettings(BaseModel):
@@ -83,6 +91,15 @@ class RestoreSettings(BaseModel):
     #: scheduled test restore of the newest backup (EventBridge Scheduler)
     test_restore_schedule: Annotated[str, StringConstraints(pattern=CRON_PATTERN)] = "cron(30 3 * * ? *)"
     lock_lease_seconds: int = Field(default=7200, ge=300, le=86_400)
+    #: how fast a backup is read into pg_restore (MB of dump per second; pg_restore rebuilds indexes) and
+    #: into pg_restore --list (download speed); deliberately slow (measured here: ~3.4 and ~60 MB/s)
+    assumed_load_mb_s: float = Field(default=1.0, gt=0, le=10_000)
+    assumed_verify_mb_s: float = Field(default=10.0, gt=0, le=10_000)
+
+
+#: the longest a host job (a dump, verification or load too long for one Lambda invocation) may run; the
+#: workflows' own TimeoutSeconds are sized from it (tests/asl checks that)
+MAX_TRANSFER_HOURS = 24
 
 
 class Target(BaseModel):
@@ -116,6 +133,10 @@ class Target(BaseModel):
     health_check_from: Literal["control-plane", "host"] = "control-plane"
     backup: BackupSettings = BackupSettings()
     restore: RestoreSettings = RestoreSettings()
+    #: where host jobs keep their state on the host (created mode 700; must be owned by the command's user)
+    job_dir: AbsPath = "/var/tmp/freshtrack-ops/jobs"
+    #: a host job still running after this long is stopped and its workflow fails (HostCommandTimeout)
+    max_transfer_hours: int = Field(default=12, ge=1, le=MAX_TRANSFER_HOURS)
 
     @model_validator(mode="after")
     def _transport_fields(self) -> Target:
@@ -127,10 +148,14 @@ class Target(BaseModel):
                 raise ValueError(f"transport 'ssh' needs {', '.join(missing)}")
         if self.transport == "ssm" and self.instance_id is None:
             raise ValueError("transport 'ssm' needs instance_id")
-        if self.health_check_from == "host" and not re.fullmatch(HEALTH_URL_PATTERN, self.effective_health_url):
+        if self.health_check_from == "host" and (
+            len(self.effective_health_url) > HEALTH_URL_MAX_CHARS
+            or not re.fullmatch(HEALTH_URL_PATTERN, self.effective_health_url)
+        ):
             raise ValueError(
-                f"health_url {self.effective_health_url!r} cannot be fetched by the host (health_check_from: host "
-                "takes scheme://host[:port]/path only)"
+                f"health_url {redact(self.effective_health_url)[:80]!r} cannot be fetched by the host "
+                f"(health_check_from: host takes scheme://host[:port]/path only, at most {HEALTH_URL_MAX_CHARS} "
+                "characters)"
             )
         if self.postgres_service not in self.compose_services:
             raise ValueError(f"postgres_service {self.postgres_service!r} is not in compose_services")
@@ -240,7 +265,9 @@ _FIELD_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _shorten(value: Any) -> str:
-    text = repr(value)
+    """The offending value as a message shows it: redacted first (a presigned URL's query is a credential,
+    and a URL cut short could leave part of it), then cut to 80 characters."""
+    text = redact(repr(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -6,9 +6,19 @@ match these names directly. Keep names stable: they are part of the workflows' c
 
 from __future__ import annotations
 
+from freshtrack_ops.redact import redact
+
 
 class OpsError(Exception):
-    """Base class of every error a workflow may catch by name."""
+    """Base class of every error a workflow may catch by name.
+
+    Its message becomes the task's error cause: the execution history, the failure notification and the
+    logs all show it. Messages are often built from external text (a host script's stderr, an SSM or S3 error
+    that quotes a refused value), so every string argument is redacted here, once for all of them: a
+    presigned URL never leaves in an error (``freshtrack_ops.redact``)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class InvalidInput(OpsError):

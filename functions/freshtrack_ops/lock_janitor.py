@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict
 
 from freshtrack_ops.config import HOST_ID_PATTERN
+from freshtrack_ops.host_work import cancel_commands_of
 from freshtrack_ops.ports import LockTable
 
 ENDED_WITHOUT_CLEANUP = ("ABORTED", "TIMED_OUT")
@@ -30,6 +31,7 @@ class ExecutionEnded(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     executionArn: str  # noqa: N815 - EventBridge's field name
+    stateMachineArn: str = ""  # noqa: N815
     status: str
     input: str | None = None
 
@@ -92,6 +94,19 @@ def release_orphaned_lock(detail: ExecutionEnded, locks: LockTable) -> JanitorRe
     )
 
 
+def janitor_message(detail: ExecutionEnded, host: str | None, work: str, lock: str) -> tuple[str, str]:
+    """(subject, message) of the notification after an execution was aborted or timed out."""
+    workflow = detail.stateMachineArn.rsplit(":", 1)[-1] or "a workflow"
+    name = detail.executionArn.rsplit(":", 1)[-1]
+    subject = f"FreshTrack Ops: {workflow} {detail.status} on {host or 'an unknown host'}"[:100]
+    message = (
+        f"The execution {name} of {workflow} on {host or 'an unknown host'} ended {detail.status}: its own "
+        f"cleanup states did not run.\n\nCleaned up after it: {work}.\nHost lock: {lock}.\n\n"
+        f"Execution: {detail.executionArn}"
+    )
+    return subject, message
+
+
 def _host_of(execution_input: str | None) -> str | None:
     try:
         host = json.loads(execution_input or "{}").get("host")
@@ -108,8 +123,4 @@ def cancel_pending_commands(
     """Cancel the SSM commands an aborted or timed-out execution still waited for; their ids."""
     if detail.status not in ENDED_WITHOUT_CLEANUP:
         return []
-    cancelled = []
-    for command_id, instance_id in pending_of(detail.executionArn):
-        cancel(command_id, instance_id)
-        cancelled.append(command_id)
-    return cancelled
+    return cancel_commands_of(detail.executionArn, pending_of, cancel)

@@ -55,6 +55,8 @@ class BackupPlan(Strict):
     dump_key: S3Key
     manifest_key: S3Key
     lock_lease_seconds: int
+    #: the newest measured pg_dump rate of this host (MB of database per second), if any backup measured one
+    dump_rate_mb_s: float | None = None
 
 
 class LockEvent(Strict):
@@ -84,6 +86,9 @@ class PreflightReport(Strict):
     app_version: str
     free_disk_mb: int
     database_size_bytes: int
+    #: how long the dump should take: the database size at the measured rate (or the target's assumed one);
+    #: the dump task compares it with its own budget to stream inline or run a host job
+    estimated_dump_s: float | None = None
 
 
 class DumpEvent(Strict):
@@ -139,6 +144,9 @@ class Manifest(Strict):
     reason: Reason
     execution_id: str
     verification: Verification = Verification()
+    #: pg_database_size when the dump started, and how long the dump took (the next backup's rate estimate)
+    database_size_bytes: int | None = None
+    dump_seconds: float | None = None
 
 
 class BackupOutput(Strict):

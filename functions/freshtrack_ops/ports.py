@@ -99,6 +99,8 @@ class CatalogEntry:
     finished_at: str
     verification_status: str = "unverified"
     verified_at: str | None = None
+    #: how fast this backup's pg_dump read the database (MB of pg_database_size per second), when known
+    dump_rate_mb_s: float | None = None
 
     @property
     def sort_key(self) -> str:

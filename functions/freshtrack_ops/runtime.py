@@ -7,7 +7,7 @@ caches are process-wide and thread-safe enough for concurrent invocations in one
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from freshtrack_ops.adapters.s3_store import S3BackupStore
     from freshtrack_ops.adapters.ssm import SsmCommands
     from freshtrack_ops.adapters.task_callback import TaskCallback
+    from freshtrack_ops.adapters.undo_log import DynamoUndoLog
 
 TARGETS_MAX_AGE_S = 60
 SECRET_MAX_AGE_S = 300
@@ -51,6 +52,10 @@ class Settings(BaseModel):
     ssm_output_prefix: str = Field(default="ssm-output", pattern=r"^[A-Za-z0-9_.-]+$")
     #: an S3 endpoint for presigned URLs other than the regional one (an S3-compatible or interface endpoint)
     presign_endpoint_url: str = Field(default="", pattern=r"^(https?://[A-Za-z0-9.:-]+)?$")
+    #: how long a presigned URL is minted for. A URL also dies with the credentials that signed it (the
+    #: function role's session), whatever X-Amz-Expires says: a host job is fed fresh URLs from its polls
+    #: after half this time, or at once when S3 refuses one (docs/ssm.md)
+    presign_validity_s: int = Field(default=900, ge=1, le=12 * 3600)
 
 
 @cache
@@ -108,6 +113,12 @@ def pending_commands() -> DynamoPendingCommands:
     return DynamoPendingCommands(_client("dynamodb"), settings().ops_table)
 
 
+def undo_log() -> DynamoUndoLog:
+    from freshtrack_ops.adapters.undo_log import DynamoUndoLog
+
+    return DynamoUndoLog(_client("dynamodb"), settings().ops_table)
+
+
 def task_callback() -> TaskCallback:
     from freshtrack_ops.adapters.task_callback import TaskCallback
 
@@ -127,9 +138,38 @@ def ssm_commands() -> SsmCommands:
     )
 
 
+#: where the presigning credentials come from when not from the function's environment (the local plane
+#: issues short-lived ones to prove that URLs outlived by their credentials are replaced); None: boto3's chain
+_presign_credentials: Callable[[], tuple[str, str, str | None]] | None = None
+_presigners_by_key: dict[str, S3Client] = {}
+
+
+def set_presign_credentials(provider: Callable[[], tuple[str, str, str | None]] | None) -> None:
+    """Presign with ``provider()``'s (access key, secret key, session token) from now on (None: boto3's)."""
+    global _presign_credentials  # noqa: PLW0603 - the process-wide hook, like the caches below
+    _presign_credentials = provider
+    _presigners_by_key.clear()
+
+
 def presigner() -> S3Client:
     """The S3 client that presigns the SSM data path's URLs (SigV4, regional endpoint unless configured)."""
-    return _presigner()
+    provider = _presign_credentials
+    if provider is None:
+        return _presigner()
+    access_key, secret_key, token = provider()
+    client = _presigners_by_key.get(access_key)
+    if client is None:
+        import boto3
+
+        from freshtrack_ops.backup.presign import presign_client
+
+        session = boto3.session.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, aws_session_token=token
+        )
+        region = session.region_name or "us-east-1"
+        client = presign_client(region, session, endpoint_url=settings().presign_endpoint_url)
+        _presigners_by_key[access_key] = client
+    return client
 
 
 @cache
@@ -188,4 +228,5 @@ def reset() -> None:
     settings.cache_clear()
     _client.cache_clear()
     _presigner.cache_clear()
+    _presigners_by_key.clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -37,8 +37,8 @@ TASKS: dict[str, LambdaTask] = {
         LambdaTask(
             "BackupValidate",
             "freshtrack_ops.handlers.backup.validate",
-            "Validate a backup request and plan ids and keys",
-            grants=frozenset({"targets"}),
+            "Validate a backup request and plan ids, keys and the measured dump rate",
+            grants=frozenset({"targets", "table"}),
         ),
         LambdaTask(
             "HostLock",
@@ -49,9 +49,24 @@ TASKS: dict[str, LambdaTask] = {
         LambdaTask(
             "LockJanitor",
             "freshtrack_ops.handlers.lock.janitor",
-            "Cancel the SSM commands and release the host lock of an execution that was aborted or timed out",
-            # Query the execution's pending commands, cancel each (CancelCommand only), release the lock
-            grants=frozenset({"table", "ssm-cancel"}),
+            "After an execution was aborted or timed out: cancel its SSM commands, stop its host jobs, drop its "
+            "scratch databases, release its host lock, notify",
+            timeout_s=300,
+            grants=HOST_ACCESS | {"bucket-write", "notify"},
+        ),
+        LambdaTask(
+            "StopHostWork",
+            "freshtrack_ops.handlers.lock.stop_work",
+            "A failure path: cancel the execution's SSM commands and stop its host jobs before cleaning up",
+            timeout_s=300,
+            grants=HOST_ACCESS | {"bucket-write"},
+        ),
+        LambdaTask(
+            "HostJobPoll",
+            "freshtrack_ops.handlers.host.job_poll",
+            "Poll a host job (a transfer too long for one invocation); hand a dump fresh part URLs",
+            timeout_s=300,
+            grants=HOST_ACCESS | {"bucket-write", "bucket-read"},
         ),
         LambdaTask(
             "BackupPreflight",
@@ -155,7 +170,8 @@ TASKS: dict[str, LambdaTask] = {
             timeout_s=300,
             memory_mb=512,
             # reads the result (GetCommandInvocation + ssm-output/), lets the step finish or abandon it (the SSM
-            # dump completes or aborts its upload: bucket-write; deletes the part-URL list: part-url-discard) and
+            # dump completes or aborts its upload: bucket-write; lists and deletes its part-URL lists: ListBucket
+            # from bucket-write, DeleteObject from part-url-discard), resolves undo-log entries (table) and
             # completes the waiting task; it sends and cancels no command
             grants=frozenset({"targets", "table", "bucket-write", "ssm-results", "task-callback", "part-url-discard"}),
         ),

@@ -10,6 +10,11 @@
   the patch interrupts the wait, and keeps the ``States.Runtime`` error moto then raises from overwriting
   ABORTED with FAILED: an aborted execution stays ABORTED, as in Step Functions.
 * Time: Wait states and Retry back-off sleep ``seconds * time_scale`` (0 in tests) instead of real time.
+* Lambda's timeout: an invocation still running at its function's timeout answers like Lambda does — the
+  ``Sandbox.Timedout`` error (DESIGN 4b) — so code that only works without a deadline fails here too. A thread
+  cannot be frozen the way Lambda freezes the sandbox: the handler runs on, but the task token it carried is
+  closed (SendTask* answers TaskTimedOut, as for an aborted execution), so its late success is refused and
+  undone by the same code that undoes work outlived by its execution.
 
 Installed once per process; the routing table and time scale are swapped per plane.
 """
@@ -54,6 +59,8 @@ class _State:
     time_scale: float = 0.0
     installed: bool = False
     invocations: list[tuple[str, float, str]] = field(default_factory=list)  # (function, seconds, outcome)
+    #: task tokens of invocations that ran past their timeout: nobody may complete them any more
+    closed_tokens: set[str] = field(default_factory=set)
 
 
 STATE = _State()
@@ -67,7 +74,7 @@ def resolve_handler(dotted: str) -> Handler:
 
 
 def invoke_in_process(function_name: str, function_arn: str, body: Any) -> tuple[bytes, bool]:
-    """Run the routed handler; returns (payload, is_error)."""
+    """Run the routed handler within its function's timeout; returns (payload, is_error)."""
     handler_path, memory, timeout = STATE.routes[function_name]
     event = json.loads(body) if body else {}
     context = LocalLambdaContext(
@@ -77,14 +84,33 @@ def invoke_in_process(function_name: str, function_arn: str, body: Any) -> tuple
         deadline=time.time() + timeout,
     )
     started = time.perf_counter()
-    try:
-        result = resolve_handler(handler_path)(event, context)
-    except Exception as exc:
-        STATE.invocations.append((function_name, time.perf_counter() - started, type(exc).__name__))
+    outcome: list[tuple[Any, BaseException | None]] = []
+
+    def call() -> None:
+        try:
+            outcome.append((resolve_handler(handler_path)(event, context), None))
+        except BaseException as exc:
+            outcome.append((None, exc))
+
+    worker = threading.Thread(target=call, name=f"lambda-{function_name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        token = event.get("task_token") if isinstance(event, dict) else None
+        if isinstance(token, str):
+            STATE.closed_tokens.add(token)
+        STATE.invocations.append((function_name, time.perf_counter() - started, "Sandbox.Timedout"))
+        timed_out = {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
+        return json.dumps(timed_out).encode(), True
+    result, error = outcome[0]
+    if error is not None:
+        if not isinstance(error, Exception):
+            raise error
+        STATE.invocations.append((function_name, time.perf_counter() - started, type(error).__name__))
         envelope = {
-            "errorType": type(exc).__name__,
-            "errorMessage": str(exc),
-            "stackTrace": traceback.format_exception(exc)[-5:],
+            "errorType": type(error).__name__,
+            "errorMessage": str(error),
+            "stackTrace": traceback.format_exception(error)[-5:],
         }
         return json.dumps(envelope).encode(), True
     STATE.invocations.append((function_name, time.perf_counter() - started, "ok"))
@@ -145,6 +171,9 @@ def _closed_tasks_refused(original: Callable[..., Any]) -> Callable[..., Any]:
     def send(self: Any, task_token: str, *args: Any, **kwargs: Any) -> Any:
         _TaskTimedOut = _task_timed_out_error()  # noqa: N806 - an exception class
         from moto.stepfunctions.parser.asl.eval.program_state import ProgramRunning
+
+        if task_token in STATE.closed_tokens:
+            raise _TaskTimedOut("Task Timed Out")
 
         for execution in self._get_executions():
             worker = getattr(execution, "exec_worker", None)

@@ -140,7 +140,15 @@ class LocalPlane:
         time_scale: float = 0.0,
         part_size_mb: int = 8,
         log_level: str = "WARNING",
+        function_timeouts: Mapping[str, int] | None = None,
+        credential_lifetime_s: float | None = None,
+        presign_validity_s: int = 900,
     ) -> None:
+        """``function_timeouts``: task name -> seconds, instead of the catalog's (Lambda's timeout is enforced:
+        a handler still running at it fails with Sandbox.Timedout). ``credential_lifetime_s``: the tasks
+        presign with temporary credentials that live this long (renewed at half-life, as a role session is),
+        and the S3 endpoint refuses URLs they signed once they have expired (ExpiredToken), whatever the
+        URLs' own ``presign_validity_s`` says."""
         self._root_arg = root
         self._host_names = hosts
         self._ssm_hosts = frozenset(ssm_hosts)
@@ -154,6 +162,14 @@ class LocalPlane:
         self._time_scale = time_scale
         self._part_size_mb = part_size_mb
         self._log_level = log_level
+        unknown = sorted(set(function_timeouts or {}) - set(TASKS))
+        if unknown:
+            raise ValueError(f"function_timeouts: unknown tasks {unknown}")
+        self._function_timeouts = dict(function_timeouts or {})
+        self._credential_lifetime_s = credential_lifetime_s
+        self._presign_validity_s = presign_validity_s
+        self._credentials: tuple[str, str, float] | None = None
+        self._credentials_lock = threading.Lock()
         self._hosts: dict[str, LocalHost] = {}
         self._targets: dict[str, Target] = {}
         self._saved_env: dict[str, str | None] = {}
@@ -205,6 +221,7 @@ class LocalPlane:
                     self.root / name, name, readings=self._readings, use_sshd=self._use_sshd and not self._is_ssm(name)
                 ).start()
             self._create_aws()
+            self._start_s3_endpoint()
             self._start_ssm()
         except BaseException:
             self.stop()
@@ -222,6 +239,7 @@ class LocalPlane:
             self._event_threads.clear()
             self._s3_endpoint.stop()
             self._s3_endpoint = None
+        runtime.set_presign_credentials(None)
         for host in self._hosts.values():
             host.stop()
         self._hosts.clear()
@@ -262,13 +280,30 @@ class LocalPlane:
         for name in self._ssm_target_names():
             host = self.host(name)
             ssm_executor.register_instance(instance_id_for(name), host.env(), workdir=host.root)
-        # the tasks presign with the plane's credentials; the endpoint checks those signatures
+        ssm_executor.add_listener(self._deliver_command_event)
+
+    def _start_s3_endpoint(self) -> None:
+        """S3 over HTTP on 127.0.0.1 for the hosts' curl: every SSM transfer, and an SSH transfer too long for
+        one invocation (a host job), moves the backup through presigned URLs."""
+        # the tasks presign with the plane's credentials (or short-lived ones); the endpoint checks signatures
         credentials = boto3.session.Session().get_credentials()
         secrets = {credentials.access_key: credentials.secret_key} if credentials else {}
         self._s3_endpoint = LocalS3Endpoint(region=REGION, extra_secrets=secrets).start()
         os.environ["PRESIGN_ENDPOINT_URL"] = self._s3_endpoint.url
-        ssm_executor.add_listener(self._deliver_command_event)
         runtime.reset()
+        if self._credential_lifetime_s is not None:
+            runtime.set_presign_credentials(self._temporary_credentials)
+
+    def _temporary_credentials(self) -> tuple[str, str, str | None]:
+        """The presigning credentials of the moment: renewed at half their life, like a role session's."""
+        assert self._s3_endpoint is not None and self._credential_lifetime_s is not None
+        with self._credentials_lock:
+            now = time.time()
+            if self._credentials is None or now > self._credentials[2] - self._credential_lifetime_s / 2:
+                key, secret = self._s3_endpoint.issue_credentials(self._credential_lifetime_s)
+                self._credentials = (key, secret, now + self._credential_lifetime_s)
+            key, secret, _ = self._credentials
+            return key, secret, "local-session-token"
 
     @contextlib.contextmanager
     def ssm_execution_timeout(self, script: str, seconds: int) -> Iterator[None]:
@@ -294,6 +329,10 @@ class LocalPlane:
             raise TimeoutError(f"SSM commands still running after {timeout_s} s")
         for thread in list(self._event_threads):
             thread.join(timeout_s)
+
+    def s3_endpoint_refusals(self) -> list[str]:
+        """S3 error codes of every presigned request the local S3 endpoint refused so far, in order."""
+        return self._s3_endpoint.refused if self._s3_endpoint is not None else []
 
     def set_ssm_online(self, host: str, online: bool) -> None:
         """Take the SSM agent of ``host`` offline (ConnectionLost; commands Undeliverable) or back online."""
@@ -339,6 +378,7 @@ class LocalPlane:
             "SSM_DOCUMENT_PREFIX": SSM_DOCUMENT_PREFIX,
             "SSM_OUTPUT_PREFIX": "ssm-output",
             "PRESIGN_ENDPOINT_URL": "",
+            "PRESIGN_VALIDITY_S": str(self._presign_validity_s),
         }
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
@@ -386,7 +426,7 @@ class LocalPlane:
         for alias, name in self._ssm_aliases.items():
             on_host = self._targets[name]
             self._targets[alias] = Target.model_validate(
-                on_host.model_dump(include={"app_dir", "docker_bin", "domain", "health_url"})
+                on_host.model_dump(include={"app_dir", "docker_bin", "domain", "health_url", "job_dir"})
                 | {"id": alias, "transport": "ssm", "instance_id": instance_id_for(alias)}
             )
         self._write_targets()
@@ -399,16 +439,17 @@ class LocalPlane:
         arns: dict[str, str] = {}
         for name, task in TASKS.items():
             function_name = FUNCTION_PREFIX + name
+            timeout_s = self._function_timeouts.get(name, task.timeout_s)
             arns[name] = lambda_client.create_function(
                 FunctionName=function_name,
                 Runtime="python3.12",
                 Role=role_arn,
                 Handler=task.handler,
                 Code={"ZipFile": _dummy_zip()},
-                Timeout=task.timeout_s,
+                Timeout=timeout_s,
                 MemorySize=task.memory_mb,
             )["FunctionArn"]
-            moto_patches.STATE.routes[function_name] = (task.handler, task.memory_mb, task.timeout_s)
+            moto_patches.STATE.routes[function_name] = (task.handler, task.memory_mb, timeout_s)
         values = state_machines.substitutions(arns, self.topic_arn)
         sfn = self.sfn
         for workflow in WORKFLOWS:
@@ -428,6 +469,7 @@ class LocalPlane:
             "docker_bin": str(host.docker_bin),
             "domain": f"{host.name}.freshtrack.local",
             "health_url": host.health_url,
+            "job_dir": str(host.root / "jobs"),
         }
         if self._is_ssm(host.name):
             return Target(transport="ssm", instance_id=instance_id_for(host.name), **common)

@@ -10,7 +10,11 @@ resets the backends when it starts and stops).
 moto accepts any presigned URL, expired or tampered. Real S3 does not, so the endpoint checks what S3
 checks before moto sees the request: a request carrying ``X-Amz-Signature`` must be a valid SigV4 query
 signature of the endpoint's own access key and not be expired (``X-Amz-Date`` + ``X-Amz-Expires``), else
-403 ``AccessDenied`` / ``SignatureDoesNotMatch`` / ``InvalidAccessKeyId``, as S3 answers.
+403 ``AccessDenied`` / ``SignatureDoesNotMatch`` / ``InvalidAccessKeyId``, as S3 answers. A URL also dies
+with the temporary credentials that signed it, whatever its expiry says (AWS knowledge center,
+"presigned-url-s3-bucket-expiration": "If you created a presigned URL using a temporary token, then the URL
+expires when the token expires"): ``issue_credentials(lifetime_s)`` hands out such credentials, and a URL
+they signed is refused with 400 ``ExpiredToken`` once they have expired.
 
 ``presign_client()`` is the boto3 S3 client to presign with (endpoint ``http://127.0.0.1:<port>``,
 path-style, SigV4, the endpoint's key). Request lines are not logged: presigned URLs are credentials.
@@ -41,6 +45,8 @@ LOCAL_ACCESS_KEY = "AKIALOCALS3ENDPOINT0"
 LOCAL_SECRET_KEY = "local-s3-endpoint-secret-not-a-real-key"  # noqa: S105 - a fixed local test key
 
 _SIGV4 = "AWS4-HMAC-SHA256"
+#: S3 answers these with 400, the other refusals with 403
+_BAD_REQUEST_CODES = frozenset({"ExpiredToken", "AuthorizationQueryParametersError"})
 _SAFE = "-_.~"
 
 StartResponse = Callable[..., Any]
@@ -58,7 +64,14 @@ class _Refused(Exception):
 
 
 def check_presigned(
-    method: str, raw_path: str, query: str, *, headers: dict[str, str], secrets: dict[str, str], now: float
+    method: str,
+    raw_path: str,
+    query: str,
+    *,
+    headers: dict[str, str],
+    secrets: dict[str, str],
+    now: float,
+    credentials_expire: Mapping[str, float] | None = None,
 ) -> tuple[str, str] | None:
     """None if the request has no query signature or a valid, unexpired one; else (S3 error code, message).
 
@@ -69,6 +82,9 @@ def check_presigned(
         return None
     try:
         _verify(method, raw_path, pairs, headers=headers, secrets=secrets, now=now)
+        access_key = dict(pairs)["X-Amz-Credential"].split("/")[0]
+        if credentials_expire and now > credentials_expire.get(access_key, float("inf")):
+            raise _Refused("ExpiredToken", "The provided token has expired.")
     except _Refused as refused:
         return refused.code, refused.message
     return None
@@ -118,10 +134,13 @@ def _verify(
 class _PresignCheck:
     """WSGI middleware: refuse an expired or badly signed presigned request before moto answers it."""
 
-    def __init__(self, app: WsgiApp, secrets: dict[str, str], clock: Callable[[], float]) -> None:
+    def __init__(
+        self, app: WsgiApp, secrets: dict[str, str], clock: Callable[[], float], credentials_expire: dict[str, float]
+    ) -> None:
         self._app = app
         self._secrets = secrets
         self._clock = clock
+        self._credentials_expire = credentials_expire
         self.refused: list[str] = []  # error codes, in order (tests read them)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -136,6 +155,7 @@ class _PresignCheck:
             headers=headers,
             secrets=self._secrets,
             now=self._clock(),
+            credentials_expire=self._credentials_expire,
         )
         if error is None:
             return self._app(environ, start_response)
@@ -149,7 +169,8 @@ class _PresignCheck:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         while stream is not None and length > 0 and (chunk := stream.read(min(length, 1 << 20))):
             length -= len(chunk)
-        start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+        status = "400 Bad Request" if code in _BAD_REQUEST_CODES else "403 Forbidden"
+        start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
         return [body]
 
 
@@ -173,6 +194,9 @@ class LocalS3Endpoint:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._check: _PresignCheck | None = None
+        #: access key -> when it expires (temporary credentials from ``issue_credentials``)
+        self._credentials_expire: dict[str, float] = {}
+        self._issued = 0
 
     def start(self) -> LocalS3Endpoint:
         from moto.moto_server.werkzeug_app import (
@@ -186,7 +210,9 @@ class LocalS3Endpoint:
             def log_request(self, *_args: Any, **_kwargs: Any) -> None:
                 """No request lines: they would log presigned URLs."""
 
-        self._check = _PresignCheck(DomainDispatcherApplication(create_backend_app), self._secrets, self._clock)
+        self._check = _PresignCheck(
+            DomainDispatcherApplication(create_backend_app), self._secrets, self._clock, self._credentials_expire
+        )
         self._server = make_server("127.0.0.1", self._port, self._check, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-s3-endpoint", daemon=True)
         self._thread.start()
@@ -215,6 +241,16 @@ class LocalS3Endpoint:
     def refused(self) -> list[str]:
         """S3 error codes of the presigned requests refused so far."""
         return list(self._check.refused) if self._check is not None else []
+
+    def issue_credentials(self, lifetime_s: float) -> tuple[str, str]:
+        """New temporary (access key, secret key) whose signatures are accepted for ``lifetime_s`` seconds,
+        like a role session's: URLs they signed then fail with ExpiredToken."""
+        self._issued += 1
+        access_key = f"ASIALOCAL{self._issued:011d}"
+        secret = f"local-temporary-secret-{self._issued}"
+        self._secrets[access_key] = secret
+        self._credentials_expire[access_key] = self._clock() + lifetime_s
+        return access_key, secret
 
     def presign_client(self) -> S3Client:
         """A boto3 S3 client whose presigned URLs point at this endpoint (and pass its signature check).

@@ -5,9 +5,17 @@ moto answers ``send_command`` with a canned Success and runs nothing. For instan
 its agent do:
 
 * the Command document is looked up (unknown -> ``InvalidDocument``) and every parameter value is checked
-  against the document's declared parameters and their ``allowedPattern`` (whole value, as SSM does):
-  undeclared, missing or mismatching -> the ``InvalidParameters`` ClientError, and nothing runs;
+  as the SSM API checks it at SendCommand (``resolve_parameters``): undeclared, missing, longer than its
+  ``maxChars`` or not matching its ``allowedPattern`` (whole value; Python's ``re`` standing in for the
+  API's Java regex) -> the ``InvalidParameters`` ClientError, no command, and nothing runs;
 * an instance registered offline gets an invocation that ends ``Failed`` / ``Undeliverable``;
+* the agent then checks every declared ``allowedPattern`` again, with Go's ``regexp`` (``agent_check``:
+  google-re2, which has Go's RE2 rules). A pattern RE2 cannot compile (a repeat count over 1000, nested
+  repeats multiplying past 1000, a backreference, lookaround) or a value it does not match makes the agent
+  refuse the whole document, as amazon-ssm-agent's ``processMessage`` does: the command exists (the API
+  accepted it), its invocation ends ``Failed`` / ``Failed`` with ResponseCode -1, nothing runs, and the
+  agent's error text (in the agent's words, quoting the refused value as the agent does) is the
+  invocation's ``StandardErrorContent``;
 * otherwise the step's runCommand runs locally in a background thread (``render_for_local``: /bin/sh with
   ``SSM_<NAME>`` variables, the host's PATH) with the document's ``timeoutSeconds``; the invocation is
   ``InProgress`` meanwhile, then ``Success`` / ``Failed`` (ResponseCode = exit code) or ``TimedOut`` /
@@ -157,6 +165,45 @@ def install() -> None:
         STATE.installed = True
 
 
+# -- the agent's own parameter check (Go regexp, RE2 syntax) ---------------------------------------------
+def agent_check(content: Mapping[str, Any], values: Mapping[str, str]) -> str | None:
+    """What the SSM Agent says about a document's parameters before it runs anything; None when it accepts.
+
+    Mirrors amazon-ssm-agent ``parameterstore.ValidateSSMParameters`` with its one mandatory validator,
+    ``allowedregexparamvalidator``: for every declared parameter, ``regexp.Compile(allowedPattern)`` (a
+    compile error is "encountered error while compiling allowed pattern - internal error: ...") and
+    ``MatchString(value)`` (an unanchored search: our patterns anchor themselves), the value being the given
+    one or the default. All errors are collected, as the agent does. RE2 is google-re2, which refuses what
+    Go's ``regexp/syntax`` refuses (repeat counts over 1000, nested repeat products over 1000, backreferences,
+    lookaround): checked side by side with Go 1.19, see docs/ssm.md."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would also log every compile error to stderr
+    errors: list[str] = []
+    declared: Mapping[str, Mapping[str, Any]] = content.get("parameters") or {}
+    for name, spec in declared.items():
+        pattern = spec.get("allowedPattern")
+        if not pattern:
+            continue
+        try:
+            compiled = re2.compile(pattern, options)
+        except re2.error as exc:
+            reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            detail = (
+                f"encountered error while compiling allowed pattern - internal error: error parsing regexp: {reason}"
+            )
+        else:
+            value = values.get(name, spec.get("default"))
+            if not isinstance(value, str) or compiled.search(value) is not None:
+                continue
+            detail = f"parameter value /{value}/ does not match the allowed pattern /{pattern}/"
+        errors.append(f"error thrown in 'AllowedRegexParamValidator' while validating parameter /{name}/: {detail}")
+    if not errors:
+        return None
+    return "all errors during param validation errors: " + "\n".join(errors)
+
+
 def _ssm_error(code: str, message: str) -> Exception:
     from moto.ssm.exceptions import SSMException
 
@@ -209,9 +256,23 @@ def _patched_send_command(original: Callable[..., Any]) -> Callable[..., Any]:
                     PluginName=content["mainSteps"][0]["name"],
                     DocumentVersion=document.document_version,
                 )
+        refusal = agent_check(content, values)
         for instance in local:
             if not instance.online:
                 _finish(self, command, instance.instance_id, status="Failed", details="Undeliverable", code=-1)
+                continue
+            if refusal is not None:  # the agent refuses the document: the invocation fails, nothing runs
+                # no plugin ran, so nothing goes to the output bucket (the agent uploads a plugin's output)
+                _finish(
+                    self,
+                    command,
+                    instance.instance_id,
+                    status="Failed",
+                    details="Failed",
+                    code=-1,
+                    err=refusal.encode(),
+                    to_s3=False,
+                )
                 continue
             thread = threading.Thread(
                 target=_run,
@@ -356,6 +417,7 @@ def _finish(
     code: int,
     out: bytes = b"",
     err: bytes = b"",
+    to_s3: bool = True,
 ) -> None:
     stdout = out.decode("utf-8", errors="replace")
     stderr = err.decode("utf-8", errors="replace")
@@ -364,7 +426,7 @@ def _finish(
     with STATE.lock:
         invocation = next(i for i in command.invocations if i["InstanceId"] == instance_id)
         plugin = invocation.get("PluginName", "")
-    if bucket and details != "Undeliverable":
+    if bucket and to_s3 and details != "Undeliverable":
         prefix = command.output_s3_key_prefix.strip("/")
         for stream, data in (("stdout", out), ("stderr", err)):
             parts = [*([prefix] if prefix else []), command.command_id, instance_id, PLUGIN_FOLDER, plugin, stream]

@@ -89,7 +89,9 @@ def test_branch_transitions_exist(workflow: str) -> None:
             names = set(branch["States"])
             assert branch["StartAt"] in names
             for inner in branch["States"].values():
-                assert inner.get("End") or inner.get("Next") in names
+                targets = [inner.get("Next"), inner.get("Default")] + [c["Next"] for c in inner.get("Choices", [])]
+                assert inner.get("End") or any(targets), inner
+                assert all(t in names for t in targets if t), inner
 
 
 @pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
@@ -122,3 +124,87 @@ def test_substitutions_refuse_a_missing_function() -> None:
     partial.pop(next(iter(partial)))
     with pytest.raises(ValueError, match="no function ARN"):
         state_machines.substitutions(partial, TOPIC)
+
+
+DATA_FUNCTIONS = {"${BackupDumpFunctionArn}", "${BackupVerifyFunctionArn}", "${RestoreLoadFunctionArn}"}
+
+
+def _function(state: dict[str, Any]) -> str | None:
+    parameters = state.get("Parameters")
+    return parameters.get("FunctionName") if isinstance(parameters, dict) else state.get("Resource")
+
+
+def _all_state_maps(definition: dict[str, Any]) -> list[dict[str, dict[str, Any]]]:
+    maps = [definition["States"]]
+    for state in definition["States"].values():
+        for branch in state.get("Branches", []):
+            maps += _all_state_maps(branch)
+    return maps
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_every_transfer_can_continue_as_a_polled_host_job(workflow: str) -> None:
+    """A dump, verify or load may answer {"job": ...} (too long for one invocation): it must lead to a Choice
+    on that field, a Wait on the job's poll_s and a HostJobPoll task that writes the same ResultPath, catches
+    like the transfer and loops back to the Choice."""
+    definition = json.loads(state_machines.asl_text(workflow))
+    found = 0
+    for states in _all_state_maps(definition):
+        for name, state in states.items():
+            if state["Type"] != "Task" or _function(state) not in DATA_FUNCTIONS:
+                continue
+            found += 1
+            result = state["ResultPath"]
+            choice = states[state["Next"]]
+            assert choice["Type"] == "Choice", name
+            (rule,) = choice["Choices"]
+            assert rule == {"Variable": f"{result}.job", "IsPresent": True, "Next": rule["Next"]}, name
+            wait = states[rule["Next"]]
+            assert wait == {"Type": "Wait", "SecondsPath": f"{result}.job.poll_s", "Next": wait["Next"]}, name
+            poll = states[wait["Next"]]
+            assert _function(poll) == "${HostJobPollFunctionArn}", name
+            assert poll["Parameters"]["Payload"]["job.$"] == f"{result}.job", name
+            assert poll["ResultPath"] == result, name
+            assert poll["Next"] == state["Next"], name
+            assert [c["Next"] for c in poll.get("Catch", [])] == [c["Next"] for c in state.get("Catch", [])], name
+    assert found, f"{workflow} moves no data?"
+
+
+def _timeouts(definition: dict[str, Any]) -> list[tuple[str, int]]:
+    return [(name, state["TimeoutSeconds"]) for name, state in _states(definition).items() if "TimeoutSeconds" in state]
+
+
+def _transfers_on_longest_path(states: dict[str, dict[str, Any]], start: str) -> int:
+    """The most transfers (data tasks) one run can pass through in sequence (a Parallel counts its busiest
+    branch; the poll loops' back edges are not followed)."""
+
+    def walk(name: str, seen: frozenset[str]) -> int:
+        if name in seen:
+            return 0
+        state = states[name]
+        here = 1 if state["Type"] == "Task" and _function(state) in DATA_FUNCTIONS else 0
+        if state["Type"] == "Parallel":
+            here = max(_transfers_on_longest_path(b["States"], b["StartAt"]) for b in state["Branches"])
+        nexts = [state.get("Next"), state.get("Default")] + [c["Next"] for c in state.get("Choices", [])]
+        nexts += [c["Next"] for c in state.get("Catch", [])]
+        return here + max((walk(n, seen | {name}) for n in nexts if n), default=0)
+
+    return walk(start, frozenset())
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_no_state_outlives_its_execution(workflow: str) -> None:
+    """When an execution reaches its own TimeoutSeconds no Catch runs (no cleanup, no notification): every
+    state's timeout, the approval window and the longest chain of host jobs must fit inside it."""
+    from freshtrack_ops.config import MAX_TRANSFER_HOURS, RestoreSettings
+
+    definition = json.loads(state_machines.asl_text(workflow))
+    limit = definition["TimeoutSeconds"]
+    for name, seconds in _timeouts(definition):
+        assert seconds < limit, f"{workflow}: {name} may wait {seconds} s, the execution only {limit} s"
+    approval = 0
+    if any("TimeoutSecondsPath" in state for state in _states(definition).values()):
+        approval = RestoreSettings.model_fields["approval_timeout_s"].metadata[-1].le
+    transfers = _transfers_on_longest_path(definition["States"], definition["StartAt"])
+    needed = approval + transfers * MAX_TRANSFER_HOURS * 3600
+    assert needed < limit, f"{workflow}: approval {approval} s + {transfers} host jobs need {needed} s > {limit} s"

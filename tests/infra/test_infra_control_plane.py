@@ -65,7 +65,6 @@ SERVICES_OF_GRANT: dict[str, set[str]] = {
     "table": {"dynamodb", "kms"},
     "notify": {"sns", "kms"},
     "ssm-commands": {"ssm", "s3", "kms"},
-    "ssm-cancel": {"ssm"},
     "part-url-discard": {"s3"},
     "ssm-results": {"ssm", "s3", "kms"},
     "task-callback": {"states"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -170,32 +171,37 @@ class _RecordingDynamo:
 
 
 def test_every_record_that_should_expire_carries_the_ttl_attribute_in_epoch_seconds() -> None:
-    """Pending SSM commands, restore approvals and host locks all expire through the table's one TTL attribute
-    (a lock past its lease is free anyway; TTL only removes the dead item). Catalog items never expire."""
+    """Pending SSM commands, undo-log entries, restore approvals and host locks all expire through the table's
+    one TTL attribute (a lock past its lease is free anyway; TTL only removes the dead item). Catalog items
+    never expire."""
     from freshtrack_ops.adapters.dynamo import DynamoCatalog, DynamoLockTable
-    from freshtrack_ops.adapters.pending import RECORD_TTL_S, DynamoPendingCommands, PendingCommand
+    from freshtrack_ops.adapters.pending import DynamoPendingCommands, PendingCommand
+    from freshtrack_ops.adapters.undo_log import DynamoUndoLog, UndoEntry
     from freshtrack_ops.ports import CatalogEntry
     from freshtrack_ops.restore.approval import request_approval
 
-    now = 1_800_000_000
+    now = int(time.time())  # request_approval reads the real clock
+    execution = "arn:aws:states:eu-west-1:123456789012:execution:backup:x"
     client = _RecordingDynamo()
     pending = PendingCommand(
         command_id="c" * 36, instance_id="i-0123456789abcdef0", task_token="t", step="dump", host="prod", event="{}",
-        execution_id="arn:aws:states:eu-west-1:123456789012:execution:backup:x",
+        execution_id=execution,
     )  # fmt: skip
     DynamoPendingCommands(client, "ops", clock=lambda: now).put(pending)  # type: ignore[arg-type]
+    undo = UndoEntry(key="scratch#db", kind="scratch", step="database", host="prod", event="{}")
+    DynamoUndoLog(client, "ops", clock=lambda: now).record(execution, undo)  # type: ignore[arg-type]
     DynamoLockTable(client, "ops", clock=lambda: now).acquire("prod", "owner", 3600, "backup")  # type: ignore[arg-type]
     plan = SimpleNamespace(
         execution_id="x", host="prod", database="frostguard", reason="", approval_timeout_s=600,
         backup=SimpleNamespace(backup_id="b", dump_key="k"), safety=SimpleNamespace(backup_id="s"),
     )  # fmt: skip
     request_approval(SimpleNamespace(plan=plan, task_token="t"), "ops", client, None, "")  # type: ignore[arg-type]
-    expiring = {item["pk"]["S"].split("#")[0]: item for item in client.items}
-    assert set(expiring) == {"COMMAND", "EXECUTION", "LOCK", "APPROVAL"}
-    for kind, item in expiring.items():
+    kinds = {f"{item['pk']['S'].split('#')[0]}/{item['sk']['S'].split('#')[0]}": item for item in client.items}
+    assert set(kinds) == {"COMMAND/COMMAND", "EXECUTION/COMMAND", "EXECUTION/UNDO", "LOCK/LOCK", "APPROVAL/APPROVAL"}
+    for kind, item in kinds.items():
         value = item[TTL_ATTRIBUTE]
         assert set(value) == {"N"}, kind  # TTL needs a Number in epoch seconds
-        assert now < int(value["N"]) <= now + RECORD_TTL_S or kind == "APPROVAL", kind
+        assert int(value["N"]) > now, kind
     entry = CatalogEntry(
         host="prod", backup_id="b", dump_key="k", manifest_key="m", size_bytes=1, finished_at="2027-01-01T00:00:00Z"
     )

@@ -234,7 +234,7 @@ def test_a_failing_upload_exits_non_zero_and_is_aborted(env: Env, host: LocalHos
     assert invocation["ResponseCode"] != 0
     expected_error = {
         "expired": "could not fetch the list of part URLs",  # the list URL expired too
-        "too-few-parts": "part 2: no presigned URL left",
+        "too-few-parts": "part 2: no presigned URL for this part",
         "wrong-list-url": "could not fetch the list of part URLs",
     }[failure]
     assert expected_error in invocation["StandardErrorContent"]
@@ -256,7 +256,7 @@ def test_expired_part_urls_fail_the_upload_it_is_aborted(env: Env, host: LocalHo
     time.sleep(2.1)
     invocation, stdout = run(env, "ssm_backup_upload.sh", backup_parameters(host, list_url))
     assert invocation["Status"] == "Failed"
-    assert "part 1: upload failed" in invocation["StandardErrorContent"]
+    assert "part 1: upload refused (HTTP 403)" in invocation["StandardErrorContent"]
     assert "PART " not in stdout
     with pytest.raises(UploadFailed, match="no uploaded part"):
         presign.complete_from_output(env.presign, BUCKET, key, upload_id, stdout)

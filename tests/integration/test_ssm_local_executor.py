@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from freshtrack_ops.adapters.ssm import SsmCommands
 from freshtrack_ops.config import Target
-from freshtrack_ops.errors import HostCommandTimeout, HostUnreachable, InvalidInput
+from freshtrack_ops.errors import HostCommandFailed, HostCommandTimeout, HostUnreachable, InvalidInput
 from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import document_content, document_name
 from opsctl.local import ssm_executor
@@ -213,3 +213,102 @@ def test_a_missing_required_parameter_is_refused(aws: dict[str, Any], host: Loca
     del parameters["DB_ROLE"]
     with pytest.raises(ClientError, match="InvalidParameters"):
         send(aws["ssm"], "FreshTrackOps-preflight", ONLINE, parameters)
+
+
+# -- the agent's own check: Go's regexp (RE2) ------------------------------------------------------------
+#: OBJECT_URL's pattern before issue 8: Java (the SSM API) compiles it, Go (the SSM Agent) does not
+OLD_PRESIGNED_URL_PATTERN = (
+    r"^(https://[a-z0-9][a-z0-9.-]{0,200}\.amazonaws\.com(\.cn)?|http://127\.0\.0\.1:[1-9][0-9]{0,4})"
+    r"/[A-Za-z0-9._~%/-]{1,1100}\?[A-Za-z0-9._~%=&-]{1,6000}$"
+)
+PRESIGNED = "http://127.0.0.1:4566/bucket/backups/x.dump?X-Amz-Credential=ASIAEXAMPLE&X-Amz-Signature=0a1b2c3d4e5f"
+
+
+def archive_env(host: LocalHost, url: str) -> dict[str, str]:
+    """The parameters of ssm_archive_list.sh."""
+    return {
+        "APP_DIR": str(host.app_dir),
+        "DOCKER_BIN": str(host.docker_bin),
+        "PG_SERVICE": "postgres",
+        "OBJECT_URL": url,
+    }
+
+
+def _marked_document(ssm: Any, name: str, content: dict[str, Any], marker: Any) -> None:
+    """``content`` with a first step line that leaves ``marker`` behind: it exists only if the step ran."""
+    content["mainSteps"][0]["inputs"]["runCommand"].insert(1, f"touch {marker}")
+    ssm.create_document(Name=name, Content=json.dumps(content), DocumentType="Command", DocumentFormat="JSON")
+
+
+def test_a_document_whose_pattern_go_cannot_compile_fails_and_nothing_runs(
+    aws: dict[str, Any], host: LocalHost, tmp_path: Any
+) -> None:
+    """The old ``{1,1100}``/``{1,6000}`` OBJECT_URL pattern: SendCommand accepts it (the API's Java regex
+    compiles it), the agent refuses the document (Go: "invalid repeat count"), the invocation fails with no
+    exit code and the script never starts. Before issue 8 the stand-in ran it."""
+    ssm = aws["ssm"]
+    content = document_content("ssm_archive_list.sh")
+    content["parameters"]["OBJECT_URL"]["allowedPattern"] = OLD_PRESIGNED_URL_PATTERN
+    marker = tmp_path / "ran"
+    _marked_document(ssm, "Old-ssm_archive_list", content, marker)
+    command_id = send(ssm, "Old-ssm_archive_list", ONLINE, archive_env(host, PRESIGNED))
+    invocation = wait(ssm, command_id, ONLINE)
+    assert (invocation["Status"], invocation["StatusDetails"], invocation["ResponseCode"]) == ("Failed", "Failed", -1)
+    assert "while validating parameter /OBJECT_URL/" in invocation["StandardErrorContent"]
+    assert "invalid repetition size: {1,1100}" in invocation["StandardErrorContent"]
+    assert not marker.exists(), "the agent ran nothing"
+    assert (command_id, ONLINE, "Failed") in ssm_executor.STATE.runs
+    assert aws["s3"].list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/{command_id}/").get("KeyCount") == 0
+    commands = SsmCommands(ssm, aws["s3"], output_bucket=BUCKET, output_prefix=PREFIX)
+    with pytest.raises(HostCommandFailed, match=r"the script did not run: .*invalid repetition size"):
+        commands.status(command_id, ONLINE)
+
+
+def test_the_generated_document_with_the_same_url_runs(aws: dict[str, Any], host: LocalHost, tmp_path: Any) -> None:
+    """The control for the test above: today's pattern passes the agent's check and the step starts."""
+    ssm = aws["ssm"]
+    marker = tmp_path / "ran"
+    _marked_document(ssm, "New-ssm_archive_list", document_content("ssm_archive_list.sh"), marker)
+    command_id = send(ssm, "New-ssm_archive_list", ONLINE, archive_env(host, PRESIGNED))
+    invocation = wait(ssm, command_id, ONLINE)
+    assert invocation["ResponseCode"] >= 0, invocation  # the script ran (and failed to download: no endpoint)
+    assert marker.exists()
+
+
+def test_a_value_over_max_chars_is_refused_at_send_and_not_echoed(aws: dict[str, Any], host: LocalHost) -> None:
+    ssm = aws["ssm"]
+    too_long = PRESIGNED + "&pad=" + "a" * 8192  # matches the pattern; only maxChars refuses it
+    before = host.commands()
+    with pytest.raises(ClientError) as caught:
+        send(ssm, "FreshTrackOps-ssm_archive_list", ONLINE, archive_env(host, too_long))
+    assert caught.value.response["Error"]["Code"] == "InvalidParameters"
+    message = caught.value.response["Error"]["Message"]
+    assert "OBJECT_URL" in message and "maxChars 8192" in message
+    assert "X-Amz-Signature" not in message
+    assert ssm_executor.wait_idle(5)
+    assert host.commands() == before
+
+
+def test_the_agents_refusal_quotes_the_url_and_the_adapters_error_does_not(
+    aws: dict[str, Any], host: LocalHost, tmp_path: Any
+) -> None:
+    """A pattern Python's re and Go's RE2 read differently (``\\w`` takes "é" in Python, not in RE2): the API
+    check passes, the agent's refuses and, as the real agent does, quotes the whole value in its message.
+    The named error built from that invocation carries the reason, not the URL."""
+    ssm = aws["ssm"]
+    content = document_content("ssm_archive_list.sh")
+    content["parameters"]["OBJECT_URL"]["allowedPattern"] = r"^http://127\.0\.0\.1:[0-9]+/\w+\?[A-Za-z0-9=&-]+$"
+    marker = tmp_path / "ran"
+    _marked_document(ssm, "Divergent-ssm_archive_list", content, marker)
+    url = "http://127.0.0.1:4566/bucké?X-Amz-Credential=ASIAEXAMPLE&X-Amz-Signature=0a1b2c3d4e5f"
+    command_id = send(ssm, "Divergent-ssm_archive_list", ONLINE, archive_env(host, url))
+    invocation = wait(ssm, command_id, ONLINE)
+    assert (invocation["Status"], invocation["ResponseCode"]) == ("Failed", -1)
+    assert f"parameter value /{url}/ does not match" in invocation["StandardErrorContent"]
+    assert not marker.exists()
+    commands = SsmCommands(ssm, aws["s3"], output_bucket=BUCKET, output_prefix=PREFIX)
+    with pytest.raises(HostCommandFailed, match="does not match the allowed pattern") as raised:
+        commands.status(command_id, ONLINE)
+    assert "X-Amz-Signature=0a1b" not in str(raised.value)
+    assert "X-Amz-Credential=ASIA" not in str(raised.value)
+    assert "bucké?<redacted>" in str(raised.value)

@@ -1,15 +1,23 @@
 """What only the SSM transport can do wrong, end to end on the local plane's "demo-ssm" host: a command
-that outlives its document's timeout, an agent that is offline, a dump dying mid-stream on the host.
+that outlives its document's timeout, an agent that is offline, a dump dying mid-stream on the host, a presigned URL
+refused by its pattern (never echoed).
 Each ends in a named error with the lock released, no upload left open, no exchange object left."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
+import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from freshtrack_ops.backup import presign
+from freshtrack_ops.handlers._common import logger as ops_logger
 from opsctl.local import ssm_executor
 from opsctl.local.plane import LocalPlane
 
@@ -146,4 +154,106 @@ def test_a_restore_can_have_the_host_itself_check_health(plane: LocalPlane) -> N
     assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
     sent = [command["DocumentName"] for command in plane.client("ssm").list_commands()["Commands"]]
     assert sent.count("Local-FreshTrackOps-health") == 1, "the health check ran on the host, once"
+    assert plane.lock_item(HOST) is None
+
+
+def test_a_failed_verification_stops_the_safety_dump_still_running_beside_it(plane: LocalPlane) -> None:
+    """The restore verifies the backup and takes the safety backup in parallel: when verification fails, the
+    Parallel stops the other branch's state, and StopHostWork cancels the SSM command that state had sent."""
+    host = plane.host(HOST)
+    backup = plane.run("backup", {"host": HOST, "reason": "to be corrupted"})
+    assert backup.status == "SUCCEEDED", backup.cause
+    assert backup.output is not None
+    key = backup.output["dump_key"]
+    body = bytearray(plane.s3.get_object(Bucket=plane.bucket, Key=key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF
+    plane.s3.put_object(Bucket=plane.bucket, Key=key, Body=bytes(body))
+    keys_before, _, _ = _leftovers(plane)
+    runs_before = len(ssm_executor.STATE.runs)
+    host.set_fault("pg_dump", {"delay_s": 30, "unless_arg": "--version"})
+    # verification takes a few seconds (pg_restore --list), so the safety dump has started when it fails
+    host.set_fault("pg_restore", {"delay_s": 5})
+    try:
+        started = time.monotonic()
+        ex = plane.run("restore", {"host": HOST, "backup_id": backup.output["backup_id"], "confirm": "frostguard"})
+        plane.wait_ssm_idle()
+        ended_after_s = time.monotonic() - started
+    finally:
+        host.set_fault("pg_dump", None)
+        host.set_fault("pg_restore", None)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "BackupCorrupt", ex.cause
+    commands = {c["CommandId"]: c["DocumentName"] for c in plane.client("ssm").list_commands()["Commands"]}
+    finished = [(commands[command_id], status) for command_id, _, status in ssm_executor.STATE.runs[runs_before:]]
+    assert ("Local-FreshTrackOps-ssm_backup_upload", "Cancelled") in finished, finished
+    assert ended_after_s < 25, "the safety dump was stopped, not waited out"
+    assert _leftovers(plane) == (keys_before, [], [])
+
+
+def _sent_documents(plane: LocalPlane) -> list[str]:
+    """The document of every SSM command sent so far."""
+    return [command["DocumentName"] for command in plane.client("ssm").list_commands()["Commands"]]
+
+
+#: a presigned URL's credential fields with their values (an empty field would be harmless)
+_CREDENTIAL_VALUE = re.compile(r"(?i)X-Amz-(Signature|Credential|Security-Token)(=|%3D)(?!<redacted>)[^&\s'\"]")
+
+
+@contextlib.contextmanager
+def _log_lines() -> Iterator[io.StringIO]:
+    """The handlers' log lines as CloudWatch would get them (formatted by their own Powertools formatter)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(ops_logger.registered_handler.formatter)
+    logging.getLogger(ops_logger.name).addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logging.getLogger(ops_logger.name).removeHandler(handler)
+
+
+def test_an_invalid_object_url_fails_named_and_the_url_appears_nowhere(
+    plane: LocalPlane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8: an InvalidInput raised on a presigned URL put the whole URL into the error cause, the execution
+    history and the e-mail. A test restore whose OBJECT_URL (a real presigned URL with one character its
+    pattern refuses) fails InvalidInput before anything reaches the host, and no credential of the URL is in
+    the history, the cause, a notification or a log line."""
+    backup = plane.run("backup", {"host": HOST, "reason": "to verify with a broken URL"})
+    assert backup.status == "SUCCEEDED", backup.cause
+    assert backup.output is not None
+    notices_before = len(plane.notifications())
+    minted: list[str] = []
+    real_object_url = presign.object_url
+
+    def broken_object_url(*args: Any, **kwargs: Any) -> str:
+        minted.append(real_object_url(*args, **kwargs) + "&x=$(id)")
+        return minted[-1]
+
+    monkeypatch.setattr(presign, "object_url", broken_object_url)
+    sent_before = _sent_documents(plane)
+    with _log_lines() as log_lines:
+        ex = plane.run("test-restore", {"host": HOST, "backup_id": backup.output["backup_id"]})
+    logs = log_lines.getvalue()
+
+    assert minted and all(_CREDENTIAL_VALUE.search(url) for url in minted), "the URLs were real presigned ones"
+    assert ex.status == "FAILED"
+    assert ex.error == "InvalidInput", ex.cause
+    assert "OBJECT_URL" in (ex.cause or "") and "a presigned URL" in (ex.cause or "")
+    verify = "Local-FreshTrackOps-ssm_archive_list"
+    assert _sent_documents(plane).count(verify) == sent_before.count(verify), "the verify command was never sent"
+    notices = plane.notifications()[notices_before:]
+    assert notices and "InvalidInput" in str(notices[-1]["Message"])
+    assert "host task failed" in logs, "the handlers' log lines were captured"
+    history = json.dumps(plane.history(ex.arn), default=str)
+    for where, text in (
+        ("cause", ex.cause or ""),
+        ("history", history),
+        ("notifications", str(notices)),
+        ("logs", logs),
+    ):
+        assert _CREDENTIAL_VALUE.search(text) is None, f"a presigned URL's credential in the {where}"
+        for url in minted:
+            assert url.split("?", 1)[1] not in text, f"a presigned URL's query in the {where}"
     assert plane.lock_item(HOST) is None

@@ -18,6 +18,7 @@ from freshtrack_ops.config import Target
 from freshtrack_ops.errors import DumpFailed, HostCommandTimeout, HostUnreachable, InvalidInput
 from freshtrack_ops.handlers import host as host_handlers
 from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.jobs import Mode
 from freshtrack_ops.ports import CommandResult
 from freshtrack_ops.steps.base import Context, HostStep, Output
 
@@ -47,7 +48,7 @@ class EchoStep(HostStep[EchoEvent]):
     def host(self, event: EchoEvent) -> str:
         return event.host
 
-    def prepare(self, event: EchoEvent, target: Target) -> tuple[HostCommand, Context]:
+    def prepare(self, event: EchoEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, Context]:
         return HostCommand("preflight.sh", {"APP_DIR": "/opt/x"}), {"upload": "u-1"}
 
     def finish(self, event: EchoEvent, target: Target, context: Context, result: CommandResult) -> Output:
@@ -198,7 +199,7 @@ def _done(event: dict[str, Any]) -> dict[str, Any]:
 # -- dispatch ----------------------------------------------------------------------------------------
 def test_a_runner_target_completes_its_own_token_with_the_output(world: World) -> None:
     reply = host_handlers.dispatch(world.step, {"host": "demo", "word": "hi", "task_token": TOKEN})
-    assert reply == {"completed": "echo"}
+    assert reply == {"completed": "echo", "mode": "inline"}
     assert world.callback.succeeded == [(TOKEN, {"said": "hello", "context": {"upload": "u-1"}})]
     assert world.ssm.sent == []
 

@@ -86,7 +86,8 @@ class DynamoCatalog:
     """Catalog items: pk ``HOST#<host>``, sk ``BACKUP#<finished-at ISO>#<id>`` (sorts oldest to newest).
 
     Attributes: backup_id, dump_key, manifest_key, size_bytes, finished_at, verification_status
-    (unverified | passed | failed), verified_at, manifest (the manifest JSON as written to S3).
+    (unverified | passed | failed), verified_at, manifest (the manifest JSON as written to S3), dump_rate_mb_s
+    (when known: what the next backup's data path is planned with).
     """
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
@@ -107,6 +108,7 @@ class DynamoCatalog:
                 "verification_status": {"S": entry.verification_status},
                 "verified_at": {"S": entry.verified_at or ""},
                 "manifest": {"S": manifest_json},
+                **({"dump_rate_mb_s": {"N": str(entry.dump_rate_mb_s)}} if entry.dump_rate_mb_s else {}),
             },
         )
 
@@ -142,6 +144,7 @@ class DynamoCatalog:
                         finished_at=item["finished_at"]["S"],
                         verification_status=item["verification_status"]["S"],
                         verified_at=item.get("verified_at", {}).get("S") or None,
+                        dump_rate_mb_s=float(item["dump_rate_mb_s"]["N"]) if "dump_rate_mb_s" in item else None,
                     )
                 )
         return entries

@@ -29,6 +29,7 @@ from freshtrack_ops.errors import (
 )
 from freshtrack_ops.host_scripts.ssm_document import PLUGIN_FOLDER, STEP_NAME, document_name
 from freshtrack_ops.ports import CommandResult
+from freshtrack_ops.redact import redact
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -59,11 +60,21 @@ DEFAULT_MAX_OUTPUT_BYTES = 8 << 20
 
 
 def error_for(
-    status: str, status_details: str, instance_id: str, script: str, *, response_code: int | None = None
+    status: str,
+    status_details: str,
+    instance_id: str,
+    script: str,
+    *,
+    response_code: int | None = None,
+    output: str = "",
 ) -> OpsError:
     """The named error (an ASL error name) for a final, unsuccessful SSM invocation status.
 
-    StatusDetails is the more precise of the two and is consulted first."""
+    StatusDetails is the more precise of the two and is consulted first. ``output`` is what the invocation
+    reported besides its status: for a ``Failed`` command whose script never ran (no exit code), that is the
+    agent's own reason, e.g. a document it refused ("invalid repeat count" in an allowedPattern, a value that
+    does not match one). It is added redacted: the agent quotes the refused value, which may be a presigned
+    URL."""
     what = f"{instance_id}: {script}"
     details = status_details or status
     if details in UNREACHABLE_DETAILS:
@@ -75,8 +86,12 @@ def error_for(
     if status == "Failed":
         if details == "AccessDenied":
             return HostCommandFailed(f"{what}: the agent was denied access ({details})")
-        code = f"exit code {response_code}" if response_code is not None and response_code >= 0 else details
-        return HostCommandFailed(f"{what}: failed with {code}")
+        if response_code is not None and response_code >= 0:
+            reason = f"exit code {response_code}"
+        else:
+            excerpt = _excerpt(output)
+            reason = details + (f" (the script did not run: {excerpt})" if excerpt else "")
+        return HostCommandFailed(f"{what}: failed with {reason}")
     return HostCommandFailed(f"{what}: unexpected SSM status {status}/{details}")
 
 
@@ -165,7 +180,8 @@ class SsmCommands:
     @staticmethod
     def _send_error(exc: ClientError, instance_id: str, script: str) -> OpsError:
         code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", str(exc))
+        # SSM's InvalidParameters message may quote the refused value (a presigned URL, for the data path)
+        message = redact(exc.response.get("Error", {}).get("Message", str(exc)))
         if code == "InvalidInstanceId":
             return HostUnreachable(f"{instance_id}: SSM cannot reach the instance: {message}")
         if code == "InvalidParameters":
@@ -195,7 +211,8 @@ class SsmCommands:
         script = invocation.get("DocumentName", "") or command_id
         ran_to_exit = status == "Success" or (status == "Failed" and details == "Failed" and code >= 0)
         if not ran_to_exit:
-            raise error_for(status, details, instance_id, script, response_code=code)
+            said = invocation.get("StandardErrorContent", "") or invocation.get("StandardOutputContent", "")
+            raise error_for(status, details, instance_id, script, response_code=code, output=said)
         stdout = self._output(invocation, command_id, instance_id, "stdout")
         stderr = self._output(invocation, command_id, instance_id, "stderr")
         return CommandResult(exit_code=code if status == "Failed" else 0, stdout=stdout, stderr=stderr)
@@ -240,6 +257,13 @@ class SsmCommands:
             return path.lstrip("/") or None
         prefix = f"/{self._bucket}/"
         return path[len(prefix) :] if path.startswith(prefix) else None
+
+
+def _excerpt(text: str, lines: int = 5, limit: int = 1000) -> str:
+    """The last non-empty lines of ``text``, redacted, at most ``limit`` characters."""
+    kept = [redact(line.strip()) for line in text.strip().splitlines() if line.strip()][-lines:]
+    joined = " | ".join(kept)
+    return joined if len(joined) <= limit else joined[: limit - 3] + "..."
 
 
 def _total_size(content_range: str) -> int | None:

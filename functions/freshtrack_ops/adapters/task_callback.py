@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from freshtrack_ops.redact import redact
+
 #: Step Functions' limits on the error name and cause of SendTaskFailure
 MAX_ERROR_CHARS = 256
 MAX_CAUSE_CHARS = 32_768
@@ -24,4 +26,6 @@ class TaskCallback:
         self._sfn.send_task_success(taskToken=token, output=json.dumps(output))
 
     def fail(self, token: str, exc: BaseException) -> None:
-        self._sfn.send_task_failure(taskToken=token, error=error_name(exc), cause=str(exc)[:MAX_CAUSE_CHARS])
+        # redacted before it is cut (a cut could split a URL from its query): the cause is in the history
+        cause = redact(str(exc))[:MAX_CAUSE_CHARS]
+        self._sfn.send_task_failure(taskToken=token, error=error_name(exc), cause=cause)

@@ -7,6 +7,7 @@ import logging
 
 from freshtrack_ops.models import BackupPlan, CleanupEvent, CleanupResult
 from freshtrack_ops.ports import BackupStore
+from freshtrack_ops.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +24,19 @@ _RENAMED = {"States.Timeout": "TimedOut", "States.HeartbeatTimeout": "TimedOut",
 
 
 def error_fields(error: dict[str, object]) -> tuple[str, str]:
+    """(error name, cause) of a caught error, as the failure notification shows them. The cause is redacted:
+    ours already are (errors.OpsError), but a cause may come from elsewhere (a Lambda runtime error, a
+    service error) and the notification is an e-mail."""
     raw_name = str(error.get("Error", "UnknownError"))
     name = _RENAMED.get(raw_name, raw_name.removeprefix("States."))
     cause_raw = str(error.get("Cause", "") or "") or _DEFAULT_CAUSES.get(raw_name, "no cause reported")
     try:
         cause_json = json.loads(cause_raw)
     except ValueError:
-        return name, cause_raw
+        return name, redact(cause_raw)
     if isinstance(cause_json, dict) and "errorMessage" in cause_json:
-        return str(cause_json.get("errorType", name)), str(cause_json["errorMessage"])
-    return name, cause_raw
+        return str(cause_json.get("errorType", name)), redact(str(cause_json["errorMessage"]))
+    return name, redact(cause_raw)
 
 
 def delete_unmanifested_dump(plan: BackupPlan, store: BackupStore) -> bool:

@@ -26,6 +26,8 @@ def build_manifest(event: ManifestEvent, target: Target) -> Manifest:
         trigger=plan.trigger,
         reason=plan.reason,
         execution_id=plan.execution_id,
+        database_size_bytes=preflight.database_size_bytes,
+        dump_seconds=dump.duration_s,
     )
 
 
@@ -39,7 +41,20 @@ def catalog_entry(manifest: Manifest, manifest_key: str) -> CatalogEntry:
         finished_at=manifest.finished_at.isoformat(),
         verification_status=manifest.verification.status,
         verified_at=manifest.verification.checked_at.isoformat() if manifest.verification.checked_at else None,
+        dump_rate_mb_s=dump_rate_mb_s(manifest),
     )
+
+
+def dump_rate_mb_s(manifest: Manifest) -> float | None:
+    """MB of database pg_dump read per second in this backup (None when the manifest cannot say)."""
+    if not manifest.database_size_bytes or not manifest.dump_seconds or manifest.dump_seconds <= 0:
+        return None
+    return round(manifest.database_size_bytes / 1_000_000 / manifest.dump_seconds, 3)
+
+
+def measured_dump_rate(entries: list[CatalogEntry]) -> float | None:
+    """The newest measured rate among a host's catalogued backups (newest first), if any."""
+    return next((entry.dump_rate_mb_s for entry in entries if entry.dump_rate_mb_s), None)
 
 
 def write_manifest(event: ManifestEvent, target: Target, store: BackupStore, catalog: Catalog) -> BackupOutput:

@@ -8,6 +8,7 @@ from freshtrack_ops.errors import DatabaseNotReady, HostCommandFailed, Insuffici
 from freshtrack_ops.host_command import HostCommand
 from freshtrack_ops.models import PreflightReport
 from freshtrack_ops.ports import CommandResult, HostRunner
+from freshtrack_ops.redact import redact
 
 PREFLIGHT_TIMEOUT_S = 120.0
 
@@ -54,5 +55,7 @@ def read_preflight(target: Target, result: CommandResult) -> PreflightReport:
 
 
 def tail(text: str, lines: int = 5) -> str:
-    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    """The last non-empty lines of a host command's output, for an error message: redacted, since a failing
+    command (curl, the SSM agent's parameter check) may print the presigned URL it was given."""
+    kept = [redact(line) for line in text.strip().splitlines() if line.strip()][-lines:]
     return " | ".join(kept) or "(no output)"

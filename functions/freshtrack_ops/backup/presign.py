@@ -1,18 +1,21 @@
 """Presigned S3 URLs for the SSM data path: the host moves the bytes with curl, holding no AWS credentials.
 
 Backup: ``mint_upload`` creates the multipart upload (tagged ``retention=expiring`` like ``S3BackupStore``),
-presigns ``UploadPart`` for parts 1..N and writes the URLs, one per line, to a small object under
+presigns ``UploadPart`` for parts 1..N and writes them as ``<part> <url>`` lines to a small object under
 ``ssm-exchange/`` (a list of thousands of URLs does not fit an SSM parameter); the host script
-``ssm_backup_upload.sh`` receives one presigned GET URL of that list. Its output (``PART <n> <etag>`` lines,
-``SHA256 <hex> <bytes>``) goes to ``complete_from_output``, which completes the upload or, on any
-inconsistency, aborts it. Restore and verification: ``object_url`` presigns a GET of the backup object.
+``ssm_backup_upload.sh`` receives one presigned GET URL of that list. A URL dies with the credentials that
+signed it, whatever its expiry says, so a long upload (a host job) is fed fresh URLs for its remaining parts
+as it goes: ``mint_part_urls`` writes another list next to the first, which a poll hands to the host. The
+script's output (``PART <n> <etag>`` lines, ``SHA256 <hex> <bytes>``) goes to ``complete_from_output``, which
+completes the upload or, on any inconsistency, aborts it. Restore and verification: ``object_url`` presigns a
+GET of the backup object.
 
 Presign with ``presign_client(region)`` (SigV4, the regional virtual-hosted endpoint): botocore's default
 S3 client presigns SigV2 URLs in us-east-1 and global-endpoint URLs elsewhere (S3 answers those with a 307
 redirect, which ``curl -f`` does not treat as an error). Every URL minted here is checked to be SigV4.
 
 Presigned URLs are bearer credentials until they expire: this module logs nothing, and no message it raises
-contains one. The expiry is short: ``DEFAULT_EXPIRY_S`` plus the estimated duration (``expiry_for``).
+contains one. Their expiry is the function's ``presign_validity_s`` (runtime settings, 1 h by default).
 """
 
 from __future__ import annotations
@@ -164,22 +167,7 @@ def mint_upload(
     upload_id = response["UploadId"]
     list_key = list_key_for(key, upload_id)
     try:
-        urls = [
-            _presign(
-                s3_client,
-                "upload_part",
-                {"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
-                expires_s,
-            )
-            for number in range(1, parts + 1)
-        ]
-        s3_client.put_object(
-            Bucket=bucket,
-            Key=list_key,
-            Body=("\n".join(urls) + "\n").encode("ascii"),
-            ContentType="text/plain",
-            Tagging=f"{RETENTION_TAG}={EXPIRING}",
-        )
+        _write_part_urls(s3_client, bucket, key, upload_id, range(1, parts + 1), expires_s=expires_s, list_key=list_key)
         # fetched once, at the start of the command (delivery can queue a while): the same expiry
         list_url = object_url(s3_client, bucket, list_key, expires_s)
     except BaseException as exc:
@@ -188,6 +176,46 @@ def mint_upload(
             raise UploadFailed(f"s3://{bucket}/{key}: cannot publish the part URLs: {_reason(exc)}") from exc
         raise
     return upload_id, list_key, list_url
+
+
+def mint_part_urls(
+    s3_client: S3Client, bucket: str, key: str, upload_id: str, *, first: int, last: int, expires_s: int, stamp: int
+) -> str:
+    """Fresh URLs for parts ``first..last`` of a running upload, as another list next to the first one;
+    returns a presigned GET of it (UploadFailed, without any URL in the message, when S3 refuses)."""
+    if not 1 <= first <= last <= MAX_PARTS:
+        raise ValueError(f"parts {first}..{last} are outside 1..{MAX_PARTS}")
+    _check_expiry(expires_s)
+    list_key = f"{list_key_for(key, upload_id)}-{first}-{stamp}"
+    try:
+        _write_part_urls(
+            s3_client, bucket, key, upload_id, range(first, last + 1), expires_s=expires_s, list_key=list_key
+        )
+        return object_url(s3_client, bucket, list_key, expires_s)
+    except (ClientError, BotoCoreError) as exc:
+        raise UploadFailed(f"s3://{bucket}/{key}: cannot publish fresh part URLs: {_reason(exc)}") from exc
+
+
+def _write_part_urls(
+    s3_client: S3Client, bucket: str, key: str, upload_id: str, numbers: range, *, expires_s: int, list_key: str
+) -> None:
+    lines = [
+        f"{number} "
+        + _presign(
+            s3_client,
+            "upload_part",
+            {"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+            expires_s,
+        )
+        for number in numbers
+    ]
+    s3_client.put_object(
+        Bucket=bucket,
+        Key=list_key,
+        Body=("\n".join(lines) + "\n").encode("ascii"),
+        ContentType="text/plain",
+        Tagging=f"{RETENTION_TAG}={EXPIRING}",
+    )
 
 
 def object_url(s3_client: S3Client, bucket: str, key: str, expires_s: int = DEFAULT_EXPIRY_S) -> str:
@@ -270,10 +298,14 @@ def abort_upload(s3_client: S3Client, bucket: str, key: str, upload_id: str) -> 
 
 
 def discard_part_urls(s3_client: S3Client, bucket: str, list_key: str) -> None:
-    """Delete an upload's list of part URLs (only keys under ``ssm-exchange/``)."""
+    """Delete an upload's lists of part URLs: the first and every fresh one minted for a job (only keys under
+    ``ssm-exchange/``)."""
     if not list_key.startswith(EXCHANGE_PREFIX):
         raise ValueError(f"{list_key!r} is not an exchange object")
-    s3_client.delete_object(Bucket=bucket, Key=list_key)
+    listed = s3_client.list_objects_v2(Bucket=bucket, Prefix=list_key)
+    keys = {obj["Key"] for obj in listed.get("Contents", [])} | {list_key}
+    for stale in sorted(keys):
+        s3_client.delete_object(Bucket=bucket, Key=stale)
 
 
 def _code(exc: ClientError) -> str:

@@ -1,6 +1,8 @@
-"""The backup's data path over SSM: the host streams pg_dump into S3 through presigned part URLs.
+"""The backup's data path through presigned URLs (every SSM backup, and an SSH backup run as a host job): the
+host streams pg_dump into S3 through presigned part URLs.
 
 ``start_ssm_dump`` creates the multipart upload and the list of part URLs and returns the command to send;
+``refresh_ssm_dump`` mints fresh URLs for the parts a running job has not uploaded yet;
 ``finish_ssm_dump`` reads the host's report (parts, sha256, row counts), completes the upload and returns the
 same ``DumpResult`` as the SSH path; ``abandon_ssm_dump`` aborts an upload whose command failed. The part
 URLs are bearer credentials: they live only in the exchange object (deleted after the upload, expired by
@@ -31,8 +33,6 @@ from freshtrack_ops.ports import CommandResult
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-#: a deliberately slow dump rate for the part URLs' expiry (they must outlive the whole upload)
-ASSUMED_RATE_BYTES_S = 5 * 1024 * 1024
 #: the estimate when preflight reported no database size
 FALLBACK_ESTIMATE_BYTES = 1 << 30
 #: exit codes of ssm_backup_upload.sh that mean "the upload, not pg_dump, failed"
@@ -48,6 +48,8 @@ class SsmUpload(BaseModel):
     list_key: str
     part_size: int
     started_at: float
+    #: how many part URLs the upload was planned for (fresh URLs are minted up to this part)
+    parts: int = 0
 
 
 def start_ssm_dump(
@@ -57,12 +59,14 @@ def start_ssm_dump(
     s3: S3Client,
     bucket: str,
     estimated_bytes: int | None,
+    expires_s: int,
     part_size: int | None = None,
     clock: Callable[[], float] = time.time,
 ) -> tuple[HostCommand, SsmUpload]:
+    """``expires_s``: how long the part URLs live (an inline command must end within it; a job gets fresh
+    ones from its polls)."""
     estimate = estimated_bytes if estimated_bytes and estimated_bytes > 0 else FALLBACK_ESTIMATE_BYTES
     parts = presign.plan_parts(estimate, part_size=part_size)
-    expires_s = presign.expiry_for(estimate * 2 / ASSUMED_RATE_BYTES_S)
     started = clock()
     upload_id, list_key, list_url = presign.mint_upload(
         s3,
@@ -74,7 +78,22 @@ def start_ssm_dump(
     )
     env = dump_env(target) | {"PART_URLS_URL": list_url, "PART_SIZE": str(parts.part_size)}
     command = HostCommand("ssm_backup_upload.sh", env, timeout_s=3600)
-    return command, SsmUpload(upload_id=upload_id, list_key=list_key, part_size=parts.part_size, started_at=started)
+    upload = SsmUpload(
+        upload_id=upload_id, list_key=list_key, part_size=parts.part_size, started_at=started, parts=parts.parts
+    )
+    return command, upload
+
+
+def refresh_ssm_dump(
+    plan: BackupPlan, upload: SsmUpload, *, s3: S3Client, bucket: str, first_part: int, expires_s: int, now: float
+) -> str:
+    """A presigned GET of fresh URLs for parts ``first_part`` up to the planned count ("" when none are left)."""
+    last = upload.parts
+    if first_part > last:
+        return ""
+    return presign.mint_part_urls(
+        s3, bucket, plan.dump_key, upload.upload_id, first=first_part, last=last, expires_s=expires_s, stamp=int(now)
+    )
 
 
 def finish_ssm_dump(

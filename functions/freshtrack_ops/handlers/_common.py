@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
+
+from freshtrack_ops.redact import redact
 
 SERVICE = "freshtrack-ops"
-logger = Logger(service=SERVICE)
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log lines, with every presigned-looking URL redacted (``freshtrack_ops.redact``):
+    a log line's extra fields or an exception's message may quote external text, and CloudWatch Logs keeps
+    whatever we print."""
+
+    def serialize(self, log: LogRecord) -> str:
+        return redact(super().serialize(log))
+
+
+logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace="FreshTrackOps", service=SERVICE)

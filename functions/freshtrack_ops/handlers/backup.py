@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from freshtrack_ops import runtime
 from freshtrack_ops.backup.chain import chain_test_restore
 from freshtrack_ops.backup.cleanup import cleanup_backup
-from freshtrack_ops.backup.manifest import write_manifest
+from freshtrack_ops.backup.manifest import measured_dump_rate, write_manifest
 from freshtrack_ops.backup.plan import plan_backup
 from freshtrack_ops.handlers._common import logger, metrics, tracer
 from freshtrack_ops.handlers.host import host_handler
@@ -24,6 +24,7 @@ from freshtrack_ops.steps.catalog import DUMP, PREFLIGHT
 @event_parser(model=ValidateBackupEvent)
 def validate(event: ValidateBackupEvent, context: LambdaContext) -> dict[str, Any]:
     plan = plan_backup(event, runtime.targets())
+    plan = plan.model_copy(update={"dump_rate_mb_s": measured_dump_rate(runtime.catalog().list_backups(plan.host))})
     logger.info("backup planned", extra={"backup_id": plan.backup_id, "host": plan.host})
     return plan.model_dump(mode="json")
 

@@ -21,15 +21,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from freshtrack_ops import runtime
+from freshtrack_ops import jobs, runtime
 from freshtrack_ops.adapters.pending import PendingCommand
 from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
 from freshtrack_ops.config import Target, describe_validation_error
 from freshtrack_ops.errors import InvalidInput, OpsError
 from freshtrack_ops.handlers._common import logger, metrics, tracer
+from freshtrack_ops.jobs import Mode
 from freshtrack_ops.models import CommandStatusEvent
 from freshtrack_ops.ports import CommandResult
-from freshtrack_ops.steps.base import HostStep, Output
+from freshtrack_ops.steps.base import Context, HostStep, Output
 from freshtrack_ops.steps.catalog import STEPS
 
 #: invocation statuses after which the command will not change any more
@@ -51,7 +52,7 @@ def host_handler(step: HostStep[Any]) -> Handler:
     """The Lambda handler of one host step (what ``TASKS`` points at)."""
 
     def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return dispatch(step, event)
+        return dispatch(step, event, context)
 
     handle.__name__ = f"{step.name}_handler"
     # only steps that emit metrics flush them (an empty flush warns on every invocation)
@@ -60,37 +61,81 @@ def host_handler(step: HostStep[Any]) -> Handler:
     return handler
 
 
-def dispatch(step: HostStep[Any], raw: dict[str, Any]) -> dict[str, Any]:
+def dispatch(step: HostStep[Any], raw: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
     token = raw.get("task_token")
     if not isinstance(token, str) or not token:
         raise InvalidInput(f"task_token: a {step.name} task needs the task token of its state")
+    execution_id = str(raw.get("execution_id") or "")
     try:
         event = _parse(step.model, {key: value for key, value in raw.items() if key not in _CALL_FIELDS})
         target = runtime.targets().get(step.host(event))
+        mode = _mode(step, event, target, context)
         if target.transport == "ssm":
-            command_id = _send(step, event, target, token, str(raw.get("execution_id") or ""))
-            logger.info("command sent", extra={"step": step.name, "host": target.id, "command_id": command_id})
+            command_id = _send(step, event, target, token, execution_id=execution_id, mode=mode)
+            logger.info(
+                "command sent", extra={"step": step.name, "host": target.id, "command_id": command_id, "mode": mode}
+            )
             return {"command_id": command_id}
+
+        def record(step_context: Context) -> None:
+            _record_undo(step, event, target, step_context, execution_id)
+
         with runtime.runner(target) as runner:
-            output = step.run(event, target, runner)
+            output = step.run(event, target, runner, mode, record)
     except OpsError as exc:
         logger.warning("host task failed", extra={"step": step.name, "error": type(exc).__name__})
         _complete_token(token, failure=exc)
         return {"error": type(exc).__name__}
-    step.record_metrics(target, output)
+    step.record_metrics(event, target, output)
+    _resolve_undo(step, event, output, execution_id)
     if not _complete_token(token, output=output):
         step.discard(event, target, output)
         return {"completed": step.name, "discarded": True}
-    return {"completed": step.name}
+    return {"completed": step.name, "mode": mode}
 
 
-def _send(step: HostStep[Any], event: BaseModel, target: Target, token: str, execution_id: str) -> str:
-    command, context = step.prepare(event, target)
+def _mode(step: HostStep[Any], event: BaseModel, target: Target, context: LambdaContext | None) -> Mode:
+    """Inline or a host job: the step's estimate against the budget of this transport — over SSH the time this
+    invocation has left (Lambda stops it at its timeout), over SSM the step's own limit (URL validity,
+    the document's execution timeout)."""
+    estimate = step.estimate_s(event, target)
+    if estimate is None:
+        return "inline"
+    if target.transport == "ssm":
+        budget = step.ssm_budget_s()
+    else:
+        budget = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+    mode = jobs.choose_mode(estimate, budget)
+    logger.info(
+        "data path", extra={"step": step.name, "estimate_s": round(estimate, 1), "budget_s": budget, "mode": mode}
+    )
+    return mode
+
+
+def _record_undo(step: HostStep[Any], event: BaseModel, target: Target, context: Context, execution_id: str) -> None:
+    entry = step.undo_entry(event, target, context)
+    if entry is not None and execution_id:
+        runtime.undo_log().record(execution_id, entry)
+
+
+def _resolve_undo(step: HostStep[Any], event: BaseModel, output: Output, execution_id: str) -> None:
+    keys = step.resolved_keys(event, output)
+    if keys and execution_id:
+        runtime.undo_log().resolve(execution_id, keys)
+
+
+def _send(step: HostStep[Any], event: BaseModel, target: Target, token: str, *, execution_id: str, mode: Mode) -> str:
+    command, context = step.prepare(event, target, mode)
     ssm = runtime.ssm_commands()
     try:
+        _record_undo(step, event, target, context, execution_id)
         command_id = ssm.send(target, command.script, command.env)
     except BaseException:
         step.abandon(event, target, context)
+        entry = step.undo_entry(event, target, context)
+        if entry is not None and execution_id:
+            with contextlib.suppress(Exception):
+                runtime.undo_log().resolve(execution_id, [entry.key])
         raise
     assert target.instance_id is not None  # a validated ssm target has one
     pending = PendingCommand(
@@ -133,6 +178,11 @@ def command_done(event: CommandStatusEvent, context: LambdaContext) -> dict[str,
     pending = commands.get(detail.command_id)
     if pending is None:
         raise CommandNotRegistered(f"command {detail.command_id}: no pending task (yet)")
+    if not pending.task_token:
+        # an undo sent by StopHostWork or the janitor: nobody waits for it
+        logger.info("undo command ended", extra={"command_id": pending.command_id, "status": detail.status})
+        commands.delete(pending)
+        return {"command_id": pending.command_id, "undo": detail.status}
     step = STEPS[pending.step]
     outcome = _outcome(pending)
     if outcome is None:
@@ -155,8 +205,9 @@ def command_done(event: CommandStatusEvent, context: LambdaContext) -> dict[str,
         result: dict[str, Any] = {"command_id": pending.command_id, "error": type(exc).__name__}
     else:
         if step.has_metrics:
-            step.record_metrics(target, output)
+            step.record_metrics(event_model, target, output)
             metrics.flush_metrics()
+        _resolve_undo(step, event_model, output, pending.execution_id)
         if not _complete_token(pending.task_token, output=output):
             # the execution stopped waiting (aborted, timed out): undo what the command left behind
             step.abandon(event_model, target, pending.context)
@@ -201,3 +252,6 @@ def _finish(
     except BaseException:
         step.abandon(event, target, pending.context)
         raise
+
+
+job_poll = host_handler(STEPS["job-poll"])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from freshtrack_ops import runtime
 from freshtrack_ops.handlers._common import logger, tracer
-from freshtrack_ops.lock_janitor import ExecutionEnded, cancel_pending_commands, release_orphaned_lock
+from freshtrack_ops.host_work import stop_host_work
+from freshtrack_ops.lock_janitor import ENDED_WITHOUT_CLEANUP, ExecutionEnded, janitor_message, release_orphaned_lock
 from freshtrack_ops.models import LockEvent, LockResult
 
 
@@ -30,14 +32,38 @@ def handler(event: LockEvent, context: LambdaContext) -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 def janitor(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """EventBridge: an execution was aborted or timed out; cancel the SSM commands it waited for and free the
-    host lock it may still hold."""
+    """EventBridge: an execution was aborted or timed out (its own cleanup states never ran): cancel the SSM
+    commands it waited for, stop its host jobs, drop its scratch databases, free the host lock it may still
+    hold, and say so in a notification."""
     detail = ExecutionEnded.model_validate(event.get("detail", {}))
-    cancelled = cancel_pending_commands(detail, runtime.pending_commands().of_execution, _cancel)
+    if detail.status not in ENDED_WITHOUT_CLEANUP:
+        result = release_orphaned_lock(detail, runtime.lock_table())
+        return result.model_dump() | {"cancelled_commands": [], "undone": [], "failed": []}
+    work = stop_host_work(detail.executionArn)
     result = release_orphaned_lock(detail, runtime.lock_table())
-    logger.info("lock janitor", extra=result.model_dump() | {"cancelled_commands": cancelled})
-    return result.model_dump() | {"cancelled_commands": cancelled}
+    report = result.model_dump() | work.model_dump(include={"cancelled_commands", "undone", "failed"})
+    logger.info("lock janitor", extra=report)
+    topic = runtime.settings().notification_topic_arn
+    if topic:
+        subject, message = janitor_message(detail, result.host, work.summary(), result.reason)
+        runtime.client("sns").publish(TopicArn=topic, Subject=subject, Message=message)
+    return report
 
 
-def _cancel(command_id: str, instance_id: str) -> None:
-    runtime.ssm_commands().cancel(command_id, instance_id)
+class StopWorkEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    execution_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    #: running: SSM commands and host jobs (a failure path, before its own cleanup); all: scratch databases too
+    scope: Literal["running", "all"] = "running"
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@event_parser(model=StopWorkEvent)
+def stop_work(event: StopWorkEvent, context: LambdaContext) -> dict[str, Any]:
+    """A workflow's failure path: stop what the execution still runs on the host before cleaning up (a failed
+    Parallel branch stops the other branch's state, not the command or job that state started)."""
+    report = stop_host_work(event.execution_id, ["job"] if event.scope == "running" else None)
+    logger.info("host work stopped", extra=report.model_dump())
+    return report.model_dump()

@@ -1,29 +1,39 @@
 #!/usr/bin/env bash
-# SSM data path of a backup: stream `pg_dump -Fc` of DB_NAME straight into an S3 multipart upload through
-# presigned UploadPart URLs: no AWS credentials on the host and no full temporary file.
+# Data path of a backup through presigned URLs (every SSM backup; an SSH backup too long for one Lambda
+# invocation): stream `pg_dump -Fc` of DB_NAME straight into an S3 multipart upload through presigned
+# UploadPart URLs: no AWS credentials on the host and no full temporary file.
 # The dump is the snapshot-consistent one of backup_dump.sh: a psql session exports a repeatable-read
 # snapshot and counts rows in it while pg_dump --snapshot reuses it.
-# PART_URLS_URL is a presigned GET URL of a text object listing one presigned UploadPart URL per line (part 1
-# first). The stream is cut into PART_SIZE-byte parts (GNU split --filter); each part is staged in one
-# temporary file (presigned PUTs need a Content-Length, S3 takes no chunked encoding), PUT and removed.
+# PART_URLS_URL is a presigned GET URL of a text object listing "<part> <presigned UploadPart URL>" lines.
+# The stream is cut into PART_SIZE-byte parts (GNU split --filter); each part is staged in one temporary
+# file (presigned PUTs need a Content-Length, S3 takes no chunked encoding), PUT and removed.
+# With JOB_ID set the script runs as a detached host job (lib/job.sh) and a part whose URL is missing or
+# refused (403: URLs die with the credentials that signed them) waits for the control plane's next poll to
+# deliver fresh ones (job_poll.sh replaces the list); the part is then uploaded again.
 # stdout: "PART <n> <etag>" per uploaded part, then "SHA256 <hex> <bytes>" and "ROWCOUNTS <json>".
 # Any failure exits non-zero; the control plane then aborts the upload. The URLs are bearer credentials:
 # they reach curl only through a config on stdin, never a command line (ps) or a log line.
 set -euo pipefail
 : "${APP_DIR:?}" "${DOCKER_BIN:?}" "${PG_SERVICE:?}" "${DB_NAME:?}" "${DB_ROLE:?}" "${PART_URLS_URL:?}" "${PART_SIZE:?}"
 PG_DUMP_COMPRESS="${PG_DUMP_COMPRESS:-}"
+JOB_ID="${JOB_ID:-}"
+JOB_DIR="${JOB_DIR:-/var/tmp/freshtrack-ops/jobs}"
+#: how long a part waits for fresh URLs in a job (the control plane polls every few minutes at most)
+url_wait_s=900
 
-url_re='^(https://[a-z0-9][a-z0-9.-]*|http://127\.0\.0\.1:[0-9]+)/[A-Za-z0-9._~%/?=&-]+$'
-if [[ ! "$PART_URLS_URL" =~ $url_re ]]; then
+# @include lib/urls.sh
+# @include lib/job.sh
+
+if ! presigned_url_ok "$PART_URLS_URL"; then
   echo "PART_URLS_URL is not a presigned S3 URL" >&2
   exit 64
 fi
-# every part URL must be on the same S3 endpoint as the list
-export ftops_origin="${BASH_REMATCH[1]}"
 if [[ ! "$PART_SIZE" =~ ^[1-9][0-9]{6,8}$ ]] || ((PART_SIZE < 5242880 || PART_SIZE > 536870912)); then
   echo "PART_SIZE must be 5 MiB..512 MiB" >&2
   exit 64
 fi
+job_detach_if_requested
+export ftops_origin
 
 # @include lib/count_rows.sh
 # @include lib/snapshot.sh
@@ -37,24 +47,54 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# curl_url URL [curl options...]: the URL goes to curl in a config read from stdin
-curl_url() {
-  local url="$1"
-  shift
-  curl -sSf --proto =http,https "$@" --config - <<<"url = \"$url\""
-}
-export -f curl_url
-
-export ftops_urls="$work/part-urls"
-if ! curl_url "$PART_URLS_URL" --retry 3 --retry-delay 1 -o "$ftops_urls"; then
-  echo "could not fetch the list of part URLs" >&2
-  exit 45
+# the list of part URLs: in a job it lives in the job directory, where each poll may replace it. A job whose
+# first list is refused (its signer's credentials may already be gone) asks the next poll for fresh URLs.
+export ftops_urls="${ftops_job_path:-$work}/urls"
+export url_wait_s
+fetched=0
+fetch_url_list "$PART_URLS_URL" "$ftops_urls" || fetched=$?
+if ((fetched != 0)); then
+  if [[ -z "${ftops_job_path:-}" ]]; then
+    exit "$fetched"
+  fi
+  printf '1\n' >"$ftops_job_path/needurls"
 fi
+
+# list_stamp: changes whenever a poll replaces the URL list (mv: a new inode)
+list_stamp() {
+  stat -c '%i %Y' "$ftops_urls" 2>/dev/null || echo none
+}
+
+# part_url N: the URL of part N in the current list, or nothing
+part_url() {
+  awk -v n="$1" '$1 == n { print $2; exit }' "$ftops_urls" 2>/dev/null || true
+}
+
+# wait_for_urls N STAMP: in a job, ask the control plane for fresh URLs from part N on and wait until the
+# list changes (at most url_wait_s); fails at once outside a job (nobody would deliver any)
+wait_for_urls() {
+  local n="$1" stamp="$2" waited=0
+  [[ -n "${ftops_job_path:-}" ]] || return 1
+  printf '%s\n' "$n" >"$ftops_job_path/needurls"
+  while [[ "$(list_stamp)" == "$stamp" ]]; do
+    if ((waited >= url_wait_s)); then
+      return 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+
+# put_part URL FILE HEADERS: PUT FILE to URL, response headers into HEADERS; prints the HTTP status
+put_part() {
+  curl -sS --proto =http,https --retry 3 --retry-delay 1 -T "$2" -o /dev/null -D "$3" -w '%{http_code}' \
+    --config - <<<"url = \"$1\""
+}
 
 # Run by split for every part (FILE is the part's staging file, e.g. .../part.00001 for part 1).
 upload_part() {
   set -euo pipefail
-  local part="$FILE" n url headers etag bad_char='[^A-Za-z0-9._~%/?=&:-]'
+  local part="$FILE" n url stamp status etag refused=0 bad_char='[^A-Za-z0-9._~%/?=&:-]'
   n=$((10#${part##*.}))
   cat >"$part"
   if ((n == 1)) && [[ "$(head -c 5 "$part")" != "PGDMP" ]]; then
@@ -62,31 +102,50 @@ upload_part() {
     echo "output is not a pg_dump custom-format archive" >&2
     return 41
   fi
-  url="$(sed -n "${n}{p;q}" "$ftops_urls")"
-  if [[ -z "$url" ]]; then
-    rm -f "$part"
-    echo "part $n: no presigned URL left (the upload was minted for fewer parts)" >&2
-    return 42
-  fi
-  if [[ "$url" != "$ftops_origin/"* || "$url" =~ $bad_char ]]; then
-    rm -f "$part"
-    echo "part $n: the part URL is not a presigned URL on the expected S3 endpoint" >&2
-    return 43
-  fi
-  if ! headers="$(curl_url "$url" --retry 3 --retry-delay 1 -T "$part" -o /dev/null -D -)"; then
-    rm -f "$part"
-    echo "part $n: upload failed" >&2
+  while :; do
+    stamp="$(list_stamp)"
+    url="$(part_url "$n")"
+    if [[ -z "$url" ]]; then
+      if wait_for_urls "$n" "$stamp"; then
+        continue
+      fi
+      rm -f "$part"
+      echo "part $n: no presigned URL for this part (the upload was minted for fewer parts)" >&2
+      return 42
+    fi
+    if [[ "$url" != "$ftops_origin/"* || "$url" =~ $bad_char ]]; then
+      rm -f "$part"
+      echo "part $n: the part URL is not a presigned URL on the expected S3 endpoint" >&2
+      return 43
+    fi
+    if ! status="$(put_part "$url" "$part" "$part.headers")"; then
+      rm -f "$part" "$part.headers"
+      echo "part $n: upload failed" >&2
+      return 44
+    fi
+    if [[ "$status" == 200 ]]; then
+      break
+    fi
+    # 403 AccessDenied: the URL expired; 400 ExpiredToken: the credentials that signed it did (a URL dies with
+    # them, whatever its own expiry says). A job gets fresh URLs from the control plane's next poll.
+    refused=$((refused + 1))
+    if [[ "$status" == 403 || "$status" == 400 ]] && ((refused <= 5)) && wait_for_urls "$n" "$stamp"; then
+      continue
+    fi
+    rm -f "$part" "$part.headers"
+    echo "part $n: upload refused (HTTP $status)" >&2
     return 44
-  fi
+  done
   rm -f "$part"
-  etag="$(printf '%s\n' "$headers" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]:[[:space:]]*//p' | tail -n 1)"
+  etag="$(tr -d '\r' <"$part.headers" | sed -n 's/^[Ee][Tt][Aa][Gg]:[[:space:]]*//p' | tail -n 1)"
+  rm -f "$part.headers"
   if [[ ! "$etag" =~ ^\"?[A-Za-z0-9._-]{1,128}\"?$ ]]; then
     echo "part $n: S3 returned no usable ETag" >&2
     return 44
   fi
   printf 'PART %d %s\n' "$n" "$etag"
 }
-export -f upload_part
+export -f list_stamp part_url wait_for_urls put_part upload_part
 
 snapshot_open
 

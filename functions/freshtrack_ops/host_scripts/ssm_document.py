@@ -3,8 +3,10 @@
 Each script becomes one schema-2.2 Command document with one ``aws:runShellScript`` step:
 
 * every parameter the script reads (``SCRIPT_PARAMETERS``) is declared as a String with the
-  ``allowedPattern`` of ``PARAMETERS`` and ``"interpolationType": "ENV_VAR"``. SSM checks the pattern when
-  the command is sent; the agent (>= 3.3.2746.0) then hands the value to the step as the environment variable
+  ``allowedPattern`` and ``maxChars`` of ``PARAMETERS`` and ``"interpolationType": "ENV_VAR"``. SSM checks
+  length and pattern when the command is sent (the pattern with Java's regex library); the agent checks the
+  pattern again with Go's ``regexp`` (RE2 syntax: a pattern Go cannot compile fails the whole invocation,
+  see ``parameters.py``), then (>= 3.3.2746.0) hands the value to the step as the environment variable
   ``SSM_<NAME>``. The command text never contains ``{{ }}``, so no value is ever pasted into a shell line.
   An agent too old for ENV_VAR sets no ``SSM_*`` variable: ``set -u`` then stops the step before the
   script runs (fails closed, never runs with empty parameters).
@@ -99,13 +101,14 @@ def document_content(script: str, *, timeout_s: int | None = None) -> dict[str, 
     timeout = execution_timeout(script) if timeout_s is None else timeout_s
     if not _MIN_TIMEOUT_S <= timeout <= _MAX_TIMEOUT_S:
         raise ValueError(f"timeout_s: {timeout} is outside {_MIN_TIMEOUT_S}..{_MAX_TIMEOUT_S}")
-    parameters: dict[str, dict[str, str]] = {}
+    parameters: dict[str, dict[str, str | int]] = {}
     for name in _parameter_names(script):
         spec = PARAMETERS[name]
-        declared = {
+        declared: dict[str, str | int] = {
             "type": "String",
             "description": spec.description,
             "allowedPattern": spec.pattern,
+            "maxChars": spec.max_chars,
             "interpolationType": "ENV_VAR",
         }
         if spec.default is not None:
@@ -136,11 +139,15 @@ def document_timeout(content: Mapping[str, Any]) -> int:
 
 
 def resolve_parameters(content: Mapping[str, Any], parameters: Mapping[str, str]) -> dict[str, str]:
-    """Every declared parameter's value as SSM resolves it: the given value or the default.
+    """Every declared parameter's value as the SSM API resolves it at SendCommand: the given value or the
+    default.
 
-    Raises ValueError (naming the parameter) for an undeclared parameter, a missing required one or a value
-    that does not match its ``allowedPattern`` (the whole value must match, as SSM checks it)."""
-    declared: Mapping[str, Mapping[str, str]] = content.get("parameters") or {}
+    Raises ValueError (naming the parameter) for an undeclared parameter, a missing required one, a value
+    outside ``minChars``..``maxChars`` or one that does not match its ``allowedPattern`` (the whole value must
+    match). Python's ``re`` stands in for the API's Java regex here; the agent's second check, with Go's
+    RE2, is the local agent stand-in's (``opsctl/local/ssm_executor.py``). The message never echoes a value:
+    it would reach an error cause, and a value may be a presigned URL."""
+    declared: Mapping[str, Mapping[str, Any]] = content.get("parameters") or {}
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise ValueError(f"parameters {', '.join(unknown)} are not declared by the document")
@@ -152,9 +159,19 @@ def resolve_parameters(content: Mapping[str, Any], parameters: Mapping[str, str]
             value = spec["default"]
         else:
             raise ValueError(f"parameter {name} is required and has no value")
+        if "maxChars" in spec and len(value) > int(spec["maxChars"]):
+            raise ValueError(
+                f"parameter {name}: a value of {len(value)} characters exceeds maxChars {spec['maxChars']}"
+            )
+        if "minChars" in spec and len(value) < int(spec["minChars"]):
+            raise ValueError(
+                f"parameter {name}: a value of {len(value)} characters is under minChars {spec['minChars']}"
+            )
         pattern = spec.get("allowedPattern")
         if pattern is not None and not re.fullmatch(pattern, value):
-            raise ValueError(f"parameter {name} value {value!r} does not match allowedPattern {pattern}")
+            raise ValueError(
+                f"parameter {name}: the value ({len(value)} characters) does not match allowedPattern {pattern}"
+            )
         resolved[name] = value
     return resolved
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Shared by the SSM scripts that read a backup object (inlined by host_scripts.load at "# @include").
+# Shared by the scripts that read a backup object through a presigned URL (inlined by host_scripts.load at
+# "# @include"; needs lib/urls.sh).
 #
 # stream_object_into URL WHAT COMMAND...: download URL (a presigned GET; it reaches curl only through a
 # config on stdin, never argv) and pipe it into COMMAND, hashing the WHOLE object on the way — what
@@ -9,8 +10,7 @@
 stream_object_into() {
   local url="$1" what="$2"
   shift 2
-  local url_re='^(https://[a-z0-9][a-z0-9.-]*|http://127\.0\.0\.1:[0-9]+)/[A-Za-z0-9._~%/?=&-]+$'
-  if [[ ! "$url" =~ $url_re ]]; then
+  if ! presigned_url_ok "$url"; then
     echo "OBJECT_URL is not a presigned S3 URL" >&2
     return 64
   fi

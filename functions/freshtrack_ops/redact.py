@@ -1,0 +1,63 @@
+"""Redaction of bearer credentials in text that leaves the control plane.
+
+A presigned S3 URL authenticates whoever holds it: its query (``X-Amz-Credential``, ``X-Amz-Signature``,
+``X-Amz-Security-Token``, ...) is the credential. Such URLs are minted for the SSM data path and handed to
+the host as command parameters; they must never reach an error cause, an execution history, a log line or a
+notification (DESIGN.md section 7). Text built from external sources (a host script's stderr, an SSM or S3
+error message, the agent's own validation error, which quotes the refused value) may carry one, so every
+place that turns such text into an error, a log line or a notification passes it through ``redact``:
+
+* a URL whose query looks presigned keeps its scheme, host and path (useful: it names the object) and
+  loses the whole query: ``https://b.s3.amazonaws.com/backups/x.dump?<redacted>``;
+* any credential field left over (a URL cut in two by truncation, a bare query string) loses its value:
+  ``X-Amz-Signature=<redacted>``.
+
+``describe`` names a credential-bearing value without echoing it ("a presigned URL, 1532 characters").
+"""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "<redacted>"
+
+#: query fields that make a URL a presigned one (SigV4 query authentication; SigV2's Signature/AWSAccessKeyId)
+_CREDENTIAL_FIELDS = ("x-amz-", "signature=", "awsaccesskeyid=")
+#: a URL with a query: scheme://authority/path?query, ending at whitespace, a quote, a bracket or a backtick
+#: (how URLs end inside repr(), JSON, log lines and shell messages)
+_URL_WITH_QUERY = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{0,15}://[^\s?#'\"<>`]*\?[^\s'\"<>`]*")
+#: a credential field anywhere (also in a query that lost its URL, or percent-encoded inside another URL)
+_CREDENTIAL_FIELD = re.compile(
+    r"(?i)(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId)(=|%3D)[^&\s'\"<>`]*"
+)
+
+
+def looks_presigned(text: str) -> bool:
+    """True when ``text`` carries a presigned-URL credential field (case-insensitive)."""
+    return _CREDENTIAL_FIELD.search(text) is not None
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    url = match.group(0)
+    base, _, query = url.partition("?")
+    lowered = query.lower()
+    if any(field in lowered for field in _CREDENTIAL_FIELDS):
+        return f"{base}?{REDACTED}"
+    return url
+
+
+def redact(text: str) -> str:
+    """``text`` with the query of every presigned-looking URL, and every stray credential field, redacted."""
+    if "?" not in text and "=" not in text and "%3D" not in text.upper():
+        return text
+    text = _URL_WITH_QUERY.sub(_redact_url, text)
+    return _CREDENTIAL_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+def describe(value: str) -> str:
+    """A credential-bearing value described, never echoed."""
+    kind = "a presigned URL" if looks_presigned(value) or "://" in value else "a credential"
+    return f"{kind}, {len(value)} characters"
+
+
+__all__ = ["REDACTED", "describe", "looks_presigned", "redact"]
