@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack, TimeZone
+from aws_cdk import CfnOutput, Duration, Fn, Stack, TimeZone
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -33,7 +33,7 @@ from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
 from freshtrack_ops.config import DeploymentConfig, Target
 from freshtrack_ops.tasks import TASKS, WORKFLOWS, LambdaTask, Workflow
 from stacks.function_factory import LOG_RETENTION, FunctionFactory, FunctionResources, TaskFunction
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, suppress_lint
 from stacks.ssm_documents import HostScriptDocuments, instance_arn
 from stacks.storage_stack import SSM_OUTPUT_PREFIX, StorageRefs, StorageStack
 from state_machines import asl_text, placeholders, substitutions
@@ -46,6 +46,19 @@ FINAL_COMMAND_STATUSES = FINAL_INVOCATION_STATUSES
 #: a completion event is retried this often (EventBridge, then Lambda's async retries) within COMMAND_EVENT_MAX_AGE
 COMMAND_EVENT_RETRIES = 2
 COMMAND_EVENT_MAX_AGE = Duration.hours(1)
+#: the task EventBridge hands aborted / timed-out executions to (cancels their commands, releases their lock)
+JANITOR_TASK = "LockJanitor"
+#: its steps are safe to repeat (cancel, undo what the undo log still lists, conditional release) and useful while
+#: a lease (up to 24 h) may still be held: retried by EventBridge, then by Lambda's asynchronous retries, for up to
+#: 6 hours (Lambda's maximum event age); a retry after its notification went out notifies again
+JANITOR_EVENT_RETRIES = 2
+JANITOR_EVENT_MAX_AGE = Duration.hours(6)
+#: how long a dead letter is kept for diagnosis
+DEAD_LETTER_RETENTION = Duration.days(14)
+#: Step Functions log groups belong here: for a group outside /aws/vendedlogs/, enabling logging adds that group
+#: to the account's CloudWatch Logs resource policy, whose 5,120 characters fill up after a few state machines
+#: (then logging can no longer be enabled); one entry on /aws/vendedlogs/* covers every group below it
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
 STANDARD_PARAMETER_LIMIT = 4096
 ADVANCED_PARAMETER_LIMIT = 8192
 
@@ -94,7 +107,18 @@ def invoked_tasks(workflow: str) -> set[str]:
 
 
 class TargetsParameter(Construct):
-    """The targets (ARNs and public keys only, no secrets) as JSON in an SSM String parameter."""
+    """The targets (ARNs and public keys only, no secrets) as JSON in an SSM String parameter.
+
+    Tier: Intelligent-Tiering, always. The AWS Systems Manager user guide ("Managing parameter tiers"): "You can
+    change a standard parameter to an advanced parameter at any time, but you can't revert an advanced parameter
+    to a standard parameter" (an update that asks for it fails, and so would the stack update). Choosing the tier
+    from the value's size asked exactly that once a deployment went back under 4 KB. Standard alone caps the
+    targets at 4 KB; Advanced alone costs a monthly charge for a parameter that mostly fits Standard. With
+    Intelligent-Tiering "Parameter Store evaluates each request": a value under 4 KB is stored as Standard, a
+    larger one upgrades the parameter to Advanced ("Intelligent-Tiering handles the conversion for you"), and it
+    only ever upgrades, so no update asks for a downgrade. A parameter that once went Advanced stays Advanced
+    (and charged) until deleted and recreated, which is what AWS allows.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig) -> None:
         super().__init__(scope, construct_id)
@@ -111,12 +135,81 @@ class TargetsParameter(Construct):
             parameter_name=f"/{config.name}/targets",
             description="FreshTrack Ops targets (TargetSet JSON; ARNs and public keys only)",
             string_value=value,
-            tier=ssm.ParameterTier.STANDARD if size <= STANDARD_PARAMETER_LIMIT else ssm.ParameterTier.ADVANCED,
+            tier=ssm.ParameterTier.INTELLIGENT_TIERING,
         )
 
 
+class DeadLetters(Construct):
+    """A dead-letter queue (SSE-SQS, TLS only, kept 14 days) whose first message alarms the notification topic.
+
+    ``sources`` says what delivers to it: the queue is a dead-letter queue of EventBridge targets, of Lambda's
+    asynchronous invocations or of SNS subscriptions, none of which cdk-nag or cfn-lint recognise as one.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, sources: str, alarm_description: str, topic: sns.ITopic
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DEAD_LETTER_RETENTION,
+        )
+        acknowledge(
+            self.queue,
+            "AwsSolutions-SQS3",
+            f"This queue is itself the dead-letter queue of {sources} (cdk-nag only recognises SQS/Lambda DLQ "
+            "configs).",
+        )
+        cfn_queue = self.queue.node.default_child
+        assert isinstance(cfn_queue, sqs.CfnQueue)
+        suppress_lint(
+            cfn_queue,
+            "ES6000",
+            f"This queue is itself the dead-letter queue of {sources}; a redrive policy would only move its "
+            "messages to yet another queue (ES6000 exempts only queues named in an SQS RedrivePolicy).",
+        )
+        self.alarm = cloudwatch.Alarm(
+            self,
+            "Alarm",
+            alarm_description=alarm_description,
+            metric=self.queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarm.add_alarm_action(cw_actions.SnsAction(topic))
+
+
+def suppress_async_permission_lint(rule: events.Rule, task: str) -> None:
+    """ES1007 on the Lambda permission EventBridge invokes the task's function with (asynchronously).
+
+    The function HAS an ``AWS::Lambda::EventInvokeConfig`` with an on-failure destination (``configure_async_invoke``
+    next to every call of this; tests/infra checks it). ES1007 pairs the two by comparing their FunctionName
+    values as written: the permission names the function by ARN (``Fn::GetAtt``), the config by ``Ref``.
+    """
+    for child in rule.node.find_all():
+        if isinstance(child, lambda_.CfnPermission):
+            suppress_lint(
+                child,
+                "ES1007",
+                f"{task} has an AWS::Lambda::EventInvokeConfig with an OnFailure destination (its dead-letter "
+                "queue); ES1007 compares FunctionName as written, and this permission names the function by "
+                "Fn::GetAtt Arn while the config names it by Ref.",
+            )
+
+
 class Notifications(Construct):
-    """The SNS topic every workflow reports to, KMS-encrypted and TLS-only, with e-mail subscriptions."""
+    """The SNS topic every workflow reports to, KMS-encrypted and TLS-only, with e-mail subscriptions.
+
+    Each subscription has a dead-letter queue: a notification SNS could not deliver is kept (14 days) instead of
+    dropped, and alarms the topic (which still reaches any other subscriber, and shows in CloudWatch).
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, emails: tuple[str, ...]) -> None:
         super().__init__(scope, construct_id)
@@ -128,8 +221,21 @@ class Notifications(Construct):
             master_key=key,
             enforce_ssl=True,
         )
+        self.dead_letters: DeadLetters | None = None
+        if emails:
+            self.dead_letters = DeadLetters(
+                self,
+                "DeadLetters",
+                sources="the topic's e-mail subscriptions (SNS RedrivePolicy)",
+                alarm_description="FreshTrack Ops notifications SNS could not deliver (notification dead-letter queue)",
+                topic=self.topic,
+            )
         for email in emails:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+            self.topic.add_subscription(
+                subscriptions.EmailSubscription(
+                    email, dead_letter_queue=self.dead_letters.queue if self.dead_letters else None
+                )
+            )
 
 
 class TaskFunctions(Construct):
@@ -155,9 +261,12 @@ class WorkflowStateMachine(Construct):
         workflow: Workflow,
         functions: Mapping[str, lambda_.IFunction],
         notifications: Notifications,
+        deployment: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION)
+        self.log_group = logs.LogGroup(
+            self, "Logs", log_group_name=vended_log_group_name(self, deployment, workflow.name), retention=LOG_RETENTION
+        )
         arns = {name: fn.function_arn for name, fn in functions.items()}
         all_values = substitutions(arns, notifications.topic.topic_arn)
         # only what this ASL uses: an unused ARN would still make the state machine depend on that function
@@ -197,6 +306,17 @@ class WorkflowStateMachine(Construct):
             "Added by CDK for Step Functions logging (logs:CreateLogDelivery, ...) and X-Ray tracing: these "
             "actions support no resource-level permissions. Task and topic statements name their resources.",
         )
+
+
+def vended_log_group_name(scope: Construct, deployment: str, workflow: str) -> str:
+    """``/aws/vendedlogs/states/<deployment>-<workflow>-<first block of the stack's id>``.
+
+    Log groups are retained when the stack is deleted (execution history outlives it); a fixed name would make
+    the next stack of the same name fail on the group left behind, so the name ends with the first block of the
+    stack id's UUID, new for every stack created.
+    """
+    stack_uuid = Fn.select(2, Fn.split("/", Stack.of(scope).stack_id))
+    return f"{VENDED_LOGS_PREFIX}{deployment}-{workflow}-{Fn.select(0, Fn.split('-', stack_uuid))}"
 
 
 class WorkflowSchedules(Construct):
@@ -289,17 +409,33 @@ class RpoAlarms(Construct):
 
 
 class LockJanitorRule(Construct):
-    """Executions that are aborted or time out skip their own unlock: EventBridge hands them to the janitor."""
+    """Executions that are aborted or time out skip their own unlock: EventBridge hands them to the janitor.
+
+    Like the completion rule: events EventBridge cannot deliver, and invocations still failing after Lambda's
+    asynchronous retries, land in a dead-letter queue that alarms the topic; a lock it did not release then
+    stays held until its lease ends (docs/runbooks.md).
+    """
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        function: lambda_.IFunction,
+        function: lambda_.Function,
         state_machines: Mapping[str, sfn.StateMachine],
+        topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.dead_letters = DeadLetters(
+            self,
+            "DeadLetters",
+            sources="the janitor rule's Lambda target and the janitor's asynchronous invocations",
+            alarm_description=(
+                "Aborted or timed-out executions the lock janitor could not handle: their host lock may stay held "
+                "until its lease ends (FreshTrack Ops dead-letter queue)"
+            ),
+            topic=topic,
+        )
         self.rule = events.Rule(
             self,
             "Rule",
@@ -312,8 +448,21 @@ class LockJanitorRule(Construct):
                     "stateMachineArn": [m.state_machine_arn for m in state_machines.values()],
                 },
             ),
-            targets=[events_targets.LambdaFunction(function, retry_attempts=3)],
+            targets=[
+                events_targets.LambdaFunction(
+                    function,
+                    retry_attempts=JANITOR_EVENT_RETRIES,
+                    max_event_age=JANITOR_EVENT_MAX_AGE,
+                    dead_letter_queue=self.dead_letters.queue,
+                )
+            ],
         )
+        function.configure_async_invoke(
+            retry_attempts=JANITOR_EVENT_RETRIES,
+            max_event_age=JANITOR_EVENT_MAX_AGE,
+            on_failure=destinations.SqsDestination(self.dead_letters.queue),
+        )
+        suppress_async_permission_lint(self.rule, JANITOR_TASK)
 
 
 class SsmCommandCompletionRule(Construct):
@@ -334,19 +483,15 @@ class SsmCommandCompletionRule(Construct):
         topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
+        dead_letters = DeadLetters(
             self,
             "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+            sources="the completion rule's Lambda target and the completion function's asynchronous invocations",
+            alarm_description="SSM command completions that reached no workflow (FreshTrack Ops dead-letter queue)",
+            topic=topic,
         )
-        acknowledge(
-            self.dead_letters,
-            "AwsSolutions-SQS3",
-            "This queue is itself a dead-letter queue: of the completion rule's Lambda target and of the "
-            "completion function's asynchronous invocations (cdk-nag only recognises SQS/Lambda DLQ configs).",
-        )
+        self.dead_letters = dead_letters.queue
+        self.alarm = dead_letters.alarm
         self.rule = events.Rule(
             self,
             "Rule",
@@ -373,19 +518,7 @@ class SsmCommandCompletionRule(Construct):
             max_event_age=COMMAND_EVENT_MAX_AGE,
             on_failure=destinations.SqsDestination(self.dead_letters),
         )
-        self.alarm = cloudwatch.Alarm(
-            self,
-            "DeadLettersAlarm",
-            alarm_description="SSM command completions that reached no workflow (FreshTrack Ops dead-letter queue)",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        suppress_async_permission_lint(self.rule, COMMAND_DONE_TASK)
 
 
 class SsmHostPolicy(Construct):
@@ -393,20 +526,41 @@ class SsmHostPolicy(Construct):
 
     Operators attach it (output ``SsmHostPolicyArn``): the agent writes each command's complete output to
     ``ssm-output/`` in the SSE-KMS backup bucket. Nothing else: the data path uses presigned URLs.
+
+    What the agent does there (amazon-ssm-agent ``agent/s3util/s3util.go``, ``S3Upload``): it first calls
+    GetBucketEncryption on the bucket (IAM ``s3:GetEncryptionConfiguration``, a bucket action) to upload with the
+    bucket's SSE-KMS key, then uploads (PutObject, or a multipart upload above 5 MiB) with the canned ACL
+    ``bucket-owner-full-control``. A request that carries an ACL is also authorized as ``s3:PutObjectAcl``: without
+    it the upload is denied and only the API's first 24,000 characters of stdout remain, which loses the final
+    lines the steps parse. The AWS Systems Manager user guide ("Create a custom policy for S3 bucket access")
+    lists the same four actions: s3:PutObject and s3:PutObjectAcl on the objects, s3:GetEncryptionConfiguration
+    on the bucket itself (for an encrypted bucket), and the KMS key.
     """
+
+    #: the only ACL the agent sets (and the only one a BucketOwnerEnforced bucket accepts)
+    OUTPUT_ACL = "bucket-owner-full-control"
 
     def __init__(self, scope: Construct, construct_id: str, *, storage: StorageRefs) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
+        output_objects = f"{storage.bucket_arn}/{SSM_OUTPUT_PREFIX}*"
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
             description="FreshTrack Ops SSM targets: write Run Command output to the backup bucket (ssm-output/)",
             statements=[
+                iam.PolicyStatement(sid="WriteCommandOutput", actions=["s3:PutObject"], resources=[output_objects]),
                 iam.PolicyStatement(
-                    sid="WriteCommandOutput",
-                    actions=["s3:PutObject"],
-                    resources=[f"{storage.bucket_arn}/{SSM_OUTPUT_PREFIX}*"],
+                    sid="OwnCommandOutput",
+                    actions=["s3:PutObjectAcl"],
+                    resources=[output_objects],
+                    # the agent's canned ACL only: no other grant can be written onto an output object
+                    conditions={"StringEquals": {"s3:x-amz-acl": self.OUTPUT_ACL}},
+                ),
+                iam.PolicyStatement(
+                    sid="ReadBucketEncryption",
+                    actions=["s3:GetEncryptionConfiguration"],
+                    resources=[storage.bucket_arn],
                 ),
                 iam.PolicyStatement(
                     sid="EncryptCommandOutput",
@@ -422,7 +576,8 @@ class SsmHostPolicy(Construct):
             self,
             f"AwsSolutions-IAM5[Resource::{storage.bucket_arn_export}/{SSM_OUTPUT_PREFIX}*]",
             "The agent writes each command's output under ssm-output/<command id>/<instance id>/..., keys "
-            "known only once a command runs, so the key part must be a wildcard (PutObject only, no reads).",
+            "known only once a command runs, so the key part must be a wildcard (PutObject, and PutObjectAcl "
+            "limited to bucket-owner-full-control; no reads).",
         )
 
 
@@ -472,7 +627,7 @@ class ControlPlaneStack(Stack):
             "SSM_OUTPUT_PREFIX": SSM_OUTPUT_PREFIX.rstrip("/"),
         }
         self.task_functions = TaskFunctions(
-            self, "Tasks", factory_args={"environment": environment, "resources": resources}
+            self, "Tasks", factory_args={"environment": environment, "resources": resources, "vpc": config.vpc}
         )
         self.functions = self.task_functions.functions()
 
@@ -484,6 +639,7 @@ class ControlPlaneStack(Stack):
                 workflow=workflow,
                 functions=self.functions,
                 notifications=notifications,
+                deployment=config.name,
             ).state_machine
             self.state_machines[name] = machine
             CfnOutput(
@@ -520,7 +676,13 @@ class ControlPlaneStack(Stack):
             if task.schedule:
                 TaskSchedule(self, f"{name}Schedule", task=task, function=self.functions[name])
         RpoAlarms(self, "RpoAlarms", config=config, topic=notifications.topic)
-        LockJanitorRule(self, "LockJanitor", function=self.functions["LockJanitor"], state_machines=self.state_machines)
+        self.lock_janitor = LockJanitorRule(
+            self,
+            "LockJanitor",
+            function=self.task_functions.by_task[JANITOR_TASK].function,
+            state_machines=self.state_machines,
+            topic=notifications.topic,
+        )
         self.command_completion = SsmCommandCompletionRule(
             self,
             "SsmCommandCompletion",

@@ -2,7 +2,9 @@
 
 Every function gets: Python 3.12 on x86_64, active tracing, its own log group with retention, the shared
 environment, timeout/memory from the task, and a dedicated role whose statements are derived from
-``task.grants`` only (no managed policies, no ``grant_*`` helpers that widen scope).
+``task.grants`` only (no managed policies, no ``grant_*`` helpers that widen scope). With a ``vpc`` in the
+deployment config, every function also gets its ``VpcConfig`` and its role the network-interface statements
+Lambda needs for it (``vpc_statements``).
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from freshtrack_ops.config import VpcPlacement
 from freshtrack_ops.tasks import LambdaTask
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, suppress_lint
 from stacks.storage_stack import BACKUP_PREFIX, SSM_EXCHANGE_PREFIX, SSM_OUTPUT_PREFIX, StorageRefs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +38,9 @@ REQUIREMENTS = REPO_ROOT / "requirements-lambda.txt"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 PYTHON_VERSION = "3.12"
 ARCHITECTURE = lambda_.Architecture.X86_64
-PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
+#: wheel tags pip may install (it prefers the most specific one a package offers): python3.12 runs on Amazon
+#: Linux 2023 (glibc 2.34), so manylinux_2_34 wheels run there as well as the older manylinux ones
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 #: what a ``LambdaTask.grants`` entry may name (an unknown grant fails synth rather than granting nothing)
 KNOWN_GRANTS = frozenset(
@@ -50,9 +55,12 @@ KNOWN_GRANTS = frozenset(
         "start-test-restore",
         "ssm-commands",
         "ssm-results",
+        "part-url-discard",
         "task-callback",
     }
 )
+#: narrower capabilities a broader one already contains (a role holding both gets the broader one's statements)
+IMPLIED_BY = {"part-url-discard": "ssm-commands"}
 #: grants that need a resource created after the functions (granted by the control plane stack)
 LATE_GRANTS = frozenset({"start-test-restore", "task-callback"})
 #: what a task may do with the task token of a workflow waiting for it (``lambda:invoke.waitForTaskToken``)
@@ -259,11 +267,46 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
     if "notify" in grants:
         statements.append(iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[resources.topic_arn]))
         kms_actions |= {"kms:Decrypt", "kms:GenerateDataKey"}
-    if "ssm-commands" in grants:
-        statements.extend(_ssm_command_statements(resources))
-        kms_actions |= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
-    if "ssm-results" in grants:
+    ssm_statements, ssm_kms_actions = _ssm_statements(grants, resources)
+    statements.extend(ssm_statements)
+    kms_actions |= ssm_kms_actions
+    if kms_actions:
         statements.append(
+            iam.PolicyStatement(sid="DataKey", actions=sorted(kms_actions), resources=[resources.storage.key_arn])
+        )
+    return statements
+
+
+def _ssm_statements(grants: frozenset[str], resources: FunctionResources) -> tuple[list[iam.PolicyStatement], set[str]]:
+    """The Run Command grants: statements, and the data-key actions they need."""
+    found: list[iam.PolicyStatement] = []
+    kms: set[str] = set()
+    if "ssm-commands" in grants:
+        found.extend(_ssm_command_statements(resources))
+        kms |= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
+    if _only("part-url-discard", grants):
+        found.append(
+            iam.PolicyStatement(
+                # delete an upload's lists of presigned part URLs (the first and every fresh one a host job got)
+                # once the upload is completed or aborted (presign.discard_part_urls; HostCommandDone finishing or
+                # abandoning the SSM dump): delete, no reads, no writes
+                sid="DiscardPartUrlLists",
+                actions=["s3:DeleteObject"],
+                resources=[resources.ssm_exchange_objects_arn()],
+            )
+        )
+        if not grants & BUCKET_GRANTS:
+            found.append(
+                iam.PolicyStatement(
+                    # discard_part_urls lists the upload's lists first (a bucket grant already has ListBucket)
+                    sid="ListPartUrlLists",
+                    actions=["s3:ListBucket"],
+                    resources=[resources.storage.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [SSM_EXCHANGE_PREFIX + "*"]}},
+                )
+            )
+    if "ssm-results" in grants:
+        found.append(
             iam.PolicyStatement(
                 sid="ReadCommandInvocations",
                 # GetCommandInvocation supports no resource-level permissions (acknowledged in TaskFunction)
@@ -271,19 +314,20 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
                 resources=["*"],
             )
         )
-        statements.append(
+        found.append(
             iam.PolicyStatement(
                 sid="ReadCommandOutput",
                 actions=["s3:GetObject"],
                 resources=[resources.ssm_output_objects_arn()],
             )
         )
-        kms_actions |= {"kms:Decrypt"}
-    if kms_actions:
-        statements.append(
-            iam.PolicyStatement(sid="DataKey", actions=sorted(kms_actions), resources=[resources.storage.key_arn])
-        )
-    return statements
+        kms |= {"kms:Decrypt"}
+    return found, kms
+
+
+def _only(grant: str, grants: frozenset[str]) -> bool:
+    """``grant`` is held and no broader grant of the same role already contains it."""
+    return grant in grants and IMPLIED_BY.get(grant) not in grants
 
 
 def _ssm_command_statements(resources: FunctionResources) -> list[iam.PolicyStatement]:
@@ -324,9 +368,50 @@ def task_callback_statement(state_machine_arns: Iterable[str]) -> iam.PolicyStat
     )
 
 
-def wildcard_reason(grants: frozenset[str]) -> str:
+def vpc_statements(scope: Construct, vpc: VpcPlacement) -> list[iam.PolicyStatement]:
+    """What Lambda needs to give a function network interfaces in ``vpc`` (it uses the function's own role).
+
+    The actions of AWSLambdaVPCAccessExecutionRole (the AWS Lambda developer guide, "Giving Lambda functions
+    access to resources in an Amazon VPC", lists them for a custom policy), inline so the role keeps no managed
+    policy, and scoped where EC2 allows: CreateNetworkInterface to new interfaces of this account in the
+    configured subnets and security groups (any account: a shared VPC's subnets belong to its owner, and subnet
+    and group ids are unique); Delete/Assign/Unassign to this account's resources in this region, which is the
+    guide's own example ("arn:aws:ec2:<region>:<account>:*/*") for DeleteNetworkInterface; the two Describe
+    actions support no resource-level permissions ("only works if it's allowed on all resources").
+    """
+    stack = Stack.of(scope)
+
+    def ec2_arn(resource: str, account: str | None = None) -> str:
+        return stack.format_arn(service="ec2", resource=resource, account=account)
+
+    return [
+        iam.PolicyStatement(
+            sid="CreateNetworkInterfaces",
+            actions=["ec2:CreateNetworkInterface"],
+            resources=[
+                ec2_arn("network-interface/*"),
+                *(ec2_arn(f"subnet/{subnet}", account="*") for subnet in vpc.subnet_ids),
+                *(ec2_arn(f"security-group/{group}", account="*") for group in vpc.security_group_ids),
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="ManageNetworkInterfaces",
+            actions=["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
+            resources=[ec2_arn("*/*")],
+        ),
+        iam.PolicyStatement(
+            sid="DescribeNetworkInterfaces",
+            actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+            resources=["*"],
+        ),
+    ]
+
+
+def wildcard_reason(grants: frozenset[str], *, vpc: bool = False) -> str:
     """Why a task role has ``Resource: *`` statements (one acknowledgement per role, so one reason)."""
     parts = ["X-Ray PutTraceSegments/PutTelemetryRecords (added by tracing ACTIVE)"]
+    if vpc:
+        parts.append("ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets (VPC placement)")
     if "ssm-commands" in grants:
         parts.append("ssm:CancelCommand and ssm:DescribeInstanceInformation")
     if "ssm-results" in grants:
@@ -349,6 +434,7 @@ class TaskFunction(Construct):
         code: lambda_.Code,
         environment: Mapping[str, str],
         resources: FunctionResources,
+        vpc: VpcPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION)
@@ -367,6 +453,10 @@ class TaskFunction(Construct):
         )
         for statement in grant_statements(task.grants, resources):
             self.role.add_to_policy(statement)
+        if vpc is not None:
+            # in the default policy, which the function depends on: CreateFunction checks these permissions
+            for statement in vpc_statements(self, vpc):
+                self.role.add_to_policy(statement)
 
         self.function = lambda_.Function(
             self,
@@ -383,10 +473,21 @@ class TaskFunction(Construct):
             role=self.role,
             environment=dict(environment),
         )
-        acknowledge(self, "AwsSolutions-IAM5[Resource::*]", wildcard_reason(task.grants))
+        cfn_function = self.function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        suppress_lint(
+            cfn_function,
+            "WS1004",
+            "The function logs to its own log group with a retention (LoggingConfig.LogGroup is the Logs group "
+            "next to it, RetentionInDays set); WS1004 only recognises a group named /aws/lambda/<FunctionName> "
+            "or one whose name references the function, not LoggingConfig.",
+        )
+        if vpc is not None:
+            self._place_in_vpc(vpc)
+        acknowledge(self, "AwsSolutions-IAM5[Resource::*]", wildcard_reason(task.grants, vpc=vpc is not None))
         # cdk-nag names an Fn::ImportValue by its export name
         bucket_export = resources.storage.bucket_arn_export
-        if "ssm-commands" in task.grants:
+        if task.grants & {"ssm-commands", "part-url-discard"}:
             acknowledge(
                 self,
                 f"AwsSolutions-IAM5[Resource::{bucket_export}/{SSM_EXCHANGE_PREFIX}*]",
@@ -411,8 +512,45 @@ class TaskFunction(Construct):
             acknowledge(
                 self,
                 "AwsSolutions-L1",
-                "Pinned to python3.12: the asset's binary wheels (pydantic-core, psycopg-binary, cryptography) "
-                "are bundled for cp312; moving runtimes is a deliberate change with a rebundle and tests.",
+                "Pinned to python3.12: the asset's binary wheels (pydantic-core, cryptography, PyNaCl) are "
+                "bundled for cp312; moving runtimes is a deliberate change with a rebundle and tests.",
+            )
+
+    def _place_in_vpc(self, vpc: VpcPlacement) -> None:
+        """VpcConfig from the ids as configured (an ``IVpc`` would need a context lookup, i.e. AWS credentials at
+        synth; the ids are all Lambda needs)."""
+        cfn_function = self.function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.vpc_config = lambda_.CfnFunction.VpcConfigProperty(
+            subnet_ids=list(vpc.subnet_ids), security_group_ids=list(vpc.security_group_ids)
+        )
+        acknowledge(
+            self,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]",
+            "Lambda creates the function's network interfaces itself; their ids exist only once created, so "
+            "CreateNetworkInterface names new interfaces of this account, limited by the configured subnets and "
+            "security groups named in the same statement.",
+        )
+        acknowledge(
+            self,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*/*]",
+            "DeleteNetworkInterface/Assign/UnassignPrivateIpAddresses on the interfaces Lambda created: the AWS "
+            "Lambda guide asks for a unique id or all ids of the account (its example is this exact ARN), since "
+            "the interface ids are Lambda's; scoped to this account and region.",
+        )
+        for subnet in vpc.subnet_ids:
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:*:subnet/{subnet}]",
+                "Exactly the configured subnet; the account is a wildcard because a shared VPC's subnets belong "
+                "to the VPC owner's account, and subnet ids are unique in a region.",
+            )
+        for group in vpc.security_group_ids:
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:*:security-group/{group}]",
+                "Exactly the configured security group; the account is a wildcard because a shared VPC's groups "
+                "may belong to the VPC owner's account, and group ids are unique in a region.",
             )
 
     def grant_task_callback(self, state_machine_arns: Iterable[str]) -> iam.Policy:
@@ -434,11 +572,19 @@ class TaskFunction(Construct):
 class FunctionFactory:
     """Creates one ``TaskFunction`` per catalog task, all sharing one code asset."""
 
-    def __init__(self, scope: Construct, *, environment: Mapping[str, str], resources: FunctionResources) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        environment: Mapping[str, str],
+        resources: FunctionResources,
+        vpc: VpcPlacement | None = None,
+    ) -> None:
         self._scope = scope
         self._code = lambda_code()
         self._environment = {**POWERTOOLS_ENV, **environment}
         self._resources = resources
+        self._vpc = vpc
 
     def create(self, task: LambdaTask) -> TaskFunction:
         return TaskFunction(
@@ -448,4 +594,5 @@ class FunctionFactory:
             code=self._code,
             environment=self._environment,
             resources=self._resources,
+            vpc=self._vpc,
         )

@@ -34,6 +34,12 @@ SSM_OUTPUT_DAYS = 30
 #: a replaced or deleted exchange/output object is not worth keeping as a noncurrent version
 SSM_NONCURRENT_DAYS = 1
 ACCESS_LOG_DAYS = 365
+#: the ops table's one TTL attribute (DynamoDB allows a single one per table): epoch seconds after which DynamoDB
+#: may delete the item. Pending SSM commands (``adapters/pending.py``), undo-log entries (``adapters/undo_log.py``),
+#: restore approvals (``restore/approval.py``) and host locks (``adapters/dynamo.py``, the lease end: an expired
+#: lock is free anyway) all write it; catalog items never do. The local plane's table declares the same
+#: (``opsctl/local/ops_table.py``).
+TTL_ATTRIBUTE = "expires_at"
 
 
 class DataKey(Construct):
@@ -138,7 +144,11 @@ class BackupBucket(Construct):
 
 
 class OpsTable(Construct):
-    """One DynamoDB table (pk/sk) for the host locks and the backup catalog."""
+    """One DynamoDB table (pk/sk) for the host locks, the backup catalog, pending SSM commands and approvals.
+
+    TTL is on ``TTL_ATTRIBUTE``: DynamoDB deletes expired items only where TTL is enabled on the attribute they
+    carry, so records that outlive their use (a completion that never came, an unanswered approval) go away.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
@@ -153,6 +163,7 @@ class OpsTable(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
+            time_to_live_attribute=TTL_ATTRIBUTE,
             removal_policy=RemovalPolicy.RETAIN,
         )
 

@@ -18,6 +18,7 @@ from pydantic import (
     HttpUrl,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -42,6 +43,8 @@ HOST_PUBLIC_KEY_PATTERN = (
 SECRET_ARN_PATTERN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"  # noqa: S105 - a pattern, not a secret
 INSTANCE_ID_PATTERN = r"^(i|mi)-[0-9a-f]{8,17}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+SUBNET_ID_PATTERN = r"^subnet-[0-9a-f]{8,17}$"
+SECURITY_GROUP_ID_PATTERN = r"^sg-[0-9a-f]{8,17}$"
 CRON_PATTERN = r"^cron\([^()]+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$"
 
 
@@ -181,6 +184,33 @@ class TargetSet(BaseModel):
         raise ConfigError(f"host: unknown target {host!r} (known: {known})")
 
 
+class VpcPlacement(BaseModel):
+    """Optional: every task function runs with network interfaces in these subnets and security groups.
+
+    For hosts reachable only from a VPC, and for a fixed egress address (the subnets' NAT gateway) that a host's
+    firewall can allow SSH from. The subnets need a route to the AWS APIs the functions call (a NAT gateway or
+    VPC endpoints): Lambda gives its network interfaces no public address.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Lambda accepts up to 16 subnets and 5 security groups per function
+    subnet_ids: tuple[Annotated[str, StringConstraints(pattern=SUBNET_ID_PATTERN)], ...] = Field(
+        min_length=1, max_length=16
+    )
+    security_group_ids: tuple[Annotated[str, StringConstraints(pattern=SECURITY_GROUP_ID_PATTERN)], ...] = Field(
+        min_length=1, max_length=5
+    )
+
+    @field_validator("subnet_ids", "security_group_ids")
+    @classmethod
+    def _unique(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        return ids
+
+
 class DeploymentConfig(BaseModel):
     """The deployment configuration file (e.g. config/example.yaml)."""
 
@@ -195,6 +225,8 @@ class DeploymentConfig(BaseModel):
     rpo_alarm_hours: float = Field(default=26.0, gt=0, le=24 * 90)
     notification_emails: tuple[Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)], ...] = ()
     object_lock_days: int | None = Field(default=None, ge=1, le=3650)
+    #: unset: the functions run outside any VPC of the account (Lambda's default)
+    vpc: VpcPlacement | None = None
 
     @model_validator(mode="after")
     def _unique_deployable_targets(self) -> DeploymentConfig:
@@ -259,6 +291,7 @@ __all__ = [
     "DeploymentConfig",
     "Target",
     "TargetSet",
+    "VpcPlacement",
     "describe_validation_error",
     "load_deployment_config",
 ]

@@ -169,7 +169,11 @@ TASKS: dict[str, LambdaTask] = {
             "Complete the workflow task waiting for an SSM command (EventBridge: command invocation status change)",
             timeout_s=300,
             memory_mb=512,
-            grants=frozenset({"targets", "table", "bucket-write", "ssm-results", "task-callback", "ssm-commands"}),
+            # reads the result (GetCommandInvocation + ssm-output/), lets the step finish or abandon it (the SSM
+            # dump completes or aborts its upload: bucket-write; lists and deletes its part-URL lists: ListBucket
+            # from bucket-write, DeleteObject from part-url-discard), resolves undo-log entries (table) and
+            # completes the waiting task; it sends and cancels no command
+            grants=frozenset({"targets", "table", "bucket-write", "ssm-results", "task-callback", "part-url-discard"}),
         ),
         LambdaTask(
             "RecordVerification",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,26 @@ from freshtrack_ops.config import DeploymentConfig, load_deployment_config
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "config" / "example.yaml"
 SKIP_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+#: cfn-lint-serverless (awslabs serverless-rules), loaded as a cfn-lint rules module (--append-rules)
+SERVERLESS_RULES = "cfn_lint_serverless.rules"
+#: W3005: CDK adds DependsOn on a function's role and default policy (so the policy exists before the function
+#: is created); the role half is redundant with the Role GetAtt. Harmless, and not ours to change.
+CFN_LINT_IGNORED = ("W3005",)
+
+
+def cfn_lint(templates: Iterable[Path], *options: str) -> subprocess.CompletedProcess[str]:
+    """cfn-lint with the serverless rules over synthesized templates; per-resource suppressions are honoured
+    (``Metadata: cfn-lint: config: ignore_checks``, each with its reason next to it, see stacks/nag.py)."""
+    paths = [str(path) for path in templates]
+    assert paths, "no template to lint"
+    command = [str(Path(sys.executable).with_name("cfn-lint")), "--append-rules", SERVERLESS_RULES]
+    command += ["--ignore-checks", *CFN_LINT_IGNORED, *options, "--", *paths]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def assert_lint_clean(templates: Iterable[Path]) -> None:
+    result = cfn_lint(templates)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @dataclass(frozen=True)

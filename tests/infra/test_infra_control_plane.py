@@ -13,10 +13,10 @@ from app import build_app
 from freshtrack_ops.config import DeploymentConfig, TargetSet
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
-from stacks.control_plane_stack import COMMAND_DONE_TASK, camel
+from stacks.control_plane_stack import COMMAND_DONE_TASK, JANITOR_TASK, camel
 from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render
 
-from .conftest import SKIP_BUNDLING, Synth, actions_of, flatten, resources_of, statements
+from .conftest import SKIP_BUNDLING, Synth, actions_of, assert_lint_clean, flatten, resources_of, statements
 from .conftest import allowed_actions as _actions
 from .conftest import role_statements as _role_statements
 from .conftest import task_functions as _functions
@@ -65,6 +65,7 @@ SERVICES_OF_GRANT: dict[str, set[str]] = {
     "table": {"dynamodb", "kms"},
     "notify": {"sns", "kms"},
     "ssm-commands": {"ssm", "s3", "kms"},
+    "part-url-discard": {"s3"},
     "ssm-results": {"ssm", "s3", "kms"},
     "task-callback": {"states"},
 }
@@ -75,7 +76,7 @@ def test_role_is_derived_from_the_task_grants(synth: Synth, task: str) -> None:
     actions = _actions(_role_statements(synth, task))
     services = {a.split(":")[0] for a in actions}
     expected = {service for g in TASKS[task].grants for service in SERVICES_OF_GRANT[g]} | {"logs", "xray"}
-    if task == COMMAND_DONE_TASK:
+    if task in (COMMAND_DONE_TASK, JANITOR_TASK):
         expected.add("sqs")  # its asynchronous invocations' on-failure destination (the dead-letter queue)
     assert services == expected
     assert not any(a.endswith("*") for a in actions), actions
@@ -190,6 +191,41 @@ def test_state_machine_is_standard_logged_and_traced(synth: Synth, workflow: str
     assert props["TracingConfiguration"] == {"Enabled": True}
 
 
+STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/ControlPlane/1a2b3c4d-0000-4000-8000-000000000000"
+
+
+def _evaluate(value: Any) -> Any:
+    """A template value with ``AWS::StackId`` = STACK_ID (Ref, Fn::Join, Fn::Split, Fn::Select)."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref" and arg == "AWS::StackId":
+            return STACK_ID
+        if key == "Fn::Join":
+            return str(arg[0]).join(str(_evaluate(part)) for part in arg[1])
+        if key == "Fn::Split":
+            return str(_evaluate(arg[1])).split(arg[0])
+        if key == "Fn::Select":
+            return _evaluate(arg[1])[int(arg[0])]
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"cannot evaluate {value!r}")
+
+
+@pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
+def test_state_machine_logs_under_vendedlogs(synth: Synth, workflow: str) -> None:
+    """Step Functions adds a log group outside /aws/vendedlogs/ to the account's CloudWatch Logs resource policy
+    (5,120 characters for all of them); under /aws/vendedlogs/states/ one policy entry covers every group."""
+    props = _state_machines(synth)[workflow]["Properties"]
+    (destination,) = props["LoggingConfiguration"]["Destinations"]
+    group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    group = synth.control["Resources"][group_id]
+    name = _evaluate(group["Properties"]["LogGroupName"])
+    # the stack id's first block keeps a re-created stack clear of the group its predecessor retained
+    assert name == f"/aws/vendedlogs/states/{synth.config.name}-{workflow}-1a2b3c4d"
+    assert group["DeletionPolicy"] == "Retain"
+    assert group["Properties"]["RetentionInDays"]
+
+
 @pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
 def test_state_machine_may_invoke_exactly_the_task_functions_and_publish(synth: Synth, workflow: str) -> None:
     role_id = _state_machines(synth)[workflow]["Properties"]["RoleArn"]["Fn::GetAtt"][0]
@@ -291,6 +327,35 @@ def test_targets_parameter_holds_the_target_set_without_secrets(synth: Synth) ->
         }
 
 
+@pytest.mark.parametrize("copies", [1, 3], ids=["under-4KB", "over-4KB"])
+def test_targets_parameter_tier_never_asks_for_a_downgrade(example_config: DeploymentConfig, copies: int) -> None:
+    """An Advanced parameter cannot go back to Standard (the update fails): the tier is Intelligent-Tiering
+    whatever the size, so Parameter Store upgrades a value over 4 KB and never is asked to downgrade one."""
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from stacks.control_plane_stack import STANDARD_PARAMETER_LIMIT, TargetsParameter
+
+    targets = tuple(t.model_copy(update={"id": f"{t.id}-{n}"}) for n in range(copies) for t in example_config.targets)
+    config = example_config.model_copy(update={"targets": targets})
+    size = len(config.target_set().model_dump_json().encode())
+    assert (size > STANDARD_PARAMETER_LIMIT) == (copies > 1), size
+    stack = cdk.Stack(cdk.App(), "Parameter")
+    TargetsParameter(stack, "Targets", config=config)
+    Template.from_stack(stack).has_resource_properties("AWS::SSM::Parameter", {"Tier": "Intelligent-Tiering"})
+
+
+def test_targets_parameter_over_8KB_is_refused(example_config: DeploymentConfig) -> None:
+    import aws_cdk as cdk
+
+    from stacks.control_plane_stack import TargetsParameter
+
+    targets = tuple(t.model_copy(update={"id": f"{t.id}-{n}"}) for n in range(20) for t in example_config.targets)
+    config = example_config.model_copy(update={"targets": targets})
+    with pytest.raises(ValueError, match=r"^targets: the targets JSON is \d+ bytes"):
+        TargetsParameter(cdk.Stack(cdk.App(), "Parameter"), "Targets", config=config)
+
+
 def test_control_plane_outputs(synth: Synth) -> None:
     outputs = synth.control["Outputs"]
     assert "NotificationTopicArn" in outputs
@@ -305,11 +370,13 @@ def test_ssm_only_deployment_grants_no_secrets_and_still_passes_nag(
     config = example_config.model_copy(update={"targets": (staging,), "notification_emails": ()})
     app = build_app(config, outdir=str(tmp_path), context=SKIP_BUNDLING)
     app.synth()  # cdk-nag passes here too
+    assert_lint_clean(sorted(tmp_path.glob("*.template.json")))  # no subscription: no notification dead letters
     control = json.loads((tmp_path / f"{config.name}ControlPlane.template.json").read_text())
     text = json.dumps(control)
     assert "secretsmanager:" not in text
     types = [r["Type"] for r in control["Resources"].values()]
     assert "AWS::SNS::Subscription" not in types
+    assert types.count("AWS::SQS::Queue") == 2  # the two EventBridge consumers' dead letters only
     scheduled_tasks = [task for task in TASKS.values() if task.schedule]
     assert types.count("AWS::Scheduler::Schedule") == len(set(SCHEDULED) & set(WORKFLOWS)) + len(scheduled_tasks)
 

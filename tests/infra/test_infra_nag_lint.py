@@ -1,10 +1,8 @@
-"""cdk-nag (AwsSolutions) and cfn-lint over the synthesized templates."""
+"""cdk-nag (AwsSolutions) and cfn-lint (with the serverless rules) over the synthesized templates."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +15,12 @@ import stacks.nag
 from app import build_app
 from freshtrack_ops.config import DeploymentConfig
 
-from .conftest import SKIP_BUNDLING, Synth
+from .conftest import SKIP_BUNDLING, Synth, assert_lint_clean, cfn_lint
 
 pytestmark = pytest.mark.infra
 
-#: W3005: CDK adds DependsOn on a function's role and default policy (so the policy exists before the function
-#: is created); the role half is redundant with the Role GetAtt. Harmless, and not ours to change.
-CFN_LINT_IGNORED = ("W3005",)
+#: where stacks/nag.py's suppress_lint writes (cfn-lint's own per-resource configuration, plus the reasons)
+LINT_METADATA = "cfn-lint"
 
 
 def test_cdk_nag_reports_no_unacknowledged_findings(synth: Synth) -> None:
@@ -56,10 +53,23 @@ def test_every_acknowledgement_carries_a_specific_reason(synth: Synth) -> None:
             assert len(reason) >= 40, (rule, path, reason)
 
 
+def _variant(config: DeploymentConfig, variant: str) -> DeploymentConfig:
+    """The example config, or the same placed in a VPC (whose acknowledgements exist only then)."""
+    if variant == "vpc":
+        vpc = {"subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}
+        return DeploymentConfig.model_validate({**config.model_dump(), "vpc": vpc})
+    return config
+
+
+@pytest.mark.parametrize("variant", ["example", "vpc"])
 def test_every_acknowledgement_matches_a_real_finding(
-    synth: Synth, example_config: DeploymentConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    example_config: DeploymentConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: str
 ) -> None:
     """Without the acknowledgements, synth reports exactly the acknowledged findings: none is stale."""
+    config = _variant(example_config, variant)
+    acknowledged_app = build_app(config, outdir=str(tmp_path / "acknowledged"), context=SKIP_BUNDLING)
+    acknowledged_app.synth()
+    acknowledged = _acknowledgements(acknowledged_app)
 
     class _Ignore:
         @staticmethod
@@ -70,16 +80,15 @@ def test_every_acknowledgement_matches_a_real_finding(
             return None
 
     monkeypatch.setattr(stacks.nag, "Validations", _Ignore)
-    app = build_app(example_config, outdir=str(tmp_path), context=SKIP_BUNDLING)
+    app = build_app(config, outdir=str(tmp_path / "bare"), context=SKIP_BUNDLING)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
-    report = json.loads((tmp_path / "validation-report.json").read_text())
+    report = json.loads((tmp_path / "bare" / "validation-report.json").read_text())
     raised: dict[str, set[str]] = {}
     for plugin in report["pluginReports"]:
         for violation in plugin["violations"]:
             for construct in violation["violatingConstructs"]:
                 raised.setdefault(violation["ruleName"], set()).add(construct["constructPath"])
-    acknowledged = _acknowledgements(synth.app)
     assert set(raised) == set(acknowledged)
     for rule, paths in raised.items():
         for path in paths:  # each finding sits under a construct that acknowledged it
@@ -105,17 +114,74 @@ def test_an_unacknowledged_finding_fails_synth(example_config: DeploymentConfig,
     assert all("/Careless/" in path for path in paths), paths
 
 
-def test_cfn_lint_reports_no_errors_or_warnings(synth: Synth) -> None:
-    templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
+def test_cfn_lint_with_serverless_rules_reports_nothing(synth: Synth) -> None:
+    templates = sorted(synth.outdir.glob("*.template.json"))
     assert len(templates) == 2
-    cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    result = subprocess.run(
-        [str(cfn_lint), "--ignore-checks", *CFN_LINT_IGNORED, "--", *templates],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_lint_clean(templates)
+
+
+def test_the_serverless_rules_are_loaded() -> None:
+    """A bare function, queue and rule: the serverless rules must report them (else the lint proves nothing)."""
+    result = cfn_lint([Path(__file__).with_name("serverless_rules_probe.json")], "--format", "parseable")
+    found = {line.split(":")[5] for line in result.stdout.splitlines() if line.count(":") >= 6}
+    assert {"WS1004", "ES6000", "ES4000", "ES1007"} <= found, result.stdout + result.stderr
+
+
+def _suppressions(template: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(rule, logical id) -> reason of every per-resource cfn-lint suppression."""
+    found: dict[tuple[str, str], str] = {}
+    for logical_id, resource in template["Resources"].items():
+        lint = resource.get("Metadata", {}).get(LINT_METADATA)
+        if lint is None:
+            continue
+        checks = lint["config"]["ignore_checks"]
+        reasons = lint.get("reasons", {})
+        assert set(checks) == set(reasons), (logical_id, checks, reasons)
+        for rule in checks:
+            found[(rule, logical_id)] = reasons[rule]
+    return found
+
+
+def test_every_lint_suppression_carries_a_specific_reason(synth: Synth) -> None:
+    suppressed = {
+        key: reason for template in synth.templates.values() for key, reason in _suppressions(template).items()
+    }
+    assert suppressed, "expected the documented suppressions"
+    for (rule, logical_id), reason in suppressed.items():
+        assert len(reason) >= 40, (rule, logical_id, reason)
+
+
+def test_suppressions_on_one_resource_add_up_and_need_a_reason() -> None:
+    from aws_cdk import aws_sqs as sqs
+
+    from stacks.nag import suppress_lint
+
+    queue = sqs.CfnQueue(cdk.Stack(cdk.App(), "Probe"), "Queue")
+    suppress_lint(queue, "ES6000", "a dead-letter queue itself, named in no SQS redrive policy")
+    suppress_lint(queue, "W1234", "a second check on the same resource keeps the first one")
+    metadata = queue.get_metadata(LINT_METADATA)
+    assert metadata["config"]["ignore_checks"] == ["ES6000", "W1234"]
+    assert set(metadata["reasons"]) == {"ES6000", "W1234"}
+    with pytest.raises(ValueError, match="needs a specific reason"):
+        suppress_lint(queue, "ES6000", "because")
+
+
+def test_every_lint_suppression_matches_a_real_finding(synth: Synth, tmp_path: Path) -> None:
+    """Linted without the suppressions, the templates report exactly the suppressed findings: none is stale."""
+    suppressed: set[tuple[str, str]] = set()
+    stripped = []
+    for name, template in synth.templates.items():
+        suppressed |= set(_suppressions(template))
+        bare = json.loads(json.dumps(template))
+        for resource in bare["Resources"].values():
+            resource.get("Metadata", {}).pop(LINT_METADATA, None)
+        path = tmp_path / f"{name}.template.json"
+        path.write_text(json.dumps(bare))
+        stripped.append(path)
+    result = cfn_lint(stripped, "--format", "json")
+    findings = json.loads(result.stdout or "[]")
+    raised = {(f["Rule"]["Id"], f["Location"]["Path"][1]) for f in findings}
+    assert raised == suppressed
 
 
 def _references(value: Any) -> Iterator[str]:

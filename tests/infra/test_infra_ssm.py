@@ -22,6 +22,7 @@ from .conftest import (
     Synth,
     actions_of,
     allowed_actions,
+    assert_lint_clean,
     flatten,
     resources_of,
     role_policies,
@@ -58,7 +59,11 @@ def _completion_function_id(synth: Synth) -> str:
 
 
 def _queue_id(synth: Synth) -> str:
-    (queue_id,) = synth.resources("control", "AWS::SQS::Queue")
+    """The completion rule's dead-letter queue (each async consumer has its own: test_infra_dead_letters.py)."""
+    (rule,) = [r for r in synth.resources("control", "AWS::Events::Rule").values() if "aws.ssm" in json.dumps(r)]
+    (target,) = rule["Properties"]["Targets"]
+    queue_id: str = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert synth.control["Resources"][queue_id]["Type"] == "AWS::SQS::Queue"
     return queue_id
 
 
@@ -126,6 +131,20 @@ def test_wildcard_resources_only_for_actions_without_resource_level_permissions(
         allowed = XRAY_ACTIONS.union(*(WILDCARD_ACTIONS_OF_GRANT.get(g, set()) for g in spec.grants))
         wildcard = {a for s in role_statements(synth, task) if "*" in resources_of(s) for a in actions_of(s)}
         assert wildcard == allowed, task
+
+
+def _exchange_statements(statement_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statement_list if any(flatten(r).endswith("/ssm-exchange/*") for r in resources_of(s))]
+
+
+def test_command_done_reads_results_and_discards_part_url_lists_only(synth: Synth) -> None:
+    """handlers/host.py command_done: GetCommandInvocation and the output objects (SsmCommands.status); the
+    steps' finish/abandon delete the upload's part-URL list (presign.discard_part_urls) and nothing else there."""
+    found = role_statements(synth, COMMAND_DONE_TASK)
+    actions = allowed_actions(found)
+    assert {a for a in actions if a.startswith("ssm:")} == {"ssm:GetParameter", "ssm:GetCommandInvocation"}
+    exchange = _exchange_statements(found)
+    assert [(s["Sid"], actions_of(s)) for s in exchange] == [("DiscardPartUrlLists", ["s3:DeleteObject"])]
 
 
 def test_command_done_reads_invocations_and_their_output(synth: Synth) -> None:
@@ -227,9 +246,12 @@ def test_eventbridge_may_invoke_the_completion_function(synth: Synth) -> None:
 
 
 def test_completion_function_retries_async_invocations_then_dead_letters(synth: Synth) -> None:
-    (config,) = synth.resources("control", "AWS::Lambda::EventInvokeConfig").values()
+    (config,) = [
+        c
+        for c in synth.resources("control", "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": _completion_function_id(synth)}
+    ]
     props = config["Properties"]
-    assert props["FunctionName"] == {"Ref": _completion_function_id(synth)}
     assert props["MaximumRetryAttempts"] == 2
     assert props["MaximumEventAgeInSeconds"] == 3600
     assert props["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [_queue_id(synth), "Arn"]}}}
@@ -239,7 +261,11 @@ def test_dead_letter_queue_is_encrypted_tls_only_and_alarms(synth: Synth) -> Non
     queue_id = _queue_id(synth)
     queue = synth.control["Resources"][queue_id]["Properties"]
     assert queue["SqsManagedSseEnabled"] is True
-    (policy,) = synth.resources("control", "AWS::SQS::QueuePolicy").values()
+    (policy,) = [
+        p
+        for p in synth.resources("control", "AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
     found = statements(policy)
     assert any(
         s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} for s in found
@@ -250,9 +276,10 @@ def test_dead_letter_queue_is_encrypted_tls_only_and_alarms(synth: Synth) -> Non
     (alarm,) = [
         a["Properties"]
         for a in synth.resources("control", "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("Namespace") == "AWS/SQS"
+        if a["Properties"].get("Dimensions")
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
     ]
-    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+    assert alarm["Namespace"] == "AWS/SQS"
     assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
     topic_id = next(iter(synth.resources("control", "AWS::SNS::Topic")))
     assert alarm["AlarmActions"] == [{"Ref": topic_id}]
@@ -263,12 +290,22 @@ def test_ssm_host_policy_lets_the_agent_write_command_output_only(synth: Synth) 
     props: dict[str, Any] = policy["Properties"]
     assert "Roles" not in props and "Users" not in props and "Groups" not in props  # operators attach it
     by_sid = {s["Sid"]: s for s in props["PolicyDocument"]["Statement"]}
-    assert set(by_sid) == {"WriteCommandOutput", "EncryptCommandOutput"}
+    assert set(by_sid) == {"WriteCommandOutput", "OwnCommandOutput", "ReadBucketEncryption", "EncryptCommandOutput"}
+    bucket = f"${{Import:{synth.config.name}-BackupBucketArn}}"
     write = by_sid["WriteCommandOutput"]
     assert actions_of(write) == ["s3:PutObject"]
-    assert [flatten(r) for r in resources_of(write)] == [
-        f"${{Import:{synth.config.name}-BackupBucketArn}}/ssm-output/*"
-    ]
+    assert [flatten(r) for r in resources_of(write)] == [f"{bucket}/ssm-output/*"]
+    assert "Condition" not in write
+    # the agent uploads with the canned ACL bucket-owner-full-control: S3 then also authorizes s3:PutObjectAcl,
+    # and without it the upload is denied and only the API's first 24,000 characters remain
+    acl = by_sid["OwnCommandOutput"]
+    assert actions_of(acl) == ["s3:PutObjectAcl"]
+    assert [flatten(r) for r in resources_of(acl)] == [f"{bucket}/ssm-output/*"]
+    assert acl["Condition"] == {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}
+    # the agent reads the bucket's default encryption (GetBucketEncryption) to upload with the same SSE-KMS key
+    encryption = by_sid["ReadBucketEncryption"]
+    assert actions_of(encryption) == ["s3:GetEncryptionConfiguration"]
+    assert [flatten(r) for r in resources_of(encryption)] == [bucket]  # a bucket action: the bucket, no objects
     key = by_sid["EncryptCommandOutput"]
     assert set(actions_of(key)) == {"kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"}
     assert [flatten(r) for r in resources_of(key)] == [f"${{Import:{synth.config.name}-DataKeyArn}}"]
@@ -285,6 +322,7 @@ def test_named_deployment_prefixes_documents_rule_and_settings(
     config = example_config.model_copy(update={"name": "Acme", "targets": (hybrid,), "notification_emails": ()})
     app = build_app(config, outdir=str(tmp_path), context=SKIP_BUNDLING)
     app.synth()  # no cycle, cdk-nag clean
+    assert_lint_clean(sorted(tmp_path.glob("*.template.json")))
     control: dict[str, Any] = json.loads((tmp_path / "AcmeControlPlane.template.json").read_text())
     resources = control["Resources"]
     documents = sorted(r["Properties"]["Name"] for r in resources.values() if r["Type"] == "AWS::SSM::Document")
@@ -306,3 +344,27 @@ def test_named_deployment_prefixes_documents_rule_and_settings(
         assert _arn("ssm", "managed-instance/mi-0123456789abcdef0") in arns
         assert not any(":instance/" in arn for arn in arns)
         assert {a for a in arns if ":document/" in a} == {_arn("ssm", f"document/{name}") for name in documents}
+
+
+def test_a_narrow_grant_next_to_the_broad_one_adds_no_statement() -> None:
+    from stacks.function_factory import FunctionResources, grant_statements
+    from stacks.storage_stack import StorageRefs
+
+    refs = StorageRefs(
+        bucket_name="b", bucket_arn="arn:aws:s3:::b", table_name="t", table_arn="arn:aws:dynamodb:::t",
+        key_arn="arn:aws:kms:::k", bucket_arn_export="x",
+    )  # fmt: skip
+    resources = FunctionResources(
+        storage=refs, targets_parameter_arn="p", topic_arn="t", ssh_key_secret_arns=(), document_arns=("d",),
+        ssm_instance_arns=(),
+    )  # fmt: skip
+
+    def sids(grants: set[str]) -> list[str]:
+        return [statement.sid or "" for statement in grant_statements(grants, resources)]
+
+    assert sids({"ssm-commands", "part-url-discard"}) == sids({"ssm-commands"})
+    # DeleteObject needs no key; listing the upload's lists comes with a bucket grant, else limited to the prefix
+    assert sids({"part-url-discard"}) == ["DiscardPartUrlLists", "ListPartUrlLists"]
+    assert "ListPartUrlLists" not in sids({"part-url-discard", "bucket-write"})
+    with pytest.raises(ValueError, match="unknown grants"):
+        sids({"ssm-everything"})

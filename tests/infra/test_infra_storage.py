@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import aws_cdk as cdk
@@ -9,7 +11,13 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from freshtrack_ops.config import DeploymentConfig
-from stacks.storage_stack import BACKUP_PREFIX, SSM_EXCHANGE_PREFIX, SSM_OUTPUT_PREFIX, StorageStack
+from stacks.storage_stack import (
+    BACKUP_PREFIX,
+    SSM_EXCHANGE_PREFIX,
+    SSM_OUTPUT_PREFIX,
+    TTL_ATTRIBUTE,
+    StorageStack,
+)
 
 from .conftest import Synth
 
@@ -142,6 +150,78 @@ def test_table_has_pk_sk_on_demand_pitr_and_kms(synth: Synth) -> None:
             "DeletionPolicy": "Retain",
         },
     )
+
+
+def test_table_expires_items_by_the_ttl_attribute(synth: Synth) -> None:
+    """DynamoDB deletes expired items only where TTL is enabled, and on ONE attribute per table."""
+    (table,) = synth.resources("storage", "AWS::DynamoDB::Table").values()
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert TTL_ATTRIBUTE == "expires_at"
+
+
+class _RecordingDynamo:
+    """A DynamoDB client that keeps every item written (put_item) and accepts everything."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.items.append(kwargs["Item"])
+        return {}
+
+
+def test_every_record_that_should_expire_carries_the_ttl_attribute_in_epoch_seconds() -> None:
+    """Pending SSM commands, undo-log entries, restore approvals and host locks all expire through the table's
+    one TTL attribute (a lock past its lease is free anyway; TTL only removes the dead item). Catalog items
+    never expire."""
+    from freshtrack_ops.adapters.dynamo import DynamoCatalog, DynamoLockTable
+    from freshtrack_ops.adapters.pending import DynamoPendingCommands, PendingCommand
+    from freshtrack_ops.adapters.undo_log import DynamoUndoLog, UndoEntry
+    from freshtrack_ops.ports import CatalogEntry
+    from freshtrack_ops.restore.approval import request_approval
+
+    now = int(time.time())  # request_approval reads the real clock
+    execution = "arn:aws:states:eu-west-1:123456789012:execution:backup:x"
+    client = _RecordingDynamo()
+    pending = PendingCommand(
+        command_id="c" * 36, instance_id="i-0123456789abcdef0", task_token="t", step="dump", host="prod", event="{}",
+        execution_id=execution,
+    )  # fmt: skip
+    DynamoPendingCommands(client, "ops", clock=lambda: now).put(pending)  # type: ignore[arg-type]
+    undo = UndoEntry(key="scratch#db", kind="scratch", step="database", host="prod", event="{}")
+    DynamoUndoLog(client, "ops", clock=lambda: now).record(execution, undo)  # type: ignore[arg-type]
+    DynamoLockTable(client, "ops", clock=lambda: now).acquire("prod", "owner", 3600, "backup")  # type: ignore[arg-type]
+    plan = SimpleNamespace(
+        execution_id="x", host="prod", database="frostguard", reason="", approval_timeout_s=600,
+        backup=SimpleNamespace(backup_id="b", dump_key="k"), safety=SimpleNamespace(backup_id="s"),
+    )  # fmt: skip
+    request_approval(SimpleNamespace(plan=plan, task_token="t"), "ops", client, None, "")  # type: ignore[arg-type]
+    kinds = {f"{item['pk']['S'].split('#')[0]}/{item['sk']['S'].split('#')[0]}": item for item in client.items}
+    assert set(kinds) == {"COMMAND/COMMAND", "EXECUTION/COMMAND", "EXECUTION/UNDO", "LOCK/LOCK", "APPROVAL/APPROVAL"}
+    for kind, item in kinds.items():
+        value = item[TTL_ATTRIBUTE]
+        assert set(value) == {"N"}, kind  # TTL needs a Number in epoch seconds
+        assert int(value["N"]) > now, kind
+    entry = CatalogEntry(
+        host="prod", backup_id="b", dump_key="k", manifest_key="m", size_bytes=1, finished_at="2027-01-01T00:00:00Z"
+    )
+    client.items.clear()
+    DynamoCatalog(client, "ops").record_backup(entry, "{}")  # type: ignore[arg-type]
+    assert TTL_ATTRIBUTE not in client.items[0], "a catalog entry must never expire"
+
+
+def test_local_ops_table_declares_the_same_ttl() -> None:
+    """The local plane's table (moto) is created as the storage stack defines it, TTL included."""
+    import boto3
+    from moto import mock_aws
+
+    from opsctl.local.ops_table import create_ops_table
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        create_ops_table(client, "ops")
+        ttl = client.describe_time_to_live(TableName="ops")["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": TTL_ATTRIBUTE}
 
 
 def test_storage_outputs_and_named_exports(synth: Synth) -> None:

@@ -1,0 +1,150 @@
+"""Optional VPC placement of the task functions (``vpc`` in the deployment config)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app import build_app
+from freshtrack_ops.config import DeploymentConfig, load_deployment_config
+from freshtrack_ops.errors import ConfigError
+from freshtrack_ops.tasks import TASKS
+
+from .conftest import (
+    EXAMPLE_CONFIG,
+    SKIP_BUNDLING,
+    Synth,
+    actions_of,
+    assert_lint_clean,
+    flatten,
+    resources_of,
+    role_policies,
+    role_statements,
+    statements,
+    task_functions,
+)
+
+pytestmark = pytest.mark.infra
+
+SUBNETS = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+SECURITY_GROUPS = ["sg-0123456789abcdef0"]
+ENI_ACTIONS = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+
+
+def _with_vpc(config: DeploymentConfig, vpc: dict[str, Any]) -> DeploymentConfig:
+    return DeploymentConfig.model_validate({**config.model_dump(), "vpc": vpc})
+
+
+def test_without_vpc_config_no_function_is_placed_in_a_vpc(synth: Synth) -> None:
+    assert synth.config.vpc is None
+    for function in synth.resources("control", "AWS::Lambda::Function").values():
+        assert "VpcConfig" not in function["Properties"]
+    assert '"ec2:' not in json.dumps(synth.control)
+
+
+@pytest.fixture(scope="module")
+def vpc_synth(example_config: DeploymentConfig, tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    config = _with_vpc(example_config, {"subnet_ids": SUBNETS, "security_group_ids": SECURITY_GROUPS})
+    outdir = tmp_path_factory.mktemp("vpc")
+    app = build_app(config, outdir=str(outdir), context=SKIP_BUNDLING)
+    app.synth()  # cdk-nag clean, or it raises
+
+    def load(stack: str) -> dict[str, Any]:
+        template: dict[str, Any] = json.loads((outdir / f"{config.name}{stack}.template.json").read_text())
+        return template
+
+    return Synth(app=app, outdir=outdir, config=config, storage=load("Storage"), control=load("ControlPlane"))
+
+
+def test_vpc_templates_are_lint_clean(vpc_synth: Synth) -> None:
+    assert_lint_clean(sorted(vpc_synth.outdir.glob("*.template.json")))
+
+
+def test_every_function_gets_the_configured_subnets_and_security_groups(vpc_synth: Synth) -> None:
+    functions = vpc_synth.resources("control", "AWS::Lambda::Function").values()
+    assert len(functions) == len(TASKS)
+    for function in functions:
+        assert function["Properties"]["VpcConfig"] == {"SubnetIds": SUBNETS, "SecurityGroupIds": SECURITY_GROUPS}
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_every_role_may_manage_the_function_network_interfaces_inline(vpc_synth: Synth, task: str) -> None:
+    """The ENI permissions of AWSLambdaVPCAccessExecutionRole as inline statements (no managed policy), in the
+    role's default policy, which the function waits for (CreateFunction checks them)."""
+    eni = [s for s in role_statements(vpc_synth, task) if any(a.startswith("ec2:") for a in actions_of(s))]
+    assert {a for s in eni for a in actions_of(s)} == ENI_ACTIONS
+    by_sid = {s["Sid"]: s for s in eni}
+    region = "arn:${AWS::Partition}:ec2:${AWS::Region}"
+    assert {flatten(r) for r in resources_of(by_sid["CreateNetworkInterfaces"])} == {
+        f"{region}:${{AWS::AccountId}}:network-interface/*",
+        *(f"{region}:*:subnet/{subnet}" for subnet in SUBNETS),
+        *(f"{region}:*:security-group/{group}" for group in SECURITY_GROUPS),
+    }
+    # the AWS Lambda guide: DeleteNetworkInterface on a unique id or on all ids of the account ("...:*/*")
+    assert [flatten(r) for r in resources_of(by_sid["ManageNetworkInterfaces"])] == [
+        f"{region}:${{AWS::AccountId}}:*/*"
+    ]
+    assert resources_of(by_sid["DescribeNetworkInterfaces"]) == ["*"]
+    function_id, props = task_functions(vpc_synth)[task]
+    role_id = props["Role"]["Fn::GetAtt"][0]
+    resources = vpc_synth.control["Resources"]
+    assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
+    (default_policy,) = [
+        k
+        for k, p in role_policies(vpc_synth, task).items()
+        if any(s.get("Sid") == "CreateNetworkInterfaces" for s in statements(p))
+    ]
+    assert default_policy in resources[function_id]["DependsOn"]
+
+
+def _config_error(tmp_path: Path, vpc: object) -> str:
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data["vpc"] = vpc
+    path = tmp_path / "deployment.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as raised:
+        load_deployment_config(path)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("vpc", "expected"),
+    [
+        (
+            {"subnet_ids": ["subnet-xyz"], "security_group_ids": SECURITY_GROUPS},
+            "vpc.subnet_ids.0: String should match pattern '^subnet-[0-9a-f]{8,17}$' (got 'subnet-xyz')",
+        ),
+        (
+            {"subnet_ids": SUBNETS, "security_group_ids": ["sg-1"]},
+            "vpc.security_group_ids.0: String should match pattern '^sg-[0-9a-f]{8,17}$' (got 'sg-1')",
+        ),
+        (
+            {"subnet_ids": [], "security_group_ids": SECURITY_GROUPS},
+            "vpc.subnet_ids: Tuple should have at least 1 item after validation, not 0 (got [])",
+        ),
+        ({"subnet_ids": SUBNETS}, "vpc.security_group_ids: Field required"),
+        (
+            {"subnet_ids": [SUBNETS[0], SUBNETS[0]], "security_group_ids": SECURITY_GROUPS},
+            f"vpc.subnet_ids: Value error, listed more than once: {SUBNETS[0]} (got ",
+        ),
+        (
+            {"subnet_ids": SUBNETS, "security_group_ids": [f"sg-0000000{n}" for n in range(6)]},
+            "vpc.security_group_ids: Tuple should have at most 5 items after validation, not 6",
+        ),
+        ({"subnet_ids": SUBNETS, "security_group_ids": SECURITY_GROUPS, "vpc_id": "x"}, "vpc.vpc_id: Extra inputs"),
+    ],
+    ids=["bad-subnet", "bad-group", "no-subnet", "no-group", "duplicate-subnet", "six-groups", "unknown-field"],
+)
+def test_bad_vpc_config_names_field_and_value(tmp_path: Path, vpc: dict[str, Any], expected: str) -> None:
+    assert expected in _config_error(tmp_path, vpc)
