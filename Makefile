@@ -1,19 +1,35 @@
 # FreshTrack Ops — every target creates or reuses .venv and installs what it needs.
 SHELL := /bin/bash
 PY := .venv/bin/python
-export PYTHONPATH := $(CURDIR)/functions:$(CURDIR)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CONFIG ?= config/example.yaml
 
 .PHONY: demo test lint unit integration infra synth bench sysdeps venv clean
 
+# The project is installed into .venv in editable mode (pyproject.toml maps freshtrack_ops to functions/), so
+# opsctl, `python -m opsctl|bench` and `import freshtrack_ops` work without PYTHONPATH. An editable install
+# points at one checkout by absolute path: when .venv's points elsewhere (a moved clone, or a venv shared by
+# several git worktrees) it is redone for this one.
 venv: .venv/.installed
+	@$(PY) -I -c "$$EDITABLE_HERE" "$(CURDIR)" || $(PY) -m pip install -q --no-deps -e .
 
-.venv/.installed: requirements-dev.txt requirements-lambda.txt
+.venv/.installed: requirements-dev.txt requirements-lambda.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
+
+# exit status 0 when the installed freshtrack_ops and opsctl are this checkout's (-I: no cwd, no PYTHONPATH)
+define EDITABLE_HERE
+import importlib.util, pathlib, sys
+here = pathlib.Path(sys.argv[1]).resolve()
+for name, path in (("freshtrack_ops", "functions/freshtrack_ops"), ("opsctl", "opsctl")):
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None or pathlib.Path(spec.origin).resolve() != here / path / "__init__.py":
+        sys.exit(1)
+endef
+export EDITABLE_HERE
 
 sysdeps:
 	@bash tools/ensure-system-packages.sh
