@@ -17,6 +17,21 @@ ASL_DIR = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 TOPIC_PLACEHOLDER = "NotificationTopicArn"
 
+#: The one Retry entry for Lambda's own transient errors (throttling, service faults), copied into every
+#: Lambda task of every ASL file (JSON has no way to share it); tests/asl checks each copy against this one.
+LAMBDA_SERVICE_RETRY: dict[str, object] = {
+    "ErrorEquals": [
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    ],
+    "IntervalSeconds": 2,
+    "MaxAttempts": 3,
+    "BackoffRate": 2,
+    "JitterStrategy": "FULL",
+}
+
 
 def asl_path(workflow: str) -> Path:
     return ASL_DIR / WORKFLOWS[workflow].asl_file

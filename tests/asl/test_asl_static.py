@@ -10,6 +10,7 @@ import pytest
 import state_machines
 from freshtrack_ops import errors
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
+from state_machines import LAMBDA_SERVICE_RETRY
 
 WORKFLOW_NAMES = sorted(WORKFLOWS)
 FAKE_ARNS = {name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}" for name in TASKS}
@@ -168,6 +169,42 @@ def test_every_transfer_can_continue_as_a_polled_host_job(workflow: str) -> None
             assert poll["Next"] == state["Next"], name
             assert [c["Next"] for c in poll.get("Catch", [])] == [c["Next"] for c in state.get("Catch", [])], name
     assert found, f"{workflow} moves no data?"
+
+
+def _invokes_lambda(state: dict[str, Any]) -> bool:
+    resource = str(state.get("Resource", ""))
+    return resource.startswith("arn:aws:states:::lambda:invoke") or resource.endswith("FunctionArn}")
+
+
+def lambda_retry_problems(definition: dict[str, Any]) -> list[str]:
+    """Every Retry entry naming a Lambda.* error must be the standard one, and every Lambda task must have it."""
+    problems = []
+    for name, state in _states(definition).items():
+        rules = state.get("Retry", [])
+        for index, rule in enumerate(rules):
+            if any(error.startswith("Lambda.") for error in rule["ErrorEquals"]) and rule != LAMBDA_SERVICE_RETRY:
+                problems.append(f"{name}: Retry[{index}] differs from state_machines.LAMBDA_SERVICE_RETRY: {rule}")
+        if state["Type"] == "Task" and _invokes_lambda(state) and LAMBDA_SERVICE_RETRY not in rules:
+            problems.append(f"{name}: no Retry for Lambda's service errors")
+    return problems
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_every_lambda_retry_is_the_standard_one(workflow: str) -> None:
+    definition = json.loads(state_machines.asl_text(workflow))
+    assert any(_invokes_lambda(s) for s in _states(definition).values())
+    assert lambda_retry_problems(definition) == []
+
+
+def test_a_drifted_or_missing_lambda_retry_is_found() -> None:
+    definition = json.loads(state_machines.asl_text("backup"))
+    tasks = [(name, state) for name, state in definition["States"].items() if _invokes_lambda(state)]
+    (drifted, first), (stripped, second) = tasks[0], tasks[1]
+    first["Retry"][0] = {**first["Retry"][0], "MaxAttempts": 6}
+    second["Retry"] = [rule for rule in second["Retry"] if rule != LAMBDA_SERVICE_RETRY]
+    problems = lambda_retry_problems(definition)
+    assert len(problems) == 3, problems  # the drifted copy, and so no standard one there; the removed one
+    assert [p.split(":")[0] for p in problems] == [drifted, drifted, stripped]
 
 
 def _timeouts(definition: dict[str, Any]) -> list[tuple[str, int]]:
