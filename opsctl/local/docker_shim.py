@@ -85,6 +85,24 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: how long a ``wait_for`` fault holds a command at most: a test that never releases it fails, it does not hang
+HOLD_TIMEOUT_S = 120.0
+
+
+def _held_until(release: Path, timeout_s: float) -> bool:
+    """The ``wait_for`` fault: wait until ``release`` exists (False after ``timeout_s``). A test holds a command
+    this way for exactly as long as it needs (a lock kept, a state kept busy) instead of guessing a delay.
+    ``<release>.held.<pid>`` is written first, so the test can wait until the command has really reached the
+    hold. Polled (the shim is standard library only); a TERM or KILL ends the wait like any command."""
+    release.with_name(f"{release.name}.held.{os.getpid()}").touch()
+    deadline = time.monotonic() + timeout_s
+    while not release.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def _write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
@@ -591,10 +609,18 @@ class Shim:
           (stdin is drained first unless it is a terminal, like a pg_restore reporting errors at the end).
         - ``{"drop_connection_after_bytes": N}``: forward N bytes of stdout, then SIGKILL the sshd session
           that runs us (a dropped SSH connection mid-stream); exit 255 when there is no such session.
+        - ``{"wait_for": PATH}``: hold the command until PATH exists, then run it (see ``_held_until``).
         """
         name = Path(argv[0]).name
+        if "wait_for" in fault:
+            if not _held_until(Path(str(fault["wait_for"])), float(fault.get("timeout_s", HOLD_TIMEOUT_S))):
+                self.err.write(f"{name}: opsctl fault {name}.wait_for: {fault['wait_for']} never appeared\n")
+                self.err.flush()
+                return 124
+            if set(fault) <= {"wait_for", "timeout_s"}:
+                os.execvpe(exe, [argv[0], *argv[1:]], env)  # noqa: S606
         delay = float(fault.get("delay_s", 0))
-        if delay > 0:  # ``{"delay_s": S}``: a slow command (e.g. to hold a lock while another execution starts)
+        if delay > 0:  # ``{"delay_s": S}``: a slow command (one that must outlive a timeout; to hold: wait_for)
             time.sleep(delay)
             if set(fault) == {"delay_s"}:
                 os.execvpe(exe, [argv[0], *argv[1:]], env)  # noqa: S606

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from opsctl.local.host import LocalHost
 from opsctl.local.plane import LocalPlane
 from opsctl.local.sshd import available as sshd_available
 
@@ -26,3 +32,48 @@ TRANSPORT_HOSTS = {"ssh": "demo", "ssm": "demo-ssm"}
 def host_name(request: pytest.FixtureRequest) -> str:
     """The workflow tests run once per transport: over SSH ("demo") and over SSM Run Command ("demo-ssm")."""
     return TRANSPORT_HOSTS[str(request.param)]
+
+
+class Gate:
+    """A host command held by the docker shim's ``wait_for`` fault until the test releases it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def held(self) -> int:
+        """How many commands have reached the gate so far (released ones included)."""
+        return len(list(self.path.parent.glob(f"{self.path.name}.held.*")))
+
+    def wait_held(self, count: int = 1, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.held() < count:
+            assert time.monotonic() < deadline, f"{count} command(s) never reached the gate {self.path.name}"
+            time.sleep(0.02)
+
+    def release(self) -> None:
+        self.path.touch()
+
+
+@contextlib.contextmanager
+def hold(host: LocalHost, command: str, *, unless_arg: str | None = None) -> Iterator[Gate]:
+    """Within the block, ``command`` (e.g. ``pg_dump``) waits on the host until ``Gate.release`` (a lock held,
+    a state kept busy for exactly as long as the test needs); after it, the fault is cleared and anything
+    still held is let go."""
+    gate = Gate(host.state_dir / f"gate-{command}-{uuid.uuid4().hex[:8]}")
+    host.set_fault(command, {"wait_for": str(gate.path)} | ({"unless_arg": unless_arg} if unless_arg else {}))
+    try:
+        yield gate
+    finally:
+        host.set_fault(command, None)
+        gate.release()
+
+
+def abort_in_flight(plane: LocalPlane, execution_arn: str, gate: Gate) -> dict[str, Any]:
+    """``plane.abort`` of an execution whose current state's Lambda is still running, held at ``gate`` (SSH: the
+    dump streams inside the invocation). Step Functions would end the execution at once; moto ends it only when
+    the Lambda returns. So the stop is requested first (it is registered at once), then the command let go;
+    ``plane.abort`` then waits for ABORTED and runs the janitor. (A state waiting for a task token, as over SSM,
+    ends at once: call ``plane.abort`` while the command is held.)"""
+    plane.sfn.stop_execution(executionArn=execution_arn, error="Aborted", cause="aborted by an operator")
+    gate.release()
+    return plane.abort(execution_arn)

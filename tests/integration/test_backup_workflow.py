@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from opsctl.local.plane import LocalPlane
+from tests.integration.conftest import TRANSPORT_HOSTS, abort_in_flight, hold
 
 pytestmark = pytest.mark.integration
 
@@ -114,17 +115,13 @@ def test_host_presenting_another_key_is_refused_before_any_command(plane: LocalP
 
 def test_second_backup_while_one_runs_fails_with_lock_held(plane: LocalPlane, host_name: str) -> None:
     host = plane.host(host_name)
-    host.set_fault("pg_dump", {"delay_s": 3})
-    try:
+    with hold(host, "pg_dump", unless_arg="--version") as dump:  # preflight asks pg_dump --version
         first = plane.start_execution("backup", {"host": host_name, "reason": "first"})
-        deadline = time.monotonic() + 30
-        while plane.lock_item(host_name) is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+        dump.wait_held()  # the first backup is dumping: it holds the lock until the dump is let go
         assert plane.lock_item(host_name) is not None
         second = plane.run("backup", {"host": host_name, "reason": "second"})
+        dump.release()
         first_done = plane.wait(first, "backup")
-    finally:
-        host.set_fault("pg_dump", None)
 
     assert second.status == "FAILED"
     assert second.error == "LockHeld"
@@ -163,17 +160,16 @@ def test_bad_input_names_the_field_and_touches_nothing(
 
 def test_an_aborted_backup_leaves_no_lock_behind(plane: LocalPlane, host_name: str) -> None:
     host = plane.host(host_name)
-    host.set_fault("pg_dump", {"delay_s": 3})
-    try:
+    with hold(host, "pg_dump", unless_arg="--version") as dump:
         arn = plane.start_execution("backup", {"host": host_name, "reason": "to be aborted"})
-        deadline = time.monotonic() + 30
-        while plane.lock_item(host_name) is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        result = plane.abort(arn)
-    finally:
-        host.set_fault("pg_dump", None)
-    assert plane.wait(arn, "backup").status == "ABORTED"
+        dump.wait_held()
+        assert plane.lock_item(host_name) is not None
+        # over SSH the dump streams inside StreamDump's Lambda; over SSM StreamDump waits for the command's
+        # task token, and the janitor cancels the held command
+        in_flight = host_name == TRANSPORT_HOSTS["ssh"]
+        result = abort_in_flight(plane, arn, dump) if in_flight else plane.abort(arn)
+        aborted = plane.wait(arn, "backup")
+    assert aborted.status == "ABORTED"
     assert result["released"] is True, result
     assert plane.lock_item(host_name) is None
     follow_up = plane.run("backup", {"host": host_name, "reason": "after the abort"})
@@ -186,24 +182,17 @@ def test_a_dump_finishing_after_its_backup_was_aborted_is_discarded(plane: Local
     host = plane.host("demo")
     keys_before = set(plane.object_keys())
     dumps_before = plane.finished_invocations("BackupDump")
-    host.set_fault("pg_dump", {"delay_s": 3, "unless_arg": "--version"})  # not preflight's pg_dump --version
-    try:
+    with hold(host, "pg_dump", unless_arg="--version") as dump:  # not preflight's pg_dump --version
         arn = plane.start_execution("backup", {"host": "demo", "reason": "aborted mid-dump"})
-        deadline = time.monotonic() + 30
-        while not any(
-            e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "StreamDump"
-            for e in plane.history(arn)
-        ):
-            assert time.monotonic() < deadline, "the dump never started"
-            time.sleep(0.05)
-        plane.abort(arn)
+        dump.wait_held()  # StreamDump's Lambda is reading the dump
+        abort_in_flight(plane, arn, dump)  # the dump is let go only once the stop has been requested
+        aborted = plane.wait(arn, "backup")
+        deadline = time.monotonic() + 60
         while plane.finished_invocations("BackupDump") == dumps_before:
-            assert time.monotonic() < deadline + 30, "the dump Lambda never ended"
+            assert time.monotonic() < deadline, "the dump Lambda never ended"
             time.sleep(0.05)
-    finally:
-        host.set_fault("pg_dump", None)
 
-    assert plane.wait(arn, "backup").status == "ABORTED"
+    assert aborted.status == "ABORTED"
     assert set(plane.object_keys()) == keys_before, "the orphaned dump was deleted"
     assert plane.incomplete_uploads() == []
     assert plane.lock_item("demo") is None

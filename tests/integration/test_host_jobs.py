@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
+from freshtrack_ops import runtime
 from freshtrack_ops.config import BackupSettings, RestoreSettings
 from opsctl.local.plane import Execution, LocalPlane
 from opsctl.local.sshd import available as sshd_available
-from tests.integration.conftest import TRANSPORT_HOSTS
+from tests.integration.conftest import TRANSPORT_HOSTS, hold
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +32,7 @@ FUNCTION_TIMEOUT_S = 5
 CREDENTIAL_LIFETIME_S = 4.0
 #: what the URLs themselves say (X-Amz-Expires): longer than their signer lives, as in AWS
 PRESIGN_VALIDITY_S = 30
+#: a real slowness (not a hold): the dump must outlive the function and the credentials
 PG_DUMP_DELAY = {"delay_s": 6, "unless_arg": "--version"}  # preflight asks pg_dump --version
 #: what the targets assume about their transfers (MB/s): slow enough that no transfer of the small demo
 #: database fits inline, not even a read over SSM (whose budget is half the document's hour)
@@ -126,10 +128,21 @@ def test_a_stream_that_outlives_its_function_fails_with_sandbox_timedout(plane: 
     host = plane.host(host_name)
     keys_before = set(plane.object_keys())
     plane.update_target(host_name, backup=BackupSettings(assumed_dump_mb_s=1000).model_dump())
+    # The estimate takes the slower of the assumed rate and the host's newest measured one, and this module's
+    # earlier backups measured the slow dump: forget them, or the dump may be planned as a job (how this test
+    # failed on a loaded machine) instead of inline.
+    catalog = runtime.catalog()
+    for entry in catalog.list_backups(host_name):
+        catalog.forget(entry)
+    dumps_before = plane.finished_invocations("BackupDump")
     host.set_fault("pg_dump", PG_DUMP_DELAY)
     try:
         ex = plane.run("backup", {"host": host_name, "reason": "kept inline"})
-        time.sleep(PG_DUMP_DELAY["delay_s"] + 2)  # the handler runs on in its thread, as a frozen Lambda would not
+        # the handler runs on in its thread (as a frozen Lambda would not) until the slow dump ends
+        deadline = time.monotonic() + 60
+        while plane.finished_invocations("BackupDump") == dumps_before:
+            assert time.monotonic() < deadline, "the timed-out dump handler never ended"
+            time.sleep(0.05)
     finally:
         host.set_fault("pg_dump", None)
         plane.update_target(host_name, backup=SLOW["backup"].model_dump())
@@ -160,15 +173,12 @@ def test_an_aborted_backup_stops_its_host_job_and_undoes_its_upload(plane: Local
     host = plane.host(host_name)
     keys_before = set(plane.object_keys())
     plane.notifications()
-    host.set_fault("pg_dump", {"delay_s": 60, "unless_arg": "--version"})
-    try:
+    with hold(host, "pg_dump", unless_arg="--version"):  # held until the janitor's TERM ends the job
         arn = plane.start_execution("backup", {"host": host_name, "reason": "aborted mid-job"})
         _wait_for_state(plane, arn, "StreamDumpPollJob")
         assert len(_running_jobs(plane, host_name)) == 1
         janitor = plane.abort(arn)
         plane.wait_ssm_idle()
-    finally:
-        host.set_fault("pg_dump", None)
 
     assert plane.wait(arn, "backup").status == "ABORTED"
     assert [key.split("#")[0] for key in janitor["undone"]] == ["job"], janitor
@@ -187,16 +197,13 @@ def test_an_aborted_test_restore_drops_its_scratch_database(plane: LocalPlane, h
     host = plane.host(host_name)
     backup = plane.run("backup", {"host": host_name, "reason": "for an aborted test restore"})
     assert backup.status == "SUCCEEDED", backup.cause
-    host.set_fault("pg_restore", {"delay_s": 60, "unless_arg": "--list"})
-    try:
+    with hold(host, "pg_restore", unless_arg="--list"):  # held until the janitor's TERM ends the job
         arn = plane.start_execution("test-restore", {"host": host_name, "backup_id": backup.output["backup_id"]})  # type: ignore[index]
         _wait_for_state(plane, arn, "LoadScratchPollJob")
         scratch = {row[0] for row in host.sql("SELECT datname FROM pg_database WHERE datname LIKE '%%_verify_%%'")}
         assert len(scratch) == 1
         janitor = plane.abort(arn)
         plane.wait_ssm_idle()
-    finally:
-        host.set_fault("pg_restore", None)
 
     assert sorted(key.split("#")[0] for key in janitor["undone"]) == ["job", "scratch"], janitor
     assert host.sql("SELECT datname FROM pg_database WHERE datname LIKE '%%_verify_%%'") == []

@@ -9,6 +9,7 @@ import pytest
 
 from freshtrack_ops.config import RestoreSettings
 from opsctl.local.plane import Execution, LocalPlane
+from tests.integration.conftest import hold
 
 pytestmark = pytest.mark.integration
 SAMPLE_CHECKSUM = "SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM temperature_readings t"
@@ -224,19 +225,15 @@ def test_backup_while_a_restore_holds_the_lock_fails_with_lock_held(
     plane: LocalPlane, verified_backup: dict[str, Any], host_name: str
 ) -> None:
     host = plane.host(host_name)
-    host.set_fault("pg_restore", {"delay_s": 3, "unless_arg": "--list"})
-    try:
+    with hold(host, "pg_restore", unless_arg="--list") as load:  # verification's pg_restore --list runs
         restore = plane.start_execution(
             "restore", {"host": host_name, "backup_id": "latest-verified", "confirm": "frostguard"}
         )
-        deadline = time.monotonic() + 30
-        while plane.lock_item(host_name) is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        load.wait_held()  # the restore is loading the database: it holds the lock until the load is let go
+        assert plane.lock_item(host_name) is not None
         backup = plane.run("backup", {"host": host_name, "reason": "during a restore"})
+        load.release()
         restored = plane.wait(restore, "restore")
-    finally:
-        host.set_fault("pg_restore", None)
     assert backup.status == "FAILED"
     assert backup.error == "LockHeld"
     assert restored.status == "SUCCEEDED", (restored.error, restored.cause)

@@ -20,6 +20,7 @@ from freshtrack_ops.backup import presign
 from freshtrack_ops.handlers._common import logger as ops_logger
 from opsctl.local import ssm_executor
 from opsctl.local.plane import LocalPlane
+from tests.integration.conftest import hold
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +50,7 @@ def test_a_command_outliving_its_document_timeout_fails_named_and_leaves_nothing
     host = plane.host(HOST)
     keys_before, _, _ = _leftovers(plane)
     plane.notifications()
+    # a real slowness (not a hold): the dump must outlive the document's timeout, which kills it
     host.set_fault("pg_dump", {"delay_s": 8, "unless_arg": "--version"})  # not preflight's pg_dump --version
     try:
         with plane.ssm_execution_timeout("ssm_backup_upload.sh", 2):
@@ -118,19 +120,17 @@ def test_command_output_lands_in_s3_under_the_output_prefix(plane: LocalPlane) -
 def test_an_aborted_backup_cancels_its_command_and_leaves_nothing(plane: LocalPlane) -> None:
     host = plane.host(HOST)
     keys_before, _, _ = _leftovers(plane)
-    host.set_fault("pg_dump", {"delay_s": 30, "unless_arg": "--version"})  # preflight asks pg_dump --version
-    try:
+    with hold(host, "pg_dump", unless_arg="--version") as dump:  # held until the cancel ends the command
         arn = plane.start_execution("backup", {"host": HOST, "reason": "aborted mid-dump"})
         deadline = time.monotonic() + 30
         while not _dump_command_sent(plane.history(arn)):
             assert time.monotonic() < deadline, "the dump command was never sent"
             time.sleep(0.05)
+        dump.wait_held()
         aborted_at = time.monotonic()
         janitor = plane.abort(arn)
         plane.wait_ssm_idle()  # the cancelled command ends; its completion finds nobody waiting
         stopped_after_s = time.monotonic() - aborted_at
-    finally:
-        host.set_fault("pg_dump", None)
 
     assert plane.wait(arn, "backup").status == "ABORTED"
     assert len(janitor["cancelled_commands"]) == 1, janitor
@@ -170,17 +170,19 @@ def test_a_failed_verification_stops_the_safety_dump_still_running_beside_it(pla
     plane.s3.put_object(Bucket=plane.bucket, Key=key, Body=bytes(body))
     keys_before, _, _ = _leftovers(plane)
     runs_before = len(ssm_executor.STATE.runs)
-    host.set_fault("pg_dump", {"delay_s": 30, "unless_arg": "--version"})
-    # verification takes a few seconds (pg_restore --list), so the safety dump has started when it fails
-    host.set_fault("pg_restore", {"delay_s": 5})
-    try:
+    # the safety dump is held until it is cancelled; verification (pg_restore --list) is held until the
+    # safety dump has started beside it, then let go to fail
+    with hold(host, "pg_dump", unless_arg="--version") as dump, hold(host, "pg_restore") as verification:
         started = time.monotonic()
-        ex = plane.run("restore", {"host": HOST, "backup_id": backup.output["backup_id"], "confirm": "frostguard"})
+        arn = plane.start_execution(
+            "restore", {"host": HOST, "backup_id": backup.output["backup_id"], "confirm": "frostguard"}
+        )
+        dump.wait_held()
+        verification.wait_held()
+        verification.release()
+        ex = plane.wait(arn, "restore")
         plane.wait_ssm_idle()
         ended_after_s = time.monotonic() - started
-    finally:
-        host.set_fault("pg_dump", None)
-        host.set_fault("pg_restore", None)
 
     assert ex.status == "FAILED"
     assert ex.error == "BackupCorrupt", ex.cause
