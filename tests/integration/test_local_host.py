@@ -20,6 +20,7 @@ from opsctl.local.app_repo import DEPLOY_SH, POST_DEPLOY_SH, VERIFY_SH
 from opsctl.local.host import LocalHost
 from opsctl.local.postgres import wait_gone
 from opsctl.local.seed import estimate_readings_for_mb, sizes_for
+from tests.integration.conftest import hold
 
 pytestmark = pytest.mark.integration
 
@@ -276,6 +277,28 @@ def test_pg_dump_fault_without_ssh_exits_255(host: LocalHost) -> None:
     finally:
         host.set_fault("pg_dump", None)
     assert out.returncode == 255 and len(out.stdout) == 1000
+
+
+def test_a_held_command_waits_for_its_release_then_runs(host: LocalHost) -> None:
+    """The ``wait_for`` fault: the command reaches the gate (marker), waits, runs for real once released; a gate
+    never released ends it with 124 instead of hanging."""
+    argv = [str(host.docker_bin), "compose", "exec", "-T", "postgres", "psql", "-U", "frostguard", "-tAc", "select 1"]
+    with hold(host, "psql") as gate:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        gate.wait_held()
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.5)  # held: not run yet
+        gate.release()
+        out, _ = proc.communicate(timeout=30)
+    assert (proc.returncode, out.strip()) == (0, b"1")
+    assert gate.held() == 1
+
+    host.set_fault("psql", {"wait_for": str(host.state_dir / "never-created"), "timeout_s": 0.3})
+    try:
+        forgotten = docker(host, *argv[1:])
+    finally:
+        host.set_fault("psql", None)
+    assert forgotten.returncode == 124 and b"never appeared" in forgotten.stderr
 
 
 def _pids_mentioning(text: str) -> list[int]:
