@@ -1,11 +1,15 @@
 """Retention on the local plane: backups stop for 40 simulated days, the last verified ones survive.
 
-Real backups (PostgreSQL over sshd into moto S3), the protect and rpo tasks run in-process as Lambda
-would run them, and ``opsctl.local.lifecycle`` stands in for S3's lifecycle engine.
+The ten backups are seeded, not run: each is written by the product's own code (``plan_backup`` derives its
+id and keys, ``S3BackupStore`` uploads the dump with its retention tag, ``write_manifest`` writes the manifest
+and the catalog item), so S3 and DynamoDB hold what ten real backups leave there, in a fraction of the time
+(the backups themselves are tested in test_backup_workflow). The protect and rpo tasks run in-process as
+Lambda would run them, and ``opsctl.local.lifecycle`` stands in for S3's lifecycle engine.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,27 +17,66 @@ from typing import Any
 import pytest
 
 from freshtrack_ops import runtime
+from freshtrack_ops.backup.manifest import write_manifest
+from freshtrack_ops.backup.plan import plan_backup
 from freshtrack_ops.handlers import retention
+from freshtrack_ops.models import DumpResult, ManifestEvent, PreflightReport, ValidateBackupEvent
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.retention.rpo import SENTINEL_AGE_HOURS
 from opsctl.local.lifecycle import apply_lifecycle
 from opsctl.local.moto_patches import LocalLambdaContext
-from opsctl.local.plane import LocalPlane
-from opsctl.local.sshd import available as sshd_available
+from opsctl.local.plane import ACCOUNT, REGION, LocalPlane
 
 pytestmark = pytest.mark.integration
 
 BACKUPS = 10
 KEEP = 7  # the default keep_last_verified
 RETENTION_DAYS = 30
+#: how far apart the seeded backups finished (the newest one, 30 s after it started, is ~4.5 minutes old)
+EVERY = timedelta(minutes=5)
 
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
+    # one host, reached without sshd: no command runs on it (its target is what the tasks look up)
+    with LocalPlane(hosts=("demo",), ssm_hosts=(), readings=100, use_sshd=False) as local_plane:
         yield local_plane
+
+
+def seed_backup(plane: LocalPlane, host: str, started: datetime, n: int) -> None:
+    """What one successful backup of ``host`` leaves in S3 and the catalog, written by the product's code."""
+    targets = runtime.targets()
+    execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:ftops-local-backup:seeded-{n}"
+    plan = plan_backup(
+        ValidateBackupEvent(request={"host": host, "trigger": "schedule"}, execution_id=execution, started_at=started),
+        targets,
+    )
+    store = runtime.store()
+    body = f"seeded dump {n} (retention never reads a dump)".encode()
+    upload = store.start_upload(plan.dump_key, content_type="application/octet-stream", metadata={"host": host})
+    upload.upload_part(body)
+    upload.complete()
+    finished = started + timedelta(seconds=30)
+    preflight = PreflightReport(
+        server_version="16.4",
+        pg_dump_version="16.4",
+        app_version="v1.2.0",
+        free_disk_mb=10_000,
+        database_size_bytes=1_000_000,
+    )
+    dump = DumpResult(
+        dump_key=plan.dump_key,
+        size_bytes=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+        parts=1,
+        row_counts={"public.temperature_readings": 100},
+        compression="gzip-default",
+        started_at=started,
+        finished_at=finished,
+        duration_s=30.0,
+    )
+    target = targets.get(host)
+    write_manifest(ManifestEvent(plan=plan, preflight=preflight, dump=dump), target, store, runtime.catalog())
 
 
 def context(name: str) -> Any:
@@ -47,9 +90,9 @@ def tags(plane: LocalPlane, key: str) -> dict[str, str]:
 
 
 def test_last_verified_backups_survive_forty_days_without_backups(plane: LocalPlane) -> None:
-    for _ in range(BACKUPS):
-        ex = plane.run("backup", {"host": "demo"})
-        assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
+    now = datetime.now(UTC)
+    for n in range(BACKUPS):  # oldest first, as they would have run
+        seed_backup(plane, "demo", now - EVERY * (BACKUPS - n), n)
     catalog = runtime.catalog()
     entries: list[CatalogEntry] = catalog.list_backups("demo")  # newest first
     assert len(entries) == BACKUPS
@@ -78,7 +121,6 @@ def test_last_verified_backups_survive_forty_days_without_backups(plane: LocalPl
         assert tags(plane, item.dump_key)["retention"] == tags(plane, item.manifest_key)["retention"] == "protected"
 
     # backups stop; 40 days later S3's lifecycle has expired everything tagged expiring
-    now = datetime.now(UTC)
     expired = apply_lifecycle(plane.s3, plane.bucket, retention_days=RETENTION_DAYS, now=now + timedelta(days=40))
     assert sorted(expired) == sorted(k for e in doomed for k in (e.dump_key, e.manifest_key))
     assert sorted(plane.object_keys()) == sorted(k for e in survivors for k in (e.dump_key, e.manifest_key))
