@@ -612,13 +612,12 @@ class Shim:
         - ``{"wait_for": PATH}``: hold the command until PATH exists, then run it (see ``_held_until``).
         """
         name = Path(argv[0]).name
-        if "wait_for" in fault:
-            if not _held_until(Path(str(fault["wait_for"])), float(fault.get("timeout_s", HOLD_TIMEOUT_S))):
-                self.err.write(f"{name}: opsctl fault {name}.wait_for: {fault['wait_for']} never appeared\n")
-                self.err.flush()
-                return 124
-            if set(fault) <= {"wait_for", "timeout_s"}:
-                os.execvpe(exe, [argv[0], *argv[1:]], env)  # noqa: S606
+        rest = self._after_hold(name, fault)
+        if rest is None:
+            return 124
+        if not rest:  # a hold and nothing else: run the command for real
+            os.execvpe(exe, [argv[0], *argv[1:]], env)  # noqa: S606
+        fault = rest
         delay = float(fault.get("delay_s", 0))
         if delay > 0:  # ``{"delay_s": S}``: a slow command (one that must outlive a timeout; to hold: wait_for)
             time.sleep(delay)
@@ -655,6 +654,17 @@ class Shim:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         os._exit(255)
+
+    def _after_hold(self, name: str, fault: dict[str, Any]) -> dict[str, Any] | None:
+        """The ``wait_for`` fault (``_held_until``): the rest of ``fault`` once released (all of it when there
+        is no hold), or None when the release never came (the command does not run)."""
+        if "wait_for" not in fault:
+            return fault
+        if not _held_until(Path(str(fault["wait_for"])), float(fault.get("timeout_s", HOLD_TIMEOUT_S))):
+            self.err.write(f"{name}: opsctl fault {name}.wait_for: {fault['wait_for']} never appeared\n")
+            self.err.flush()
+            return None
+        return {key: value for key, value in fault.items() if key not in ("wait_for", "timeout_s")}
 
     def _drop_ssh_connection(self) -> None:
         listener = _read_pid(self.s.dir / "sshd.pid")
