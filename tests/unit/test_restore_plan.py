@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from freshtrack_ops.backup.cleanup import error_fields
 from freshtrack_ops.config import RestoreSettings, Target, TargetSet
 from freshtrack_ops.errors import BackupNotFound, InvalidInput
+from freshtrack_ops.explain import error_fields
 from freshtrack_ops.models import ValidateRestoreEvent
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.restore.plan import plan_restore, plan_test_restore, scratch_database

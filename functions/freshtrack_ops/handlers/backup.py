@@ -47,8 +47,10 @@ def manifest(event: ManifestEvent, context: LambdaContext) -> dict[str, Any]:
 @event_parser(model=CleanupEvent)
 def cleanup(event: CleanupEvent, context: LambdaContext) -> dict[str, Any]:
     result = cleanup_backup(event, runtime.store())
-    metrics.add_metric(name="BackupFailed", unit=MetricUnit.Count, value=1)
-    logger.warning("backup failed and was cleaned up", extra=result.model_dump(mode="json"))
+    metrics.add_dimension(name="host", value=event.plan.host)
+    metrics.add_metric(name="IncompleteUploadsAborted", unit=MetricUnit.Count, value=result.aborted_uploads)
+    metrics.add_metric(name="ManifestlessDumpsDeleted", unit=MetricUnit.Count, value=len(result.deleted_objects))
+    logger.info("backup cleaned up after a failure", extra=result.model_dump(mode="json"))
     return result.model_dump(mode="json")
 
 
