@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from freshtrack_ops import runtime
 from freshtrack_ops.adapters.pending import PendingCommand
 from freshtrack_ops.adapters.undo_log import UndoEntry, UndoKind
-from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.errors import HostCommandFailed
+from freshtrack_ops.host_command import tail
 
 #: the order in which undo entries are undone
 _ORDER: dict[str, int] = {"job": 0, "scratch": 1}

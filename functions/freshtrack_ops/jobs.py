@@ -23,10 +23,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.config import HOST_ID_PATTERN, Target
 from freshtrack_ops.errors import HostCommandFailed
-from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.host_command import HostCommand, tail
 from freshtrack_ops.ports import CommandResult
 
 Mode = Literal["inline", "job"]

@@ -161,7 +161,7 @@ def presigner() -> S3Client:
     if client is None:
         import boto3
 
-        from freshtrack_ops.backup.presign import presign_client
+        from freshtrack_ops.adapters.presign import presign_client
 
         session = boto3.session.Session(
             aws_access_key_id=access_key, aws_secret_access_key=secret_key, aws_session_token=token
@@ -176,7 +176,7 @@ def presigner() -> S3Client:
 def _presigner() -> S3Client:
     import boto3
 
-    from freshtrack_ops.backup.presign import presign_client
+    from freshtrack_ops.adapters.presign import presign_client
 
     region = boto3.session.Session().region_name or "us-east-1"
     return presign_client(region, endpoint_url=settings().presign_endpoint_url)

@@ -107,8 +107,8 @@ def test_lifecycle_expires_the_ssm_exchange_and_output_prefixes(synth: Synth) ->
 def test_ssm_prefixes_match_what_the_runtime_uses() -> None:
     import inspect
 
+    from freshtrack_ops.adapters import presign
     from freshtrack_ops.adapters.ssm import SsmCommands
-    from freshtrack_ops.backup import presign
 
     assert presign.EXCHANGE_PREFIX == SSM_EXCHANGE_PREFIX
     default_output = inspect.signature(SsmCommands.__init__).parameters["output_prefix"].default

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from freshtrack_ops import runtime
-from freshtrack_ops.backup import presign
+from freshtrack_ops.adapters import presign
 from freshtrack_ops.host_scripts.ssm_document import document_content
 from opsctl.local import s3_strict
 from opsctl.local.plane import LocalPlane

@@ -17,13 +17,13 @@ from botocore.exceptions import ClientError
 from freshtrack_ops import errors
 from freshtrack_ops.adapters.ssm import SsmCommands, error_for
 from freshtrack_ops.adapters.task_callback import TaskCallback
-from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.config import Target, describe_validation_error
 from freshtrack_ops.explain import error_fields
-from freshtrack_ops.handlers._common import RedactingFormatter
+from freshtrack_ops.host_command import tail
 from freshtrack_ops.host_scripts import script_env
 from freshtrack_ops.host_scripts.parameters import check_values
 from freshtrack_ops.host_scripts.ssm_document import document_content, resolve_parameters
+from freshtrack_ops.observability import RedactingFormatter
 from freshtrack_ops.ports import CommandResult
 from freshtrack_ops.redact import REDACTED, describe, looks_presigned, redact
 from freshtrack_ops.restore.ssm_read import read_verify

@@ -16,13 +16,13 @@ from moto import mock_aws
 
 from freshtrack_ops import runtime
 from freshtrack_ops.adapters.dynamo import DynamoCatalog
+from freshtrack_ops.adapters.s3_tags import S3TagStore
 from freshtrack_ops.config import Target, TargetSet
 from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.retention.policy import RetentionPolicy, newest_first, protection_reasons, select_protected
 from freshtrack_ops.retention.protect import protect_host
 from freshtrack_ops.retention.rpo import SENTINEL_AGE_HOURS, newest_verified, rpo_of
-from freshtrack_ops.retention.s3_tags import S3TagStore
 from opsctl.local.lifecycle import apply_lifecycle, expiry_due
 from opsctl.local.moto_patches import LocalLambdaContext
 from opsctl.local.ops_table import create_ops_table

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
-from freshtrack_ops.backup import presign
-from freshtrack_ops.backup.host_env import dump_env
-from freshtrack_ops.backup.preflight import tail
+from freshtrack_ops.adapters import presign
 from freshtrack_ops.backup.stream import parse_row_counts
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import DumpFailed, OpsError, UploadFailed
-from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.host_command import HostCommand, tail
+from freshtrack_ops.host_env import dump_env
 from freshtrack_ops.models import BackupPlan, DumpResult
 from freshtrack_ops.ports import CommandResult
 

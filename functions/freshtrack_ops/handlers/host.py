@@ -26,9 +26,9 @@ from freshtrack_ops.adapters.pending import PendingCommand
 from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
 from freshtrack_ops.config import Target, describe_validation_error
 from freshtrack_ops.errors import InvalidInput, OpsError
-from freshtrack_ops.handlers._common import logger, metrics, tracer
 from freshtrack_ops.jobs import Mode
 from freshtrack_ops.models import CommandStatusEvent
+from freshtrack_ops.observability import logger, metrics, tracer
 from freshtrack_ops.ports import CommandResult
 from freshtrack_ops.steps.base import Context, HostStep, Output
 from freshtrack_ops.steps.catalog import STEPS

@@ -9,10 +9,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from freshtrack_ops import runtime
-from freshtrack_ops.handlers._common import logger, tracer
 from freshtrack_ops.host_work import stop_host_work
 from freshtrack_ops.lock_janitor import ENDED_WITHOUT_CLEANUP, ExecutionEnded, janitor_message, release_orphaned_lock
 from freshtrack_ops.models import LockEvent, LockResult
+from freshtrack_ops.observability import logger, tracer
 
 
 @logger.inject_lambda_context

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from freshtrack_ops.explain import METRIC_OF, ExplainEvent, explain
-from freshtrack_ops.handlers._common import logger, metrics, tracer
+from freshtrack_ops.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context

@@ -9,13 +9,13 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from freshtrack_ops import runtime
-from freshtrack_ops.handlers._common import logger, metrics, tracer
 from freshtrack_ops.handlers.host import host_handler
 from freshtrack_ops.models import (
     ApprovalEvent,
     RecordVerificationEvent,
     ValidateRestoreEvent,
 )
+from freshtrack_ops.observability import logger, metrics, tracer
 from freshtrack_ops.restore.approval import request_approval
 from freshtrack_ops.restore.plan import plan_restore, plan_test_restore
 from freshtrack_ops.restore.record import record_verification

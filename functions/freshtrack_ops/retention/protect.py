@@ -18,10 +18,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from freshtrack_ops.adapters.s3_store import EXPIRING, PROTECTED, RETENTION_TAG
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.retention.models import HostRetention
 from freshtrack_ops.retention.policy import RetentionPolicy, newest_first, protection_reasons
+from freshtrack_ops.retention.tags import EXPIRING, PROTECTED, RETENTION_TAG
 
 MANAGED_VALUES = frozenset({EXPIRING, PROTECTED})
 

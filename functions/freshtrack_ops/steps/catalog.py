@@ -10,10 +10,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from freshtrack_ops import jobs, runtime
+from freshtrack_ops.adapters import presign
 from freshtrack_ops.adapters.undo_log import UndoEntry
-from freshtrack_ops.backup import presign
 from freshtrack_ops.backup.cleanup import delete_unmanifested_dump
-from freshtrack_ops.backup.preflight import preflight_command, read_preflight, tail
+from freshtrack_ops.backup.preflight import preflight_command, read_preflight
 from freshtrack_ops.backup.ssm_dump import (
     FALLBACK_ESTIMATE_BYTES,
     SsmUpload,
@@ -25,8 +25,7 @@ from freshtrack_ops.backup.ssm_dump import (
 from freshtrack_ops.backup.stream import stream_dump
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import HostCommandFailed, HostCommandTimeout
-from freshtrack_ops.handlers._common import metrics
-from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.host_command import HostCommand, tail
 from freshtrack_ops.jobs import JobExited, JobLost, JobPollEvent, Mode
 from freshtrack_ops.models import (
     CountsEvent,
@@ -41,6 +40,7 @@ from freshtrack_ops.models import (
     VerifyEvent,
     VerifyResult,
 )
+from freshtrack_ops.observability import metrics
 from freshtrack_ops.ports import CommandResult, HostRunner
 from freshtrack_ops.restore import checks, ssm_read
 from freshtrack_ops.restore.database import database_command, read_database_action

@@ -31,9 +31,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from freshtrack_ops.adapters.s3_store import EXPIRING, RETENTION_TAG, UPLOAD_CHECKSUM
+from freshtrack_ops.adapters.s3_store import UPLOAD_CHECKSUM
 from freshtrack_ops.errors import UploadFailed
 from freshtrack_ops.host_scripts.parameters import MAX_PART_SIZE, MIB, MIN_PART_SIZE
+from freshtrack_ops.retention.tags import EXPIRING, RETENTION_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
