@@ -254,6 +254,12 @@ class DatabaseEvent(Strict):
     confirm: str = ""
 
 
+class DatabaseActionResult(Strict):
+    """What database.sh said it did."""
+
+    result: str
+
+
 class LoadEvent(Strict):
     """Stream ``backup`` from S3 into ``database`` on the host."""
 

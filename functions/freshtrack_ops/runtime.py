@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from freshtrack_ops.config import Target, TargetSet, describe_validation_error
+from freshtrack_ops.config import LocalTarget, SshTarget, TargetSet, describe_validation_error
 from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.ports import HostRunner
 
@@ -182,19 +182,17 @@ def _presigner() -> S3Client:
     return presign_client(region, endpoint_url=settings().presign_endpoint_url)
 
 
-def runner_for(target: Target) -> HostRunner:
+def runner_for(target: SshTarget | LocalTarget) -> HostRunner:
     """A fresh runner per task invocation (connections are not shared across executions)."""
-    if target.transport == "ssh":
+    if isinstance(target, SshTarget):
         return _ssh_runner(target)
-    if target.transport == "local":
-        from freshtrack_ops.adapters.local import LocalRunner
+    from freshtrack_ops.adapters.local import LocalRunner
 
-        return LocalRunner(target.id)
-    raise ConfigError(f"target {target.id}: transport {target.transport!r} has no runner (SSM sends documents)")
+    return LocalRunner(target.id)
 
 
 @contextmanager
-def runner(target: Target) -> Iterator[HostRunner]:
+def runner(target: SshTarget | LocalTarget) -> Iterator[HostRunner]:
     """A host runner for one task invocation, closed afterwards."""
     host_runner = runner_for(target)
     try:
@@ -203,12 +201,11 @@ def runner(target: Target) -> Iterator[HostRunner]:
         host_runner.close()
 
 
-def _ssh_runner(target: Target) -> HostRunner:
+def _ssh_runner(target: SshTarget) -> HostRunner:
     from aws_lambda_powertools.utilities import parameters
 
     from freshtrack_ops.adapters.ssh import SshRunner, load_private_key
 
-    assert target.address and target.private_key_secret_arn and target.host_public_key
     secret = parameters.get_secret(target.private_key_secret_arn, max_age=SECRET_MAX_AGE_S)
     return SshRunner(
         host_id=target.id,

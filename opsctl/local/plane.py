@@ -40,7 +40,7 @@ from moto import mock_aws
 
 import state_machines
 from freshtrack_ops import runtime
-from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.config import LocalTarget, SshTarget, SsmTarget, Target, TargetSet, parse_target
 from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import document_content, document_name
 from freshtrack_ops.restore.approval import answer_approval
@@ -446,7 +446,7 @@ class LocalPlane:
             self._targets[name] = self._target_for(host)
         for alias, name in self._ssm_aliases.items():
             on_host = self._targets[name]
-            self._targets[alias] = Target.model_validate(
+            self._targets[alias] = parse_target(
                 on_host.model_dump(include={"app_dir", "docker_bin", "domain", "health_url", "job_dir"})
                 | {"id": alias, "transport": "ssm", "instance_id": instance_id_for(alias)}
             )
@@ -493,14 +493,13 @@ class LocalPlane:
             "job_dir": str(host.root / "jobs"),
         }
         if self._is_ssm(host.name):
-            return Target(transport="ssm", instance_id=instance_id_for(host.name), **common)
+            return SsmTarget(instance_id=instance_id_for(host.name), **common)
         if host.ssh_port is None:
-            return Target(transport="local", **common)
+            return LocalTarget(**common)
         secret_arn = self.client("secretsmanager").create_secret(
             Name=f"freshtrack-ops/local/{host.name}/ssh-key", SecretString=host.ssh_private_key
         )["ARN"]
-        return Target(
-            transport="ssh",
+        return SshTarget(
             address="127.0.0.1",
             port=host.ssh_port,
             user=host.ssh_user,
@@ -520,7 +519,7 @@ class LocalPlane:
 
     def update_target(self, name: str, **changes: Any) -> Target:
         """Change a target's configuration as a redeploy would (e.g. pin another host key)."""
-        updated = Target.model_validate(self._targets[name].model_dump() | changes)
+        updated = parse_target(self._targets[name].model_dump() | changes)
         self._targets[name] = updated
         self._write_targets()
         return updated

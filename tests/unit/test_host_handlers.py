@@ -3,6 +3,7 @@ task token, with what, and what is undone when a command fails or nobody waits a
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -14,17 +15,17 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from freshtrack_ops.adapters.pending import PendingCommand
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import LocalTarget, SsmTarget, Target
 from freshtrack_ops.errors import DumpFailed, HostCommandTimeout, HostUnreachable, InvalidInput
 from freshtrack_ops.handlers import host as host_handlers
 from freshtrack_ops.host_command import HostCommand
 from freshtrack_ops.jobs import Mode
 from freshtrack_ops.ports import CommandResult
-from freshtrack_ops.steps.base import Context, HostStep, Output
+from freshtrack_ops.steps.base import HostStep
 
 INSTANCE = "mi-0123456789abcdef0"
-SSM_TARGET = Target(id="demo-ssm", transport="ssm", instance_id=INSTANCE, domain="demo.test")
-LOCAL_TARGET = Target(id="demo", transport="local", domain="demo.test")
+SSM_TARGET = SsmTarget(id="demo-ssm", instance_id=INSTANCE, domain="demo.test")
+LOCAL_TARGET = LocalTarget(id="demo", domain="demo.test")
 TOKEN = "token-" + "x" * 20
 COMMAND_ID = str(uuid.UUID(int=7))
 
@@ -35,37 +36,49 @@ class EchoEvent(BaseModel):
     word: str
 
 
-class EchoStep(HostStep[EchoEvent]):
+class EchoContext(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    upload: str
+
+
+class EchoResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    said: str
+    context: EchoContext
+
+
+class EchoStep(HostStep[EchoEvent, EchoContext, EchoResult]):
     """Prints the word on the host; "fail" makes finish raise DumpFailed."""
 
     name: ClassVar[str] = "echo"
     model = EchoEvent
+    context_model = EchoContext
 
     def __init__(self) -> None:
-        self.abandoned: list[Mapping[str, Any]] = []
-        self.discarded: list[Mapping[str, Any]] = []
+        self.abandoned: list[dict[str, Any]] = []
+        self.discarded: list[dict[str, Any]] = []
 
     def host(self, event: EchoEvent) -> str:
         return event.host
 
-    def prepare(self, event: EchoEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, Context]:
-        return HostCommand("preflight.sh", {"APP_DIR": "/opt/x"}), {"upload": "u-1"}
+    def prepare(self, event: EchoEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, EchoContext]:
+        return HostCommand("preflight.sh", {"APP_DIR": "/opt/x"}), EchoContext(upload="u-1")
 
-    def finish(self, event: EchoEvent, target: Target, context: Context, result: CommandResult) -> Output:
+    def finish(self, event: EchoEvent, target: Target, context: EchoContext, result: CommandResult) -> EchoResult:
         if result.stdout.strip() == "fail":
             raise DumpFailed("the host said fail")
-        return {"said": result.stdout.strip(), "context": dict(context)}
+        return EchoResult(said=result.stdout.strip(), context=context)
 
-    def abandon(self, event: EchoEvent, target: Target, context: Context) -> None:
-        self.abandoned.append(dict(context))
+    def abandon(self, event: EchoEvent, target: Target, context: EchoContext) -> None:
+        self.abandoned.append(context.model_dump())
 
-    def discard(self, event: EchoEvent, target: Target, output: Output) -> None:
-        self.discarded.append(dict(output))
+    def discard(self, event: EchoEvent, target: Target, output: EchoResult) -> None:
+        self.discarded.append(output.model_dump())
 
 
 @dataclass
 class FakeCallback:
-    succeeded: list[tuple[str, Output]] = field(default_factory=list)
+    succeeded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     failed: list[tuple[str, str, str]] = field(default_factory=list)
     gone: bool = False
 
@@ -235,7 +248,7 @@ def test_an_ssm_target_sends_and_keeps_the_token_without_completing_it(world: Wo
     assert world.ssm.sent == [("demo-ssm", "preflight.sh", {"APP_DIR": "/opt/x"})]
     record = world.pending.records[COMMAND_ID]
     assert (record.task_token, record.step, record.host, record.instance_id) == (TOKEN, "echo", "demo-ssm", INSTANCE)
-    assert record.context == {"upload": "u-1"}
+    assert json.loads(record.context) == {"upload": "u-1"}
     assert world.callback.succeeded == world.callback.failed == []
 
 

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from freshtrack_ops import errors
 from freshtrack_ops.adapters.ssm import SsmCommands, error_for
 from freshtrack_ops.adapters.task_callback import TaskCallback
-from freshtrack_ops.config import Target, describe_validation_error
+from freshtrack_ops.config import SsmTarget, describe_validation_error
 from freshtrack_ops.explain import error_fields
 from freshtrack_ops.host_command import tail
 from freshtrack_ops.host_scripts import script_env
@@ -165,7 +165,7 @@ def test_the_tail_of_host_output_is_redacted() -> None:
 
 
 def test_a_read_step_that_could_not_fetch_the_object_does_not_quote_the_url() -> None:
-    target = Target(id="demo-ssm", transport="ssm", instance_id=INSTANCE, domain="demo.test")
+    target = SsmTarget(id="demo-ssm", instance_id=INSTANCE, domain="demo.test")
     result = CommandResult(exit_code=45, stdout="", stderr=f"curl: (22) {URL}: 403\ndownload failed")
     manifest = SimpleNamespace(backup_id="backup-1")
     with pytest.raises(errors.HostCommandFailed) as raised:

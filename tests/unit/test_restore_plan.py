@@ -5,14 +5,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from freshtrack_ops.config import RestoreSettings, Target, TargetSet
+from freshtrack_ops.config import LocalTarget, RestoreSettings, TargetSet
 from freshtrack_ops.errors import BackupNotFound, InvalidInput
 from freshtrack_ops.explain import error_fields
 from freshtrack_ops.models import ValidateRestoreEvent
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.restore.plan import plan_restore, plan_test_restore, scratch_database
 
-DEMO = Target(id="demo", transport="local", domain="demo.example.com")
+DEMO = LocalTarget(id="demo", domain="demo.example.com")
 
 
 def _entry(backup_id: str, status: str = "unverified") -> CatalogEntry:

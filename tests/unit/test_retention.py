@@ -17,7 +17,7 @@ from moto import mock_aws
 from freshtrack_ops import runtime
 from freshtrack_ops.adapters.dynamo import DynamoCatalog
 from freshtrack_ops.adapters.s3_tags import S3TagStore
-from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.config import LocalTarget, TargetSet
 from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.retention.policy import RetentionPolicy, newest_first, protection_reasons, select_protected
@@ -453,9 +453,7 @@ def wired(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    targets = TargetSet(
-        targets=tuple(Target(id=name, transport="local", domain=f"{name}.example.com") for name in ("demo", "other"))
-    )
+    targets = TargetSet(targets=tuple(LocalTarget(id=name, domain=f"{name}.example.com") for name in ("demo", "other")))
     boto3.client("ssm", region_name="us-east-1").put_parameter(
         Name="/ftops/unit/targets", Value=targets.model_dump_json(), Type="String"
     )

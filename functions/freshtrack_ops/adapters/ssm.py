@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from freshtrack_ops import host_scripts
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.errors import (
     ConfigError,
     HostCommandFailed,
@@ -125,9 +125,9 @@ class SsmCommands:
     def document(self, script: str) -> str:
         return self._document_prefix + document_name(script)
 
-    def send(self, target: Target, script: str, env: Mapping[str, str]) -> str:
+    def send(self, target: SsmTarget, script: str, env: Mapping[str, str]) -> str:
         """Validate ``env`` against the script's patterns and send the command; returns its id."""
-        instance_id = self._instance_of(target)
+        instance_id = target.instance_id
         # the parameters the script declares (as the SSH path selects them), each checked against its pattern
         env = host_scripts.script_env(script, env)
         if self._check_online:
@@ -170,12 +170,6 @@ class SsmCommands:
         ping = found[0].get("PingStatus", "unknown")
         if ping != "Online":
             raise HostUnreachable(f"{instance_id}: the SSM agent is {ping}, not Online")
-
-    @staticmethod
-    def _instance_of(target: Target) -> str:
-        if target.transport != "ssm" or target.instance_id is None:
-            raise ConfigError(f"host: {target.id} is not an SSM target (transport {target.transport!r})")
-        return target.instance_id
 
     @staticmethod
     def _send_error(exc: ClientError, instance_id: str, script: str) -> OpsError:

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict
 
 from freshtrack_ops.adapters import presign
 from freshtrack_ops.backup.stream import parse_row_counts
@@ -26,6 +25,7 @@ from freshtrack_ops.config import Target
 from freshtrack_ops.errors import DumpFailed, OpsError, UploadFailed
 from freshtrack_ops.host_command import HostCommand, tail
 from freshtrack_ops.host_env import dump_env
+from freshtrack_ops.jobs import DataContext
 from freshtrack_ops.models import BackupPlan, DumpResult
 from freshtrack_ops.ports import CommandResult
 
@@ -38,10 +38,8 @@ FALLBACK_ESTIMATE_BYTES = 1 << 30
 _UPLOAD_EXITS: dict[int, type[OpsError]] = {42: UploadFailed, 43: UploadFailed, 44: UploadFailed, 45: UploadFailed}
 
 
-class SsmUpload(BaseModel):
+class SsmUpload(DataContext):
     """What the completion needs to finish or abandon the upload (kept with the pending command)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     upload_id: str
     list_key: str

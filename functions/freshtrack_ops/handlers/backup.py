@@ -16,7 +16,7 @@ from freshtrack_ops.backup.plan import plan_backup
 from freshtrack_ops.handlers.host import host_handler
 from freshtrack_ops.models import ChainEvent, CleanupEvent, ManifestEvent, ValidateBackupEvent
 from freshtrack_ops.observability import logger, metrics, tracer
-from freshtrack_ops.steps.catalog import DUMP, PREFLIGHT
+from freshtrack_ops.steps.registry import DUMP, PREFLIGHT
 
 
 @logger.inject_lambda_context

@@ -19,7 +19,7 @@ from freshtrack_ops.observability import logger, metrics, tracer
 from freshtrack_ops.restore.approval import request_approval
 from freshtrack_ops.restore.plan import plan_restore, plan_test_restore
 from freshtrack_ops.restore.record import record_verification
-from freshtrack_ops.steps.catalog import COUNTS, DATABASE, HEALTH, LOAD, SERVICES, VERIFY
+from freshtrack_ops.steps.registry import COUNTS, DATABASE, HEALTH, LOAD, SERVICES, VERIFY
 
 
 @logger.inject_lambda_context
