@@ -16,17 +16,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from freshtrack_ops.config import LocalTarget, SshTarget, TargetSet, describe_validation_error
 from freshtrack_ops.errors import ConfigError
-from freshtrack_ops.ports import HostRunner
+from freshtrack_ops.ports import (
+    ApprovalStore,
+    CommandSender,
+    HostRunner,
+    Notifier,
+    PendingCommandStore,
+    PresignedUploads,
+    TaskCallbacks,
+    UndoLog,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from freshtrack_ops.adapters.dynamo import DynamoCatalog, DynamoLockTable
-    from freshtrack_ops.adapters.pending import DynamoPendingCommands
     from freshtrack_ops.adapters.s3_store import S3BackupStore
-    from freshtrack_ops.adapters.ssm import SsmCommands
-    from freshtrack_ops.adapters.task_callback import TaskCallback
-    from freshtrack_ops.adapters.undo_log import DynamoUndoLog
 
 TARGETS_MAX_AGE_S = 60
 SECRET_MAX_AGE_S = 300
@@ -107,25 +112,39 @@ def catalog() -> DynamoCatalog:
     return DynamoCatalog(_client("dynamodb"), settings().ops_table)
 
 
-def pending_commands() -> DynamoPendingCommands:
+def pending_commands() -> PendingCommandStore:
     from freshtrack_ops.adapters.pending import DynamoPendingCommands
 
     return DynamoPendingCommands(_client("dynamodb"), settings().ops_table)
 
 
-def undo_log() -> DynamoUndoLog:
+def approval_store() -> ApprovalStore:
+    from freshtrack_ops.adapters.approvals import DynamoApprovalStore
+
+    return DynamoApprovalStore(_client("dynamodb"), settings().ops_table)
+
+
+def notifier() -> Notifier | None:
+    """The deployment's notification topic (None where none is configured)."""
+    from freshtrack_ops.adapters.sns_notifier import SnsNotifier
+
+    topic = settings().notification_topic_arn
+    return SnsNotifier(_client("sns"), topic) if topic else None
+
+
+def undo_log() -> UndoLog:
     from freshtrack_ops.adapters.undo_log import DynamoUndoLog
 
     return DynamoUndoLog(_client("dynamodb"), settings().ops_table)
 
 
-def task_callback() -> TaskCallback:
+def task_callback() -> TaskCallbacks:
     from freshtrack_ops.adapters.task_callback import TaskCallback
 
     return TaskCallback(_client("stepfunctions"))
 
 
-def ssm_commands() -> SsmCommands:
+def ssm_commands() -> CommandSender:
     from freshtrack_ops.adapters.ssm import SsmCommands
 
     current = settings()
@@ -149,6 +168,13 @@ def set_presign_credentials(provider: Callable[[], tuple[str, str, str | None]] 
     global _presign_credentials  # noqa: PLW0603 - the process-wide hook, like the caches below
     _presign_credentials = provider
     _presigners_by_key.clear()
+
+
+def presigned_uploads() -> PresignedUploads:
+    """The SSM data path's port: presign with ``presigner()``, complete and abort with the task's own client."""
+    from freshtrack_ops.adapters.presign import S3PresignedUploads
+
+    return S3PresignedUploads(presigner(), _client("s3"), settings().backup_bucket)
 
 
 def presigner() -> S3Client:

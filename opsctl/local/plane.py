@@ -40,6 +40,8 @@ from moto import mock_aws
 
 import state_machines
 from freshtrack_ops import runtime
+from freshtrack_ops.adapters.approvals import DynamoApprovalStore
+from freshtrack_ops.adapters.task_callback import TaskCallback
 from freshtrack_ops.config import LocalTarget, SshTarget, SsmTarget, Target, TargetSet, parse_target
 from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import document_content, document_name
@@ -586,15 +588,16 @@ class LocalPlane:
         return list(self._notifications)
 
     def pending_approval(self, execution_arn: str) -> bool:
-        item = self.dynamodb.get_item(
-            TableName=TABLE, Key={"pk": {"S": f"APPROVAL#{execution_arn}"}, "sk": {"S": "APPROVAL"}}
-        ).get("Item")
-        return item is not None
+        return DynamoApprovalStore(self.dynamodb, TABLE).get(execution_arn) is not None
 
     def answer(self, execution_arn: str, *, approve: bool, reason: str = "") -> None:
         """Approve or reject a restore waiting for approval (what `opsctl approve|reject` does)."""
         answer_approval(
-            execution_arn, approve=approve, reason=reason, table=TABLE, dynamodb=self.dynamodb, sfn=self.sfn
+            execution_arn,
+            approve=approve,
+            reason=reason,
+            store=DynamoApprovalStore(self.dynamodb, TABLE),
+            callbacks=TaskCallback(self.sfn),
         )
 
     def abort(self, execution_arn: str) -> dict[str, Any]:

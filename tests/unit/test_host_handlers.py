@@ -7,14 +7,12 @@ import json
 import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pytest
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from freshtrack_ops.adapters.pending import PendingCommand
 from freshtrack_ops.config import LocalTarget, SsmTarget, Target
 from freshtrack_ops.errors import DumpFailed, HostCommandTimeout, HostUnreachable, InvalidInput
 from freshtrack_ops.handlers import host as host_handlers
@@ -22,6 +20,7 @@ from freshtrack_ops.host_command import HostCommand
 from freshtrack_ops.jobs import Mode
 from freshtrack_ops.ports import CommandResult
 from freshtrack_ops.steps.base import HostStep
+from tests.unit.fakes import FakeCallbacks, FakeCommands, FakePending
 
 INSTANCE = "mi-0123456789abcdef0"
 SSM_TARGET = SsmTarget(id="demo-ssm", instance_id=INSTANCE, domain="demo.test")
@@ -76,71 +75,6 @@ class EchoStep(HostStep[EchoEvent, EchoContext, EchoResult]):
         self.discarded.append(output.model_dump())
 
 
-@dataclass
-class FakeCallback:
-    succeeded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    failed: list[tuple[str, str, str]] = field(default_factory=list)
-    gone: bool = False
-
-    def succeed(self, token: str, output: Mapping[str, Any]) -> None:
-        self._check()
-        self.succeeded.append((token, dict(output)))
-
-    def fail(self, token: str, exc: BaseException) -> None:
-        self._check()
-        self.failed.append((token, type(exc).__name__, str(exc)))
-
-    def _check(self) -> None:
-        if self.gone:
-            raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "gone"}}, "SendTaskSuccess")
-
-
-@dataclass
-class FakeSsm:
-    result: CommandResult | BaseException | None = None
-    send_error: BaseException | None = None
-    sent: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-
-    def send(self, target: Target, script: str, env: Mapping[str, str]) -> str:
-        if self.send_error:
-            raise self.send_error
-        self.sent.append((target.id, script, dict(env)))
-        return COMMAND_ID
-
-    def status(self, command_id: str, instance_id: str) -> CommandResult | None:
-        if isinstance(self.result, BaseException):
-            raise self.result
-        return self.result
-
-    def cancel(self, command_id: str, instance_id: str) -> None:
-        self.cancelled.append(command_id)
-
-
-@dataclass
-class FakePending:
-    records: dict[str, PendingCommand] = field(default_factory=dict)
-    claimed: set[str] = field(default_factory=set)
-    put_error: BaseException | None = None
-
-    def put(self, pending: PendingCommand) -> None:
-        if self.put_error:
-            raise self.put_error
-        self.records[pending.command_id] = pending
-
-    def get(self, command_id: str) -> PendingCommand | None:
-        return self.records.get(command_id)
-
-    def claim(self, command_id: str) -> bool:
-        if command_id not in self.records or command_id in self.claimed:
-            return False
-        self.claimed.add(command_id)
-        return True
-
-    def delete(self, pending: PendingCommand) -> None:
-        self.records.pop(pending.command_id, None)
-
-
 class FakeRunner:
     def __init__(self, stdout: str) -> None:
         self.stdout = stdout
@@ -155,15 +89,15 @@ class FakeRunner:
 @dataclass
 class World:
     step: EchoStep
-    callback: FakeCallback
-    ssm: FakeSsm
+    callback: FakeCallbacks
+    ssm: FakeCommands
     pending: FakePending
     runner_stdout: str = "hello"
 
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> World:
-    w = World(step=EchoStep(), callback=FakeCallback(), ssm=FakeSsm(), pending=FakePending())
+    w = World(step=EchoStep(), callback=FakeCallbacks(), ssm=FakeCommands(), pending=FakePending())
     runtime = host_handlers.runtime
 
     class Targets:

@@ -15,7 +15,6 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -27,10 +26,7 @@ from freshtrack_ops.host_command import HostCommand, tail
 from freshtrack_ops.host_env import dump_env
 from freshtrack_ops.jobs import DataContext
 from freshtrack_ops.models import BackupPlan, DumpResult
-from freshtrack_ops.ports import CommandResult
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+from freshtrack_ops.ports import CommandResult, PresignedUploads
 
 #: the estimate when preflight reported no database size
 FALLBACK_ESTIMATE_BYTES = 1 << 30
@@ -53,8 +49,7 @@ def start_ssm_dump(
     plan: BackupPlan,
     target: Target,
     *,
-    s3: S3Client,
-    bucket: str,
+    uploads: PresignedUploads,
     estimated_bytes: int | None,
     expires_s: int,
     part_size: int | None = None,
@@ -65,9 +60,7 @@ def start_ssm_dump(
     estimate = estimated_bytes if estimated_bytes and estimated_bytes > 0 else FALLBACK_ESTIMATE_BYTES
     parts = presign.plan_parts(estimate, part_size=part_size)
     started = clock()
-    upload_id, list_key, list_url = presign.mint_upload(
-        s3,
-        bucket,
+    upload_id, list_key, list_url = uploads.start(
         plan.dump_key,
         parts=parts.parts,
         expires_s=expires_s,
@@ -82,14 +75,14 @@ def start_ssm_dump(
 
 
 def refresh_ssm_dump(
-    plan: BackupPlan, upload: SsmUpload, *, s3: S3Client, bucket: str, first_part: int, expires_s: int, now: float
+    plan: BackupPlan, upload: SsmUpload, *, uploads: PresignedUploads, first_part: int, expires_s: int, now: float
 ) -> str:
     """A presigned GET of fresh URLs for parts ``first_part`` up to the planned count ("" when none are left)."""
     last = upload.parts
     if first_part > last:
         return ""
-    return presign.mint_part_urls(
-        s3, bucket, plan.dump_key, upload.upload_id, first=first_part, last=last, expires_s=expires_s, stamp=int(now)
+    return uploads.fresh_part_urls(
+        plan.dump_key, upload.upload_id, first=first_part, last=last, expires_s=expires_s, stamp=int(now)
     )
 
 
@@ -99,8 +92,7 @@ def finish_ssm_dump(
     upload: SsmUpload,
     result: CommandResult,
     *,
-    s3: S3Client,
-    bucket: str,
+    uploads: PresignedUploads,
     clock: Callable[[], float] = time.time,
 ) -> DumpResult:
     """Complete the upload from the host's report; on any failure the upload is aborted and the error named."""
@@ -109,13 +101,13 @@ def finish_ssm_dump(
             error = _UPLOAD_EXITS.get(result.exit_code, DumpFailed)
             raise error(f"{target.id}: the SSM dump exited {result.exit_code}: {tail(result.stderr)}")
         row_counts = parse_row_counts(result.stdout)
-        size, sha256, parts = presign.complete_from_output(
-            s3, bucket, plan.dump_key, upload.upload_id, result.stdout, part_size=upload.part_size
+        size, sha256, parts = uploads.complete(
+            plan.dump_key, upload.upload_id, result.stdout, part_size=upload.part_size
         )
     except BaseException:
-        abandon_ssm_dump(plan, upload, s3=s3, bucket=bucket)
+        abandon_ssm_dump(plan, upload, uploads=uploads)
         raise
-    _discard(s3, bucket, upload)
+    _discard(uploads, upload)
     finished = clock()
     return DumpResult(
         dump_key=plan.dump_key,
@@ -130,13 +122,13 @@ def finish_ssm_dump(
     )
 
 
-def abandon_ssm_dump(plan: BackupPlan, upload: SsmUpload, *, s3: S3Client, bucket: str) -> None:
+def abandon_ssm_dump(plan: BackupPlan, upload: SsmUpload, *, uploads: PresignedUploads) -> None:
     """Abort the upload (its parts are deleted) and delete the part URLs; best effort, never raises."""
     with contextlib.suppress(ClientError, BotoCoreError):
-        presign.abort_upload(s3, bucket, plan.dump_key, upload.upload_id)
-    _discard(s3, bucket, upload)
+        uploads.abort(plan.dump_key, upload.upload_id)
+    _discard(uploads, upload)
 
 
-def _discard(s3: S3Client, bucket: str, upload: SsmUpload) -> None:
+def _discard(uploads: PresignedUploads, upload: SsmUpload) -> None:
     with contextlib.suppress(ClientError, BotoCoreError):
-        presign.discard_part_urls(s3, bucket, upload.list_key)
+        uploads.discard_lists(upload.list_key)

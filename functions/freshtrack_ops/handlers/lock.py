@@ -43,10 +43,9 @@ def janitor(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = release_orphaned_lock(detail, runtime.lock_table())
     report = result.model_dump() | work.model_dump(include={"cancelled_commands", "undone", "failed"})
     logger.info("lock janitor", extra=report)
-    topic = runtime.settings().notification_topic_arn
-    if topic:
-        subject, message = janitor_message(detail, result.host, work.summary(), result.reason)
-        runtime.client("sns").publish(TopicArn=topic, Subject=subject, Message=message)
+    notifier = runtime.notifier()
+    if notifier is not None:
+        notifier.publish(*janitor_message(detail, result.host, work.summary(), result.reason))
     return report
 
 

@@ -42,10 +42,7 @@ def validate_restore(event: ValidateRestoreEvent, context: LambdaContext) -> dic
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=ApprovalEvent)
 def approval(event: ApprovalEvent, context: LambdaContext) -> dict[str, Any]:
-    settings = runtime.settings()
-    request_approval(
-        event, settings.ops_table, runtime.client("dynamodb"), runtime.client("sns"), settings.notification_topic_arn
-    )
+    request_approval(event, runtime.approval_store(), runtime.notifier())
     logger.info("approval requested", extra={"host": event.plan.host, "backup_id": event.plan.backup.backup_id})
     return {"requested": True}
 

@@ -16,38 +16,13 @@ is: the lifecycle rule never expires it and this task never touches it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 
-from freshtrack_ops.ports import CatalogEntry
+from freshtrack_ops.ports import CatalogEntry, RetentionCatalog, TagStore
 from freshtrack_ops.retention.models import HostRetention
 from freshtrack_ops.retention.policy import RetentionPolicy, newest_first, protection_reasons
 from freshtrack_ops.retention.tags import EXPIRING, PROTECTED, RETENTION_TAG
 
 MANAGED_VALUES = frozenset({EXPIRING, PROTECTED})
-
-
-class TagStore(Protocol):
-    """Object tags of the backup store."""
-
-    def get_tags(self, key: str) -> dict[str, str] | None:
-        """The tags of the current version of ``key``; None when there is no such object."""
-        ...
-
-    def put_tags(self, key: str, tags: dict[str, str]) -> None:
-        """Replace the tag set of the current version of ``key``."""
-        ...
-
-
-class RetentionCatalog(Protocol):
-    """What retention needs from the catalog."""
-
-    def list_backups(self, host: str) -> list[CatalogEntry]:
-        """Newest first."""
-        ...
-
-    def forget(self, entry: CatalogEntry) -> None:
-        """Remove the entry (its backup no longer exists); a missing entry is not an error."""
-        ...
 
 
 class _Tagger:

@@ -77,17 +77,14 @@ class DumpStep(DataStep[DumpEvent, SsmUpload, DumpResult]):
         return start_ssm_dump(
             event.plan,
             target,
-            s3=runtime.presigner(),
-            bucket=runtime.settings().backup_bucket,
+            uploads=runtime.presigned_uploads(),
             estimated_bytes=estimated,
             expires_s=runtime.settings().presign_validity_s,
             part_size=runtime.settings().part_size_mb * 1024 * 1024,
         )
 
     def interpret(self, event: DumpEvent, target: Target, context: SsmUpload, result: CommandResult) -> DumpResult:
-        return finish_ssm_dump(
-            event.plan, target, context, result, s3=runtime.client("s3"), bucket=runtime.settings().backup_bucket
-        )
+        return finish_ssm_dump(event.plan, target, context, result, uploads=runtime.presigned_uploads())
 
     def refresh(self, event: DumpEvent, target: Target, job: jobs.HostJob) -> str:
         """Fresh URLs when the job asks for them (a URL was refused or missing) or the last ones are half
@@ -99,15 +96,14 @@ class DumpStep(DataStep[DumpEvent, SsmUpload, DumpResult]):
         return refresh_ssm_dump(
             event.plan,
             SsmUpload.model_validate_json(job.context),
-            s3=runtime.presigner(),
-            bucket=runtime.settings().backup_bucket,
+            uploads=runtime.presigned_uploads(),
             first_part=job.needs_urls_from or job.parts_done + 1,
             expires_s=validity,
             now=now,
         )
 
     def abandon(self, event: DumpEvent, target: Target, context: SsmUpload) -> None:
-        abandon_ssm_dump(event.plan, context, s3=runtime.client("s3"), bucket=runtime.settings().backup_bucket)
+        abandon_ssm_dump(event.plan, context, uploads=runtime.presigned_uploads())
         # the upload may have been completed before nobody waited any more
         self._delete_unmanifested(event)
 

@@ -7,7 +7,6 @@ import time
 from aws_lambda_powertools.metrics import MetricUnit
 
 from freshtrack_ops import jobs, runtime
-from freshtrack_ops.adapters import presign
 from freshtrack_ops.adapters.undo_log import UndoEntry
 from freshtrack_ops.config import Target
 from freshtrack_ops.host_command import HostCommand
@@ -203,5 +202,4 @@ def _scratch_key(database: str) -> str:
 
 def _object_url(key: str) -> str:
     """A presigned GET of a backup object; the host fetches it once, at the command's start."""
-    settings = runtime.settings()
-    return presign.object_url(runtime.presigner(), settings.backup_bucket, key, settings.presign_validity_s)
+    return runtime.presigned_uploads().object_url(key, runtime.settings().presign_validity_s)
