@@ -24,6 +24,7 @@ demo: venv sysdeps
 lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/xenon --max-absolute C --max-modules B --max-average A functions/
 	.venv/bin/shellcheck functions/freshtrack_ops/host_scripts/*.sh functions/freshtrack_ops/host_scripts/lib/*.sh tools/*.sh .ci/run
 
 test: venv sysdeps lint
