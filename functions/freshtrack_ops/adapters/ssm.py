@@ -1,8 +1,10 @@
 """SSM Run Command: send a host script's Command document, read its status and full output, name its errors.
 
 No waiting happens here: ``send`` returns the command id at once and ``status`` answers None while the
-command is still pending or running. Step Functions does the waiting (a Wait/poll loop, or a task token
-completed by the "EC2 Command Status-change Notification" event; see docs/ssm.md).
+command is still pending or running. Step Functions does the waiting: the host task's state waits for its task
+token, which ``HostCommandDone`` completes when EventBridge reports the command's end ("EC2 Command Invocation
+Status-change Notification"; docs/ssm.md). A transfer too long for one command is a host job whose polls are
+commands of their own (docs/host-jobs.md).
 
 Output: the API keeps only the first 24,000 characters of stdout (8,000 of stderr); the agent writes the
 complete streams to ``s3://<output bucket>/<prefix>/<command id>/<instance id>/awsrunShellScript/<step>/``,

@@ -58,6 +58,7 @@ def host_handler(step: AnyStep) -> Handler:
     # only steps that emit metrics flush them (an empty flush warns on every invocation)
     flushed = metrics.log_metrics(handle) if step.has_metrics else handle
     handler: Handler = logger.inject_lambda_context(tracer.capture_lambda_handler(capture_response=False)(flushed))
+    handler.host_step = step  # type: ignore[attr-defined] # for state_machines.state_map (the docs' table)
     return handler
 
 

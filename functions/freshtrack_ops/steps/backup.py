@@ -31,6 +31,8 @@ from freshtrack_ops.steps.metrics import job_started
 
 class PreflightStep(HostStep[HostEvent, NoContext, PreflightReport]):
     name = "preflight"
+    scripts = ("preflight.sh",)
+    domain = "backup.preflight"
     model = HostEvent
     context_model = NoContext
 
@@ -50,6 +52,8 @@ class PreflightStep(HostStep[HostEvent, NoContext, PreflightReport]):
 
 class DumpStep(DataStep[DumpEvent, SsmUpload, DumpResult]):
     name = "dump"
+    scripts = ("backup_dump.sh", "ssm_backup_upload.sh")
+    domain = "backup.stream, backup.ssm_dump"
     model = DumpEvent
     context_model = SsmUpload
 

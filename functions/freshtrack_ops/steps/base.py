@@ -55,6 +55,10 @@ RunnerTarget = SshTarget | LocalTarget
 class HostStep(ABC, Generic[EventT, ContextT, ResultT]):
     #: the step's name in pending-command records (stable: records outlive deployments)
     name: ClassVar[str]
+    #: the host scripts the step may run (inline over SSH first, then the presigned-URL variant), for the docs
+    scripts: ClassVar[tuple[str, ...]]
+    #: the domain modules (under freshtrack_ops) whose functions build and read the step's commands, for the docs
+    domain: ClassVar[str]
     model: type[EventT]
     context_model: type[ContextT]
 

@@ -29,6 +29,8 @@ class PollContext(BaseModel):
 
 class JobPollStep(HostStep[JobPollEvent, PollContext, BaseModel]):
     name = "job-poll"
+    scripts = ("job_poll.sh",)
+    domain = "jobs"
     model = JobPollEvent
     context_model = PollContext
 

@@ -44,6 +44,8 @@ class LoadContext(DataContext):
 
 class VerifyStep(DataStep[VerifyEvent, DataContext, VerifyResult]):
     name = "verify"
+    scripts = ("archive_list.sh", "ssm_archive_list.sh")
+    domain = "restore.verify, restore.ssm_read"
     model = VerifyEvent
     context_model = DataContext
 
@@ -79,6 +81,8 @@ class VerifyStep(DataStep[VerifyEvent, DataContext, VerifyResult]):
 
 class LoadStep(DataStep[LoadEvent, LoadContext, LoadResult]):
     name = "load"
+    scripts = ("restore_stream.sh", "ssm_restore_stream.sh")
+    domain = "restore.load, restore.ssm_read"
     model = LoadEvent
     context_model = LoadContext
 
@@ -114,6 +118,8 @@ class LoadStep(DataStep[LoadEvent, LoadContext, LoadResult]):
 
 class DatabaseStep(HostStep[DatabaseEvent, NoContext, DatabaseActionResult]):
     name = "database"
+    scripts = ("database.sh",)
+    domain = "restore.database"
     model = DatabaseEvent
     context_model = NoContext
 
@@ -151,6 +157,8 @@ class DatabaseStep(HostStep[DatabaseEvent, NoContext, DatabaseActionResult]):
 
 class CountsStep(HostStep[CountsEvent, NoContext, CountsResult]):
     name = "counts"
+    scripts = ("row_counts.sh",)
+    domain = "restore.checks"
     model = CountsEvent
     context_model = NoContext
 
@@ -167,6 +175,8 @@ class CountsStep(HostStep[CountsEvent, NoContext, CountsResult]):
 
 class ServicesStep(HostStep[ServicesEvent, NoContext, ServicesResult]):
     name = "services"
+    scripts = ("services.sh",)
+    domain = "restore.checks"
     model = ServicesEvent
     context_model = NoContext
 
@@ -183,6 +193,8 @@ class ServicesStep(HostStep[ServicesEvent, NoContext, ServicesResult]):
 
 class HealthStep(HostStep[HealthEvent, NoContext, HealthResult]):
     name = "health"
+    scripts = ("services.sh", "health.sh")
+    domain = "restore.checks"
     model = HealthEvent
     context_model = NoContext
 
