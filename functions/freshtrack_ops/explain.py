@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from freshtrack_ops.redact import redact
 
@@ -34,12 +34,21 @@ _DEFAULT_CAUSES = {
 _RENAMED = {"States.Timeout": "TimedOut", "States.HeartbeatTimeout": "TimedOut", "States.Runtime": "WorkflowError"}
 
 
+class CaughtError(BaseModel):
+    """What a Catch hands on (``ResultPath``): Step Functions' error name and, when there is one, its cause."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    Error: str = "UnknownError"
+    Cause: str | None = None
+
+
 class ExplainEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     workflow: Workflow
     outcome: Outcome
-    error: dict[str, object] = Field(default_factory=dict)
+    error: CaughtError = CaughtError()
 
 
 class Explanation(BaseModel):
@@ -54,13 +63,13 @@ def explain(event: ExplainEvent) -> Explanation:
     return Explanation(error_name=name, error_cause=cause)
 
 
-def error_fields(error: dict[str, object]) -> tuple[str, str]:
+def error_fields(error: CaughtError) -> tuple[str, str]:
     """(error name, cause) of a caught error, as the failure notification shows them. The cause is redacted:
     ours already are (errors.OpsError), but a cause may come from elsewhere (a Lambda runtime error, a
     service error) and the notification is an e-mail."""
-    raw_name = str(error.get("Error", "UnknownError"))
+    raw_name = error.Error
     name = _RENAMED.get(raw_name, raw_name.removeprefix("States."))
-    cause_raw = str(error.get("Cause", "") or "") or _DEFAULT_CAUSES.get(raw_name, "no cause reported")
+    cause_raw = error.Cause or _DEFAULT_CAUSES.get(raw_name, "no cause reported")
     try:
         cause_json = json.loads(cause_raw)
     except ValueError:

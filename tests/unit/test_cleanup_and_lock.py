@@ -11,7 +11,7 @@ from moto import mock_aws
 from freshtrack_ops.adapters.dynamo import DynamoLockTable
 from freshtrack_ops.backup.cleanup import cleanup_backup
 from freshtrack_ops.errors import LockHeld
-from freshtrack_ops.explain import METRIC_OF, ExplainEvent, explain
+from freshtrack_ops.explain import METRIC_OF, CaughtError, ExplainEvent, explain
 from freshtrack_ops.lock_janitor import ExecutionEnded, release_orphaned_lock
 from freshtrack_ops.models import CleanupEvent
 from opsctl.local.ops_table import create_ops_table
@@ -31,9 +31,9 @@ def test_cleanup_aborts_uploads_and_deletes_a_dump_without_manifest() -> None:
 
 def test_an_error_is_named_from_the_lambda_envelope_or_step_functions_own_words() -> None:
     envelope = json.dumps({"errorType": "HostConnectionLost", "errorMessage": "demo: dropped"})
-    explained = explain(ExplainEvent(workflow="backup", outcome="failed", error={"Error": "X", "Cause": envelope}))
+    explained = explain(ExplainEvent(workflow="backup", outcome="failed", error=CaughtError(Error="X", Cause=envelope)))
     assert (explained.error_name, explained.error_cause) == ("HostConnectionLost", "demo: dropped")
-    timed_out = explain(ExplainEvent(workflow="restore", outcome="failed", error={"Error": "States.Timeout"}))
+    timed_out = explain(ExplainEvent(workflow="restore", outcome="failed", error=CaughtError(Error="States.Timeout")))
     assert timed_out.error_name == "TimedOut", "a Fail state may not raise States.*"
     assert "timeout" in timed_out.error_cause
 

@@ -18,7 +18,7 @@ from freshtrack_ops import errors
 from freshtrack_ops.adapters.ssm import SsmCommands, error_for
 from freshtrack_ops.adapters.task_callback import TaskCallback
 from freshtrack_ops.config import SsmTarget, describe_validation_error
-from freshtrack_ops.explain import error_fields
+from freshtrack_ops.explain import CaughtError, error_fields
 from freshtrack_ops.host_command import tail
 from freshtrack_ops.host_scripts import script_env
 from freshtrack_ops.host_scripts.parameters import check_values
@@ -152,7 +152,7 @@ def test_a_task_failure_cause_is_redacted_whatever_raised_it() -> None:
 )
 def test_the_notification_cause_is_redacted(cause: str) -> None:
     """The cleanup task turns the caught error into the notification's text (``error_cause``)."""
-    _name, shown = error_fields({"Error": "HostCommandFailed", "Cause": cause})
+    _name, shown = error_fields(CaughtError.model_validate({"Error": "HostCommandFailed", "Cause": cause}))
     assert_clean(shown)
     assert "?<redacted>" in shown
 

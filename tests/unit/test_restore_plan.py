@@ -6,7 +6,7 @@ import pytest
 
 from freshtrack_ops.config import LocalTarget, RestoreSettings, TargetSet
 from freshtrack_ops.errors import BackupNotFound, InvalidInput
-from freshtrack_ops.explain import error_fields
+from freshtrack_ops.explain import CaughtError, error_fields
 from freshtrack_ops.models import ValidateRestoreEvent
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.restore.plan import plan_restore, plan_test_restore, scratch_database
@@ -117,11 +117,13 @@ def test_scratch_database_is_never_the_live_one_and_fits_postgres_limits() -> No
 
 
 def test_step_functions_errors_are_renamed_for_fail_states() -> None:
-    assert error_fields({"Error": "States.Timeout", "Cause": ""}) == (
+    assert error_fields(CaughtError.model_validate({"Error": "States.Timeout", "Cause": ""})) == (
         "TimedOut",
         "the state did not finish (or was not answered) within its timeout",
     )
-    assert error_fields({"Error": "BackupCorrupt", "Cause": '{"errorType": "BackupCorrupt", "errorMessage": "x"}'}) == (
+    assert error_fields(
+        CaughtError(Error="BackupCorrupt", Cause='{"errorType": "BackupCorrupt", "errorMessage": "x"}')
+    ) == (
         "BackupCorrupt",
         "x",
     )
