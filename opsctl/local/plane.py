@@ -177,6 +177,7 @@ class LocalPlane:
         self._hosts: dict[str, LocalHost] = {}
         self._targets: dict[str, Target] = {}
         self._saved_env: dict[str, str | None] = {}
+        self._settings: runtime.Settings | None = None
         self._mock: Any = None
         self._owns_root = root is None
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="ftops-plane-"))
@@ -252,6 +253,8 @@ class LocalPlane:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        runtime.configure(None)
+        self._settings = None
         runtime.reset()
         for key, value in self._saved_env.items():
             if value is None:
@@ -293,8 +296,7 @@ class LocalPlane:
         credentials = boto3.session.Session().get_credentials()
         secrets = {credentials.access_key: credentials.secret_key} if credentials else {}
         self._s3_endpoint = LocalS3Endpoint(region=REGION, extra_secrets=secrets).start()
-        os.environ["PRESIGN_ENDPOINT_URL"] = self._s3_endpoint.url
-        runtime.reset()
+        self._configure(presign_endpoint_url=self._s3_endpoint.url)
         if self._credential_lifetime_s is not None:
             runtime.set_presign_credentials(self._temporary_credentials)
 
@@ -369,31 +371,39 @@ class LocalPlane:
                 return
 
     def _set_env(self) -> None:
+        # Only what the libraries read from the environment themselves stays there: boto3's credentials and
+        # region (moto needs them too) and powertools' own settings. The tasks' Settings go through
+        # runtime.configure, never os.environ.
         env = {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
-            "BACKUP_BUCKET": BUCKET,
-            "OPS_TABLE": TABLE,
-            "TARGETS_PARAMETER": TARGETS_PARAMETER,
-            "PART_SIZE_MB": str(self._part_size_mb),
             "POWERTOOLS_SERVICE_NAME": "freshtrack-ops",
             "POWERTOOLS_METRICS_NAMESPACE": "FreshTrackOps",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": self._log_level,
-            "NOTIFICATION_TOPIC_ARN": "",
-            "TEST_RESTORE_STATE_MACHINE_ARN": "",
-            "SSM_DOCUMENT_PREFIX": SSM_DOCUMENT_PREFIX,
-            "SSM_OUTPUT_PREFIX": "ssm-output",
-            "PRESIGN_ENDPOINT_URL": "",
-            "PRESIGN_VALIDITY_S": str(self._presign_validity_s),
         }
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
+        self._configure()
+
+    def _configure(self, **changes: str) -> None:
+        """The tasks' settings (what CDK puts in a deployed function's environment) with ``changes``."""
+        base = self._settings or runtime.Settings(
+            backup_bucket=BUCKET,
+            ops_table=TABLE,
+            targets_parameter=TARGETS_PARAMETER,
+            part_size_mb=self._part_size_mb,
+            ssm_document_prefix=SSM_DOCUMENT_PREFIX,
+            ssm_output_prefix="ssm-output",
+            presign_validity_s=self._presign_validity_s,
+        )
+        self._settings = runtime.Settings.model_validate(base.model_dump() | changes)
+        runtime.configure(self._settings)
 
     # -- embedded AWS ---------------------------------------------------------------------------
     def client(self, service: str) -> Any:
@@ -434,8 +444,7 @@ class LocalPlane:
         create_ops_table(self.dynamodb, TABLE)
         sns, sqs = self.client("sns"), self.client("sqs")
         self.topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
-        os.environ["NOTIFICATION_TOPIC_ARN"] = self.topic_arn
-        runtime.reset()
+        self._configure(notification_topic_arn=self.topic_arn)
         self._queue_url = sqs.create_queue(QueueName="ftops-local-notifications")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -480,8 +489,7 @@ class LocalPlane:
                 roleArn=role_arn,
                 type="STANDARD",
             )["stateMachineArn"]
-        os.environ["TEST_RESTORE_STATE_MACHINE_ARN"] = self._state_machines["test-restore"]
-        runtime.reset()
+        self._configure(test_restore_state_machine_arn=self._state_machines["test-restore"])
 
     def _target_for(self, host: LocalHost) -> Target:
         common: dict[str, Any] = {
