@@ -25,7 +25,8 @@ lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 	.venv/bin/xenon --max-absolute C --max-modules B --max-average A functions/
-	.venv/bin/shellcheck functions/freshtrack_ops/host_scripts/*.sh functions/freshtrack_ops/host_scripts/lib/*.sh tools/*.sh .ci/run
+	.venv/bin/shellcheck functions/freshtrack_ops/host_scripts/*.sh functions/freshtrack_ops/host_scripts/lib/*.sh tools/*.sh .ci/run \
+		opsctl/local/app_repo_files/scripts/*.sh
 
 test: venv sysdeps lint
 	$(PY) -m pytest -q

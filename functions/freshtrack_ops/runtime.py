@@ -7,6 +7,7 @@ caches are process-wide and thread-safe enough for concurrent invocations in one
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -63,8 +64,35 @@ class Settings(BaseModel):
     presign_validity_s: int = Field(default=900, ge=1, le=12 * 3600)
 
 
-@cache
+#: settings given explicitly with ``configure`` (the local plane's); None: the function's environment
+_configured: Settings | None = None
+_configure_lock = threading.Lock()
+
+
+def configure(new: Settings | None) -> None:
+    """Use ``new`` as every task's settings from now on, instead of the environment; None: the environment again.
+
+    The embedded local plane runs the handlers in its own process and configures them here rather than
+    through ``os.environ`` (process-wide, shared with whatever else runs in that process). Deployed functions
+    never call this: CDK sets their environment, which ``settings()`` reads. Executions run in threads: a
+    reader sees the old or the new (frozen) Settings, never a mix; the presigners built from the old ones
+    are forgotten.
+    """
+    global _configured  # noqa: PLW0603 - the process-wide hook, like the caches below
+    with _configure_lock:
+        _configured = new
+        _presigner.cache_clear()
+        _presigners_by_key.clear()
+
+
 def settings() -> Settings:
+    """The configured settings (``configure``), else the function's environment's (validated once, cached)."""
+    configured = _configured
+    return configured if configured is not None else _environment_settings()
+
+
+@cache
+def _environment_settings() -> Settings:
     raw = {key.lower(): value for key, value in os.environ.items()}
     try:
         return Settings.model_validate(raw)
@@ -245,10 +273,12 @@ def _ssh_runner(target: SshTarget) -> HostRunner:
 
 
 def reset() -> None:
-    """Forget cached settings, clients and parameters (the local plane calls this between planes)."""
+    """Forget cached settings, clients and parameters (the local plane calls this between planes).
+
+    Settings given with ``configure`` stay until ``configure(None)``."""
     from aws_lambda_powertools.utilities import parameters
 
-    settings.cache_clear()
+    _environment_settings.cache_clear()
     _client.cache_clear()
     _presigner.cache_clear()
     _presigners_by_key.clear()
