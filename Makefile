@@ -40,7 +40,9 @@ demo: venv sysdeps
 lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/mypy
-	.venv/bin/shellcheck functions/freshtrack_ops/host_scripts/*.sh functions/freshtrack_ops/host_scripts/lib/*.sh tools/*.sh .ci/run
+	.venv/bin/xenon --max-absolute C --max-modules B --max-average A functions/
+	.venv/bin/shellcheck functions/freshtrack_ops/host_scripts/*.sh functions/freshtrack_ops/host_scripts/lib/*.sh tools/*.sh .ci/run \
+		opsctl/local/app_repo_files/scripts/*.sh
 
 test: venv sysdeps lint
 	$(PY) -m pytest -q

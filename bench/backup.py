@@ -38,12 +38,12 @@ from bench.probes import (
     self_cpu_s,
 )
 from freshtrack_ops import runtime
+from freshtrack_ops.adapters import presign
 from freshtrack_ops.adapters.s3_store import S3BackupStore, S3MultipartUpload
 from freshtrack_ops.adapters.ssh import SshRunner, SshStream, load_private_key
-from freshtrack_ops.backup import presign
-from freshtrack_ops.backup.host_env import dump_env
 from freshtrack_ops.backup.stream import IDLE_TIMEOUT_S, parse_row_counts, pump
 from freshtrack_ops.config import BackupSettings, Compression
+from freshtrack_ops.host_env import dump_env
 from opsctl.local.host import LocalHost
 from opsctl.local.plane import LocalPlane
 from opsctl.local.seed import seed

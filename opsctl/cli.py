@@ -57,15 +57,16 @@ def _parser() -> argparse.ArgumentParser:
 def _answer(args: argparse.Namespace) -> int:
     import boto3
 
+    from freshtrack_ops.adapters.approvals import DynamoApprovalStore
+    from freshtrack_ops.adapters.task_callback import TaskCallback
     from freshtrack_ops.restore.approval import answer_approval
 
     answer_approval(
         args.execution_arn,
         approve=args.command == "approve",
         reason=args.reason,
-        table=args.table,
-        dynamodb=boto3.client("dynamodb"),
-        sfn=boto3.client("stepfunctions"),
+        store=DynamoApprovalStore(boto3.client("dynamodb"), args.table),
+        callbacks=TaskCallback(boto3.client("stepfunctions")),
     )
     print(f"{args.command}d {args.execution_arn}")
     return 0

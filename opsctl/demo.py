@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from freshtrack_ops.config import SsmTarget
 from opsctl.local.plane import Execution, LocalPlane
 
 SUMMARY_PATH = Path("build/demo/summary.json")
@@ -85,7 +86,8 @@ def run_demo(readings: int = 20_000) -> int:
         ready = time.monotonic() - began
         print(f"  host 'demo' over {plane.transport}; app {host.app_dir}; plane ready in {ready:.1f} s")
         ssm_target = plane.target("demo-ssm")
-        print(f"  host 'demo-ssm' over SSM Run Command (managed instance {ssm_target.instance_id})")
+        instance = ssm_target.instance_id if isinstance(ssm_target, SsmTarget) else "?"
+        print(f"  host 'demo-ssm' over SSM Run Command (managed instance {instance})")
         for note in plane.notes:
             print(f"  note: {note}")
         demo = Demo(plane)

@@ -30,7 +30,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
-from freshtrack_ops.config import DeploymentConfig, Target
+from freshtrack_ops.config import DeploymentConfig, SshTarget, SsmTarget, Target
 from freshtrack_ops.tasks import TASKS, WORKFLOWS, LambdaTask, Workflow
 from stacks.function_factory import LOG_RETENTION, FunctionFactory, FunctionResources, TaskFunction
 from stacks.nag import acknowledge, suppress_lint
@@ -608,11 +608,11 @@ class ControlPlaneStack(Stack):
             targets_parameter_arn=targets.parameter.parameter_arn,
             topic_arn=notifications.topic.topic_arn,
             ssh_key_secret_arns=tuple(
-                sorted({t.private_key_secret_arn for t in config.targets if t.private_key_secret_arn})
+                sorted({t.private_key_secret_arn for t in config.targets if isinstance(t, SshTarget)})
             ),
             document_arns=tuple(self.host_documents.document_arns()),
             ssm_instance_arns=tuple(
-                sorted({instance_arn(self, t.instance_id) for t in config.targets if t.instance_id})
+                sorted({instance_arn(self, t.instance_id) for t in config.targets if isinstance(t, SsmTarget)})
             ),
         )
         environment = {

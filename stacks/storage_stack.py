@@ -24,7 +24,7 @@ BACKUP_PREFIX = "backups/"
 RETENTION_TAG = "retention"
 EXPIRING = "expiring"
 NONCURRENT_VERSION_DAYS = 7
-#: the SSM data path's lists of presigned part URLs (``backup/presign.py`` EXCHANGE_PREFIX): bearer credentials
+#: the SSM data path's lists of presigned part URLs (``adapters/presign.py`` EXCHANGE_PREFIX): bearer credentials
 #: for a few hours, useless after the upload, so they go after a day
 SSM_EXCHANGE_PREFIX = "ssm-exchange/"
 SSM_EXCHANGE_DAYS = 1

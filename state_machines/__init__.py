@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 
@@ -64,3 +65,55 @@ def render(workflow: str, values: Mapping[str, str]) -> str:
     rendered = PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
     json.loads(rendered)
     return rendered
+
+
+def _task_name(state: dict[str, Any]) -> str | None:
+    parameters = state.get("Parameters")
+    waits = isinstance(parameters, dict) and "FunctionName" in parameters  # lambda:invoke.waitForTaskToken
+    resource = parameters["FunctionName"] if waits else state.get("Resource")  # type: ignore[index]
+    match = PLACEHOLDER.fullmatch(str(resource or ""))
+    name = match.group(1).removesuffix("FunctionArn") if match else None
+    return name if name in TASKS else None
+
+
+def state_map() -> list[tuple[str, str, str, str, str, str]]:
+    """(workflow, state, task, host step, domain modules, host scripts) of every Task state that runs a Lambda
+    task: where a newcomer finds the code behind each state (docs/architecture.md shows this table; a test keeps
+    it current). A task without a host step names its handler instead."""
+    import importlib
+
+    rows: list[tuple[str, str, str, str, str, str]] = []
+
+    def step_of(task: str) -> Any:
+        module, _, attribute = TASKS[task].handler.rpartition(".")
+        return getattr(getattr(importlib.import_module(module), attribute), "host_step", None)
+
+    def walk(workflow: str, states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            for branch in state.get("Branches", []):
+                walk(workflow, branch["States"])
+            task = _task_name(state) if state.get("Type") == "Task" else None
+            if task is None:
+                continue
+            step = step_of(task)
+            handler = TASKS[task].handler.removeprefix("freshtrack_ops.")
+            scripts = ", ".join(f"`{script}`" for script in step.scripts) if step else ""
+            code = step.domain if step else handler
+            rows.append((workflow, name, task, step.name if step else "", code, scripts))
+
+    for workflow in WORKFLOWS:
+        walk(workflow, json.loads(asl_text(workflow))["States"])
+    return rows
+
+
+def state_map_markdown() -> str:
+    """``state_map()`` as the Markdown table docs/architecture.md carries."""
+    lines = [
+        "| workflow | state | task (Lambda) | host step | code (under `freshtrack_ops.`) | host scripts |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {w} | {s} | `{t}` | {step or '—'} | `{code}` | {scripts or '—'} |"
+        for w, s, t, step, code, scripts in state_map()
+    ]
+    return "\n".join(lines) + "\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     HttpUrl,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -102,22 +103,12 @@ class RestoreSettings(BaseModel):
 MAX_TRANSFER_HOURS = 24
 
 
-class Target(BaseModel):
-    """One FreshTrack Pro server the control plane operates."""
+class TargetBase(BaseModel):
+    """What every FreshTrack Pro server the control plane operates has, whatever the transport."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: HostId
-    transport: Literal["ssh", "ssm", "local"]
-    # ssh
-    address: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:-]{1,253}$")] | None = None
-    port: int = Field(default=22, ge=1, le=65535)
-    user: Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)] = "root"
-    private_key_secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)] | None = None
-    host_public_key: Annotated[str, StringConstraints(pattern=HOST_PUBLIC_KEY_PATTERN)] | None = None
-    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    # ssm
-    instance_id: Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)] | None = None
     # the application on the host
     app_dir: AbsPath = "/opt/freshtrack-pro"
     docker_bin: AbsPath | Literal["docker"] = "docker"
@@ -139,15 +130,7 @@ class Target(BaseModel):
     max_transfer_hours: int = Field(default=12, ge=1, le=MAX_TRANSFER_HOURS)
 
     @model_validator(mode="after")
-    def _transport_fields(self) -> Target:
-        if self.transport == "ssh":
-            missing = [
-                name for name in ("address", "private_key_secret_arn", "host_public_key") if getattr(self, name) is None
-            ]
-            if missing:
-                raise ValueError(f"transport 'ssh' needs {', '.join(missing)}")
-        if self.transport == "ssm" and self.instance_id is None:
-            raise ValueError("transport 'ssm' needs instance_id")
+    def _consistent(self) -> Self:
         if self.health_check_from == "host" and (
             len(self.effective_health_url) > HEALTH_URL_MAX_CHARS
             or not re.fullmatch(HEALTH_URL_PATTERN, self.effective_health_url)
@@ -169,6 +152,41 @@ class Target(BaseModel):
         return str(self.health_url) if self.health_url else f"https://{self.domain}/api/health"
 
 
+class SshTarget(TargetBase):
+    """A server reached over SSH (paramiko): the private key in Secrets Manager, the host key pinned."""
+
+    transport: Literal["ssh"] = "ssh"
+    address: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:-]{1,253}$")]
+    port: int = Field(default=22, ge=1, le=65535)
+    user: Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)] = "root"
+    private_key_secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)]
+    host_public_key: Annotated[str, StringConstraints(pattern=HOST_PUBLIC_KEY_PATTERN)]
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class SsmTarget(TargetBase):
+    """A server reached through SSM Run Command (an EC2 instance ``i-…`` or a managed instance ``mi-…``)."""
+
+    transport: Literal["ssm"] = "ssm"
+    instance_id: Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)]
+
+
+class LocalTarget(TargetBase):
+    """The embedded plane's host without sshd (scripts run by a local bash); never in a deployment."""
+
+    transport: Literal["local"] = "local"
+
+
+#: one FreshTrack Pro server: the ``transport`` field says which kind, and each kind has exactly its fields
+Target = Annotated[SshTarget | SsmTarget | LocalTarget, Field(discriminator="transport")]
+_TARGET_ADAPTER: TypeAdapter[SshTarget | SsmTarget | LocalTarget] = TypeAdapter(Target)
+
+
+def parse_target(data: Any) -> SshTarget | SsmTarget | LocalTarget:
+    """A target from its configuration (a dict): the transport picks the model; ValidationError otherwise."""
+    return _TARGET_ADAPTER.validate_python(data)
+
+
 class TargetSet(BaseModel):
     """The targets as the Lambda tasks see them (no deployment-only settings)."""
 
@@ -176,7 +194,7 @@ class TargetSet(BaseModel):
 
     targets: tuple[Target, ...]
 
-    def get(self, host: str) -> Target:
+    def get(self, host: str) -> SshTarget | SsmTarget | LocalTarget:
         for target in self.targets:
             if target.id == host:
                 return target
@@ -250,8 +268,13 @@ def describe_validation_error(error: ValidationError, *, prefix: str = "") -> st
     so ``backup_id`` reads "should match pattern ... or should be 'latest-verified' (got 'x')".
     """
     by_field: dict[str, tuple[list[str], Any]] = {}
-    for problem in error.errors():
-        parts = [str(p) for p in problem["loc"] if isinstance(p, int) or _FIELD_PART.match(str(p))]
+    problems = error.errors()
+    failed_items = {tuple(p["loc"][:-1]) for p in problems if len(p["loc"]) > 1}
+    for problem in problems:
+        loc = problem["loc"]
+        if problem["type"] == "too_short" and any(item[: len(loc)] == tuple(loc) for item in failed_items):
+            continue  # a list whose items failed also reads "too short" (the failed items were dropped)
+        parts = [str(p) for i, p in enumerate(loc) if _is_field_part(loc, i)]
         field = prefix + (".".join(parts) or "(input)")
         messages, _ = by_field.setdefault(field, ([], problem.get("input")))
         if problem["msg"] not in messages:
@@ -262,6 +285,17 @@ def describe_validation_error(error: ValidationError, *, prefix: str = "") -> st
 
 
 _FIELD_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: a discriminated union puts the chosen member's tag in the error's path (``targets.0.ssh.address``)
+_UNION_TAGS = frozenset({"ssh", "ssm", "local"})
+
+
+def _is_field_part(loc: tuple[int | str, ...], index: int) -> bool:
+    part = loc[index]
+    if isinstance(part, int):
+        return True
+    if part in _UNION_TAGS and index > 0 and isinstance(loc[index - 1], int):
+        return False
+    return bool(_FIELD_PART.match(part))
 
 
 def _shorten(value: Any) -> str:

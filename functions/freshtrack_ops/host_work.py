@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict
 from freshtrack_ops import runtime
 from freshtrack_ops.adapters.pending import PendingCommand
 from freshtrack_ops.adapters.undo_log import UndoEntry, UndoKind
-from freshtrack_ops.backup.preflight import tail
+from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.errors import HostCommandFailed
+from freshtrack_ops.host_command import tail
 
 #: the order in which undo entries are undone
 _ORDER: dict[str, int] = {"job": 0, "scratch": 1}
@@ -79,7 +80,7 @@ def _cancel(command_id: str, instance_id: str) -> None:
 def undo_entry(entry: UndoEntry) -> None:
     """Undo one entry: its step's S3 side first, then the host command it names (sent without waiting over
     SSM; the completion of such a command completes no task)."""
-    from freshtrack_ops.steps.catalog import STEPS
+    from freshtrack_ops.steps.registry import STEPS
 
     step = STEPS.get(entry.step)
     if step is None:
@@ -88,10 +89,9 @@ def undo_entry(entry: UndoEntry) -> None:
     command = step.undo(entry, target)
     if command is None:
         return
-    if target.transport == "ssm":
+    if isinstance(target, SsmTarget):
         ssm = runtime.ssm_commands()
         command_id = ssm.send(target, command.script, command.env)
-        assert target.instance_id is not None  # a validated ssm target has one
         # recorded without a task token: its completion event finds it and completes nothing (if this put
         # fails, the entry stays and is undone again: job_cancel.sh and drop-scratch are repeatable)
         runtime.pending_commands().put(

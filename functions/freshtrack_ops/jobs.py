@@ -19,14 +19,13 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.config import HOST_ID_PATTERN, Target
 from freshtrack_ops.errors import HostCommandFailed
-from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.host_command import HostCommand, tail
 from freshtrack_ops.ports import CommandResult
 
 Mode = Literal["inline", "job"]
@@ -50,9 +49,9 @@ class HostJob(BaseModel):
     step: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z-]{0,31}$")]
     host: Annotated[str, StringConstraints(pattern=HOST_ID_PATTERN)]
     job_id: JobId
-    #: the wrapped step's task input (JSON) and what its finish needs (no secrets, no URLs)
+    #: the wrapped step's task input and context, as JSON (no secrets, no URLs)
     event: str
-    context: dict[str, Any]
+    context: str
     started_at: float
     deadline_at: float
     poll_s: int = MIN_POLL_S
@@ -60,11 +59,28 @@ class HostJob(BaseModel):
     parts_done: int = 0
     #: the part the job waits for fresh URLs from (0: none)
     needs_urls_from: int = 0
-    #: when the dump's part URLs were last minted (0: not a dump)
+    #: when the job's part URLs (a dump's) were last minted
     urls_minted_at: float = 0.0
 
 
+class DataContext(BaseModel):
+    """The context of a transfer (what its finish needs besides the event): ``job_id`` is set when it was
+    started as a host job."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_id: JobId | None = None
+
+
 class JobPollEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job: HostJob
+
+
+class JobStarted(BaseModel):
+    """A transfer's output while it runs as a host job: the state machine polls ``job`` until it has exited."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     job: HostJob
@@ -112,18 +128,19 @@ def job_env(target: Target, job_id: str) -> dict[str, str]:
 
 
 def new_job(
-    step: str, target: Target, job_id: str, event_json: str, context: dict[str, Any], *, now: float | None = None
+    step: str, target: Target, job_id: str, event_json: str, context_json: str, *, now: float | None = None
 ) -> HostJob:
+    """A job just started; its URLs (if it is a dump) were minted with it."""
     started = time.time() if now is None else now
     return HostJob(
         step=step,
         host=target.id,
         job_id=job_id,
         event=event_json,
-        context=context,
+        context=context_json,
         started_at=started,
         deadline_at=started + target.max_transfer_hours * 3600,
-        urls_minted_at=started if "upload_id" in context else 0.0,
+        urls_minted_at=started,
     )
 
 

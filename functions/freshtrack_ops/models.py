@@ -162,17 +162,14 @@ class BackupOutput(Strict):
 
 
 class CleanupEvent(Strict):
-    """Failure-path cleanup: abort uploads and remove any object without a manifest."""
+    """Failure-path cleanup of a backup: abort its uploads and remove its dump if it has no manifest."""
 
-    plan: BackupPlan | None = None
-    error: dict[str, object] = Field(default_factory=dict)
+    plan: BackupPlan
 
 
 class CleanupResult(Strict):
     aborted_uploads: int
     deleted_objects: list[str]
-    error_name: str
-    error_cause: str
 
 
 # -- restores ---------------------------------------------------------------------------------------
@@ -255,6 +252,12 @@ class DatabaseEvent(Strict):
     action: Literal["create-scratch", "drop-scratch", "recreate-live"]
     database: DatabaseName
     confirm: str = ""
+
+
+class DatabaseActionResult(Strict):
+    """What database.sh said it did."""
+
+    result: str
 
 
 class LoadEvent(Strict):

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from freshtrack_ops.adapters.pending import PendingCommand
+    from freshtrack_ops.adapters.undo_log import UndoEntry, UndoKind
+    from freshtrack_ops.config import SsmTarget
 
 
 @dataclass(frozen=True)
@@ -121,3 +126,126 @@ class Catalog(Protocol):
     def forget(self, entry: CatalogEntry) -> None:
         """Remove the entry (its backup no longer exists); a missing entry is not an error."""
         ...
+
+
+class TagStore(Protocol):
+    """Object tags of the current version of a backup object (retention)."""
+
+    def get_tags(self, key: str) -> dict[str, str] | None:
+        """The tags, or None when the object is gone."""
+        ...
+
+    def put_tags(self, key: str, tags: dict[str, str]) -> None: ...
+
+
+class RetentionCatalog(Protocol):
+    """What retention needs from the catalog."""
+
+    def list_backups(self, host: str) -> list[CatalogEntry]:
+        """Newest first."""
+        ...
+
+    def forget(self, entry: CatalogEntry) -> None:
+        """Remove the entry (its backup no longer exists); a missing entry is not an error."""
+        ...
+
+
+class PresignedUploads(Protocol):
+    """The data path through presigned URLs: the host moves the bytes, holding no AWS credentials."""
+
+    def start(self, key: str, *, parts: int, expires_s: int, metadata: Mapping[str, str]) -> tuple[str, str, str]:
+        """A multipart upload of ``key`` and its list of part URLs: (upload id, list key, GET URL of the list)."""
+        ...
+
+    def fresh_part_urls(self, key: str, upload_id: str, *, first: int, last: int, expires_s: int, stamp: int) -> str:
+        """A GET URL of fresh URLs for parts ``first..last`` of a running upload."""
+        ...
+
+    def object_url(self, key: str, expires_s: int) -> str:
+        """A GET URL of a stored object."""
+        ...
+
+    def complete(self, key: str, upload_id: str, report: str, *, part_size: int) -> tuple[int, str, int]:
+        """Complete the upload from the host's report: (size, sha256, parts); aborts it on any inconsistency."""
+        ...
+
+    def abort(self, key: str, upload_id: str) -> None: ...
+
+    def discard_lists(self, list_key: str) -> None:
+        """Delete an upload's lists of part URLs (they are credentials)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    execution_id: str
+    task_token: str
+    host: str
+    backup_id: str
+    expires_at: int
+
+
+class ApprovalStore(Protocol):
+    """Restores waiting for an operator's answer: their task tokens, kept out of every message."""
+
+    def put(self, approval: PendingApproval) -> None: ...
+
+    def get(self, execution_id: str) -> PendingApproval | None: ...
+
+    def delete(self, execution_id: str) -> None: ...
+
+
+class TaskCallbacks(Protocol):
+    """Completing a workflow task that waits with a task token."""
+
+    def succeed(self, token: str, output: Mapping[str, object]) -> None: ...
+
+    def fail(self, token: str, exc: BaseException) -> None:
+        """Fail the task with the error's class name (the ASL error name) and its message as the cause."""
+        ...
+
+
+class Notifier(Protocol):
+    def publish(self, subject: str, message: str) -> None: ...
+
+
+class CommandSender(Protocol):
+    """SSM Run Command: host scripts sent as documents, their results read back."""
+
+    def send(self, target: SsmTarget, script: str, env: Mapping[str, str]) -> str:
+        """Send the script's document with ``env`` as parameters; the command id."""
+        ...
+
+    def status(self, command_id: str, instance_id: str) -> CommandResult | None:
+        """The finished command's result, None while it runs; a named error when it did not run to an exit."""
+        ...
+
+    def cancel(self, command_id: str, instance_id: str) -> None: ...
+
+
+class PendingCommandStore(Protocol):
+    """Which workflow task waits for which SSM command (adapters/pending.py)."""
+
+    def put(self, pending: PendingCommand) -> None: ...
+
+    def get(self, command_id: str) -> PendingCommand | None: ...
+
+    def claim(self, command_id: str) -> bool:
+        """Mark the record handled; False when another delivery of the event got there first."""
+        ...
+
+    def delete(self, pending: PendingCommand) -> None: ...
+
+    def of_execution(self, execution_id: str) -> list[tuple[str, str]]:
+        """(command id, instance id) of every command still pending for ``execution_id``."""
+        ...
+
+
+class UndoLog(Protocol):
+    """What each execution started on a host and has not finished yet (adapters/undo_log.py)."""
+
+    def record(self, execution_id: str, entry: UndoEntry) -> None: ...
+
+    def resolve(self, execution_id: str, keys: Iterable[str]) -> None: ...
+
+    def of_execution(self, execution_id: str, kinds: Iterable[UndoKind] | None = None) -> list[UndoEntry]: ...

@@ -7,6 +7,7 @@ caches are process-wide and thread-safe enough for concurrent invocations in one
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -14,19 +15,24 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from freshtrack_ops.config import Target, TargetSet, describe_validation_error
+from freshtrack_ops.config import LocalTarget, SshTarget, TargetSet, describe_validation_error
 from freshtrack_ops.errors import ConfigError
-from freshtrack_ops.ports import HostRunner
+from freshtrack_ops.ports import (
+    ApprovalStore,
+    CommandSender,
+    HostRunner,
+    Notifier,
+    PendingCommandStore,
+    PresignedUploads,
+    TaskCallbacks,
+    UndoLog,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from freshtrack_ops.adapters.dynamo import DynamoCatalog, DynamoLockTable
-    from freshtrack_ops.adapters.pending import DynamoPendingCommands
     from freshtrack_ops.adapters.s3_store import S3BackupStore
-    from freshtrack_ops.adapters.ssm import SsmCommands
-    from freshtrack_ops.adapters.task_callback import TaskCallback
-    from freshtrack_ops.adapters.undo_log import DynamoUndoLog
 
 TARGETS_MAX_AGE_S = 60
 SECRET_MAX_AGE_S = 300
@@ -58,8 +64,35 @@ class Settings(BaseModel):
     presign_validity_s: int = Field(default=900, ge=1, le=12 * 3600)
 
 
-@cache
+#: settings given explicitly with ``configure`` (the local plane's); None: the function's environment
+_configured: Settings | None = None
+_configure_lock = threading.Lock()
+
+
+def configure(new: Settings | None) -> None:
+    """Use ``new`` as every task's settings from now on, instead of the environment; None: the environment again.
+
+    The embedded local plane runs the handlers in its own process and configures them here rather than
+    through ``os.environ`` (process-wide, shared with whatever else runs in that process). Deployed functions
+    never call this: CDK sets their environment, which ``settings()`` reads. Executions run in threads: a
+    reader sees the old or the new (frozen) Settings, never a mix; the presigners built from the old ones
+    are forgotten.
+    """
+    global _configured  # noqa: PLW0603 - the process-wide hook, like the caches below
+    with _configure_lock:
+        _configured = new
+        _presigner.cache_clear()
+        _presigners_by_key.clear()
+
+
 def settings() -> Settings:
+    """The configured settings (``configure``), else the function's environment's (validated once, cached)."""
+    configured = _configured
+    return configured if configured is not None else _environment_settings()
+
+
+@cache
+def _environment_settings() -> Settings:
     raw = {key.lower(): value for key, value in os.environ.items()}
     try:
         return Settings.model_validate(raw)
@@ -107,25 +140,39 @@ def catalog() -> DynamoCatalog:
     return DynamoCatalog(_client("dynamodb"), settings().ops_table)
 
 
-def pending_commands() -> DynamoPendingCommands:
+def pending_commands() -> PendingCommandStore:
     from freshtrack_ops.adapters.pending import DynamoPendingCommands
 
     return DynamoPendingCommands(_client("dynamodb"), settings().ops_table)
 
 
-def undo_log() -> DynamoUndoLog:
+def approval_store() -> ApprovalStore:
+    from freshtrack_ops.adapters.approvals import DynamoApprovalStore
+
+    return DynamoApprovalStore(_client("dynamodb"), settings().ops_table)
+
+
+def notifier() -> Notifier | None:
+    """The deployment's notification topic (None where none is configured)."""
+    from freshtrack_ops.adapters.sns_notifier import SnsNotifier
+
+    topic = settings().notification_topic_arn
+    return SnsNotifier(_client("sns"), topic) if topic else None
+
+
+def undo_log() -> UndoLog:
     from freshtrack_ops.adapters.undo_log import DynamoUndoLog
 
     return DynamoUndoLog(_client("dynamodb"), settings().ops_table)
 
 
-def task_callback() -> TaskCallback:
+def task_callback() -> TaskCallbacks:
     from freshtrack_ops.adapters.task_callback import TaskCallback
 
     return TaskCallback(_client("stepfunctions"))
 
 
-def ssm_commands() -> SsmCommands:
+def ssm_commands() -> CommandSender:
     from freshtrack_ops.adapters.ssm import SsmCommands
 
     current = settings()
@@ -151,6 +198,13 @@ def set_presign_credentials(provider: Callable[[], tuple[str, str, str | None]] 
     _presigners_by_key.clear()
 
 
+def presigned_uploads() -> PresignedUploads:
+    """The SSM data path's port: presign with ``presigner()``, complete and abort with the task's own client."""
+    from freshtrack_ops.adapters.presign import S3PresignedUploads
+
+    return S3PresignedUploads(presigner(), _client("s3"), settings().backup_bucket)
+
+
 def presigner() -> S3Client:
     """The S3 client that presigns the SSM data path's URLs (SigV4, regional endpoint unless configured)."""
     provider = _presign_credentials
@@ -161,7 +215,7 @@ def presigner() -> S3Client:
     if client is None:
         import boto3
 
-        from freshtrack_ops.backup.presign import presign_client
+        from freshtrack_ops.adapters.presign import presign_client
 
         session = boto3.session.Session(
             aws_access_key_id=access_key, aws_secret_access_key=secret_key, aws_session_token=token
@@ -176,25 +230,23 @@ def presigner() -> S3Client:
 def _presigner() -> S3Client:
     import boto3
 
-    from freshtrack_ops.backup.presign import presign_client
+    from freshtrack_ops.adapters.presign import presign_client
 
     region = boto3.session.Session().region_name or "us-east-1"
     return presign_client(region, endpoint_url=settings().presign_endpoint_url)
 
 
-def runner_for(target: Target) -> HostRunner:
+def runner_for(target: SshTarget | LocalTarget) -> HostRunner:
     """A fresh runner per task invocation (connections are not shared across executions)."""
-    if target.transport == "ssh":
+    if isinstance(target, SshTarget):
         return _ssh_runner(target)
-    if target.transport == "local":
-        from freshtrack_ops.adapters.local import LocalRunner
+    from freshtrack_ops.adapters.local import LocalRunner
 
-        return LocalRunner(target.id)
-    raise ConfigError(f"target {target.id}: transport {target.transport!r} has no runner (SSM sends documents)")
+    return LocalRunner(target.id)
 
 
 @contextmanager
-def runner(target: Target) -> Iterator[HostRunner]:
+def runner(target: SshTarget | LocalTarget) -> Iterator[HostRunner]:
     """A host runner for one task invocation, closed afterwards."""
     host_runner = runner_for(target)
     try:
@@ -203,12 +255,11 @@ def runner(target: Target) -> Iterator[HostRunner]:
         host_runner.close()
 
 
-def _ssh_runner(target: Target) -> HostRunner:
+def _ssh_runner(target: SshTarget) -> HostRunner:
     from aws_lambda_powertools.utilities import parameters
 
     from freshtrack_ops.adapters.ssh import SshRunner, load_private_key
 
-    assert target.address and target.private_key_secret_arn and target.host_public_key
     secret = parameters.get_secret(target.private_key_secret_arn, max_age=SECRET_MAX_AGE_S)
     return SshRunner(
         host_id=target.id,
@@ -222,10 +273,12 @@ def _ssh_runner(target: Target) -> HostRunner:
 
 
 def reset() -> None:
-    """Forget cached settings, clients and parameters (the local plane calls this between planes)."""
+    """Forget cached settings, clients and parameters (the local plane calls this between planes).
+
+    Settings given with ``configure`` stay until ``configure(None)``."""
     from aws_lambda_powertools.utilities import parameters
 
-    settings.cache_clear()
+    _environment_settings.cache_clear()
     _client.cache_clear()
     _presigner.cache_clear()
     _presigners_by_key.clear()

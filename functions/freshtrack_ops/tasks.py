@@ -96,6 +96,11 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"bucket-write"}),
         ),
         LambdaTask(
+            "ExplainError",
+            "freshtrack_ops.handlers.outcome.explain_error",
+            "Name a failure path's caught error for its notification and Fail state; count the outcome",
+        ),
+        LambdaTask(
             "BackupChainVerify",
             "freshtrack_ops.handlers.backup.chain",
             "Start the test restore of a finished backup when the target asks for it",

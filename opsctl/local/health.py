@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from opsctl.local.docker_shim import ShimState
+from opsctl.local.docker_shim.state import ShimState
 
 
 class HealthServer:

@@ -17,8 +17,10 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from opsctl.local import app_repo, docker_shim, sshd
-from opsctl.local.docker_shim import DEFAULT_SERVICES, ShimState
+from opsctl.local import app_repo, sshd
+from opsctl.local.docker_shim import PROGRAM as DOCKER_SHIM
+from opsctl.local.docker_shim import faults
+from opsctl.local.docker_shim.state import DEFAULT_SERVICES, START_LINES, ShimState
 from opsctl.local.health import HealthServer
 from opsctl.local.postgres import PostgresCluster
 from opsctl.local.seed import seed
@@ -99,12 +101,11 @@ class LocalHost:
                 }
             )
         for service in self.services_list:
-            state.log(service, docker_shim.START_LINES.get(service, ["started"]) + INITIAL_LOGS.get(service, []))
-        shim = Path(docker_shim.__file__).resolve()
+            state.log(service, START_LINES.get(service, ["started"]) + INITIAL_LOGS.get(service, []))
         self.docker_bin.write_text(
             "#!/usr/bin/env bash\n"
             "# docker CLI stand-in of the opsctl local host (tests and local plane only)\n"
-            f"exec {shlex.quote(sys.executable)} -I {shlex.quote(str(shim))} "
+            f"exec {shlex.quote(sys.executable)} -I {shlex.quote(str(DOCKER_SHIM))} "
             f'--state {shlex.quote(str(self.state_dir))} "$@"\n',
             encoding="utf-8",
         )
@@ -230,20 +231,7 @@ class LocalHost:
 
     def set_fault(self, name: str, spec: dict[str, Any] | None) -> None:
         """Set (or clear with None) one faults.json entry, e.g. ``pg_dump`` / ``{"drop_connection_after_bytes": 1}``."""
-        state = ShimState(self.state_dir)
-        path = self.state_dir / "faults.json"
-        with state.locked():
-            faults = state.faults()
-            if spec is None:
-                faults.pop(name, None)
-            else:
-                faults[name] = spec
-            if faults:
-                tmp = path.with_name(".faults.json.tmp")
-                tmp.write_text(json.dumps(faults, indent=1), encoding="utf-8")
-                tmp.replace(path)
-            else:
-                path.unlink(missing_ok=True)
+        faults.set_fault(ShimState(self.state_dir), name, spec)
 
     def commands(self) -> list[list[str]]:
         """Every docker invocation so far (argv lists, ``["docker", "compose", ...]``)."""

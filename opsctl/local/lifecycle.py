@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from freshtrack_ops.adapters.s3_store import EXPIRING, RETENTION_TAG
+from freshtrack_ops.retention.tags import EXPIRING, RETENTION_TAG
 
 
 def expiry_due(created: datetime, retention_days: int) -> datetime:

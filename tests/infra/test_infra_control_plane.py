@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from app import build_app
-from freshtrack_ops.config import DeploymentConfig, TargetSet
+from freshtrack_ops.config import DeploymentConfig, SshTarget, TargetSet
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from stacks.control_plane_stack import COMMAND_DONE_TASK, JANITOR_TASK, camel
@@ -141,7 +141,7 @@ def test_s3_object_actions_are_scoped_to_known_prefixes(synth: Synth) -> None:
 
 
 def test_ssh_keys_grant_names_exactly_the_configured_secrets(synth: Synth) -> None:
-    configured = {t.private_key_secret_arn for t in synth.config.targets if t.private_key_secret_arn}
+    configured = {t.private_key_secret_arn for t in synth.config.targets if isinstance(t, SshTarget)}
     assert configured
     for task, spec in TASKS.items():
         secret_statements = [

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from app import build_app
-from freshtrack_ops.config import DeploymentConfig
+from freshtrack_ops.config import DeploymentConfig, SsmTarget
 from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import document_name
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
@@ -95,7 +95,7 @@ def test_send_command_names_only_the_host_documents_and_the_configured_instances
     assert statement["Sid"] == "SendHostCommands"
     assert actions_of(statement) == ["ssm:SendCommand"]
     documents = {_arn("ssm", f"document/{document_name(script)}") for script in SCRIPT_PARAMETERS}
-    instances = {_arn("ec2", f"instance/{t.instance_id}") for t in synth.config.targets if t.instance_id}
+    instances = {_arn("ec2", f"instance/{t.instance_id}") for t in synth.config.targets if isinstance(t, SsmTarget)}
     assert instances, "the example config has an SSM target"
     assert {flatten(r) for r in resources_of(statement)} == documents | instances
 

@@ -107,8 +107,8 @@ def test_lifecycle_expires_the_ssm_exchange_and_output_prefixes(synth: Synth) ->
 def test_ssm_prefixes_match_what_the_runtime_uses() -> None:
     import inspect
 
+    from freshtrack_ops.adapters import presign
     from freshtrack_ops.adapters.ssm import SsmCommands
-    from freshtrack_ops.backup import presign
 
     assert presign.EXCHANGE_PREFIX == SSM_EXCHANGE_PREFIX
     default_output = inspect.signature(SsmCommands.__init__).parameters["output_prefix"].default
@@ -174,6 +174,7 @@ def test_every_record_that_should_expire_carries_the_ttl_attribute_in_epoch_seco
     """Pending SSM commands, undo-log entries, restore approvals and host locks all expire through the table's
     one TTL attribute (a lock past its lease is free anyway; TTL only removes the dead item). Catalog items
     never expire."""
+    from freshtrack_ops.adapters.approvals import DynamoApprovalStore
     from freshtrack_ops.adapters.dynamo import DynamoCatalog, DynamoLockTable
     from freshtrack_ops.adapters.pending import DynamoPendingCommands, PendingCommand
     from freshtrack_ops.adapters.undo_log import DynamoUndoLog, UndoEntry
@@ -195,7 +196,8 @@ def test_every_record_that_should_expire_carries_the_ttl_attribute_in_epoch_seco
         execution_id="x", host="prod", database="frostguard", reason="", approval_timeout_s=600,
         backup=SimpleNamespace(backup_id="b", dump_key="k"), safety=SimpleNamespace(backup_id="s"),
     )  # fmt: skip
-    request_approval(SimpleNamespace(plan=plan, task_token="t"), "ops", client, None, "")  # type: ignore[arg-type]
+    store = DynamoApprovalStore(client, "ops")  # type: ignore[arg-type]
+    request_approval(SimpleNamespace(plan=plan, task_token="t"), store, None)  # type: ignore[arg-type]
     kinds = {f"{item['pk']['S'].split('#')[0]}/{item['sk']['S'].split('#')[0]}": item for item in client.items}
     assert set(kinds) == {"COMMAND/COMMAND", "EXECUTION/COMMAND", "EXECUTION/UNDO", "LOCK/LOCK", "APPROVAL/APPROVAL"}
     for kind, item in kinds.items():

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from freshtrack_ops import runtime
-from freshtrack_ops.backup import presign
+from freshtrack_ops.adapters import presign
 from freshtrack_ops.host_scripts.ssm_document import document_content
 from opsctl.local import s3_strict
 from opsctl.local.plane import LocalPlane
@@ -114,7 +114,7 @@ def _curl_put(url: str, part: Path, *headers: str) -> tuple[int, str]:
 
 
 def test_a_presigned_part_upload_needs_content_md5_and_only_content_md5_fits(plane: LocalPlane, tmp_path: Path) -> None:
-    s3 = presign.presign_client("us-east-1", endpoint_url=os.environ["PRESIGN_ENDPOINT_URL"])
+    s3 = presign.presign_client("us-east-1", endpoint_url=runtime.settings().presign_endpoint_url)
     key = "backups/demo-ssm/lock-probe.dump"
     upload_id = s3.create_multipart_upload(Bucket=plane.bucket, Key=key)["UploadId"]
     url = s3.generate_presigned_url(

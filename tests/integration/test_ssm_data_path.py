@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from freshtrack_ops.backup import presign
+from freshtrack_ops.adapters import presign
 from freshtrack_ops.backup.stream import parse_row_counts
 from freshtrack_ops.errors import UploadFailed
 from freshtrack_ops.host_scripts.ssm_document import document_content, document_name

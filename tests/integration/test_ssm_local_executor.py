@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from freshtrack_ops.adapters.ssm import SsmCommands
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.errors import HostCommandFailed, HostCommandTimeout, HostUnreachable, InvalidInput
 from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import document_content, document_name
@@ -117,7 +117,7 @@ def test_preflight_runs_on_the_host_and_writes_its_output_to_s3(aws: dict[str, A
 
 def test_the_adapter_round_trip(aws: dict[str, Any], host: LocalHost) -> None:
     """SsmCommands against the executor: online check, send, poll (here, in the test), full output."""
-    target = Target(id="demo-ssm", transport="ssm", instance_id=ONLINE, domain="demo.test")
+    target = SsmTarget(id="demo-ssm", instance_id=ONLINE, domain="demo.test")
     commands = SsmCommands(aws["ssm"], aws["s3"], output_bucket=BUCKET, output_prefix=PREFIX)
     command_id = commands.send(target, "preflight.sh", host_env(host))
     deadline = time.monotonic() + 60
@@ -129,7 +129,7 @@ def test_the_adapter_round_trip(aws: dict[str, Any], host: LocalHost) -> None:
     assert result.exit_code == 0
     assert "database_ready=true" in result.stdout
 
-    offline = Target(id="demo-off", transport="ssm", instance_id=OFFLINE, domain="demo.test")
+    offline = SsmTarget(id="demo-off", instance_id=OFFLINE, domain="demo.test")
     with pytest.raises(HostUnreachable, match="ConnectionLost"):
         commands.send(offline, "preflight.sh", host_env(host))
     with pytest.raises(InvalidInput, match="DB_NAME"):

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from freshtrack_ops.backup import presign
-from freshtrack_ops.handlers._common import logger as ops_logger
+from freshtrack_ops.adapters import presign
+from freshtrack_ops.observability import logger as ops_logger
 from opsctl.local import ssm_executor
 from opsctl.local.plane import LocalPlane
 from tests.integration.conftest import hold

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import BinaryIO
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from freshtrack_ops.ports import CommandResult
+from botocore.exceptions import ClientError
+
+from freshtrack_ops.adapters.pending import PendingCommand
+from freshtrack_ops.config import SsmTarget
+from freshtrack_ops.ports import (
+    BackupStore,
+    Catalog,
+    CatalogEntry,
+    CommandResult,
+    CommandSender,
+    HostRunner,
+    PendingCommandStore,
+    RetentionCatalog,
+    TagStore,
+    TaskCallbacks,
+)
 
 
 @dataclass
@@ -96,7 +111,7 @@ class FakeRunner:
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     def run(
-        self, script: str, env: Mapping[str, str], *, timeout_s: float, stdin: BinaryIO | None = None
+        self, script: str, env: Mapping[str, str], *, timeout_s: float, stdin: Iterable[bytes] | None = None
     ) -> CommandResult:
         self.calls.append((script, dict(env)))
         return self.run_results[script]
@@ -112,3 +127,126 @@ class FakeRunner:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class FakeCallbacks:
+    succeeded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    gone: bool = False
+
+    def succeed(self, token: str, output: Mapping[str, Any]) -> None:
+        self._check()
+        self.succeeded.append((token, dict(output)))
+
+    def fail(self, token: str, exc: BaseException) -> None:
+        self._check()
+        self.failed.append((token, type(exc).__name__, str(exc)))
+
+    def _check(self) -> None:
+        if self.gone:
+            raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "gone"}}, "SendTaskSuccess")
+
+
+@dataclass
+class FakeCommands:
+    result: CommandResult | BaseException | None = None
+    send_error: BaseException | None = None
+    sent: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    command_id: str = "00000000-0000-0000-0000-000000000007"
+
+    def send(self, target: SsmTarget, script: str, env: Mapping[str, str]) -> str:
+        if self.send_error:
+            raise self.send_error
+        self.sent.append((target.id, script, dict(env)))
+        return self.command_id
+
+    def status(self, command_id: str, instance_id: str) -> CommandResult | None:
+        if isinstance(self.result, BaseException):
+            raise self.result
+        return self.result
+
+    def cancel(self, command_id: str, instance_id: str) -> None:
+        self.cancelled.append(command_id)
+
+
+@dataclass
+class FakePending:
+    records: dict[str, PendingCommand] = field(default_factory=dict)
+    claimed: set[str] = field(default_factory=set)
+    put_error: BaseException | None = None
+
+    def put(self, pending: PendingCommand) -> None:
+        if self.put_error:
+            raise self.put_error
+        self.records[pending.command_id] = pending
+
+    def get(self, command_id: str) -> PendingCommand | None:
+        return self.records.get(command_id)
+
+    def claim(self, command_id: str) -> bool:
+        if command_id not in self.records or command_id in self.claimed:
+            return False
+        self.claimed.add(command_id)
+        return True
+
+    def delete(self, pending: PendingCommand) -> None:
+        self.records.pop(pending.command_id, None)
+
+    def of_execution(self, execution_id: str) -> list[tuple[str, str]]:
+        return [(p.command_id, p.instance_id) for p in self.records.values() if p.execution_id == execution_id]
+
+
+@dataclass
+class FakeCatalog:
+    """The catalog as a list, newest first (``Catalog`` and ``RetentionCatalog``)."""
+
+    entries: list[CatalogEntry] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+
+    def record_backup(self, entry: CatalogEntry, manifest_json: str) -> None:
+        self.entries.insert(0, entry)
+
+    def set_verification(self, entry: CatalogEntry, status: str, verified_at: str, manifest_json: str) -> None:
+        self.entries = [
+            replace(e, verification_status=status, verified_at=verified_at) if e.backup_id == entry.backup_id else e
+            for e in self.entries
+        ]
+
+    def list_backups(self, host: str) -> list[CatalogEntry]:
+        return [e for e in self.entries if e.host == host]
+
+    def forget(self, entry: CatalogEntry) -> None:
+        self.forgotten.append(entry.backup_id)
+
+
+@dataclass
+class FakeTags:
+    """Object tags in memory (``TagStore``) that records writes and can fail the n-th one."""
+
+    objects: dict[str, dict[str, str]]
+    writes: list[tuple[str, str]] = field(default_factory=list)
+    fail_at: int | None = None
+
+    def get_tags(self, key: str) -> dict[str, str] | None:
+        return dict(self.objects[key]) if key in self.objects else None
+
+    def put_tags(self, key: str, tags: dict[str, str]) -> None:
+        if self.fail_at is not None and len(self.writes) == self.fail_at:
+            raise RuntimeError("injected tagging failure")
+        self.writes.append((key, tags["retention"]))
+        self.objects[key] = tags
+
+
+def _fakes_match_their_ports() -> None:
+    """Never called: mypy checks these assignments, so a fake that drifts from its port fails the type check."""
+    store: BackupStore = FakeStore()
+    runner: HostRunner = FakeRunner()
+    callbacks: TaskCallbacks = FakeCallbacks()
+    commands: CommandSender = FakeCommands()
+    pending: PendingCommandStore = FakePending()
+    catalog: Catalog = FakeCatalog()
+    retention: RetentionCatalog = FakeCatalog()
+    tags: TagStore = FakeTags({})
+    del store, runner, callbacks, commands, pending, catalog, retention, tags

@@ -11,6 +11,7 @@ from moto import mock_aws
 from freshtrack_ops.adapters.dynamo import DynamoLockTable
 from freshtrack_ops.backup.cleanup import cleanup_backup
 from freshtrack_ops.errors import LockHeld
+from freshtrack_ops.explain import METRIC_OF, CaughtError, ExplainEvent, explain
 from freshtrack_ops.lock_janitor import ExecutionEnded, release_orphaned_lock
 from freshtrack_ops.models import CleanupEvent
 from opsctl.local.ops_table import create_ops_table
@@ -22,20 +23,31 @@ def test_cleanup_aborts_uploads_and_deletes_a_dump_without_manifest() -> None:
     store = FakeStore()
     store.start_upload(PLAN.dump_key, content_type="x", metadata={})
     store.objects[PLAN.dump_key] = b"PGDMP..."
-    envelope = json.dumps({"errorType": "HostConnectionLost", "errorMessage": "demo: dropped"})
-    result = cleanup_backup(CleanupEvent(plan=PLAN, error={"Error": "HostConnectionLost", "Cause": envelope}), store)
+    result = cleanup_backup(CleanupEvent(plan=PLAN), store)
     assert result.aborted_uploads == 1
     assert result.deleted_objects == [PLAN.dump_key]
-    assert (result.error_name, result.error_cause) == ("HostConnectionLost", "demo: dropped")
     assert PLAN.dump_key not in store.objects
+
+
+def test_an_error_is_named_from_the_lambda_envelope_or_step_functions_own_words() -> None:
+    envelope = json.dumps({"errorType": "HostConnectionLost", "errorMessage": "demo: dropped"})
+    explained = explain(ExplainEvent(workflow="backup", outcome="failed", error=CaughtError(Error="X", Cause=envelope)))
+    assert (explained.error_name, explained.error_cause) == ("HostConnectionLost", "demo: dropped")
+    timed_out = explain(ExplainEvent(workflow="restore", outcome="failed", error=CaughtError(Error="States.Timeout")))
+    assert timed_out.error_name == "TimedOut", "a Fail state may not raise States.*"
+    assert "timeout" in timed_out.error_cause
+
+
+def test_each_outcome_counts_under_its_own_metric() -> None:
+    assert set(METRIC_OF) == {"rejected", "failed", "reverted", "revert-failed"}
+    assert len(set(METRIC_OF.values())) == len(METRIC_OF)
 
 
 def test_cleanup_never_deletes_a_backup_that_has_its_manifest() -> None:
     store = FakeStore(objects={PLAN.dump_key: b"PGDMP", PLAN.manifest_key: b"{}"})
-    result = cleanup_backup(CleanupEvent(plan=PLAN, error={"Error": "States.Timeout", "Cause": "late"}), store)
+    result = cleanup_backup(CleanupEvent(plan=PLAN), store)
     assert result.deleted_objects == []
     assert set(store.objects) == {PLAN.dump_key, PLAN.manifest_key}
-    assert result.error_cause == "late"
 
 
 @pytest.fixture

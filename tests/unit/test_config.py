@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from freshtrack_ops.config import DeploymentConfig, Target, load_deployment_config
+from freshtrack_ops.config import DeploymentConfig, SshTarget, load_deployment_config, parse_target
 from freshtrack_ops.errors import ConfigError
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIgJj3GHJMPrFsgkb7U9/Kb4WCn1A50BsQeevpB10MhM"
@@ -24,7 +24,7 @@ def _ssh_target(**changes: object) -> dict[str, object]:
 
 
 def test_defaults_follow_the_manual() -> None:
-    target = Target.model_validate(_ssh_target())
+    target = parse_target(_ssh_target())
     assert target.app_dir == "/opt/freshtrack-pro"
     assert target.database == target.db_role == "frostguard"
     assert target.compose_services == ("backend", "worker", "postgres", "redis", "caddy")
@@ -65,4 +65,25 @@ def test_duplicate_targets_and_local_transport_are_refused() -> None:
 
 def test_ssm_target_needs_an_instance_id() -> None:
     with pytest.raises(ValueError, match="instance_id"):
-        Target.model_validate({"id": "stage", "transport": "ssm", "domain": "stage.example.com"})
+        parse_target({"id": "stage", "transport": "ssm", "domain": "stage.example.com"})
+
+
+def test_each_transport_has_exactly_its_own_fields() -> None:
+    """The target is a union discriminated by ``transport``: an SSH target takes no instance id, an SSM
+    target no SSH address, and the error names the field (the code never asks which kind it holds at runtime:
+    the type says it)."""
+    with pytest.raises(ValueError, match="instance_id"):
+        parse_target(_ssh_target(instance_id="i-0123456789abcdef0"))
+    with pytest.raises(ValueError, match="address"):
+        parse_target(
+            {
+                "id": "stage",
+                "transport": "ssm",
+                "instance_id": "i-0123456789abcdef0",
+                "address": "x",
+                "domain": "stage.example.com",
+            }
+        )
+    with pytest.raises(ValueError, match="transport"):
+        parse_target({"id": "stage", "transport": "carrier-pigeon", "domain": "stage.example.com"})
+    assert isinstance(parse_target(_ssh_target()), SshTarget)

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import Target, parse_target
 from freshtrack_ops.errors import HostCommandFailed, VerificationFailed
 from freshtrack_ops.host_scripts import script_env
 from freshtrack_ops.ports import CommandResult
@@ -26,7 +26,7 @@ def _target(**changes: object) -> Target:
         "health_url": URL,
         "health_check_from": "host",
     }
-    return Target.model_validate(fields | changes)
+    return parse_target(fields | changes)
 
 
 def _ps(down: str = "") -> str:

@@ -3,28 +3,28 @@ task token, with what, and what is undone when a command fails or nobody waits a
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pytest
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from freshtrack_ops.adapters.pending import PendingCommand
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import LocalTarget, SsmTarget, Target
 from freshtrack_ops.errors import DumpFailed, HostCommandTimeout, HostUnreachable, InvalidInput
 from freshtrack_ops.handlers import host as host_handlers
 from freshtrack_ops.host_command import HostCommand
 from freshtrack_ops.jobs import Mode
 from freshtrack_ops.ports import CommandResult
-from freshtrack_ops.steps.base import Context, HostStep, Output
+from freshtrack_ops.steps.base import HostStep
+from tests.unit.fakes import FakeCallbacks, FakeCommands, FakePending
 
 INSTANCE = "mi-0123456789abcdef0"
-SSM_TARGET = Target(id="demo-ssm", transport="ssm", instance_id=INSTANCE, domain="demo.test")
-LOCAL_TARGET = Target(id="demo", transport="local", domain="demo.test")
+SSM_TARGET = SsmTarget(id="demo-ssm", instance_id=INSTANCE, domain="demo.test")
+LOCAL_TARGET = LocalTarget(id="demo", domain="demo.test")
 TOKEN = "token-" + "x" * 20
 COMMAND_ID = str(uuid.UUID(int=7))
 
@@ -35,97 +35,44 @@ class EchoEvent(BaseModel):
     word: str
 
 
-class EchoStep(HostStep[EchoEvent]):
+class EchoContext(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    upload: str
+
+
+class EchoResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    said: str
+    context: EchoContext
+
+
+class EchoStep(HostStep[EchoEvent, EchoContext, EchoResult]):
     """Prints the word on the host; "fail" makes finish raise DumpFailed."""
 
     name: ClassVar[str] = "echo"
     model = EchoEvent
+    context_model = EchoContext
 
     def __init__(self) -> None:
-        self.abandoned: list[Mapping[str, Any]] = []
-        self.discarded: list[Mapping[str, Any]] = []
+        self.abandoned: list[dict[str, Any]] = []
+        self.discarded: list[dict[str, Any]] = []
 
     def host(self, event: EchoEvent) -> str:
         return event.host
 
-    def prepare(self, event: EchoEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, Context]:
-        return HostCommand("preflight.sh", {"APP_DIR": "/opt/x"}), {"upload": "u-1"}
+    def prepare(self, event: EchoEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, EchoContext]:
+        return HostCommand("preflight.sh", {"APP_DIR": "/opt/x"}), EchoContext(upload="u-1")
 
-    def finish(self, event: EchoEvent, target: Target, context: Context, result: CommandResult) -> Output:
+    def finish(self, event: EchoEvent, target: Target, context: EchoContext, result: CommandResult) -> EchoResult:
         if result.stdout.strip() == "fail":
             raise DumpFailed("the host said fail")
-        return {"said": result.stdout.strip(), "context": dict(context)}
+        return EchoResult(said=result.stdout.strip(), context=context)
 
-    def abandon(self, event: EchoEvent, target: Target, context: Context) -> None:
-        self.abandoned.append(dict(context))
+    def abandon(self, event: EchoEvent, target: Target, context: EchoContext) -> None:
+        self.abandoned.append(context.model_dump())
 
-    def discard(self, event: EchoEvent, target: Target, output: Output) -> None:
-        self.discarded.append(dict(output))
-
-
-@dataclass
-class FakeCallback:
-    succeeded: list[tuple[str, Output]] = field(default_factory=list)
-    failed: list[tuple[str, str, str]] = field(default_factory=list)
-    gone: bool = False
-
-    def succeed(self, token: str, output: Mapping[str, Any]) -> None:
-        self._check()
-        self.succeeded.append((token, dict(output)))
-
-    def fail(self, token: str, exc: BaseException) -> None:
-        self._check()
-        self.failed.append((token, type(exc).__name__, str(exc)))
-
-    def _check(self) -> None:
-        if self.gone:
-            raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "gone"}}, "SendTaskSuccess")
-
-
-@dataclass
-class FakeSsm:
-    result: CommandResult | BaseException | None = None
-    send_error: BaseException | None = None
-    sent: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-
-    def send(self, target: Target, script: str, env: Mapping[str, str]) -> str:
-        if self.send_error:
-            raise self.send_error
-        self.sent.append((target.id, script, dict(env)))
-        return COMMAND_ID
-
-    def status(self, command_id: str, instance_id: str) -> CommandResult | None:
-        if isinstance(self.result, BaseException):
-            raise self.result
-        return self.result
-
-    def cancel(self, command_id: str, instance_id: str) -> None:
-        self.cancelled.append(command_id)
-
-
-@dataclass
-class FakePending:
-    records: dict[str, PendingCommand] = field(default_factory=dict)
-    claimed: set[str] = field(default_factory=set)
-    put_error: BaseException | None = None
-
-    def put(self, pending: PendingCommand) -> None:
-        if self.put_error:
-            raise self.put_error
-        self.records[pending.command_id] = pending
-
-    def get(self, command_id: str) -> PendingCommand | None:
-        return self.records.get(command_id)
-
-    def claim(self, command_id: str) -> bool:
-        if command_id not in self.records or command_id in self.claimed:
-            return False
-        self.claimed.add(command_id)
-        return True
-
-    def delete(self, pending: PendingCommand) -> None:
-        self.records.pop(pending.command_id, None)
+    def discard(self, event: EchoEvent, target: Target, output: EchoResult) -> None:
+        self.discarded.append(output.model_dump())
 
 
 class FakeRunner:
@@ -142,15 +89,15 @@ class FakeRunner:
 @dataclass
 class World:
     step: EchoStep
-    callback: FakeCallback
-    ssm: FakeSsm
+    callback: FakeCallbacks
+    ssm: FakeCommands
     pending: FakePending
     runner_stdout: str = "hello"
 
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> World:
-    w = World(step=EchoStep(), callback=FakeCallback(), ssm=FakeSsm(), pending=FakePending())
+    w = World(step=EchoStep(), callback=FakeCallbacks(), ssm=FakeCommands(), pending=FakePending())
     runtime = host_handlers.runtime
 
     class Targets:
@@ -235,7 +182,7 @@ def test_an_ssm_target_sends_and_keeps_the_token_without_completing_it(world: Wo
     assert world.ssm.sent == [("demo-ssm", "preflight.sh", {"APP_DIR": "/opt/x"})]
     record = world.pending.records[COMMAND_ID]
     assert (record.task_token, record.step, record.host, record.instance_id) == (TOKEN, "echo", "demo-ssm", INSTANCE)
-    assert record.context == {"upload": "u-1"}
+    assert json.loads(record.context) == {"upload": "u-1"}
     assert world.callback.succeeded == world.callback.failed == []
 
 

@@ -12,14 +12,16 @@ from moto import mock_aws
 
 from freshtrack_ops import jobs
 from freshtrack_ops.adapters.undo_log import DynamoUndoLog, UndoEntry
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import LocalTarget
 from freshtrack_ops.errors import HostCommandFailed, HostCommandTimeout
-from freshtrack_ops.jobs import HostJob, JobExited, JobLost, JobPollEvent, JobRunning
+from freshtrack_ops.jobs import HostJob, JobExited, JobLost, JobPollEvent, JobRunning, JobStarted
+from freshtrack_ops.models import VerifyResult
 from freshtrack_ops.ports import CommandResult
-from freshtrack_ops.steps.catalog import JOB_POLL
+from freshtrack_ops.steps.job_poll import PollContext
+from freshtrack_ops.steps.registry import JOB_POLL
 from opsctl.local.ops_table import create_ops_table
 
-TARGET = Target(id="demo", transport="local", domain="demo.freshtrack.local")
+TARGET = LocalTarget(id="demo", domain="demo.freshtrack.local")
 JOB_ID = "0123456789abcdef"
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:backup:run-1"
 
@@ -80,7 +82,7 @@ def _verify_job(**changes: Any) -> HostJob:
         '{"backup": {"host": "demo", "backup_id": "demo-20261130T020000Z-0123abcd", '
         '"dump_key": "backups/demo/2026/11/30/demo-20261130T020000Z-0123abcd.dump", '
         '"manifest_key": "backups/demo/2026/11/30/demo-20261130T020000Z-0123abcd.manifest.json"}}',
-        {},
+        "{}",
     )
     return job.model_copy(update=changes)
 
@@ -90,10 +92,11 @@ def test_a_running_job_goes_round_again_with_its_progress() -> None:
     output = JOB_POLL.finish(
         JobPollEvent(job=job),
         TARGET,
-        {},
+        PollContext(),
         CommandResult(0, "JOBSTATE running\nJOBPROGRESS parts=0 bytes=10 needurls=0 elapsed=30\n", ""),
     )
-    polled = HostJob.model_validate(output["job"])
+    assert isinstance(output, JobStarted)
+    polled = output.job
     assert (polled.polls, polled.job_id, polled.event) == (1, JOB_ID, job.event)
     assert polled.poll_s >= jobs.MIN_POLL_S
 
@@ -104,15 +107,16 @@ def test_a_job_past_its_deadline_fails_the_poll_with_host_command_timeout() -> N
         JOB_POLL.finish(
             JobPollEvent(job=job),
             TARGET,
-            {},
+            PollContext(),
             CommandResult(0, "JOBSTATE running\nJOBPROGRESS parts=0 bytes=10 needurls=0 elapsed=99\n", ""),
         )
 
 
 def test_a_finished_poll_resolves_the_jobs_undo_entry_and_a_running_one_does_not() -> None:
     event = JobPollEvent(job=_verify_job())
-    assert JOB_POLL.resolved_keys(event, {"job": {}}) == []
-    assert JOB_POLL.resolved_keys(event, {"backup_id": "x"}) == [f"job#{JOB_ID}"]
+    assert JOB_POLL.resolved_keys(event, JobStarted(job=event.job)) == []
+    finished = VerifyResult(backup_id="demo-20261130T020000Z-0123abcd", sha256="0" * 64, size_bytes=1, toc_entries=1)
+    assert JOB_POLL.resolved_keys(event, finished) == [f"job#{JOB_ID}"]
 
 
 @pytest.fixture
@@ -125,7 +129,9 @@ def dynamodb() -> Iterator[Any]:
 
 def test_the_undo_log_keeps_each_executions_entries_until_resolved(dynamodb: Any) -> None:
     log = DynamoUndoLog(dynamodb, "ops", clock=lambda: 1_000)
-    job = UndoEntry(key=f"job#{JOB_ID}", kind="job", step="dump", host="demo", event="{}", context={"job": JOB_ID})
+    job = UndoEntry(
+        key=f"job#{JOB_ID}", kind="job", step="dump", host="demo", event="{}", context=f'{{"job_id": "{JOB_ID}"}}'
+    )
     scratch = UndoEntry(key="scratch#frostguard_verify_1", kind="scratch", step="database", host="demo", event="{}")
     log.record(EXECUTION, job)
     log.record(EXECUTION, scratch)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import re2
 
-from freshtrack_ops.config import HEALTH_URL_PATTERN, Target
+from freshtrack_ops.config import HEALTH_URL_PATTERN, LocalTarget
 from freshtrack_ops.host_scripts.parameters import (
     MAX_REPEAT_BUDGET,
     PARAMETERS,
@@ -180,7 +180,7 @@ def test_services_and_health_url_keep_their_old_reach() -> None:
 def test_a_health_url_over_its_max_chars_is_refused_by_the_configuration() -> None:
     url = "https://demo.example/" + "p" * 2050  # over our 2048, under pydantic's own 2083 for URLs
     with pytest.raises(ValueError, match="at most 2048 characters"):
-        Target(id="demo", transport="local", domain="demo.example", health_url=url, health_check_from="host")
+        LocalTarget(id="demo", domain="demo.example", health_url=url, health_check_from="host")
 
 
 def test_every_parameter_must_declare_max_chars() -> None:

@@ -33,7 +33,7 @@ def _pending(command_id: str, execution_id: str = EXECUTION) -> PendingCommand:
         step="dump",
         host="demo-ssm",
         event='{"plan": {}}',
-        context={"upload_id": "u-1", "part_size": 8388608},
+        context='{"part_size": 8388608, "upload_id": "u-1"}',
         execution_id=execution_id,
     )
 

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 import pytest
 
 from freshtrack_ops.backup.plan import plan_backup
-from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.config import LocalTarget, TargetSet
 from freshtrack_ops.errors import InvalidInput
 from freshtrack_ops.models import ValidateBackupEvent
 
-TARGETS = TargetSet(targets=(Target(id="demo", transport="local", domain="demo.example.com"),))
+TARGETS = TargetSet(targets=(LocalTarget(id="demo", domain="demo.example.com"),))
 STARTED = datetime(2026, 11, 28, 2, 0, 5, tzinfo=UTC)
 
 

@@ -15,8 +15,8 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from freshtrack_ops.backup import presign
-from freshtrack_ops.backup.presign import PartPlan, parse_upload_output
+from freshtrack_ops.adapters import presign
+from freshtrack_ops.adapters.presign import PartPlan, parse_upload_output
 from freshtrack_ops.errors import UploadFailed
 from freshtrack_ops.host_scripts.parameters import (
     MAX_PART_SIZE,

@@ -17,13 +17,13 @@ from botocore.exceptions import ClientError
 from freshtrack_ops import errors
 from freshtrack_ops.adapters.ssm import SsmCommands, error_for
 from freshtrack_ops.adapters.task_callback import TaskCallback
-from freshtrack_ops.backup.cleanup import error_fields
-from freshtrack_ops.backup.preflight import tail
-from freshtrack_ops.config import Target, describe_validation_error
-from freshtrack_ops.handlers._common import RedactingFormatter
+from freshtrack_ops.config import SsmTarget, describe_validation_error
+from freshtrack_ops.explain import CaughtError, error_fields
+from freshtrack_ops.host_command import tail
 from freshtrack_ops.host_scripts import script_env
 from freshtrack_ops.host_scripts.parameters import check_values
 from freshtrack_ops.host_scripts.ssm_document import document_content, resolve_parameters
+from freshtrack_ops.observability import RedactingFormatter
 from freshtrack_ops.ports import CommandResult
 from freshtrack_ops.redact import REDACTED, describe, looks_presigned, redact
 from freshtrack_ops.restore.ssm_read import read_verify
@@ -152,7 +152,7 @@ def test_a_task_failure_cause_is_redacted_whatever_raised_it() -> None:
 )
 def test_the_notification_cause_is_redacted(cause: str) -> None:
     """The cleanup task turns the caught error into the notification's text (``error_cause``)."""
-    _name, shown = error_fields({"Error": "HostCommandFailed", "Cause": cause})
+    _name, shown = error_fields(CaughtError.model_validate({"Error": "HostCommandFailed", "Cause": cause}))
     assert_clean(shown)
     assert "?<redacted>" in shown
 
@@ -165,7 +165,7 @@ def test_the_tail_of_host_output_is_redacted() -> None:
 
 
 def test_a_read_step_that_could_not_fetch_the_object_does_not_quote_the_url() -> None:
-    target = Target(id="demo-ssm", transport="ssm", instance_id=INSTANCE, domain="demo.test")
+    target = SsmTarget(id="demo-ssm", instance_id=INSTANCE, domain="demo.test")
     result = CommandResult(exit_code=45, stdout="", stderr=f"curl: (22) {URL}: 403\ndownload failed")
     manifest = SimpleNamespace(backup_id="backup-1")
     with pytest.raises(errors.HostCommandFailed) as raised:

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 
-from freshtrack_ops.backup.cleanup import error_fields
-from freshtrack_ops.config import RestoreSettings, Target, TargetSet
+from freshtrack_ops.config import LocalTarget, RestoreSettings, TargetSet
 from freshtrack_ops.errors import BackupNotFound, InvalidInput
+from freshtrack_ops.explain import CaughtError, error_fields
 from freshtrack_ops.models import ValidateRestoreEvent
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.restore.plan import plan_restore, plan_test_restore, scratch_database
+from tests.unit.fakes import FakeCatalog
 
-DEMO = Target(id="demo", transport="local", domain="demo.example.com")
+DEMO = LocalTarget(id="demo", domain="demo.example.com")
 
 
 def _entry(backup_id: str, status: str = "unverified") -> CatalogEntry:
@@ -33,21 +33,8 @@ VERIFIED = _entry("demo-20261128T020000Z-00000002", "passed")
 FAILED = _entry("demo-20261128T010000Z-00000001", "failed")
 
 
-@dataclass
-class ListCatalog:
-    entries: list[CatalogEntry] = field(default_factory=lambda: [NEWEST_UNVERIFIED, VERIFIED, FAILED])
-
-    def list_backups(self, host: str) -> list[CatalogEntry]:
-        return [e for e in self.entries if e.host == host]
-
-    def record_backup(self, entry: CatalogEntry, manifest_json: str) -> None:
-        raise NotImplementedError
-
-    def set_verification(self, entry: CatalogEntry, status: str, verified_at: str, manifest_json: str) -> None:
-        raise NotImplementedError
-
-    def forget(self, entry: CatalogEntry) -> None:
-        raise NotImplementedError
+def _catalog() -> FakeCatalog:
+    return FakeCatalog([NEWEST_UNVERIFIED, VERIFIED, FAILED])
 
 
 def _event(request: dict[str, object]) -> ValidateRestoreEvent:
@@ -59,11 +46,12 @@ def _event(request: dict[str, object]) -> ValidateRestoreEvent:
 def test_latest_and_latest_verified_pick_the_right_backups() -> None:
     targets = TargetSet(targets=(DEMO,))
     assert (
-        plan_test_restore(_event({"host": "demo"}), targets, ListCatalog()).backup.backup_id
-        == NEWEST_UNVERIFIED.backup_id
+        plan_test_restore(_event({"host": "demo"}), targets, _catalog()).backup.backup_id == NEWEST_UNVERIFIED.backup_id
     )
     plan = plan_restore(
-        _event({"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard"}), targets, ListCatalog()
+        _event({"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard"}),
+        targets,
+        _catalog(),
     )
     assert plan.backup.backup_id == VERIFIED.backup_id
     assert plan.safety.trigger == "pre-restore"
@@ -84,17 +72,25 @@ def test_restore_requests_without_a_true_confirmation_are_refused(
     request_body: dict[str, object], message: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        plan_restore(_event(request_body), TargetSet(targets=(DEMO,)), ListCatalog())
+        plan_restore(_event(request_body), TargetSet(targets=(DEMO,)), _catalog())
     assert message in str(caught.value)
 
 
 def test_approval_replaces_the_typed_confirmation_but_a_wrong_one_still_fails() -> None:
     guarded = DEMO.model_copy(update={"restore": RestoreSettings(approval=True)})
     targets = TargetSet(targets=(guarded,))
-    plan = plan_restore(_event({"host": "demo", "backup_id": "latest-verified"}), targets, ListCatalog())
+    plan = plan_restore(
+        _event({"host": "demo", "backup_id": "latest-verified"}),
+        targets,
+        _catalog(),
+    )
     assert plan.approval_required
     with pytest.raises(InvalidInput, match="confirm"):
-        plan_restore(_event({"host": "demo", "backup_id": "latest-verified", "confirm": "x"}), targets, ListCatalog())
+        plan_restore(
+            _event({"host": "demo", "backup_id": "latest-verified", "confirm": "x"}),
+            targets,
+            _catalog(),
+        )
 
 
 def test_missing_backups_are_named() -> None:
@@ -103,11 +99,13 @@ def test_missing_backups_are_named() -> None:
         plan_restore(
             _event({"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard"}),
             targets,
-            ListCatalog(entries=[NEWEST_UNVERIFIED, FAILED]),
+            FakeCatalog(entries=[NEWEST_UNVERIFIED, FAILED]),
         )
     with pytest.raises(BackupNotFound, match="no backup 'demo-20200101T000000Z-deadbeef'"):
         plan_test_restore(
-            _event({"host": "demo", "backup_id": "demo-20200101T000000Z-deadbeef"}), targets, ListCatalog()
+            _event({"host": "demo", "backup_id": "demo-20200101T000000Z-deadbeef"}),
+            targets,
+            _catalog(),
         )
 
 
@@ -119,11 +117,13 @@ def test_scratch_database_is_never_the_live_one_and_fits_postgres_limits() -> No
 
 
 def test_step_functions_errors_are_renamed_for_fail_states() -> None:
-    assert error_fields({"Error": "States.Timeout", "Cause": ""}) == (
+    assert error_fields(CaughtError.model_validate({"Error": "States.Timeout", "Cause": ""})) == (
         "TimedOut",
         "the state did not finish (or was not answered) within its timeout",
     )
-    assert error_fields({"Error": "BackupCorrupt", "Cause": '{"errorType": "BackupCorrupt", "errorMessage": "x"}'}) == (
+    assert error_fields(
+        CaughtError(Error="BackupCorrupt", Cause='{"errorType": "BackupCorrupt", "errorMessage": "x"}')
+    ) == (
         "BackupCorrupt",
         "x",
     )

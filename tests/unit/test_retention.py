@@ -16,16 +16,17 @@ from moto import mock_aws
 
 from freshtrack_ops import runtime
 from freshtrack_ops.adapters.dynamo import DynamoCatalog
-from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.adapters.s3_tags import S3TagStore
+from freshtrack_ops.config import LocalTarget, TargetSet
 from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.retention.policy import RetentionPolicy, newest_first, protection_reasons, select_protected
 from freshtrack_ops.retention.protect import protect_host
 from freshtrack_ops.retention.rpo import SENTINEL_AGE_HOURS, newest_verified, rpo_of
-from freshtrack_ops.retention.s3_tags import S3TagStore
 from opsctl.local.lifecycle import apply_lifecycle, expiry_due
 from opsctl.local.moto_patches import LocalLambdaContext
 from opsctl.local.ops_table import create_ops_table
+from tests.unit.fakes import FakeCatalog, FakeTags
 
 NOW = datetime(2025, 3, 12, 12, 0, tzinfo=UTC)  # a Wednesday, ISO week 2025-W11
 BUCKET = "ftops-unit-backups"
@@ -350,43 +351,13 @@ def test_hosts_are_independent(aws: Aws) -> None:
     assert aws.tag(other.dump_key) == "expiring"
 
 
-@dataclass
-class RecordingTags:
-    """In-memory TagStore that records writes and can fail the n-th one."""
-
-    objects: dict[str, dict[str, str]]
-    writes: list[tuple[str, str]] = field(default_factory=list)
-    fail_at: int | None = None
-
-    def get_tags(self, key: str) -> dict[str, str] | None:
-        return dict(self.objects[key]) if key in self.objects else None
-
-    def put_tags(self, key: str, tags: dict[str, str]) -> None:
-        if self.fail_at is not None and len(self.writes) == self.fail_at:
-            raise RuntimeError("injected tagging failure")
-        self.writes.append((key, tags["retention"]))
-        self.objects[key] = tags
-
-
-@dataclass
-class ListCatalog:
-    entries: list[CatalogEntry]
-    forgotten: list[str] = field(default_factory=list)
-
-    def list_backups(self, host: str) -> list[CatalogEntry]:
-        return [e for e in self.entries if e.host == host]
-
-    def forget(self, item: CatalogEntry) -> None:
-        self.forgotten.append(item.backup_id)
-
-
 def test_protection_is_written_before_anything_is_unprotected_or_forgotten() -> None:
     backups = daily(6)
     state = {k: {"retention": "protected"} for e in backups[3:] for k in (e.dump_key, e.manifest_key)}
     state |= {k: {"retention": "expiring"} for e in backups[:3] for k in (e.dump_key, e.manifest_key)}
     del state[backups[5].dump_key]  # gone: will be forgotten
-    tags = RecordingTags(state)
-    catalog = ListCatalog(backups)
+    tags = FakeTags(state)
+    catalog = FakeCatalog(backups)
     protect_host("demo", catalog, tags, RetentionPolicy(keep_last_verified=3), NOW)
     values = [value for _, value in tags.writes]
     assert values == ["protected"] * 6 + ["expiring"] * 5  # 4 objects of 2 backups + the orphan manifest
@@ -395,8 +366,8 @@ def test_protection_is_written_before_anything_is_unprotected_or_forgotten() -> 
     # interrupted at the first "expiring" write: the new ones are protected, the old ones still are too
     state2 = {k: {"retention": "protected"} for e in backups[3:] for k in (e.dump_key, e.manifest_key)}
     state2 |= {k: {"retention": "expiring"} for e in backups[:3] for k in (e.dump_key, e.manifest_key)}
-    failing = RecordingTags(state2, fail_at=6)
-    catalog2 = ListCatalog(backups)
+    failing = FakeTags(state2, fail_at=6)
+    catalog2 = FakeCatalog(backups)
     with pytest.raises(RuntimeError):
         protect_host("demo", catalog2, failing, RetentionPolicy(keep_last_verified=3), NOW)
     assert all(tags == {"retention": "protected"} for tags in failing.objects.values())
@@ -453,9 +424,7 @@ def wired(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    targets = TargetSet(
-        targets=tuple(Target(id=name, transport="local", domain=f"{name}.example.com") for name in ("demo", "other"))
-    )
+    targets = TargetSet(targets=tuple(LocalTarget(id=name, domain=f"{name}.example.com") for name in ("demo", "other")))
     boto3.client("ssm", region_name="us-east-1").put_parameter(
         Name="/ftops/unit/targets", Value=targets.model_dump_json(), Type="String"
     )

@@ -18,8 +18,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from freshtrack_ops.adapters import presign
 from freshtrack_ops.adapters.s3_store import S3BackupStore
-from freshtrack_ops.backup import presign
 from opsctl.local import s3_strict
 from opsctl.local.s3_endpoint import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, check_presigned
 from opsctl.local.s3_strict import S3Refused, check_upload, content_md5

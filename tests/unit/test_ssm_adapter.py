@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from freshtrack_ops.adapters.ssm import SsmCommands, error_for
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.errors import (
     ConfigError,
     HostCommandFailed,
@@ -23,7 +23,7 @@ from freshtrack_ops.ports import CommandResult
 
 BUCKET = "ssm-output-test"
 INSTANCE = "mi-0123456789abcdef0"
-TARGET = Target(id="demo-ssm", transport="ssm", instance_id=INSTANCE, domain="demo.test")
+TARGET = SsmTarget(id="demo-ssm", instance_id=INSTANCE, domain="demo.test")
 ENV = {
     "APP_DIR": "/opt/freshtrack-pro",
     "DOCKER_BIN": "docker",
@@ -121,19 +121,6 @@ def test_send_refuses_an_injection_before_calling_ssm(ssm: FakeSsm, s3: Any) -> 
 def test_send_passes_only_the_parameters_the_document_declares(ssm: FakeSsm, s3: Any) -> None:
     _commands(ssm, s3).send(TARGET, "preflight.sh", ENV | {"TARGET_DB": "frostguard_verify_0a1b2c3d"})
     assert "TARGET_DB" not in ssm.sent[0]["Parameters"]
-
-
-def test_send_needs_an_ssm_target(ssm: FakeSsm, s3: Any) -> None:
-    ssh_target = Target(
-        id="demo",
-        transport="ssh",
-        address="127.0.0.1",
-        private_key_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
-        host_public_key="ssh-ed25519 " + "A" * 68,
-        domain="demo.test",
-    )
-    with pytest.raises(ConfigError, match="not an SSM target"):
-        _commands(ssm, s3).send(ssh_target, "preflight.sh", ENV)
 
 
 @pytest.mark.parametrize("ping", ["ConnectionLost", "Inactive", None])

@@ -13,7 +13,7 @@ import pydantic
 import pytest
 
 from freshtrack_ops import host_scripts
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.host_scripts import ssm_document
 from freshtrack_ops.host_scripts.parameters import PARAMETERS, SCRIPT_PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import (
@@ -124,7 +124,9 @@ def test_injection_in_db_name_fails_the_allowed_pattern_and_pydantic() -> None:
     with pytest.raises(ValueError, match="DB_NAME"):
         resolve_parameters(document_content("preflight.sh"), _values("preflight.sh") | {"DB_NAME": INJECTION})
     with pytest.raises(pydantic.ValidationError, match="database"):
-        Target(id="demo-ssm", transport="ssm", instance_id="mi-0123456789abcdef0", domain="x.test", database=INJECTION)
+        SsmTarget(
+            id="demo-ssm", transport="ssm", instance_id="mi-0123456789abcdef0", domain="x.test", database=INJECTION
+        )
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

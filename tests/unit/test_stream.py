@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 import pytest
 
 from freshtrack_ops.backup.stream import stream_dump
-from freshtrack_ops.config import BackupSettings, Target
+from freshtrack_ops.config import BackupSettings, LocalTarget
 from freshtrack_ops.errors import DumpFailed, HostConnectionLost, UploadFailed
 from freshtrack_ops.models import BackupPlan
 from freshtrack_ops.ports import CommandResult
 from tests.unit.fakes import FakeRunner, FakeStore, sha256
 
-TARGET = Target(id="demo", transport="local", domain="demo.example.com")
+TARGET = LocalTarget(id="demo", domain="demo.example.com")
 PLAN = BackupPlan(
     backup_id="demo-20261128T020000Z-0123abcd",
     host="demo",

@@ -1,9 +1,13 @@
-"""Shared plumbing of the host runners: collect stderr on the side while stdout is consumed."""
+"""Shared plumbing of the host runners: collect stderr on the side while stdout is consumed, feed stdin from a
+thread, run a command to its end."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+
+from freshtrack_ops.ports import ByteStream, CommandResult
 
 MAX_STDERR_BYTES = 1 << 20
 
@@ -65,3 +69,13 @@ class StdinFeeder:
         self._thread.join(timeout_s)
         if self.error is not None:
             raise self.error
+
+
+def run_to_end(stream: AbstractContextManager[ByteStream], chunk_size: int = 1 << 18) -> CommandResult:
+    """``HostRunner.run`` for every runner: read the stream's stdout to the end, then its exit and stderr."""
+    with stream as running:
+        out = bytearray()
+        while chunk := running.read(chunk_size):
+            out += chunk
+        result = running.finish()
+    return CommandResult(result.exit_code, out.decode("utf-8", errors="replace"), result.stderr)

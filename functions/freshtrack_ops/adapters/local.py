@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import BinaryIO, cast
 
 from freshtrack_ops import host_scripts
-from freshtrack_ops.adapters._channel_io import StderrCollector, StdinFeeder
+from freshtrack_ops.adapters._channel_io import StderrCollector, StdinFeeder, run_to_end
 from freshtrack_ops.errors import HostCommandTimeout
 from freshtrack_ops.ports import CommandResult
 
@@ -26,12 +26,7 @@ class LocalRunner:
     def run(
         self, script: str, env: Mapping[str, str], *, timeout_s: float, stdin: Iterable[bytes] | None = None
     ) -> CommandResult:
-        with self.stream(script, env, timeout_s=timeout_s, stdin=stdin) as stream:
-            out = bytearray()
-            while chunk := stream.read(1 << 18):
-                out += chunk
-            result = stream.finish()
-        return CommandResult(result.exit_code, out.decode("utf-8", errors="replace"), result.stderr)
+        return run_to_end(self.stream(script, env, timeout_s=timeout_s, stdin=stdin))
 
     @contextmanager
     def stream(

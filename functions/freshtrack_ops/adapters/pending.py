@@ -9,10 +9,9 @@ commands of an execution that was aborted or timed out.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -31,9 +30,9 @@ class PendingCommand:
     task_token: str
     step: str
     host: str
-    #: the task's input (JSON) and what the step needs to interpret the result (no secrets, no URLs)
+    #: the task's input and what the step needs to interpret the result, as JSON (no secrets, no URLs)
     event: str
-    context: Mapping[str, Any] = field(default_factory=dict)
+    context: str = "{}"
     #: the execution whose state waits (empty when the task was invoked outside a workflow)
     execution_id: str = ""
 
@@ -63,7 +62,7 @@ class DynamoPendingCommands:
                 "step": {"S": pending.step},
                 "host": {"S": pending.host},
                 "event": {"S": pending.event},
-                "context": {"S": json.dumps(dict(pending.context), sort_keys=True)},
+                "context": {"S": pending.context},
                 "execution_id": {"S": pending.execution_id},
                 "sent_at": {"N": str(now)},
                 "expires_at": {"N": str(now + RECORD_TTL_S)},
@@ -127,6 +126,6 @@ def _from_item(command_id: str, item: Mapping[str, Any]) -> PendingCommand:
         step=item["step"]["S"],
         host=item["host"]["S"],
         event=item["event"]["S"],
-        context=json.loads(item["context"]["S"]),
+        context=item["context"]["S"],
         execution_id=item.get("execution_id", {}).get("S", ""),
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from freshtrack_ops.errors import BackupNotFound, UploadFailed
+from freshtrack_ops.retention.tags import EXPIRING, RETENTION_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -16,9 +17,6 @@ if TYPE_CHECKING:
 
 #: Every backup object starts as "expiring"; the retention task re-tags the last verified ones "protected"
 #: and the bucket's lifecycle rule only expires objects tagged expiring (see docs/retention.md).
-RETENTION_TAG = "retention"
-EXPIRING = "expiring"
-PROTECTED = "protected"
 
 
 #: The checksum every PutObject/UploadPart of the Lambdas names explicitly. With S3 Object Lock

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import paramiko
 
 from freshtrack_ops import host_scripts
-from freshtrack_ops.adapters._channel_io import StderrCollector, StdinFeeder
+from freshtrack_ops.adapters._channel_io import StderrCollector, StdinFeeder, run_to_end
 from freshtrack_ops.errors import (
     HostAuthFailed,
     HostCommandTimeout,
@@ -153,12 +153,7 @@ class SshRunner:
     def run(
         self, script: str, env: Mapping[str, str], *, timeout_s: float, stdin: Iterable[bytes] | None = None
     ) -> CommandResult:
-        with self.stream(script, env, timeout_s=timeout_s, stdin=stdin) as stream:
-            out = bytearray()
-            while chunk := stream.read(_CHUNK):
-                out += chunk
-            result = stream.finish()
-        return CommandResult(result.exit_code, out.decode("utf-8", errors="replace"), result.stderr)
+        return run_to_end(self.stream(script, env, timeout_s=timeout_s, stdin=stdin))
 
     @contextmanager
     def stream(

@@ -1,8 +1,10 @@
 """SSM Run Command: send a host script's Command document, read its status and full output, name its errors.
 
 No waiting happens here: ``send`` returns the command id at once and ``status`` answers None while the
-command is still pending or running. Step Functions does the waiting (a Wait/poll loop, or a task token
-completed by the "EC2 Command Status-change Notification" event; see docs/ssm.md).
+command is still pending or running. Step Functions does the waiting: the host task's state waits for its task
+token, which ``HostCommandDone`` completes when EventBridge reports the command's end ("EC2 Command Invocation
+Status-change Notification"; docs/ssm.md). A transfer too long for one command is a host job whose polls are
+commands of their own (docs/host-jobs.md).
 
 Output: the API keeps only the first 24,000 characters of stdout (8,000 of stderr); the agent writes the
 complete streams to ``s3://<output bucket>/<prefix>/<command id>/<instance id>/awsrunShellScript/<step>/``,
@@ -18,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from freshtrack_ops import host_scripts
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.errors import (
     ConfigError,
     HostCommandFailed,
@@ -125,9 +127,9 @@ class SsmCommands:
     def document(self, script: str) -> str:
         return self._document_prefix + document_name(script)
 
-    def send(self, target: Target, script: str, env: Mapping[str, str]) -> str:
+    def send(self, target: SsmTarget, script: str, env: Mapping[str, str]) -> str:
         """Validate ``env`` against the script's patterns and send the command; returns its id."""
-        instance_id = self._instance_of(target)
+        instance_id = target.instance_id
         # the parameters the script declares (as the SSH path selects them), each checked against its pattern
         env = host_scripts.script_env(script, env)
         if self._check_online:
@@ -170,12 +172,6 @@ class SsmCommands:
         ping = found[0].get("PingStatus", "unknown")
         if ping != "Online":
             raise HostUnreachable(f"{instance_id}: the SSM agent is {ping}, not Online")
-
-    @staticmethod
-    def _instance_of(target: Target) -> str:
-        if target.transport != "ssm" or target.instance_id is None:
-            raise ConfigError(f"host: {target.id} is not an SSM target (transport {target.transport!r})")
-        return target.instance_id
 
     @staticmethod
     def _send_error(exc: ClientError, instance_id: str, script: str) -> OpsError:

@@ -10,11 +10,10 @@ janitor after ABORTED/TIMED_OUT (everything). Items sit next to the pending SSM 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -32,8 +31,9 @@ class UndoEntry:
     kind: UndoKind
     step: str
     host: str
+    #: the step's event and context, as JSON
     event: str
-    context: dict[str, Any] = field(default_factory=dict)
+    context: str = "{}"
 
 
 def entry_key(execution_id: str, key: str) -> dict[str, dict[str, str]]:
@@ -55,7 +55,7 @@ class DynamoUndoLog:
                 "step": {"S": entry.step},
                 "host": {"S": entry.host},
                 "event": {"S": entry.event},
-                "context": {"S": json.dumps(entry.context, sort_keys=True)},
+                "context": {"S": entry.context},
                 "expires_at": {"N": str(int(self._clock()) + ENTRY_TTL_S)},
             },
         )
@@ -79,7 +79,7 @@ class DynamoUndoLog:
                 step=item["step"]["S"],
                 host=item["host"]["S"],
                 event=item["event"]["S"],
-                context=json.loads(item["context"]["S"]),
+                context=item["context"]["S"],
             )
             for item in response.get("Items", [])
         ]

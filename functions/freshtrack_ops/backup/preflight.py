@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from freshtrack_ops.backup.host_env import host_env
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import DatabaseNotReady, HostCommandFailed, InsufficientDisk
-from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.host_command import HostCommand, parse_key_values, tail
+from freshtrack_ops.host_env import host_env
 from freshtrack_ops.models import PreflightReport
 from freshtrack_ops.ports import CommandResult, HostRunner
-from freshtrack_ops.redact import redact
 
 PREFLIGHT_TIMEOUT_S = 120.0
-
-
-def parse_key_values(text: str) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.isidentifier():
-            values[key] = value.strip()
-    return values
 
 
 def preflight_command(target: Target) -> HostCommand:
@@ -52,10 +42,3 @@ def read_preflight(target: Target, result: CommandResult) -> PreflightReport:
             f"need at least {target.backup.min_free_disk_mb} MB"
         )
     return report
-
-
-def tail(text: str, lines: int = 5) -> str:
-    """The last non-empty lines of a host command's output, for an error message: redacted, since a failing
-    command (curl, the SSM agent's parameter check) may print the presigned URL it was given."""
-    kept = [redact(line) for line in text.strip().splitlines() if line.strip()][-lines:]
-    return " | ".join(kept) or "(no output)"

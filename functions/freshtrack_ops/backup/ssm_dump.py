@@ -15,23 +15,18 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict
 
-from freshtrack_ops.backup import presign
-from freshtrack_ops.backup.host_env import dump_env
-from freshtrack_ops.backup.preflight import tail
+from freshtrack_ops.adapters import presign
 from freshtrack_ops.backup.stream import parse_row_counts
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import DumpFailed, OpsError, UploadFailed
-from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.host_command import HostCommand, tail
+from freshtrack_ops.host_env import dump_env
+from freshtrack_ops.jobs import DataContext
 from freshtrack_ops.models import BackupPlan, DumpResult
-from freshtrack_ops.ports import CommandResult
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+from freshtrack_ops.ports import CommandResult, PresignedUploads
 
 #: the estimate when preflight reported no database size
 FALLBACK_ESTIMATE_BYTES = 1 << 30
@@ -39,10 +34,8 @@ FALLBACK_ESTIMATE_BYTES = 1 << 30
 _UPLOAD_EXITS: dict[int, type[OpsError]] = {42: UploadFailed, 43: UploadFailed, 44: UploadFailed, 45: UploadFailed}
 
 
-class SsmUpload(BaseModel):
+class SsmUpload(DataContext):
     """What the completion needs to finish or abandon the upload (kept with the pending command)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     upload_id: str
     list_key: str
@@ -56,8 +49,7 @@ def start_ssm_dump(
     plan: BackupPlan,
     target: Target,
     *,
-    s3: S3Client,
-    bucket: str,
+    uploads: PresignedUploads,
     estimated_bytes: int | None,
     expires_s: int,
     part_size: int | None = None,
@@ -68,9 +60,7 @@ def start_ssm_dump(
     estimate = estimated_bytes if estimated_bytes and estimated_bytes > 0 else FALLBACK_ESTIMATE_BYTES
     parts = presign.plan_parts(estimate, part_size=part_size)
     started = clock()
-    upload_id, list_key, list_url = presign.mint_upload(
-        s3,
-        bucket,
+    upload_id, list_key, list_url = uploads.start(
         plan.dump_key,
         parts=parts.parts,
         expires_s=expires_s,
@@ -85,14 +75,14 @@ def start_ssm_dump(
 
 
 def refresh_ssm_dump(
-    plan: BackupPlan, upload: SsmUpload, *, s3: S3Client, bucket: str, first_part: int, expires_s: int, now: float
+    plan: BackupPlan, upload: SsmUpload, *, uploads: PresignedUploads, first_part: int, expires_s: int, now: float
 ) -> str:
     """A presigned GET of fresh URLs for parts ``first_part`` up to the planned count ("" when none are left)."""
     last = upload.parts
     if first_part > last:
         return ""
-    return presign.mint_part_urls(
-        s3, bucket, plan.dump_key, upload.upload_id, first=first_part, last=last, expires_s=expires_s, stamp=int(now)
+    return uploads.fresh_part_urls(
+        plan.dump_key, upload.upload_id, first=first_part, last=last, expires_s=expires_s, stamp=int(now)
     )
 
 
@@ -102,8 +92,7 @@ def finish_ssm_dump(
     upload: SsmUpload,
     result: CommandResult,
     *,
-    s3: S3Client,
-    bucket: str,
+    uploads: PresignedUploads,
     clock: Callable[[], float] = time.time,
 ) -> DumpResult:
     """Complete the upload from the host's report; on any failure the upload is aborted and the error named."""
@@ -112,13 +101,13 @@ def finish_ssm_dump(
             error = _UPLOAD_EXITS.get(result.exit_code, DumpFailed)
             raise error(f"{target.id}: the SSM dump exited {result.exit_code}: {tail(result.stderr)}")
         row_counts = parse_row_counts(result.stdout)
-        size, sha256, parts = presign.complete_from_output(
-            s3, bucket, plan.dump_key, upload.upload_id, result.stdout, part_size=upload.part_size
+        size, sha256, parts = uploads.complete(
+            plan.dump_key, upload.upload_id, result.stdout, part_size=upload.part_size
         )
     except BaseException:
-        abandon_ssm_dump(plan, upload, s3=s3, bucket=bucket)
+        abandon_ssm_dump(plan, upload, uploads=uploads)
         raise
-    _discard(s3, bucket, upload)
+    _discard(uploads, upload)
     finished = clock()
     return DumpResult(
         dump_key=plan.dump_key,
@@ -133,13 +122,13 @@ def finish_ssm_dump(
     )
 
 
-def abandon_ssm_dump(plan: BackupPlan, upload: SsmUpload, *, s3: S3Client, bucket: str) -> None:
+def abandon_ssm_dump(plan: BackupPlan, upload: SsmUpload, *, uploads: PresignedUploads) -> None:
     """Abort the upload (its parts are deleted) and delete the part URLs; best effort, never raises."""
     with contextlib.suppress(ClientError, BotoCoreError):
-        presign.abort_upload(s3, bucket, plan.dump_key, upload.upload_id)
-    _discard(s3, bucket, upload)
+        uploads.abort(plan.dump_key, upload.upload_id)
+    _discard(uploads, upload)
 
 
-def _discard(s3: S3Client, bucket: str, upload: SsmUpload) -> None:
+def _discard(uploads: PresignedUploads, upload: SsmUpload) -> None:
     with contextlib.suppress(ClientError, BotoCoreError):
-        presign.discard_part_urls(s3, bucket, upload.list_key)
+        uploads.discard_lists(upload.list_key)

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from freshtrack_ops.backup.host_env import dump_env
-from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import DumpFailed, UploadFailed
+from freshtrack_ops.host_command import tail
+from freshtrack_ops.host_env import dump_env
 from freshtrack_ops.models import BackupPlan, DumpResult
 from freshtrack_ops.ports import BackupStore, ByteStream, CommandResult, HostRunner, MultipartUpload
 

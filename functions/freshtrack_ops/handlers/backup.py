@@ -13,10 +13,10 @@ from freshtrack_ops.backup.chain import chain_test_restore
 from freshtrack_ops.backup.cleanup import cleanup_backup
 from freshtrack_ops.backup.manifest import measured_dump_rate, write_manifest
 from freshtrack_ops.backup.plan import plan_backup
-from freshtrack_ops.handlers._common import logger, metrics, tracer
 from freshtrack_ops.handlers.host import host_handler
 from freshtrack_ops.models import ChainEvent, CleanupEvent, ManifestEvent, ValidateBackupEvent
-from freshtrack_ops.steps.catalog import DUMP, PREFLIGHT
+from freshtrack_ops.observability import logger, metrics, tracer
+from freshtrack_ops.steps.registry import DUMP, PREFLIGHT
 
 
 @logger.inject_lambda_context
@@ -47,8 +47,10 @@ def manifest(event: ManifestEvent, context: LambdaContext) -> dict[str, Any]:
 @event_parser(model=CleanupEvent)
 def cleanup(event: CleanupEvent, context: LambdaContext) -> dict[str, Any]:
     result = cleanup_backup(event, runtime.store())
-    metrics.add_metric(name="BackupFailed", unit=MetricUnit.Count, value=1)
-    logger.warning("backup failed and was cleaned up", extra=result.model_dump(mode="json"))
+    metrics.add_dimension(name="host", value=event.plan.host)
+    metrics.add_metric(name="IncompleteUploadsAborted", unit=MetricUnit.Count, value=result.aborted_uploads)
+    metrics.add_metric(name="ManifestlessDumpsDeleted", unit=MetricUnit.Count, value=len(result.deleted_objects))
+    logger.info("backup cleaned up after a failure", extra=result.model_dump(mode="json"))
     return result.model_dump(mode="json")
 
 

@@ -24,14 +24,14 @@ from pydantic import BaseModel, ValidationError
 from freshtrack_ops import jobs, runtime
 from freshtrack_ops.adapters.pending import PendingCommand
 from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
-from freshtrack_ops.config import Target, describe_validation_error
+from freshtrack_ops.config import SsmTarget, Target, describe_validation_error
 from freshtrack_ops.errors import InvalidInput, OpsError
-from freshtrack_ops.handlers._common import logger, metrics, tracer
 from freshtrack_ops.jobs import Mode
 from freshtrack_ops.models import CommandStatusEvent
+from freshtrack_ops.observability import logger, metrics, tracer
 from freshtrack_ops.ports import CommandResult
-from freshtrack_ops.steps.base import Context, HostStep, Output
-from freshtrack_ops.steps.catalog import STEPS
+from freshtrack_ops.steps.base import AnyStep
+from freshtrack_ops.steps.registry import STEPS
 
 #: invocation statuses after which the command will not change any more
 FINAL_STATUSES = frozenset(FINAL_INVOCATION_STATUSES)
@@ -48,7 +48,7 @@ class CommandStillRunning(Exception):
     """SSM does not show the command's final status yet; raised so the event is retried."""
 
 
-def host_handler(step: HostStep[Any]) -> Handler:
+def host_handler(step: AnyStep) -> Handler:
     """The Lambda handler of one host step (what ``TASKS`` points at)."""
 
     def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -58,10 +58,12 @@ def host_handler(step: HostStep[Any]) -> Handler:
     # only steps that emit metrics flush them (an empty flush warns on every invocation)
     flushed = metrics.log_metrics(handle) if step.has_metrics else handle
     handler: Handler = logger.inject_lambda_context(tracer.capture_lambda_handler(capture_response=False)(flushed))
+    handler.host_step = step  # type: ignore[attr-defined] # for state_machines.state_map (the docs' table)
     return handler
 
 
-def dispatch(step: HostStep[Any], raw: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+def dispatch(step: AnyStep, raw: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+    """Run (SSH, local) or send (SSM) one host step, and complete the state's task token."""
     token = raw.get("task_token")
     if not isinstance(token, str) or not token:
         raise InvalidInput(f"task_token: a {step.name} task needs the task token of its state")
@@ -70,14 +72,14 @@ def dispatch(step: HostStep[Any], raw: dict[str, Any], context: LambdaContext | 
         event = _parse(step.model, {key: value for key, value in raw.items() if key not in _CALL_FIELDS})
         target = runtime.targets().get(step.host(event))
         mode = _mode(step, event, target, context)
-        if target.transport == "ssm":
+        if isinstance(target, SsmTarget):
             command_id = _send(step, event, target, token, execution_id=execution_id, mode=mode)
             logger.info(
                 "command sent", extra={"step": step.name, "host": target.id, "command_id": command_id, "mode": mode}
             )
             return {"command_id": command_id}
 
-        def record(step_context: Context) -> None:
+        def record(step_context: BaseModel) -> None:
             _record_undo(step, event, target, step_context, execution_id)
 
         with runtime.runner(target) as runner:
@@ -94,14 +96,14 @@ def dispatch(step: HostStep[Any], raw: dict[str, Any], context: LambdaContext | 
     return {"completed": step.name, "mode": mode}
 
 
-def _mode(step: HostStep[Any], event: BaseModel, target: Target, context: LambdaContext | None) -> Mode:
+def _mode(step: AnyStep, event: BaseModel, target: Target, context: LambdaContext | None) -> Mode:
     """Inline or a host job: the step's estimate against the budget of this transport — over SSH the time this
     invocation has left (Lambda stops it at its timeout), over SSM the step's own limit (URL validity,
     the document's execution timeout)."""
     estimate = step.estimate_s(event, target)
     if estimate is None:
         return "inline"
-    if target.transport == "ssm":
+    if isinstance(target, SsmTarget):
         budget = step.ssm_budget_s()
     else:
         budget = context.get_remaining_time_in_millis() / 1000 if context is not None else None
@@ -112,19 +114,19 @@ def _mode(step: HostStep[Any], event: BaseModel, target: Target, context: Lambda
     return mode
 
 
-def _record_undo(step: HostStep[Any], event: BaseModel, target: Target, context: Context, execution_id: str) -> None:
+def _record_undo(step: AnyStep, event: BaseModel, target: Target, context: BaseModel, execution_id: str) -> None:
     entry = step.undo_entry(event, target, context)
     if entry is not None and execution_id:
         runtime.undo_log().record(execution_id, entry)
 
 
-def _resolve_undo(step: HostStep[Any], event: BaseModel, output: Output, execution_id: str) -> None:
+def _resolve_undo(step: AnyStep, event: BaseModel, output: BaseModel, execution_id: str) -> None:
     keys = step.resolved_keys(event, output)
     if keys and execution_id:
         runtime.undo_log().resolve(execution_id, keys)
 
 
-def _send(step: HostStep[Any], event: BaseModel, target: Target, token: str, *, execution_id: str, mode: Mode) -> str:
+def _send(step: AnyStep, event: BaseModel, target: SsmTarget, token: str, *, execution_id: str, mode: Mode) -> str:
     command, context = step.prepare(event, target, mode)
     ssm = runtime.ssm_commands()
     try:
@@ -137,7 +139,6 @@ def _send(step: HostStep[Any], event: BaseModel, target: Target, token: str, *, 
             with contextlib.suppress(Exception):
                 runtime.undo_log().resolve(execution_id, [entry.key])
         raise
-    assert target.instance_id is not None  # a validated ssm target has one
     pending = PendingCommand(
         command_id=command_id,
         instance_id=target.instance_id,
@@ -145,7 +146,7 @@ def _send(step: HostStep[Any], event: BaseModel, target: Target, token: str, *, 
         step=step.name,
         host=target.id,
         event=event.model_dump_json(),
-        context=context,
+        context=context.model_dump_json(),
         execution_id=execution_id,
     )
     try:
@@ -190,44 +191,52 @@ def command_done(event: CommandStatusEvent, context: LambdaContext) -> dict[str,
     if not commands.claim(pending.command_id):
         logger.info("duplicate completion ignored", extra={"command_id": pending.command_id})
         return {"duplicate": pending.command_id}
-    target: Target | None = None
-    event_model: BaseModel | None = None
+    result = _complete_command(step, pending, outcome)
+    commands.delete(pending)
+    return result
+
+
+def _complete_command(step: AnyStep, pending: PendingCommand, outcome: CommandResult | OpsError) -> dict[str, Any]:
+    """Interpret a finished command with its step and complete the waiting task (output or named error)."""
     try:
         target = runtime.targets().get(pending.host)
         event_model = step.model.model_validate_json(pending.event)
-        if isinstance(outcome, BaseException):
-            step.abandon(event_model, target, pending.context)
+        step_context = step.context_model.model_validate_json(pending.context)
+        if isinstance(outcome, OpsError):
+            step.abandon(event_model, target, step_context)
             raise outcome
-        output = _finish(step, event_model, target, pending, outcome)
+        try:
+            output = step.finish(event_model, target, step_context, outcome)
+        except BaseException:
+            step.abandon(event_model, target, step_context)
+            raise
     except Exception as exc:  # every failure must reach the waiting task, named
         logger.warning("host command failed", extra={"step": step.name, "error": type(exc).__name__})
         _complete_token(pending.task_token, failure=exc)
-        result: dict[str, Any] = {"command_id": pending.command_id, "error": type(exc).__name__}
-    else:
-        if step.has_metrics:
-            step.record_metrics(event_model, target, output)
-            metrics.flush_metrics()
-        _resolve_undo(step, event_model, output, pending.execution_id)
-        if not _complete_token(pending.task_token, output=output):
-            # the execution stopped waiting (aborted, timed out): undo what the command left behind
-            step.abandon(event_model, target, pending.context)
-        result = {"command_id": pending.command_id, "completed": step.name}
-    commands.delete(pending)
-    return result
+        return {"command_id": pending.command_id, "error": type(exc).__name__}
+    if step.has_metrics:
+        step.record_metrics(event_model, target, output)
+        metrics.flush_metrics()
+    _resolve_undo(step, event_model, output, pending.execution_id)
+    if not _complete_token(pending.task_token, output=output):
+        # the execution stopped waiting (aborted, timed out): undo what the command left behind
+        step.abandon(event_model, target, step_context)
+    return {"command_id": pending.command_id, "completed": step.name}
 
 
 #: SendTask* errors meaning nobody waits for this token any more
 _GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
-def _complete_token(token: str, *, output: Output | None = None, failure: Exception | None = None) -> bool:
-    """Complete a waiting task; False when the execution no longer waits (it was aborted or timed out)."""
+def _complete_token(token: str, *, output: BaseModel | None = None, failure: Exception | None = None) -> bool:
+    """Complete a waiting task; False when the execution no longer waits (it was aborted or timed out).
+    The step's result becomes the task output here, once."""
     callback = runtime.task_callback()
     try:
         if failure is not None:
             callback.fail(token, failure)
         else:
-            callback.succeed(token, output or {})
+            callback.succeed(token, output.model_dump(mode="json") if output is not None else {})
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in _GONE:
             raise
@@ -242,16 +251,6 @@ def _outcome(pending: PendingCommand) -> CommandResult | OpsError | None:
         return runtime.ssm_commands().status(pending.command_id, pending.instance_id)
     except OpsError as exc:
         return exc
-
-
-def _finish(
-    step: HostStep[Any], event: BaseModel, target: Target, pending: PendingCommand, result: CommandResult
-) -> Output:
-    try:
-        return step.finish(event, target, pending.context, result)
-    except BaseException:
-        step.abandon(event, target, pending.context)
-        raise
 
 
 job_poll = host_handler(STEPS["job-poll"])

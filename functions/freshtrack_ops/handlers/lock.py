@@ -9,10 +9,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from freshtrack_ops import runtime
-from freshtrack_ops.handlers._common import logger, tracer
 from freshtrack_ops.host_work import stop_host_work
 from freshtrack_ops.lock_janitor import ENDED_WITHOUT_CLEANUP, ExecutionEnded, janitor_message, release_orphaned_lock
 from freshtrack_ops.models import LockEvent, LockResult
+from freshtrack_ops.observability import logger, tracer
 
 
 @logger.inject_lambda_context
@@ -43,10 +43,9 @@ def janitor(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = release_orphaned_lock(detail, runtime.lock_table())
     report = result.model_dump() | work.model_dump(include={"cancelled_commands", "undone", "failed"})
     logger.info("lock janitor", extra=report)
-    topic = runtime.settings().notification_topic_arn
-    if topic:
-        subject, message = janitor_message(detail, result.host, work.summary(), result.reason)
-        runtime.client("sns").publish(TopicArn=topic, Subject=subject, Message=message)
+    notifier = runtime.notifier()
+    if notifier is not None:
+        notifier.publish(*janitor_message(detail, result.host, work.summary(), result.reason))
     return report
 
 

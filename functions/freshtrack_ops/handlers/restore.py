@@ -9,17 +9,17 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from freshtrack_ops import runtime
-from freshtrack_ops.handlers._common import logger, metrics, tracer
 from freshtrack_ops.handlers.host import host_handler
 from freshtrack_ops.models import (
     ApprovalEvent,
     RecordVerificationEvent,
     ValidateRestoreEvent,
 )
+from freshtrack_ops.observability import logger, metrics, tracer
 from freshtrack_ops.restore.approval import request_approval
 from freshtrack_ops.restore.plan import plan_restore, plan_test_restore
 from freshtrack_ops.restore.record import record_verification
-from freshtrack_ops.steps.catalog import COUNTS, DATABASE, HEALTH, LOAD, SERVICES, VERIFY
+from freshtrack_ops.steps.registry import COUNTS, DATABASE, HEALTH, LOAD, SERVICES, VERIFY
 
 
 @logger.inject_lambda_context
@@ -42,10 +42,7 @@ def validate_restore(event: ValidateRestoreEvent, context: LambdaContext) -> dic
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=ApprovalEvent)
 def approval(event: ApprovalEvent, context: LambdaContext) -> dict[str, Any]:
-    settings = runtime.settings()
-    request_approval(
-        event, settings.ops_table, runtime.client("dynamodb"), runtime.client("sns"), settings.notification_topic_arn
-    )
+    request_approval(event, runtime.approval_store(), runtime.notifier())
     logger.info("approval requested", extra={"host": event.plan.host, "backup_id": event.plan.backup.backup_id})
     return {"requested": True}
 

@@ -15,8 +15,9 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from freshtrack_ops import runtime
+from freshtrack_ops.adapters.s3_tags import S3TagStore
 from freshtrack_ops.errors import OpsError
-from freshtrack_ops.handlers._common import logger, tracer
+from freshtrack_ops.observability import logger, tracer
 from freshtrack_ops.retention.models import (
     HostRetention,
     HostRpo,
@@ -28,7 +29,6 @@ from freshtrack_ops.retention.models import (
 from freshtrack_ops.retention.policy import RetentionPolicy
 from freshtrack_ops.retention.protect import protect_host
 from freshtrack_ops.retention.rpo import METRIC_NAME, NAMESPACE, rpo_of
-from freshtrack_ops.retention.s3_tags import S3TagStore
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from freshtrack_ops import host_scripts
 from freshtrack_ops.host_scripts.parameters import PARAMETERS, SCRIPT_PARAMETERS
@@ -94,8 +94,29 @@ def run_command(script: str) -> list[str]:
     return lines
 
 
-def document_content(script: str, *, timeout_s: int | None = None) -> dict[str, Any]:
-    """The Command document of host script ``script`` (a dict; ``json.dumps`` it for the API).
+class StepInputs(TypedDict):
+    timeoutSeconds: str
+    runCommand: list[str]
+
+
+class DocumentStep(TypedDict):
+    action: str
+    name: str
+    precondition: dict[str, list[str]]
+    inputs: StepInputs
+
+
+class CommandDocument(TypedDict):
+    """A schema-2.2 Command document as SSM stores it (what ``json.dumps`` sends)."""
+
+    schemaVersion: str
+    description: str
+    parameters: dict[str, dict[str, str | int]]
+    mainSteps: list[DocumentStep]
+
+
+def document_content(script: str, *, timeout_s: int | None = None) -> CommandDocument:
+    """The Command document of host script ``script`` (``json.dumps`` it for the API).
 
     ``timeout_s`` overrides the execution timeout (tests use tiny ones); normally it comes from the table."""
     timeout = execution_timeout(script) if timeout_s is None else timeout_s
@@ -114,7 +135,7 @@ def document_content(script: str, *, timeout_s: int | None = None) -> dict[str, 
         if spec.default is not None:
             declared["default"] = spec.default
         parameters[name] = declared
-    content: dict[str, Any] = {
+    content: CommandDocument = {
         "schemaVersion": SCHEMA_VERSION,
         "description": f"FreshTrack Ops host script {script} (generated from host_scripts/{script}; do not edit)",
         "parameters": parameters,

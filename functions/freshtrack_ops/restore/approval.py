@@ -1,37 +1,29 @@
-"""Approval of a destructive restore: the task token is kept in DynamoDB (never in a message or log);
-the notification says what will be replaced by what and how to answer."""
+"""Approval of a destructive restore: the task token is kept in the approval store (never in a message or
+log); the notification says what will be replaced by what and how to answer."""
 
 from __future__ import annotations
 
-import json
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
-from freshtrack_ops.errors import BackupNotFound
+from freshtrack_ops.errors import ApprovalRejected, BackupNotFound
 from freshtrack_ops.models import ApprovalEvent
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_sns import SNSClient
-
-
-def approval_key(execution_id: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"APPROVAL#{execution_id}"}, "sk": {"S": "APPROVAL"}}
+from freshtrack_ops.ports import ApprovalStore, Notifier, PendingApproval, TaskCallbacks
 
 
 def request_approval(
-    event: ApprovalEvent, table: str, dynamodb: DynamoDBClient, sns: SNSClient | None, topic_arn: str
+    event: ApprovalEvent, store: ApprovalStore, notifier: Notifier | None, clock: Callable[[], float] = time.time
 ) -> str:
+    """Keep the task token until an operator answers (or the window ends), and ask; the message sent."""
     plan = event.plan
-    dynamodb.put_item(
-        TableName=table,
-        Item={
-            **approval_key(plan.execution_id),
-            "task_token": {"S": event.task_token},
-            "host": {"S": plan.host},
-            "backup_id": {"S": plan.backup.backup_id},
-            "expires_at": {"N": str(int(time.time()) + plan.approval_timeout_s)},
-        },
+    store.put(
+        PendingApproval(
+            execution_id=plan.execution_id,
+            task_token=event.task_token,
+            host=plan.host,
+            backup_id=plan.backup.backup_id,
+            expires_at=int(clock()) + plan.approval_timeout_s,
+        )
     )
     message = (
         f"APPROVAL NEEDED: restore database {plan.database!r} on host {plan.host!r} from backup "
@@ -42,21 +34,20 @@ def request_approval(
         f"Reject:   opsctl reject {plan.execution_id} --reason '...'\n"
         f"Without an answer within {plan.approval_timeout_s} s the restore is aborted and nothing is touched."
     )
-    if sns is not None and topic_arn:
-        sns.publish(TopicArn=topic_arn, Subject="FreshTrack restore needs approval", Message=message)
+    if notifier is not None:
+        notifier.publish("FreshTrack restore needs approval", message)
     return message
 
 
 def answer_approval(
-    execution_id: str, *, approve: bool, reason: str, table: str, dynamodb: DynamoDBClient, sfn: Any
+    execution_id: str, *, approve: bool, reason: str, store: ApprovalStore, callbacks: TaskCallbacks
 ) -> None:
     """Approve or reject a waiting restore (used by ``opsctl approve|reject`` and the local plane)."""
-    item = dynamodb.get_item(TableName=table, Key=approval_key(execution_id), ConsistentRead=True).get("Item")
-    if not item:
+    pending = store.get(execution_id)
+    if pending is None:
         raise BackupNotFound(f"execution: no pending approval for {execution_id}")
-    token = item["task_token"]["S"]
     if approve:
-        sfn.send_task_success(taskToken=token, output=json.dumps({"approved": True, "reason": reason}))
+        callbacks.succeed(pending.task_token, {"approved": True, "reason": reason})
     else:
-        sfn.send_task_failure(taskToken=token, error="ApprovalRejected", cause=reason or "rejected by an operator")
-    dynamodb.delete_item(TableName=table, Key=approval_key(execution_id))
+        callbacks.fail(pending.task_token, ApprovalRejected(reason or "rejected by an operator"))
+    store.delete(execution_id)

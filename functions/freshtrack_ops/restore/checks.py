@@ -6,11 +6,10 @@ import json
 import urllib.error
 import urllib.request
 
-from freshtrack_ops.backup.host_env import host_env
-from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import HostCommandFailed, VerificationFailed
-from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.host_command import HostCommand, tail
+from freshtrack_ops.host_env import host_env
 from freshtrack_ops.models import BackupRef, CountsResult, HealthResult, ServicesResult
 from freshtrack_ops.ports import BackupStore, CommandResult, HostRunner
 from freshtrack_ops.restore.verify import load_manifest

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from freshtrack_ops.backup.host_env import host_env
-from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import HostCommandFailed, InvalidInput
-from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.host_command import HostCommand, tail
+from freshtrack_ops.host_env import host_env
 from freshtrack_ops.models import DatabaseEvent
 from freshtrack_ops.ports import CommandResult, HostRunner
 

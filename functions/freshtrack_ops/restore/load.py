@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from freshtrack_ops.backup.host_env import host_env
-from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import HostCommandFailed
+from freshtrack_ops.host_command import tail
+from freshtrack_ops.host_env import host_env
 from freshtrack_ops.models import BackupRef, LoadResult
 from freshtrack_ops.ports import BackupStore, HostRunner
 from freshtrack_ops.restore.stream import HashingChunks

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 
-from freshtrack_ops.backup.host_env import host_env
-from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import BackupCorrupt, HostCommandFailed
-from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.host_command import HostCommand, tail
+from freshtrack_ops.host_env import host_env
 from freshtrack_ops.models import LoadEvent, LoadResult, Manifest, VerifyResult
 from freshtrack_ops.ports import CommandResult
 from freshtrack_ops.restore.verify import check_digest_of, toc_entries

@@ -3,10 +3,10 @@ pg_restore can list — in one streamed pass from S3 through the host's ``pg_res
 
 from __future__ import annotations
 
-from freshtrack_ops.backup.host_env import host_env
-from freshtrack_ops.backup.preflight import tail
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import BackupCorrupt
+from freshtrack_ops.host_command import tail
+from freshtrack_ops.host_env import host_env
 from freshtrack_ops.models import BackupRef, Manifest, VerifyResult
 from freshtrack_ops.ports import BackupStore, HostRunner
 from freshtrack_ops.restore.stream import HashingChunks

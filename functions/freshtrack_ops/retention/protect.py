@@ -16,38 +16,13 @@ is: the lifecycle rule never expires it and this task never touches it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 
-from freshtrack_ops.adapters.s3_store import EXPIRING, PROTECTED, RETENTION_TAG
-from freshtrack_ops.ports import CatalogEntry
+from freshtrack_ops.ports import CatalogEntry, RetentionCatalog, TagStore
 from freshtrack_ops.retention.models import HostRetention
 from freshtrack_ops.retention.policy import RetentionPolicy, newest_first, protection_reasons
+from freshtrack_ops.retention.tags import EXPIRING, PROTECTED, RETENTION_TAG
 
 MANAGED_VALUES = frozenset({EXPIRING, PROTECTED})
-
-
-class TagStore(Protocol):
-    """Object tags of the backup store."""
-
-    def get_tags(self, key: str) -> dict[str, str] | None:
-        """The tags of the current version of ``key``; None when there is no such object."""
-        ...
-
-    def put_tags(self, key: str, tags: dict[str, str]) -> None:
-        """Replace the tag set of the current version of ``key``."""
-        ...
-
-
-class RetentionCatalog(Protocol):
-    """What retention needs from the catalog."""
-
-    def list_backups(self, host: str) -> list[CatalogEntry]:
-        """Newest first."""
-        ...
-
-    def forget(self, entry: CatalogEntry) -> None:
-        """Remove the entry (its backup no longer exists); a missing entry is not an error."""
-        ...
 
 
 class _Tagger:
@@ -69,18 +44,7 @@ class _Tagger:
 def protect_host(
     host: str, catalog: RetentionCatalog, tags: TagStore, policy: RetentionPolicy, now: datetime
 ) -> HostRetention:
-    entries = newest_first(catalog.list_backups(host))
-    present: list[CatalogEntry] = []
-    gone: list[CatalogEntry] = []
-    dump_tags: dict[str, dict[str, str]] = {}
-    for entry in entries:
-        found = tags.get_tags(entry.dump_key)
-        if found is None:
-            gone.append(entry)
-        else:
-            present.append(entry)
-            dump_tags[entry.dump_key] = found
-
+    present, gone, dump_tags = _split_by_presence(newest_first(catalog.list_backups(host)), tags)
     reasons = protection_reasons(present, policy, now)
     pinned = [e for e in present if dump_tags[e.dump_key].get(RETENTION_TAG, EXPIRING) not in MANAGED_VALUES]
     pinned_ids = {e.backup_id for e in pinned}
@@ -88,12 +52,10 @@ def protect_host(
     expiring = [e for e in present if e.backup_id not in reasons and e.backup_id not in pinned_ids]
 
     tagger = _Tagger(tags)
-    for entry in protected:  # protect first: an interrupted run keeps more, never less
-        tagger.ensure(entry.dump_key, PROTECTED, dump_tags[entry.dump_key])
-        tagger.ensure(entry.manifest_key, PROTECTED)
-    for entry in expiring:
-        tagger.ensure(entry.dump_key, EXPIRING, dump_tags[entry.dump_key])
-        tagger.ensure(entry.manifest_key, EXPIRING)
+    for value, group in ((PROTECTED, protected), (EXPIRING, expiring)):  # protect first: an interrupted run
+        for entry in group:  # keeps more, never less
+            tagger.ensure(entry.dump_key, value, dump_tags[entry.dump_key])
+            tagger.ensure(entry.manifest_key, value)
     for entry in gone:
         manifest_tags = tags.get_tags(entry.manifest_key)
         if manifest_tags is not None and manifest_tags.get(RETENTION_TAG) == PROTECTED:
@@ -109,3 +71,20 @@ def protect_host(
         retagged=tuple(tagger.retagged),
         missing_manifests=tuple(tagger.missing),
     )
+
+
+def _split_by_presence(
+    entries: list[CatalogEntry], tags: TagStore
+) -> tuple[list[CatalogEntry], list[CatalogEntry], dict[str, dict[str, str]]]:
+    """(catalogued backups whose dump exists, those whose dump is gone, the existing dumps' tags)."""
+    present: list[CatalogEntry] = []
+    gone: list[CatalogEntry] = []
+    dump_tags: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        found = tags.get_tags(entry.dump_key)
+        if found is None:
+            gone.append(entry)
+        else:
+            present.append(entry)
+            dump_tags[entry.dump_key] = found
+    return present, gone, dump_tags

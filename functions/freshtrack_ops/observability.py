@@ -1,4 +1,4 @@
-"""Powertools objects shared by the handlers (one Logger/Tracer/Metrics per process)."""
+"""Powertools objects shared by handlers and steps (one Logger/Tracer/Metrics per process)."""
 
 from __future__ import annotations
 

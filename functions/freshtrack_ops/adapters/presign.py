@@ -31,9 +31,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from freshtrack_ops.adapters.s3_store import EXPIRING, RETENTION_TAG, UPLOAD_CHECKSUM
+from freshtrack_ops.adapters.s3_store import UPLOAD_CHECKSUM
 from freshtrack_ops.errors import UploadFailed
 from freshtrack_ops.host_scripts.parameters import MAX_PART_SIZE, MIB, MIN_PART_SIZE
+from freshtrack_ops.retention.tags import EXPIRING, RETENTION_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -317,3 +318,33 @@ def _code(exc: ClientError) -> str:
 def _reason(exc: ClientError | BotoCoreError) -> str:
     """The error code only: botocore messages never carry presigned URLs, but keep it that way."""
     return _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+
+
+class S3PresignedUploads:
+    """``PresignedUploads`` on S3: URLs signed by ``presigner`` (see ``presign_client``), everything else done
+    with ``client``."""
+
+    def __init__(self, presigner: S3Client, client: S3Client, bucket: str) -> None:
+        self._presigner = presigner
+        self._client = client
+        self.bucket = bucket
+
+    def start(self, key: str, *, parts: int, expires_s: int, metadata: Mapping[str, str]) -> tuple[str, str, str]:
+        return mint_upload(self._presigner, self.bucket, key, parts=parts, expires_s=expires_s, metadata=metadata)
+
+    def fresh_part_urls(self, key: str, upload_id: str, *, first: int, last: int, expires_s: int, stamp: int) -> str:
+        return mint_part_urls(
+            self._presigner, self.bucket, key, upload_id, first=first, last=last, expires_s=expires_s, stamp=stamp
+        )
+
+    def object_url(self, key: str, expires_s: int) -> str:
+        return object_url(self._presigner, self.bucket, key, expires_s)
+
+    def complete(self, key: str, upload_id: str, report: str, *, part_size: int) -> tuple[int, str, int]:
+        return complete_from_output(self._client, self.bucket, key, upload_id, report, part_size=part_size)
+
+    def abort(self, key: str, upload_id: str) -> None:
+        abort_upload(self._client, self.bucket, key, upload_id)
+
+    def discard_lists(self, list_key: str) -> None:
+        discard_part_urls(self._client, self.bucket, list_key)

@@ -1,0 +1,25 @@
+"""Every host step, one instance each, by the name pending commands, jobs and undo entries record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from freshtrack_ops.steps.backup import DumpStep, PreflightStep
+from freshtrack_ops.steps.base import AnyStep, DataStep
+from freshtrack_ops.steps.job_poll import JobPollStep
+from freshtrack_ops.steps.restore import CountsStep, DatabaseStep, HealthStep, LoadStep, ServicesStep, VerifyStep
+
+PREFLIGHT = PreflightStep()
+DUMP = DumpStep()
+VERIFY = VerifyStep()
+LOAD = LoadStep()
+DATABASE = DatabaseStep()
+COUNTS = CountsStep()
+SERVICES = ServicesStep()
+HEALTH = HealthStep()
+JOB_POLL = JobPollStep()
+
+DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD)}
+STEPS: dict[str, AnyStep] = {
+    step.name: step for step in (PREFLIGHT, DUMP, VERIFY, LOAD, DATABASE, COUNTS, SERVICES, HEALTH, JOB_POLL)
+}

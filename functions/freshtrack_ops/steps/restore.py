@@ -1,0 +1,217 @@
+"""The host steps of test restores and restores: verify and load a backup, databases, counts, services, health."""
+
+from __future__ import annotations
+
+import time
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from freshtrack_ops import jobs, runtime
+from freshtrack_ops.adapters.undo_log import UndoEntry
+from freshtrack_ops.config import Target
+from freshtrack_ops.host_command import HostCommand
+from freshtrack_ops.jobs import DataContext, JobStarted, Mode
+from freshtrack_ops.models import (
+    CountsEvent,
+    CountsResult,
+    DatabaseActionResult,
+    DatabaseEvent,
+    HealthEvent,
+    HealthResult,
+    LoadEvent,
+    LoadResult,
+    ServicesEvent,
+    ServicesResult,
+    VerifyEvent,
+    VerifyResult,
+)
+from freshtrack_ops.observability import metrics
+from freshtrack_ops.ports import CommandResult, HostRunner
+from freshtrack_ops.restore import checks, ssm_read
+from freshtrack_ops.restore.database import database_command, read_database_action
+from freshtrack_ops.restore.load import load_backup
+from freshtrack_ops.restore.ssm_read import READ_TIMEOUT_S
+from freshtrack_ops.restore.verify import load_manifest, verify_archive
+from freshtrack_ops.steps.base import DataStep, HostStep, NoContext, RunnerTarget
+from freshtrack_ops.steps.metrics import job_started
+
+
+class LoadContext(DataContext):
+    """When the load started (its duration is reported with the result)."""
+
+    started_at: float
+
+
+class VerifyStep(DataStep[VerifyEvent, DataContext, VerifyResult]):
+    name = "verify"
+    scripts = ("archive_list.sh", "ssm_archive_list.sh")
+    domain = "restore.verify, restore.ssm_read"
+    model = VerifyEvent
+    context_model = DataContext
+
+    def host(self, event: VerifyEvent) -> str:
+        return event.backup.host
+
+    def estimate_s(self, event: VerifyEvent, target: Target) -> float:
+        size = load_manifest(event.backup, runtime.store()).size_bytes
+        return jobs.estimate_s(size, target.restore.assumed_verify_mb_s)
+
+    def ssm_budget_s(self) -> float:
+        return READ_TIMEOUT_S
+
+    def stream(self, event: VerifyEvent, target: RunnerTarget, runner: HostRunner) -> VerifyResult:
+        return verify_archive(event.backup, target, runner, runtime.store())
+
+    def command(self, event: VerifyEvent, target: Target) -> tuple[HostCommand, DataContext]:
+        return ssm_read.verify_command(target, _object_url(event.backup.dump_key)), DataContext()
+
+    def interpret(
+        self, event: VerifyEvent, target: Target, context: DataContext, result: CommandResult
+    ) -> VerifyResult:
+        manifest = load_manifest(event.backup, runtime.store())
+        return ssm_read.read_verify(manifest, target, result)
+
+    def record_metrics(self, event: VerifyEvent, target: Target, output: VerifyResult | JobStarted) -> None:
+        if isinstance(output, JobStarted):
+            job_started(target)
+            return
+        metrics.add_dimension(name="host", value=target.id)
+        metrics.add_metric(name="BackupVerifiedBytes", unit=MetricUnit.Bytes, value=output.size_bytes)
+
+
+class LoadStep(DataStep[LoadEvent, LoadContext, LoadResult]):
+    name = "load"
+    scripts = ("restore_stream.sh", "ssm_restore_stream.sh")
+    domain = "restore.load, restore.ssm_read"
+    model = LoadEvent
+    context_model = LoadContext
+
+    def host(self, event: LoadEvent) -> str:
+        return event.backup.host
+
+    def estimate_s(self, event: LoadEvent, target: Target) -> float:
+        size = load_manifest(event.backup, runtime.store()).size_bytes
+        return jobs.estimate_s(size, target.restore.assumed_load_mb_s)
+
+    def ssm_budget_s(self) -> float:
+        return READ_TIMEOUT_S
+
+    def stream(self, event: LoadEvent, target: RunnerTarget, runner: HostRunner) -> LoadResult:
+        return load_backup(event.backup, event.database, target, runner, runtime.store())
+
+    def command(self, event: LoadEvent, target: Target) -> tuple[HostCommand, LoadContext]:
+        command = ssm_read.load_command(target, event.database, _object_url(event.backup.dump_key))
+        return command, LoadContext(started_at=time.time())
+
+    def interpret(self, event: LoadEvent, target: Target, context: LoadContext, result: CommandResult) -> LoadResult:
+        manifest = load_manifest(event.backup, runtime.store())
+        duration = round(time.time() - context.started_at, 3)
+        return ssm_read.read_load(event, manifest, target, result, duration_s=duration)
+
+    def record_metrics(self, event: LoadEvent, target: Target, output: LoadResult | JobStarted) -> None:
+        if isinstance(output, JobStarted):
+            job_started(target)
+            return
+        metrics.add_dimension(name="host", value=target.id)
+        metrics.add_metric(name="RestoreLoadSeconds", unit=MetricUnit.Seconds, value=output.duration_s)
+
+
+class DatabaseStep(HostStep[DatabaseEvent, NoContext, DatabaseActionResult]):
+    name = "database"
+    scripts = ("database.sh",)
+    domain = "restore.database"
+    model = DatabaseEvent
+    context_model = NoContext
+
+    def host(self, event: DatabaseEvent) -> str:
+        return event.host
+
+    def prepare(self, event: DatabaseEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
+        return database_command(event, target), NoContext()
+
+    def finish(
+        self, event: DatabaseEvent, target: Target, context: NoContext, result: CommandResult
+    ) -> DatabaseActionResult:
+        return DatabaseActionResult(result=read_database_action(event, target, result))
+
+    def undo_entry(self, event: DatabaseEvent, target: Target, context: NoContext) -> UndoEntry | None:
+        """A scratch database is recorded before it is created: an execution that ends before its own
+        DropScratch (aborted, timed out) still gets it dropped."""
+        if event.action != "create-scratch":
+            return None
+        drop = event.model_copy(update={"action": "drop-scratch"})
+        return UndoEntry(
+            key=_scratch_key(event.database),
+            kind="scratch",
+            step=self.name,
+            host=target.id,
+            event=drop.model_dump_json(),
+        )
+
+    def resolved_keys(self, event: DatabaseEvent, output: DatabaseActionResult) -> list[str]:
+        return [_scratch_key(event.database)] if event.action == "drop-scratch" else []
+
+    def undo(self, entry: UndoEntry, target: Target) -> HostCommand | None:
+        return database_command(DatabaseEvent.model_validate_json(entry.event), target)
+
+
+class CountsStep(HostStep[CountsEvent, NoContext, CountsResult]):
+    name = "counts"
+    scripts = ("row_counts.sh",)
+    domain = "restore.checks"
+    model = CountsEvent
+    context_model = NoContext
+
+    def host(self, event: CountsEvent) -> str:
+        return event.backup.host
+
+    def prepare(self, event: CountsEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
+        return checks.counts_command(target, event.database), NoContext()
+
+    def finish(self, event: CountsEvent, target: Target, context: NoContext, result: CommandResult) -> CountsResult:
+        actual = checks.read_counts(target, event.database, result)
+        return checks.compare_with_manifest(event.backup, event.database, actual, runtime.store())
+
+
+class ServicesStep(HostStep[ServicesEvent, NoContext, ServicesResult]):
+    name = "services"
+    scripts = ("services.sh",)
+    domain = "restore.checks"
+    model = ServicesEvent
+    context_model = NoContext
+
+    def host(self, event: ServicesEvent) -> str:
+        return event.host
+
+    def prepare(self, event: ServicesEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
+        return checks.services_command(target, event.action, event.services), NoContext()
+
+    def finish(self, event: ServicesEvent, target: Target, context: NoContext, result: CommandResult) -> ServicesResult:
+        command = checks.services_command(target, event.action, event.services)
+        return checks.read_services(target, command, result)
+
+
+class HealthStep(HostStep[HealthEvent, NoContext, HealthResult]):
+    name = "health"
+    scripts = ("services.sh", "health.sh")
+    domain = "restore.checks"
+    model = HealthEvent
+    context_model = NoContext
+
+    def host(self, event: HealthEvent) -> str:
+        return event.host
+
+    def prepare(self, event: HealthEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
+        return checks.health_command(target), NoContext()
+
+    def finish(self, event: HealthEvent, target: Target, context: NoContext, result: CommandResult) -> HealthResult:
+        return checks.read_health_result(target, checks.health_command(target), result)
+
+
+def _scratch_key(database: str) -> str:
+    return f"scratch#{database}"
+
+
+def _object_url(key: str) -> str:
+    """A presigned GET of a backup object; the host fetches it once, at the command's start."""
+    return runtime.presigned_uploads().object_url(key, runtime.settings().presign_validity_s)

@@ -1,0 +1,127 @@
+"""Creating the plane's AWS resources in moto, as the CDK stacks deploy them.
+
+The state machines are rendered from ``state_machines/*.asl.json`` with ``state_machines.substitutions`` (the
+same function CDK uses), so what runs here is what deploys; the functions exist (moto wants them) but their
+invocations are routed in-process to the real handlers (``moto_patches``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import state_machines
+from freshtrack_ops.tasks import TASKS, WORKFLOWS
+from opsctl.local import moto_patches
+from opsctl.local.names import (
+    BUCKET,
+    NOTIFICATION_QUEUE,
+    STATE_MACHINE_PREFIX,
+    TABLE,
+    TASK_ROLE,
+    TOPIC,
+    function_name,
+)
+from opsctl.local.ops_table import create_ops_table
+
+Client = Callable[[str], Any]
+
+
+@dataclass
+class Deployment:
+    """What was created: read by the running and inspection parts of the plane."""
+
+    topic_arn: str = ""
+    queue_url: str = ""
+    role_arn: str = ""
+    #: workflow -> state machine ARN
+    state_machines: dict[str, str] = field(default_factory=dict)
+
+    def state_machine_arn(self, workflow: str) -> str:
+        if workflow not in self.state_machines:
+            raise KeyError(f"workflow: unknown {workflow!r} (known: {', '.join(sorted(self.state_machines))})")
+        return self.state_machines[workflow]
+
+
+def create_storage(client: Client, object_lock_days: int | None) -> None:
+    """The backup bucket (versioned, KMS-encrypted, Object Lock when asked) and the ops table."""
+    s3 = client("s3")
+    s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=object_lock_days is not None)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    if object_lock_days is not None:
+        # what stacks/storage_stack.py deploys: every new object version is retained in GOVERNANCE mode, so
+        # S3 demands a checksum on every upload (s3_strict enforces that here)
+        s3.put_object_lock_configuration(
+            Bucket=BUCKET,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": object_lock_days}},
+            },
+        )
+    s3.put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+    create_ops_table(client("dynamodb"), TABLE)
+
+
+def create_notifications(client: Client, deployment: Deployment) -> None:
+    """The notification topic, and a queue subscribed to it so that what was published can be read back."""
+    sns, sqs = client("sns"), client("sqs")
+    deployment.topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
+    deployment.queue_url = sqs.create_queue(QueueName=NOTIFICATION_QUEUE)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=deployment.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=deployment.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+
+def create_workflows(client: Client, deployment: Deployment, function_timeouts: Mapping[str, int]) -> None:
+    """One function per task (routed in-process) and one state machine per workflow."""
+    deployment.role_arn = client("iam").create_role(
+        RoleName=TASK_ROLE,
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    lambda_client = client("lambda")
+    arns: dict[str, str] = {}
+    for name, task in TASKS.items():
+        timeout_s = function_timeouts.get(name, task.timeout_s)
+        arns[name] = lambda_client.create_function(
+            FunctionName=function_name(name),
+            Runtime="python3.12",
+            Role=deployment.role_arn,
+            Handler=task.handler,
+            Code={"ZipFile": _dummy_zip()},
+            Timeout=timeout_s,
+            MemorySize=task.memory_mb,
+        )["FunctionArn"]
+        moto_patches.STATE.routes[function_name(name)] = (task.handler, task.memory_mb, timeout_s)
+    values = state_machines.substitutions(arns, deployment.topic_arn)
+    sfn = client("stepfunctions")
+    for workflow in WORKFLOWS:
+        deployment.state_machines[workflow] = sfn.create_state_machine(
+            name=f"{STATE_MACHINE_PREFIX}{workflow}",
+            definition=state_machines.render(workflow, values),
+            roleArn=deployment.role_arn,
+            type="STANDARD",
+        )["stateMachineArn"]
+
+
+def remove_function_routes() -> None:
+    """Forget the in-process routes of this plane's functions."""
+    for name in TASKS:
+        moto_patches.STATE.routes.pop(function_name(name), None)
+
+
+def _dummy_zip() -> bytes:
+    """moto wants a code package; the code really runs in-process through moto_patches."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.py", "# the local plane routes invocations in-process\n")
+    return buffer.getvalue()
