@@ -42,7 +42,7 @@ from freshtrack_ops.adapters import presign
 from freshtrack_ops.adapters.s3_store import S3BackupStore, S3MultipartUpload
 from freshtrack_ops.adapters.ssh import SshRunner, SshStream, load_private_key
 from freshtrack_ops.backup.stream import IDLE_TIMEOUT_S, parse_row_counts, pump
-from freshtrack_ops.config import BackupSettings, Compression
+from freshtrack_ops.config import BackupSettings, Compression, SsmTarget
 from freshtrack_ops.host_env import dump_env
 from opsctl.local.host import LocalHost
 from opsctl.local.plane import LocalPlane
@@ -557,6 +557,8 @@ def product_stream_memory(plane: LocalPlane, compression: Compression, part_size
     """
     set_compression(plane, compression)
     target = plane.target("demo")
+    if isinstance(target, SsmTarget):
+        raise RuntimeError("the demo target is reached over SSM: this measures the stream through a runner")
     runner = runtime.runner_for(target)
     upload = DiscardUpload()
     gc.collect()

@@ -25,6 +25,7 @@ from bench.probes import MIB, hwm_mb, malloc_trim, reset_hwm, rss_mb
 from freshtrack_ops import runtime
 from freshtrack_ops.adapters._channel_io import StdinFeeder
 from freshtrack_ops.adapters.ssh import SshRunner
+from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.models import BackupRef
 from freshtrack_ops.restore.load import load_backup
 from freshtrack_ops.restore.stream import HashingChunks
@@ -165,7 +166,10 @@ def run_local(host: LocalHost, prepared: Prepared, path: Path, jobs: int) -> Res
 # -- the product's streamed load -----------------------------------------------------------------
 def product_runner(plane: LocalPlane) -> SshRunner:
     """The runner the Lambda tasks build for the target (runtime.runner_for: secret, pinned key, cipher order)."""
-    runner = runtime.runner_for(plane.target("demo"))
+    target = plane.target("demo")
+    if isinstance(target, SsmTarget):
+        raise RuntimeError("the demo target is reached over SSM: the streamed restore needs sshd")
+    runner = runtime.runner_for(target)
     if not isinstance(runner, SshRunner):
         raise RuntimeError("the demo target is not reached over SSH: the streamed restore needs sshd")
     return runner
