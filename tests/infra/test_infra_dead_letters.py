@@ -31,21 +31,23 @@ ASYNC_PRINCIPALS = {"events.amazonaws.com", "sns.amazonaws.com", "s3.amazonaws.c
 
 
 def _rule(synth: Synth, source: str) -> dict[str, Any]:
-    (rule,) = [
+    rules: list[dict[str, Any]] = [
         r["Properties"]
         for r in synth.resources("control", "AWS::Events::Rule").values()
         if r["Properties"]["EventPattern"]["source"] == [source]
     ]
+    (rule,) = rules
     return rule
 
 
 def _queue_alarm(synth: Synth, queue_id: str) -> dict[str, Any]:
-    (alarm,) = [
+    alarms: list[dict[str, Any]] = [
         a["Properties"]
         for a in synth.resources("control", "AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("Dimensions")
         == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
     ]
+    (alarm,) = alarms
     return alarm
 
 

@@ -116,10 +116,10 @@ def test_ssm_prefixes_match_what_the_runtime_uses() -> None:
 
 
 def test_retention_tag_matches_what_the_store_writes() -> None:
-    from freshtrack_ops.adapters import s3_store
+    from freshtrack_ops.retention import tags  # what the store tags backups with
     from stacks import storage_stack
 
-    assert (storage_stack.RETENTION_TAG, storage_stack.EXPIRING) == (s3_store.RETENTION_TAG, s3_store.EXPIRING)
+    assert (storage_stack.RETENTION_TAG, storage_stack.EXPIRING) == (tags.RETENTION_TAG, tags.EXPIRING)
 
 
 def test_every_bucket_denies_plain_http(synth: Synth) -> None:

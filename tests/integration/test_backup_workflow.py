@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from freshtrack_ops.config import SshTarget
 from opsctl.local.plane import LocalPlane
 from tests.integration.conftest import TRANSPORT_HOSTS, abort_in_flight, hold
 
@@ -99,6 +100,7 @@ def test_host_presenting_another_key_is_refused_before_any_command(plane: LocalP
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
     other_key = " ".join((tmp_path / "other.pub").read_text().split()[:2])
     original = plane.target("demo")
+    assert isinstance(original, SshTarget)
     commands_before = len(host.commands())
     plane.update_target("demo", host_public_key=other_key)
     try:

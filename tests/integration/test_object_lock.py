@@ -52,7 +52,7 @@ def test_the_plane_is_as_strict_as_s3_with_object_lock(plane: LocalPlane) -> Non
     assert lock["Rule"]["DefaultRetention"]["Days"] == 1
     # the Lambda tasks' clients add no checksum by themselves: what passes below passes on our own checksums
     assert runtime.client("s3").meta.config.request_checksum_calculation == "when_required"
-    assert runtime.presigner().meta.config.request_checksum_calculation == "when_required"
+    assert runtime.presigner().meta.config.request_checksum_calculation == "when_required"  # type: ignore[attr-defined]  # not in botocore-stubs
 
 
 def test_backup_and_test_restore_succeed_with_object_lock(plane: LocalPlane, host_name: str) -> None:

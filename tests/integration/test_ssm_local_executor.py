@@ -16,7 +16,7 @@ from freshtrack_ops.adapters.ssm import SsmCommands
 from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.errors import HostCommandFailed, HostCommandTimeout, HostUnreachable, InvalidInput
 from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
-from freshtrack_ops.host_scripts.ssm_document import document_content, document_name
+from freshtrack_ops.host_scripts.ssm_document import CommandDocument, document_content, document_name
 from opsctl.local import ssm_executor
 from opsctl.local.host import LocalHost
 
@@ -234,7 +234,7 @@ def archive_env(host: LocalHost, url: str) -> dict[str, str]:
     }
 
 
-def _marked_document(ssm: Any, name: str, content: dict[str, Any], marker: Any) -> None:
+def _marked_document(ssm: Any, name: str, content: CommandDocument, marker: Any) -> None:
     """``content`` with a first step line that leaves ``marker`` behind: it exists only if the step ran."""
     content["mainSteps"][0]["inputs"]["runCommand"].insert(1, f"touch {marker}")
     ssm.create_document(Name=name, Content=json.dumps(content), DocumentType="Command", DocumentFormat="JSON")

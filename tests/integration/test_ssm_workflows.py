@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from freshtrack_ops.adapters import presign
+from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.observability import logger as ops_logger
 from opsctl.local import ssm_executor
 from opsctl.local.plane import LocalPlane
@@ -132,9 +133,11 @@ def test_an_aborted_backup_cancels_its_command_and_leaves_nothing(plane: LocalPl
         plane.wait_ssm_idle()  # the cancelled command ends; its completion finds nobody waiting
         stopped_after_s = time.monotonic() - aborted_at
 
+    target = plane.target(HOST)
+    assert isinstance(target, SsmTarget)
     assert plane.wait(arn, "backup").status == "ABORTED"
     assert len(janitor["cancelled_commands"]) == 1, janitor
-    assert (janitor["cancelled_commands"][0], plane.target(HOST).instance_id, "Cancelled") in ssm_executor.STATE.runs
+    assert (janitor["cancelled_commands"][0], target.instance_id, "Cancelled") in ssm_executor.STATE.runs
     assert stopped_after_s < 20, "the command was stopped, not waited out"
     assert _leftovers(plane) == (keys_before, [], [])
     assert plane.lock_item(HOST) is None

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from freshtrack_ops import runtime
 from freshtrack_ops.config import LocalTarget, SsmTarget, Target
 from freshtrack_ops.errors import DumpFailed, HostCommandTimeout, HostUnreachable, InvalidInput
 from freshtrack_ops.handlers import host as host_handlers
@@ -20,6 +21,7 @@ from freshtrack_ops.host_command import HostCommand
 from freshtrack_ops.jobs import Mode
 from freshtrack_ops.ports import CommandResult
 from freshtrack_ops.steps.base import HostStep
+from freshtrack_ops.steps.registry import STEPS
 from tests.unit.fakes import FakeCallbacks, FakeCommands, FakePending
 
 INSTANCE = "mi-0123456789abcdef0"
@@ -98,11 +100,11 @@ class World:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> World:
     w = World(step=EchoStep(), callback=FakeCallbacks(), ssm=FakeCommands(), pending=FakePending())
-    runtime = host_handlers.runtime
+    targets: dict[str, Target] = {"demo-ssm": SSM_TARGET, "demo": LOCAL_TARGET}
 
     class Targets:
         def get(self, host: str) -> Target:
-            return {"demo-ssm": SSM_TARGET, "demo": LOCAL_TARGET}[host]
+            return targets[host]
 
     @contextmanager
     def runner(target: Target) -> Any:
@@ -113,7 +115,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setattr(runtime, "pending_commands", lambda: w.pending)
     monkeypatch.setattr(runtime, "targets", Targets)
     monkeypatch.setattr(runtime, "runner", runner)
-    monkeypatch.setitem(host_handlers.STEPS, "echo", w.step)
+    monkeypatch.setitem(STEPS, "echo", w.step)
     return w
 
 
@@ -183,7 +185,8 @@ def test_an_ssm_target_sends_and_keeps_the_token_without_completing_it(world: Wo
     record = world.pending.records[COMMAND_ID]
     assert (record.task_token, record.step, record.host, record.instance_id) == (TOKEN, "echo", "demo-ssm", INSTANCE)
     assert json.loads(record.context) == {"upload": "u-1"}
-    assert world.callback.succeeded == world.callback.failed == []
+    assert world.callback.succeeded == []
+    assert world.callback.failed == []
 
 
 def test_a_send_that_fails_undoes_prepare_and_fails_the_token(world: World) -> None:

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import random
 import re
-from re import _constants as sre  # the parser's node names (test-only use of a private module)
-from re import _parser as sre_parse
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # typeshed types the parser under its old public names (deprecated aliases of these)
+    import sre_constants as sre
+    import sre_parse
+else:  # the parser's node names and parser (test-only use of private modules)
+    from re import _constants as sre
+    from re import _parser as sre_parse
 
 import pytest
 import re2
@@ -25,7 +31,7 @@ from freshtrack_ops.host_scripts.parameters import (
     HostParameter,
     check_values,
 )
-from freshtrack_ops.host_scripts.ssm_document import document_content
+from freshtrack_ops.host_scripts.ssm_document import CommandDocument, document_content
 from opsctl.local.ssm_executor import agent_check
 
 SCRIPTS = sorted(SCRIPT_PARAMETERS)
@@ -94,7 +100,7 @@ def test_every_pattern_of_every_generated_document_compiles_under_re2_and_declar
     content = document_content(script)
     assert agent_check(content, _required(content)) is None
     for name, declared in content["parameters"].items():
-        assert _compiles(declared["allowedPattern"]), (script, name)
+        assert _compiles(_pattern(declared)), (script, name)
         assert isinstance(declared["maxChars"], int), (script, name)
         assert declared["maxChars"] == PARAMETERS[name].max_chars >= 1, (script, name)
 
@@ -108,7 +114,8 @@ def test_repeat_counts_stay_well_under_gos_limit(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_patterns_are_anchored_as_one_unit_and_avoid_syntax_python_and_re2_read_differently(name: str) -> None:
     pattern = PARAMETERS[name].pattern
-    parsed = list(sre_parse.parse(pattern))
+    # the top-level nodes (typeshed's node type lacks AT's argument, a constant: compared as objects here)
+    parsed: Sequence[tuple[object, object]] = sre_parse.parse(pattern).data
     # ^ first and $ last at the top level (a top-level | would parse as one BRANCH node): Go's MatchString
     # searches, Python's fullmatch and Java's matches match the whole value; anchoring makes them agree
     assert parsed[0] == (sre.AT, sre.AT_BEGINNING), pattern
@@ -196,14 +203,21 @@ def test_the_presigned_url_pattern_is_the_one_both_url_parameters_declare() -> N
 
 
 # -- helpers --------------------------------------------------------------------------------------------
-def _required(content: dict[str, Any]) -> dict[str, str]:
+def _required(content: CommandDocument) -> dict[str, str]:
     """A valid value for every required parameter of a document (drawn from its own pattern)."""
     rng = random.Random(0)
     return {
-        name: _sample(sre_parse.parse(spec["allowedPattern"]), rng)
+        name: _sample(sre_parse.parse(_pattern(spec)), rng)
         for name, spec in content["parameters"].items()
         if "default" not in spec
     }
+
+
+def _pattern(declared: Mapping[str, str | int]) -> str:
+    """A declared parameter's allowedPattern (typed ``str | int`` like its other fields; always a str)."""
+    pattern = declared["allowedPattern"]
+    assert isinstance(pattern, str), pattern
+    return pattern
 
 
 def _repeat_product(pattern: str) -> int:

@@ -178,7 +178,7 @@ def test_the_backup_store_names_a_checksum_on_every_upload(s3: Any) -> None:
 def test_minting_an_ssm_upload_writes_its_url_list_with_a_checksum(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
     presigner = presign.presign_client("us-east-1")
-    assert presigner.meta.config.request_checksum_calculation == "when_required"
+    assert presigner.meta.config.request_checksum_calculation == "when_required"  # type: ignore[attr-defined]  # not in botocore-stubs
     upload_id, list_key, _ = presign.mint_upload(presigner, LOCKED, "backups/demo-ssm/d.dump", parts=3, expires_s=60)
     urls = s3.get_object(Bucket=LOCKED, Key=list_key)["Body"].read().decode().splitlines()
     assert len(urls) == 3

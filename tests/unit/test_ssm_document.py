@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pydantic
@@ -25,6 +26,13 @@ from freshtrack_ops.host_scripts.ssm_document import (
 
 SCRIPTS = sorted(SCRIPT_PARAMETERS)
 INJECTION = "frostguard; rm -rf /"
+
+
+def _pattern(declared: Mapping[str, str | int]) -> str:
+    """A declared parameter's allowedPattern (typed ``str | int`` like its other fields; always a str)."""
+    pattern = declared["allowedPattern"]
+    assert isinstance(pattern, str), pattern
+    return pattern
 
 
 def _values(script: str) -> dict[str, str]:
@@ -118,7 +126,7 @@ def test_a_missing_ssm_variable_stops_before_the_script_runs() -> None:
 
 
 def test_injection_in_db_name_fails_the_allowed_pattern_and_pydantic() -> None:
-    pattern = document_content("preflight.sh")["parameters"]["DB_NAME"]["allowedPattern"]
+    pattern = _pattern(document_content("preflight.sh")["parameters"]["DB_NAME"])
     assert re.fullmatch(pattern, "frostguard")
     assert re.fullmatch(pattern, INJECTION) is None
     with pytest.raises(ValueError, match="DB_NAME"):
@@ -133,7 +141,7 @@ def test_injection_in_db_name_fails_the_allowed_pattern_and_pydantic() -> None:
 def test_every_pattern_rejects_shell_metacharacters(script: str) -> None:
     for name, declared in document_content(script)["parameters"].items():
         for bad in (";", "$(id)", "`id`", "a\nb", "'", '"', "|", "&"):
-            assert re.fullmatch(declared["allowedPattern"], f"x{bad}") is None, (name, bad)
+            assert re.fullmatch(_pattern(declared), f"x{bad}") is None, (name, bad)
 
 
 def test_resolve_parameters_defaults_unknown_and_missing() -> None:
