@@ -189,6 +189,25 @@ def test_fingerprint_hashes_the_schema_only_and_counts_migrations(host: LocalHos
     finally:
         host.sql("DROP DATABASE frostguard_copy WITH (FORCE)", db="postgres")
 
+    # what a rollback that restores the pre-update backup compares: a restored database has the same hash
+    dump = host.root / "frostguard.dump"
+    with dump.open("wb") as fh:
+        dumped = subprocess.run(
+            [str(host.docker_bin), "compose", "exec", "-T", "postgres", "pg_dump", "-U", "frostguard", "-Fc",
+             "frostguard"], stdout=fh, check=False, timeout=60,
+        )  # fmt: skip
+    assert dumped.returncode == 0
+    host.sql("CREATE DATABASE frostguard_restored OWNER frostguard", db="postgres")
+    try:
+        env = {"APP_DIR": str(host.app_dir), "DOCKER_BIN": str(host.docker_bin), "PG_SERVICE": "postgres",
+               "DB_ROLE": "frostguard", "TARGET_DB": "frostguard_restored"}  # fmt: skip
+        with dump.open("rb") as fh:
+            restored = RUNNER.run("restore_stream.sh", env, timeout_s=120, stdin=iter(lambda: fh.read(65536), b""))
+        assert restored.exit_code == 0, restored.stderr
+        assert fingerprint(host, db="frostguard_restored") == first
+    finally:
+        host.sql("DROP DATABASE frostguard_restored WITH (FORCE)", db="postgres")
+
     host.sql("ALTER TABLE sensors ADD COLUMN note text")
     changed = fingerprint(host)
     assert changed["schema_sha256"] != first["schema_sha256"] and changed["migrations"] == "2"
