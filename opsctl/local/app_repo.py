@@ -2,16 +2,31 @@
 
 Layout: ``<root>/upstream/freshtrack-pro.git`` is a bare "origin" (so ``git fetch --tags`` / ``git pull``
 work offline); ``<root>/opt/freshtrack-pro`` is the working clone checked out at the newest release.
+
+Each release commit carries ``VERSION``, ``CHANGELOG.md``, ``release.json`` (``{"version": tag, "healthy":
+bool}``: whether its backend answers the health check, read by the docker shim when it builds the images) and,
+when it changes the schema, its migration ``migrations/<NNNN>_<name>.sql`` (NNNN one above the newest so
+far). ``scripts/deploy-automated.sh`` applies the migrations not yet in the ``schema_migrations`` table.
+The database the local host seeds is the one v1.2.0 left: ``record_initial_migrations`` applies and records
+the initial releases' migrations.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
 
 RELEASES = ("v1.1.0", "v1.2.0")
 GIT_USER = ("FreshTrack Release Bot", "release-bot@freshtrack.invalid")
@@ -47,6 +62,13 @@ MIGRATIONS = {
         "-- v1.2.0: alert escalation\nALTER TABLE alerts ADD COLUMN IF NOT EXISTS escalated_at timestamptz;\n",
     ),
 }
+#: the untracked file (ignored by .gitignore) through which the local host tells the app's scripts where the
+#: docker shim and the health endpoint are (``DOCKER=...``, ``HEALTH_URL=...``): sudo and the local transport
+#: do not pass the environment that carries them on SSH and SSM
+LOCAL_PLANE_ENV = ".local-plane.env"
+#: the table the deploy script records applied migrations in (as the app's migration tool does)
+MIGRATIONS_TABLE = "schema_migrations"
+_MIGRATION_NUMBER = re.compile(r"^([0-9]{4})_.*\.sql$")
 
 
 def _git(repo: Path, *args: str, date: str | None = None) -> str:
@@ -66,6 +88,11 @@ def _git(repo: Path, *args: str, date: str | None = None) -> str:
     return proc.stdout.strip()
 
 
+def describe(app_dir: Path) -> str:
+    """``git describe --tags`` in ``app_dir``."""
+    return _git(app_dir, "describe", "--tags")
+
+
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -77,11 +104,25 @@ def _configure_identity(repo: Path) -> None:
     _git(repo, "config", "user.email", GIT_USER[1])
 
 
-def _commit_release(repo: Path, tag: str, day: int) -> None:
+def next_migration_path(repo: Path, name: str) -> str:
+    """``migrations/<NNNN>_<name>.sql`` with NNNN one above the highest number in ``repo``'s migrations/."""
+    numbers = [int(m.group(1)) for f in (repo / "migrations").glob("*.sql") if (m := _MIGRATION_NUMBER.match(f.name))]
+    return f"migrations/{max(numbers, default=0) + 1:04d}_{name}.sql"
+
+
+def _commit_release(repo: Path, tag: str, day: int, *, migration_sql: str | None = None, healthy: bool = True) -> str:
+    """Commit a release (VERSION, CHANGELOG, release.json, the migration if any), tag it; the commit id."""
     version = tag.lstrip("v")
     _write(repo / "VERSION", f"{version}\n")
-    path, text = MIGRATIONS.get(tag, (f"migrations/{tag}.sql", f"-- {tag}: no schema change\n"))
-    _write(repo / path, text)
+    _write(repo / "release.json", json.dumps({"version": tag, "healthy": healthy}, indent=1) + "\n")
+    if tag in MIGRATIONS and migration_sql is None:
+        path, text = MIGRATIONS[tag]
+        _write(repo / path, text)
+    elif migration_sql is not None:
+        _write(
+            repo / next_migration_path(repo, tag),
+            migration_sql if migration_sql.endswith("\n") else migration_sql + "\n",
+        )
     changelog = repo / "CHANGELOG.md"
     previous = changelog.read_text(encoding="utf-8") if changelog.exists() else "# Changelog\n"
     _write(changelog, previous + f"\n## {tag}\n- FreshTrack Pro {version}\n")
@@ -89,6 +130,7 @@ def _commit_release(repo: Path, tag: str, day: int) -> None:
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", f"Release {tag}", date=date)
     _git(repo, "tag", "-a", tag, "-m", f"FreshTrack Pro {tag}", date=date)
+    return _git(repo, "rev-parse", "HEAD")
 
 
 def create_app_repo(root: Path, domain: str = "freshtrack.local") -> Path:
@@ -119,6 +161,7 @@ def create_app_repo(root: Path, domain: str = "freshtrack.local") -> Path:
     for step in ("preflight", "prerequisites"):
         _write(deploy_state / f"{step}.done", "2026-01-11T12:00:00Z\n", 0o600)
     _write(deploy_state / "deployed_version", f"{RELEASES[-1]}\n", 0o600)
+    _write(deploy_state / "checkpoint", f"version={RELEASES[-1]}\nat=2026-01-11T12:00:00Z\nstep=complete\n", 0o600)
 
     upstream.parent.mkdir(parents=True, exist_ok=True)
     _git(root, "clone", "-q", "--bare", str(app_dir), str(upstream))
@@ -128,12 +171,78 @@ def create_app_repo(root: Path, domain: str = "freshtrack.local") -> Path:
     return app_dir
 
 
-def publish_release(root: Path, tag: str, *, day: int = 20) -> None:
-    """Publish a new release commit + tag to the bare origin (the app dir still needs ``git fetch``)."""
+def publish_release(
+    root: Path, tag: str, *, migration_sql: str | None = None, healthy: bool = True, day: int = 20
+) -> str:
+    """Publish a new release to the bare origin: a commit on main + annotated tag ``tag`` (the app dir still
+    needs ``git fetch``); the commit id. ``migration_sql``: the release's migration (a new
+    ``migrations/<NNNN>_<tag>.sql``), none when None; ``healthy``: what its ``release.json`` says."""
+    with _origin_clone(root) as work:
+        commit = _commit_release(work, tag, day, migration_sql=migration_sql, healthy=healthy)
+        _git(work, "push", "-q", "origin", "refs/heads/main", f"refs/tags/{tag}")
+    return commit
+
+
+def publish_branch(
+    root: Path,
+    branch: str,
+    *,
+    base: str = "main",
+    message: str | None = None,
+    migration_sql: str | None = None,
+    healthy: bool = True,
+) -> str:
+    """Push one new commit to origin's ``branch`` (created from origin's ``base`` — a branch, tag or commit —
+    when it does not exist yet); the commit id. The commit changes CHANGELOG.md and release.json (its
+    ``version`` stays the release it builds on) and adds ``migration_sql`` as a new migration when given."""
+    with _origin_clone(root) as work:
+        exists = _git(work, "ls-remote", "--heads", "origin", f"refs/heads/{branch}")
+        start = f"origin/{branch}" if exists else base
+        _git(work, "switch", "-q", "-C", branch, "--end-of-options", start)
+        marker = work / "release.json"
+        previous = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
+        _write(marker, json.dumps({"version": previous.get("version", ""), "healthy": healthy}, indent=1) + "\n")
+        if migration_sql is not None:
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", branch)
+            _write(work / next_migration_path(work, name), migration_sql.rstrip("\n") + "\n")
+        changelog = work / "CHANGELOG.md"
+        _write(changelog, changelog.read_text(encoding="utf-8") + f"\n- {message or 'work on ' + branch}\n")
+        _git(work, "add", "-A")
+        _git(work, "commit", "-q", "-m", message or f"Work on {branch}", date="2026-01-25T12:00:00+00:00")
+        _git(work, "push", "-q", "origin", f"HEAD:refs/heads/{branch}")
+        return _git(work, "rev-parse", "HEAD")
+
+
+@contextlib.contextmanager
+def _origin_clone(root: Path) -> Iterator[Path]:
+    """A throwaway clone of the bare origin with the release bot's identity."""
     upstream = root / "upstream" / "freshtrack-pro.git"
     with tempfile.TemporaryDirectory(prefix="ft-release-") as tmp:
         work = Path(tmp) / "work"
         _git(Path(tmp), "clone", "-q", str(upstream), str(work))
         _configure_identity(work)
-        _commit_release(work, tag, day)
-        _git(work, "push", "-q", "origin", "main", tag)
+        yield work
+
+
+def record_initial_migrations(app_dir: Path, conninfo: Mapping[str, Any], *, db: str, role: str) -> list[str]:
+    """Bring the freshly seeded database to where the checked-out release's deployment left it: apply each
+    ``migrations/*.sql`` of ``app_dir`` as ``role`` and record it in ``schema_migrations`` (as the deploy
+    script does, with fixed times); the names recorded."""
+    names: list[str] = []
+    with psycopg.connect(**{**conninfo, "dbname": db}) as conn, conn.transaction():
+        conn.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
+        conn.execute(
+            pgsql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            ).format(pgsql.Identifier(MIGRATIONS_TABLE))
+        )
+        for day, path in enumerate(sorted((app_dir / "migrations").glob("*.sql")), start=10):
+            conn.execute(path.read_text(encoding="utf-8").encode())  # bytes: the file's SQL, run as it is
+            conn.execute(
+                pgsql.SQL("INSERT INTO {} (name, applied_at) VALUES (%s, %s)").format(
+                    pgsql.Identifier(MIGRATIONS_TABLE)
+                ),
+                (path.stem, f"2026-01-{day:02d}T12:00:00+00:00"),
+            )
+            names.append(path.stem)
+    return names

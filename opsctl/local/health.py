@@ -1,8 +1,13 @@
-"""The local host's ``/api/health`` endpoint, derived from the docker shim state and the real PostgreSQL.
+"""The local host's ``/api/health`` endpoint (it stands for ``https://DOMAIN/api/health``), derived from the
+docker shim state and the real PostgreSQL.
 
-200 ``{"status": "ok", "version": ...}`` when the shim says backend is running and PostgreSQL accepts a
-connection; 503 ``{"status": "error", "reason": ...}`` otherwise. Faults (``faults.json`` key ``health``):
-``{"fail": true}`` always 503; ``{"fail_versions": ["1.3.0"]}`` 503 while the app dir's VERSION is listed.
+``version`` is the deployed release (the one the backend container runs, see ``docker_shim.state``) without
+its leading ``v``, or the app directory's VERSION when no release is recorded. 200 ``{"status": "ok",
+"version": ...}`` when the shim says backend is running, PostgreSQL accepts a connection and the deployed
+release is healthy; 503 ``{"status": "error", "reason": ..., "version": ...}`` when backend is not running or
+the database is unavailable; 500 when the deployed release is unhealthy (its ``release.json`` said
+``"healthy": false``: a broken backend answers 500). Faults (``faults.json`` key ``health``):
+``{"fail": true}`` always 503; ``{"fail_versions": ["1.3.0"]}`` 503 while that version is deployed.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ class HealthServer:
 
     def check(self) -> tuple[int, dict[str, Any]]:
         state = ShimState(self.state_dir)
-        version = state.app_version()
+        release = state.deployed_release()
+        version = str(release["version"]).removeprefix("v") if release else state.app_version()
         fault = state.faults().get("health")
         if isinstance(fault, dict):
             if fault.get("fail"):
                 return 503, {"status": "error", "reason": "fault injected", "version": version}
-            if version in fault.get("fail_versions", []):
+            failing = {str(v).removeprefix("v") for v in fault.get("fail_versions", [])}
+            if version in failing:
                 return 503, {"status": "error", "reason": f"version {version} is unhealthy", "version": version}
         if state.service_state("backend").get("state") != "running":
             return 503, {"status": "error", "reason": "backend is not running", "version": version}
@@ -52,6 +59,9 @@ class HealthServer:
         except psycopg.Error as exc:
             reason = f"database unavailable: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
             return 503, {"status": "error", "reason": reason, "version": version}
+        if release is not None and release.get("healthy") is False:
+            reason = f"release {release['version']} is unhealthy (internal server error)"
+            return 500, {"status": "error", "reason": reason, "version": version}
         return 200, {"status": "ok", "version": version}
 
     def start(self) -> None:

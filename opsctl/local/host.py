@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -20,9 +21,11 @@ from psycopg import sql as pgsql
 from opsctl.local import app_repo, sshd
 from opsctl.local.docker_shim import PROGRAM as DOCKER_SHIM
 from opsctl.local.docker_shim import faults
-from opsctl.local.docker_shim.state import DEFAULT_SERVICES, START_LINES, ShimState
+from opsctl.local.docker_shim.state import BUILT_SERVICES, DEFAULT_SERVICES, START_LINES, ShimState
 from opsctl.local.health import HealthServer
 from opsctl.local.postgres import PostgresCluster
+from opsctl.local.seed import DB_NAME as SEED_DB
+from opsctl.local.seed import ROLE_NAME as SEED_ROLE
 from opsctl.local.seed import seed
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -80,6 +83,7 @@ class LocalHost:
         self._pg.start()
         seed(self._pg.conninfo(), self.readings)
         app_repo.create_app_repo(self.root)
+        app_repo.record_initial_migrations(self.app_dir, self._pg.conninfo(), db=SEED_DB, role=SEED_ROLE)
         host_json = {
             "name": self.name,
             "project": PROJECT,
@@ -90,10 +94,20 @@ class LocalHost:
         (self.state_dir / "host.json").write_text(json.dumps(host_json, indent=1), encoding="utf-8")
         state = ShimState(self.state_dir)
         now = time.time()
+        # the images the running containers were created from: generation 1, the app's built from the release
+        # checked out (what its deployment built)
+        release = state.checked_out_release()
+        images: dict[str, dict[str, Any]] = {
+            s: {"generation": 1, **({"release": release} if s in BUILT_SERVICES else {})} for s in self.services_list
+        }
         with state.locked():
             state.write(
                 {
-                    "services": {s: {"state": "running", "since": now, "exit_code": 0} for s in self.services_list},
+                    "services": {
+                        s: {"state": "running", "since": now, "exit_code": 0, "image": images[s]}
+                        for s in self.services_list
+                    },
+                    "images": images,
                     "pulls": [],
                     "builds": [],
                     "prunes": [],
@@ -112,6 +126,10 @@ class LocalHost:
         self.docker_bin.chmod(0o755)
         self._health = HealthServer(self.state_dir, self._pg.conninfo())
         self._health.start()
+        # where the app's scripts find the shim and the health endpoint without our environment (see app_repo)
+        (self.app_dir / app_repo.LOCAL_PLANE_ENV).write_text(
+            f"DOCKER={self.docker_bin}\nHEALTH_URL={self.health_url}\n", encoding="utf-8"
+        )
         if self.use_sshd and sshd.available():
             self._sshd = sshd.SshServer(
                 self.root,
@@ -249,9 +267,47 @@ class LocalHost:
             state.set_service(data, service, "exited", exit_code)
             state.write(data)
 
-    def publish_release(self, tag: str) -> None:
-        """Push a new release commit + tag to the app repo's origin (``git fetch --tags`` then sees it)."""
-        app_repo.publish_release(self.root, tag)
+    def publish_release(self, tag: str, *, migration_sql: str | None = None, healthy: bool = True) -> str:
+        """Push a new release commit on main + tag ``tag`` to the app repo's origin (``git fetch --tags`` then
+        sees it); the commit id. ``migration_sql``: its migration (``migrations/<NNNN>_<tag>.sql``, applied by
+        the next deployment of it), none when None; ``healthy``: whether its backend passes the health check
+        once deployed (``release.json``; the health endpoint answers 500 while an unhealthy release runs)."""
+        return app_repo.publish_release(self.root, tag, migration_sql=migration_sql, healthy=healthy)
+
+    def publish_branch(
+        self,
+        branch: str,
+        *,
+        base: str = "main",
+        message: str | None = None,
+        migration_sql: str | None = None,
+        healthy: bool = True,
+    ) -> str:
+        """Push one new commit to origin's ``branch`` (created from ``base``, a branch, tag or commit of origin,
+        when missing); the commit id. A branch from an older release is not a fast-forward of the app's HEAD."""
+        return app_repo.publish_branch(
+            self.root, branch, base=base, message=message, migration_sql=migration_sql, healthy=healthy
+        )
+
+    def app_version(self) -> str:
+        """What ``git describe --tags`` says in the app directory (the checked-out code)."""
+        return app_repo.describe(self.app_dir)
+
+    def deployed_release(self) -> dict[str, Any] | None:
+        """The release the backend container runs (``{"version": "v1.2.0", "healthy": true}``): what the health
+        endpoint answers for."""
+        return ShimState(self.state_dir).deployed_release()
+
+    def images(self) -> dict[str, dict[str, Any]]:
+        """``docker compose images --format json`` by service (Repository, Tag, Digest, Generation, ...)."""
+        out = subprocess.run(
+            [str(self.docker_bin), "compose", "images", "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        return {row["Service"]: row for row in json.loads(out)}
 
     # -- sshd ------------------------------------------------------------------------------------
     def stop_sshd(self) -> None:

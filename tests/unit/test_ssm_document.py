@@ -48,6 +48,9 @@ def _values(script: str) -> dict[str, str]:
         "OBJECT_URL": "https://b.s3.us-east-1.amazonaws.com/backups/x.dump?X-Amz-Signature=0a&X-Amz-Expires=9",
         "PART_SIZE": "8388608",
         "HEALTH_URL": "https://demo.freshtrack.example/api/health",
+        "TARGET_SPEC": "latest",
+        "GIT_COMMIT": "0123456789abcdef0123456789abcdef01234567",
+        "DOMAIN": "demo.freshtrack.example",
     }
     return {name: sample[name] for name in SCRIPT_PARAMETERS[script] if name in sample}
 

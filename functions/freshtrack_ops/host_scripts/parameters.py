@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from freshtrack_ops.config import (
     ABS_PATH_PATTERN,
+    DOMAIN_PATTERN,
     HEALTH_URL_MAX_CHARS,
     HEALTH_URL_PATTERN,
     IDENTIFIER_PATTERN,
@@ -129,6 +130,45 @@ PRESIGNED_URL_MAX_CHARS = 8192
 #: (16 names of 63 characters) is the length bound.
 SERVICES_PATTERN = r"^([a-z][a-z0-9_-]{0,62}( [a-z][a-z0-9_-]{0,62})*)?$"
 SERVICES_MAX_CHARS = 16 * 64 - 1
+# -- application updates: git names --------------------------------------------------------------------
+#: A release version ``vX.Y.Z`` (no pre-release, no build metadata; semver numbers: no leading zeros, at most
+#: 9 digits each). ``update_preflight.sh``'s ``latest`` picks among the tags of exactly this shape.
+VERSION_TAG_BODY = r"v(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})"
+VERSION_TAG_PATTERN = f"^{VERSION_TAG_BODY}$"
+#: the longest branch name an update may follow
+BRANCH_MAX_CHARS = 100
+
+
+def _branch_name_body() -> str:
+    """A branch name git accepts that can never read as an option or a revision expression: ASCII letters,
+    digits and ``._/-``; the first character a letter, digit or ``_`` (never ``-``, ``.`` or ``/``); every
+    ``.`` and ``/`` followed by a letter, digit, ``_`` or (after ``.``) ``-`` — so no ``..``, ``//``, ``/.``,
+    ``./`` and no trailing ``/`` or ``.`` — and never ending in ``.lock``.
+
+    RE2 has no lookaround, so "not ending in .lock" is spelled out on the name's last characters: the name is
+    ``w T*`` (``w`` the first character, ``T`` one token: a character, ``.`` + character or ``/`` + character)
+    and the alternatives below are that language minus the names whose last tokens are ``.l``, ``o``, ``c``,
+    ``k``. One ``*`` level only, no nesting: RE2's repeat budget is untouched and the length is ``max_chars``'s.
+    """
+    c = "[A-Za-z0-9_-]"  # a character inside a name
+    w = "[A-Za-z0-9_]"  # the first character, and the one after "/"
+    body = f"{w}({c}|\\.{c}|/{w})*"  # any structurally valid name
+    tail = f"(\\.{c}|/{w})"  # a last token that is not a plain character
+
+    def plain_except(letter: str) -> str:
+        return f"[A-Za-{chr(ord(letter) - 1)}{chr(ord(letter) + 1)}-z0-9_-]"
+
+    not_dot_l = f"({w}|{body}({c}|\\.{plain_except('l')}|/{w}))"  # does not end in ".l"
+    not_dot_lo = f"({w}|{body}({plain_except('o')}|{tail})|{not_dot_l}o)"  # does not end in ".lo"
+    not_dot_loc = f"({w}|{body}({plain_except('c')}|{tail})|{not_dot_lo}c)"  # does not end in ".loc"
+    return f"({w}|{body}({plain_except('k')}|{tail})|{not_dot_loc}k)"
+
+
+BRANCH_NAME_BODY = _branch_name_body()
+BRANCH_NAME_PATTERN = f"^{BRANCH_NAME_BODY}$"
+#: what an update goes to: a release tag, the newest release tag, or the tip of a branch of origin
+TARGET_SPEC_PATTERN = f"^({VERSION_TAG_BODY}|latest|branch:{BRANCH_NAME_BODY})$"
+TARGET_SPEC_MAX_CHARS = len("branch:") + BRANCH_MAX_CHARS
 PARAMETERS: dict[str, HostParameter] = {
     p.name: p
     for p in (
@@ -206,6 +246,38 @@ PARAMETERS: dict[str, HostParameter] = {
             "Bytes per multipart part (5 MiB..512 MiB; the last part may be smaller)",
             max_chars=len(str(MAX_PART_SIZE)),
         ),
+        HostParameter(
+            "TARGET_SPEC",
+            TARGET_SPEC_PATTERN,
+            "What to update to: vX.Y.Z (a release tag), latest (the newest release tag) or branch:<name> "
+            "(the tip of origin's branch, a fast-forward of HEAD)",
+            max_chars=TARGET_SPEC_MAX_CHARS,
+        ),
+        HostParameter("GIT_COMMIT", r"^[0-9a-f]{40}$", "A full commit id (40 lowercase hex)", max_chars=40),
+        HostParameter(
+            "BRANCH",
+            "^(" + BRANCH_NAME_BODY + ")?$",
+            "Check the commit out as this local branch, reset to it (empty: a detached checkout)",
+            "",
+            max_chars=BRANCH_MAX_CHARS,
+        ),
+        HostParameter(
+            "RESET",
+            r"^(0|1)$",
+            "1: clear the deployment checkpoints (deploy --reset) before deploying",
+            "0",
+            max_chars=1,
+        ),
+        HostParameter(
+            "DOMAIN", DOMAIN_PATTERN, "The application's domain, as verify-deployment.sh takes it", max_chars=253
+        ),
+        HostParameter(
+            "MIGRATIONS_TABLE",
+            _IDENT,
+            "The table in which the application records its applied migrations",
+            "schema_migrations",
+            max_chars=63,
+        ),
     )
 }
 
@@ -244,6 +316,12 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
     ),
     "job_poll.sh": ("JOB_DIR", "JOB_ID", "FRESH_URLS_URL"),
     "job_cancel.sh": ("JOB_DIR", "JOB_ID"),
+    "update_preflight.sh": ("APP_DIR", "TARGET_SPEC"),
+    "schema_fingerprint.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_NAME", "DB_ROLE", "MIGRATIONS_TABLE"),
+    "app_checkout.sh": ("APP_DIR", "GIT_COMMIT", "BRANCH"),
+    "app_deploy.sh": ("APP_DIR", "RESET"),
+    "app_verify.sh": ("APP_DIR", "DOMAIN"),
+    "app_down.sh": ("APP_DIR", "DOCKER_BIN"),
 }
 
 

@@ -46,6 +46,8 @@ EXECUTION_TIMEOUT_S: dict[str, int] = {
     "ssm_backup_upload.sh": 3600,
     "ssm_archive_list.sh": 3600,
     "ssm_restore_stream.sh": 3600,
+    # image rebuilds and migrations: the control plane's own limit is expected to be shorter
+    "app_deploy.sh": 3600,
 }
 DEFAULT_TIMEOUT_S = 600
 #: SSM's bounds of aws:runShellScript timeoutSeconds

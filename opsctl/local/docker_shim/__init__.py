@@ -5,7 +5,9 @@ by the generated ``<root>/bin/docker`` wrapper. It implements the subset of the 
 operations manual uses, over the local PostgreSQL cluster and JSON files in STATE_DIR:
 
 - ``host.json``     written once by LocalHost: project, app dir, services, the cluster (bindir, datadir, ...)
-- ``state.json``    services (state, since, exit code) and records of pulls, builds, prunes, downs
+- ``state.json``    services (state, since, exit code, the image their container runs), the local images
+                    (generation, digest, the release a build was made from) and records of pulls, builds,
+                    prunes, downs (see ``state``)
 - ``faults.json``   fault injection (optional), see ``faults``
 - ``commands.log``  every invocation: one JSON object per line ``{"ts", "pid", "argv"}``
 - ``logs/<service>.log``  what ``compose logs`` prints

@@ -1,5 +1,20 @@
 """``docker compose``: the subset the operations manual uses (ps, stop, start, restart, up, down, logs, pull,
-build, exec, version) over the shim's state; ``exec`` in the postgres service runs the cluster's real tools."""
+build, images, exec, version) over the shim's state; ``exec`` in the postgres service runs the cluster's real
+tools.
+
+``compose images [--format json] [SERVICE...]`` lists each service's local image (what ``pull``/``build`` last
+produced, which its next container runs). ``--format json`` prints ONE line, a JSON array with one object per
+service, in the services' order::
+
+    [{"Service": "backend", "ContainerName": "freshtrack-pro-backend-1", "Repository": "ghcr.io/freshtrack/
+      freshtrack-pro", "Tag": "1.2.0", "ID": "sha256:<64 hex>", "Digest": "sha256:<64 hex>", "Generation": 1,
+      "RunningDigest": "sha256:<64 hex>" or "" (the image the container runs; "" without a container)}, ...]
+
+(``ID`` and ``Digest`` are the same value; ``Repository``, ``Tag``, ``ID`` and ``ContainerName`` are the keys
+docker compose's own JSON has.) Without ``--format json`` a table: ``CONTAINER REPOSITORY TAG IMAGE ID
+DIGEST`` (docker's header: IMAGE ID is two words), one row per service, cells separated by runs of spaces (no
+cell holds a space); ``-q``: the ids, one a line.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +31,7 @@ from typing import Any, TextIO
 from opsctl.local.docker_shim import faults
 from opsctl.local.docker_shim.args import compose_subcommand, parse_since, split_opts
 from opsctl.local.docker_shim.output import container_id, human_duration, not_found, write_table
-from opsctl.local.docker_shim.state import ShimError, ShimState, iso, now
+from opsctl.local.docker_shim.state import BUILT_SERVICES, ShimError, ShimState, image_digest, iso, now
 
 PG_TOOLS = frozenset(
     {"psql", "pg_dump", "pg_dumpall", "pg_restore", "pg_isready", "createdb", "dropdb", "createuser",
@@ -43,6 +58,7 @@ class Compose:
             "logs": self.compose_logs,
             "pull": self.compose_pull,
             "build": self.compose_build,
+            "images": self.compose_images,
             "exec": self.compose_exec,
             "version": self.compose_version,
         }
@@ -74,7 +90,7 @@ class Compose:
                     "Name": self.s.container(svc),
                     "Service": svc,
                     "Project": self.s.project,
-                    "Image": self.s.image(svc),
+                    "Image": ":".join(self.s.image_name(data, svc, entry.get("image"))),
                     "State": "running" if running else "exited",
                     "Status": status,
                     "Health": health,
@@ -136,13 +152,25 @@ class Compose:
         return 0
 
     def compose_up(self, args: list[str]) -> int:
-        _opts, names = split_opts(args, frozenset({"-t", "--timeout", "--scale", "--wait-timeout", "--pull"}))
+        """Start the services; a container whose image changed since it was created is recreated."""
+        opts, names = split_opts(args, frozenset({"-t", "--timeout", "--scale", "--wait-timeout", "--pull"}))
         targets = self.s.check_services(names)
+        force = "--force-recreate" in opts
         with self.s.locked():
             data = self.s.read()
             # postgres first, like depends_on
             for svc in sorted(targets, key=lambda s: s != "postgres"):
+                entry = data["services"].get(svc, {})
+                image = dict(self.s.current_image(data, svc))
+                same_image = entry.get("image") == image
+                if entry.get("state") == "running" and same_image and not force:
+                    self.err.write(f" Container {self.s.container(svc)}  Running\n")
+                    continue
+                if entry.get("state") == "running":
+                    self.err.write(f" Container {self.s.container(svc)}  Recreate\n")
+                    self.s.set_service(data, svc, "exited")
                 self.s.set_service(data, svc, "running")
+                data["services"][svc]["image"] = image
                 self.err.write(f" Container {self.s.container(svc)}  Started\n")
             self.s.write(data)
         return 0
@@ -155,6 +183,7 @@ class Compose:
             for svc in sorted(self.s.services, key=lambda s: s == "postgres"):  # postgres last
                 if data["services"].get(svc, {}).get("state") == "running":
                     self.s.set_service(data, svc, "exited")
+                data["services"].get(svc, {}).pop("image", None)  # the container is removed
                 self.err.write(f" Container {self.s.container(svc)}  Removed\n")
             data["downs"].append({"ts": iso(now()), "args": args, "volumes": volumes})
             self.s.write(data)
@@ -194,25 +223,66 @@ class Compose:
         return 0
 
     def compose_pull(self, args: list[str]) -> int:
-        _opts, names = split_opts(args, frozenset())
+        """Pull each service's image: its next generation (a new digest); containers keep theirs until ``up``."""
+        _opts, names = split_opts(args, frozenset({"--policy"}))
         targets = self.s.check_services(names)
         with self.s.locked():
             data = self.s.read()
-            data["pulls"].append({"ts": iso(now()), "services": targets})
+            generations = {svc: self.s.next_generation(data, svc) for svc in targets}
+            data["pulls"].append({"ts": iso(now()), "services": targets, "generations": generations})
             self.s.write(data)
         for svc in targets:
             self.err.write(f" {svc} Pulled\n")
         return 0
 
     def compose_build(self, args: list[str]) -> int:
+        """Build the app's images (backend, worker) from the checked-out code: each gets its next generation and
+        the release the code is (``release.json``; the version from ``APP_VERSION`` or git describe)."""
         opts, names = split_opts(args, frozenset({"--build-arg", "--progress"}))
-        targets = [s for s in self.s.check_services(names) if s in {"backend", "worker"}]
+        targets = [s for s in self.s.check_services(names) if s in BUILT_SERVICES]
+        release = self.s.checked_out_release() if targets else None
         with self.s.locked():
             data = self.s.read()
-            data["builds"].append({"ts": iso(now()), "services": targets, "no_cache": "--no-cache" in opts})
+            for svc in targets:
+                self.s.next_generation(data, svc, release)
+            data["builds"].append(
+                {"ts": iso(now()), "services": targets, "no_cache": "--no-cache" in opts, "release": release}
+            )
             self.s.write(data)
         for svc in targets:
             self.err.write(f" {svc}  Built\n")
+        return 0
+
+    def compose_images(self, args: list[str]) -> int:
+        opts, names = split_opts(args, frozenset({"--format"}))
+        targets = self.s.check_services(names)
+        data = self.s.read()
+        rows: list[dict[str, Any]] = []
+        for svc in targets:
+            image = self.s.current_image(data, svc)
+            repository, tag = self.s.image_name(data, svc, image)
+            digest = image_digest(svc, int(image["generation"]))
+            running = data["services"].get(svc, {}).get("image")
+            rows.append(
+                {
+                    "Service": svc,
+                    "ContainerName": self.s.container(svc),
+                    "Repository": repository,
+                    "Tag": tag,
+                    "ID": digest,
+                    "Digest": digest,
+                    "Generation": int(image["generation"]),
+                    "RunningDigest": image_digest(svc, int(running["generation"])) if running else "",
+                }
+            )
+        if "-q" in opts or "--quiet" in opts:
+            self.out.writelines(f"{r['ID']}\n" for r in rows)
+        elif opts.get("--format", [""])[-1] == "json":
+            self.out.write(json.dumps(rows, separators=(",", ":")) + "\n")
+        else:
+            table = [["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "DIGEST"]]
+            table += [[r["ContainerName"], r["Repository"], r["Tag"], r["ID"][7:19], r["Digest"]] for r in rows]
+            write_table(table, self.out)
         return 0
 
     # -- exec ------------------------------------------------------------------------------------

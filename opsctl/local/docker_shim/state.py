@@ -1,11 +1,22 @@
 """The shim's state files (``host.json``, ``state.json``, ``faults.json``, ``commands.log``, ``logs/``) and the
 services' lifecycle over them: every mutation happens under an exclusive fcntl lock, postgres really starts
-and stops."""
+and stops.
+
+Images: ``state.json`` ``images`` keeps one local image per service, ``{"generation": n}`` (1 when missing),
+and for the services built from the app's code (``BUILT_SERVICES``) the release it was built from,
+``"release": {"version": "v1.2.0", "healthy": true}``. Its digest is ``image_digest(service, generation)``
+(deterministic). ``compose pull`` moves the pulled services to the next generation, ``compose build`` the
+built ones (and records the release of the checked-out code). A service's entry in ``services`` carries the
+image its container was created from (``"image"``): ``compose up`` (re)creates a container whose image
+changed, ``compose down`` removes them. The running backend's release is the deployed one
+(``deployed_release``): the health endpoint answers for it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -17,6 +28,17 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_SERVICES = ("backend", "worker", "postgres", "redis", "caddy")
+#: the services whose image is built from the app directory (compose ``build:``)
+BUILT_SERVICES = ("backend", "worker")
+APP_REPOSITORY = "ghcr.io/freshtrack/freshtrack-pro"
+#: repository and tag of the services that run a base image
+BASE_IMAGES: dict[str, tuple[str, str]] = {
+    "postgres": ("postgres", "15-alpine"),
+    "redis": ("redis", "7-alpine"),
+    "caddy": ("caddy", "2-alpine"),
+}
+#: the file in the app directory that says which release the code is and whether its backend is healthy
+RELEASE_FILE = "release.json"
 # The manual's resource limits table (compose.production.yaml); the file, when parseable, wins.
 DEFAULT_LIMITS: dict[str, tuple[float, int]] = {
     "backend": (2.0, 2048),
@@ -41,6 +63,15 @@ STOP_LINES: dict[str, list[str]] = {
 }
 
 
+def read_release_file(app_dir: Path) -> dict[str, Any]:
+    """The app directory's release marker (``{"version": ..., "healthy": ...}``), {} when absent or unreadable."""
+    try:
+        data = json.loads((app_dir / RELEASE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class ShimError(Exception):
     """A docker-style failure: message to stderr, exit code."""
 
@@ -55,6 +86,11 @@ def now() -> float:
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def image_digest(service: str, generation: int) -> str:
+    """The (deterministic) digest of generation ``generation`` of ``service``'s image."""
+    return "sha256:" + hashlib.sha256(f"{service}:{generation}".encode()).hexdigest()
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -92,6 +128,7 @@ class ShimState:
     def read(self) -> dict[str, Any]:
         data: dict[str, Any] = read_json(self.dir / "state.json", {})
         data.setdefault("services", {})
+        data.setdefault("images", {})
         for key in ("pulls", "builds", "prunes", "downs"):
             data.setdefault(key, [])
         return data
@@ -132,7 +169,10 @@ class ShimState:
                 self.pg_ctl("start")
             else:
                 self.pg_ctl("stop")
-        data["services"][service] = {"state": state, "since": now(), "exit_code": exit_code}
+        entry: dict[str, Any] = {"state": state, "since": now(), "exit_code": exit_code}
+        if "image" in current:  # the same container: it keeps its image
+            entry["image"] = current["image"]
+        data["services"][service] = entry
         if state == "running":
             self.log(service, START_LINES.get(service, ["started"]))
         elif exit_code == 0:
@@ -176,8 +216,57 @@ class ShimState:
             return "latest"
 
     def image(self, service: str) -> str:
-        images = {"postgres": "postgres:15-alpine", "redis": "redis:7-alpine", "caddy": "caddy:2-alpine"}
-        return images.get(service, f"ghcr.io/freshtrack/freshtrack-pro:{self.app_version()}")
+        """``repository:tag`` of the image ``service``'s container runs (ps's IMAGE column)."""
+        repository, tag = self.image_name(self.read(), service, self.service_state(service).get("image"))
+        return f"{repository}:{tag}"
+
+    # -- images and releases ---------------------------------------------------------------------
+    def image_name(self, data: dict[str, Any], service: str, image: dict[str, Any] | None = None) -> tuple[str, str]:
+        """(repository, tag) of ``image`` (default: the service's current local image)."""
+        if service in BASE_IMAGES:
+            return BASE_IMAGES[service]
+        release = (image if image is not None else self.current_image(data, service)).get("release") or {}
+        version = str(release.get("version") or self.app_version())
+        return APP_REPOSITORY, version.removeprefix("v")
+
+    @staticmethod
+    def current_image(data: dict[str, Any], service: str) -> dict[str, Any]:
+        """The service's local image (what its next container is created from)."""
+        image: dict[str, Any] = data["images"].setdefault(service, {"generation": 1})
+        image.setdefault("generation", 1)
+        return image
+
+    def next_generation(self, data: dict[str, Any], service: str, release: dict[str, Any] | None = None) -> int:
+        """A new local image for ``service`` (a pull or a build); ``release``: the code it was built from."""
+        image = self.current_image(data, service)
+        updated: dict[str, Any] = {"generation": int(image["generation"]) + 1}
+        if release is not None or "release" in image:
+            updated["release"] = release if release is not None else image["release"]
+        data["images"][service] = updated
+        return int(updated["generation"])
+
+    def checked_out_release(self) -> dict[str, Any]:
+        """The release of the code in the app directory: the version compose tags it with (``APP_VERSION`` from
+        the environment, as ``${APP_VERSION}`` in docker-compose.yml, else ``git describe --tags --always``) and
+        whether its backend is healthy (``release.json``; healthy when it says nothing)."""
+        version = os.environ.get("APP_VERSION", "")
+        if not version:
+            proc = subprocess.run(
+                ["git", "describe", "--tags", "--always"],
+                cwd=self.app_dir(),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            version = proc.stdout.strip() if proc.returncode == 0 else "v" + self.app_version()
+        marker = read_release_file(self.app_dir())
+        return {"version": version, "healthy": marker.get("healthy") is not False}
+
+    def deployed_release(self) -> dict[str, Any] | None:
+        """The release the backend container runs (None when it has no container or no release)."""
+        image = self.service_state("backend").get("image")
+        release = image.get("release") if isinstance(image, dict) else None
+        return dict(release) if isinstance(release, dict) else None
 
     def limits(self) -> dict[str, tuple[float, int]]:
         """cpus/memory per service from compose.production.yaml (a line scan), else the manual's table."""

@@ -4,8 +4,11 @@
 set -euo pipefail
 
 APP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DOCKER="${DOCKER:-docker}"
 cd "${APP_DIR}"
+if [[ -z "${DOCKER:-}" && -f .local-plane.env ]]; then
+  DOCKER="$(sed -n 's/^DOCKER=//p' .local-plane.env | tail -n 1)"  # the local plane's docker shim
+fi
+DOCKER="${DOCKER:-docker}"
 
 echo "[post-deploy] version: $(git describe --tags)"
 if [[ -n "${1:-}" ]]; then

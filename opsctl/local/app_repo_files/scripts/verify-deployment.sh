@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Verify a FreshTrack Pro deployment: every compose service running and the health endpoint answering 200.
-#   verify-deployment.sh DOMAIN     (HEALTH_URL overrides https://DOMAIN/api/health)
+#   verify-deployment.sh DOMAIN
+# Exits non-zero when a service is not running or https://DOMAIN/api/health does not answer 200. Local
+# plane: HEALTH_URL (the local endpoint standing for https://DOMAIN/api/health) and DOCKER come from the
+# environment, else from the untracked .local-plane.env the local host writes.
 set -euo pipefail
 
 if [[ $# -lt 1 || -z "$1" ]]; then
@@ -9,9 +12,16 @@ if [[ $# -lt 1 || -z "$1" ]]; then
 fi
 domain="$1"
 APP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DOCKER="${DOCKER:-docker}"
-url="${HEALTH_URL:-https://${domain}/api/health}"
 cd "${APP_DIR}"
+# setting NAME FILE: the value of NAME=value in FILE (read as data, never sourced)
+setting() {
+  [[ -f "$2" ]] || return 0
+  sed -n "s/^$1=//p" "$2" | tail -n 1
+}
+DOCKER="${DOCKER:-$(setting DOCKER .local-plane.env)}"
+DOCKER="${DOCKER:-docker}"
+HEALTH_URL="${HEALTH_URL:-$(setting HEALTH_URL .local-plane.env)}"
+url="${HEALTH_URL:-https://${domain}/api/health}"
 
 if ! ps_json="$("${DOCKER}" compose ps --format json)"; then
   echo "FAIL: '${DOCKER} compose ps' failed" >&2
@@ -39,18 +49,22 @@ if [[ "${failed}" -ne 0 ]]; then
 fi
 echo "OK: all ${count} services running"
 
+body_file="$(mktemp)"
+trap 'rm -f -- "${body_file}"' EXIT
 if command -v curl > /dev/null 2>&1; then
-  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${url}" || true)"
+  code="$(curl -s -o "${body_file}" -w '%{http_code}' --max-time 10 "${url}" || true)"
 else
-  code="$(python3 - "${url}" << 'PY'
+  code="$(python3 - "${url}" "${body_file}" << 'PY'
 import sys
 import urllib.error
 import urllib.request
 
 try:
     with urllib.request.urlopen(sys.argv[1], timeout=10) as response:
+        open(sys.argv[2], "wb").write(response.read(4096))
         print(response.status)
 except urllib.error.HTTPError as error:
+    open(sys.argv[2], "wb").write(error.read(4096))
     print(error.code)
 except Exception:
     print("000")
@@ -59,7 +73,7 @@ PY
 fi
 
 if [[ "${code}" != "200" ]]; then
-  echo "FAIL: health check ${url} answered ${code:-nothing} (expected 200)" >&2
+  echo "FAIL: health check ${url} answered ${code:-nothing} (expected 200): $(head -c 300 "${body_file}" | tr -d '\n')" >&2
   exit 1
 fi
 echo "OK: ${url} answered 200"
