@@ -214,7 +214,7 @@ def test_fingerprint_hashes_the_schema_only_and_counts_migrations(host: LocalHos
     assert fingerprint(host, table="no_such_table") == {**changed, "migrations": "0", "last_migration": ""}
 
 
-def test_fingerprint_output_cannot_be_forged_by_a_migration_name(host: LocalHost) -> None:
+def test_fingerprint_output_cannot_be_forged_and_fails_without_a_database(host: LocalHost) -> None:
     host.sql(
         "INSERT INTO schema_migrations (name, applied_at) VALUES (%s, now())",
         ["0003_evil\nmigrations=999\nschema_sha256=" + "0" * 64],
@@ -222,6 +222,14 @@ def test_fingerprint_output_cannot_be_forged_by_a_migration_name(host: LocalHost
     out = fingerprint(host)
     assert out["migrations"] == "3"
     assert out["last_migration"] == "0003_evil?migrations=999?schema_sha256=" + "0" * 64
+
+    assert docker(host, "compose", "stop", "postgres").returncode == 0
+    try:
+        down = run("schema_fingerprint.sh", APP_DIR=str(host.app_dir), DOCKER_BIN=str(host.docker_bin),
+                   PG_SERVICE="postgres", DB_NAME="frostguard", DB_ROLE="frostguard")  # fmt: skip
+    finally:
+        assert docker(host, "compose", "start", "postgres").returncode == 0
+    assert down.exit_code != 0 and down.stdout == "" and "pg_dump --schema-only of frostguard failed" in down.stderr
 
 
 # -- app_checkout.sh ---------------------------------------------------------------------------------------

@@ -212,3 +212,13 @@ def test_the_scripts_refuse_a_value_that_bypassed_the_table(script: str, env: di
     assert "refusing" in result.stderr
     assert result.stdout == ""
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("script", "env"),
+    [("app_deploy.sh", {"RESET": "1"}), ("app_verify.sh", {"DOMAIN": "demo.freshtrack.example"})],
+)
+def test_deploy_and_verify_need_the_apps_own_scripts(script: str, env: dict[str, str], tmp_path: Path) -> None:
+    """An app directory without scripts/deploy-automated.sh or scripts/verify-deployment.sh: exit 66, nothing run."""
+    result = _bash(script, {"APP_DIR": str(tmp_path), **env})
+    assert result.returncode == 66 and "no executable ./scripts/" in result.stderr
