@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CONFIG ?= config/example.yaml
 
-.PHONY: demo test lint unit integration infra synth bench sysdeps venv clean
+.PHONY: docs demo test lint unit integration infra synth bench sysdeps venv clean
 
 # The project is installed into .venv in editable mode (pyproject.toml maps freshtrack_ops to functions/), so
 # opsctl, `python -m opsctl|bench` and `import freshtrack_ops` work without PYTHONPATH. An editable install
@@ -65,3 +65,6 @@ bench: venv sysdeps
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
+
+docs: venv
+	$(PY) tools/update_state_map.py

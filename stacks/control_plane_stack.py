@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Fn, Stack, TimeZone
+from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, Stack, TimeZone
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -36,7 +36,7 @@ from stacks.function_factory import LOG_RETENTION, FunctionFactory, FunctionReso
 from stacks.nag import acknowledge, suppress_lint
 from stacks.ssm_documents import HostScriptDocuments, instance_arn
 from stacks.storage_stack import SSM_OUTPUT_PREFIX, StorageRefs, StorageStack
-from state_machines import asl_text, placeholders, substitutions
+from state_machines import asl_text, placeholders, started_workflows, substitutions
 
 HOURLY_EXPRESSION = "cron(0 * * * ? *)"
 #: the task EventBridge hands each final SSM command status to (it completes the waiting workflow task)
@@ -250,6 +250,10 @@ class TaskFunctions(Construct):
         return {name: task_function.function for name, task_function in self.by_task.items()}
 
 
+#: the managed EventBridge rule through which Step Functions follows executions it started with .sync
+SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
+
+
 class WorkflowStateMachine(Construct):
     """One Standard state machine from its ASL file, with logging, tracing and explicit grants."""
 
@@ -262,13 +266,18 @@ class WorkflowStateMachine(Construct):
         functions: Mapping[str, lambda_.IFunction],
         notifications: Notifications,
         deployment: str,
+        started: Mapping[str, sfn.IStateMachine] | None = None,
     ) -> None:
+        """``started``: the workflows this one starts (``.sync:2``), already created."""
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
             self, "Logs", log_group_name=vended_log_group_name(self, deployment, workflow.name), retention=LOG_RETENTION
         )
         arns = {name: fn.function_arn for name, fn in functions.items()}
-        all_values = substitutions(arns, notifications.topic.topic_arn)
+        started = dict(started or {})
+        all_values = substitutions(
+            arns, notifications.topic.topic_arn, {name: machine.state_machine_arn for name, machine in started.items()}
+        )
         # only what this ASL uses: an unused ARN would still make the state machine depend on that function
         used = placeholders(asl_text(workflow.name))
         values = {key: value for key, value in all_values.items() if key in used}
@@ -293,6 +302,8 @@ class WorkflowStateMachine(Construct):
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[notifications.topic.topic_arn])
         )
+        if started:
+            self._allow_start_sync(started)
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
                 sid="NotifyEncrypted",
@@ -305,6 +316,45 @@ class WorkflowStateMachine(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "Added by CDK for Step Functions logging (logs:CreateLogDelivery, ...) and X-Ray tracing: these "
             "actions support no resource-level permissions. Task and topic statements name their resources.",
+        )
+
+    def _allow_start_sync(self, started: Mapping[str, sfn.IStateMachine]) -> None:
+        """What ``states:startExecution.sync:2`` needs (Step Functions developer guide, "IAM policies for
+        starting Step Functions executions"): start the child, describe and stop its executions, and manage the
+        managed EventBridge rule through which Step Functions learns that the child ended."""
+        stack = Stack.of(self)
+        machines = [machine.state_machine_arn for machine in started.values()]
+        executions = [
+            stack.format_arn(
+                service="states",
+                resource="execution",
+                resource_name=f"{stack.split_arn(arn, ArnFormat.COLON_RESOURCE_NAME).resource_name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for arn in machines
+        ]
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(sid="StartWorkflows", actions=["states:StartExecution"], resources=machines)
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="FollowWorkflows",
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=executions,
+            )
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SyncRule",
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[
+                    stack.format_arn(
+                        service="events",
+                        resource="rule",
+                        resource_name="StepFunctionsGetEventsForStepFunctionsExecutionRule",
+                    )
+                ],
+            )
         )
 
 
@@ -640,6 +690,7 @@ class ControlPlaneStack(Stack):
                 functions=self.functions,
                 notifications=notifications,
                 deployment=config.name,
+                started={other: self.state_machines[other] for other in started_workflows(name)},
             ).state_machine
             self.state_machines[name] = machine
             CfnOutput(

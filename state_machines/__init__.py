@@ -46,14 +46,30 @@ def placeholders(text: str) -> set[str]:
     return set(PLACEHOLDER.findall(text))
 
 
-def substitutions(function_arns: Mapping[str, str], topic_arn: str) -> dict[str, str]:
-    """Placeholder -> value for every task function and the notification topic."""
+def substitutions(
+    function_arns: Mapping[str, str], topic_arn: str, state_machine_arns: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Placeholder -> value for every task function, the notification topic and the workflows already created
+    (``${RestoreStateMachineArn}``: a workflow that starts another one, e.g. an update's database rollback)."""
     missing = sorted(set(TASKS) - set(function_arns))
     if missing:
         raise ValueError(f"no function ARN for tasks: {', '.join(missing)}")
     values = {f"{name}FunctionArn": function_arns[name] for name in TASKS}
     values[TOPIC_PLACEHOLDER] = topic_arn
+    for workflow, arn in (state_machine_arns or {}).items():
+        values[state_machine_placeholder(workflow)] = arn
     return values
+
+
+def state_machine_placeholder(workflow: str) -> str:
+    """``test-restore`` -> ``TestRestoreStateMachineArn``."""
+    return "".join(part.capitalize() for part in workflow.split("-")) + "StateMachineArn"
+
+
+def started_workflows(workflow: str) -> list[str]:
+    """The workflows ``workflow`` starts (``states:startExecution`` of their state machines), in order."""
+    used = placeholders(asl_text(workflow))
+    return [other for other in WORKFLOWS if state_machine_placeholder(other) in used]
 
 
 def render(workflow: str, values: Mapping[str, str]) -> str:

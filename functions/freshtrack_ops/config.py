@@ -98,6 +98,22 @@ class RestoreSettings(BaseModel):
     assumed_verify_mb_s: float = Field(default=10.0, gt=0, le=10_000)
 
 
+class UpdateSettings(BaseModel):
+    """How application updates of a target run and are verified."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: scripts/deploy-automated.sh is stopped (and the update rolled back) after this long
+    deploy_timeout_s: int = Field(default=1800, ge=60, le=6 * 3600)
+    #: how long an update keeps asking scripts/verify-deployment.sh before it counts as failed
+    verify_window_s: int = Field(default=180, ge=10, le=3600)
+    #: how long a deployment usually takes (decides inline vs host job, as for transfers)
+    assumed_deploy_s: int = Field(default=600, ge=1, le=6 * 3600)
+    #: the table where the app records its applied migrations (read by the schema fingerprint)
+    migrations_table: Identifier = "schema_migrations"
+    lock_lease_seconds: int = Field(default=4 * 3600, ge=300, le=86_400)
+
+
 #: the longest a host job (a dump, verification or load too long for one Lambda invocation) may run; the
 #: workflows' own TimeoutSeconds are sized from it (tests/asl checks that)
 MAX_TRANSFER_HOURS = 24
@@ -124,6 +140,7 @@ class TargetBase(BaseModel):
     health_check_from: Literal["control-plane", "host"] = "control-plane"
     backup: BackupSettings = BackupSettings()
     restore: RestoreSettings = RestoreSettings()
+    update: UpdateSettings = UpdateSettings()
     #: where host jobs keep their state on the host (created mode 700; must be owned by the command's user)
     job_dir: AbsPath = "/var/tmp/freshtrack-ops/jobs"
     #: a host job still running after this long is stopped and its workflow fails (HostCommandTimeout)

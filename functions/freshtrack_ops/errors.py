@@ -95,3 +95,35 @@ class ApprovalTimedOut(OpsError):
 
 class TimedOut(OpsError):
     """A state ran past its timeout (Step Functions' States.Timeout, renamed: Fail states cannot use States.*)."""
+
+
+class LocalChanges(OpsError):
+    """The app directory has local changes: an update refuses to overwrite them."""
+
+
+class UnknownVersion(OpsError):
+    """The requested release tag (or branch) does not exist on the app repository's origin."""
+
+
+class NotFastForward(OpsError):
+    """The branch's tip is not a fast-forward of what runs now (the manual's `git pull` would have to merge)."""
+
+
+class DowngradeRefused(OpsError):
+    """The target version is older than the running one and the request did not allow a downgrade."""
+
+
+class AlreadyAtVersion(OpsError):
+    """The target version is the one already running: nothing to update."""
+
+
+class DeployFailed(OpsError):
+    """scripts/deploy-automated.sh failed or ran past its time limit."""
+
+
+class RolledBack(OpsError):
+    """An update failed after the checkout and was rolled back (the cause says what failed and what was undone)."""
+
+
+class RollbackFailed(OpsError):
+    """An update failed and its rollback failed too: the host needs a person (docs/runbooks.md)."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from freshtrack_ops.redact import redact
 
-Workflow = Literal["backup", "test-restore", "restore"]
+Workflow = Literal["backup", "test-restore", "restore", "update"]
 #: rejected: the request was refused before anything was touched; failed: the workflow failed (and cleaned up);
 #: reverted: a restore failed after the drop and put the safety backup back; revert-failed: and that failed too
 Outcome = Literal["rejected", "failed", "reverted", "revert-failed"]
@@ -76,4 +76,7 @@ def error_fields(error: CaughtError) -> tuple[str, str]:
         return name, redact(cause_raw)
     if isinstance(cause_json, dict) and "errorMessage" in cause_json:
         return str(cause_json.get("errorType", name)), redact(str(cause_json["errorMessage"]))
+    if isinstance(cause_json, dict) and "Status" in cause_json and "Error" in cause_json:
+        # a workflow started with .sync failed: the cause is its DescribeExecution, with its own error and cause
+        return str(cause_json["Error"]), redact(str(cause_json.get("Cause") or ""))
     return name, redact(cause_raw)

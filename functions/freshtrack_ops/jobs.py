@@ -128,9 +128,17 @@ def job_env(target: Target, job_id: str) -> dict[str, str]:
 
 
 def new_job(
-    step: str, target: Target, job_id: str, event_json: str, context_json: str, *, now: float | None = None
+    step: str,
+    target: Target,
+    job_id: str,
+    event_json: str,
+    context_json: str,
+    *,
+    limit_s: float | None = None,
+    now: float | None = None,
 ) -> HostJob:
-    """A job just started; its URLs (if it is a dump) were minted with it."""
+    """A job just started; its URLs (if it is a dump) were minted with it. It may run ``limit_s`` (the target's
+    ``max_transfer_hours`` unless the step says otherwise)."""
     started = time.time() if now is None else now
     return HostJob(
         step=step,
@@ -139,7 +147,7 @@ def new_job(
         event=event_json,
         context=context_json,
         started_at=started,
-        deadline_at=started + target.max_transfer_hours * 3600,
+        deadline_at=started + (limit_s if limit_s is not None else target.max_transfer_hours * 3600),
         urls_minted_at=started,
     )
 

@@ -21,6 +21,12 @@ HostRef = Annotated[str, StringConstraints(pattern=HOST_ID_PATTERN)]
 Reason = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")]
 S3Key = Annotated[str, StringConstraints(pattern=r"^backups/[a-z0-9-]+/\d{4}/\d{2}/\d{2}/[A-Za-z0-9.-]+$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+ExecutionArn = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$"
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -65,6 +71,9 @@ class LockEvent(Strict):
     owner: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     lease_seconds: int = Field(default=3600, ge=1, le=86_400)
     purpose: Annotated[str, StringConstraints(max_length=64)] = ""
+    #: the lock is ``owner``'s already (a restore run as an update's rollback): acquire only checks that it
+    #: still is, release leaves it to its owner
+    skip: bool = False
 
 
 class LockResult(Strict):
@@ -197,6 +206,11 @@ class RestoreRequest(Strict):
         description="Must equal the target's database name (e.g. frostguard), unless approval is configured.",
     )
     reason: Reason = ""
+    on_behalf_of: ExecutionArn | None = Field(
+        default=None,
+        description="An update (or rollback) execution that holds the host lock and runs this restore as its "
+        "rollback: the restore works under that lock and asks for no approval (the confirmation is still needed).",
+    )
 
 
 class BackupRef(Strict):
@@ -231,6 +245,9 @@ class RestorePlan(Strict):
     reason: Reason
     execution_id: str
     lock_lease_seconds: int
+    #: whose lock the restore works under: its own execution, or the update it is the rollback of
+    lock_owner: str
+    lock_held_by_parent: bool = False
     #: the safety backup of the current database, taken through the backup tasks (trigger pre-restore)
     safety: BackupPlan
     safety_backup: BackupRef

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from freshtrack_ops.adapters.pending import PendingCommand
     from freshtrack_ops.adapters.undo_log import UndoEntry, UndoKind
     from freshtrack_ops.config import SsmTarget
+    from freshtrack_ops.update.models import DeploymentOutcome
 
 
 @dataclass(frozen=True)
@@ -249,3 +250,13 @@ class UndoLog(Protocol):
     def resolve(self, execution_id: str, keys: Iterable[str]) -> None: ...
 
     def of_execution(self, execution_id: str, kinds: Iterable[UndoKind] | None = None) -> list[UndoEntry]: ...
+
+
+class DeploymentHistory(Protocol):
+    """What each update of a host did (adapters/dynamo.py: ``DEPLOY#`` items in the ops table)."""
+
+    def record_deployment(self, outcome: DeploymentOutcome) -> None: ...
+
+    def deployments(self, host: str) -> list[DeploymentOutcome]:
+        """Newest first."""
+        ...

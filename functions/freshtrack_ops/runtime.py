@@ -20,6 +20,7 @@ from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.ports import (
     ApprovalStore,
     CommandSender,
+    DeploymentHistory,
     HostRunner,
     Notifier,
     PendingCommandStore,
@@ -144,6 +145,12 @@ def pending_commands() -> PendingCommandStore:
     from freshtrack_ops.adapters.pending import DynamoPendingCommands
 
     return DynamoPendingCommands(_client("dynamodb"), settings().ops_table)
+
+
+def deployment_history() -> DeploymentHistory:
+    from freshtrack_ops.adapters.dynamo import DynamoDeploymentHistory
+
+    return DynamoDeploymentHistory(_client("dynamodb"), settings().ops_table)
 
 
 def approval_store() -> ApprovalStore:

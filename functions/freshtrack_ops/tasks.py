@@ -187,6 +187,60 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"bucket-write", "table"}),
         ),
         LambdaTask(
+            "UpdateValidate",
+            "freshtrack_ops.handlers.update.validate",
+            "Validate an update request; plan its ids, pre-update backup and verification window",
+            grants=frozenset({"targets"}),
+        ),
+        LambdaTask(
+            "UpdatePreflight",
+            "freshtrack_ops.handlers.update.preflight",
+            "Clean app tree, git fetch --tags, resolve the target version; refuse a downgrade unless allowed",
+            timeout_s=300,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "SchemaFingerprint",
+            "freshtrack_ops.handlers.update.schema",
+            "Applied migrations and a hash of the database schema",
+            timeout_s=300,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "AppCheckout",
+            "freshtrack_ops.handlers.update.checkout",
+            "Check a commit of the app repository out",
+            timeout_s=300,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "AppDeploy",
+            "freshtrack_ops.handlers.update.deploy",
+            "Run scripts/deploy-automated.sh (inline or as a host job); keep its output in S3",
+            timeout_s=900,
+            grants=HOST_ACCESS | {"bucket-write"},
+        ),
+        LambdaTask(
+            "AppVerify",
+            "freshtrack_ops.handlers.update.verify",
+            "Run scripts/verify-deployment.sh DOMAIN",
+            timeout_s=300,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "AppDown",
+            "freshtrack_ops.handlers.update.down",
+            "docker compose down --timeout 30 (the rollback's first step)",
+            timeout_s=300,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "UpdateRecord",
+            "freshtrack_ops.handlers.update.record",
+            "Record an update's outcome in the deployment history",
+            grants=frozenset({"table"}),
+        ),
+        LambdaTask(
             "RetentionProtect",
             "freshtrack_ops.handlers.retention.protect",
             "Tag the last verified backups protected, the rest expiring; forget expired catalog entries",
@@ -210,5 +264,10 @@ WORKFLOWS: dict[str, Workflow] = {
         Workflow("backup", "backup.asl.json", "Stream a pg_dump of a target's database to S3 with a manifest"),
         Workflow("test-restore", "test_restore.asl.json", "Restore a backup into a scratch database and compare"),
         Workflow("restore", "restore.asl.json", "Replace the live database from a backup; revert on failure"),
+        Workflow(
+            "update",
+            "update.asl.json",
+            "Update the application; roll the code (and the database, if its schema changed) back on failure",
+        ),
     )
 }

@@ -14,6 +14,10 @@
   nobody waiting, or its late answer taken for the retry's). In Step Functions each attempt is a new task with
   a new token, and the closed task's token is refused: the patch mints a fresh token per attempt and closes
   the previous one.
+* Workflows starting workflows (``states:startExecution.sync:2``): moto's interpreter passes the ASL's
+  PascalCase parameters (``StateMachineArn``, ``Input``) to boto3 unchanged and returns boto3's camelCase
+  response; Step Functions maps both ways (its service integrations take and give the API's PascalCase
+  names, e.g. ``$.Output``, ``$.ExecutionArn``). The patch maps them, as AWS does.
 * Time: Wait states and Retry back-off sleep ``seconds * time_scale`` (0 in tests) instead of real time.
 * Lambda's timeout: an invocation still running at its function's timeout answers like Lambda does — the
   ``Sandbox.Timedout`` error (DESIGN 4b) — so code that only works without a deadline fails here too. A thread
@@ -228,6 +232,43 @@ def _fresh_token_per_attempt(original: Callable[..., Any]) -> Callable[..., Any]
     return evaluate
 
 
+def _pascal_case_sfn_integration(cls: Any) -> None:
+    """Map startExecution's parameters to boto3's names and its (and DescribeExecution's) response back to the
+    integration's PascalCase, with datetimes as ISO strings (state data is JSON)."""
+    original_parameters = cls._normalise_parameters
+
+    def normalise_parameters(
+        self: Any, parameters: dict[str, Any], boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        original_parameters(self, parameters, boto_service_name, service_action_name)
+        for key in list(parameters):
+            if key[:1].isupper():
+                parameters[key[0].lower() + key[1:]] = parameters.pop(key)
+        if "stateMachineArn" in parameters and not parameters.get("name"):
+            # Step Functions names an execution started without a name with a UUID; moto would use "None" for
+            # every one, and the second child of the same workflow would collide with the first
+            parameters["name"] = str(uuid.uuid4())
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        if not isinstance(response, dict):
+            return
+        for key in list(response):
+            value = response.pop(key)
+            response[key[0].upper() + key[1:]] = value.isoformat() if hasattr(value, "isoformat") else value
+
+    cls._normalise_parameters = normalise_parameters
+    cls._normalise_response = normalise_response
+    original_eval = cls._eval_service_task
+
+    def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        original_eval(self, env, *args, **kwargs)
+        normalise_response(self, env.stack[-1])
+
+    cls._eval_service_task = eval_service_task
+
+
 def install() -> None:
     with _install_lock:
         if STATE.installed:
@@ -249,6 +290,11 @@ def install() -> None:
         StepFunctionResponse.send_task_failure = _send_task_failure_with_cause  # type: ignore[method-assign]
         Environment.set_error = _keep_stopped(Environment.set_error)  # type: ignore[method-assign]
         Environment.set_stop = _interrupt_waits_on_stop(Environment.set_stop)  # type: ignore[method-assign]
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+            StateTaskServiceSfn,
+        )
+
+        _pascal_case_sfn_integration(StateTaskServiceSfn)
         StateTaskServiceCallback._evaluate_with_timeout = _fresh_token_per_attempt(  # type: ignore[method-assign]
             StateTaskServiceCallback._evaluate_with_timeout
         )

@@ -102,9 +102,9 @@ def create_workflows(client: Client, deployment: Deployment, function_timeouts: 
             MemorySize=task.memory_mb,
         )["FunctionArn"]
         moto_patches.STATE.routes[function_name(name)] = (task.handler, task.memory_mb, timeout_s)
-    values = state_machines.substitutions(arns, deployment.topic_arn)
     sfn = client("stepfunctions")
-    for workflow in WORKFLOWS:
+    for workflow in WORKFLOWS:  # in catalog order: a workflow that starts another comes after it
+        values = state_machines.substitutions(arns, deployment.topic_arn, deployment.state_machines)
         deployment.state_machines[workflow] = sfn.create_state_machine(
             name=f"{STATE_MACHINE_PREFIX}{workflow}",
             definition=state_machines.render(workflow, values),

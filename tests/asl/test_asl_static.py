@@ -15,6 +15,7 @@ from state_machines import LAMBDA_SERVICE_RETRY
 WORKFLOW_NAMES = sorted(WORKFLOWS)
 FAKE_ARNS = {name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}" for name in TASKS}
 TOPIC = "arn:aws:sns:us-east-1:123456789012:topic"
+FAKE_MACHINES = {name: f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}" for name in WORKFLOWS}
 BUILTIN_ERRORS = {"States.ALL", "States.TaskFailed", "States.Timeout", "States.HeartbeatTimeout"}
 
 
@@ -34,7 +35,7 @@ def _states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
 def test_every_placeholder_is_substituted(workflow: str) -> None:
     text = state_machines.asl_text(workflow)
-    values = state_machines.substitutions(FAKE_ARNS, TOPIC)
+    values = state_machines.substitutions(FAKE_ARNS, TOPIC, FAKE_MACHINES)
     assert state_machines.placeholders(text) <= set(values)
     rendered = state_machines.render(workflow, values)
     assert "${" not in rendered
@@ -102,7 +103,8 @@ def test_error_names_in_retry_and_catch_exist(workflow: str) -> None:
     for name, state in _states(definition).items():
         for rule in state.get("Retry", []) + state.get("Catch", []):
             for error in rule["ErrorEquals"]:
-                assert error in known or error.startswith("Lambda."), f"{name}: unknown error {error}"
+                service = error.startswith(("Lambda.", "StepFunctions."))  # the integrations' own errors
+                assert error in known or service, f"{name}: unknown error {error}"
 
 
 @pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
@@ -116,6 +118,11 @@ def test_task_resources_are_known_functions_or_service_integrations(workflow: st
             assert state["Parameters"]["FunctionName"] in functions, name
             assert "$$.Task.Token" in json.dumps(state["Parameters"]), f"{name} does not pass the task token"
             assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, f"{name} could wait forever"
+        elif state["Resource"] == "arn:aws:states:::states:startExecution.sync:2":
+            started = state["Parameters"]["StateMachineArn"]
+            placeholders = {f"${{{state_machines.state_machine_placeholder(w)}}}" for w in WORKFLOWS}
+            assert started in placeholders, f"{name} starts an unknown workflow {started}"
+            assert "TimeoutSeconds" in state, f"{name} could wait forever"
         else:
             assert state["Resource"] in functions | {"arn:aws:states:::sns:publish"}, f"{name}: {state['Resource']}"
 
@@ -127,7 +134,12 @@ def test_substitutions_refuse_a_missing_function() -> None:
         state_machines.substitutions(partial, TOPIC)
 
 
-DATA_FUNCTIONS = {"${BackupDumpFunctionArn}", "${BackupVerifyFunctionArn}", "${RestoreLoadFunctionArn}"}
+DATA_FUNCTIONS = {
+    "${BackupDumpFunctionArn}",
+    "${BackupVerifyFunctionArn}",
+    "${RestoreLoadFunctionArn}",
+    "${AppDeployFunctionArn}",
+}
 
 
 def _function(state: dict[str, Any]) -> str | None:

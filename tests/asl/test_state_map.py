@@ -17,7 +17,7 @@ def test_the_documented_state_map_is_current() -> None:
     documented = re.search(r"<!-- state-map:begin -->\n(.*?)<!-- state-map:end -->", text, re.DOTALL)
     assert documented, "docs/architecture.md has no state-map block"
     expected = state_machines.state_map_markdown()
-    assert documented.group(1) == expected, "regenerate it: python -c 'import state_machines; ...state_map_markdown()'"
+    assert documented.group(1) == expected, "regenerate it: make docs"
 
 
 def test_every_host_task_state_names_its_step_and_scripts() -> None:

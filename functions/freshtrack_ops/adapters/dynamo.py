@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from freshtrack_ops.errors import LockHeld
 from freshtrack_ops.ports import CatalogEntry
+from freshtrack_ops.update.models import DeploymentOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -154,3 +156,34 @@ class DynamoCatalog:
             TableName=self._table,
             Key={"pk": {"S": f"HOST#{entry.host}"}, "sk": {"S": entry.sort_key}},
         )
+
+
+class DynamoDeploymentHistory:
+    """Deployment items: pk ``HOST#<host>``, sk ``DEPLOY#<recorded at ISO>#<update id>`` (next to the host's
+    backups in the catalog), the outcome as JSON."""
+
+    def __init__(self, client: DynamoDBClient, table: str, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._table = table
+        self._clock = clock
+
+    def record_deployment(self, outcome: DeploymentOutcome) -> None:
+        recorded = datetime.fromtimestamp(self._clock(), UTC).isoformat()
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"HOST#{outcome.host}"},
+                "sk": {"S": f"DEPLOY#{recorded}#{outcome.update_id}"},
+                "outcome": {"S": outcome.model_dump_json()},
+            },
+        )
+
+    def deployments(self, host: str) -> list[DeploymentOutcome]:
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"HOST#{host}"}, ":prefix": {"S": "DEPLOY#"}},
+            ScanIndexForward=False,
+            ConsistentRead=True,
+        )
+        return [DeploymentOutcome.model_validate_json(item["outcome"]["S"]) for item in response.get("Items", [])]

@@ -9,10 +9,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from freshtrack_ops import runtime
+from freshtrack_ops.errors import LockHeld
 from freshtrack_ops.host_work import stop_host_work
 from freshtrack_ops.lock_janitor import ENDED_WITHOUT_CLEANUP, ExecutionEnded, janitor_message, release_orphaned_lock
 from freshtrack_ops.models import LockEvent, LockResult
 from freshtrack_ops.observability import logger, tracer
+from freshtrack_ops.ports import LockTable
 
 
 @logger.inject_lambda_context
@@ -20,6 +22,8 @@ from freshtrack_ops.observability import logger, tracer
 @event_parser(model=LockEvent)
 def handler(event: LockEvent, context: LambdaContext) -> dict[str, Any]:
     table = runtime.lock_table()
+    if event.skip:
+        return _held_by_owner(event, table)
     if event.action == "acquire":
         expires_at = table.acquire(event.host, event.owner, event.lease_seconds, event.purpose)
         logger.info("lock acquired", extra={"host": event.host, "expires_at": expires_at})
@@ -27,6 +31,16 @@ def handler(event: LockEvent, context: LambdaContext) -> dict[str, Any]:
     released = table.release(event.host, event.owner)
     logger.info("lock released", extra={"host": event.host, "released": released})
     return LockResult(host=event.host, owner=event.owner, held=False).model_dump()
+
+
+def _held_by_owner(event: LockEvent, table: LockTable) -> dict[str, Any]:
+    """A restore working under its parent update's lock: acquiring checks the parent still holds it (LockHeld
+    otherwise), releasing leaves it to the parent."""
+    holder = table.holder(event.host)
+    if event.action == "acquire" and (holder is None or holder[0] != event.owner):
+        raise LockHeld(f"host {event.host}: the lock is no longer held by {event.owner} (held by {holder})")
+    logger.info("lock kept by its owner", extra={"host": event.host, "action": event.action})
+    return LockResult(host=event.host, owner=event.owner, held=event.action == "acquire").model_dump()
 
 
 @logger.inject_lambda_context

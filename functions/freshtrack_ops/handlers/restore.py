@@ -33,7 +33,7 @@ def validate_test_restore(event: ValidateRestoreEvent, context: LambdaContext) -
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=ValidateRestoreEvent)
 def validate_restore(event: ValidateRestoreEvent, context: LambdaContext) -> dict[str, Any]:
-    plan = plan_restore(event, runtime.targets(), runtime.catalog())
+    plan = plan_restore(event, runtime.targets(), runtime.catalog(), runtime.lock_table().holder)
     logger.info("restore planned", extra={"host": plan.host, "backup_id": plan.backup.backup_id})
     return plan.model_dump(mode="json")
 

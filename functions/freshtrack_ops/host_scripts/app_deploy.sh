@@ -5,13 +5,20 @@
 # root they run as `sudo -n` (never prompting: a user without passwordless sudo for them fails at once).
 # Everything the deploy script prints passes through (stdout and stderr); the exit code is the deploy
 # script's (64: a bad parameter, 66: no deploy script). The control plane bounds the time and keeps the output.
+# With JOB_ID set it runs as a detached host job (lib/job.sh): a deployment may outlast one Lambda invocation.
 set -euo pipefail
 : "${APP_DIR:?}"
 RESET="${RESET:-0}"
+JOB_ID="${JOB_ID:-}"
+JOB_DIR="${JOB_DIR:-/var/tmp/freshtrack-ops/jobs}"
+
+# @include lib/job.sh
 if [[ ! "$RESET" =~ ^(0|1)$ ]]; then
   echo "refusing RESET: expected 0 or 1" >&2
   exit 64
 fi
+
+job_detach_if_requested
 
 cd "$APP_DIR"
 if [[ ! -x ./scripts/deploy-automated.sh ]]; then

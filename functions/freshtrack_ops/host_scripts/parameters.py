@@ -319,7 +319,7 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "update_preflight.sh": ("APP_DIR", "TARGET_SPEC"),
     "schema_fingerprint.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_NAME", "DB_ROLE", "MIGRATIONS_TABLE"),
     "app_checkout.sh": ("APP_DIR", "GIT_COMMIT", "BRANCH"),
-    "app_deploy.sh": ("APP_DIR", "RESET"),
+    "app_deploy.sh": ("APP_DIR", "RESET", "JOB_DIR", "JOB_ID"),
     "app_verify.sh": ("APP_DIR", "DOMAIN"),
     "app_down.sh": ("APP_DIR", "DOCKER_BIN"),
 }

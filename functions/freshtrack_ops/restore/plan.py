@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -59,8 +60,22 @@ def plan_test_restore(event: ValidateRestoreEvent, targets: TargetSet, catalog: 
     )
 
 
-def plan_restore(event: ValidateRestoreEvent, targets: TargetSet, catalog: Catalog) -> RestorePlan:
+def plan_restore(
+    event: ValidateRestoreEvent,
+    targets: TargetSet,
+    catalog: Catalog,
+    lock_holder: Callable[[str], tuple[str, str] | None] | None = None,
+) -> RestorePlan:
+    """``lock_holder(host)``: who holds the host lock (needed to run a restore on behalf of an update)."""
     request, target = _parse(RestoreRequest, event, targets)
+    parent = request.on_behalf_of
+    if parent is not None:
+        holder = lock_holder(target.id) if lock_holder is not None else None
+        if holder is None or holder[0] != parent:
+            raise InvalidInput(
+                f"on_behalf_of: {parent!r} does not hold the lock of host {target.id} (a restore runs on behalf of "
+                "the update that holds it, as its rollback)"
+            )
     if not target.restore.approval and request.confirm != target.database:
         shown = "missing" if request.confirm is None else repr(request.confirm)
         raise InvalidInput(f"confirm: must equal the database name {target.database!r} to replace it (got {shown})")
@@ -83,11 +98,13 @@ def plan_restore(event: ValidateRestoreEvent, targets: TargetSet, catalog: Catal
         host=target.id,
         backup=ref(entry),
         database=target.database,
-        approval_required=target.restore.approval,
+        approval_required=target.restore.approval and parent is None,
         approval_timeout_s=target.restore.approval_timeout_s,
         reason=request.reason,
         execution_id=event.execution_id,
         lock_lease_seconds=target.restore.lock_lease_seconds,
+        lock_owner=parent or event.execution_id,
+        lock_held_by_parent=parent is not None,
         safety=safety,
         safety_backup=BackupRef(
             host=target.id, backup_id=safety.backup_id, dump_key=safety.dump_key, manifest_key=safety.manifest_key

@@ -153,7 +153,14 @@ class DataStep(HostStep[EventT, DataContextT, ResultT | JobStarted]):
         if context.job_id is None:
             return self.interpret(event, target, context, result)
         jobs.read_started(target, context.job_id, result)
-        job = jobs.new_job(self.name, target, context.job_id, event.model_dump_json(), context.model_dump_json())
+        job = jobs.new_job(
+            self.name,
+            target,
+            context.job_id,
+            event.model_dump_json(),
+            context.model_dump_json(),
+            limit_s=self.job_limit_s(target),
+        )
         return JobStarted(job=job)
 
     def run(
@@ -196,6 +203,10 @@ class DataStep(HostStep[EventT, DataContextT, ResultT | JobStarted]):
         if context.job_id is None:
             return None
         return jobs.cancel_command(target, context.job_id)
+
+    def job_limit_s(self, target: Target) -> float | None:
+        """How long the step's job may run before it is stopped (None: the target's ``max_transfer_hours``)."""
+        return None
 
     def refresh(self, event: EventT, target: Target, job: jobs.HostJob) -> str:
         """A presigned GET of fresh part URLs for a running job ("" when it needs none)."""

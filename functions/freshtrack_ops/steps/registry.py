@@ -8,6 +8,14 @@ from freshtrack_ops.steps.backup import DumpStep, PreflightStep
 from freshtrack_ops.steps.base import AnyStep, DataStep
 from freshtrack_ops.steps.job_poll import JobPollStep
 from freshtrack_ops.steps.restore import CountsStep, DatabaseStep, HealthStep, LoadStep, ServicesStep, VerifyStep
+from freshtrack_ops.steps.update import (
+    CheckoutStep,
+    DeployStep,
+    DownStep,
+    SchemaStep,
+    UpdatePreflightStep,
+    VerifyDeploymentStep,
+)
 
 PREFLIGHT = PreflightStep()
 DUMP = DumpStep()
@@ -18,8 +26,31 @@ COUNTS = CountsStep()
 SERVICES = ServicesStep()
 HEALTH = HealthStep()
 JOB_POLL = JobPollStep()
+UPDATE_PREFLIGHT = UpdatePreflightStep()
+SCHEMA = SchemaStep()
+CHECKOUT = CheckoutStep()
+DEPLOY = DeployStep()
+VERIFY_DEPLOYMENT = VerifyDeploymentStep()
+DOWN = DownStep()
 
-DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD)}
+DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD, DEPLOY)}
 STEPS: dict[str, AnyStep] = {
-    step.name: step for step in (PREFLIGHT, DUMP, VERIFY, LOAD, DATABASE, COUNTS, SERVICES, HEALTH, JOB_POLL)
+    step.name: step
+    for step in (
+        PREFLIGHT,
+        DUMP,
+        VERIFY,
+        LOAD,
+        DATABASE,
+        COUNTS,
+        SERVICES,
+        HEALTH,
+        JOB_POLL,
+        UPDATE_PREFLIGHT,
+        SCHEMA,
+        CHECKOUT,
+        DEPLOY,
+        VERIFY_DEPLOYMENT,
+        DOWN,
+    )
 }

@@ -1,0 +1,1 @@
+"""Application updates with automatic rollback (the manual's "Application Updates" and "Rollback Procedure")."""

@@ -1,0 +1,247 @@
+"""The update workflow on the local plane: real PostgreSQL, real sshd (and the SSM agent stand-in), the app's
+own deploy and verify scripts, moto's ASL — a good update, broken releases rolled back (the database too when
+their migration ran), refusals before anything is touched, the lock."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from freshtrack_ops.config import UpdateSettings
+from opsctl.local.plane import Execution, LocalPlane
+from opsctl.local.sshd import available as sshd_available
+from tests.integration.conftest import TRANSPORT_HOSTS
+
+pytestmark = pytest.mark.integration
+SCHEMA = "SELECT column_name FROM information_schema.columns WHERE table_name = 'sensors' ORDER BY 1"
+MIGRATIONS = "SELECT name FROM schema_migrations ORDER BY name"
+#: every test publishes versions above the last one (the plane's hosts start at v1.2.0)
+_minor = itertools.count(10)
+
+
+@pytest.fixture(scope="module")
+def plane() -> Iterator[LocalPlane]:
+    if not sshd_available():
+        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
+    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
+        for host in TRANSPORT_HOSTS.values():
+            # two verification attempts: a broken release is rolled back within seconds here
+            local_plane.update_target(host, update=UpdateSettings(verify_window_s=20).model_dump())
+        yield local_plane
+
+
+def _next_version() -> str:
+    return f"v1.{next(_minor)}.0"
+
+
+def _state(plane: LocalPlane, host_name: str) -> dict[str, Any]:
+    host = plane.host(host_name)
+    return {
+        "version": host.app_version(),
+        "columns": host.sql(SCHEMA),
+        "migrations": host.sql(MIGRATIONS),
+        "counts": host.table_counts(),
+    }
+
+
+def _catalogued(plane: LocalPlane, host_name: str, prefix: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = plane.dynamodb.query(
+        TableName=plane.table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues={":pk": {"S": f"HOST#{host_name}"}, ":prefix": {"S": prefix}},
+    )["Items"]
+    return items
+
+
+def _notices(plane: LocalPlane, word: str) -> list[str]:
+    return [str(n["Message"]) for n in plane.notifications() if word in str(n["Subject"])]
+
+
+def test_a_good_update_deploys_migrates_verifies_and_records(plane: LocalPlane, host_name: str) -> None:
+    host = plane.host(host_name)
+    version = _next_version()
+    column = f"note_{version.replace('.', '_')}"
+    host.publish_release(version, migration_sql=f"ALTER TABLE sensors ADD COLUMN {column} text;")
+    deployments_before = len(_catalogued(plane, host_name, "DEPLOY#"))
+
+    ex = plane.run("update", {"host": host_name, "version": "latest", "reason": "monthly release"})
+
+    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
+    assert ex.output is not None
+    assert ex.output["to_version"] == version and ex.output["schema_changed"] is True
+    assert host.app_version() == version
+    assert (column,) in host.sql(SCHEMA), "the release's migration ran"
+    assert (host.deployed_release() or {}).get("version") == version, "the backend runs the new release"
+    backups = [m for m in (_manifest_of(plane, key) for key in plane.object_keys("backups/")) if m]
+    pre_update = [m for m in backups if m["backup_id"] == ex.output["backup_id"]]
+    assert [m["trigger"] for m in pre_update] == ["pre-update"], "the pre-update backup is catalogued with its trigger"
+    assert len(_catalogued(plane, host_name, "DEPLOY#")) == deployments_before + 1
+    assert plane.lock_item(host_name) is None
+    assert _notices(plane, "update succeeded")
+
+
+def _manifest_of(plane: LocalPlane, key: str) -> dict[str, Any] | None:
+    return plane.manifest(key) if key.endswith(".manifest.json") else None
+
+
+def test_a_broken_release_whose_migration_ran_is_rolled_back_with_its_database(
+    plane: LocalPlane, host_name: str
+) -> None:
+    host = plane.host(host_name)
+    before = _state(plane, host_name)
+    version = _next_version()
+    host.publish_release(
+        version, migration_sql="ALTER TABLE sensors ADD COLUMN broken_note text; DELETE FROM alerts;", healthy=False
+    )
+
+    ex = plane.run("update", {"host": host_name, "version": version})
+
+    assert ex.status == "FAILED"
+    assert ex.error == "RolledBack", ex.cause
+    assert "VerificationFailed" in (ex.cause or "") and "restored from the pre-update backup" in (ex.cause or "")
+    assert _state(plane, host_name) == before, "code, schema, migrations and every table are as before the update"
+    assert "RestoreDatabase" in ex.state_names()
+    manifests = [_manifest_of(plane, key) for key in plane.object_keys(f"backups/{host_name}/")]
+    safety = sorted((m for m in manifests if m and m["trigger"] == "pre-restore"), key=lambda m: str(m["finished_at"]))
+    assert safety, "the post-migration state is kept as the restore's safety backup"
+    notice = _notices(plane, "ROLLED BACK")
+    assert notice and safety[-1]["backup_id"] in notice[-1], "the notification names it"
+    assert plane.lock_item(host_name) is None
+
+
+def test_a_broken_release_without_migration_is_rolled_back_and_the_database_left_alone(plane: LocalPlane) -> None:
+    host_name = TRANSPORT_HOSTS["ssh"]
+    host = plane.host(host_name)
+    before = _state(plane, host_name)
+    version = _next_version()
+    host.publish_release(version, healthy=False)
+
+    ex = plane.run("update", {"host": host_name, "version": version})
+
+    assert ex.status == "FAILED"
+    assert ex.error == "RolledBack", ex.cause
+    assert "was NOT restored" in (ex.cause or "")
+    assert "RestoreDatabase" not in ex.state_names()
+    assert _state(plane, host_name) == before
+    assert plane.lock_item(host_name) is None
+
+
+def test_rollback_database_never_keeps_the_migrated_database_and_says_so(plane: LocalPlane) -> None:
+    host_name = TRANSPORT_HOSTS["ssh"]
+    host = plane.host(host_name)
+    before = _state(plane, host_name)
+    version = _next_version()
+    host.publish_release(version, migration_sql="ALTER TABLE sensors ADD COLUMN kept_note text;", healthy=False)
+
+    ex = plane.run("update", {"host": host_name, "version": version, "rollback_database": "never"})
+
+    assert ex.status == "FAILED" and ex.error == "RolledBack", ex.cause
+    after = _state(plane, host_name)
+    assert after["version"] == before["version"], "the code is back"
+    assert ("kept_note",) in after["columns"], "the database was not restored"
+    assert "NOT restored" in (ex.cause or "") and "schema" in (ex.cause or "")
+    host.sql("ALTER TABLE sensors DROP COLUMN kept_note")
+    host.sql("DELETE FROM schema_migrations WHERE name LIKE %s", (f"%{version}%",))
+
+
+def test_a_rollback_that_fails_keeps_the_lock_and_says_where_to_look(plane: LocalPlane) -> None:
+    host_name = TRANSPORT_HOSTS["ssh"]
+    host = plane.host(host_name)
+    version = _next_version()
+    host.publish_release(version, healthy=False)
+    host.set_fault("compose:down", {"fail": True})  # the rollback's first step
+    try:
+        ex = plane.run("update", {"host": host_name, "version": version})
+    finally:
+        host.set_fault("compose:down", None)
+
+    assert ex.status == "FAILED"
+    assert ex.error == "RollbackFailed", ex.cause
+    assert "docs/runbooks.md" in (ex.cause or "")
+    lock = plane.lock_item(host_name)
+    assert lock is not None and lock["owner"]["S"] == ex.arn, "the lock is kept"
+    assert _notices(plane, "ROLLBACK FAILED")
+    # what the runbook says: put the previous version back by hand, then free the lock
+    plane.dynamodb.delete_item(TableName=plane.table, Key={"pk": {"S": f"LOCK#{host_name}"}, "sk": {"S": "LOCK"}})
+    fixed = plane.run(
+        "update", {"host": host_name, "version": _previous_good(plane, host_name), "allow_downgrade": True}
+    )
+    assert fixed.status == "SUCCEEDED", (fixed.error, fixed.cause)
+
+
+def _previous_good(plane: LocalPlane, host_name: str) -> str:
+    """The newest release of the host's deployment history that succeeded (what the runbook redeploys)."""
+    outcomes = [json.loads(item["outcome"]["S"]) for item in _catalogued(plane, host_name, "DEPLOY#")]
+    good = [o for o in outcomes if o["outcome"] == "succeeded"]
+    return str(good[-1]["to_version"])
+
+
+@pytest.mark.parametrize(
+    ("request_changes", "error"),
+    [
+        ({"version": "v9.9.9"}, "UnknownVersion"),
+        ({"version": "v1.1.0"}, "DowngradeRefused"),
+        ({"version": "branch:--upload-pack=touch /tmp/pwned"}, "InvalidInput"),
+        ({"version": "v1.2.3; rm -rf /"}, "InvalidInput"),
+        ({"version": "latest", "surprise": True}, "InvalidInput"),
+    ],
+)
+def test_bad_requests_are_refused_before_anything_is_touched(
+    plane: LocalPlane, request_changes: dict[str, Any], error: str
+) -> None:
+    host_name = TRANSPORT_HOSTS["ssh"]
+    before = _state(plane, host_name)
+    keys_before = set(plane.object_keys("backups/"))
+
+    ex = plane.run("update", {"host": host_name} | request_changes)
+
+    assert ex.status == "FAILED"
+    assert ex.error == error, ex.cause
+    assert _state(plane, host_name) == before
+    assert set(plane.object_keys("backups/")) == keys_before, "no backup was even taken"
+    assert plane.lock_item(host_name) is None
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_local_changes_are_refused_not_overwritten(plane: LocalPlane) -> None:
+    host_name = TRANSPORT_HOSTS["ssh"]
+    host = plane.host(host_name)
+    host.publish_release(_next_version())
+    edited = Path(host.app_dir) / "docker-compose.yml"
+    original = edited.read_text()
+    edited.write_text(original + "# a hotfix typed at 3 AM\n")
+    try:
+        ex = plane.run("update", {"host": host_name, "version": "latest"})
+        assert ex.status == "FAILED"
+        assert ex.error == "LocalChanges", ex.cause
+        assert "docker-compose.yml" in (ex.cause or "")
+        assert edited.read_text().endswith("# a hotfix typed at 3 AM\n"), "the local change is untouched"
+    finally:
+        edited.write_text(original)
+
+
+def test_an_update_while_a_restore_holds_the_lock_fails_with_lock_held(plane: LocalPlane) -> None:
+    host_name = TRANSPORT_HOSTS["ssh"]
+    owner = "arn:aws:states:us-east-1:123456789012:execution:ftops-local-restore:held"
+    plane.dynamodb.put_item(
+        TableName=plane.table,
+        Item={
+            "pk": {"S": f"LOCK#{host_name}"},
+            "sk": {"S": "LOCK"},
+            "owner": {"S": owner},
+            "purpose": {"S": "restore"},
+            "expires_at": {"N": "9999999999"},
+        },
+    )
+    try:
+        ex: Execution = plane.run("update", {"host": host_name, "version": "latest"})
+    finally:
+        plane.dynamodb.delete_item(TableName=plane.table, Key={"pk": {"S": f"LOCK#{host_name}"}, "sk": {"S": "LOCK"}})
+    assert ex.status == "FAILED"
+    assert ex.error == "LockHeld", ex.cause
+    assert "Preflight" not in ex.state_names()
