@@ -21,7 +21,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +110,21 @@ def next_migration_path(repo: Path, name: str) -> str:
     return f"migrations/{max(numbers, default=0) + 1:04d}_{name}.sql"
 
 
-def _commit_release(repo: Path, tag: str, day: int, *, migration_sql: str | None = None, healthy: bool = True) -> str:
-    """Commit a release (VERSION, CHANGELOG, release.json, the migration if any), tag it; the commit id."""
+def _commit_release(
+    repo: Path,
+    tag: str,
+    day: int,
+    *,
+    migration_sql: str | None = None,
+    healthy: bool = True,
+    withdraw: Sequence[str] = (),
+) -> str:
+    """Commit a release (VERSION, CHANGELOG, release.json, the migration if any), tag it; the commit id.
+    ``withdraw``: earlier releases whose migrations this release removes (the fix for a broken one)."""
     version = tag.lstrip("v")
+    for withdrawn in withdraw:
+        for path in (repo / "migrations").glob(f"*_{withdrawn}.sql"):
+            path.unlink()
     _write(repo / "VERSION", f"{version}\n")
     _write(repo / "release.json", json.dumps({"version": tag, "healthy": healthy}, indent=1) + "\n")
     if tag in MIGRATIONS and migration_sql is None:
@@ -172,13 +184,20 @@ def create_app_repo(root: Path, domain: str = "freshtrack.local") -> Path:
 
 
 def publish_release(
-    root: Path, tag: str, *, migration_sql: str | None = None, healthy: bool = True, day: int = 20
+    root: Path,
+    tag: str,
+    *,
+    migration_sql: str | None = None,
+    healthy: bool = True,
+    day: int = 20,
+    withdraw: Sequence[str] = (),
 ) -> str:
     """Publish a new release to the bare origin: a commit on main + annotated tag ``tag`` (the app dir still
     needs ``git fetch``); the commit id. ``migration_sql``: the release's migration (a new
-    ``migrations/<NNNN>_<tag>.sql``), none when None; ``healthy``: what its ``release.json`` says."""
+    ``migrations/<NNNN>_<tag>.sql``), none when None; ``healthy``: what its ``release.json`` says;
+    ``withdraw``: tags of earlier releases whose migration files this one removes."""
     with _origin_clone(root) as work:
-        commit = _commit_release(work, tag, day, migration_sql=migration_sql, healthy=healthy)
+        commit = _commit_release(work, tag, day, migration_sql=migration_sql, healthy=healthy, withdraw=withdraw)
         _git(work, "push", "-q", "origin", "refs/heads/main", f"refs/tags/{tag}")
     return commit
 

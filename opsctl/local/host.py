@@ -267,12 +267,15 @@ class LocalHost:
             state.set_service(data, service, "exited", exit_code)
             state.write(data)
 
-    def publish_release(self, tag: str, *, migration_sql: str | None = None, healthy: bool = True) -> str:
+    def publish_release(
+        self, tag: str, *, migration_sql: str | None = None, healthy: bool = True, withdraw: Sequence[str] = ()
+    ) -> str:
         """Push a new release commit on main + tag ``tag`` to the app repo's origin (``git fetch --tags`` then
         sees it); the commit id. ``migration_sql``: its migration (``migrations/<NNNN>_<tag>.sql``, applied by
         the next deployment of it), none when None; ``healthy``: whether its backend passes the health check
-        once deployed (``release.json``; the health endpoint answers 500 while an unhealthy release runs)."""
-        return app_repo.publish_release(self.root, tag, migration_sql=migration_sql, healthy=healthy)
+        once deployed (``release.json``; the health endpoint answers 500 while an unhealthy release runs);
+        ``withdraw``: earlier releases whose migration files this one removes (a fix release)."""
+        return app_repo.publish_release(self.root, tag, migration_sql=migration_sql, healthy=healthy, withdraw=withdraw)
 
     def publish_branch(
         self,

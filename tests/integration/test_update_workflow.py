@@ -35,8 +35,18 @@ def plane() -> Iterator[LocalPlane]:
         yield local_plane
 
 
+#: releases whose migration was rolled back: every later release withdraws it, as the maintainers' fix would
+_withdrawn: list[str] = []
+
+
 def _next_version() -> str:
     return f"v1.{next(_minor)}.0"
+
+
+def _publish(plane: LocalPlane, host_name: str, version: str, **release: Any) -> None:
+    plane.host(host_name).publish_release(version, withdraw=tuple(_withdrawn), **release)
+    if release.get("migration_sql") and not release.get("healthy", True):
+        _withdrawn.append(version)
 
 
 def _state(plane: LocalPlane, host_name: str) -> dict[str, Any]:
@@ -66,7 +76,7 @@ def test_a_good_update_deploys_migrates_verifies_and_records(plane: LocalPlane, 
     host = plane.host(host_name)
     version = _next_version()
     column = f"note_{version.replace('.', '_')}"
-    host.publish_release(version, migration_sql=f"ALTER TABLE sensors ADD COLUMN {column} text;")
+    _publish(plane, host_name, version, migration_sql=f"ALTER TABLE sensors ADD COLUMN {column} text;")
     deployments_before = len(_catalogued(plane, host_name, "DEPLOY#"))
 
     ex = plane.run("update", {"host": host_name, "version": "latest", "reason": "monthly release"})
@@ -92,11 +102,14 @@ def _manifest_of(plane: LocalPlane, key: str) -> dict[str, Any] | None:
 def test_a_broken_release_whose_migration_ran_is_rolled_back_with_its_database(
     plane: LocalPlane, host_name: str
 ) -> None:
-    host = plane.host(host_name)
     before = _state(plane, host_name)
     version = _next_version()
-    host.publish_release(
-        version, migration_sql="ALTER TABLE sensors ADD COLUMN broken_note text; DELETE FROM alerts;", healthy=False
+    _publish(
+        plane,
+        host_name,
+        version,
+        migration_sql="ALTER TABLE sensors ADD COLUMN broken_note text; DELETE FROM alerts;",
+        healthy=False,
     )
 
     ex = plane.run("update", {"host": host_name, "version": version})
@@ -116,10 +129,9 @@ def test_a_broken_release_whose_migration_ran_is_rolled_back_with_its_database(
 
 def test_a_broken_release_without_migration_is_rolled_back_and_the_database_left_alone(plane: LocalPlane) -> None:
     host_name = TRANSPORT_HOSTS["ssh"]
-    host = plane.host(host_name)
     before = _state(plane, host_name)
     version = _next_version()
-    host.publish_release(version, healthy=False)
+    _publish(plane, host_name, version, healthy=False)
 
     ex = plane.run("update", {"host": host_name, "version": version})
 
@@ -136,7 +148,7 @@ def test_rollback_database_never_keeps_the_migrated_database_and_says_so(plane: 
     host = plane.host(host_name)
     before = _state(plane, host_name)
     version = _next_version()
-    host.publish_release(version, migration_sql="ALTER TABLE sensors ADD COLUMN kept_note text;", healthy=False)
+    _publish(plane, host_name, version, migration_sql="ALTER TABLE sensors ADD COLUMN kept_note text;", healthy=False)
 
     ex = plane.run("update", {"host": host_name, "version": version, "rollback_database": "never"})
 
@@ -153,7 +165,7 @@ def test_a_rollback_that_fails_keeps_the_lock_and_says_where_to_look(plane: Loca
     host_name = TRANSPORT_HOSTS["ssh"]
     host = plane.host(host_name)
     version = _next_version()
-    host.publish_release(version, healthy=False)
+    _publish(plane, host_name, version, healthy=False)
     host.set_fault("compose:down", {"fail": True})  # the rollback's first step
     try:
         ex = plane.run("update", {"host": host_name, "version": version})
@@ -211,7 +223,7 @@ def test_bad_requests_are_refused_before_anything_is_touched(
 def test_local_changes_are_refused_not_overwritten(plane: LocalPlane) -> None:
     host_name = TRANSPORT_HOSTS["ssh"]
     host = plane.host(host_name)
-    host.publish_release(_next_version())
+    _publish(plane, host_name, _next_version())
     edited = Path(host.app_dir) / "docker-compose.yml"
     original = edited.read_text()
     edited.write_text(original + "# a hotfix typed at 3 AM\n")
