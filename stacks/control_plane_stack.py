@@ -343,6 +343,18 @@ class WorkflowStateMachine(Construct):
                 resources=executions,
             )
         )
+        for machine in started.values():
+            cfn_machine = machine.node.default_child
+            assert isinstance(cfn_machine, sfn.CfnStateMachine)
+            logical_id = stack.resolve(stack.get_logical_id(cfn_machine))
+            name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id}"}}]}}]}}'
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+                f"{name}:*]",
+                "Executions of one started workflow (its ARN's name, then ':*'): an execution's ARN is only known "
+                "once it runs, so describing and stopping the child needs the wildcard on that machine's executions.",
+            )
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
                 sid="SyncRule",

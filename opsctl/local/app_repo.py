@@ -123,8 +123,8 @@ def _commit_release(
     ``withdraw``: earlier releases whose migrations this release removes (the fix for a broken one)."""
     version = tag.lstrip("v")
     for withdrawn in withdraw:
-        for path in (repo / "migrations").glob(f"*_{withdrawn}.sql"):
-            path.unlink()
+        for withdrawn_file in (repo / "migrations").glob(f"*_{withdrawn}.sql"):
+            withdrawn_file.unlink()
     _write(repo / "VERSION", f"{version}\n")
     _write(repo / "release.json", json.dumps({"version": tag, "healthy": healthy}, indent=1) + "\n")
     if tag in MIGRATIONS and migration_sql is None:

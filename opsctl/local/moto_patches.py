@@ -44,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from freshtrack_ops.observability import metrics
 from opsctl.local import s3_strict
 
 Handler = Callable[[Any, Any], Any]
@@ -86,6 +87,35 @@ def resolve_handler(dotted: str) -> Handler:
     return handler
 
 
+class _InFlight:
+    """In-process invocations running now (they share the one powertools Metrics object, as they share this
+    process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
+
+
+_IN_FLIGHT = _InFlight()
+
+
+def _clear_metrics_when_idle() -> None:
+    """With POWERTOOLS_METRICS_DISABLED (no EMF on stdout here) a flush does not clear what was added (EMF
+    provider ``flush_metrics``: ``clear_metrics`` only when enabled), so the next invocation would inherit this
+    one's dimensions, as a deployed function never does. Cleared once no other invocation is running, so a
+    concurrent one keeps what it added."""
+    with _IN_FLIGHT:
+        _IN_FLIGHT.count -= 1
+        if _IN_FLIGHT.count == 0:
+            metrics.clear_metrics()
+
+
 def invoke_in_process(function_name: str, function_arn: str, body: Any) -> tuple[bytes, bool]:
     """Run the routed handler within its function's timeout; returns (payload, is_error)."""
     handler_path, memory, timeout = STATE.routes[function_name]
@@ -100,10 +130,14 @@ def invoke_in_process(function_name: str, function_arn: str, body: Any) -> tuple
     outcome: list[tuple[Any, BaseException | None]] = []
 
     def call() -> None:
+        with _IN_FLIGHT:
+            _IN_FLIGHT.count += 1
         try:
             outcome.append((resolve_handler(handler_path)(event, context), None))
         except BaseException as exc:
             outcome.append((None, exc))
+        finally:
+            _clear_metrics_when_idle()
 
     worker = threading.Thread(target=call, name=f"lambda-{function_name}", daemon=True)
     worker.start()

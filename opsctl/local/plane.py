@@ -24,7 +24,6 @@ import contextlib
 import logging
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -182,9 +181,6 @@ class LocalPlane:
         # moto logs every failed state at ERROR; the executions' own history says it better
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         moto_patches.STATE.time_scale = self._time_scale
-        # POWERTOOLS_METRICS_DISABLED (no EMF on stdout here) also skips clearing metrics after a flush, so
-        # the next invocation in this process re-adds the "host" dimension and powertools warns about it
-        warnings.filterwarnings("ignore", message="Dimension '.*' has already been added")
         runtime.reset()
 
     def _deploy(self) -> None:

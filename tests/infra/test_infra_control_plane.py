@@ -14,7 +14,7 @@ from freshtrack_ops.config import DeploymentConfig, SshTarget, TargetSet
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from stacks.control_plane_stack import COMMAND_DONE_TASK, JANITOR_TASK, camel
-from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render
+from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render, started_workflows
 
 from .conftest import SKIP_BUNDLING, Synth, actions_of, assert_lint_clean, flatten, resources_of, statements
 from .conftest import allowed_actions as _actions
@@ -245,6 +245,39 @@ def test_state_machine_may_invoke_exactly_the_task_functions_and_publish(synth: 
     topic_id = next(iter(synth.resources("control", "AWS::SNS::Topic")))
     publish = [s for s in found if "sns:Publish" in actions_of(s)]
     assert [resources_of(s) for s in publish] == [[{"Ref": topic_id}]]
+
+
+@pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
+def test_a_workflow_may_start_and_follow_exactly_the_workflows_it_starts(synth: Synth, workflow: str) -> None:
+    """``states:startExecution.sync:2`` needs StartExecution on the child machine, Describe/StopExecution on its
+    executions and the managed EventBridge rule; a workflow that starts none gets none of them."""
+    role_id = _state_machines(synth)[workflow]["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    found = [
+        s
+        for p in synth.resources("control", "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in statements(p)
+    ]
+    start = [s for s in found if "states:StartExecution" in actions_of(s)]
+    follow = [s for s in found if "states:DescribeExecution" in actions_of(s)]
+    rule = [s for s in found if "events:PutRule" in actions_of(s)]
+    children = started_workflows(workflow)
+    if not children:
+        assert start == follow == rule == []
+        return
+    refs = _machine_refs(synth)
+    ((start_statement,), (follow_statement,), (rule_statement,)) = (start, follow, rule)
+    assert resources_of(start_statement) == [refs[child] for child in children]
+    assert set(actions_of(follow_statement)) == {"states:DescribeExecution", "states:StopExecution"}
+    names = json.dumps(resources_of(follow_statement))
+    assert all(refs[child]["Ref"] in names for child in children) and len(resources_of(follow_statement)) == len(
+        children
+    )
+    assert "StepFunctionsGetEventsForStepFunctionsExecutionRule" in json.dumps(resources_of(rule_statement))
+
+
+def test_update_starts_the_restore_workflow() -> None:
+    assert started_workflows("update") == ["restore"]
 
 
 SCHEDULED: dict[str, tuple[type[BaseModel], dict[str, str]]] = {

@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
@@ -77,6 +78,7 @@ def dispatch(step: AnyStep, raw: dict[str, Any], context: LambdaContext | None =
             logger.info(
                 "command sent", extra={"step": step.name, "host": target.id, "command_id": command_id, "mode": mode}
             )
+            _count(step, "HostCommandsSent", target.id)
             return {"command_id": command_id}
 
         def record(step_context: BaseModel) -> None:
@@ -86,6 +88,7 @@ def dispatch(step: AnyStep, raw: dict[str, Any], context: LambdaContext | None =
             output = step.run(event, target, runner, mode, record)
     except OpsError as exc:
         logger.warning("host task failed", extra={"step": step.name, "error": type(exc).__name__})
+        _count(step, "HostStepsFailed", None)  # the host may be what was refused: no dimension from input
         _complete_token(token, failure=exc)
         return {"error": type(exc).__name__}
     step.record_metrics(event, target, output)
@@ -94,6 +97,15 @@ def dispatch(step: AnyStep, raw: dict[str, Any], context: LambdaContext | None =
         step.discard(event, target, output)
         return {"completed": step.name, "discarded": True}
     return {"completed": step.name, "mode": mode}
+
+
+def _count(step: AnyStep, name: str, host: str | None) -> None:
+    """One more ``name``, for handlers that flush metrics (a flush with none warns; a handler that never
+    flushes must not add any, or they pile up across warm invocations)."""
+    if step.has_metrics:
+        if host:
+            metrics.add_dimension(name="host", value=host)
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 def _mode(step: AnyStep, event: BaseModel, target: Target, context: LambdaContext | None) -> Mode:
