@@ -49,6 +49,37 @@ SECURITY_GROUP_ID_PATTERN = r"^sg-[0-9a-f]{8,17}$"
 CRON_PATTERN = r"^cron\([^()]+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$"
 
 
+#: what each field of an EventBridge Scheduler cron expression may hold (minutes, hours, day-of-month, month,
+#: day-of-week, year): the values and wildcards of the "Cron expressions reference" (EventBridge user guide)
+_CRON_FIELDS = (
+    ("minutes", r"[0-9,*/-]+"),
+    ("hours", r"[0-9,*/-]+"),
+    ("day-of-month", r"[0-9,*?/LW-]+"),
+    ("month", r"([0-9]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|[,*/-])+"),
+    ("day-of-week", r"([0-9]|SUN|MON|TUE|WED|THU|FRI|SAT|[,*?L#-])+"),
+    ("year", r"[0-9,*/-]+"),
+)
+
+
+def scheduler_cron(expression: str) -> str:
+    """An EventBridge Scheduler ``cron(...)`` expression: six fields separated by spaces, each with the values and
+    wildcards its field takes, and ``?`` in exactly one of day-of-month and day-of-week ("You can't specify the
+    Day-of-month and Day-of-week fields in the same cron expression": EventBridge's cron reference). The
+    service still has the last word (e.g. ranges); this catches what a typo makes of a schedule."""
+    match = re.fullmatch(r"cron\(([^()]*)\)", expression)
+    if match is None:
+        raise ValueError("expected cron(minutes hours day-of-month month day-of-week year)")
+    fields = match.group(1).split(" ")
+    if len(fields) != len(_CRON_FIELDS):
+        raise ValueError(f"a cron expression has {len(_CRON_FIELDS)} fields separated by single spaces")
+    for (name, pattern), value in zip(_CRON_FIELDS, fields, strict=True):
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"the {name} field {value!r} is not a value EventBridge Scheduler takes there")
+    if (fields[2] == "?") == (fields[4] == "?"):
+        raise ValueError("exactly one of day-of-month and day-of-week must be '?'")
+    return expression
+
+
 def _no_dotdot(path: str) -> str:
     if ".." in path.split("/"):
         raise ValueError("must not contain '..'")
@@ -112,6 +143,12 @@ class UpdateSettings(BaseModel):
     #: the table where the app records its applied migrations (read by the schema fingerprint)
     migrations_table: Identifier = "schema_migrations"
     lock_lease_seconds: int = Field(default=4 * 3600, ge=300, le=86_400)
+    #: the services whose image scripts/deploy-automated.sh builds from the app's code: an image rollback never
+    #: pins them (a digest is no build tag); they are rebuilt from the unchanged code instead
+    built_services: tuple[ServiceName, ...] = ("backend", "worker")
+    #: the manual's monthly Docker update (``kind: images``) on a schedule (EventBridge Scheduler cron, UTC);
+    #: unset: only on request. Scheduled image updates restore the pre-update backup only if the schema changed.
+    image_update_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = None
 
 
 #: the longest a host job (a dump, verification or load too long for one Lambda invocation) may run; the
@@ -162,6 +199,9 @@ class TargetBase(BaseModel):
         for service in self.app_services:
             if service not in self.compose_services:
                 raise ValueError(f"app_services entry {service!r} is not in compose_services")
+        for service in self.update.built_services:
+            if service not in self.compose_services:
+                raise ValueError(f"update.built_services entry {service!r} is not in compose_services")
         return self
 
     @property

@@ -127,3 +127,18 @@ class RolledBack(OpsError):
 
 class RollbackFailed(OpsError):
     """An update failed and its rollback failed too: the host needs a person (docs/runbooks.md)."""
+
+
+class NothingToRollBack(OpsError):
+    """The deployment history has no deployment the rollback could undo (none succeeded, or none left the
+    requested version): nothing was touched."""
+
+
+class UnexpectedVersion(OpsError):
+    """The host runs another commit than the deployment history says it should: a rollback chosen from that
+    history would not undo what runs, so nothing was touched."""
+
+
+class ComposeOverrideInUse(OpsError):
+    """The app directory has a compose override file FreshTrack Ops did not write: an image update could not pin
+    images again without overwriting it, so it does not start."""

@@ -12,12 +12,13 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from freshtrack_ops.config import HOST_ID_PATTERN, INSTANCE_ID_PATTERN
+from freshtrack_ops.config import HOST_ID_PATTERN, INSTANCE_ID_PATTERN, SERVICE_PATTERN
 
-Trigger = Literal["schedule", "console", "webhook", "pre-update", "pre-restore"]
+Trigger = Literal["schedule", "console", "webhook", "pre-update", "pre-restore", "pre-rollback"]
 BACKUP_ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
 BackupId = Annotated[str, StringConstraints(pattern=BACKUP_ID_PATTERN)]
 HostRef = Annotated[str, StringConstraints(pattern=HOST_ID_PATTERN)]
+ServiceRef = Annotated[str, StringConstraints(pattern=SERVICE_PATTERN)]
 Reason = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")]
 S3Key = Annotated[str, StringConstraints(pattern=r"^backups/[a-z0-9-]+/\d{4}/\d{2}/\d{2}/[A-Za-z0-9.-]+$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]

@@ -235,6 +235,26 @@ TASKS: dict[str, LambdaTask] = {
             grants=HOST_ACCESS,
         ),
         LambdaTask(
+            "AppImages",
+            "freshtrack_ops.handlers.update.images",
+            "Before an image update: the image and registry digests every compose container runs",
+            timeout_s=360,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "AppImagesPin",
+            "freshtrack_ops.handlers.update.pin_images",
+            "An image update's rollback: pin the recorded digests in the compose override file",
+            timeout_s=360,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "RollbackValidate",
+            "freshtrack_ops.handlers.rollback.validate",
+            "Validate a rollback request; choose from the deployment history what it undoes and the database backup",
+            grants=frozenset({"targets", "table"}),
+        ),
+        LambdaTask(
             "UpdateRecord",
             "freshtrack_ops.handlers.update.record",
             "Record an update's outcome in the deployment history",
@@ -267,7 +287,14 @@ WORKFLOWS: dict[str, Workflow] = {
         Workflow(
             "update",
             "update.asl.json",
-            "Update the application; roll the code (and the database, if its schema changed) back on failure",
+            "Update the application (a release, or its images); roll back on failure (the code or the image "
+            "digests, and the database if its schema changed)",
+        ),
+        Workflow(
+            "rollback",
+            "rollback.asl.json",
+            "Roll the application back to a version its deployment history recorded (and the database, if asked "
+            "or if its schema changed)",
         ),
     )
 }

@@ -6,7 +6,8 @@ its leading ``v``, or the app directory's VERSION when no release is recorded. 2
 "version": ...}`` when the shim says backend is running, PostgreSQL accepts a connection and the deployed
 release is healthy; 503 ``{"status": "error", "reason": ..., "version": ...}`` when backend is not running or
 the database is unavailable; 500 when the deployed release is unhealthy (its ``release.json`` said
-``"healthy": false``: a broken backend answers 500). Faults (``faults.json`` key ``health``):
+``"healthy": false``: a broken backend answers 500) or a container runs a broken pulled image (pulled while
+``LocalHost.publish_images(healthy=False)`` was in force). Faults (``faults.json`` key ``health``):
 ``{"fail": true}`` always 503; ``{"fail_versions": ["1.3.0"]}`` 503 while that version is deployed.
 """
 
@@ -20,7 +21,16 @@ from typing import Any
 
 import psycopg
 
+from opsctl.local.docker_shim import images
 from opsctl.local.docker_shim.state import ShimState
+
+
+def _broken(state: ShimState, release: dict[str, Any] | None) -> str:
+    """What breaks the app while it runs: an unhealthy release, or containers on broken pulled images ("")."""
+    if release is not None and release.get("healthy") is False:
+        return f"release {release['version']} is unhealthy"
+    broken = [svc for svc in state.services if images.broken(state.service_state(svc).get("image"))]
+    return f"the image of {', '.join(broken)} is broken" if broken else ""
 
 
 class HealthServer:
@@ -59,9 +69,9 @@ class HealthServer:
         except psycopg.Error as exc:
             reason = f"database unavailable: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
             return 503, {"status": "error", "reason": reason, "version": version}
-        if release is not None and release.get("healthy") is False:
-            reason = f"release {release['version']} is unhealthy (internal server error)"
-            return 500, {"status": "error", "reason": reason, "version": version}
+        broken = _broken(state, release)
+        if broken:
+            return 500, {"status": "error", "reason": f"{broken} (internal server error)", "version": version}
         return 200, {"status": "ok", "version": version}
 
     def start(self) -> None:

@@ -98,8 +98,10 @@ class LocalHost:
         # checked out (what its deployment built)
         release = state.checked_out_release()
         images: dict[str, dict[str, Any]] = {
-            s: {"generation": 1, **({"release": release} if s in BUILT_SERVICES else {})} for s in self.services_list
-        }
+            s: {"generation": 1, "source": "build", "release": release} if s in BUILT_SERVICES
+            else {"generation": 1, "source": "pull"}
+            for s in self.services_list
+        }  # fmt: skip
         with state.locked():
             state.write(
                 {
@@ -292,6 +294,20 @@ class LocalHost:
             self.root, branch, base=base, message=message, migration_sql=migration_sql, healthy=healthy
         )
 
+    def publish_images(self, *, healthy: bool = True, services: Sequence[str] | None = None) -> None:
+        """What the registry serves from now on for ``services`` (default: every service whose image is not built
+        from the app's code): every later ``docker compose pull`` brings each of them a new image (a new
+        registry digest), which works, or (``healthy=False``) breaks the app: the health endpoint answers 500
+        while a container runs it. Images pulled before keep what they were."""
+        state = ShimState(self.state_dir)
+        chosen = list(services) if services is not None else [s for s in self.services_list if s not in BUILT_SERVICES]
+        state.check_services(chosen)
+        with state.locked():
+            data = state.read()
+            for service in chosen:
+                data["registry"][service] = {"healthy": healthy}
+            state.write(data)
+
     def app_version(self) -> str:
         """What ``git describe --tags`` says in the app directory (the checked-out code)."""
         return app_repo.describe(self.app_dir)
@@ -302,7 +318,9 @@ class LocalHost:
         return ShimState(self.state_dir).deployed_release()
 
     def images(self) -> dict[str, dict[str, Any]]:
-        """``docker compose images --format json`` by service (Repository, Tag, Digest, Generation, ...)."""
+        """``docker compose images --format json`` by service: ``ID`` (of the image the container runs),
+        ``Repository``, ``Tag``, and the shim's ``Digest``/``Generation`` (the local image) and ``RunningDigest``
+        (the registry digest, or the shim's identity of a built image, that the container runs)."""
         out = subprocess.run(
             [str(self.docker_bin), "compose", "images", "--format", "json"],
             capture_output=True,

@@ -14,7 +14,11 @@ from pathlib import Path
 import pytest
 
 from freshtrack_ops.adapters.local import LocalRunner
+from freshtrack_ops.config import LocalTarget
+from freshtrack_ops.errors import ComposeOverrideInUse
 from freshtrack_ops.ports import CommandResult
+from freshtrack_ops.update import images
+from freshtrack_ops.update.models import ImagesRecord, PinImagesEvent, PinResult
 from opsctl.local.host import LocalHost
 
 pytestmark = pytest.mark.integration
@@ -174,6 +178,20 @@ def test_preflight_reports_a_failed_fetch(host: LocalHost) -> None:
     git(host, "remote", "set-url", "origin", str(host.root / "no-such-origin.git"))
     failed = preflight(host, "latest")
     assert failed.exit_code == 68 and "git fetch" in failed.stderr and failed.stdout == ""
+
+
+def test_preflight_of_a_commit_or_the_current_code_needs_no_origin(host: LocalHost) -> None:
+    """A rollback names the commit that ran before (commit:<sha>), an image update the code checked out
+    (current): neither fetches, so neither depends on origin being reachable."""
+    head, older = git(host, "rev-parse", "HEAD"), git(host, "rev-parse", "v1.1.0^{commit}")
+    git(host, "remote", "set-url", "origin", str(host.root / "no-such-origin.git"))
+    out = values(preflight(host, f"commit:{older}"), PREFLIGHT_KEYS)
+    assert (out["target_version"], out["target_commit"], out["target_is_tag"]) == ("v1.1.0", older, "false")
+    assert out["current_commit"] == head
+    out = values(preflight(host, "current"), PREFLIGHT_KEYS)
+    assert (out["target_version"], out["target_commit"], out["current_commit"]) == ("v1.2.0", head, head)
+    unknown = preflight(host, "commit:" + "0" * 40)
+    assert unknown.exit_code == 66 and "unknown commit" in unknown.stderr and unknown.stdout == ""
 
 
 # -- schema_fingerprint.sh ---------------------------------------------------------------------------------
@@ -353,8 +371,9 @@ def test_compose_pull_moves_every_image_to_a_new_digest_and_up_recreates(host: L
         before["backend"]["Repository"] == "ghcr.io/freshtrack/freshtrack-pro" and before["backend"]["Tag"] == "1.2.0"
     )
     for row in before.values():
-        assert row["Digest"] == row["ID"] == row["RunningDigest"] and row["Digest"].startswith("sha256:")
-        assert len(row["Digest"]) == 71 and row["Generation"] == 1
+        assert row["Digest"] == row["RunningDigest"] and row["Digest"].startswith("sha256:")
+        assert len(row["Digest"]) == len(row["ID"]) == 71 and row["Generation"] == 1
+        assert row["ID"] != row["Digest"], "an image id is not a registry digest"
     assert len({row["Digest"] for row in before.values()}) == 5
 
     assert docker(host, "compose", "pull").returncode == 0
@@ -376,5 +395,89 @@ def test_compose_pull_moves_every_image_to_a_new_digest_and_up_recreates(host: L
     table = docker(host, "compose", "images", "redis").stdout.splitlines()
     assert table[0].split() == ["CONTAINER", "REPOSITORY", "TAG", "IMAGE", "ID", "DIGEST"]
     assert table[1].split()[1:3] == ["redis", "7-alpine"] and table[1].split()[-1] == host.images()["redis"]["Digest"]
-    assert docker(host, "compose", "images", "-q").stdout.split() == [r["ID"] for r in host.images().values()]
+    ids = [r["ID"].removeprefix("sha256:") for r in host.images().values()]
+    assert docker(host, "compose", "images", "-q").stdout.split() == ids
     assert docker(host, "compose", "images", "nope").returncode != 0
+
+
+# -- image updates: record, pull, pin (app_images.sh, app_deploy.sh PULL_IMAGES, app_images_pin.sh) -----------
+PULLED = ("postgres", "redis", "caddy")  # the services whose image is pulled, not built
+
+
+def target_of(host: LocalHost) -> LocalTarget:
+    return LocalTarget(id="demo", domain="demo.freshtrack.local", app_dir=str(host.app_dir),
+                       docker_bin=str(host.docker_bin))  # fmt: skip
+
+
+def record(host: LocalHost) -> ImagesRecord:
+    target = target_of(host)
+    return images.read_record(target, images.record_command(target).run(RUNNER))
+
+
+def pin(host: LocalHost, recorded: ImagesRecord) -> PinResult:
+    target = target_of(host)
+    event = PinImagesEvent(host="demo", update_id="demo-20260101T000000Z-0a1b2c3d", recorded=recorded)
+    return images.read_pin(event, target, images.pin_command(event, target).run(RUNNER))
+
+
+def running(host: LocalHost) -> dict[str, str]:
+    return {service: row["RunningDigest"] for service, row in host.images().items()}
+
+
+def pull_and_deploy(host: LocalHost) -> CommandResult:
+    return run("app_deploy.sh", APP_DIR=str(host.app_dir), PULL_IMAGES="1", DOCKER_BIN=str(host.docker_bin))
+
+
+def test_a_broken_image_update_is_pinned_back_to_the_recorded_digests_until_the_next_one(host: LocalHost) -> None:
+    before = running(host)
+    recorded = record(host)
+    by_service = {image.service: image for image in recorded.images}
+    assert sorted(by_service) == sorted(before) and recorded.pinned_by == ""
+    for service in PULLED:  # the registry digest of what runs, never the image id
+        assert by_service[service].repo_digests == (f"{host.images()[service]['Repository']}@{before[service]}",)
+        assert by_service[service].image_id != before[service]
+    assert by_service["backend"].repo_digests == ()  # built on the host: nothing a registry could serve
+
+    host.publish_images(healthy=False)
+    pulled = pull_and_deploy(host)
+    assert pulled.exit_code == 0, pulled.stderr
+    assert all(running(host)[service] != before[service] for service in PULLED)
+    assert verify(host).exit_code != 0 and health(host)[0] == 500
+
+    pinned = pin(host, recorded)
+    assert sorted(pinned.pinned) == sorted(PULLED) and pinned.rebuilt == ("backend", "worker")
+    assert pinned.pin_file == "docker-compose.override.yml" and "pinned again" in pinned.text
+    assert (host.app_dir / pinned.pin_file).read_text().startswith("# FreshTrack Ops image pins\n")
+    assert docker(host, "compose", "pull").returncode == 0  # a pinned service is pulled at its digest: unchanged
+    assert run("app_down.sh", APP_DIR=str(host.app_dir), DOCKER_BIN=str(host.docker_bin)).exit_code == 0
+    assert deploy(host, reset=True).exit_code == 0
+    assert {s: running(host)[s] for s in PULLED} == {s: before[s] for s in PULLED}, "the recorded digests run"
+    assert verify(host).exit_code == 0 and health(host)[0] == 200
+    # the pins are no local change: an update's preflight passes, an image update's record names them
+    assert git(host, "status", "--porcelain") == "?? docker-compose.override.yml"
+    assert values(preflight(host, "current"), PREFLIGHT_KEYS)["target_commit"] == git(host, "rev-parse", "HEAD")
+    assert record(host).pinned_by == "docker-compose.override.yml"
+
+    host.publish_images(healthy=True)
+    fixed = pull_and_deploy(host)
+    assert fixed.exit_code == 0 and "removed the image pins" in fixed.stdout
+    assert not (host.app_dir / "docker-compose.override.yml").exists()
+    assert all(running(host)[service] not in (before[service], "") for service in PULLED)
+    assert verify(host).exit_code == 0
+
+
+def test_someone_elses_override_file_is_never_touched(host: LocalHost) -> None:
+    theirs = host.app_dir / "compose.override.yml"
+    text = "services:\n  caddy:\n    image: caddy:2.7-alpine\n"
+    theirs.write_text(text)
+    with pytest.raises(ComposeOverrideInUse, match=r"compose\.override\.yml"):
+        record(host)
+    pulls = len(host.shim_state()["pulls"])
+    refused = pull_and_deploy(host)
+    assert refused.exit_code == 65 and "was not written by FreshTrack Ops" in refused.stderr
+    assert len(host.shim_state()["pulls"]) == pulls, "nothing was pulled"
+    recorded = ImagesRecord.model_validate({"images": []})
+    with pytest.raises(ComposeOverrideInUse):
+        pin(host, recorded)
+    assert theirs.read_text() == text
+    assert preflight(host, "current").exit_code == 65, "an untracked file of someone else is a local change"

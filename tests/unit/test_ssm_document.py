@@ -51,6 +51,7 @@ def _values(script: str) -> dict[str, str]:
         "TARGET_SPEC": "latest",
         "GIT_COMMIT": "0123456789abcdef0123456789abcdef01234567",
         "DOMAIN": "demo.freshtrack.example",
+        "UPDATE_ID": "demo-20260101T000000Z-0a1b2c3d",
     }
     return {name: sample[name] for name in SCRIPT_PARAMETERS[script] if name in sample}
 

@@ -12,7 +12,16 @@ from freshtrack_ops import runtime
 from freshtrack_ops.handlers.host import host_handler
 from freshtrack_ops.models import ValidateBackupEvent
 from freshtrack_ops.observability import logger, metrics, tracer
-from freshtrack_ops.steps.registry import CHECKOUT, DEPLOY, DOWN, SCHEMA, UPDATE_PREFLIGHT, VERIFY_DEPLOYMENT
+from freshtrack_ops.steps.registry import (
+    CHECKOUT,
+    DEPLOY,
+    DOWN,
+    IMAGES,
+    PIN_IMAGES,
+    SCHEMA,
+    UPDATE_PREFLIGHT,
+    VERIFY_DEPLOYMENT,
+)
 from freshtrack_ops.update.models import RecordDeploymentEvent
 from freshtrack_ops.update.plan import plan_update
 from freshtrack_ops.update.record import record_deployment
@@ -34,7 +43,10 @@ def validate(event: ValidateBackupEvent, context: LambdaContext) -> dict[str, An
 def record(event: RecordDeploymentEvent, context: LambdaContext) -> dict[str, Any]:
     output = record_deployment(event, runtime.deployment_history())
     metrics.add_dimension(name="host", value=event.plan.host)
-    name = "UpdatesSucceeded" if event.outcome == "succeeded" else "UpdatesRolledBack"
+    if event.plan.kind == "rollback":
+        name = "RollbacksSucceeded"
+    else:
+        name = "UpdatesSucceeded" if event.outcome == "succeeded" else "UpdatesRolledBack"
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     return output.model_dump(mode="json")
 
@@ -45,3 +57,5 @@ checkout = host_handler(CHECKOUT)
 deploy = host_handler(DEPLOY)
 verify = host_handler(VERIFY_DEPLOYMENT)
 down = host_handler(DOWN)
+images = host_handler(IMAGES)
+pin_images = host_handler(PIN_IMAGES)

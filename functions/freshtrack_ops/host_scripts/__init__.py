@@ -35,8 +35,10 @@ def load(name: str) -> str:
 
 
 def _library(path: str) -> str:
+    """A library's text, its own includes inlined too (a library may build on another: git_tree.sh on
+    compose_override.sh)."""
     body = resources.files(__name__).joinpath(path).read_text(encoding="utf-8")
-    return body.removeprefix("#!/usr/bin/env bash\n").rstrip("\n")
+    return _INCLUDE.sub(lambda m: _library(m.group(1)), body.removeprefix("#!/usr/bin/env bash\n").rstrip("\n"))
 
 
 def check_parameters(name: str, env: Mapping[str, str]) -> None:

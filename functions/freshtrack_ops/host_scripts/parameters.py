@@ -166,9 +166,22 @@ def _branch_name_body() -> str:
 
 BRANCH_NAME_BODY = _branch_name_body()
 BRANCH_NAME_PATTERN = f"^{BRANCH_NAME_BODY}$"
-#: what an update goes to: a release tag, the newest release tag, or the tip of a branch of origin
-TARGET_SPEC_PATTERN = f"^({VERSION_TAG_BODY}|latest|branch:{BRANCH_NAME_BODY})$"
+#: what an update goes to: a release tag, the newest release tag, or the tip of a branch of origin (what an
+#: update request may name: ``update.models.UPDATE_VERSION_PATTERN``)
+UPDATE_TARGET_BODY = f"{VERSION_TAG_BODY}|latest|branch:{BRANCH_NAME_BODY}"
+#: ... and what only the control plane itself asks for: a commit that ran before (a rollback) or what is checked
+#: out (an image update)
+TARGET_SPEC_PATTERN = f"^({UPDATE_TARGET_BODY}|commit:[0-9a-f]{{40}}|current)$"
 TARGET_SPEC_MAX_CHARS = len("branch:") + BRANCH_MAX_CHARS
+# -- image updates -----------------------------------------------------------------------------------------
+#: an image pinned by its registry digest: ``<repository>@sha256:<64 hex>`` (a registry host may carry a port)
+IMAGE_DIGEST_REF_BODY = r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}"
+IMAGE_DIGEST_REF_MAX_CHARS = 255
+#: ``service=<image digest ref>`` pairs, space separated; one level of ``*``, the length bounded by max_chars
+IMAGE_PINS_PATTERN = (
+    rf"^([a-z][a-z0-9_-]{{0,62}}={IMAGE_DIGEST_REF_BODY}( [a-z][a-z0-9_-]{{0,62}}={IMAGE_DIGEST_REF_BODY})*)?$"
+)
+IMAGE_PINS_MAX_CHARS = 16 * (63 + 1 + IMAGE_DIGEST_REF_MAX_CHARS + 1)
 PARAMETERS: dict[str, HostParameter] = {
     p.name: p
     for p in (
@@ -272,6 +285,26 @@ PARAMETERS: dict[str, HostParameter] = {
             "DOMAIN", DOMAIN_PATTERN, "The application's domain, as verify-deployment.sh takes it", max_chars=253
         ),
         HostParameter(
+            "PULL_IMAGES",
+            r"^(0|1)$",
+            "1: docker compose pull before deploying (an image update; our earlier image pins removed first)",
+            "0",
+            max_chars=1,
+        ),
+        HostParameter(
+            "IMAGE_PINS",
+            IMAGE_PINS_PATTERN,
+            "service=repository@sha256:<digest> pairs (space separated) to pin in the compose override file",
+            "",
+            max_chars=IMAGE_PINS_MAX_CHARS,
+        ),
+        HostParameter(
+            "UPDATE_ID",
+            r"^[a-z][a-z0-9-]{0,39}-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$",
+            "The update an image rollback belongs to (named in the override file it writes)",
+            max_chars=66,
+        ),
+        HostParameter(
             "MIGRATIONS_TABLE",
             _IDENT,
             "The table in which the application records its applied migrations",
@@ -319,9 +352,11 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "update_preflight.sh": ("APP_DIR", "TARGET_SPEC"),
     "schema_fingerprint.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_NAME", "DB_ROLE", "MIGRATIONS_TABLE"),
     "app_checkout.sh": ("APP_DIR", "GIT_COMMIT", "BRANCH"),
-    "app_deploy.sh": ("APP_DIR", "RESET", "JOB_DIR", "JOB_ID"),
+    "app_deploy.sh": ("APP_DIR", "RESET", "PULL_IMAGES", "DOCKER_BIN", "JOB_DIR", "JOB_ID"),
     "app_verify.sh": ("APP_DIR", "DOMAIN"),
     "app_down.sh": ("APP_DIR", "DOCKER_BIN"),
+    "app_images.sh": ("APP_DIR", "DOCKER_BIN"),
+    "app_images_pin.sh": ("APP_DIR", "DOCKER_BIN", "UPDATE_ID", "IMAGE_PINS"),
 }
 
 

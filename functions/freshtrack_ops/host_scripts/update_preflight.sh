@@ -4,8 +4,13 @@
 #               | latest   the newest release tag vX.Y.Z by version (pre-releases such as v9.0.0-rc1 excluded)
 #               | branch:NAME   the tip of refs/remotes/origin/NAME (exit 66 when missing), which must be a
 #                               fast-forward of HEAD (exit 67 otherwise)
-# Fetches first (`git fetch --tags --prune origin`, exit 68 when it fails). A dirty work tree (untracked
-# files included) is refused with exit 65 before anything is fetched. Exit 64: a bad parameter.
+#               | commit:SHA    that commit (40 lowercase hex), which must already be in the repository
+#                               (exit 66 otherwise): a rollback to a commit that ran here before; no fetch,
+#                               so a rollback does not depend on origin being reachable
+#               | current       what is checked out (HEAD): an image update, which keeps the code; no fetch
+# Fetches first for the other three (`git fetch --tags --prune origin`, exit 68 when it fails). A dirty work
+# tree (untracked files included; the image pins of a failed image update excepted) is refused with exit 65
+# before anything is fetched. Exit 64: a bad parameter.
 # Prints key=value lines: current_version, current_commit, target_version, target_commit, target_is_tag,
 # free_disk_mb. Nothing is checked out: the control plane decides.
 set -euo pipefail
@@ -21,15 +26,16 @@ if [[ "$TARGET_SPEC" == branch:* ]]; then
     echo "refusing TARGET_SPEC: '$branch' is not an acceptable branch name" >&2
     exit 64
   fi
-elif [[ "$TARGET_SPEC" != latest && ! "$TARGET_SPEC" =~ $version_re ]]; then
-  echo "refusing TARGET_SPEC: expected vX.Y.Z, latest or branch:<name>" >&2
+elif [[ "$TARGET_SPEC" != latest && "$TARGET_SPEC" != current && ! "$TARGET_SPEC" =~ $version_re &&
+  ! "$TARGET_SPEC" =~ ^commit:[0-9a-f]{40}$ ]]; then
+  echo "refusing TARGET_SPEC: expected vX.Y.Z, latest, branch:<name>, commit:<40 hex> or current" >&2
   exit 64
 fi
 
 cd "$APP_DIR"
 refuse_dirty_tree
 
-if ! git_app fetch --quiet --tags --prune origin; then
+if [[ "$TARGET_SPEC" != current && "$TARGET_SPEC" != commit:* ]] && ! git_app fetch --quiet --tags --prune origin; then
   echo "git fetch --tags --prune origin failed in $APP_DIR" >&2
   exit 68
 fi
@@ -60,6 +66,20 @@ case "$TARGET_SPEC" in
       exit 67
     fi
     target_version="$(git_app describe --tags --always --end-of-options "$target_commit")"
+    ;;
+  commit:*)
+    target_is_tag=false
+    target_commit="$(commit_of "${TARGET_SPEC#commit:}")"
+    if [[ -z "$target_commit" ]]; then
+      echo "unknown commit: ${TARGET_SPEC#commit:} is not in $APP_DIR" >&2
+      exit 66
+    fi
+    target_version="$(git_app describe --tags --always --end-of-options "$target_commit")"
+    ;;
+  current)
+    target_is_tag=false
+    target_commit="$(git_app rev-parse --verify HEAD)"
+    target_version="$(git_app describe --tags --always)"
     ;;
   *)
     target_version="$TARGET_SPEC"

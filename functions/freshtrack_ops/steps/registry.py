@@ -12,6 +12,8 @@ from freshtrack_ops.steps.update import (
     CheckoutStep,
     DeployStep,
     DownStep,
+    ImagesStep,
+    PinImagesStep,
     SchemaStep,
     UpdatePreflightStep,
     VerifyDeploymentStep,
@@ -32,6 +34,8 @@ CHECKOUT = CheckoutStep()
 DEPLOY = DeployStep()
 VERIFY_DEPLOYMENT = VerifyDeploymentStep()
 DOWN = DownStep()
+IMAGES = ImagesStep()
+PIN_IMAGES = PinImagesStep()
 
 DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD, DEPLOY)}
 STEPS: dict[str, AnyStep] = {
@@ -52,5 +56,7 @@ STEPS: dict[str, AnyStep] = {
         DEPLOY,
         VERIFY_DEPLOYMENT,
         DOWN,
+        IMAGES,
+        PIN_IMAGES,
     )
 }

@@ -1,4 +1,5 @@
-"""The update's host steps: preflight, schema fingerprint, checkout, deploy (inline or a host job), verify, down."""
+"""The update's host steps: preflight, schema fingerprint, checkout, deploy (inline or a host job), verify, down,
+and the image update's record and pin."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from freshtrack_ops.ports import CommandResult, HostRunner
 from freshtrack_ops.redact import redact
 from freshtrack_ops.steps.base import DataStep, HostStep, NoContext, RunnerTarget
 from freshtrack_ops.steps.metrics import job_started
-from freshtrack_ops.update import host
+from freshtrack_ops.update import host, images
 from freshtrack_ops.update.models import (
     CheckoutEvent,
     CheckoutResult,
@@ -24,6 +25,9 @@ from freshtrack_ops.update.models import (
     DeployEvent,
     DeployResult,
     HostOnlyEvent,
+    ImagesRecord,
+    PinImagesEvent,
+    PinResult,
     SchemaEvent,
     SchemaFingerprint,
     StepDone,
@@ -121,7 +125,8 @@ class DeployStep(DataStep[DeployEvent, DeployContext, DeployResult]):
         return self.interpret(event, target, context, command.run(runner))
 
     def command(self, event: DeployEvent, target: Target) -> tuple[HostCommand, DeployContext]:
-        return host.deploy_command(target, reset=event.reset), DeployContext(started_at=time.time())
+        command = host.deploy_command(target, reset=event.reset, pull_images=event.pull_images)
+        return command, DeployContext(started_at=time.time())
 
     def interpret(
         self, event: DeployEvent, target: Target, context: DeployContext, result: CommandResult
@@ -133,6 +138,7 @@ class DeployStep(DataStep[DeployEvent, DeployContext, DeployResult]):
             "update_id": event.update_id,
             "phase": event.phase,
             "reset": event.reset,
+            "pull_images": event.pull_images,
             "exit_code": result.exit_code,
             "duration_s": duration,
             "stdout": redact(result.stdout),
@@ -189,3 +195,41 @@ class DownStep(HostStep[HostOnlyEvent, NoContext, StepDone]):
     def finish(self, event: HostOnlyEvent, target: Target, context: NoContext, result: CommandResult) -> StepDone:
         host.check_down(target, result)
         return StepDone()
+
+
+class ImagesStep(HostStep[HostOnlyEvent, NoContext, ImagesRecord]):
+    """Before an image update: the images the containers run, by registry digest."""
+
+    name = "images"
+    scripts = ("app_images.sh",)
+    domain = "update.images"
+    model = HostOnlyEvent
+    context_model = NoContext
+
+    def host(self, event: HostOnlyEvent) -> str:
+        return event.host
+
+    def prepare(self, event: HostOnlyEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
+        return images.record_command(target), NoContext()
+
+    def finish(self, event: HostOnlyEvent, target: Target, context: NoContext, result: CommandResult) -> ImagesRecord:
+        return images.read_record(target, result)
+
+
+class PinImagesStep(HostStep[PinImagesEvent, NoContext, PinResult]):
+    """An image update's rollback: the recorded images pinned by digest in the compose override file."""
+
+    name = "pin-images"
+    scripts = ("app_images_pin.sh",)
+    domain = "update.images"
+    model = PinImagesEvent
+    context_model = NoContext
+
+    def host(self, event: PinImagesEvent) -> str:
+        return event.host
+
+    def prepare(self, event: PinImagesEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
+        return images.pin_command(event, target), NoContext()
+
+    def finish(self, event: PinImagesEvent, target: Target, context: NoContext, result: CommandResult) -> PinResult:
+        return images.read_pin(event, target, result)

@@ -15,6 +15,7 @@ from freshtrack_ops.errors import (
     LocalChanges,
     NotFastForward,
     OpsError,
+    UnexpectedVersion,
     UnknownVersion,
     VerificationFailed,
 )
@@ -48,7 +49,8 @@ def preflight_command(plan: UpdatePlan, target: Target) -> HostCommand:
 
 def read_preflight(plan: UpdatePlan, target: Target, result: CommandResult) -> UpdatePreflightReport:
     """What runs and what the request names; refuses local changes, unknown versions, non-fast-forward
-    branches, the running version and (unless allowed) a downgrade — all before anything is touched."""
+    branches, the running version (an image update keeps it), another commit than a rollback expects and
+    (unless allowed) a downgrade — all before anything is touched."""
     if result.exit_code != 0:
         error = _PREFLIGHT_EXITS.get(result.exit_code, HostCommandFailed)
         raise error(f"{target.id}: update to {plan.version}: {tail(result.stderr)}")
@@ -66,7 +68,13 @@ def read_preflight(plan: UpdatePlan, target: Target, result: CommandResult) -> U
         )
     except (KeyError, ValueError) as exc:
         raise HostCommandFailed(f"{target.id}: update preflight output incomplete ({exc})") from exc
-    if report.target_commit == report.current_commit:
+    if plan.expected_commit is not None and report.current_commit != plan.expected_commit:
+        raise UnexpectedVersion(
+            f"{target.id}: {report.current_version} ({report.current_commit[:12]}) runs, but the deployment history "
+            f"says {plan.expected_commit[:12]} should: it was changed outside FreshTrack Ops, so a rollback "
+            "chosen from that history would not undo what runs; go back with the update workflow instead"
+        )
+    if report.target_commit == report.current_commit and plan.kind != "images":
         raise AlreadyAtVersion(f"{target.id}: {report.target_version} ({report.target_commit[:12]}) already runs")
     if report.downgrade and not plan.allow_downgrade:
         raise DowngradeRefused(
@@ -118,8 +126,13 @@ def read_checkout(event: CheckoutEvent, target: Target, result: CommandResult) -
     return CheckoutResult(checked_out=event.commit)
 
 
-def deploy_command(target: Target, *, reset: bool) -> HostCommand:
-    env = {"APP_DIR": target.app_dir, "RESET": "1" if reset else "0"}
+def deploy_command(target: Target, *, reset: bool, pull_images: bool = False) -> HostCommand:
+    env = {
+        "APP_DIR": target.app_dir,
+        "RESET": "1" if reset else "0",
+        "PULL_IMAGES": "1" if pull_images else "0",
+        "DOCKER_BIN": target.docker_bin,
+    }
     return HostCommand("app_deploy.sh", env, float(target.update.deploy_timeout_s))
 
 

@@ -1,4 +1,5 @@
-"""What flows between the update workflow's states: ids, versions, commits and small facts only."""
+"""What flows between the states of the update and rollback workflows: ids, versions, commits, image digests
+and small facts only."""
 
 from __future__ import annotations
 
@@ -7,27 +8,51 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from freshtrack_ops.host_scripts.parameters import TARGET_SPEC_MAX_CHARS, TARGET_SPEC_PATTERN
+from freshtrack_ops.host_scripts.parameters import (
+    IMAGE_DIGEST_REF_BODY,
+    IMAGE_DIGEST_REF_MAX_CHARS,
+    TARGET_SPEC_MAX_CHARS,
+    TARGET_SPEC_PATTERN,
+    UPDATE_TARGET_BODY,
+    VERSION_TAG_PATTERN,
+)
 from freshtrack_ops.jobs import DataContext
-from freshtrack_ops.models import BackupPlan, HostRef, Reason, Strict
+from freshtrack_ops.models import BackupPlan, HostRef, Reason, ServiceRef, Strict
 
 UpdateKind = Literal["release", "images"]
+#: what a deployment record says happened: an update of the code or of the images, or a rollback (workflow)
+DeploymentKind = Literal["release", "images", "rollback"]
 RollbackDatabase = Literal["auto", "always", "never"]
+#: what an update request may name (a release tag, latest, branch:<name>)
+UpdateVersion = Annotated[str, StringConstraints(pattern=f"^({UPDATE_TARGET_BODY})$", max_length=TARGET_SPEC_MAX_CHARS)]
+#: what the control plane asks update_preflight.sh for: the request's version, commit:<sha> (a rollback) or
+#: current (an image update)
 TargetSpec = Annotated[str, StringConstraints(pattern=TARGET_SPEC_PATTERN, max_length=TARGET_SPEC_MAX_CHARS)]
+VersionTag = Annotated[str, StringConstraints(pattern=VERSION_TAG_PATTERN)]
 GitCommit = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 UPDATE_ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
 UpdateId = Annotated[str, StringConstraints(pattern=UPDATE_ID_PATTERN)]
+#: ``<repository>@sha256:<64 hex>``: an image by its registry digest
+ImageDigestRef = Annotated[
+    str, StringConstraints(pattern=f"^{IMAGE_DIGEST_REF_BODY}$", max_length=IMAGE_DIGEST_REF_MAX_CHARS)
+]
 
 
 class UpdateRequest(Strict):
     """Execution input of the update workflow."""
 
     host: HostRef = Field(description="Target id from the deployment configuration.")
-    version: TargetSpec = Field(
-        description="vX.Y.Z (a release tag), latest (the newest release tag, pre-releases excluded) or "
-        "branch:<name> (the tip of that branch of origin; fast-forward only)."
+    version: UpdateVersion | None = Field(
+        default=None,
+        description="kind release (required): vX.Y.Z (a release tag), latest (the newest release tag, "
+        "pre-releases excluded) or branch:<name> (the tip of that branch of origin; fast-forward only). "
+        "kind images: none (the running code stays).",
     )
-    kind: UpdateKind = Field(default="release", description="release: new code; images: the manual's Docker update.")
+    kind: UpdateKind = Field(
+        default="release",
+        description="release: new code; images: the manual's Docker update (docker compose pull, then the "
+        "deployment; rolled back by pinning the image digests that ran before).",
+    )
     reason: Reason = ""
     rollback_database: RollbackDatabase = Field(
         default="auto",
@@ -43,7 +68,13 @@ class UpdatePlan(Strict):
     version: TargetSpec
     #: the branch a ``branch:<name>`` update stays on (empty for a release tag)
     branch: str
-    kind: UpdateKind
+    kind: DeploymentKind
+    #: what the notifications call it: "update to v1.3.0", "image update (docker compose pull)", "rollback to ..."
+    subject: Annotated[str, StringConstraints(max_length=200)] = "update"
+    #: docker compose pull before the deployment (an image update)
+    pull_images: bool = False
+    #: the commit the host must run now (a rollback: what the deployment history says it runs); None: any
+    expected_commit: GitCommit | None = None
     reason: Reason
     rollback_database: RollbackDatabase
     allow_downgrade: bool
@@ -99,6 +130,8 @@ class DeployEvent(Strict):
     phase: Literal["update", "rollback"]
     #: the manual's "Clear deployment checkpoints" (deploy-automated.sh --reset) first
     reset: bool = False
+    #: the manual's Docker update: docker compose pull first
+    pull_images: bool = False
 
 
 class DeployContext(DataContext):
@@ -135,10 +168,14 @@ class StepDone(Strict):
 
 
 class DeploymentOutcome(Strict):
-    """What the update changed, recorded in the catalog (the rollback workflow's "previous" reads it)."""
+    """What an update or rollback changed, recorded in the catalog (the rollback workflow's "previous" reads it)."""
 
     update_id: UpdateId
     host: HostRef
+    #: records written before image updates and rollbacks existed are releases
+    kind: DeploymentKind = "release"
+    #: a rollback: the deployments it undid (newest first); "previous" never offers them again
+    undoes: tuple[UpdateId, ...] = ()
     from_version: str
     from_commit: GitCommit
     to_version: str
@@ -156,6 +193,7 @@ class RecordDeploymentEvent(Strict):
     schema_after: SchemaFingerprint
     backup_id: str
     outcome: Literal["succeeded", "rolled-back"]
+    undoes: tuple[UpdateId, ...] = ()
 
 
 class UpdateOutput(Strict):
@@ -166,3 +204,80 @@ class UpdateOutput(Strict):
     backup_id: str
     schema_changed: bool
     duration_s: float
+
+
+# -- image updates -------------------------------------------------------------------------------------------
+class RunningImage(Strict):
+    """The image one service's container runs."""
+
+    service: ServiceRef
+    container: Annotated[str, StringConstraints(max_length=255)]
+    #: what the compose file names (``repository:tag``)
+    configured: Annotated[str, StringConstraints(max_length=512)]
+    #: the image id (the digest of its configuration: never a pin)
+    image_id: Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+    #: the registry digests it was pulled by (none: built on the host)
+    repo_digests: tuple[ImageDigestRef, ...] = ()
+
+
+class ImagesRecord(Strict):
+    """The images that ran before an image update (app_images.sh)."""
+
+    images: tuple[RunningImage, ...]
+    #: our override file with the pins of an earlier failed image update ("" when there is none)
+    pinned_by: str = ""
+
+
+class PinImagesEvent(Strict):
+    host: HostRef
+    update_id: UpdateId
+    recorded: ImagesRecord
+
+
+class PinResult(Strict):
+    """What the image rollback pinned (service -> digest ref), what it could not, and a sentence saying so."""
+
+    pinned: dict[str, ImageDigestRef]
+    rebuilt: tuple[str, ...]
+    not_pinned: tuple[str, ...]
+    pin_file: str
+    text: str
+
+
+# -- the rollback workflow --------------------------------------------------------------------------------------
+class RollbackRequest(Strict):
+    """Execution input of the rollback workflow (the manual's Rollback Procedure, on demand)."""
+
+    host: HostRef = Field(description="Target id from the deployment configuration.")
+    to: Literal["previous"] | VersionTag = Field(
+        default="previous",
+        description="previous: undo the newest succeeded release deployment of the host's deployment history; "
+        "vX.Y.Z: undo every succeeded release deployment back to the one that left vX.Y.Z.",
+    )
+    restore_database: RollbackDatabase = Field(
+        default="auto",
+        description="Restore the backup taken before the (oldest) deployment undone: auto (if a deployment "
+        "undone changed the schema), always, never.",
+    )
+    confirm: Annotated[str, StringConstraints(max_length=64)] = Field(
+        description="Must equal the host id: a rollback stops the application and may replace its database."
+    )
+    reason: Reason = ""
+
+
+class RollbackPlan(Strict):
+    """The rollback as an update to a commit that ran before (``update.version`` = ``commit:<sha>``, the
+    pre-rollback backup as ``update.backup``), with what it undoes and what happens to the database."""
+
+    update: UpdatePlan
+    to_version: str
+    to_commit: GitCommit
+    #: the version the newest undone deployment put there (what should run now)
+    from_version: str
+    undoes: tuple[UpdateId, ...]
+    #: the backup taken before the oldest deployment undone, to restore ("" keeps the database)
+    restore_backup_id: str
+    #: why the database is restored or kept (for the notification)
+    database_decision: str
+    #: what it undoes, in words (for the notification)
+    summary: str

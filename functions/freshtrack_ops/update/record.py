@@ -21,6 +21,8 @@ def record_deployment(
         DeploymentOutcome(
             update_id=plan.update_id,
             host=plan.host,
+            kind=plan.kind,
+            undoes=event.undoes,
             from_version=preflight.current_version,
             from_commit=preflight.current_commit,
             to_version=preflight.target_version,

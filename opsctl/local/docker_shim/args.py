@@ -51,6 +51,21 @@ def compose_subcommand(args: Sequence[str]) -> tuple[str, list[str]]:
     return args[i], list(args[i + 1 :])
 
 
+def compose_global_files(args: Sequence[str]) -> list[str]:
+    """The ``-f``/``--file`` values of ``docker compose [global options] SUB ...`` (before SUB), in order."""
+    files: list[str] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        name, eq, value = args[i].partition("=")
+        if name in {"-f", "--file"}:
+            if eq:
+                files.append(value)
+            elif i + 1 < len(args):
+                files.append(args[i + 1])
+        i += 2 if name in COMPOSE_GLOBAL_WITH_VALUE and not eq else 1
+    return files
+
+
 def parse_since(value: str) -> float:
     """``--since``: a duration (``1h30m``, ``10s``), a Unix timestamp or an RFC 3339 time -> epoch seconds."""
     m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", value)

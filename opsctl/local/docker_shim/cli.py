@@ -26,6 +26,8 @@ def run(state: ShimState, args: list[str], out: TextIO = sys.stdout, err: TextIO
             return engine.system_df()
         if rest[0] == "prune":
             return engine.system_prune(rest[1:])
+    if cmd == "image" and rest[:1] == ["inspect"]:
+        return engine.image_inspect(rest[1:])
     if cmd == "stats":
         return engine.stats(rest)
     if cmd == "version":

@@ -1,19 +1,16 @@
 """``docker compose``: the subset the operations manual uses (ps, stop, start, restart, up, down, logs, pull,
-build, images, exec, version) over the shim's state; ``exec`` in the postgres service runs the cluster's real
-tools.
+build, images, config --images, exec, version) over the shim's state; ``exec`` in the postgres service runs the
+cluster's real tools. The compose files are read for image pins only (``images``).
 
-``compose images [--format json] [SERVICE...]`` lists each service's local image (what ``pull``/``build`` last
-produced, which its next container runs). ``--format json`` prints ONE line, a JSON array with one object per
-service, in the services' order::
-
-    [{"Service": "backend", "ContainerName": "freshtrack-pro-backend-1", "Repository": "ghcr.io/freshtrack/
-      freshtrack-pro", "Tag": "1.2.0", "ID": "sha256:<64 hex>", "Digest": "sha256:<64 hex>", "Generation": 1,
-      "RunningDigest": "sha256:<64 hex>" or "" (the image the container runs; "" without a container)}, ...]
-
-(``ID`` and ``Digest`` are the same value; ``Repository``, ``Tag``, ``ID`` and ``ContainerName`` are the keys
-docker compose's own JSON has.) Without ``--format json`` a table: ``CONTAINER REPOSITORY TAG IMAGE ID
-DIGEST`` (docker's header: IMAGE ID is two words), one row per service, cells separated by runs of spaces (no
-cell holds a space); ``-q``: the ids, one a line.
+``compose images [--format json] [SERVICE...]`` lists one row per service, in the services' order. Compose's
+own JSON (``cmd/compose/images.go``) has ``ID`` (the id of the image the container runs: an image id, not a
+registry digest), ``ContainerName``, ``Repository``, ``Tag``, ``Platform``, ``Size``; the shim adds
+``Service``, ``Digest`` and ``Generation`` (the service's local image, which its next container runs unless
+pinned: a registry digest for a pulled image, the shim's own identity for a built one) and ``RunningDigest``
+(the same of the image the container runs; "" without a container, when compose would list no row and the
+shim shows the local image's ``ID``). ``--format json`` prints ONE line, a JSON array. Without it a table:
+``CONTAINER REPOSITORY TAG IMAGE ID DIGEST`` (docker's header: IMAGE ID is two words), cells separated by runs
+of spaces (no cell holds a space); ``-q``: the ids without their ``sha256:``, each once, as compose prints them.
 """
 
 from __future__ import annotations
@@ -28,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from opsctl.local.docker_shim import faults
-from opsctl.local.docker_shim.args import compose_subcommand, parse_since, split_opts
+from opsctl.local.docker_shim import faults, images
+from opsctl.local.docker_shim.args import compose_global_files, compose_subcommand, parse_since, split_opts
 from opsctl.local.docker_shim.output import container_id, human_duration, not_found, write_table
 from opsctl.local.docker_shim.state import BUILT_SERVICES, ShimError, ShimState, image_digest, iso, now
 
@@ -44,9 +41,11 @@ class Compose:
         self.s = state
         self.out = out
         self.err = err
+        self.files: list[str] = []
 
     def main(self, args: list[str]) -> int:
         sub, rest = compose_subcommand(args)
+        self.files = compose_global_files(args)
         faults.check_compose(self.s, sub)
         handlers: dict[str, Callable[[list[str]], int]] = {
             "ps": self.compose_ps,
@@ -59,6 +58,7 @@ class Compose:
             "pull": self.compose_pull,
             "build": self.compose_build,
             "images": self.compose_images,
+            "config": self.compose_config,
             "exec": self.compose_exec,
             "version": self.compose_version,
         }
@@ -159,9 +159,10 @@ class Compose:
         with self.s.locked():
             data = self.s.read()
             # postgres first, like depends_on
+            pinned = self.pins()
             for svc in sorted(targets, key=lambda s: s != "postgres"):
                 entry = data["services"].get(svc, {})
-                image = dict(self.s.current_image(data, svc))
+                image = self.next_image(data, svc, pinned)
                 same_image = entry.get("image") == image
                 if entry.get("state") == "running" and same_image and not force:
                     self.err.write(f" Container {self.s.container(svc)}  Running\n")
@@ -225,7 +226,9 @@ class Compose:
     def compose_pull(self, args: list[str]) -> int:
         """Pull each service's image: its next generation (a new digest); containers keep theirs until ``up``."""
         _opts, names = split_opts(args, frozenset({"--policy"}))
-        targets = self.s.check_services(names)
+        pinned = self.pins()
+        # a service pinned to a digest is pulled at that digest: the image the host has already
+        targets = [svc for svc in self.s.check_services(names) if svc not in pinned]
         with self.s.locked():
             data = self.s.read()
             generations = {svc: self.s.next_generation(data, svc) for svc in targets}
@@ -253,36 +256,61 @@ class Compose:
             self.err.write(f" {svc}  Built\n")
         return 0
 
+    def pins(self) -> dict[str, str]:
+        """Service -> pinned ``<repository>@sha256:...`` in the compose files this call reads."""
+        return images.pins(images.compose_files(self.s.app_dir(), self.files, os.environ))
+
+    def next_image(self, data: dict[str, Any], svc: str, pinned: dict[str, str]) -> dict[str, Any]:
+        """The image ``svc``'s next container is created from: the pinned one, else its local image."""
+        if svc in pinned:
+            return images.pinned_image(data, svc, pinned[svc])
+        return dict(self.s.current_image(data, svc))
+
     def compose_images(self, args: list[str]) -> int:
         opts, names = split_opts(args, frozenset({"--format"}))
         targets = self.s.check_services(names)
         data = self.s.read()
+        pinned = self.pins()
         rows: list[dict[str, Any]] = []
         for svc in targets:
-            image = self.s.current_image(data, svc)
-            repository, tag = self.s.image_name(data, svc, image)
-            digest = image_digest(svc, int(image["generation"]))
+            image = self.next_image(data, svc, pinned)
             running = data["services"].get(svc, {}).get("image")
+            shown = running or image
+            repository, tag = self.s.image_name(data, svc, shown)
             rows.append(
                 {
-                    "Service": svc,
+                    "ID": images.image_id(svc, int(shown["generation"])),
                     "ContainerName": self.s.container(svc),
                     "Repository": repository,
                     "Tag": tag,
-                    "ID": digest,
-                    "Digest": digest,
+                    "Platform": "linux/amd64",
+                    "Size": 100_000_000 + 1_000 * int(shown["generation"]),
+                    "Service": svc,
+                    "Digest": image_digest(svc, int(image["generation"])),
                     "Generation": int(image["generation"]),
                     "RunningDigest": image_digest(svc, int(running["generation"])) if running else "",
                 }
             )
         if "-q" in opts or "--quiet" in opts:
-            self.out.writelines(f"{r['ID']}\n" for r in rows)
+            ids = list(dict.fromkeys(str(r["ID"]).removeprefix("sha256:") for r in rows))
+            self.out.writelines(f"{i}\n" for i in ids)
         elif opts.get("--format", [""])[-1] == "json":
             self.out.write(json.dumps(rows, separators=(",", ":")) + "\n")
         else:
             table = [["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "DIGEST"]]
             table += [[r["ContainerName"], r["Repository"], r["Tag"], r["ID"][7:19], r["Digest"]] for r in rows]
             write_table(table, self.out)
+        return 0
+
+    def compose_config(self, args: list[str]) -> int:
+        """``config --images``: the image each service's container is created from (the pin, else repo:tag)."""
+        opts, _names = split_opts(args, frozenset({"--format", "-o", "--output", "--hash"}))
+        if set(opts) != {"--images"}:
+            raise ShimError(f"docker shim: unsupported compose config options: {' '.join(args)}")
+        data = self.s.read()
+        pinned = self.pins()
+        for svc in self.s.services:
+            self.out.write((pinned.get(svc) or ":".join(self.s.image_name(data, svc))) + "\n")
         return 0
 
     # -- exec ------------------------------------------------------------------------------------

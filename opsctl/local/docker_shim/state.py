@@ -4,12 +4,14 @@ and stops.
 
 Images: ``state.json`` ``images`` keeps one local image per service, ``{"generation": n}`` (1 when missing),
 and for the services built from the app's code (``BUILT_SERVICES``) the release it was built from,
-``"release": {"version": "v1.2.0", "healthy": true}``. Its digest is ``image_digest(service, generation)``
-(deterministic). ``compose pull`` moves the pulled services to the next generation, ``compose build`` the
-built ones (and records the release of the checked-out code). A service's entry in ``services`` carries the
-image its container was created from (``"image"``): ``compose up`` (re)creates a container whose image
-changed, ``compose down`` removes them. The running backend's release is the deployed one
-(``deployed_release``): the health endpoint answers for it.
+``"release": {"version": "v1.2.0", "healthy": true}``, where it came from (``"source": "pull"`` or
+``"build"``) and, for a broken pulled image, ``"healthy": false``. Its registry digest is
+``image_digest(service, generation)`` (deterministic; ``images.image_id`` is its id, another value).
+``compose pull`` moves the pulled services to the next generation, ``compose build`` the built ones (and
+records the release of the checked-out code); ``image_history`` keeps every image a service had (see
+``images``). A service's entry in ``services`` carries the image its container was created from
+(``"image"``): ``compose up`` (re)creates a container whose image changed, ``compose down`` removes them. The
+running backend's release is the deployed one (``deployed_release``): the health endpoint answers for it.
 """
 
 from __future__ import annotations
@@ -129,6 +131,8 @@ class ShimState:
         data: dict[str, Any] = read_json(self.dir / "state.json", {})
         data.setdefault("services", {})
         data.setdefault("images", {})
+        data.setdefault("image_history", {})
+        data.setdefault("registry", {})
         for key in ("pulls", "builds", "prunes", "downs"):
             data.setdefault(key, [])
         return data
@@ -237,12 +241,21 @@ class ShimState:
         return image
 
     def next_generation(self, data: dict[str, Any], service: str, release: dict[str, Any] | None = None) -> int:
-        """A new local image for ``service`` (a pull or a build); ``release``: the code it was built from."""
+        """A new local image for ``service``: a build of the code ``release`` is, or (None) a pull of the
+        registry's next image, which works unless the registry serves broken images now (``registry``). The
+        image it replaces stays in ``image_history`` (docker keeps it, untagged, until a prune)."""
         image = self.current_image(data, service)
+        history: list[dict[str, Any]] = data.setdefault("image_history", {}).setdefault(service, [])
+        if all(entry.get("generation") != image["generation"] for entry in history):
+            history.append(dict(image))
         updated: dict[str, Any] = {"generation": int(image["generation"]) + 1}
+        updated["source"] = "pull" if release is None else "build"
         if release is not None or "release" in image:
             updated["release"] = release if release is not None else image["release"]
+        if release is None and data.get("registry", {}).get(service, {}).get("healthy") is False:
+            updated["healthy"] = False
         data["images"][service] = updated
+        history.append(dict(updated))
         return int(updated["generation"])
 
     def checked_out_release(self) -> dict[str, Any]:

@@ -9,7 +9,10 @@
 #   starting with a letter, digit or _; no "..", "//", "/.", "./" or "/-"; not ending in "/", "." or ".lock";
 #   at most 100 characters) and git accepts as refs/heads/NAME.
 # refuse_dirty_tree: exit 65 when `git status --porcelain` is not empty (untracked files included), naming
-#   up to 10 of the changed paths on one stderr line: local changes are refused, never overwritten.
+#   up to 10 of the changed paths on one stderr line: local changes are refused, never overwritten. The one
+#   untracked file that is not a local change: the image pins a failed image update left (compose_override.sh).
+
+# @include lib/compose_override.sh
 
 git_app() {
   GIT_TERMINAL_PROMPT=0 GIT_PAGER=cat git -c core.fsmonitor=false -c core.hooksPath=/dev/null "$@"
@@ -25,11 +28,18 @@ branch_name_ok() {
 }
 
 refuse_dirty_tree() {
-  local changes count shown
-  if ! changes="$(git_app status --porcelain --untracked-files=all)"; then
+  local status changes="" line count shown
+  if ! status="$(git_app status --porcelain --untracked-files=all)"; then
     echo "refusing: cannot read the git status of $PWD" >&2
     exit 65
   fi
+  while IFS= read -r line; do
+    if [[ -z "$line" ]] || { [[ "$line" == '?? '* ]] && is_our_untracked_override "${line#?? }"; }; then
+      continue
+    fi
+    changes+="$line"$'\n'
+  done <<<"$status"
+  changes="${changes%$'\n'}"
   if [[ -n "$changes" ]]; then
     count="$(wc -l <<<"$changes")"
     # "XY path" lines: the path starts at the fourth character; keep the first 10, on one line
