@@ -1,13 +1,17 @@
 """opsctl: the operator's command line.
 
 opsctl demo                                  run the demo on the embedded local plane
-opsctl schema backup|test-restore|restore|update
+opsctl schema backup|test-restore|restore|update|rollback
                                              print the JSON schema of a workflow's input
 opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
 opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
 opsctl start restore --host prod --backup-id ID|latest-verified --confirm frostguard --state-machine-arn ARN
 opsctl start update --host prod --version vX.Y.Z|latest|branch:NAME [--rollback-database auto|always|never]
                     [--allow-downgrade] --state-machine-arn ARN
+opsctl start update --host prod --kind images --state-machine-arn ARN
+                                             the manual's Docker update (compose pull; pins back on failure)
+opsctl start rollback --host prod --confirm prod [--to previous|vX.Y.Z] [--restore-database auto|always|never]
+                    --state-machine-arn ARN
                                              validate the input locally, then start the execution
 opsctl approve|reject EXECUTION_ARN --table OPS_TABLE [--reason TEXT]
                                              answer a restore waiting for approval
@@ -25,13 +29,14 @@ from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import describe_validation_error
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
-from freshtrack_ops.update.models import UpdateRequest
+from freshtrack_ops.update.models import RollbackRequest, UpdateRequest
 
 INPUT_MODELS: dict[str, type[BaseModel]] = {
     "backup": BackupRequest,
     "test-restore": TestRestoreRequest,
     "restore": RestoreRequest,
     "update": UpdateRequest,
+    "rollback": RollbackRequest,
 }
 
 
@@ -46,10 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("workflow", choices=sorted(INPUT_MODELS))
     start.add_argument("--host", required=True)
     start.add_argument("--reason", help="free text recorded with the execution")
-    start.add_argument("--trigger", help="backup only: schedule|console|webhook|pre-update|pre-restore")
+    start.add_argument("--trigger", help="backup only: schedule|console|webhook|pre-update|pre-restore|pre-rollback")
     start.add_argument("--backup-id", help="test-restore/restore: a backup id, latest, or latest-verified")
-    start.add_argument("--confirm", help="restore: the database name, typed to confirm its replacement")
-    start.add_argument("--version", help="update: vX.Y.Z, latest or branch:NAME")
+    start.add_argument(
+        "--confirm", help="restore: the database name; rollback: the host id (typed to confirm what is replaced)"
+    )
+    start.add_argument("--version", help="update: vX.Y.Z, latest or branch:NAME (not with --kind images)")
+    start.add_argument("--kind", help="update: release (default) or images (docker compose pull)")
+    start.add_argument("--to", help="rollback: previous (default) or vX.Y.Z, from the deployment history")
+    start.add_argument("--restore-database", help="rollback: auto|always|never (the backup before the update)")
     start.add_argument("--rollback-database", help="update: auto|always|never (restore the pre-update backup)")
     start.add_argument(
         "--allow-downgrade", action="store_const", const=True, help="update: allow an older version than running"
@@ -90,6 +100,9 @@ def _start(args: argparse.Namespace) -> int:
         "backup_id": args.backup_id,
         "confirm": args.confirm,
         "version": args.version,
+        "kind": args.kind,
+        "to": args.to,
+        "restore_database": args.restore_database,
         "rollback_database": args.rollback_database,
         "allow_downgrade": args.allow_downgrade,
     }
@@ -103,9 +116,8 @@ def _start(args: argparse.Namespace) -> int:
 
     sfn = boto3.client("stepfunctions")
     name = f"{args.workflow}-{args.host}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-    arn = sfn.start_execution(stateMachineArn=args.state_machine_arn, name=name, input=payload.model_dump_json())[
-        "executionArn"
-    ]
+    execution_input = payload.model_dump_json(exclude_none=True)
+    arn = sfn.start_execution(stateMachineArn=args.state_machine_arn, name=name, input=execution_input)["executionArn"]
     print(arn)
     if not args.wait:
         return 0

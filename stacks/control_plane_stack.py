@@ -74,7 +74,8 @@ class ScheduledRun:
 
     workflow: str
     construct_id: str
-    expression: Callable[[Target], str]
+    #: None: this target does not run it on a schedule
+    expression: Callable[[Target], str | None]
     execution_input: Callable[[Target], dict[str, str]]
 
 
@@ -96,6 +97,15 @@ SCHEDULED_RUNS: tuple[ScheduledRun, ...] = (
         "TestRestoreSchedules",
         lambda t: t.restore.test_restore_schedule,
         lambda t: {"host": t.id, "backup_id": "latest"},
+    ),
+    # input: an UpdateRequest of kind images (the manual's monthly Docker update), only for targets with an
+    # update.image_update_schedule; it rolls itself back (pinned digests) on failure. The release update and the
+    # rollback workflow are never scheduled: they change the code, on a person's decision.
+    ScheduledRun(
+        "update",
+        "ImageUpdateSchedules",
+        lambda t: t.update.image_update_schedule,
+        lambda t: {"host": t.id, "kind": "images", "rollback_database": "auto", "reason": "scheduled image update"},
     ),
 )
 
@@ -396,11 +406,14 @@ class WorkflowSchedules(Construct):
         super().__init__(scope, construct_id)
         self.schedules: dict[str, scheduler.Schedule] = {}
         for target in targets:
+            expression = run.expression(target)
+            if expression is None:
+                continue
             self.schedules[target.id] = scheduler.Schedule(
                 self,
                 camel(target.id),
                 description=f"Scheduled {run.workflow} of {target.id}",
-                schedule=scheduler.ScheduleExpression.expression(run.expression(target), TimeZone.ETC_UTC),
+                schedule=scheduler.ScheduleExpression.expression(expression, TimeZone.ETC_UTC),
                 target=scheduler_targets.StepFunctionsStartExecution(
                     state_machine,
                     input=scheduler.ScheduleTargetInput.from_object(run.execution_input(target)),

@@ -24,6 +24,7 @@ ENDED_WITHOUT_CLEANUP = ("ABORTED", "TIMED_OUT")
 KEEP_LOCKED_PURPOSES = {
     "restore": "services stopped, database replaced",
     "update": "code, containers or database between two versions",
+    "rollback": "code, containers or database between two versions",
 }
 _HOST = re.compile(HOST_ID_PATTERN)
 

@@ -13,6 +13,7 @@ from app import build_app
 from freshtrack_ops.config import DeploymentConfig, SshTarget, TargetSet
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
+from freshtrack_ops.update.models import UpdateRequest
 from stacks.control_plane_stack import COMMAND_DONE_TASK, JANITOR_TASK, camel
 from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render, started_workflows
 
@@ -297,6 +298,8 @@ def test_update_starts_the_restore_workflow() -> None:
 SCHEDULED: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
     "backup": (BackupRequest, {"prod": "cron(0 2 * * ? *)", "staging": "cron(0 * * * ? *)"}),  # staging: hourly
     "test-restore": (TestRestoreRequest, {"prod": "cron(30 3 * * ? *)", "staging": "cron(30 3 * * ? *)"}),
+    # image updates only: staging has no update.image_update_schedule, so it has no schedule
+    "update": (UpdateRequest, {"prod": "cron(0 4 ? * 1#1 *)"}),
 }
 
 
@@ -312,7 +315,11 @@ def test_destructive_workflows_are_never_scheduled(synth: Synth) -> None:
         if json.dumps(s["Target"]["Arn"]) in machines
     }
     assert scheduled == set(SCHEDULED) & set(WORKFLOWS)
-    assert "restore" not in scheduled
+    assert "restore" not in scheduled and "rollback" not in scheduled
+    # the update workflow is scheduled for image updates only, never for new code
+    update = _machine_refs(synth)["update"]
+    kinds = {json.loads(s["Target"]["Input"]).get("kind") for s in _schedules(synth) if s["Target"]["Arn"] == update}
+    assert kinds == {"images"}
 
 
 def _machine_refs(synth: Synth) -> dict[str, Any]:
@@ -326,8 +333,8 @@ def test_one_schedule_per_target_in_utc(synth: Synth, workflow: str) -> None:
     machine = _machine_refs(synth)[workflow]
     schedules = [s for s in _schedules(synth) if s["Target"]["Arn"] == machine]
     by_host = {json.loads(s["Target"]["Input"])["host"]: s for s in schedules}
-    assert len(by_host) == len(schedules) == len(synth.config.targets)
-    assert set(by_host) == {t.id for t in synth.config.targets}
+    assert len(by_host) == len(schedules) == len(expected)
+    assert set(by_host) == set(expected) <= {t.id for t in synth.config.targets}
     for host, schedule in by_host.items():
         assert schedule["ScheduleExpression"] == expected[host]
         assert schedule["ScheduleExpressionTimezone"] == "Etc/UTC"
@@ -336,6 +343,9 @@ def test_one_schedule_per_target_in_utc(synth: Synth, workflow: str) -> None:
         model.model_validate(payload)  # the workflow's own input model accepts it
         if workflow == "backup":
             assert payload == {"host": host, "trigger": "schedule", "reason": "scheduled backup"}
+        if workflow == "update":
+            expected_input = {"kind": "images", "rollback_database": "auto", "reason": "scheduled image update"}
+            assert payload == {"host": host} | expected_input
         # the scheduler role may start exactly this workflow
         role_id = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
         found = [

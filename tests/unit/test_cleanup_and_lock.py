@@ -98,8 +98,8 @@ def test_janitor_frees_the_lock_of_an_aborted_backup_only(table: Any) -> None:
     assert locks.holder("demo") is None
 
 
-@pytest.mark.parametrize("purpose", ["restore", "update"])
-def test_janitor_keeps_the_lock_of_an_interrupted_restore_or_update(table: Any, purpose: str) -> None:
+@pytest.mark.parametrize("purpose", ["restore", "update", "rollback"])
+def test_janitor_keeps_the_lock_of_an_interrupted_restore_update_or_rollback(table: Any, purpose: str) -> None:
     locks = DynamoLockTable(table, "ops")
     locks.acquire("demo", "exec-interrupted", 600, purpose)
     result = release_orphaned_lock(_ended("TIMED_OUT", "exec-interrupted"), locks)
