@@ -291,8 +291,9 @@ def test_a_workflow_may_start_and_follow_exactly_the_workflows_it_starts(synth: 
     assert "StepFunctionsGetEventsForStepFunctionsExecutionRule" in json.dumps(resources_of(rule_statement))
 
 
-def test_update_starts_the_restore_workflow() -> None:
+def test_update_and_rollback_start_the_restore_workflow() -> None:
     assert started_workflows("update") == ["restore"]
+    assert started_workflows("rollback") == ["restore"]
 
 
 SCHEDULED: dict[str, tuple[type[BaseModel], dict[str, str]]] = {

@@ -67,8 +67,7 @@ def test_a_rollback_whose_confirm_is_not_the_host_id_is_refused_before_anything_
 
 def test_rollback_to_previous_puts_the_code_and_the_migrated_database_back(plane: LocalPlane, host_name: str) -> None:
     host = plane.host(host_name)
-    # a host without a deployment in its history: nothing to roll back, nothing touched
-    assert _deployments(plane, host_name) == []
+    # nothing in the history to undo (here: no deployment at all, or all undone): refused, nothing touched
     refused = plane.run("rollback", {"host": host_name, "confirm": host_name})
     assert refused.status == "FAILED" and refused.error == "NothingToRollBack", (refused.error, refused.cause)
     assert "Preflight" not in refused.state_names() and plane.lock_item(host_name) is None
@@ -86,10 +85,10 @@ def test_rollback_to_previous_puts_the_code_and_the_migrated_database_back(plane
     assert (host.deployed_release() or {}).get("version") == before["version"]
     assert "RestoreDatabase" in ex.state_names(), "the undone update changed the schema (restore_database auto)"
     history = _deployments(plane, host_name)
-    rollback = [d for d in history if d["kind"] == "rollback"]
-    assert len(rollback) == 1 and rollback[0]["undoes"] == [update.output["update_id"] if update.output else ""]
-    assert rollback[0]["to_version"] == before["version"] and rollback[0]["outcome"] == "succeeded"
-    pre_rollback = plane.manifest(next(k for k in _backup_keys(plane, host_name) if rollback[0]["backup_id"] in k
+    rollback = [d for d in history if d["kind"] == "rollback"][-1]  # oldest first (DEPLOY#<finished>#<id>)
+    assert rollback["undoes"] == [update.output["update_id"] if update.output else ""]
+    assert rollback["to_version"] == before["version"] and rollback["outcome"] == "succeeded"
+    pre_rollback = plane.manifest(next(k for k in _backup_keys(plane, host_name) if rollback["backup_id"] in k
                                        and k.endswith(".manifest.json")))  # fmt: skip
     assert pre_rollback["trigger"] == "pre-rollback"
     notices = [str(n["Message"]) for n in plane.notifications() if "rollback succeeded" in str(n["Subject"])]
@@ -99,6 +98,31 @@ def test_rollback_to_previous_puts_the_code_and_the_migrated_database_back(plane
     # the update it undid is not offered again: the history has nothing left to roll back
     again = plane.run("rollback", {"host": host_name, "confirm": host_name})
     assert again.status == "FAILED" and again.error == "NothingToRollBack", (again.error, again.cause)
+
+
+def test_a_rollback_that_fails_after_stopping_the_app_keeps_the_lock_and_can_be_run_again(plane: LocalPlane) -> None:
+    host_name = TRANSPORT_HOSTS["ssh"]
+    host = plane.host(host_name)
+    before = host.app_version()
+    host.publish_release("v1.11.0")
+    assert plane.run("update", {"host": host_name, "version": "v1.11.0"}).status == "SUCCEEDED"
+    recorded = len(_deployments(plane, host_name))
+    host.set_fault("compose:down", {"fail": True})  # the procedure's first step
+    try:
+        ex = plane.run("rollback", {"host": host_name, "confirm": host_name})
+    finally:
+        host.set_fault("compose:down", None)
+
+    assert ex.status == "FAILED" and ex.error == "RollbackFailed", (ex.error, ex.cause)
+    assert "docs/runbooks.md" in (ex.cause or "") and "Pre-rollback backup" in (ex.cause or "")
+    lock = plane.lock_item(host_name)
+    assert lock is not None and lock["owner"]["S"] == ex.arn, "the lock is kept"
+    assert len(_deployments(plane, host_name)) == recorded, "a failed rollback is not recorded"
+    # the runbook: fix, free the lock, run the same rollback again
+    plane.dynamodb.delete_item(TableName=plane.table, Key={"pk": {"S": f"LOCK#{host_name}"}, "sk": {"S": "LOCK"}})
+    again = plane.run("rollback", {"host": host_name, "confirm": host_name})
+    assert again.status == "SUCCEEDED", (again.error, again.cause)
+    assert host.app_version() == before and plane.lock_item(host_name) is None
 
 
 # -- image updates (kind images of the update workflow) ------------------------------------------------------
