@@ -3,7 +3,9 @@
 # can pin them again (app_images_pin.sh). Prints, in this order:
 #   override=<file>            the compose override file compose reads in APP_DIR (empty: none)
 #   override_owner=<owner>     freshtrack-ops (our pins of an earlier failed update), foreign, or none
-#   ### compose ps             `docker compose ps --format json` (the containers' services)
+#   ### compose ps             `docker compose ps --all --format json` (the containers' services; --all: a
+#                              stopped container is recreated by the deployment's `up -d` too, so its image
+#                              is recorded as well)
 #   ### compose images         `docker compose images --format json` (each container's image id)
 #   ### image <id>             `docker image inspect --format '<json .RepoDigests in double braces>' <id>`:
 #                              per image id, the registry digests a pin needs (an image id is not one; a
@@ -33,7 +35,7 @@ fi
 echo "override=$override"
 echo "override_owner=$owner"
 echo "### compose ps"
-"$DOCKER_BIN" compose ps --format json
+"$DOCKER_BIN" compose ps --all --format json
 echo "### compose images"
 "$DOCKER_BIN" compose images --format json
 ids="$("$DOCKER_BIN" compose images -q)"
