@@ -127,3 +127,7 @@ class RolledBack(OpsError):
 
 class RollbackFailed(OpsError):
     """An update failed and its rollback failed too: the host needs a person (docs/runbooks.md)."""
+
+
+class FleetUpdateFailed(OpsError):
+    """A fleet update ended with a host not updated (failed, rolled back, or never started after a failure)."""

@@ -21,6 +21,7 @@ from freshtrack_ops.ports import (
     ApprovalStore,
     CommandSender,
     DeploymentHistory,
+    FleetGate,
     HostRunner,
     Notifier,
     PendingCommandStore,
@@ -151,6 +152,14 @@ def deployment_history() -> DeploymentHistory:
     from freshtrack_ops.adapters.dynamo import DynamoDeploymentHistory
 
     return DynamoDeploymentHistory(_client("dynamodb"), settings().ops_table)
+
+
+def fleet_gate() -> FleetGate:
+    from freshtrack_ops.adapters.dynamo import DynamoFleetGate
+    from freshtrack_ops.fleet.models import FLEET_TIMEOUT_S
+
+    # kept a month past the longest a fleet can run: evidence of what it started, then DynamoDB's TTL removes it
+    return DynamoFleetGate(_client("dynamodb"), settings().ops_table, keep_seconds=FLEET_TIMEOUT_S + 30 * 86_400)
 
 
 def approval_store() -> ApprovalStore:
