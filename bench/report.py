@@ -495,3 +495,60 @@ def startup_section(data: dict[str, Any]) -> str:
 
 def write_startup_docs(path: Path, data: dict[str, Any]) -> None:
     _replace_block(path, STARTUP_BEGIN, STARTUP_END, startup_section(data))
+
+
+# -- update ----------------------------------------------------------------------------------------
+UPDATE_BEGIN = "<!-- bench:update:begin (written by `make bench`; edits inside are overwritten) -->"
+UPDATE_END = "<!-- bench:update:end -->"
+
+
+def update_table(data: dict[str, Any]) -> str:
+    s = data["summary"]
+    rows = [
+        ("the manual's rollback procedure typed as one script (baseline)", s["manual_procedure_s"], None),
+        ("update rollback, code only: failed verification → previous version verified", s["rollback_code_s"], None),
+        ("update rollback with the database: failed verification → restore done", s["rollback_database_s"], None),
+        ("… of which the nested restore execution", s["restore_execution_s"], None),
+        ("workflow overhead, code only (rollback - baseline)", s["overhead_code_s"], None),
+        ("workflow overhead with the database (rollback - baseline - restore)", s["overhead_database_s"], None),
+        ("code-only rollback / baseline", None, s["code_vs_manual_procedure_ratio"]),
+        ("code-only rollback / the manual's 300 s", None, s["code_vs_manual_figure_ratio"]),
+        ("rollback with the database / the manual's 300 s", None, s["database_vs_manual_figure_ratio"]),
+        ("longest health-check gap during a good update (workflow)", s["good_update_gap_s"], None),
+        ("longest health-check gap during a bare `deploy-automated.sh`", s["bare_deploy_gap_s"], None),
+    ]
+    lines = ["| measurement | seconds (median) | ratio |", "|---|---|---|"]
+    lines += [f"| {what} | {_fmt(sec, 2)} | {_fmt(ratio, 3)} |" for what, sec, ratio in rows]
+    return "\n".join(lines)
+
+
+def update_targets_table(data: dict[str, Any]) -> str:
+    lines = ["| target | measured | result |", "|---|---|---|"]
+    lines += [f"| {t['target']} | {t['measured']} | {t['result']} |" for t in data["summary"]["targets"]]
+    return "\n".join(lines)
+
+
+def update_section(data: dict[str, Any]) -> str:
+    from bench.update import __doc__ as method
+
+    notes = "\n".join(f"* {note}" for note in data.get("notes", []))
+    return "\n\n".join(
+        [
+            UPDATE_BEGIN,
+            "## Update: rollback time and downtime",
+            f"{data['date']}, {data['rounds']} round(s), {data['runtime_s']} s in all.",
+            "### Targets",
+            update_targets_table(data),
+            "### Results",
+            update_table(data),
+            "### Notes",
+            notes or "* none",
+            "### Method",
+            (method or "").split("\n\n", 1)[-1].rstrip(),
+            UPDATE_END,
+        ]
+    )
+
+
+def write_update_docs(path: Path, data: dict[str, Any]) -> None:
+    _replace_block(path, UPDATE_BEGIN, UPDATE_END, update_section(data))

@@ -1,10 +1,13 @@
 """opsctl: the operator's command line.
 
 opsctl demo                                  run the demo on the embedded local plane
-opsctl schema backup|test-restore|restore    print the JSON schema of a workflow's input
+opsctl schema backup|test-restore|restore|update
+                                             print the JSON schema of a workflow's input
 opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
 opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
 opsctl start restore --host prod --backup-id ID|latest-verified --confirm frostguard --state-machine-arn ARN
+opsctl start update --host prod --version vX.Y.Z|latest|branch:NAME [--rollback-database auto|always|never]
+                    [--allow-downgrade] --state-machine-arn ARN
                                              validate the input locally, then start the execution
 opsctl approve|reject EXECUTION_ARN --table OPS_TABLE [--reason TEXT]
                                              answer a restore waiting for approval
@@ -22,11 +25,13 @@ from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import describe_validation_error
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
+from freshtrack_ops.update.models import UpdateRequest
 
 INPUT_MODELS: dict[str, type[BaseModel]] = {
     "backup": BackupRequest,
     "test-restore": TestRestoreRequest,
     "restore": RestoreRequest,
+    "update": UpdateRequest,
 }
 
 
@@ -44,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--trigger", help="backup only: schedule|console|webhook|pre-update|pre-restore")
     start.add_argument("--backup-id", help="test-restore/restore: a backup id, latest, or latest-verified")
     start.add_argument("--confirm", help="restore: the database name, typed to confirm its replacement")
+    start.add_argument("--version", help="update: vX.Y.Z, latest or branch:NAME")
+    start.add_argument("--rollback-database", help="update: auto|always|never (restore the pre-update backup)")
+    start.add_argument(
+        "--allow-downgrade", action="store_const", const=True, help="update: allow an older version than running"
+    )
     start.add_argument("--state-machine-arn", required=True)
     start.add_argument("--wait", action="store_true", help="poll until the execution ends")
     for verb in ("approve", "reject"):
@@ -74,7 +84,15 @@ def _answer(args: argparse.Namespace) -> int:
 
 def _start(args: argparse.Namespace) -> int:
     model = INPUT_MODELS[args.workflow]
-    flags = {"trigger": args.trigger, "reason": args.reason, "backup_id": args.backup_id, "confirm": args.confirm}
+    flags = {
+        "trigger": args.trigger,
+        "reason": args.reason,
+        "backup_id": args.backup_id,
+        "confirm": args.confirm,
+        "version": args.version,
+        "rollback_database": args.rollback_database,
+        "allow_downgrade": args.allow_downgrade,
+    }
     raw: dict[str, Any] = {"host": args.host} | {key: value for key, value in flags.items() if value is not None}
     try:
         payload = model.model_validate(raw)

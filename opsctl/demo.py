@@ -2,7 +2,8 @@
 
 Over SSH (host "demo"): backup → a rejected bad request → test restore → simulated data loss → a restore
 refused for want of a confirmation → guarded restore (with the row counts before, after the loss and after
-the restore). Over SSM Run Command (host "demo-ssm", no SSH at all): backup → test restore.
+the restore) → an update to a new release with a migration → an update to a broken release that rolls itself
+back (code and database). Over SSM Run Command (host "demo-ssm", no SSH at all): backup → test restore.
 """
 
 from __future__ import annotations
@@ -78,6 +79,35 @@ def _counts_line(label: str, counts: dict[str, int]) -> str:
     )
 
 
+def _demo_updates(demo: Demo, plane: LocalPlane) -> None:
+    """A good update with a migration, then a broken release that is rolled back with its database."""
+    host = plane.host("demo")
+    print(f"\n  Application updates: the app runs {host.app_version()}; releases published to its git origin")
+    host.publish_release("v1.3.0", migration_sql="ALTER TABLE sensors ADD COLUMN calibration_note text;")
+    demo.run(
+        "Update to the newest release (pre-update backup, deploy, migration, verification)",
+        "update",
+        {"host": "demo", "version": "latest", "reason": "make demo"},
+    )
+    print(f"    the app now runs {host.app_version()}; backend reports {host.deployed_release()}")
+    before = host.table_counts()
+    host.publish_release(
+        "v1.4.0", migration_sql="ALTER TABLE sensors ADD COLUMN broken_flag text; DELETE FROM alerts;", healthy=False
+    )
+    demo.run(
+        "Update to a broken release: its migration runs, verification fails, code AND database are rolled back",
+        "update",
+        {"host": "demo", "version": "v1.4.0", "reason": "make demo"},
+        "FAILED",
+        "RolledBack",
+    )
+    after = host.table_counts()
+    print(f"    the app runs {host.app_version()} again; row counts as before the update: {after == before}")
+    if after != before or host.app_version() != "v1.3.0":
+        demo.unexpected += 1
+        print("  UNEXPECTED: the rollback did not bring back the previous version and data")
+
+
 def run_demo(readings: int = 20_000) -> int:
     began = time.monotonic()
     print("Starting the local plane: embedded AWS (moto), real PostgreSQL, real sshd on 127.0.0.1 ...")
@@ -135,6 +165,8 @@ def run_demo(readings: int = 20_000) -> int:
         if after_restore != before:
             demo.unexpected += 1
             print("  UNEXPECTED: the restored database differs from the backup")
+
+        _demo_updates(demo, plane)
 
         print("\n  Over SSM Run Command: the host streams pg_dump to S3 itself (presigned part URLs, no AWS keys)")
         ssm_backup = demo.run(

@@ -28,7 +28,7 @@ from constructs import Construct
 from freshtrack_ops.config import VpcPlacement
 from freshtrack_ops.tasks import LambdaTask
 from stacks.nag import acknowledge, suppress_lint
-from stacks.storage_stack import BACKUP_PREFIX, SSM_EXCHANGE_PREFIX, SSM_OUTPUT_PREFIX, StorageRefs
+from stacks.storage_stack import BACKUP_PREFIX, DEPLOY_LOG_PREFIX, SSM_EXCHANGE_PREFIX, SSM_OUTPUT_PREFIX, StorageRefs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -50,6 +50,7 @@ KNOWN_GRANTS = frozenset(
         "bucket-read",
         "bucket-write",
         "bucket-tags",
+        "deploy-logs",
         "table",
         "notify",
         "start-test-restore",
@@ -161,6 +162,9 @@ class FunctionResources:
     def ssm_exchange_objects_arn(self) -> str:
         return f"{self.storage.bucket_arn}/{SSM_EXCHANGE_PREFIX}*"
 
+    def deploy_log_objects_arn(self) -> str:
+        return f"{self.storage.bucket_arn}/{DEPLOY_LOG_PREFIX}*"
+
     def ssm_output_objects_arn(self) -> str:
         return f"{self.storage.bucket_arn}/{SSM_OUTPUT_PREFIX}*"
 
@@ -249,6 +253,16 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
                     resources=[resources.storage.bucket_arn],
                 )
             )
+    if "deploy-logs" in grants:
+        statements.append(
+            iam.PolicyStatement(
+                # write only: a deploy log is never read back or overwritten by the functions
+                sid="DeployLogs",
+                actions=["s3:PutObject"],
+                resources=[resources.deploy_log_objects_arn()],
+            )
+        )
+        kms_actions |= {"kms:Encrypt", "kms:GenerateDataKey"}
     if "table" in grants:
         statements.append(
             iam.PolicyStatement(
@@ -500,6 +514,13 @@ class TaskFunction(Construct):
                 f"AwsSolutions-IAM5[Resource::{bucket_export}/{SSM_OUTPUT_PREFIX}*]",
                 "The SSM agent writes each command's output under ssm-output/<command id>/<instance id>/..., "
                 "keys known only once the command runs, so the key part must be a wildcard (read only).",
+            )
+        if "deploy-logs" in task.grants:
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::{bucket_export}/{DEPLOY_LOG_PREFIX}*]",
+                "Deploy logs are written per host, update and phase (deploy-logs/<host>/<update id>/<phase>.json), "
+                "so the key part must be a wildcard; PutObject only, no backup object is in the prefix.",
             )
         if task.grants & (BUCKET_GRANTS | {"bucket-tags"}):
             acknowledge(

@@ -34,6 +34,9 @@ SSM_OUTPUT_DAYS = 30
 #: a replaced or deleted exchange/output object is not worth keeping as a noncurrent version
 SSM_NONCURRENT_DAYS = 1
 ACCESS_LOG_DAYS = 365
+#: scripts/deploy-automated.sh's output of each update (``steps/update.py`` DEPLOY_LOG_PREFIX): a year of them
+DEPLOY_LOG_PREFIX = "deploy-logs/"
+DEPLOY_LOG_DAYS = 365
 #: the ops table's one TTL attribute (DynamoDB allows a single one per table): epoch seconds after which DynamoDB
 #: may delete the item. Pending SSM commands (``adapters/pending.py``), undo-log entries (``adapters/undo_log.py``),
 #: restore approvals (``restore/approval.py``) and host locks (``adapters/dynamo.py``, the lease end: an expired
@@ -129,6 +132,12 @@ class BackupBucket(Construct):
                     id="ExpireSsmExchange",
                     prefix=SSM_EXCHANGE_PREFIX,
                     expiration=Duration.days(SSM_EXCHANGE_DAYS),
+                    noncurrent_version_expiration=Duration.days(SSM_NONCURRENT_DAYS),
+                ),
+                s3.LifecycleRule(
+                    id="ExpireDeployLogs",
+                    prefix=DEPLOY_LOG_PREFIX,
+                    expiration=Duration.days(DEPLOY_LOG_DAYS),
                     noncurrent_version_expiration=Duration.days(SSM_NONCURRENT_DAYS),
                 ),
                 s3.LifecycleRule(

@@ -21,7 +21,10 @@ from freshtrack_ops.ports import LockTable
 
 ENDED_WITHOUT_CLEANUP = ("ABORTED", "TIMED_OUT")
 #: a destructive workflow stopped half-way must not let the next scheduled workflow touch the host
-KEEP_LOCKED_PURPOSES = ("restore",)
+KEEP_LOCKED_PURPOSES = {
+    "restore": "services stopped, database replaced",
+    "update": "code, containers or database between two versions",
+}
 _HOST = re.compile(HOST_ID_PATTERN)
 
 
@@ -80,8 +83,8 @@ def release_orphaned_lock(detail: ExecutionEnded, locks: LockTable) -> JanitorRe
             host=host,
             released=False,
             reason=(
-                f"an interrupted {holder[1]} may have left the host half-way (services stopped, database "
-                "replaced): the lock is kept until its lease ends; see docs/runbooks.md"
+                f"an interrupted {holder[1]} may have left the host half-way ({KEEP_LOCKED_PURPOSES[holder[1]]}): "
+                "the lock is kept until its lease ends; see docs/runbooks.md"
             ),
         )
     released = locks.release(host, detail.executionArn)

@@ -66,7 +66,8 @@ TASKS: dict[str, LambdaTask] = {
             "freshtrack_ops.handlers.host.job_poll",
             "Poll a host job (a transfer too long for one invocation); hand a dump fresh part URLs",
             timeout_s=300,
-            grants=HOST_ACCESS | {"bucket-write", "bucket-read"},
+            # a deployment run as a host job ends here: its step writes the deploy log (deploy-logs)
+            grants=HOST_ACCESS | {"bucket-write", "bucket-read", "deploy-logs"},
         ),
         LambdaTask(
             "BackupPreflight",
@@ -177,8 +178,11 @@ TASKS: dict[str, LambdaTask] = {
             # reads the result (GetCommandInvocation + ssm-output/), lets the step finish or abandon it (the SSM
             # dump completes or aborts its upload: bucket-write; lists and deletes its part-URL lists: ListBucket
             # from bucket-write, DeleteObject from part-url-discard), resolves undo-log entries (table) and
-            # completes the waiting task; it sends and cancels no command
-            grants=frozenset({"targets", "table", "bucket-write", "ssm-results", "task-callback", "part-url-discard"}),
+            # completes the waiting task; it sends and cancels no command. An SSM deployment's step writes its
+            # deploy log here (deploy-logs)
+            grants=frozenset(
+                {"targets", "table", "bucket-write", "ssm-results", "task-callback", "part-url-discard", "deploy-logs"}
+            ),
         ),
         LambdaTask(
             "RecordVerification",
@@ -218,7 +222,7 @@ TASKS: dict[str, LambdaTask] = {
             "freshtrack_ops.handlers.update.deploy",
             "Run scripts/deploy-automated.sh (inline or as a host job); keep its output in S3",
             timeout_s=900,
-            grants=HOST_ACCESS | {"bucket-write"},
+            grants=HOST_ACCESS | {"deploy-logs"},
         ),
         LambdaTask(
             "AppVerify",

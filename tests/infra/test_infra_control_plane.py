@@ -61,6 +61,7 @@ SERVICES_OF_GRANT: dict[str, set[str]] = {
     "bucket-read": {"s3", "kms"},
     "bucket-write": {"s3", "kms"},
     "bucket-tags": {"s3"},
+    "deploy-logs": {"s3", "kms"},
     "start-test-restore": {"states"},
     "table": {"dynamodb", "kms"},
     "notify": {"sns", "kms"},
@@ -124,6 +125,7 @@ OBJECT_ACTIONS_BY_PREFIX = {
     },
     "ssm-exchange/": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:PutObjectTagging"},
     "ssm-output/": {"s3:GetObject"},  # only the agent writes command output
+    "deploy-logs/": {"s3:PutObject"},  # written once per deployment, never read back by the functions
 }
 
 
@@ -138,6 +140,18 @@ def test_s3_object_actions_are_scoped_to_known_prefixes(synth: Synth) -> None:
                 prefix = text.removeprefix(f"{bucket}/").removesuffix("*")
                 assert text == f"{bucket}/{prefix}*" and prefix in OBJECT_ACTIONS_BY_PREFIX, (task, text)
                 assert object_actions <= OBJECT_ACTIONS_BY_PREFIX[prefix], (task, prefix, object_actions)
+
+
+def test_the_tasks_that_finish_a_deployment_may_write_deploy_logs_and_no_other(synth: Synth) -> None:
+    """Inline (AppDeploy), as a host job (HostJobPoll) or over SSM (HostCommandDone): the deploy step's finish
+    writes the log, so exactly these roles may put objects under deploy-logs/."""
+    writers = {
+        task
+        for task in TASKS
+        for statement in _role_statements(synth, task)
+        if "s3:PutObject" in actions_of(statement) and _on_prefix(statement, "deploy-logs/")
+    }
+    assert writers == {"AppDeploy", "HostJobPoll", "HostCommandDone"}
 
 
 def test_ssh_keys_grant_names_exactly_the_configured_secrets(synth: Synth) -> None:

@@ -13,6 +13,7 @@ from aws_cdk.assertions import Match, Template
 from freshtrack_ops.config import DeploymentConfig
 from stacks.storage_stack import (
     BACKUP_PREFIX,
+    DEPLOY_LOG_PREFIX,
     SSM_EXCHANGE_PREFIX,
     SSM_OUTPUT_PREFIX,
     TTL_ATTRIBUTE,
@@ -85,9 +86,13 @@ def test_lifecycle_expires_unprotected_backups_after_retention_days(synth: Synth
     assert all(not r["Prefix"].startswith(BACKUP_PREFIX) for r in others)
 
 
-def test_lifecycle_expires_the_ssm_exchange_and_output_prefixes(synth: Synth) -> None:
+def test_lifecycle_expires_the_ssm_exchange_output_and_deploy_log_prefixes(synth: Synth) -> None:
     rules = {rule["Id"]: rule for rule in _backup_bucket(synth)["LifecycleConfiguration"]["Rules"]}
-    expected = {"ExpireSsmExchange": (SSM_EXCHANGE_PREFIX, 1), "ExpireSsmOutput": (SSM_OUTPUT_PREFIX, 30)}
+    expected = {
+        "ExpireSsmExchange": (SSM_EXCHANGE_PREFIX, 1),
+        "ExpireSsmOutput": (SSM_OUTPUT_PREFIX, 30),
+        "ExpireDeployLogs": (DEPLOY_LOG_PREFIX, 365),
+    }
     for rule_id, (prefix, days) in expected.items():
         rule = rules[rule_id]
         assert rule["Status"] == "Enabled"
@@ -101,6 +106,7 @@ def test_lifecycle_expires_the_ssm_exchange_and_output_prefixes(synth: Synth) ->
         BACKUP_PREFIX,
         SSM_EXCHANGE_PREFIX,
         SSM_OUTPUT_PREFIX,
+        DEPLOY_LOG_PREFIX,
     }
 
 
@@ -113,6 +119,12 @@ def test_ssm_prefixes_match_what_the_runtime_uses() -> None:
     assert presign.EXCHANGE_PREFIX == SSM_EXCHANGE_PREFIX
     default_output = inspect.signature(SsmCommands.__init__).parameters["output_prefix"].default
     assert f"{default_output.strip('/')}/" == SSM_OUTPUT_PREFIX
+
+
+def test_deploy_log_prefix_matches_what_the_deploy_step_writes() -> None:
+    from freshtrack_ops.steps import update
+
+    assert update.DEPLOY_LOG_PREFIX == DEPLOY_LOG_PREFIX
 
 
 def test_retention_tag_matches_what_the_store_writes() -> None:

@@ -39,6 +39,7 @@ NOT_RUN = {
     "make synth": "parts of `make test`",  # lint/unit/integration/infra run in make test; synth bundles; bench
     "make synth CONFIG=my-deployment.yaml": "AWS credentials",
     "opsctl start backup": "AWS credentials",
+    "opsctl start update": "AWS credentials",
     "opsctl approve": "AWS credentials",
 }
 #: what each block that runs must show on stdout (it must also exit 0)

@@ -201,6 +201,7 @@ def _previous_good(plane: LocalPlane, host_name: str) -> str:
         ({"version": "branch:--upload-pack=touch /tmp/pwned"}, "InvalidInput"),
         ({"version": "v1.2.3; rm -rf /"}, "InvalidInput"),
         ({"version": "latest", "surprise": True}, "InvalidInput"),
+        ({"version": "latest", "kind": "images"}, "InvalidInput"),
     ],
 )
 def test_bad_requests_are_refused_before_anything_is_touched(

@@ -62,6 +62,9 @@ class FakeStore:
     def put_json(self, key: str, body: str) -> None:
         self.objects[key] = body.encode()
 
+    def put_log(self, key: str, body: str) -> None:
+        self.objects[key] = body.encode()
+
     def get_text(self, key: str) -> str:
         return self.objects[key].decode()
 

@@ -98,13 +98,14 @@ def test_janitor_frees_the_lock_of_an_aborted_backup_only(table: Any) -> None:
     assert locks.holder("demo") is None
 
 
-def test_janitor_keeps_the_lock_of_an_interrupted_restore(table: Any) -> None:
+@pytest.mark.parametrize("purpose", ["restore", "update"])
+def test_janitor_keeps_the_lock_of_an_interrupted_restore_or_update(table: Any, purpose: str) -> None:
     locks = DynamoLockTable(table, "ops")
-    locks.acquire("demo", "exec-restore", 600, "restore")
-    result = release_orphaned_lock(_ended("TIMED_OUT", "exec-restore"), locks)
+    locks.acquire("demo", "exec-interrupted", 600, purpose)
+    result = release_orphaned_lock(_ended("TIMED_OUT", "exec-interrupted"), locks)
     assert not result.released
-    assert "runbooks" in result.reason
-    assert locks.holder("demo") == ("exec-restore", "restore")
+    assert "runbooks" in result.reason and f"interrupted {purpose}" in result.reason
+    assert locks.holder("demo") == ("exec-interrupted", purpose)
 
 
 def test_janitor_ignores_inputs_without_a_valid_host(table: Any) -> None:

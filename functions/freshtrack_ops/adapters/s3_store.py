@@ -105,6 +105,16 @@ class S3BackupStore:
             Tagging=f"{RETENTION_TAG}={self._retention_of(key)}",
         )
 
+    def put_log(self, key: str, body: str) -> None:
+        """Write a JSON log outside backups/ (deploy logs): no retention tag, the prefix's lifecycle expires it."""
+        self._client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body.encode("utf-8"),
+            ChecksumAlgorithm=UPLOAD_CHECKSUM,  # required under Object Lock (see UPLOAD_CHECKSUM)
+            ContentType="application/json",
+        )
+
     def _retention_of(self, key: str) -> str:
         try:
             tags = self._client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]

@@ -34,7 +34,9 @@ from freshtrack_ops.update.models import (
 )
 
 #: where each deployment's output is kept (the bucket's expiring lifecycle removes it with the old backups)
-DEPLOY_LOG_PREFIX = "deploy-logs"
+#: deploy-automated.sh's output per update and phase; the stack grants AppDeploy PutObject under exactly this
+#: prefix and expires it (stacks/storage_stack.py DEPLOY_LOG_PREFIX, checked equal by tests/infra)
+DEPLOY_LOG_PREFIX = "deploy-logs/"
 
 
 class UpdatePreflightStep(HostStep[UpdateEvent, NoContext, UpdatePreflightReport]):
@@ -127,7 +129,7 @@ class DeployStep(DataStep[DeployEvent, DeployContext, DeployResult]):
         self, event: DeployEvent, target: Target, context: DeployContext, result: CommandResult
     ) -> DeployResult:
         duration = round(time.time() - context.started_at, 3)
-        log_key = f"{DEPLOY_LOG_PREFIX}/{event.host}/{event.update_id}/{event.phase}.json"
+        log_key = f"{DEPLOY_LOG_PREFIX}{event.host}/{event.update_id}/{event.phase}.json"
         log = {
             "host": event.host,
             "update_id": event.update_id,
@@ -138,7 +140,7 @@ class DeployStep(DataStep[DeployEvent, DeployContext, DeployResult]):
             "stdout": redact(result.stdout),
             "stderr": redact(result.stderr),
         }
-        runtime.store().put_json(log_key, json.dumps(log, indent=2))
+        runtime.store().put_log(log_key, json.dumps(log, indent=2))
         host.check_deploy(target, result)
         return DeployResult(log_key=log_key, duration_s=duration)
 

@@ -22,6 +22,9 @@ def plan_update(event: ValidateBackupEvent, targets: TargetSet) -> UpdatePlan:
         request = UpdateRequest.model_validate(event.request)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_error(exc)) from exc
+    if request.kind == "images":
+        # Refused rather than accepted and ignored: the ASL has no image path yet.
+        raise InvalidInput("kind: image updates are not available yet; use kind 'release' (got 'images')")
     try:
         target = targets.get(request.host)
     except ConfigError as exc:

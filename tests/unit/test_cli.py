@@ -1,0 +1,38 @@
+"""opsctl: inputs are validated locally before anything is started, and the published schemas are the models'."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from opsctl.cli import INPUT_MODELS, main
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+
+
+@pytest.mark.parametrize("workflow", sorted(INPUT_MODELS))
+def test_the_published_schema_is_the_input_model(workflow: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", workflow]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == INPUT_MODELS[workflow].model_json_schema()
+    assert json.loads((SCHEMAS / f"{workflow}-input.json").read_text()) == printed, "regenerate docs/schemas"
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [
+        (["update", "--host", "prod", "--version", "v1.2.3; rm -rf /"], "version"),
+        (["update", "--host", "prod", "--version", "branch:--upload-pack=touch x"], "version"),
+        (["update", "--host", "prod", "--version", "latest", "--rollback-database", "sometimes"], "rollback_database"),
+        (["backup", "--host", "prod", "--version", "v1.2.3"], "version"),  # an update flag on a backup
+    ],
+)
+def test_a_bad_start_is_refused_locally_naming_the_field(
+    argv: list[str], field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # no AWS call is made (tests/unit runs without sockets): the input fails first
+    code = main(["start", *argv, "--state-machine-arn", "arn:aws:states:us-east-1:123456789012:stateMachine:x"])
+    assert code == 2
+    assert f"{field}:" in capsys.readouterr().err
