@@ -88,7 +88,7 @@ def test_bad_requests_name_the_field(request_changes: dict[str, Any], message: s
 
 
 def test_a_child_input_the_update_workflow_would_refuse_is_refused_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The nested input is checked with the update's own UpdateRequest: should the two models ever disagree,
+    """The nested input is checked by the update's own validator (plan_update): should the two ever disagree,
     the fleet refuses before any host is touched (here: the update suddenly allows only release tags)."""
     from pydantic import field_validator
 
@@ -102,11 +102,16 @@ def test_a_child_input_the_update_workflow_would_refuse_is_refused_up_front(monk
                 raise ValueError("release tags only")
             return version
 
-    monkeypatch.setattr("freshtrack_ops.fleet.plan.UpdateRequest", Stricter)
+    monkeypatch.setattr("freshtrack_ops.update.plan.UpdateRequest", Stricter)
     with pytest.raises(
-        InvalidInput, match=r"update of each host: version: Value error, release tags only \(got 'latest'\)"
+        InvalidInput, match=r"update of prod-a: version: Value error, release tags only \(got 'latest'\)"
     ):
         plan_fleet(_event(version="latest"), TARGETS)
+
+
+def test_a_kind_the_update_workflow_refuses_is_refused_before_any_host_starts() -> None:
+    with pytest.raises(InvalidInput, match=r"update of prod-a: kind: image updates are not available yet"):
+        plan_fleet(_event(kind="images"), TARGETS)
 
 
 def test_too_many_waves_for_the_fleets_timeout_are_refused_naming_the_concurrency_needed() -> None:

@@ -19,7 +19,8 @@ from freshtrack_ops.fleet.models import (
     FleetUpdateRequest,
     ValidateFleetEvent,
 )
-from freshtrack_ops.update.models import UpdateRequest
+from freshtrack_ops.models import ValidateBackupEvent
+from freshtrack_ops.update.plan import plan_update
 
 _NAME_OUTSIDE = re.compile(r"[^A-Za-z0-9_-]")
 EXECUTION_NAME_MAX = 80
@@ -43,7 +44,7 @@ def plan_fleet(event: ValidateFleetEvent, targets: TargetSet) -> FleetPlan:
         allow_downgrade=request.allow_downgrade,
     )
     for host in hosts:
-        _check_child_input(host, update)
+        _check_child_input(event, host, update, targets)
     sequential = 1 + math.ceil(len(rest) / request.max_concurrency)
     if sequential > MAX_SEQUENTIAL_UPDATES:
         raise InvalidInput(
@@ -86,13 +87,17 @@ def _resolve_targets(request: FleetUpdateRequest, targets: TargetSet) -> list[st
     return hosts
 
 
-def _check_child_input(host: str, update: ChildUpdate) -> None:
-    """The nested update's input, validated by the update's own model: what the fleet would start is exactly what
-    the update workflow accepts, so no bad input is found only once some hosts were updated."""
+def _check_child_input(event: ValidateFleetEvent, host: str, update: ChildUpdate, targets: TargetSet) -> None:
+    """The nested input, planned by the update's own validator (its model, the kinds it refuses, the target's
+    configuration): what the fleet would start is exactly what the update workflow accepts, so no bad input is
+    found only once some hosts were updated."""
+    request = update.model_dump() | {"host": host}
     try:
-        UpdateRequest.model_validate(update.model_dump() | {"host": host})
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc, prefix="update of each host: ")) from exc
+        plan_update(
+            ValidateBackupEvent(request=request, execution_id=event.execution_id, started_at=event.started_at), targets
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(f"update of {host}: {exc}") from exc
 
 
 def _child_reason(reason: str, execution_name: str) -> str:
