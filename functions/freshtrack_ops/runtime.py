@@ -156,10 +156,9 @@ def deployment_history() -> DeploymentHistory:
 
 def fleet_gate() -> FleetGate:
     from freshtrack_ops.adapters.dynamo import DynamoFleetGate
-    from freshtrack_ops.fleet.models import FLEET_TIMEOUT_S
+    from freshtrack_ops.fleet.models import FLEET_ITEM_KEEP_S
 
-    # kept a month past the longest a fleet can run: evidence of what it started, then DynamoDB's TTL removes it
-    return DynamoFleetGate(_client("dynamodb"), settings().ops_table, keep_seconds=FLEET_TIMEOUT_S + 30 * 86_400)
+    return DynamoFleetGate(_client("dynamodb"), settings().ops_table, keep_seconds=FLEET_ITEM_KEEP_S)
 
 
 def approval_store() -> ApprovalStore:

@@ -17,6 +17,9 @@ UPDATE_TIMEOUT_S = 691_200
 CHILD_TIMEOUT_S = UPDATE_TIMEOUT_S + 3600
 #: the fleet's TimeoutSeconds: 360 days, under Step Functions' one-year limit of a Standard execution
 FLEET_TIMEOUT_S = 360 * 86_400
+#: how long a fleet's FLEET# item is kept (DynamoDB TTL): a month past the longest a fleet can run, as evidence of
+#: what it started
+FLEET_ITEM_KEEP_S = FLEET_TIMEOUT_S + 30 * 86_400
 #: nested updates one fleet may run one after the other (the canary and every wave) and still end before its own
 #: timeout even if each used its whole CHILD_TIMEOUT_S: a fleet that reaches its TimeoutSeconds runs no Catch,
 #: and Step Functions would stop the update it waits for wherever that update is (half-deployed)
