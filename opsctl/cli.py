@@ -90,8 +90,12 @@ def _halt_fleet(args: argparse.Namespace) -> int:
         print(f"opsctl: invalid input: {describe_validation_error(exc)}", file=sys.stderr)
         return 2
     # the same item and conditional update a failed host's halt uses: running updates finish, no other starts
-    in_force = halt(event, DynamoFleetGate(boto3.client("dynamodb"), args.table, keep_seconds=FLEET_ITEM_KEEP_S))
+    gate = DynamoFleetGate(boto3.client("dynamodb"), args.table, keep_seconds=FLEET_ITEM_KEEP_S)
+    in_force = halt(event, gate)
     print(f"halted {args.execution_arn} ({in_force.by}: {in_force.reason})")
+    started = gate.started(args.execution_arn)
+    # a mistyped ARN halts nothing real: say so rather than let the operator believe the fleet stopped
+    print(f"hosts started so far: {', '.join(started) or 'none (is this the fleet execution ARN?)'}")
     return 0
 
 
