@@ -1,18 +1,22 @@
 """opsctl: the operator's command line.
 
 opsctl demo                                  run the demo on the embedded local plane
-opsctl schema backup|test-restore|restore|update|rollback
+opsctl schema backup|test-restore|restore|update|update-fleet|rollback
                                              print the JSON schema of a workflow's input
 opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
 opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
 opsctl start restore --host prod --backup-id ID|latest-verified --confirm frostguard --state-machine-arn ARN
 opsctl start update --host prod --version vX.Y.Z|latest|branch:NAME [--rollback-database auto|always|never]
                     [--allow-downgrade] --state-machine-arn ARN
+opsctl start update-fleet --targets all|ID,ID,... --version ... [--canary ID] [--max-concurrency N]
+                    [--rollback-database ...] [--allow-downgrade] --state-machine-arn ARN
 opsctl start update --host prod --kind images --state-machine-arn ARN
                                              the manual's Docker update (compose pull; pins back on failure)
 opsctl start rollback --host prod --confirm prod [--to previous|vX.Y.Z] [--restore-database auto|always|never]
                     --state-machine-arn ARN
                                              validate the input locally, then start the execution
+opsctl halt-fleet EXECUTION_ARN --table OPS_TABLE --reason TEXT
+                                             stop a fleet update from starting more hosts (running ones finish)
 opsctl approve|reject EXECUTION_ARN --table OPS_TABLE [--reason TEXT]
                                              answer a restore waiting for approval
 """
@@ -28,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import describe_validation_error
+from freshtrack_ops.fleet.models import FleetUpdateRequest
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
 from freshtrack_ops.update.models import RollbackRequest, UpdateRequest
 
@@ -36,6 +41,7 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "test-restore": TestRestoreRequest,
     "restore": RestoreRequest,
     "update": UpdateRequest,
+    "update-fleet": FleetUpdateRequest,
     "rollback": RollbackRequest,
 }
 
@@ -49,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("workflow", choices=sorted(INPUT_MODELS))
     start = sub.add_parser("start", help="start a workflow on the deployed control plane")
     start.add_argument("workflow", choices=sorted(INPUT_MODELS))
-    start.add_argument("--host", required=True)
+    start.add_argument("--host", help="the target id (every workflow but update-fleet)")
     start.add_argument("--reason", help="free text recorded with the execution")
     start.add_argument("--trigger", help="backup only: schedule|console|webhook|pre-update|pre-restore|pre-rollback")
     start.add_argument("--backup-id", help="test-restore/restore: a backup id, latest, or latest-verified")
@@ -64,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--allow-downgrade", action="store_const", const=True, help="update: allow an older version than running"
     )
+    start.add_argument("--targets", help="update-fleet: all, or target ids in rollout order, comma-separated")
+    start.add_argument("--canary", help="update-fleet: the target updated first, alone (default: the first)")
+    start.add_argument("--max-concurrency", type=int, help="update-fleet: hosts updated at once after the canary")
     start.add_argument("--state-machine-arn", required=True)
     start.add_argument("--wait", action="store_true", help="poll until the execution ends")
     for verb in ("approve", "reject"):
@@ -71,7 +80,33 @@ def _parser() -> argparse.ArgumentParser:
         answer.add_argument("execution_arn")
         answer.add_argument("--table", required=True, help="the ops DynamoDB table (stack output)")
         answer.add_argument("--reason", default="")
+    halt = sub.add_parser("halt-fleet", help="stop a fleet update from starting more hosts (running ones finish)")
+    halt.add_argument("execution_arn")
+    halt.add_argument("--table", required=True, help="the ops DynamoDB table (stack output)")
+    halt.add_argument("--reason", required=True)
     return parser
+
+
+def _halt_fleet(args: argparse.Namespace) -> int:
+    import boto3
+
+    from freshtrack_ops.adapters.dynamo import DynamoFleetGate
+    from freshtrack_ops.fleet.models import FLEET_ITEM_KEEP_S, HaltEvent
+    from freshtrack_ops.fleet.outcome import halt
+
+    try:
+        event = HaltEvent(action="halt", execution_id=args.execution_arn, reason=args.reason)
+    except ValidationError as exc:
+        print(f"opsctl: invalid input: {describe_validation_error(exc)}", file=sys.stderr)
+        return 2
+    # the same item and conditional update a failed host's halt uses: running updates finish, no other starts
+    gate = DynamoFleetGate(boto3.client("dynamodb"), args.table, keep_seconds=FLEET_ITEM_KEEP_S)
+    in_force = halt(event, gate)
+    print(f"halted {args.execution_arn} ({in_force.by}: {in_force.reason})")
+    started = gate.started(args.execution_arn)
+    # a mistyped ARN halts nothing real: say so rather than let the operator believe the fleet stopped
+    print(f"hosts started so far: {', '.join(started) or 'none (is this the fleet execution ARN?)'}")
+    return 0
 
 
 def _answer(args: argparse.Namespace) -> int:
@@ -105,8 +140,12 @@ def _start(args: argparse.Namespace) -> int:
         "restore_database": args.restore_database,
         "rollback_database": args.rollback_database,
         "allow_downgrade": args.allow_downgrade,
+        "host": args.host,
+        "targets": _targets(args.targets),
+        "canary": args.canary,
+        "max_concurrency": args.max_concurrency,
     }
-    raw: dict[str, Any] = {"host": args.host} | {key: value for key, value in flags.items() if value is not None}
+    raw: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
     try:
         payload = model.model_validate(raw)
     except ValidationError as exc:
@@ -115,7 +154,7 @@ def _start(args: argparse.Namespace) -> int:
     import boto3
 
     sfn = boto3.client("stepfunctions")
-    name = f"{args.workflow}-{args.host}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    name = f"{args.workflow}-{args.host or 'fleet'}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     execution_input = payload.model_dump_json(exclude_none=True)
     arn = sfn.start_execution(stateMachineArn=args.state_machine_arn, name=name, input=execution_input)["executionArn"]
     print(arn)
@@ -125,6 +164,12 @@ def _start(args: argparse.Namespace) -> int:
         time.sleep(5)
     print(json.dumps({k: described.get(k) for k in ("status", "output", "error", "cause")}, indent=2, default=str))
     return 0 if described["status"] == "SUCCEEDED" else 1
+
+
+def _targets(value: str | None) -> str | list[str] | None:
+    if value is None or value == "all":
+        return value
+    return [target.strip() for target in value.split(",")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,4 +183,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("approve", "reject"):
         return _answer(args)
+    if args.command == "halt-fleet":
+        return _halt_fleet(args)
     return _start(args)

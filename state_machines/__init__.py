@@ -108,6 +108,9 @@ def state_map() -> list[tuple[str, str, str, str, str, str]]:
         for name, state in states.items():
             for branch in state.get("Branches", []):
                 walk(workflow, branch["States"])
+            for key in ("ItemProcessor", "Iterator"):  # a Map's iteration
+                if key in state:
+                    walk(workflow, state[key]["States"])
             task = _task_name(state) if state.get("Type") == "Task" else None
             if task is None:
                 continue

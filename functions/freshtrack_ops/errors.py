@@ -142,3 +142,7 @@ class UnexpectedVersion(OpsError):
 class ComposeOverrideInUse(OpsError):
     """The app directory has a compose override file FreshTrack Ops did not write: an image update could not pin
     images again without overwriting it, so it does not start."""
+
+
+class FleetUpdateFailed(OpsError):
+    """A fleet update ended with a host not updated (failed, rolled back, or never started after a failure)."""

@@ -262,3 +262,27 @@ class DeploymentHistory(Protocol):
     def deployments(self, host: str) -> list[DeploymentOutcome]:
         """Newest first."""
         ...
+
+
+@dataclass(frozen=True)
+class FleetHalt:
+    """Why a fleet stopped starting nested updates: the first host that failed, or an operator."""
+
+    by: str
+    reason: str
+    at: int
+
+
+class FleetGate(Protocol):
+    """Whether a fleet may still start nested updates (adapters/dynamo.py: one ``FLEET#`` item per fleet)."""
+
+    def claim(self, execution_id: str, host: str) -> FleetHalt | None:
+        """Record ``host`` as started unless the fleet was halted: None when it may start, else the halt. Atomic
+        with ``halt``: every host either was claimed before the halt (and runs) or is refused after it."""
+        ...
+
+    def halt(self, execution_id: str, by: str, reason: str) -> FleetHalt:
+        """Halt the fleet; the first halt is kept. Returns the halt in force."""
+        ...
+
+    def halted(self, execution_id: str) -> FleetHalt | None: ...

@@ -21,6 +21,7 @@ from freshtrack_ops.ports import (
     ApprovalStore,
     CommandSender,
     DeploymentHistory,
+    FleetGate,
     HostRunner,
     Notifier,
     PendingCommandStore,
@@ -151,6 +152,13 @@ def deployment_history() -> DeploymentHistory:
     from freshtrack_ops.adapters.dynamo import DynamoDeploymentHistory
 
     return DynamoDeploymentHistory(_client("dynamodb"), settings().ops_table)
+
+
+def fleet_gate() -> FleetGate:
+    from freshtrack_ops.adapters.dynamo import DynamoFleetGate
+    from freshtrack_ops.fleet.models import FLEET_ITEM_KEEP_S
+
+    return DynamoFleetGate(_client("dynamodb"), settings().ops_table, keep_seconds=FLEET_ITEM_KEEP_S)
 
 
 def approval_store() -> ApprovalStore:

@@ -265,6 +265,24 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"table"}),
         ),
         LambdaTask(
+            "FleetValidate",
+            "freshtrack_ops.handlers.fleet.validate",
+            "Validate a fleet update request: the targets in order, the canary, each nested update's input and name",
+            grants=frozenset({"targets"}),
+        ),
+        LambdaTask(
+            "FleetGate",
+            "freshtrack_ops.handlers.fleet.gate",
+            "Whether a fleet may start a host's update; record its end, halting the fleet after a failure",
+            grants=frozenset({"table"}),
+        ),
+        LambdaTask(
+            "FleetReport",
+            "freshtrack_ops.handlers.fleet.report",
+            "Every host of a fleet update with its outcome; the summary its notification and failure carry",
+            grants=frozenset({"table"}),
+        ),
+        LambdaTask(
             "RetentionProtect",
             "freshtrack_ops.handlers.retention.protect",
             "Tag the last verified backups protected, the rest expiring; forget expired catalog entries",
@@ -299,6 +317,11 @@ WORKFLOWS: dict[str, Workflow] = {
             "rollback.asl.json",
             "Roll the application back to a version its deployment history recorded (and the database, if asked "
             "or if its schema changed)",
+        ),
+        Workflow(
+            "update-fleet",
+            "update_fleet.asl.json",
+            "Update a fleet: a canary first, then the rest in waves of nested updates; stop starting more on a failure",
         ),
     )
 }

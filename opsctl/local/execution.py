@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,6 +64,16 @@ class Execution:
 
     def state_names(self) -> list[str]:
         return [run.name for run in self.states()]
+
+    def state_output(self, name: str) -> Any:
+        """The output of the last run of state ``name`` (parsed JSON), or None if it never finished (e.g. the
+        report of a failed update-fleet execution, whose Fail state has no output of its own)."""
+        outputs = [
+            event["stateExitedEventDetails"].get("output")
+            for event in self.history
+            if event["type"].endswith("StateExited") and event["stateExitedEventDetails"]["name"] == name
+        ]
+        return json.loads(outputs[-1]) if outputs and outputs[-1] is not None else None
 
 
 def read_history(sfn: Any, execution_arn: str) -> Iterator[dict[str, Any]]:

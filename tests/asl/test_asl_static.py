@@ -83,17 +83,38 @@ def test_every_task_has_retry_and_catch(workflow: str) -> None:
         assert _catches_all(state) or guarded, f"{name} has no catch-all (nor an enclosing one)"
 
 
-@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
-def test_branch_transitions_exist(workflow: str) -> None:
-    definition = json.loads(state_machines.asl_text(workflow))
+def _scopes(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Parallel branch and Map iteration (at any depth): each is a state machine of its own."""
+    found = []
     for state in definition["States"].values():
-        for branch in state.get("Branches", []):
-            names = set(branch["States"])
-            assert branch["StartAt"] in names
-            for inner in branch["States"].values():
-                targets = [inner.get("Next"), inner.get("Default")] + [c["Next"] for c in inner.get("Choices", [])]
-                assert inner.get("End") or any(targets), inner
-                assert all(t in names for t in targets if t), inner
+        inner = [*state.get("Branches", []), *(state[key] for key in ("Iterator", "ItemProcessor") if key in state)]
+        for scope in inner:
+            found += [scope, *_scopes(scope)]
+    return found
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_branch_and_iteration_transitions_exist(workflow: str) -> None:
+    definition = json.loads(state_machines.asl_text(workflow))
+    for scope in _scopes(definition):
+        names = set(scope["States"])
+        assert scope["StartAt"] in names
+        reached = {scope["StartAt"]}
+        for inner in scope["States"].values():
+            targets = [inner.get("Next"), inner.get("Default")] + [c["Next"] for c in inner.get("Choices", [])]
+            targets += [c["Next"] for c in inner.get("Catch", [])]
+            assert inner.get("End") or inner["Type"] in ("Fail", "Succeed") or any(targets), inner
+            assert all(t in names for t in targets if t), inner
+            reached.update(t for t in targets if t)
+        assert reached == names, f"unreachable: {names - reached}"
+
+
+def test_state_names_are_unique_across_the_whole_state_machine() -> None:
+    """Step Functions refuses a definition that uses one state name twice, in a branch or iteration too."""
+    for workflow in WORKFLOW_NAMES:
+        definition = json.loads(state_machines.asl_text(workflow))
+        names = list(definition["States"]) + [name for scope in _scopes(definition) for name in scope["States"]]
+        assert len(names) == len(set(names)), workflow
 
 
 @pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
@@ -148,11 +169,7 @@ def _function(state: dict[str, Any]) -> str | None:
 
 
 def _all_state_maps(definition: dict[str, Any]) -> list[dict[str, dict[str, Any]]]:
-    maps = [definition["States"]]
-    for state in definition["States"].values():
-        for branch in state.get("Branches", []):
-            maps += _all_state_maps(branch)
-    return maps
+    return [definition["States"]] + [scope["States"] for scope in _scopes(definition)]
 
 
 @pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
@@ -180,7 +197,7 @@ def test_every_transfer_can_continue_as_a_polled_host_job(workflow: str) -> None
             assert poll["ResultPath"] == result, name
             assert poll["Next"] == state["Next"], name
             assert [c["Next"] for c in poll.get("Catch", [])] == [c["Next"] for c in state.get("Catch", [])], name
-    assert found, f"{workflow} moves no data?"
+    assert found or state_machines.started_workflows(workflow), f"{workflow} moves no data (nor starts a workflow)?"
 
 
 def _invokes_lambda(state: dict[str, Any]) -> bool:

@@ -296,6 +296,12 @@ def test_update_and_rollback_start_the_restore_workflow() -> None:
     assert started_workflows("rollback") == ["restore"]
 
 
+def test_update_fleet_starts_the_update_workflow_which_is_created_before_it() -> None:
+    """CDK creates the workflows in catalog order and hands each the ARNs of those it starts (``started=``)."""
+    assert started_workflows("update-fleet") == ["update"]
+    assert list(WORKFLOWS).index("update") < list(WORKFLOWS).index("update-fleet")
+
+
 SCHEDULED: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
     "backup": (BackupRequest, {"prod": "cron(0 2 * * ? *)", "staging": "cron(0 * * * ? *)"}),  # staging: hourly
     "test-restore": (TestRestoreRequest, {"prod": "cron(30 3 * * ? *)", "staging": "cron(30 3 * * ? *)"}),

@@ -27,6 +27,10 @@ def test_the_published_schema_is_the_input_model(workflow: str, capsys: pytest.C
         (["update", "--host", "prod", "--version", "branch:--upload-pack=touch x"], "version"),
         (["update", "--host", "prod", "--version", "latest", "--rollback-database", "sometimes"], "rollback_database"),
         (["backup", "--host", "prod", "--version", "v1.2.3"], "version"),  # an update flag on a backup
+        (["backup"], "host"),
+        (["update-fleet", "--targets", "all", "--version", "v1.2.3", "--max-concurrency", "0"], "max_concurrency"),
+        (["update-fleet", "--targets", "a,b", "--version", "v1.2.3", "--host", "a"], "host"),
+        (["update-fleet", "--targets", "a,--b", "--version", "v1.2.3"], "targets.1"),
     ],
 )
 def test_a_bad_start_is_refused_locally_naming_the_field(
@@ -36,3 +40,9 @@ def test_a_bad_start_is_refused_locally_naming_the_field(
     code = main(["start", *argv, "--state-machine-arn", "arn:aws:states:us-east-1:123456789012:stateMachine:x"])
     assert code == 2
     assert f"{field}:" in capsys.readouterr().err
+
+
+def test_halt_fleet_refuses_an_empty_reason_locally(capsys: pytest.CaptureFixture[str]) -> None:
+    arn = "arn:aws:states:us-east-1:123456789012:execution:ftops-update-fleet:monthly"
+    assert main(["halt-fleet", arn, "--table", "ftops-ops", "--reason", ""]) == 2
+    assert "reason:" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from freshtrack_ops.errors import LockHeld
-from freshtrack_ops.ports import CatalogEntry
+from freshtrack_ops.ports import CatalogEntry, FleetHalt
 from freshtrack_ops.update.models import DeploymentOutcome
 
 if TYPE_CHECKING:
@@ -187,3 +187,87 @@ class DynamoDeploymentHistory:
             ConsistentRead=True,
         )
         return [DeploymentOutcome.model_validate_json(item["outcome"]["S"]) for item in response.get("Items", [])]
+
+
+def fleet_key(execution_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"FLEET#{execution_id}"}, "sk": {"S": "FLEET"}}
+
+
+class DynamoFleetGate:
+    """One item per fleet execution (pk ``FLEET#<execution ARN>``): the hosts it started (``started``, a string
+    set) and, once one failed or an operator halted it, ``halted_by``/``halt_reason``/``halted_at``.
+
+    A claim adds the host only while ``halted_by`` does not exist and a halt sets it only while it does not exist,
+    both as conditional updates of the same item: DynamoDB applies them one after the other, so a claim either
+    precedes the halt (that host runs) or is refused. ``expires_at`` (the table's TTL attribute) lets DynamoDB
+    delete the item once no fleet can still be running.
+    """
+
+    def __init__(
+        self, client: DynamoDBClient, table: str, keep_seconds: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._keep_seconds = keep_seconds
+        self._clock = clock
+
+    def claim(self, execution_id: str, host: str) -> FleetHalt | None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=fleet_key(execution_id),
+                UpdateExpression="ADD started :host SET expires_at = if_not_exists(expires_at, :expires)",
+                ConditionExpression="attribute_not_exists(halted_by)",
+                ExpressionAttributeValues={":host": {"SS": [host]}, ":expires": self._expires()},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return self.halted(execution_id) or FleetHalt(by="?", reason="halted", at=0)
+        return None
+
+    def halt(self, execution_id: str, by: str, reason: str) -> FleetHalt:
+        now = int(self._clock())
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=fleet_key(execution_id),
+                UpdateExpression=(
+                    "SET halted_by = :by, halt_reason = :reason, halted_at = :now, "
+                    "expires_at = if_not_exists(expires_at, :expires)"
+                ),
+                ConditionExpression="attribute_not_exists(halted_by)",
+                ExpressionAttributeValues={
+                    ":by": {"S": by},
+                    ":reason": {"S": reason},
+                    ":now": {"N": str(now)},
+                    ":expires": self._expires(),
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return self.halted(execution_id) or FleetHalt(by=by, reason=reason, at=now)
+        return FleetHalt(by=by, reason=reason, at=now)
+
+    def halted(self, execution_id: str) -> FleetHalt | None:
+        item = self._client.get_item(TableName=self._table, Key=fleet_key(execution_id), ConsistentRead=True).get(
+            "Item"
+        )
+        if not item or "halted_by" not in item:
+            return None
+        return FleetHalt(
+            by=item["halted_by"]["S"],
+            reason=item.get("halt_reason", {}).get("S", ""),
+            at=int(item.get("halted_at", {}).get("N", "0")),
+        )
+
+    def started(self, execution_id: str) -> list[str]:
+        """The hosts claimed so far (for tests and operators)."""
+        item = self._client.get_item(TableName=self._table, Key=fleet_key(execution_id), ConsistentRead=True).get(
+            "Item"
+        )
+        return sorted((item or {}).get("started", {}).get("SS", []))
+
+    def _expires(self) -> dict[str, str]:
+        return {"N": str(int(self._clock()) + self._keep_seconds)}
