@@ -336,6 +336,12 @@ class LocalPlane:
         """How many invocations of the task's Lambda (a ``TASKS`` name) have ended so far."""
         return self._inspection.finished_invocations(task)
 
+    def take_iam_denials(self) -> list[str]:
+        """Every call of a task its role's policy refused since the last take (and forget them)."""
+        denials = list(iam.STATE.denials)
+        iam.STATE.denials.clear()
+        return denials
+
     def s3_endpoint_refusals(self) -> list[str]:
         """S3 error codes of every presigned request the local S3 endpoint refused so far, in order."""
         return self._presign.refusals()

@@ -26,6 +26,9 @@ def test_a_task_without_its_bucket_grant_fails_the_backup_with_access_denied(pla
         plane.reload_task_policies()
 
     assert ex.status == "FAILED", ex.output
+    denials = plane.take_iam_denials()
+    assert denials
+    assert all("ftops-local-BackupManifest is not authorized" in denial for denial in denials)
     assert "assumed-role/ftops-local-BackupManifest-role/ftops-local-BackupManifest is not authorized" in str(ex.cause)
     assert "s3:" in str(ex.cause)
     assert plane.lock_item("demo") is None
