@@ -204,3 +204,28 @@ def test_threads_of_task_code_run_as_the_task_and_others_do_not() -> None:
             assert iam.current_task() is None  # the plane's own calls inside a task's context
     assert seen == {"task": "ftops-local-BackupDump", "plane": None}
     assert iam.current_task() is None
+
+
+def test_a_presigned_url_is_checked_against_the_role_when_the_task_mints_it() -> None:
+    """S3 authorizes a presigned request as the role that signed it: a URL the role could not use is refused
+    when the task presigns it (it makes no call; S3 would answer 403 AccessDenied to the host)."""
+    import boto3
+
+    iam.install()
+    policy = Policy.from_statements([allow("s3:GetObject", f"{BUCKET_ARN}/backups/*"), allow(["kms:Decrypt"], KEY_ARN)])
+    s3 = boto3.session.Session().client(
+        "s3", region_name="us-east-1", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
+    )
+    previous, iam.STATE.enforcer = iam.STATE.enforcer, iam.Enforcer({"ftops-local-Task": policy}, FakeLookup())
+    try:
+        with iam.running_task("ftops-local-Task"):
+            assert s3.generate_presigned_url("get_object", Params={"Bucket": "bucket", "Key": "backups/a"})
+            with pytest.raises(ClientError, match=r"s3:PutObject on resource: arn:aws:s3:::bucket/backups/a "):
+                s3.generate_presigned_url(
+                    "upload_part", Params={"Bucket": "bucket", "Key": "backups/a", "UploadId": "u", "PartNumber": 1}
+                )
+        # outside a task (the plane, the tests) nothing is checked
+        assert s3.generate_presigned_url("put_object", Params={"Bucket": "bucket", "Key": "backups/a"})
+    finally:
+        iam.STATE.enforcer = previous
+        iam.STATE.denials.clear()
