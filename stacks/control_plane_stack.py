@@ -32,11 +32,18 @@ from constructs import Construct
 from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
 from freshtrack_ops.config import DeploymentConfig, SshTarget, SsmTarget, Target
 from freshtrack_ops.tasks import TASKS, WORKFLOWS, LambdaTask, Workflow
-from stacks.function_factory import LOG_RETENTION, FunctionFactory, FunctionResources, TaskFunction
+from stacks.function_factory import (
+    LOG_RETENTION,
+    FunctionFactory,
+    FunctionResources,
+    TaskFunction,
+    callback_state_machine_arns,
+    start_test_restore_statement,
+)
 from stacks.nag import acknowledge, suppress_lint
 from stacks.ssm_documents import HostScriptDocuments, instance_arn
 from stacks.storage_stack import SSM_OUTPUT_PREFIX, StorageRefs, StorageStack
-from state_machines import asl_text, placeholders, started_workflows, substitutions
+from state_machines import asl_text, invoked_tasks, placeholders, started_workflows, substitutions
 
 HOURLY_EXPRESSION = "cron(0 * * * ? *)"
 #: the task EventBridge hands each final SSM command status to (it completes the waiting workflow task)
@@ -108,12 +115,6 @@ SCHEDULED_RUNS: tuple[ScheduledRun, ...] = (
         lambda t: {"host": t.id, "kind": "images", "rollback_database": "auto", "reason": "scheduled image update"},
     ),
 )
-
-
-def invoked_tasks(workflow: str) -> set[str]:
-    """The catalog tasks a workflow's ASL references (its role may invoke exactly these)."""
-    used = placeholders(asl_text(workflow))
-    return {name for name in TASKS if f"{name}FunctionArn" in used}
 
 
 class TargetsParameter(Construct):
@@ -730,7 +731,7 @@ class ControlPlaneStack(Stack):
             for name, task in TASKS.items():
                 if "start-test-restore" in task.grants:
                     function = self.functions[name]
-                    test_restore.grant_start_execution(function)
+                    function.add_to_role_policy(start_test_restore_statement(test_restore.state_machine_arn))
                     if isinstance(function, lambda_.Function):
                         function.add_environment("TEST_RESTORE_STATE_MACHINE_ARN", test_restore.state_machine_arn)
         for name, task in TASKS.items():
@@ -778,7 +779,5 @@ class ControlPlaneStack(Stack):
         )
 
     def callback_state_machine_arns(self, task: str) -> list[str]:
-        """The workflows whose task tokens ``task`` may complete: those that invoke it, else (a task no
-        workflow invokes, like the EventBridge-driven ``HostCommandDone``) every workflow."""
-        invoking = [m.state_machine_arn for wf, m in self.state_machines.items() if task in invoked_tasks(wf)]
-        return invoking or [m.state_machine_arn for m in self.state_machines.values()]
+        """The workflows whose task tokens ``task`` may complete (``function_factory.callback_state_machine_arns``)."""
+        return callback_state_machine_arns(task, {wf: m.state_machine_arn for wf, m in self.state_machines.items()})

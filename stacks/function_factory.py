@@ -29,6 +29,7 @@ from freshtrack_ops.config import VpcPlacement
 from freshtrack_ops.tasks import LambdaTask
 from stacks.nag import acknowledge, suppress_lint
 from stacks.storage_stack import BACKUP_PREFIX, DEPLOY_LOG_PREFIX, SSM_EXCHANGE_PREFIX, SSM_OUTPUT_PREFIX, StorageRefs
+from state_machines import invoked_tasks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -371,6 +372,34 @@ def _ssm_command_statements(resources: FunctionResources) -> list[iam.PolicyStat
             resources=[resources.ssm_exchange_objects_arn()],
         ),
     ]
+
+
+def start_test_restore_statement(state_machine_arn: str) -> iam.PolicyStatement:
+    """``start-test-restore``: start executions of the test-restore workflow (what its
+    ``grant_start_execution`` granted: StartExecution on the state machine, no sid)."""
+    return iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn])
+
+
+def callback_state_machine_arns(task: str, state_machine_arns: Mapping[str, str]) -> list[str]:
+    """The workflows (name -> state machine ARN) whose task tokens ``task`` may complete: those that invoke it,
+    else (a task no workflow invokes, like the EventBridge-driven ``HostCommandDone``) every workflow."""
+    invoking = [arn for workflow, arn in state_machine_arns.items() if task in invoked_tasks(workflow)]
+    return invoking or list(state_machine_arns.values())
+
+
+def late_grant_statements(
+    grants: Iterable[str], *, test_restore_arn: str | None, callback_arns: Iterable[str]
+) -> list[iam.PolicyStatement]:
+    """The statements of the ``LATE_GRANTS`` as the control plane stack adds them (its resources exist only
+    once the state machines do); the local plane models a task role with ``grant_statements`` + these."""
+    grants = frozenset(grants)
+    found: list[iam.PolicyStatement] = []
+    if "start-test-restore" in grants and test_restore_arn is not None:
+        found.append(start_test_restore_statement(test_restore_arn))
+    callback_arns = list(callback_arns)
+    if "task-callback" in grants and callback_arns:
+        found.append(task_callback_statement(callback_arns))
+    return found
 
 
 def task_callback_statement(state_machine_arns: Iterable[str]) -> iam.PolicyStatement:

@@ -72,6 +72,12 @@ def started_workflows(workflow: str) -> list[str]:
     return [other for other in WORKFLOWS if state_machine_placeholder(other) in used]
 
 
+def invoked_tasks(workflow: str) -> set[str]:
+    """The catalog tasks a workflow's ASL references (its role may invoke exactly these)."""
+    used = placeholders(asl_text(workflow))
+    return {name for name in TASKS if f"{name}FunctionArn" in used}
+
+
 def render(workflow: str, values: Mapping[str, str]) -> str:
     """The ASL with placeholders replaced (what Step Functions ends up running); checks completeness."""
     text = asl_text(workflow)

@@ -24,6 +24,7 @@
   cannot be frozen the way Lambda freezes the sandbox: the handler runs on, but the task token it carried is
   closed (SendTask* answers TaskTimedOut, as for an aborted execution), so its late success is refused and
   undone by the same code that undoes work outlived by its execution.
+* IAM: a task's calls are checked against its deployed role's policy while its handler runs (``iam``).
 * S3: uploads follow S3's integrity rules (a checksum on every upload under Object Lock, Content-MD5 checked,
   default retention on completed multipart uploads): ``s3_strict``.
 
@@ -45,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freshtrack_ops.observability import metrics
-from opsctl.local import s3_strict
+from opsctl.local import iam, s3_strict
 
 Handler = Callable[[Any, Any], Any]
 
@@ -133,7 +134,8 @@ def invoke_in_process(function_name: str, function_arn: str, body: Any) -> tuple
         with _IN_FLIGHT:
             _IN_FLIGHT.count += 1
         try:
-            outcome.append((resolve_handler(handler_path)(event, context), None))
+            with iam.running_task(function_name):  # its calls are checked against its role's policy
+                outcome.append((resolve_handler(handler_path)(event, context), None))
         except BaseException as exc:
             outcome.append((None, exc))
         finally:
@@ -340,4 +342,5 @@ def install() -> None:
         fake_time.sleep = _scaled_sleep
         retrier_decl.time = fake_time  # type: ignore[attr-defined,assignment]
         s3_strict.install()
+        iam.install()
         STATE.installed = True

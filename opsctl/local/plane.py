@@ -33,8 +33,10 @@ from moto import mock_aws
 
 from freshtrack_ops import runtime
 from freshtrack_ops.config import Target
+from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
+from freshtrack_ops.host_scripts.ssm_document import document_name
 from freshtrack_ops.tasks import TASKS
-from opsctl.local import moto_patches, provisioning
+from opsctl.local import iam, moto_patches, provisioning
 from opsctl.local.configuration import EnvironmentOverlay, TaskSettings, library_environment
 from opsctl.local.events import EVENT_RETRY_PAUSES_S, EventRules
 from opsctl.local.execution import FINAL_STATUSES, Execution, StateRun
@@ -185,12 +187,24 @@ class LocalPlane:
 
     def _deploy(self) -> None:
         """What the stacks deploy: storage, notifications, targets, functions and state machines."""
-        provisioning.create_storage(self.client, self.object_lock_days)
+        provisioning.create_storage(self.client, self._deployment, self.object_lock_days)
         provisioning.create_notifications(self.client, self._deployment)
         self._settings.apply(notification_topic_arn=self._deployment.topic_arn)
         self._targets.deploy(self._hosts, self._ssm_hosts | self._ssm_aliases.keys(), self._ssm_aliases)
         provisioning.create_workflows(self.client, self._deployment, self._function_timeouts)
         self._settings.apply(test_restore_state_machine_arn=self._deployment.state_machine_arn("test-restore"))
+        self.reload_task_policies()
+
+    def reload_task_policies(self) -> None:
+        """Each task runs with its role's policy, as CDK builds it for the plane's resources from ``TASKS``
+        (opsctl/local/iam.py); built at start, and again here after a test changed a task's grants."""
+        iam.STATE.enforcer = iam.build_enforcer(
+            key_arn=self._deployment.key_arn,
+            topic_arn=self._deployment.topic_arn,
+            targets=self._targets.all(),
+            document_names=[SSM_DOCUMENT_PREFIX + document_name(script) for script in SCRIPT_PARAMETERS],
+            state_machines=self._deployment.state_machines,
+        )
 
     def stop(self) -> None:
         if self._presign.started:
@@ -201,6 +215,7 @@ class LocalPlane:
             host.stop()
         self._hosts.clear()
         provisioning.remove_function_routes()
+        iam.STATE.enforcer = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -320,6 +335,12 @@ class LocalPlane:
     def finished_invocations(self, task: str) -> int:
         """How many invocations of the task's Lambda (a ``TASKS`` name) have ended so far."""
         return self._inspection.finished_invocations(task)
+
+    def take_iam_denials(self) -> list[str]:
+        """Every call of a task its role's policy refused since the last take (and forget them)."""
+        denials = list(iam.STATE.denials)
+        iam.STATE.denials.clear()
+        return denials
 
     def s3_endpoint_refusals(self) -> list[str]:
         """S3 error codes of every presigned request the local S3 endpoint refused so far, in order."""

@@ -36,6 +36,8 @@ class Deployment:
     """What was created: read by the running and inspection parts of the plane."""
 
     topic_arn: str = ""
+    #: the backup bucket's SSE-KMS key (the storage stack's data key)
+    key_arn: str = ""
     queue_url: str = ""
     role_arn: str = ""
     #: workflow -> state machine ARN
@@ -47,8 +49,9 @@ class Deployment:
         return self.state_machines[workflow]
 
 
-def create_storage(client: Client, object_lock_days: int | None) -> None:
-    """The backup bucket (versioned, KMS-encrypted, Object Lock when asked) and the ops table."""
+def create_storage(client: Client, deployment: Deployment, object_lock_days: int | None) -> None:
+    """The data key, the backup bucket (versioned, SSE-KMS with the key, Object Lock when asked), the ops table."""
+    deployment.key_arn = client("kms").create_key(Description="FreshTrack Ops data key (local)")["KeyMetadata"]["Arn"]
     s3 = client("s3")
     s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=object_lock_days is not None)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
@@ -65,7 +68,14 @@ def create_storage(client: Client, object_lock_days: int | None) -> None:
     s3.put_bucket_encryption(
         Bucket=BUCKET,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": deployment.key_arn,
+                    }
+                }
+            ]
         },
     )
     create_ops_table(client("dynamodb"), TABLE)

@@ -34,6 +34,9 @@ class Targets:
             )
         self._write()
 
+    def all(self) -> list[Target]:
+        return list(self._targets.values())
+
     def get(self, name: str) -> Target:
         return self._targets[name]
 

@@ -14,8 +14,9 @@ from freshtrack_ops.config import DeploymentConfig, SsmTarget
 from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import document_name
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
-from stacks.control_plane_stack import COMMAND_DONE_TASK, FINAL_COMMAND_STATUSES, camel, invoked_tasks
+from stacks.control_plane_stack import COMMAND_DONE_TASK, FINAL_COMMAND_STATUSES, camel
 from stacks.function_factory import TASK_CALLBACK_ACTIONS
+from state_machines import invoked_tasks
 
 from .conftest import (
     SKIP_BUNDLING,

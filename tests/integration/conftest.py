@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from opsctl.local import iam
 from opsctl.local.host import LocalHost
 from opsctl.local.plane import LocalPlane
 from opsctl.local.sshd import available as sshd_available
@@ -22,6 +23,15 @@ def plane() -> Iterator[LocalPlane]:
         pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
     with LocalPlane(readings=20_000, use_sshd=True) as local_plane:
         yield local_plane
+
+
+@pytest.fixture(autouse=True)
+def _no_iam_denials() -> Iterator[None]:
+    """A denial the code caught and went on from (a 403 taken for "missing") fails no workflow: every call a
+    task makes must be one its role allows (a test that drops a grant takes its denials itself)."""
+    iam.STATE.denials.clear()
+    yield
+    assert iam.STATE.denials == []
 
 
 #: one host per transport in every plane (LocalPlane's defaults)

@@ -3,13 +3,15 @@
 The ten backups are seeded, not run: each is written by the product's own code (``plan_backup`` derives its
 id and keys, ``S3BackupStore`` uploads the dump with its retention tag, ``write_manifest`` writes the manifest
 and the catalog item), so S3 and DynamoDB hold what ten real backups leave there, in a fraction of the time
-(the backups themselves are tested in test_backup_workflow). The protect and rpo tasks run in-process as
-Lambda would run them, and ``opsctl.local.lifecycle`` stands in for S3's lifecycle engine.
+(the backups themselves are tested in test_backup_workflow). The protect and rpo tasks are invoked in-process as
+their schedules invoke them (``invoke_in_process``: their roles' policies enforced), and ``opsctl.local.lifecycle``
+stands in for S3's lifecycle engine.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,12 +21,12 @@ import pytest
 from freshtrack_ops import runtime
 from freshtrack_ops.backup.manifest import write_manifest
 from freshtrack_ops.backup.plan import plan_backup
-from freshtrack_ops.handlers import retention
 from freshtrack_ops.models import DumpResult, ManifestEvent, PreflightReport, ValidateBackupEvent
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.retention.rpo import SENTINEL_AGE_HOURS
+from opsctl.local import moto_patches
 from opsctl.local.lifecycle import apply_lifecycle
-from opsctl.local.moto_patches import LocalLambdaContext
+from opsctl.local.names import function_arn, function_name
 from opsctl.local.plane import ACCOUNT, REGION, LocalPlane
 
 pytestmark = pytest.mark.integration
@@ -79,10 +81,12 @@ def seed_backup(plane: LocalPlane, host: str, started: datetime, n: int) -> None
     write_manifest(ManifestEvent(plan=plan, preflight=preflight, dump=dump), target, store, runtime.catalog())
 
 
-def context(name: str) -> Any:
-    return LocalLambdaContext(
-        function_name=name, invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
-    )
+def invoke(task: str, event: dict[str, Any]) -> Any:
+    """Invoke the task's function as its schedule does: in-process, with its role's policy enforced."""
+    payload, failed = moto_patches.invoke_in_process(function_name(task), function_arn(task), json.dumps(event))
+    result = json.loads(payload)
+    assert not failed, result
+    return result
 
 
 def tags(plane: LocalPlane, key: str) -> dict[str, str]:
@@ -99,7 +103,7 @@ def test_last_verified_backups_survive_forty_days_without_backups(plane: LocalPl
     assert all(tags(plane, key) == {"retention": "expiring"} for key in plane.object_keys())
 
     # nothing verified yet: the RPO guard reports no verified backup and emits the sentinel
-    before = retention.rpo({}, context("RetentionRpo"))
+    before = invoke("RetentionRpo", {})
     assert before["hosts"]["demo"] == {
         "age_hours": None,
         "backup_id": None,
@@ -114,7 +118,7 @@ def test_last_verified_backups_survive_forty_days_without_backups(plane: LocalPl
         catalog.set_verification(item, "failed" if index == 0 else "passed", verified_at, manifest_json)
     survivors, doomed = entries[1 : 1 + KEEP], [entries[0], *entries[1 + KEEP :]]
 
-    first = retention.protect({}, context("RetentionProtect"))["hosts"]["demo"]
+    first = invoke("RetentionProtect", {})["hosts"]["demo"]
     assert first["protected"] == [e.backup_id for e in survivors]
     assert first["expiring"] == [e.backup_id for e in doomed]
     for item in survivors:
@@ -126,14 +130,14 @@ def test_last_verified_backups_survive_forty_days_without_backups(plane: LocalPl
     assert sorted(plane.object_keys()) == sorted(k for e in survivors for k in (e.dump_key, e.manifest_key))
 
     # the next protect run forgets the expired backups and changes no tag
-    second = retention.protect({"host": "demo"}, context("RetentionProtect"))["hosts"]["demo"]
+    second = invoke("RetentionProtect", {"host": "demo"})["hosts"]["demo"]
     assert sorted(second["forgotten"]) == sorted(e.backup_id for e in doomed)
     assert second["protected"] == [e.backup_id for e in survivors]
     assert second["retagged"] == []
     assert [e.backup_id for e in catalog.list_backups("demo")] == [e.backup_id for e in survivors]
 
     # the RPO guard: the newest verified backup (not the newer failed one) is minutes old
-    after = retention.rpo({}, context("RetentionRpo"))["hosts"]["demo"]
+    after = invoke("RetentionRpo", {})["hosts"]["demo"]
     assert after["backup_id"] == survivors[0].backup_id
     assert 0 <= after["age_hours"] < 0.5
     assert after["metric_value"] == pytest.approx(after["age_hours"], abs=1e-3)

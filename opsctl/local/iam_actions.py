@@ -1,0 +1,270 @@
+"""Which IAM authorizations an API call needs: (service, operation, parameters) -> ``Request``s.
+
+The table follows the Service Authorization Reference ("Actions, resources, and condition keys for <service>")
+and the services' own guides where an operation needs more than its namesake action:
+
+* S3: HeadObject is authorized as ``s3:GetObject``; CreateMultipartUpload, UploadPart and
+  CompleteMultipartUpload as ``s3:PutObject``; ListParts as ``s3:ListMultipartUploadParts``;
+  ListObjects(V2) and HeadBucket as ``s3:ListBucket`` on the bucket (with ``s3:prefix``);
+  ListMultipartUploads as ``s3:ListBucketMultipartUploads``; DeleteObjects as ``s3:DeleteObject`` per key;
+  CopyObject as GetObject on the source and PutObject on the target; a ``VersionId`` turns Get/Delete/tagging
+  actions into their ``...Version...`` forms; a ``Tagging`` on a write also needs ``s3:PutObjectTagging``
+  (S3 API reference, PutObject: "To use tagging, you must have the s3:PutObjectTagging permission").
+  Object ARNs are ``arn:aws:s3:::<bucket>/<key>``, the bucket's ``arn:aws:s3:::<bucket>``.
+* SSE-KMS: an object written to or read from a bucket whose default encryption is a KMS key needs the
+  key too, on the caller's own role (S3 user guide, "Using server-side encryption with AWS KMS keys"):
+  ``kms:GenerateDataKey`` to write, ``kms:Decrypt`` to read, both for a multipart upload's create and parts.
+* DynamoDB: the action is the operation, the resource the table (``.../table/<name>/index/<index>`` for a
+  Query/Scan of an index); batch and transaction operations are authorized per item's table and kind.
+* SNS Publish: the topic. Secrets Manager GetSecretValue: the secret's ARN (a name is resolved to it).
+  SSM: GetParameter(s) the parameter ARN; SendCommand the document AND every instance; GetCommandInvocation,
+  ListCommandInvocations, CancelCommand and DescribeInstanceInformation no resource (``*``).
+  Step Functions: StartExecution the state machine; Describe/StopExecution the execution; SendTask* the
+  state machine whose task the token belongs to. CloudWatch PutMetricData: ``*``. Lambda Invoke: the function.
+
+An operation missing here raises ``UnmappedOperation``: a task calling it fails loudly in the plane (a gap in
+the stand-in, to be filled with its documented authorization), never passes unchecked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote
+
+from opsctl.local.iam_policy import Request
+from opsctl.local.names import ACCOUNT, REGION
+
+Params = Mapping[str, Any]
+
+
+class UnmappedOperation(LookupError):
+    """An API call the plane does not know the IAM authorization of."""
+
+
+class Lookup(Protocol):
+    """What mapping a call needs from the plane's AWS."""
+
+    def bucket_key_arn(self, bucket: str) -> str | None:
+        """The KMS key of the bucket's default encryption (SSE-KMS), or None."""
+
+    def secret_arn(self, secret_id: str) -> str:
+        """The ARN of a secret given by name or ARN."""
+
+    def token_state_machine(self, token: str) -> str | None:
+        """The state machine of the execution a task token belongs to, or None when no execution has it."""
+
+
+def requests_for(service: str, operation: str, params: Params, lookup: Lookup) -> list[Request]:
+    mapper = _MAPPERS.get(service)
+    requests = mapper(operation, params, lookup) if mapper else None
+    if requests is None:
+        raise UnmappedOperation(
+            f"{service}.{operation}: the local plane does not know which IAM actions this call needs; add it to "
+            "opsctl/local/iam_actions.py with its documented authorization"
+        )
+    return requests
+
+
+def _arn(service: str, resource: str) -> str:
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+
+# -- S3 --------------------------------------------------------------------------------------------------
+_S3_OBJECT_ACTIONS = {
+    "GetObject": ("s3:GetObject", "s3:GetObjectVersion"),
+    "HeadObject": ("s3:GetObject", "s3:GetObjectVersion"),
+    "DeleteObject": ("s3:DeleteObject", "s3:DeleteObjectVersion"),
+    "GetObjectTagging": ("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+    "PutObjectTagging": ("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
+    "DeleteObjectTagging": ("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"),
+    "PutObject": ("s3:PutObject", "s3:PutObject"),
+    "CreateMultipartUpload": ("s3:PutObject", "s3:PutObject"),
+    "UploadPart": ("s3:PutObject", "s3:PutObject"),
+    "CompleteMultipartUpload": ("s3:PutObject", "s3:PutObject"),
+    "AbortMultipartUpload": ("s3:AbortMultipartUpload", "s3:AbortMultipartUpload"),
+    "ListParts": ("s3:ListMultipartUploadParts", "s3:ListMultipartUploadParts"),
+}
+_S3_BUCKET_ACTIONS = {
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+}
+#: the KMS actions an operation needs on the bucket's SSE-KMS key
+_S3_KMS_ACTIONS = {
+    "GetObject": ("kms:Decrypt",),
+    "PutObject": ("kms:GenerateDataKey",),
+    "CreateMultipartUpload": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "UploadPart": ("kms:GenerateDataKey", "kms:Decrypt"),
+}
+_WRITES_WITH_TAGGING = {"PutObject", "CreateMultipartUpload"}
+
+
+def _object_arn(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def _s3(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
+    bucket = str(params.get("Bucket", ""))
+    if operation in _S3_BUCKET_ACTIONS:
+        context = {"s3:prefix": str(params["Prefix"])} if "Prefix" in params else {}
+        return [Request(_S3_BUCKET_ACTIONS[operation], f"arn:aws:s3:::{bucket}", context)]
+    if operation == "DeleteObjects":
+        return [
+            Request(_S3_OBJECT_ACTIONS["DeleteObject"]["VersionId" in obj], _object_arn(bucket, obj["Key"]))
+            for obj in params["Delete"]["Objects"]
+        ]
+    if operation == "CopyObject":
+        return _s3_copy(params, lookup)
+    if operation not in _S3_OBJECT_ACTIONS:
+        return None
+    target = _object_arn(bucket, str(params["Key"]))
+    found = [Request(_S3_OBJECT_ACTIONS[operation]["VersionId" in params], target)]
+    if operation in _WRITES_WITH_TAGGING and params.get("Tagging"):
+        found.append(Request("s3:PutObjectTagging", target))
+    key_arn = lookup.bucket_key_arn(bucket)
+    if key_arn:
+        found += [Request(action, key_arn) for action in _S3_KMS_ACTIONS.get(operation, ())]
+    return found
+
+
+def _s3_copy(params: Params, lookup: Lookup) -> list[Request]:
+    source = params["CopySource"]
+    if isinstance(source, str):
+        path, _, query = source.lstrip("/").partition("?")
+        src_bucket, _, src_key = unquote(path).partition("/")
+        versioned = "versionId" in parse_qs(query)
+    else:
+        src_bucket, src_key, versioned = source["Bucket"], source["Key"], "VersionId" in source
+    bucket = str(params["Bucket"])
+    target = _object_arn(bucket, str(params["Key"]))
+    found = [
+        Request("s3:GetObjectVersion" if versioned else "s3:GetObject", _object_arn(src_bucket, src_key)),
+        Request("s3:PutObject", target),
+    ]
+    if params.get("TaggingDirective") == "REPLACE" and params.get("Tagging"):
+        found.append(Request("s3:PutObjectTagging", target))
+    for key_arn, action in (
+        (lookup.bucket_key_arn(src_bucket), "kms:Decrypt"),
+        (lookup.bucket_key_arn(bucket), "kms:GenerateDataKey"),
+    ):
+        if key_arn:
+            found.append(Request(action, key_arn))
+    return found
+
+
+# -- DynamoDB ----------------------------------------------------------------------------------------------
+_DYNAMODB_ITEM_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable"}
+_TRANSACT_KINDS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+
+
+def _table_arn(table: str, index: str | None = None) -> str:
+    return _arn("dynamodb", f"table/{table}" + (f"/index/{index}" if index else ""))
+
+
+def _dynamodb(operation: str, params: Params, _lookup: Lookup) -> list[Request] | None:
+    if operation in _DYNAMODB_ITEM_OPERATIONS:
+        return [Request(f"dynamodb:{operation}", _table_arn(params["TableName"], params.get("IndexName")))]
+    if operation in {"BatchGetItem", "BatchWriteItem"}:
+        return [Request(f"dynamodb:{operation}", _table_arn(table)) for table in params["RequestItems"]]
+    if operation in {"TransactWriteItems", "TransactGetItems"}:
+        return [
+            Request(f"dynamodb:{_TRANSACT_KINDS[kind]}", _table_arn(body["TableName"]))
+            for item in params["TransactItems"]
+            for kind, body in item.items()
+        ]
+    return None
+
+
+# -- SSM, Secrets Manager, SNS, Step Functions, CloudWatch, Lambda -----------------------------------------
+_SSM_NO_RESOURCE = {
+    "GetCommandInvocation",
+    "ListCommandInvocations",
+    "ListCommands",
+    "CancelCommand",
+    "DescribeInstanceInformation",
+}
+
+
+def parameter_arn(name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    return _arn("ssm", "parameter" + (name if name.startswith("/") else "/" + name))
+
+
+def instance_arn(instance_id: str) -> str:
+    if instance_id.startswith("mi-"):
+        return _arn("ssm", f"managed-instance/{instance_id}")
+    return _arn("ec2", f"instance/{instance_id}")
+
+
+def _ssm(operation: str, params: Params, _lookup: Lookup) -> list[Request] | None:
+    if operation in _SSM_NO_RESOURCE:
+        return [Request(f"ssm:{operation}", "*")]
+    if operation == "GetParameter":
+        return [Request("ssm:GetParameter", parameter_arn(str(params["Name"])))]
+    if operation == "GetParameters":
+        return [Request("ssm:GetParameters", parameter_arn(str(name))) for name in params["Names"]]
+    if operation == "SendCommand" and "Targets" not in params:
+        name = str(params["DocumentName"])
+        document = name if name.startswith("arn:") else _arn("ssm", f"document/{name}")
+        return [Request("ssm:SendCommand", document)] + [
+            Request("ssm:SendCommand", instance_arn(str(i))) for i in params.get("InstanceIds", ())
+        ]
+    return None
+
+
+def _secretsmanager(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
+    if operation in {"GetSecretValue", "DescribeSecret"}:
+        return [Request(f"secretsmanager:{operation}", lookup.secret_arn(str(params["SecretId"])))]
+    return None
+
+
+def _sns(operation: str, params: Params, _lookup: Lookup) -> list[Request] | None:
+    if operation == "Publish":
+        return [Request("sns:Publish", str(params.get("TopicArn") or params.get("TargetArn")))]
+    return None
+
+
+def _states(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
+    if operation in {"SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"}:
+        machine = lookup.token_state_machine(str(params["taskToken"]))
+        # a token no execution holds any more (closed or unknown) is refused by the service itself
+        # (TaskTimedOut, InvalidToken, as moto and moto_patches answer): nothing to authorize against
+        return [Request(f"states:{operation}", machine)] if machine else []
+    if operation == "StartExecution":
+        return [Request("states:StartExecution", str(params["stateMachineArn"]))]
+    if operation in {"DescribeExecution", "StopExecution"}:
+        return [Request(f"states:{operation}", str(params["executionArn"]))]
+    return None
+
+
+def _cloudwatch(operation: str, _params: Params, _lookup: Lookup) -> list[Request] | None:
+    return [Request("cloudwatch:PutMetricData", "*")] if operation == "PutMetricData" else None
+
+
+def _lambda(operation: str, params: Params, _lookup: Lookup) -> list[Request] | None:
+    if operation != "Invoke":
+        return None
+    name = str(params["FunctionName"])
+    return [Request("lambda:InvokeFunction", name if name.startswith("arn:") else _arn("lambda", f"function:{name}"))]
+
+
+_MAPPERS: dict[str, Callable[[str, Params, Lookup], list[Request] | None]] = {
+    "s3": _s3,
+    "dynamodb": _dynamodb,
+    "ssm": _ssm,
+    "secretsmanager": _secretsmanager,
+    "sns": _sns,
+    "stepfunctions": _states,
+    "cloudwatch": _cloudwatch,
+    "lambda": _lambda,
+}

@@ -1,0 +1,153 @@
+"""Identity-based policy evaluation, as IAM does it for one role (no CDK, no boto3: pure and unit-tested).
+
+What is modelled (the IAM user guide, "Policy evaluation logic" and "IAM JSON policy elements"):
+
+* a request is (action, resource, condition context); it is allowed when some ``Allow`` statement matches it
+  and no ``Deny`` statement does (an explicit deny wins; no match is an implicit deny);
+* ``Action``/``NotAction`` match case-insensitively (action names are), ``Resource``/``NotResource``
+  case-sensitively, both with the ``*`` and ``?`` wildcards ("IAM JSON policy elements: Resource": "You can
+  use wildcard characters (* and ?) within any ARN segment");
+* ``Condition``: the operators the task roles use, ``StringEquals`` and ``StringLike`` (and their ``Not``
+  forms), each key's values OR'ed, keys and operators AND'ed; a key missing from the request makes
+  ``StringEquals``/``StringLike`` false ("Condition operators": "If the key that you specify in a policy
+  condition is not present in the request context, the values do not match") and the ``Not`` forms true.
+  Any other operator raises ``UnsupportedPolicy``: a policy the plane cannot evaluate fails loudly instead of
+  being half-evaluated.
+
+Not modelled: resource-based policies (bucket, key, topic policies), permission boundaries, SCPs, session
+policies: the task roles' own statements are the only thing a deployed task's call depends on that the code
+can get wrong, and the other layers are not used by this project (the key policy delegates to IAM).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+
+class UnsupportedPolicy(ValueError):
+    """A policy element the plane does not evaluate (it must be modelled before a task role uses it)."""
+
+
+class Decision(enum.Enum):
+    ALLOW = "allow"
+    IMPLICIT_DENY = "implicit deny"
+    EXPLICIT_DENY = "explicit deny"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One authorization IAM makes for an API call (a call may need several: CopyObject, SendCommand, SSE-KMS)."""
+
+    action: str
+    resource: str
+    #: condition keys of the request (e.g. ``s3:prefix``); a key absent here is absent from the request
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+_OPERATORS = {"StringEquals", "StringNotEquals", "StringLike", "StringNotLike"}
+
+
+@dataclass(frozen=True)
+class Statement:
+    effect: str
+    actions: tuple[str, ...] = ()
+    not_actions: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    not_resources: tuple[str, ...] = ()
+    #: operator -> key -> values
+    conditions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    sid: str = ""
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Statement:
+        unknown = set(raw) - {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
+        if unknown:
+            raise UnsupportedPolicy(f"statement: unsupported elements {sorted(unknown)} (got {dict(raw)})")
+        if raw.get("Effect") not in {"Allow", "Deny"}:
+            raise UnsupportedPolicy(f"statement: Effect must be Allow or Deny (got {raw.get('Effect')!r})")
+        conditions: dict[str, dict[str, tuple[str, ...]]] = {}
+        for operator, keys in dict(raw.get("Condition", {})).items():
+            if operator not in _OPERATORS:
+                raise UnsupportedPolicy(f"statement: condition operator not evaluated here (got {operator!r})")
+            conditions[operator] = {key: _strings(values) for key, values in dict(keys).items()}
+        return cls(
+            effect=str(raw["Effect"]),
+            actions=_strings(raw.get("Action", ())),
+            not_actions=_strings(raw.get("NotAction", ())),
+            resources=_strings(raw.get("Resource", ())),
+            not_resources=_strings(raw.get("NotResource", ())),
+            conditions=conditions,
+            sid=str(raw.get("Sid", "")),
+        )
+
+    def matches(self, request: Request) -> bool:
+        return (
+            self._action_matches(request.action)
+            and self._resource_matches(request.resource)
+            and all(
+                _condition_holds(operator, key, values, request.context)
+                for operator, keys in self.conditions.items()
+                for key, values in keys.items()
+            )
+        )
+
+    def _action_matches(self, action: str) -> bool:
+        if self.not_actions:
+            return not any(_wildcard(pattern, action, fold=True) for pattern in self.not_actions)
+        return any(_wildcard(pattern, action, fold=True) for pattern in self.actions)
+
+    def _resource_matches(self, resource: str) -> bool:
+        if self.not_resources:
+            return not any(_wildcard(pattern, resource) for pattern in self.not_resources)
+        return any(_wildcard(pattern, resource) for pattern in self.resources)
+
+
+@dataclass(frozen=True)
+class Policy:
+    statements: tuple[Statement, ...]
+
+    @classmethod
+    def from_statements(cls, statements: Iterable[Mapping[str, Any]]) -> Policy:
+        return cls(tuple(Statement.from_json(raw) for raw in statements))
+
+    def decide(self, request: Request) -> Decision:
+        matching = [st for st in self.statements if st.matches(request)]
+        if any(st.effect == "Deny" for st in matching):
+            return Decision.EXPLICIT_DENY
+        return Decision.ALLOW if matching else Decision.IMPLICIT_DENY
+
+    def denied(self, requests: Sequence[Request]) -> tuple[Request, Decision] | None:
+        """The first request of an API call that is not allowed (and why), or None: the call is allowed."""
+        for request in requests:
+            decision = self.decide(request)
+            if decision is not Decision.ALLOW:
+                return request, decision
+        return None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
+def _condition_holds(operator: str, key: str, values: tuple[str, ...], context: Mapping[str, str]) -> bool:
+    negated = "Not" in operator
+    if key not in context:
+        return negated
+    actual = context[key]
+    found = any(_wildcard(value, actual) for value in values) if operator.endswith("Like") else actual in values
+    return found != negated
+
+
+def _wildcard(pattern: str, value: str, *, fold: bool = False) -> bool:
+    return _compiled(pattern, fold).fullmatch(value) is not None
+
+
+@cache
+def _compiled(pattern: str, fold: bool) -> re.Pattern[str]:
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body, re.IGNORECASE | re.DOTALL if fold else re.DOTALL)
