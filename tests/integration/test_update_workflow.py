@@ -5,7 +5,6 @@ their migration ran), refusals before anything is touched, the lock."""
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -165,6 +164,7 @@ def test_a_rollback_that_fails_keeps_the_lock_and_says_where_to_look(plane: Loca
     host_name = TRANSPORT_HOSTS["ssh"]
     host = plane.host(host_name)
     version = _next_version()
+    running_before = host.app_version()  # what the runbook puts back (not taken from other tests' history)
     _publish(plane, host_name, version, healthy=False)
     host.set_fault("compose:down", {"fail": True})  # the rollback's first step
     try:
@@ -180,17 +180,9 @@ def test_a_rollback_that_fails_keeps_the_lock_and_says_where_to_look(plane: Loca
     assert _notices(plane, "ROLLBACK FAILED")
     # what the runbook says: put the previous version back by hand, then free the lock
     plane.dynamodb.delete_item(TableName=plane.table, Key={"pk": {"S": f"LOCK#{host_name}"}, "sk": {"S": "LOCK"}})
-    fixed = plane.run(
-        "update", {"host": host_name, "version": _previous_good(plane, host_name), "allow_downgrade": True}
-    )
+    fixed = plane.run("update", {"host": host_name, "version": running_before, "allow_downgrade": True})
     assert fixed.status == "SUCCEEDED", (fixed.error, fixed.cause)
-
-
-def _previous_good(plane: LocalPlane, host_name: str) -> str:
-    """The newest release of the host's deployment history that succeeded (what the runbook redeploys)."""
-    outcomes = [json.loads(item["outcome"]["S"]) for item in _catalogued(plane, host_name, "DEPLOY#")]
-    good = [o for o in outcomes if o["outcome"] == "succeeded"]
-    return str(good[-1]["to_version"])
+    assert host.app_version() == running_before
 
 
 @pytest.mark.parametrize(
