@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -50,6 +50,20 @@ DataContextT = TypeVar("DataContextT", bound=DataContext)
 Recorder = Callable[[BaseModel], None]
 #: what runs a step over SSH or the local transport (SSM targets send commands instead)
 RunnerTarget = SshTarget | LocalTarget
+
+
+class NamesItsHost(Protocol):
+    """An event that names its target directly (most host steps' events)."""
+
+    @property
+    def host(self) -> str: ...
+
+
+class OnEventHost:
+    """``host()`` for a step whose event carries ``host``: put it first among the step's bases."""
+
+    def host(self, event: NamesItsHost) -> str:
+        return event.host
 
 
 class HostStep(ABC, Generic[EventT, ContextT, ResultT]):

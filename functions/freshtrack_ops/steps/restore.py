@@ -32,7 +32,7 @@ from freshtrack_ops.restore.database import database_command, read_database_acti
 from freshtrack_ops.restore.load import load_backup
 from freshtrack_ops.restore.ssm_read import READ_TIMEOUT_S
 from freshtrack_ops.restore.verify import load_manifest, verify_archive
-from freshtrack_ops.steps.base import DataStep, HostStep, NoContext, RunnerTarget
+from freshtrack_ops.steps.base import DataStep, HostStep, NoContext, OnEventHost, RunnerTarget
 from freshtrack_ops.steps.metrics import job_started
 
 
@@ -116,15 +116,12 @@ class LoadStep(DataStep[LoadEvent, LoadContext, LoadResult]):
         metrics.add_metric(name="RestoreLoadSeconds", unit=MetricUnit.Seconds, value=output.duration_s)
 
 
-class DatabaseStep(HostStep[DatabaseEvent, NoContext, DatabaseActionResult]):
+class DatabaseStep(OnEventHost, HostStep[DatabaseEvent, NoContext, DatabaseActionResult]):
     name = "database"
     scripts = ("database.sh",)
     domain = "restore.database"
     model = DatabaseEvent
     context_model = NoContext
-
-    def host(self, event: DatabaseEvent) -> str:
-        return event.host
 
     def prepare(self, event: DatabaseEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
         return database_command(event, target), NoContext()
@@ -173,15 +170,12 @@ class CountsStep(HostStep[CountsEvent, NoContext, CountsResult]):
         return checks.compare_with_manifest(event.backup, event.database, actual, runtime.store())
 
 
-class ServicesStep(HostStep[ServicesEvent, NoContext, ServicesResult]):
+class ServicesStep(OnEventHost, HostStep[ServicesEvent, NoContext, ServicesResult]):
     name = "services"
     scripts = ("services.sh",)
     domain = "restore.checks"
     model = ServicesEvent
     context_model = NoContext
-
-    def host(self, event: ServicesEvent) -> str:
-        return event.host
 
     def prepare(self, event: ServicesEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
         return checks.services_command(target, event.action, event.services), NoContext()
@@ -191,15 +185,12 @@ class ServicesStep(HostStep[ServicesEvent, NoContext, ServicesResult]):
         return checks.read_services(target, command, result)
 
 
-class HealthStep(HostStep[HealthEvent, NoContext, HealthResult]):
+class HealthStep(OnEventHost, HostStep[HealthEvent, NoContext, HealthResult]):
     name = "health"
     scripts = ("services.sh", "health.sh")
     domain = "restore.checks"
     model = HealthEvent
     context_model = NoContext
-
-    def host(self, event: HealthEvent) -> str:
-        return event.host
 
     def prepare(self, event: HealthEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
         return checks.health_command(target), NoContext()

@@ -15,7 +15,7 @@ from freshtrack_ops.jobs import JobStarted, Mode
 from freshtrack_ops.observability import metrics
 from freshtrack_ops.ports import CommandResult, HostRunner
 from freshtrack_ops.redact import redact
-from freshtrack_ops.steps.base import DataStep, HostStep, NoContext, RunnerTarget
+from freshtrack_ops.steps.base import DataStep, HostStep, NoContext, OnEventHost, RunnerTarget
 from freshtrack_ops.steps.metrics import job_started
 from freshtrack_ops.update import host, images
 from freshtrack_ops.update.models import (
@@ -62,15 +62,12 @@ class UpdatePreflightStep(HostStep[UpdateEvent, NoContext, UpdatePreflightReport
         return host.read_preflight(event.plan, target, result)
 
 
-class SchemaStep(HostStep[SchemaEvent, NoContext, SchemaFingerprint]):
+class SchemaStep(OnEventHost, HostStep[SchemaEvent, NoContext, SchemaFingerprint]):
     name = "schema"
     scripts = ("schema_fingerprint.sh",)
     domain = "update.host"
     model = SchemaEvent
     context_model = NoContext
-
-    def host(self, event: SchemaEvent) -> str:
-        return event.host
 
     def prepare(self, event: SchemaEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
         return host.schema_command(target), NoContext()
@@ -81,15 +78,12 @@ class SchemaStep(HostStep[SchemaEvent, NoContext, SchemaFingerprint]):
         return host.read_schema(target, result)
 
 
-class CheckoutStep(HostStep[CheckoutEvent, NoContext, CheckoutResult]):
+class CheckoutStep(OnEventHost, HostStep[CheckoutEvent, NoContext, CheckoutResult]):
     name = "checkout"
     scripts = ("app_checkout.sh",)
     domain = "update.host"
     model = CheckoutEvent
     context_model = NoContext
-
-    def host(self, event: CheckoutEvent) -> str:
-        return event.host
 
     def prepare(self, event: CheckoutEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
         return host.checkout_command(event, target), NoContext()
@@ -98,7 +92,7 @@ class CheckoutStep(HostStep[CheckoutEvent, NoContext, CheckoutResult]):
         return host.read_checkout(event, target, result)
 
 
-class DeployStep(DataStep[DeployEvent, DeployContext, DeployResult]):
+class DeployStep(OnEventHost, DataStep[DeployEvent, DeployContext, DeployResult]):
     """scripts/deploy-automated.sh, bounded by the target's ``deploy_timeout_s``: inline when it fits the
     invocation (or the SSM document's hour), a host job otherwise. Its whole output is kept in S3."""
 
@@ -107,9 +101,6 @@ class DeployStep(DataStep[DeployEvent, DeployContext, DeployResult]):
     domain = "update.host"
     model = DeployEvent
     context_model = DeployContext
-
-    def host(self, event: DeployEvent) -> str:
-        return event.host
 
     def estimate_s(self, event: DeployEvent, target: Target) -> float:
         return float(target.update.assumed_deploy_s)
@@ -158,15 +149,12 @@ class DeployStep(DataStep[DeployEvent, DeployContext, DeployResult]):
         metrics.add_metric(name="DeploySeconds", unit=MetricUnit.Seconds, value=output.duration_s)
 
 
-class VerifyDeploymentStep(HostStep[VerifyDeploymentEvent, NoContext, VerifyDeploymentResult]):
+class VerifyDeploymentStep(OnEventHost, HostStep[VerifyDeploymentEvent, NoContext, VerifyDeploymentResult]):
     name = "verify-deployment"
     scripts = ("app_verify.sh",)
     domain = "update.host"
     model = VerifyDeploymentEvent
     context_model = NoContext
-
-    def host(self, event: VerifyDeploymentEvent) -> str:
-        return event.host
 
     def prepare(
         self, event: VerifyDeploymentEvent, target: Target, mode: Mode = "inline"
@@ -179,7 +167,7 @@ class VerifyDeploymentStep(HostStep[VerifyDeploymentEvent, NoContext, VerifyDepl
         return host.read_verify(event, target, result)
 
 
-class DownStep(HostStep[HostOnlyEvent, NoContext, StepDone]):
+class DownStep(OnEventHost, HostStep[HostOnlyEvent, NoContext, StepDone]):
     """The manual's rollback step 1: ``docker compose down --timeout 30``."""
 
     name = "down"
@@ -187,9 +175,6 @@ class DownStep(HostStep[HostOnlyEvent, NoContext, StepDone]):
     domain = "update.host"
     model = HostOnlyEvent
     context_model = NoContext
-
-    def host(self, event: HostOnlyEvent) -> str:
-        return event.host
 
     def prepare(self, event: HostOnlyEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
         return host.down_command(target), NoContext()
@@ -199,7 +184,7 @@ class DownStep(HostStep[HostOnlyEvent, NoContext, StepDone]):
         return StepDone()
 
 
-class ImagesStep(HostStep[HostOnlyEvent, NoContext, ImagesRecord]):
+class ImagesStep(OnEventHost, HostStep[HostOnlyEvent, NoContext, ImagesRecord]):
     """Before an image update: the images the containers run, by registry digest."""
 
     name = "images"
@@ -208,9 +193,6 @@ class ImagesStep(HostStep[HostOnlyEvent, NoContext, ImagesRecord]):
     model = HostOnlyEvent
     context_model = NoContext
 
-    def host(self, event: HostOnlyEvent) -> str:
-        return event.host
-
     def prepare(self, event: HostOnlyEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
         return images.record_command(target), NoContext()
 
@@ -218,7 +200,7 @@ class ImagesStep(HostStep[HostOnlyEvent, NoContext, ImagesRecord]):
         return images.read_record(target, result)
 
 
-class PinImagesStep(HostStep[PinImagesEvent, NoContext, PinResult]):
+class PinImagesStep(OnEventHost, HostStep[PinImagesEvent, NoContext, PinResult]):
     """An image update's rollback: the recorded images pinned by digest in the compose override file."""
 
     name = "pin-images"
@@ -226,9 +208,6 @@ class PinImagesStep(HostStep[PinImagesEvent, NoContext, PinResult]):
     domain = "update.images"
     model = PinImagesEvent
     context_model = NoContext
-
-    def host(self, event: PinImagesEvent) -> str:
-        return event.host
 
     def prepare(self, event: PinImagesEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
         return images.pin_command(event, target), NoContext()
