@@ -6,6 +6,7 @@ control plane and the deployed tasks agree on what a target is.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -397,12 +398,36 @@ def parse_target(data: Any) -> SshTarget | SsmTarget | LocalTarget:
     return _TARGET_ADAPTER.validate_python(data)
 
 
+def _keep_discriminators(compact: Any, full: Any) -> None:
+    """Put back every ``transport`` that ``exclude_defaults`` dropped (a union needs it to pick the model)."""
+    if isinstance(compact, dict) and isinstance(full, dict):
+        if "transport" in full:
+            compact["transport"] = full["transport"]
+        for key, value in compact.items():
+            _keep_discriminators(value, full.get(key))
+    elif isinstance(compact, list) and isinstance(full, list):
+        for compact_item, full_item in zip(compact, full, strict=True):
+            _keep_discriminators(compact_item, full_item)
+
+
 class TargetSet(BaseModel):
     """The targets as the Lambda tasks see them (no deployment-only settings)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     targets: tuple[Target, ...]
+
+    def parameter_json(self) -> str:
+        """The targets as the control plane stores them (the SSM parameter, at most 8 KB): settings at their
+        defaults left out (a ``dr`` section alone is ~1.5 KB in full), every ``transport`` kept (the models'
+        discriminator), and checked to read back equal to these targets."""
+        full = self.model_dump(mode="json")
+        compact = self.model_dump(mode="json", exclude_defaults=True)
+        _keep_discriminators(compact, full)
+        text = json.dumps(compact, separators=(",", ":"))
+        if TargetSet.model_validate_json(text) != self:
+            raise ConfigError("targets: the compact targets JSON does not read back equal to the configuration")
+        return text
 
     def get(self, host: str) -> SshTarget | SsmTarget | LocalTarget:
         for target in self.targets:

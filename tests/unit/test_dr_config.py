@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from freshtrack_ops.config import (
     DeploymentConfig,
     LocalTarget,
+    TargetSet,
     describe_validation_error,
     load_deployment_config,
     parse_target,
@@ -148,3 +149,19 @@ def test_the_example_configures_disaster_recovery_and_a_bad_section_stops_synth(
     bad.write_text(EXAMPLE.read_text().replace("hosted_zone_id: Z", "hosted_zone_id: z", 1))
     with pytest.raises(ConfigError, match=r"targets\.0\.dr\.hosted_zone_id: .*\(got 'z"):
         load_deployment_config(bad)
+
+
+def test_the_targets_parameter_json_leaves_defaults_out_and_reads_back_equal() -> None:
+    """The SSM parameter holds 8 KB at most: a full dump of the example's two targets is ~3.3 KB (a dr section
+    alone ~1.5 KB), the compact one reads back to the same targets with every union's ``transport`` kept."""
+    import json
+
+    targets = load_deployment_config(EXAMPLE).target_set()
+    compact = targets.parameter_json()
+
+    assert TargetSet.model_validate_json(compact) == targets
+    assert len(compact) < len(targets.model_dump_json()) / 2
+    data = json.loads(compact)
+    assert all("transport" in target for target in data["targets"])
+    standbys = [s for t in data["targets"] for s in t.get("dr", {}).get("standbys", [])]
+    assert standbys and all("transport" in standby for standby in standbys)
