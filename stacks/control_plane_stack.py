@@ -133,7 +133,7 @@ class TargetsParameter(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig) -> None:
         super().__init__(scope, construct_id)
-        value = config.target_set().model_dump_json()
+        value = config.target_set().parameter_json()
         size = len(value.encode("utf-8"))
         if size > ADVANCED_PARAMETER_LIMIT:
             raise ValueError(

@@ -6,6 +6,7 @@ control plane and the deployed tasks agree on what a target is.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -46,6 +47,17 @@ INSTANCE_ID_PATTERN = r"^(i|mi)-[0-9a-f]{8,17}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 SUBNET_ID_PATTERN = r"^subnet-[0-9a-f]{8,17}$"
 SECURITY_GROUP_ID_PATTERN = r"^sg-[0-9a-f]{8,17}$"
+#: EC2 launch template ids are ``lt-`` and 17 hex digits; names are 3-128 characters of ``[a-zA-Z0-9().-/_]``
+#: (CreateLaunchTemplate, EC2 API reference). An ``lt-``+17-hex value is read as an id, anything else as a name.
+LAUNCH_TEMPLATE_ID_PATTERN = r"^lt-[0-9a-f]{17}$"
+LAUNCH_TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9().\-/_]{3,128}$"
+#: "$Default", "$Latest" or a version number (RunInstances' LaunchTemplateSpecification.Version)
+LAUNCH_TEMPLATE_VERSION_PATTERN = r"^(\$Default|\$Latest|[1-9][0-9]{0,8})$"
+#: Route 53 hosted zone ids: "Z" and upper-case letters/digits, at most 32 characters (HostedZone.Id)
+HOSTED_ZONE_ID_PATTERN = r"^Z[A-Z0-9]{1,31}$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+#: a Secrets Manager secret NAME (the ARN adds "-" and 6 random characters; IAM names it ``<name>-??????``)
+SECRET_NAME_PATTERN = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 - a pattern, not a secret
 CRON_PATTERN = r"^cron\([^()]+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$"
 
 
@@ -151,6 +163,123 @@ class UpdateSettings(BaseModel):
     image_update_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = None
 
 
+SshKeyType = Literal["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"]
+
+
+class SshStandby(BaseModel):
+    """A standby server reached over SSH: a prepared machine a disaster recovery may restore onto."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: HostId
+    transport: Literal["ssh"] = "ssh"
+    address: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:-]{1,253}$")]
+    port: int = Field(default=22, ge=1, le=65535)
+    user: Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)] = "root"
+    private_key_secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)]
+    host_public_key: Annotated[str, StringConstraints(pattern=HOST_PUBLIC_KEY_PATTERN)]
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class SsmStandby(BaseModel):
+    """A standby server reached through SSM Run Command."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: HostId
+    transport: Literal["ssm"] = "ssm"
+    instance_id: Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)]
+
+
+Standby = Annotated[SshStandby | SsmStandby, Field(discriminator="transport")]
+
+
+class DrSettings(BaseModel):
+    """How a target is recovered onto another server (docs/disaster-recovery.md): where a replacement comes from,
+    how it is reached, which DNS record a recovery moves, where the app's configuration is kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: the EC2 launch template a provisioned replacement is started from (id ``lt-…`` or name); it carries the
+    #: AMI, instance type, subnet, security groups, key pair and instance profile
+    launch_template: (
+        Annotated[str, StringConstraints(pattern=f"{LAUNCH_TEMPLATE_ID_PATTERN}|{LAUNCH_TEMPLATE_NAME_PATTERN}")] | None
+    ) = None
+    launch_template_version: Annotated[str, StringConstraints(pattern=LAUNCH_TEMPLATE_VERSION_PATTERN)] = "$Default"
+    #: the IAM role inside the template's instance profile: RunInstances with an instance profile needs
+    #: iam:PassRole on that role ("Grant permissions to attach an IAM role to an instance", EC2 user guide), and
+    #: the workflow's role gets PassRole on exactly this one. Required for an SSM replacement (the SSM Agent
+    #: registers with the instance's role credentials).
+    instance_role_arn: Annotated[str, StringConstraints(pattern=ROLE_ARN_PATTERN)] | None = None
+    #: how the control plane reaches a provisioned replacement; unset: the target's own transport (``ssh`` for
+    #: the embedded plane's local targets)
+    transport: Literal["ssh", "ssm"] | None = None
+    #: SSH replacement only: the login the launch template installs (its key pair or user data) and the secret
+    #: holding the matching private key; unset: the target's own (an SSH target's ``user`` and
+    #: ``private_key_secret_arn``)
+    ssh_user: Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)] | None = None
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    private_key_secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)] | None = None
+    #: the host key type pinned from the new instance's console output (never trusted on first use)
+    host_key_type: SshKeyType = "ssh-ed25519"
+    #: which address of a provisioned instance the control plane connects to: its public IPv4 address, or its
+    #: private one (functions placed in the instance's VPC, ``vpc:``)
+    connect_via: Literal["public-ip", "private-ip"] = "public-ip"
+    #: the Route 53 record a recovery points at the new server (UPSERT, then wait for INSYNC)
+    hosted_zone_id: Annotated[str, StringConstraints(pattern=HOSTED_ZONE_ID_PATTERN)]
+    #: unset: the target's domain
+    record_name: Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=253)] | None = None
+    record_type: Literal["A", "AAAA"] = "A"
+    #: short, so resolvers follow a recovery soon (Route 53 takes 0 to 2147483647 seconds)
+    record_ttl: int = Field(default=60, ge=0, le=2_147_483_647)
+    #: the Secrets Manager secret (name) holding the host's .env.production and secrets/ files
+    app_config_secret_name: Annotated[str, StringConstraints(pattern=SECRET_NAME_PATTERN)]
+    #: a monthly (or any) drill on a schedule (EventBridge Scheduler cron, UTC); unset: drills only on request
+    drill_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = None
+    #: time limits of a provisioned replacement: until EC2 reports it running, until it answers (SSH with the
+    #: pinned key, or online in SSM), and of the DNS change until Route 53 reports INSYNC
+    running_timeout_s: int = Field(default=600, ge=60, le=3600)
+    reachable_timeout_s: int = Field(default=900, ge=60, le=3600)
+    dns_insync_timeout_s: int = Field(default=600, ge=60, le=3600)
+    #: require an approval (as restore.approval) in addition to / instead of the typed confirmation of a recovery
+    approval: bool = False
+    lock_lease_seconds: int = Field(default=6 * 3600, ge=900, le=86_400)
+    #: prepared servers a recovery may use instead of provisioning one (``replacement: <standby id>``)
+    standbys: tuple[Standby, ...] = ()
+
+    @property
+    def launch_template_spec(self) -> dict[str, str] | None:
+        """RunInstances' ``LaunchTemplate`` parameter (LaunchTemplateId or LaunchTemplateName, and Version)."""
+        if self.launch_template is None:
+            return None
+        key = (
+            "LaunchTemplateId"
+            if re.fullmatch(LAUNCH_TEMPLATE_ID_PATTERN, self.launch_template)
+            else "LaunchTemplateName"
+        )
+        return {key: self.launch_template, "Version": self.launch_template_version}
+
+    def effective_transport(self, target: TargetBase) -> Literal["ssh", "ssm"]:
+        """The transport of a provisioned replacement: the configured one, else the target's own (``ssh`` for a
+        local target of the embedded plane)."""
+        if self.transport is not None:
+            return self.transport
+        return "ssm" if getattr(target, "transport", None) == "ssm" else "ssh"
+
+    def effective_record_name(self, target: TargetBase) -> str:
+        return self.record_name or target.domain
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.launch_template is None and not self.standbys:
+            raise ValueError("nothing to recover onto: set launch_template (provision a server) or standbys")
+        ids = [s.id for s in self.standbys]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"standbys: id listed more than once: {', '.join(repeated)}")
+        return self
+
+
 #: the longest a host job (a dump, verification or load too long for one Lambda invocation) may run; the
 #: workflows' own TimeoutSeconds are sized from it (tests/asl checks that)
 MAX_TRANSFER_HOURS = 24
@@ -182,6 +311,8 @@ class TargetBase(BaseModel):
     job_dir: AbsPath = "/var/tmp/freshtrack-ops/jobs"
     #: a host job still running after this long is stopped and its workflow fails (HostCommandTimeout)
     max_transfer_hours: int = Field(default=12, ge=1, le=MAX_TRANSFER_HOURS)
+    #: disaster recovery onto another server (docs/disaster-recovery.md); unset: this target cannot be recovered
+    dr: DrSettings | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -202,11 +333,34 @@ class TargetBase(BaseModel):
         for service in self.update.built_services:
             if service not in self.compose_services:
                 raise ValueError(f"update.built_services entry {service!r} is not in compose_services")
+        if self.dr is not None:
+            _check_dr(self, self.dr)
         return self
 
     @property
     def effective_health_url(self) -> str:
         return str(self.health_url) if self.health_url else f"https://{self.domain}/api/health"
+
+
+def _check_dr(target: TargetBase, dr: DrSettings) -> None:
+    """What a ``dr`` section must hold for this target: a replacement it can reach, and standbys that are not the
+    target itself (a recovery onto the primary would restore over the server it is meant to replace)."""
+    transport = dr.effective_transport(target)
+    has_key = dr.private_key_secret_arn is not None or getattr(target, "private_key_secret_arn", None) is not None
+    if dr.launch_template is not None and transport == "ssh" and not has_key:
+        raise ValueError("dr.private_key_secret_arn: required for an SSH replacement of a target not reached over SSH")
+    if dr.launch_template is not None and transport == "ssm" and dr.instance_role_arn is None:
+        raise ValueError(
+            "dr.instance_role_arn: required for an SSM replacement (the SSM Agent registers with the instance "
+            "profile's role, and RunInstances needs iam:PassRole on it)"
+        )
+    for standby in dr.standbys:
+        if standby.id == target.id:
+            raise ValueError(f"dr.standbys: {standby.id!r} is this target's own id")
+        same_address = isinstance(standby, SshStandby) and standby.address == getattr(target, "address", None)
+        same_instance = isinstance(standby, SsmStandby) and standby.instance_id == getattr(target, "instance_id", None)
+        if same_address or same_instance:
+            raise ValueError(f"dr.standbys: standby {standby.id!r} is this target's own server")
 
 
 class SshTarget(TargetBase):
@@ -244,12 +398,36 @@ def parse_target(data: Any) -> SshTarget | SsmTarget | LocalTarget:
     return _TARGET_ADAPTER.validate_python(data)
 
 
+def _keep_discriminators(compact: Any, full: Any) -> None:
+    """Put back every ``transport`` that ``exclude_defaults`` dropped (a union needs it to pick the model)."""
+    if isinstance(compact, dict) and isinstance(full, dict):
+        if "transport" in full:
+            compact["transport"] = full["transport"]
+        for key, value in compact.items():
+            _keep_discriminators(value, full.get(key))
+    elif isinstance(compact, list) and isinstance(full, list):
+        for compact_item, full_item in zip(compact, full, strict=True):
+            _keep_discriminators(compact_item, full_item)
+
+
 class TargetSet(BaseModel):
     """The targets as the Lambda tasks see them (no deployment-only settings)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     targets: tuple[Target, ...]
+
+    def parameter_json(self) -> str:
+        """The targets as the control plane stores them (the SSM parameter, at most 8 KB): settings at their
+        defaults left out (a ``dr`` section alone is ~1.5 KB in full), every ``transport`` kept (the models'
+        discriminator), and checked to read back equal to these targets."""
+        full = self.model_dump(mode="json")
+        compact = self.model_dump(mode="json", exclude_defaults=True)
+        _keep_discriminators(compact, full)
+        text = json.dumps(compact, separators=(",", ":"))
+        if TargetSet.model_validate_json(text) != self:
+            raise ConfigError("targets: the compact targets JSON does not read back equal to the configuration")
+        return text
 
     def get(self, host: str) -> SshTarget | SsmTarget | LocalTarget:
         for target in self.targets:
@@ -312,10 +490,31 @@ class DeploymentConfig(BaseModel):
             seen.add(target.id)
             if target.transport == "local":
                 raise ValueError(f"target {target.id!r}: transport 'local' exists only in the embedded plane")
+        # a standby's id names one server: not a target's, not another standby's (a request says
+        # ``replacement: <standby id>``, and a promotion makes the standby a target's server)
+        servers = {_server(t) for t in self.targets}
+        for target in self.targets:
+            for standby in target.dr.standbys if target.dr else ():
+                if standby.id in seen:
+                    raise ValueError(f"target {target.id!r}: dr.standbys id {standby.id!r} is already used")
+                seen.add(standby.id)
+                # a recovery restores over its replacement: a standby that is some target's server would
+                # destroy that target's data
+                if _server(standby) in servers:
+                    raise ValueError(f"target {target.id!r}: standby {standby.id!r} is the server of a target")
         return self
 
     def target_set(self) -> TargetSet:
         return TargetSet(targets=self.targets)
+
+
+def _server(host: SshTarget | SsmTarget | LocalTarget | SshStandby | SsmStandby) -> str:
+    """The machine a target or standby names: its SSH address, or its instance id."""
+    if isinstance(host, SshTarget | SshStandby):
+        return f"address:{host.address.lower()}"
+    if isinstance(host, SsmTarget | SsmStandby):
+        return f"instance:{host.instance_id}"
+    return f"local:{host.id}"
 
 
 def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:

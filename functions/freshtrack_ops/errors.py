@@ -146,3 +146,23 @@ class ComposeOverrideInUse(OpsError):
 
 class FleetUpdateFailed(OpsError):
     """A fleet update ended with a host not updated (failed, rolled back, or never started after a failure)."""
+
+
+class NoVerifiedBackup(OpsError):
+    """A disaster recovery was asked to restore a backup that has not passed a test restore (or the host has none):
+    refused before any server is provisioned."""
+
+
+class HostKeyUnavailable(OpsError):
+    """A new instance's console output holds no complete SSH host key block yet (still booting, or the block was cut
+    off): the workflow polls again until its time limit. Never a reason to trust a key on first use."""
+
+
+class HostKeyRejected(OpsError):
+    """A new instance's console output holds a host key block that cannot be trusted (printed twice, a key of the
+    pinned type listed twice or missing, a malformed or mislabelled key). Never retried."""
+
+
+class ReplacementIsPrimary(OpsError):
+    """The replacement server of a disaster recovery is the primary itself (same instance id or address): a
+    recovery would restore over the server it replaces. Never retried."""

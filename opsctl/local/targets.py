@@ -74,6 +74,6 @@ class Targets:
         )
 
     def _write(self) -> None:
-        body = TargetSet(targets=tuple(self._targets.values())).model_dump_json()
+        body = TargetSet(targets=tuple(self._targets.values())).parameter_json()
         self._client("ssm").put_parameter(Name=TARGETS_PARAMETER, Value=body, Type="String", Overwrite=True)
         runtime.reset()  # the tasks' cached parameter would otherwise keep the old targets for a minute

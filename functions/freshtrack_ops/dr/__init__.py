@@ -1,0 +1,2 @@
+"""Disaster recovery onto another server: the request, its guards, the replacement's host key
+(docs/disaster-recovery.md)."""
