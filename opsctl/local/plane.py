@@ -13,6 +13,10 @@ them (``ssm_executor``), their data path uses presigned URLs served by a local S
 The state machines are created from ``state_machines/*.asl.json`` with ``state_machines.substitutions``
 (the same function CDK uses), so what runs here is what deploys.
 
+EC2 ``RunInstances`` from the plane's launch templates (``launch_templates``) boots a blank local host per
+instance, reached with ``host(<instance id>)`` and listed by ``hosts()``; ``TerminateInstances`` removes it
+(``instances``). Route 53 holds the demo domain's zone, one A record per target (``dns``, ``dns_records``).
+
 ``LocalPlane`` is a facade over parts with one job each: ``provisioning`` (AWS resources), ``targets``,
 ``ssm_side`` and ``presign_endpoint`` (setting up), ``running`` and ``events`` (executions and the
 EventBridge rules), ``inspection`` (what tests look at), ``configuration`` (the tasks' settings).
