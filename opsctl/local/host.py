@@ -26,7 +26,7 @@ from opsctl.local.health import HealthServer
 from opsctl.local.postgres import PostgresCluster
 from opsctl.local.seed import DB_NAME as SEED_DB
 from opsctl.local.seed import ROLE_NAME as SEED_ROLE
-from opsctl.local.seed import seed
+from opsctl.local.seed import create_empty_database, seed
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROJECT = "freshtrack-pro"
@@ -45,11 +45,28 @@ INITIAL_LOGS: dict[str, list[str]] = {
 class LocalHost:
     """A throwaway FreshTrack host under ``root``; see the package docs for what it runs."""
 
-    def __init__(self, root: Path, name: str = "demo", *, readings: int = 20_000, use_sshd: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        name: str = "demo",
+        *,
+        readings: int = 20_000,
+        use_sshd: bool = True,
+        blank: bool = False,
+        authorized_public_key: str | None = None,
+    ) -> None:
+        """``blank``: a new server before its bootstrap (what the local plane's RunInstances creates): its
+        PostgreSQL holds only what the compose's postgres service creates at its first start (role and empty
+        database ``frostguard``: the manual's restore then recreates the database OWNER that role), the app
+        directory exists but is empty (nothing cloned, no ``.env.production``, no ``secrets/``), and only the
+        postgres container runs. ``authorized_public_key``: the key sshd accepts (an EC2 key pair's), instead of
+        a generated client key."""
         self.root = Path(root).resolve()
         self.name = name
         self.readings = readings
         self.use_sshd = use_sshd
+        self.blank = blank
+        self.authorized_public_key = authorized_public_key
         self.state_dir = self.root / "state"
         self.bin_dir = self.root / "bin"
         self.docker_bin = self.bin_dir / "docker"
@@ -81,9 +98,13 @@ class LocalHost:
         link.unlink(missing_ok=True)
         link.symlink_to(self._pg.base, target_is_directory=True)
         self._pg.start()
-        seed(self._pg.conninfo(), self.readings)
-        app_repo.create_app_repo(self.root)
-        app_repo.record_initial_migrations(self.app_dir, self._pg.conninfo(), db=SEED_DB, role=SEED_ROLE)
+        if self.blank:
+            create_empty_database(self._pg.conninfo())
+            self.app_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            seed(self._pg.conninfo(), self.readings)
+            app_repo.create_app_repo(self.root)
+            app_repo.record_initial_migrations(self.app_dir, self._pg.conninfo(), db=SEED_DB, role=SEED_ROLE)
         host_json = {
             "name": self.name,
             "project": PROJECT,
@@ -92,6 +113,39 @@ class LocalHost:
             "pg": self._pg.describe(),
         }
         (self.state_dir / "host.json").write_text(json.dumps(host_json, indent=1), encoding="utf-8")
+        if self.blank:
+            self._write_blank_shim_state()
+        else:
+            self._write_running_shim_state()
+        self.docker_bin.write_text(
+            "#!/usr/bin/env bash\n"
+            "# docker CLI stand-in of the opsctl local host (tests and local plane only)\n"
+            f"exec {shlex.quote(sys.executable)} -I {shlex.quote(str(DOCKER_SHIM))} "
+            f'--state {shlex.quote(str(self.state_dir))} "$@"\n',
+            encoding="utf-8",
+        )
+        self.docker_bin.chmod(0o755)
+        self._health = HealthServer(self.state_dir, self._pg.conninfo())
+        self._health.start()
+        if not self.blank:  # a blank host's app directory stays empty: the bootstrap clones into it
+            # where the app's scripts find the shim and the health endpoint without our environment (see app_repo)
+            (self.app_dir / app_repo.LOCAL_PLANE_ENV).write_text(
+                f"DOCKER={self.docker_bin}\nHEALTH_URL={self.health_url}\n", encoding="utf-8"
+            )
+        if self.use_sshd and sshd.available():
+            self._sshd = sshd.SshServer(
+                self.root,
+                user=self.ssh_user,
+                pid_file=self.state_dir / "sshd.pid",
+                session_env=self.env(base_path=DEFAULT_PATH),
+                authorized_public_key=self.authorized_public_key,
+            )
+            self._sshd.setup()
+            self._sshd.start()
+
+    def _write_running_shim_state(self) -> None:
+        """A deployed server: every service running on generation-1 images, the app's built from the release
+        checked out."""
         state = ShimState(self.state_dir)
         now = time.time()
         # the images the running containers were created from: generation 1, the app's built from the release
@@ -118,29 +172,25 @@ class LocalHost:
             )
         for service in self.services_list:
             state.log(service, START_LINES.get(service, ["started"]) + INITIAL_LOGS.get(service, []))
-        self.docker_bin.write_text(
-            "#!/usr/bin/env bash\n"
-            "# docker CLI stand-in of the opsctl local host (tests and local plane only)\n"
-            f"exec {shlex.quote(sys.executable)} -I {shlex.quote(str(DOCKER_SHIM))} "
-            f'--state {shlex.quote(str(self.state_dir))} "$@"\n',
-            encoding="utf-8",
-        )
-        self.docker_bin.chmod(0o755)
-        self._health = HealthServer(self.state_dir, self._pg.conninfo())
-        self._health.start()
-        # where the app's scripts find the shim and the health endpoint without our environment (see app_repo)
-        (self.app_dir / app_repo.LOCAL_PLANE_ENV).write_text(
-            f"DOCKER={self.docker_bin}\nHEALTH_URL={self.health_url}\n", encoding="utf-8"
-        )
-        if self.use_sshd and sshd.available():
-            self._sshd = sshd.SshServer(
-                self.root,
-                user=self.ssh_user,
-                pid_file=self.state_dir / "sshd.pid",
-                session_env=self.env(base_path=DEFAULT_PATH),
+
+    def _write_blank_shim_state(self) -> None:
+        """A new server: only the postgres container exists and runs (the cluster is up); no image was built."""
+        state = ShimState(self.state_dir)
+        image = {"generation": 1, "source": "pull"}
+        with state.locked():
+            state.write(
+                {
+                    "services": {
+                        "postgres": {"state": "running", "since": time.time(), "exit_code": 0, "image": image}
+                    },
+                    "images": {"postgres": image},
+                    "pulls": [],
+                    "builds": [],
+                    "prunes": [],
+                    "downs": [],
+                }
             )
-            self._sshd.setup()
-            self._sshd.start()
+        state.log("postgres", START_LINES["postgres"])
 
     def stop(self) -> None:
         """Stop sshd (and its sessions), the health server and PostgreSQL; safe to call repeatedly."""
@@ -202,7 +252,9 @@ class LocalHost:
 
     @property
     def ssh_private_key_path(self) -> Path | None:
-        return self._sshd.client_key if self._sshd is not None else None
+        if self._sshd is None or self._sshd.authorized_public_key is not None:
+            return None
+        return self._sshd.client_key
 
     @property
     def ssh_host_public_key(self) -> str:

@@ -218,6 +218,32 @@ class PlaneLookup:
             arn: str = boto3.client("secretsmanager", region_name=REGION).describe_secret(SecretId=secret_id)["ARN"]
         return arn
 
+    def launch_template(self, spec: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+        import boto3
+
+        ec2 = boto3.client("ec2", region_name=REGION)
+        named = (
+            {"LaunchTemplateId": spec["LaunchTemplateId"]}
+            if "LaunchTemplateId" in spec
+            else {"LaunchTemplateName": spec["LaunchTemplateName"]}
+        )
+        with plane_calls():
+            version = ec2.describe_launch_template_versions(**named, Versions=[str(spec.get("Version", "$Default"))])[
+                "LaunchTemplateVersions"
+            ][0]
+        arn = f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/{version['LaunchTemplateId']}"
+        return arn, version["LaunchTemplateData"]
+
+    def instance_profile_role(self, profile: Mapping[str, Any]) -> str | None:
+        import boto3
+
+        name = str(profile.get("Name") or str(profile["Arn"]).rsplit("/", 1)[-1])
+        with plane_calls():
+            roles = boto3.client("iam", region_name=REGION).get_instance_profile(InstanceProfileName=name)[
+                "InstanceProfile"
+            ]["Roles"]
+        return str(roles[0]["Arn"]) if roles else None
+
     def token_state_machine(self, token: str) -> str | None:
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 

@@ -21,6 +21,25 @@ and the services' own guides where an operation needs more than its namesake act
   ListCommandInvocations, CancelCommand and DescribeInstanceInformation no resource (``*``).
   Step Functions: StartExecution the state machine; Describe/StopExecution the execution; SendTask* the
   state machine whose task the token belongs to. CloudWatch PutMetricData: ``*``. Lambda Invoke: the function.
+* EC2 ("Actions, resources, and condition keys for Amazon EC2"): RunInstances is authorized on every resource
+  it uses or creates, ``image`` (``arn:aws:ec2:<region>::image/<id>``, no account), ``instance``,
+  ``network-interface``, ``security-group``, ``subnet`` and ``volume`` (the created or unnamed ones as
+  ``.../<type>/*``), plus the ``launch-template`` and ``key-pair`` it names; the instance with the condition
+  keys ``ec2:LaunchTemplate`` (the template's ARN) and ``aws:RequestTag/<key>`` per tag. Tags given at launch
+  also need ``ec2:CreateTags`` on the instance with ``ec2:CreateAction`` = ``RunInstances`` (EC2 user guide,
+  "Grant permission to tag resources during creation"), and an instance profile ``iam:PassRole`` of its role
+  (EC2 user guide, "IAM roles for Amazon EC2": "the user must have permission to pass the role"). The image,
+  key pair and profile of a launch template count as named by the call. TerminateInstances and
+  GetConsoleOutput: each instance's ARN; Describe* actions support no resource (``*``).
+* Route 53 ("Actions, resources, and condition keys for Amazon Route 53"): ChangeResourceRecordSets and
+  ListResourceRecordSets the hosted zone (``arn:aws:route53:::hostedzone/<id>``, no region or account),
+  GetChange the change (``arn:aws:route53:::change/<id>``). A change batch is authorized once per change with
+  the condition keys ``route53:ChangeResourceRecordSetsNormalizedRecordNames`` (lower case, no trailing dot,
+  other characters than a-z 0-9 - _ . as ``\\NNN`` octal), ``...RecordTypes`` and ``...Actions`` (Route 53
+  developer guide, "Using IAM policy conditions for fine-grained access control"). On AWS these keys are
+  multivalued (one value per change: a policy tests them with ``ForAllValues:StringEquals``); the plane's
+  evaluator knows single-valued keys only, so a change batch is checked change by change, which decides the
+  same for ``ForAllValues`` conditions.
 
 An operation missing here raises ``UnmappedOperation``: a task calling it fails loudly in the plane (a gap in
 the stand-in, to be filled with its documented authorization), never passes unchecked.
@@ -53,6 +72,13 @@ class Lookup(Protocol):
 
     def token_state_machine(self, token: str) -> str | None:
         """The state machine of the execution a task token belongs to, or None when no execution has it."""
+
+    def launch_template(self, spec: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+        """The ARN and the launch data of the template version a RunInstances ``LaunchTemplate`` names."""
+
+    def instance_profile_role(self, profile: Mapping[str, Any]) -> str | None:
+        """The ARN of the role in the instance profile (``{"Arn": ...}`` or ``{"Name": ...}``); None without one
+        (nothing is passed)."""
 
 
 def requests_for(service: str, operation: str, params: Params, lookup: Lookup) -> list[Request]:
@@ -258,6 +284,85 @@ def _lambda(operation: str, params: Params, _lookup: Lookup) -> list[Request] | 
     return [Request("lambda:InvokeFunction", name if name.startswith("arn:") else _arn("lambda", f"function:{name}"))]
 
 
+# -- EC2 and Route 53 ---------------------------------------------------------------------------------------
+_EC2_NO_RESOURCE = {"DescribeInstances", "DescribeInstanceStatus", "DescribeLaunchTemplates"}
+_RUN_INSTANCES_CREATED = ("instance", "network-interface", "security-group", "subnet", "volume")
+
+
+def ec2_arn(resource: str) -> str:
+    return _arn("ec2", resource)
+
+
+def _ec2(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
+    if operation in _EC2_NO_RESOURCE:
+        return [Request(f"ec2:{operation}", "*")]
+    if operation == "TerminateInstances":
+        return [Request("ec2:TerminateInstances", ec2_arn(f"instance/{i}")) for i in params["InstanceIds"]]
+    if operation == "GetConsoleOutput":
+        return [Request("ec2:GetConsoleOutput", ec2_arn(f"instance/{params['InstanceId']}"))]
+    if operation == "RunInstances":
+        return _run_instances(params, lookup)
+    return None
+
+
+def _run_instances(params: Params, lookup: Lookup) -> list[Request]:
+    template_arn, data = lookup.launch_template(params["LaunchTemplate"]) if "LaunchTemplate" in params else ("", {})
+    tags = {
+        f"aws:RequestTag/{tag['Key']}": str(tag["Value"])
+        for spec in params.get("TagSpecifications", ())
+        if spec.get("ResourceType") == "instance"
+        for tag in spec.get("Tags", ())
+    }
+    instance_context = tags | ({"ec2:LaunchTemplate": template_arn} if template_arn else {})
+    found = [Request("ec2:RunInstances", ec2_arn("instance/*"), instance_context)]
+    found += [Request("ec2:RunInstances", ec2_arn(f"{kind}/*")) for kind in _RUN_INSTANCES_CREATED[1:]]
+    image = params.get("ImageId") or data.get("ImageId")
+    if image:
+        found.append(Request("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/{image}"))
+    if template_arn:
+        found.append(Request("ec2:RunInstances", template_arn))
+    key_name = params.get("KeyName") or data.get("KeyName")
+    if key_name:
+        found.append(Request("ec2:RunInstances", ec2_arn(f"key-pair/{key_name}")))
+    if tags:
+        found.append(Request("ec2:CreateTags", ec2_arn("instance/*"), tags | {"ec2:CreateAction": "RunInstances"}))
+    profile = params.get("IamInstanceProfile") or data.get("IamInstanceProfile")
+    role = lookup.instance_profile_role(profile) if profile else None
+    if role:
+        found.append(Request("iam:PassRole", role))
+    return found
+
+
+def normalized_record_name(name: str) -> str:
+    """``route53:ChangeResourceRecordSetsNormalizedRecordNames``'s form of a record name."""
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+    return "".join(c if c in allowed else f"\\{ord(c):03o}" for c in name.lower().removesuffix("."))
+
+
+def _route53(operation: str, params: Params, _lookup: Lookup) -> list[Request] | None:
+    if operation == "GetChange":
+        return [Request("route53:GetChange", "arn:aws:route53:::change/" + str(params["Id"]).removeprefix("/change/"))]
+    if operation not in {"ChangeResourceRecordSets", "ListResourceRecordSets"}:
+        return None
+    zone = "arn:aws:route53:::hostedzone/" + str(params["HostedZoneId"]).removeprefix("/hostedzone/")
+    if operation == "ListResourceRecordSets":
+        return [Request("route53:ListResourceRecordSets", zone)]
+    return [
+        Request(
+            "route53:ChangeResourceRecordSets",
+            zone,
+            {
+                "route53:ChangeResourceRecordSetsNormalizedRecordNames": normalized_record_name(
+                    str(change["ResourceRecordSet"]["Name"])
+                ),
+                "route53:ChangeResourceRecordSetsRecordTypes": str(change["ResourceRecordSet"]["Type"]),
+                "route53:ChangeResourceRecordSetsActions": str(change["Action"]),
+            },
+        )
+        for change in params["ChangeBatch"]["Changes"]
+    ]
+
+
 _MAPPERS: dict[str, Callable[[str, Params, Lookup], list[Request] | None]] = {
     "s3": _s3,
     "dynamodb": _dynamodb,
@@ -267,4 +372,6 @@ _MAPPERS: dict[str, Callable[[str, Params, Lookup], list[Request] | None]] = {
     "stepfunctions": _states,
     "cloudwatch": _cloudwatch,
     "lambda": _lambda,
+    "ec2": _ec2,
+    "route53": _route53,
 }

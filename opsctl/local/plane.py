@@ -13,6 +13,10 @@ them (``ssm_executor``), their data path uses presigned URLs served by a local S
 The state machines are created from ``state_machines/*.asl.json`` with ``state_machines.substitutions``
 (the same function CDK uses), so what runs here is what deploys.
 
+EC2 ``RunInstances`` from the plane's launch templates (``launch_templates``) boots a blank local host per
+instance, reached with ``host(<instance id>)`` and listed by ``hosts()``; ``TerminateInstances`` removes it
+(``instances``). Route 53 holds the demo domain's zone, one A record per target (``dns``, ``dns_records``).
+
 ``LocalPlane`` is a facade over parts with one job each: ``provisioning`` (AWS resources), ``targets``,
 ``ssm_side`` and ``presign_endpoint`` (setting up), ``running`` and ``events`` (executions and the
 EventBridge rules), ``inspection`` (what tests look at), ``configuration`` (the tasks' settings).
@@ -36,16 +40,19 @@ from freshtrack_ops.config import Target
 from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import document_name
 from freshtrack_ops.tasks import TASKS
-from opsctl.local import iam, moto_patches, provisioning
+from opsctl.local import dns, iam, instances, moto_patches, provisioning
 from opsctl.local.configuration import EnvironmentOverlay, TaskSettings, library_environment
 from opsctl.local.events import EVENT_RETRY_PAUSES_S, EventRules
 from opsctl.local.execution import FINAL_STATUSES, Execution, StateRun
 from opsctl.local.host import LocalHost
 from opsctl.local.inspection import Inspection
+from opsctl.local.instances import ProvisionedHosts
 from opsctl.local.names import (
     ACCOUNT,
     BUCKET,
     FUNCTION_PREFIX,
+    LAUNCH_TEMPLATE_SSH,
+    LAUNCH_TEMPLATE_SSM,
     REGION,
     SSM_DOCUMENT_PREFIX,
     TABLE,
@@ -66,6 +73,8 @@ __all__ = [
     "EVENT_RETRY_PAUSES_S",
     "FINAL_STATUSES",
     "FUNCTION_PREFIX",
+    "LAUNCH_TEMPLATE_SSH",
+    "LAUNCH_TEMPLATE_SSM",
     "REGION",
     "SSM_DOCUMENT_PREFIX",
     "TABLE",
@@ -135,6 +144,14 @@ class LocalPlane:
         self._presign = PresignEndpoint(credential_lifetime_s)
         self._runner = Runner(self.client, self._deployment, self._events)
         self._inspection = Inspection(self.client, self._deployment)
+        self._provisioned = ProvisionedHosts(
+            self.root / "instances",
+            templates=lambda: set(self._deployment.launch_templates),
+            key_pairs=lambda: self._deployment.key_pairs,
+            use_sshd=self._use_sshd,
+            register_agent=self._ssm.add_instance,
+            unregister_agent=self._ssm.remove_instance,
+        )
 
     # -- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> LocalPlane:
@@ -180,6 +197,9 @@ class LocalPlane:
         )
         self._mock.start()
         moto_patches.install()
+        instances.install()
+        dns.install()
+        instances.STATE.launcher = self._provisioned
         # moto logs every failed state at ERROR; the executions' own history says it better
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         moto_patches.STATE.time_scale = self._time_scale
@@ -191,6 +211,11 @@ class LocalPlane:
         provisioning.create_notifications(self.client, self._deployment)
         self._settings.apply(notification_topic_arn=self._deployment.topic_arn)
         self._targets.deploy(self._hosts, self._ssm_hosts | self._ssm_aliases.keys(), self._ssm_aliases)
+        provisioning.create_replacement_templates(self.client, self._deployment)
+        # every local host listens on the loopback address (each on its own ports)
+        self._deployment.hosted_zone_id = dns.create_zone(
+            self.client, {target.domain: "127.0.0.1" for target in self._targets.all()}
+        )
         provisioning.create_workflows(self.client, self._deployment, self._function_timeouts)
         self._settings.apply(test_restore_state_machine_arn=self._deployment.state_machine_arn("test-restore"))
         self.reload_task_policies()
@@ -211,6 +236,8 @@ class LocalPlane:
             self._ssm.stop()
             self._events.close()
         self._presign.stop()
+        self._provisioned.stop()
+        instances.STATE.launcher = None
         for host in self._hosts.values():
             host.stop()
         self._hosts.clear()
@@ -248,7 +275,41 @@ class LocalPlane:
         return self.client("dynamodb")
 
     def host(self, name: str = "demo") -> LocalHost:
-        return self._hosts[self._ssm_aliases.get(name, name)]
+        """A configured host by name (an SSM alias: the host it runs on), or a launched instance's host by its
+        instance id (``i-...``)."""
+        name = self._ssm_aliases.get(name, name)
+        if name in self._hosts:
+            return self._hosts[name]
+        provisioned = self._provisioned.hosts()
+        if name in provisioned:
+            return provisioned[name]
+        raise KeyError(f"host: unknown {name!r} (known: {', '.join(sorted(self.hosts()))})")
+
+    def hosts(self) -> dict[str, LocalHost]:
+        """Every host running now: the configured ones by name, then the ones ``RunInstances`` launched from
+        the plane's templates by instance id (a terminated instance's host is gone)."""
+        return dict(self._hosts) | self._provisioned.hosts()
+
+    @property
+    def launch_templates(self) -> dict[str, str]:
+        """The launch templates replacement hosts are launched from (name -> id): ``LAUNCH_TEMPLATE_SSH``'s
+        instances run sshd and authorize the key pair whose private key is in ``key_pair_secret_arn``,
+        ``LAUNCH_TEMPLATE_SSM``'s run the SSM agent (opsctl/local/instances.py)."""
+        return dict(self._deployment.launch_templates)
+
+    @property
+    def key_pair_secret_arn(self) -> str:
+        return self._deployment.key_pair_secret_arn
+
+    @property
+    def hosted_zone_id(self) -> str:
+        """The demo domain's Route 53 hosted zone (``dns.DEMO_ZONE``): an A record per target's domain."""
+        return self._deployment.hosted_zone_id
+
+    def dns_records(self, domain: str) -> list[str]:
+        """The current values of ``domain``'s A record in the demo zone ([] when it has none)."""
+        with iam.plane_calls():
+            return dns.record_values(self.client, self._deployment.hosted_zone_id, domain)
 
     def target(self, name: str) -> Target:
         return self._targets.get(name)

@@ -14,11 +14,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import paramiko
+
 import state_machines
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from opsctl.local import moto_patches
 from opsctl.local.names import (
     BUCKET,
+    IMAGE_ID,
+    INSTANCE_PROFILE,
+    INSTANCE_TYPE,
+    KEY_PAIR,
+    KEY_PAIR_SECRET,
+    LAUNCH_TEMPLATE_SSH,
+    LAUNCH_TEMPLATE_SSM,
     NOTIFICATION_QUEUE,
     STATE_MACHINE_PREFIX,
     TABLE,
@@ -42,6 +51,14 @@ class Deployment:
     role_arn: str = ""
     #: workflow -> state machine ARN
     state_machines: dict[str, str] = field(default_factory=dict)
+    #: launch template name -> id (``create_replacement_templates``)
+    launch_templates: dict[str, str] = field(default_factory=dict)
+    #: EC2 key pair name -> its public key (``<type> <base64>``), what a launched host's sshd authorizes
+    key_pairs: dict[str, str] = field(default_factory=dict)
+    key_pair_secret_arn: str = ""
+    instance_profile_arn: str = ""
+    #: the demo domain's Route 53 hosted zone (``dns``)
+    hosted_zone_id: str = ""
 
     def state_machine_arn(self, workflow: str) -> str:
         if workflow not in self.state_machines:
@@ -121,6 +138,43 @@ def create_workflows(client: Client, deployment: Deployment, function_timeouts: 
             roleArn=deployment.role_arn,
             type="STANDARD",
         )["stateMachineArn"]
+
+
+def create_replacement_templates(client: Client, deployment: Deployment) -> None:
+    """What a replacement host is launched from (``instances``): a key pair (its private key in Secrets Manager,
+    as an SSH target's key is), an instance profile (the SSM agent's role) and two launch templates, one with
+    the key pair (the instance runs sshd) and one with the profile (it runs the SSM agent)."""
+    ec2 = client("ec2")
+    material = ec2.create_key_pair(KeyName=KEY_PAIR, KeyType="ed25519")["KeyMaterial"]
+    key = paramiko.Ed25519Key.from_private_key(io.StringIO(material))
+    deployment.key_pairs[KEY_PAIR] = f"{key.get_name()} {key.get_base64()}"
+    deployment.key_pair_secret_arn = client("secretsmanager").create_secret(
+        Name=KEY_PAIR_SECRET, SecretString=material
+    )["ARN"]
+    iam_client = client("iam")
+    iam_client.create_role(
+        RoleName=INSTANCE_PROFILE,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    deployment.instance_profile_arn = iam_client.create_instance_profile(InstanceProfileName=INSTANCE_PROFILE)[
+        "InstanceProfile"
+    ]["Arn"]
+    iam_client.add_role_to_instance_profile(InstanceProfileName=INSTANCE_PROFILE, RoleName=INSTANCE_PROFILE)
+    common = {"ImageId": IMAGE_ID, "InstanceType": INSTANCE_TYPE}
+    for name, extra in (
+        (LAUNCH_TEMPLATE_SSH, {"KeyName": KEY_PAIR}),
+        (LAUNCH_TEMPLATE_SSM, {"IamInstanceProfile": {"Arn": deployment.instance_profile_arn}}),
+    ):
+        deployment.launch_templates[name] = ec2.create_launch_template(
+            LaunchTemplateName=name, LaunchTemplateData=common | extra
+        )["LaunchTemplate"]["LaunchTemplateId"]
 
 
 def remove_function_routes() -> None:

@@ -241,12 +241,10 @@ def _data_sql(s: SeedSizes) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def seed(conn_info: str | Mapping[str, Any], readings: int) -> SeedSizes:
-    """Create role and database ``frostguard`` (dropping an existing one) and fill the schema.
-
-    ``conn_info`` connects as a superuser to any database (a conninfo string or psycopg keyword arguments).
-    """
-    sizes = sizes_for(readings)
+def create_empty_database(conn_info: str | Mapping[str, Any]) -> str:
+    """Role ``frostguard`` (LOGIN) and an empty database ``frostguard`` it owns (an existing one is dropped):
+    what the compose's postgres service holds after its first start (``POSTGRES_USER``/``POSTGRES_DB``), before
+    any migration. ``conn_info`` connects as a superuser; the conninfo string is returned."""
     base = conn_info if isinstance(conn_info, str) else make_conninfo(**dict(conn_info))
     with psycopg.connect(base, autocommit=True) as admin:
         exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE_NAME,)).fetchone()
@@ -254,6 +252,16 @@ def seed(conn_info: str | Mapping[str, Any], readings: int) -> SeedSizes:
             admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(ROLE_NAME)))
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
         admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DB_NAME), sql.Identifier(ROLE_NAME)))
+    return base
+
+
+def seed(conn_info: str | Mapping[str, Any], readings: int) -> SeedSizes:
+    """Create role and database ``frostguard`` (dropping an existing one) and fill the schema.
+
+    ``conn_info`` connects as a superuser to any database (a conninfo string or psycopg keyword arguments).
+    """
+    sizes = sizes_for(readings)
+    base = create_empty_database(conn_info)
     with psycopg.connect(make_conninfo(base, dbname=DB_NAME)) as conn:
         with conn.transaction():
             conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ROLE_NAME)))

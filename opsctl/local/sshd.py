@@ -69,8 +69,12 @@ class SshServer:
         user: str | None = None,
         pid_file: Path | None = None,
         session_env: dict[str, str] | None = None,
+        authorized_public_key: str | None = None,
     ) -> None:
+        """``authorized_public_key``: the one key sshd accepts (an EC2 key pair's public key, as cloud-init
+        installs it); by default a client key pair is generated and its public key authorized."""
         self.dir = root / "ssh"
+        self.authorized_public_key = authorized_public_key
         self.user = user or getpass.getuser()
         self.port = 0
         self.pid_file = pid_file  # where the listener's pid is recorded for the docker shim
@@ -85,7 +89,10 @@ class SshServer:
     def setup(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)
-        for key, comment in ((self.host_key, "opsctl-local-host"), (self.client_key, "opsctl-local-client")):
+        keys = [(self.host_key, "opsctl-local-host")]
+        if self.authorized_public_key is None:
+            keys.append((self.client_key, "opsctl-local-client"))
+        for key, comment in keys:
             if not key.exists():
                 subprocess.run(
                     ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
@@ -93,7 +100,10 @@ class SshServer:
                     capture_output=True,
                 )
         authorized = self.dir / "authorized_keys"
-        authorized.write_text(self.client_key.with_suffix(".pub").read_text(encoding="utf-8"), encoding="utf-8")
+        if self.authorized_public_key is None:
+            authorized.write_text(self.client_key.with_suffix(".pub").read_text(encoding="utf-8"), encoding="utf-8")
+        else:
+            authorized.write_text(self.authorized_public_key.strip() + "\n", encoding="utf-8")
         authorized.chmod(0o600)
         if not self.port:
             self.port = _free_port()
@@ -122,6 +132,9 @@ class SshServer:
 
     @property
     def private_key(self) -> str:
+        """The generated client key (empty when an ``authorized_public_key`` was given: its owner holds it)."""
+        if self.authorized_public_key is not None:
+            return ""
         return self.client_key.read_text(encoding="utf-8")
 
     @property

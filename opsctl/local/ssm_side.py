@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -26,10 +27,16 @@ class SsmSide:
         self._client = client
         self._on_event = on_event
         self._instances: list[str] = []
+        self._started = False
+        self._lock = threading.RLock()
 
     def start(self, targets: Mapping[str, LocalHost]) -> None:
         """Documents and an agent per SSM target (target name -> the host it runs on); nothing without any."""
-        if not targets:
+        for name, host in targets.items():
+            self.add_instance(instance_id_for(name), host)
+
+    def _ensure_started(self) -> None:
+        if self._started:
             return
         ssm_executor.install()
         ssm = self._client("ssm")
@@ -40,19 +47,32 @@ class SsmSide:
                 DocumentType="Command",
                 DocumentFormat="JSON",
             )
-        for name, host in targets.items():
-            instance_id = instance_id_for(name)
+        ssm_executor.add_listener(self._on_event)
+        self._started = True
+
+    def add_instance(self, instance_id: str, host: LocalHost) -> None:
+        """An agent on ``host`` registered as ``instance_id`` (the documents exist from the first one on)."""
+        with self._lock:
+            self._ensure_started()
             ssm_executor.register_instance(instance_id, host.env(), workdir=host.root)
             self._instances.append(instance_id)
-        ssm_executor.add_listener(self._on_event)
+
+    def remove_instance(self, instance_id: str) -> None:
+        """The agent of ``instance_id`` is gone (its instance terminated): no longer listed, commands fail."""
+        with self._lock:
+            if instance_id in self._instances:
+                self._instances.remove(instance_id)
+                ssm_executor.unregister_instance(instance_id)
 
     def stop(self) -> None:
         """Let running commands end (60 s at most), then stop listening and forget the instances."""
         ssm_executor.wait_idle(60)
         ssm_executor.remove_listener(self._on_event)
-        for instance_id in self._instances:
-            ssm_executor.unregister_instance(instance_id)
-        self._instances.clear()
+        with self._lock:
+            for instance_id in self._instances:
+                ssm_executor.unregister_instance(instance_id)
+            self._instances.clear()
+            self._started = False
 
     @staticmethod
     def wait_idle(timeout_s: float) -> bool:

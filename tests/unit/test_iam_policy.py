@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import botocore.client  # noqa: F401 - imported at collection: urllib3 probes IPv6 with a socket on import
@@ -29,6 +30,13 @@ class FakeLookup:
 
     def token_state_machine(self, token: str) -> str | None:
         return "arn:aws:states:us-east-1:123456789012:stateMachine:m" if token == "known" else None
+
+    def launch_template(self, spec: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+        data = {"ImageId": "ami-1", "KeyName": "kp", "IamInstanceProfile": {"Name": "prof"}}
+        return "arn:aws:ec2:us-east-1:123456789012:launch-template/lt-1", data
+
+    def instance_profile_role(self, profile: Mapping[str, Any]) -> str | None:
+        return f"arn:aws:iam::123456789012:role/{profile['Name']}-role"
 
 
 def allow(actions: Any, resources: Any, **extra: Any) -> dict[str, Any]:
@@ -144,8 +152,91 @@ def test_other_services_map_to_their_resources() -> None:
     assert requests_for("stepfunctions", "SendTaskFailure", {"taskToken": "gone"}, lookup) == []
 
 
+EC2 = "arn:aws:ec2:us-east-1:123456789012"
+
+
+def test_run_instances_from_a_template_needs_every_resource_tagging_and_pass_role() -> None:
+    params = {
+        "LaunchTemplate": {"LaunchTemplateName": "lt"},
+        "MinCount": 1,
+        "MaxCount": 1,
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "execution", "Value": "e1"}]}],
+    }
+    requests = requests_for("ec2", "RunInstances", params, FakeLookup())
+    tag = {"aws:RequestTag/execution": "e1"}
+    assert requests[0] == Request(
+        "ec2:RunInstances", f"{EC2}:instance/*", tag | {"ec2:LaunchTemplate": f"{EC2}:launch-template/lt-1"}
+    )
+    assert {r.resource for r in requests if r.action == "ec2:RunInstances"} == {
+        f"{EC2}:instance/*",
+        f"{EC2}:network-interface/*",
+        f"{EC2}:security-group/*",
+        f"{EC2}:subnet/*",
+        f"{EC2}:volume/*",
+        "arn:aws:ec2:us-east-1::image/ami-1",
+        f"{EC2}:launch-template/lt-1",
+        f"{EC2}:key-pair/kp",
+    }
+    assert Request("ec2:CreateTags", f"{EC2}:instance/*", tag | {"ec2:CreateAction": "RunInstances"}) in requests
+    assert requests[-1] == Request("iam:PassRole", "arn:aws:iam::123456789012:role/prof-role")
+
+
+def test_instance_calls_name_each_instance() -> None:
+    lookup = FakeLookup()
+    assert requests_for("ec2", "TerminateInstances", {"InstanceIds": ["i-1", "i-2"]}, lookup) == [
+        Request("ec2:TerminateInstances", f"{EC2}:instance/i-1"),
+        Request("ec2:TerminateInstances", f"{EC2}:instance/i-2"),
+    ]
+    assert requests_for("ec2", "GetConsoleOutput", {"InstanceId": "i-1"}, lookup) == [
+        Request("ec2:GetConsoleOutput", f"{EC2}:instance/i-1")
+    ]
+    assert requests_for("ec2", "DescribeInstances", {"InstanceIds": ["i-1"]}, lookup) == [
+        Request("ec2:DescribeInstances", "*")
+    ]
+
+
+def test_route53_changes_are_authorized_per_change_with_normalized_names() -> None:
+    batch = {
+        "Changes": [
+            {"Action": "UPSERT", "ResourceRecordSet": {"Name": "Demo.FreshTrack.local.", "Type": "A"}},
+            {"Action": "DELETE", "ResourceRecordSet": {"Name": "*.x.local", "Type": "TXT"}},
+        ]
+    }
+    requests = requests_for(
+        "route53", "ChangeResourceRecordSets", {"HostedZoneId": "/hostedzone/Z1", "ChangeBatch": batch}, FakeLookup()
+    )
+    zone = "arn:aws:route53:::hostedzone/Z1"
+    prefix = "route53:ChangeResourceRecordSets"
+    assert requests == [
+        Request(
+            prefix,
+            zone,
+            {
+                f"{prefix}NormalizedRecordNames": "demo.freshtrack.local",
+                f"{prefix}RecordTypes": "A",
+                f"{prefix}Actions": "UPSERT",
+            },
+        ),
+        Request(
+            prefix,
+            zone,
+            {
+                f"{prefix}NormalizedRecordNames": "\\052.x.local",
+                f"{prefix}RecordTypes": "TXT",
+                f"{prefix}Actions": "DELETE",
+            },
+        ),
+    ]
+    assert requests_for("route53", "GetChange", {"Id": "/change/C1"}, FakeLookup()) == [
+        Request("route53:GetChange", "arn:aws:route53:::change/C1")
+    ]
+    assert requests_for("route53", "ListResourceRecordSets", {"HostedZoneId": "Z1"}, FakeLookup()) == [
+        Request("route53:ListResourceRecordSets", zone)
+    ]
+
+
 @pytest.mark.parametrize(
-    ("service", "operation"), [("s3", "PutBucketPolicy"), ("ec2", "RunInstances"), ("ssm", "SendCommand")]
+    ("service", "operation"), [("s3", "PutBucketPolicy"), ("ec2", "CreateVpc"), ("ssm", "SendCommand")]
 )
 def test_a_call_without_a_mapping_fails_loudly(service: str, operation: str) -> None:
     params = {"Targets": [{"Key": "tag:x", "Values": ["y"]}]} if operation == "SendCommand" else {}
