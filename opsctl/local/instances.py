@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from freshtrack_ops.console_keys import render_host_keys
+from freshtrack_ops.dr.host_key import render_host_keys
 from opsctl.local import iam
 from opsctl.local.host import LocalHost
 

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from freshtrack_ops.adapters.ssh import SshRunner, load_private_key
-from freshtrack_ops.console_keys import parse_host_keys
+from freshtrack_ops.dr.host_key import host_keys_from_console
+from freshtrack_ops.errors import HostKeyUnavailable
 from opsctl.local import iam
 from opsctl.local.iam_actions import requests_for
 from opsctl.local.iam_policy import Request
@@ -58,9 +59,9 @@ def test_an_ssh_instance_is_a_blank_host_pinned_from_its_console_then_gone(plane
 
     host = plane.host(instance_id)
     console = ec2.get_console_output(InstanceId=instance_id)["Output"]  # botocore decoded the base64
-    keys = parse_host_keys(console)
-    assert keys == (host.ssh_host_public_key,)
-    assert keys[0] != plane.host("demo").ssh_host_public_key  # a NEW host key
+    keys = host_keys_from_console(console)
+    assert list(keys.values()) == [host.ssh_host_public_key]
+    assert host.ssh_host_public_key != plane.host("demo").ssh_host_public_key  # a NEW host key
 
     # the key pair's private key (as a target would hold it) logs in; the console's key is the one sshd serves
     secret = plane.client("secretsmanager").get_secret_value(SecretId=plane.key_pair_secret_arn)["SecretString"]
@@ -71,7 +72,7 @@ def test_an_ssh_instance_is_a_blank_host_pinned_from_its_console_then_gone(plane
         port=host.ssh_port,
         user=host.ssh_user,
         private_key=load_private_key(secret),
-        host_public_key=keys[0],
+        host_public_key=keys["ssh-ed25519"],
         connect_timeout_s=5.0,
     )
     try:
@@ -112,7 +113,8 @@ def test_an_ssm_instance_is_online_until_terminated(plane: LocalPlane) -> None:
     info = ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
     assert [(i["InstanceId"], i["PingStatus"]) for i in info["InstanceInformationList"]] == [(instance_id, "Online")]
     console = ec2.get_console_output(InstanceId=instance_id)["Output"]  # botocore decoded the base64
-    assert parse_host_keys(console) == ()
+    with pytest.raises(HostKeyUnavailable):
+        host_keys_from_console(console)
     with psycopg.connect(host="127.0.0.1", port=host.pg_port, user="postgres", dbname="frostguard") as conn:
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from freshtrack_ops.config import SshTarget
-from freshtrack_ops.dr.host_key import BEGIN, END, host_keys_from_console, pinned_host_key
+from freshtrack_ops.dr.host_key import BEGIN, END, host_keys_from_console, pinned_host_key, render_host_keys
 from freshtrack_ops.errors import HostKeyRejected, HostKeyUnavailable
 
 
@@ -45,9 +43,10 @@ BOOT_NOISE = [
 
 
 def _console(lines: list[str], *, crlf: bool = True) -> str:
-    """GetConsoleOutput's Output: the text, base64-encoded (serial consoles end lines with CRLF)."""
+    """GetConsoleOutput's Output as boto3 returns it: decoded text (serial consoles end lines with CRLF; bytes
+    that are not UTF-8 replaced by botocore)."""
     text = ("\r\n" if crlf else "\n").join(lines) + "\r\n"
-    return base64.b64encode(text.encode() + b"\xff\xfe serial noise\r\n").decode()
+    return (text.encode() + b"\xff\xfe serial noise\r\n").decode("utf-8", "replace")
 
 
 def test_the_pinned_type_is_taken_from_a_realistic_console_and_is_a_valid_target_host_key() -> None:
@@ -77,7 +76,7 @@ def test_the_block_is_found_whatever_the_console_puts_before_each_line(prefix: s
         (BOOT_NOISE, HostKeyUnavailable, "no SSH host key block yet"),
         (_block(ED25519)[:-1], HostKeyUnavailable, "incomplete"),  # still printing
         (_block(ED25519)[6:], HostKeyUnavailable, "incomplete"),  # the start is beyond the 64 KB kept
-        ([*_block(ED25519), *_block(ED25519)], HostKeyRejected, "2 SSH host key blocks"),
+        ([*_block(ED25519), *_block(ECDSA)], HostKeyRejected, "2 different SSH host key blocks"),
         (_block(ED25519, ED25519), HostKeyRejected, "two ssh-ed25519 keys"),
         (_block(ECDSA, RSA), HostKeyRejected, "no ssh-ed25519 key (it lists ecdsa-sha2-nistp256, ssh-rsa)"),
         (_block(), HostKeyRejected, "lists no key"),
@@ -99,3 +98,12 @@ def test_an_empty_console_is_not_yet_available() -> None:
     for output in (None, ""):
         with pytest.raises(HostKeyUnavailable):
             pinned_host_key(output)
+
+
+def test_a_console_that_printed_the_same_block_twice_still_pins_it() -> None:
+    assert pinned_host_key(_console([*_block(ED25519), *BOOT_NOISE, *_block(ED25519)])) == " ".join(ED25519.split()[:2])
+
+
+def test_what_the_local_plane_renders_is_what_the_parser_reads() -> None:
+    key = " ".join(ED25519.split()[:2])
+    assert pinned_host_key(render_host_keys([key], "root@i-0abc"), "ssh-ed25519") == key

@@ -5,11 +5,16 @@ cloud-init prints the instance's public host keys to the console at first boot (
 ``-----BEGIN SSH HOST KEY KEYS-----`` line, one ``<type> <base64> [comment]`` line per key (the ``.pub`` files of
 ``/etc/ssh/ssh_host_*key.pub``), and ``-----END SSH HOST KEY KEYS-----``. The lines go through
 ``logger --stderr -t ec2``, so on the console they may carry a syslog prefix (``<14>Nov 30 13:41:03 ec2: ``) or
-an ``ec2: `` tag, and kernel messages may sit between them. EC2's GetConsoleOutput returns the output
-base64-encoded, at most the most recent 64 KB (EC2 API reference, GetConsoleOutput).
+an ``ec2: `` tag, and kernel messages may sit between them. EC2's GetConsoleOutput sends the output
+base64-encoded, at most the most recent 64 KB (EC2 API reference, GetConsoleOutput); botocore decodes it
+(``botocore.handlers.decode_console_output``, registered on ``after-call.ec2.GetConsoleOutput``, bytes that are
+not UTF-8 replaced), so boto3 callers — and this module — get text. Decoding it again would fail on every real
+console.
 
 The console is written by the instance's own boot, before anyone could log in: that is why its key is a key we
-may pin. Anything less than one complete, unambiguous block is refused; polling until the block appears is the
+may pin. Anything less than one complete, unambiguous block is refused (the block is printed once per instance —
+cloud-init's ``keys_to_console`` runs per instance — so a second block is accepted only when it lists the
+same keys, a console reprinted); polling until the block appears is the
 workflow's job (``HostKeyUnavailable`` is the "not yet" answer).
 """
 
@@ -19,6 +24,7 @@ import base64
 import binascii
 import re
 import struct
+from collections.abc import Iterable
 
 from freshtrack_ops.config import SshKeyType
 from freshtrack_ops.errors import HostKeyRejected, HostKeyUnavailable
@@ -42,17 +48,6 @@ PREFERENCE: tuple[SshKeyType, ...] = (
 )
 
 
-def decode_console_output(output_b64: str | None) -> str:
-    """GetConsoleOutput's ``Output`` as text: base64-decoded; bytes that are not UTF-8 (serial noise) replaced."""
-    if not output_b64:
-        return ""
-    try:
-        raw = base64.b64decode(output_b64, validate=False)
-    except (binascii.Error, ValueError) as exc:
-        raise HostKeyRejected(f"console output is not base64: {exc}") from exc
-    return raw.decode("utf-8", errors="replace")
-
-
 def _lines(text: str) -> list[str]:
     return [_PREFIX.sub("", line.rstrip("\r").strip(), count=1).strip() for line in text.split("\n")]
 
@@ -63,10 +58,13 @@ def host_keys_from_console(text: str) -> dict[str, str]:
     begins = [i for i, line in enumerate(lines) if line == BEGIN]
     ends = [i for i, line in enumerate(lines) if line == END]
     if len(begins) > 1 or len(ends) > 1:
-        raise HostKeyRejected(
-            f"console output holds {max(len(begins), len(ends))} SSH host key blocks: which one is the instance's "
-            "cannot be told, so none is pinned"
-        )
+        blocks = {_block_keys(lines, begin, end) for begin, end in zip(begins, ends, strict=False)}
+        if len(begins) != len(ends) or len(blocks) > 1:
+            raise HostKeyRejected(
+                f"console output holds {max(len(begins), len(ends))} different SSH host key blocks: which one is "
+                "the instance's cannot be told, so none is pinned"
+            )
+        begins, ends = begins[-1:], ends[-1:]
     if not begins and not ends:
         raise HostKeyUnavailable("console output holds no SSH host key block yet (the instance is still booting)")
     if not begins or not ends or ends[0] < begins[0]:
@@ -85,6 +83,16 @@ def host_keys_from_console(text: str) -> dict[str, str]:
     if not keys:
         raise HostKeyRejected("the SSH host key block lists no key")
     return keys
+
+
+def _block_keys(lines: list[str], begin: int, end: int) -> tuple[str, ...]:
+    return tuple(line for line in lines[begin + 1 : end] if line)
+
+
+def render_host_keys(keys: Iterable[str], comment: str) -> str:
+    """The block as cloud-init prints it, each ``<type> <base64>`` key with ``comment`` (the local plane's
+    instances print it, so both sides follow one format)."""
+    return "\n".join([BEGIN, *(f"{key} {comment}" for key in keys), END]) + "\n"
 
 
 def _parse_key_line(line: str) -> tuple[str, str]:
@@ -106,11 +114,12 @@ def _parse_key_line(line: str) -> tuple[str, str]:
     return key_type, blob
 
 
-def pinned_host_key(output_b64: str | None, key_type: SshKeyType | None = None) -> str:
-    """The host key to pin for a new instance, from GetConsoleOutput's ``Output``: the key of ``key_type`` (the
-    type the target pins), or without one the first of ``PREFERENCE`` the block lists. The value has the form of
-    a target's ``host_public_key``."""
-    keys = host_keys_from_console(decode_console_output(output_b64))
+def pinned_host_key(console: str | None, key_type: SshKeyType | None = None) -> str:
+    """The host key to pin for a new instance, from GetConsoleOutput's ``Output`` (as boto3 returns it: text;
+    absent while the instance has printed nothing): the key of ``key_type`` (the type the target pins), or
+    without one the first of ``PREFERENCE`` the block lists. The value has the form of a target's
+    ``host_public_key``."""
+    keys = host_keys_from_console(console or "")
     wanted = (key_type,) if key_type is not None else PREFERENCE
     for candidate in wanted:
         if candidate in keys:
