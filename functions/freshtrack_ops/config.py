@@ -166,12 +166,12 @@ class UpdateSettings(BaseModel):
 SshKeyType = Literal["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"]
 
 
-class SshStandby(BaseModel):
-    """A standby server reached over SSH: a prepared machine a disaster recovery may restore onto."""
+class SshAccess(BaseModel):
+    """How a server is reached over SSH (a target's or a standby's): the private key in Secrets Manager, the
+    host key pinned."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: HostId
     transport: Literal["ssh"] = "ssh"
     address: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:-]{1,253}$")]
     port: int = Field(default=22, ge=1, le=65535)
@@ -181,14 +181,25 @@ class SshStandby(BaseModel):
     connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
-class SsmStandby(BaseModel):
-    """A standby server reached through SSM Run Command."""
+class SsmAccess(BaseModel):
+    """How a server is reached through SSM Run Command (an EC2 instance ``i-…`` or a managed instance ``mi-…``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: HostId
     transport: Literal["ssm"] = "ssm"
     instance_id: Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)]
+
+
+class SshStandby(SshAccess):
+    """A standby server reached over SSH: a prepared machine a disaster recovery may restore onto."""
+
+    id: HostId
+
+
+class SsmStandby(SsmAccess):
+    """A standby server reached through SSM Run Command."""
+
+    id: HostId
 
 
 Standby = Annotated[SshStandby | SsmStandby, Field(discriminator="transport")]
@@ -363,23 +374,12 @@ def _check_dr(target: TargetBase, dr: DrSettings) -> None:
             raise ValueError(f"dr.standbys: standby {standby.id!r} is this target's own server")
 
 
-class SshTarget(TargetBase):
+class SshTarget(SshAccess, TargetBase):
     """A server reached over SSH (paramiko): the private key in Secrets Manager, the host key pinned."""
 
-    transport: Literal["ssh"] = "ssh"
-    address: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:-]{1,253}$")]
-    port: int = Field(default=22, ge=1, le=65535)
-    user: Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)] = "root"
-    private_key_secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)]
-    host_public_key: Annotated[str, StringConstraints(pattern=HOST_PUBLIC_KEY_PATTERN)]
-    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
-
-class SsmTarget(TargetBase):
+class SsmTarget(SsmAccess, TargetBase):
     """A server reached through SSM Run Command (an EC2 instance ``i-…`` or a managed instance ``mi-…``)."""
-
-    transport: Literal["ssm"] = "ssm"
-    instance_id: Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)]
 
 
 class LocalTarget(TargetBase):

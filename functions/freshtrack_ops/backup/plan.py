@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import ValidationError
-
-from freshtrack_ops.config import TargetSet, describe_validation_error
-from freshtrack_ops.errors import ConfigError, InvalidInput
+from freshtrack_ops.config import TargetSet
 from freshtrack_ops.models import BackupPlan, BackupRequest, ValidateBackupEvent
+from freshtrack_ops.requests import parse_request
 
 
 def backup_keys(host: str, backup_id: str, started_at_path: str) -> tuple[str, str]:
@@ -17,14 +15,7 @@ def backup_keys(host: str, backup_id: str, started_at_path: str) -> tuple[str, s
 
 
 def plan_backup(event: ValidateBackupEvent, targets: TargetSet) -> BackupPlan:
-    try:
-        request = BackupRequest.model_validate(event.request)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc)) from exc
-    try:
-        target = targets.get(request.host)
-    except ConfigError as exc:
-        raise InvalidInput(str(exc)) from exc
+    request, target = parse_request(BackupRequest, event.request, targets)
     started = event.started_at
     suffix = hashlib.sha256(event.execution_id.encode()).hexdigest()[:8]
     backup_id = f"{target.id}-{started:%Y%m%dT%H%M%SZ}-{suffix}"

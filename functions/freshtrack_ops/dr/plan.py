@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import ValidationError
-
 from freshtrack_ops.config import (
     DrSettings,
     SshStandby,
@@ -19,7 +17,6 @@ from freshtrack_ops.config import (
     SsmTarget,
     Target,
     TargetSet,
-    describe_validation_error,
 )
 from freshtrack_ops.dr.models import (
     DisasterRecoveryPlan,
@@ -29,22 +26,13 @@ from freshtrack_ops.dr.models import (
     StandbySpec,
     ValidateDisasterRecoveryEvent,
 )
-from freshtrack_ops.errors import BackupNotFound, ConfigError, InvalidInput, NoVerifiedBackup, ReplacementIsPrimary
+from freshtrack_ops.errors import BackupNotFound, InvalidInput, NoVerifiedBackup, ReplacementIsPrimary
 from freshtrack_ops.ports import Catalog, CatalogEntry
+from freshtrack_ops.requests import parse_request
 from freshtrack_ops.restore.resolve import ref, resolve_backup
 
 #: EC2 tag values are at most 256 characters (Tag, EC2 API reference)
 MAX_TAG_VALUE = 256
-
-
-def _parse(event: ValidateDisasterRecoveryEvent, targets: TargetSet) -> tuple[DisasterRecoveryRequest, Target]:
-    try:
-        request = DisasterRecoveryRequest.model_validate(event.request)
-        return request, targets.get(request.host)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc)) from exc
-    except ConfigError as exc:
-        raise InvalidInput(str(exc)) from exc
 
 
 def _check_confirmation(request: DisasterRecoveryRequest, target: Target, dr: DrSettings) -> None:
@@ -151,7 +139,7 @@ def disaster_recovery_id(host: str, event: ValidateDisasterRecoveryEvent) -> str
 def plan_disaster_recovery(
     event: ValidateDisasterRecoveryEvent, targets: TargetSet, catalog: Catalog
 ) -> DisasterRecoveryPlan:
-    request, target = _parse(event, targets)
+    request, target = parse_request(DisasterRecoveryRequest, event.request, targets)
     dr = target.dr
     if dr is None:
         raise InvalidInput(f"host: target {target.id!r} has no dr section in the deployment configuration")

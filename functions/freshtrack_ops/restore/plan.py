@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TypeVar
-
-from pydantic import ValidationError
 
 from freshtrack_ops.backup.plan import plan_backup
-from freshtrack_ops.config import Target, TargetSet, describe_validation_error
-from freshtrack_ops.errors import ConfigError, InvalidInput
+from freshtrack_ops.config import TargetSet
+from freshtrack_ops.errors import InvalidInput
 from freshtrack_ops.models import (
     BackupRef,
     RestorePlan,
@@ -21,6 +18,7 @@ from freshtrack_ops.models import (
     ValidateRestoreEvent,
 )
 from freshtrack_ops.ports import Catalog
+from freshtrack_ops.requests import parse_request
 from freshtrack_ops.restore.resolve import ref, resolve_backup
 
 MAX_IDENTIFIER = 63
@@ -35,22 +33,8 @@ def scratch_database(database: str, backup_id: str) -> str:
     return name
 
 
-RequestT = TypeVar("RequestT", TestRestoreRequest, RestoreRequest)
-
-
-def _parse(model: type[RequestT], event: ValidateRestoreEvent, targets: TargetSet) -> tuple[RequestT, Target]:
-    """The request and its target, or InvalidInput naming the field."""
-    try:
-        request = model.model_validate(event.request)
-        return request, targets.get(request.host)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc)) from exc
-    except ConfigError as exc:
-        raise InvalidInput(str(exc)) from exc
-
-
 def plan_test_restore(event: ValidateRestoreEvent, targets: TargetSet, catalog: Catalog) -> TestRestorePlan:
-    request, target = _parse(TestRestoreRequest, event, targets)
+    request, target = parse_request(TestRestoreRequest, event.request, targets)
     entry = resolve_backup(target.id, request.backup_id, catalog)
     return TestRestorePlan(
         host=target.id,
@@ -67,7 +51,7 @@ def plan_restore(
     lock_holder: Callable[[str], tuple[str, str] | None] | None = None,
 ) -> RestorePlan:
     """``lock_holder(host)``: who holds the host lock (needed to run a restore on behalf of an update)."""
-    request, target = _parse(RestoreRequest, event, targets)
+    request, target = parse_request(RestoreRequest, event.request, targets)
     parent = request.on_behalf_of
     if parent is not None:
         holder = lock_holder(target.id) if lock_holder is not None else None

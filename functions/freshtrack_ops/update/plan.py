@@ -7,12 +7,11 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import ValidationError
-
 from freshtrack_ops.backup.plan import plan_backup
-from freshtrack_ops.config import Target, TargetSet, describe_validation_error
-from freshtrack_ops.errors import ConfigError, InvalidInput
+from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.errors import InvalidInput
 from freshtrack_ops.models import Trigger, ValidateBackupEvent
+from freshtrack_ops.requests import parse_request
 from freshtrack_ops.update.models import DeploymentKind, RollbackDatabase, UpdatePlan, UpdateRequest
 
 #: how often an update asks scripts/verify-deployment.sh again while the deployment settles
@@ -22,11 +21,7 @@ CURRENT = "current"
 
 
 def plan_update(event: ValidateBackupEvent, targets: TargetSet) -> UpdatePlan:
-    try:
-        request = UpdateRequest.model_validate(event.request)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc)) from exc
-    target = target_of(request.host, targets)
+    request, target = parse_request(UpdateRequest, event.request, targets)
     if request.kind == "release" and request.version is None:
         raise InvalidInput("version: required for kind 'release' (vX.Y.Z, latest or branch:<name>) (got none)")
     if request.kind == "images" and request.version is not None:
@@ -50,13 +45,6 @@ def plan_update(event: ValidateBackupEvent, targets: TargetSet) -> UpdatePlan:
             backup_reason=f"before the {subject}"[:500],
         ),
     )
-
-
-def target_of(host: str, targets: TargetSet) -> Target:
-    try:
-        return targets.get(host)
-    except ConfigError as exc:
-        raise InvalidInput(str(exc)) from exc
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,25 +22,20 @@ safety backup, which the notification names.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
-from freshtrack_ops.config import TargetSet, describe_validation_error
+from freshtrack_ops.config import TargetSet
 from freshtrack_ops.errors import BackupNotFound, InvalidInput, NothingToRollBack
 from freshtrack_ops.models import ValidateBackupEvent
 from freshtrack_ops.ports import Catalog, DeploymentHistory
+from freshtrack_ops.requests import parse_request
 from freshtrack_ops.restore.resolve import resolve_backup
 from freshtrack_ops.update.models import DeploymentOutcome, RollbackPlan, RollbackRequest
-from freshtrack_ops.update.plan import PlanChoices, new_plan, target_of
+from freshtrack_ops.update.plan import PlanChoices, new_plan
 
 
 def plan_rollback(
     event: ValidateBackupEvent, targets: TargetSet, history: DeploymentHistory, catalog: Catalog
 ) -> RollbackPlan:
-    try:
-        request = RollbackRequest.model_validate(event.request)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc)) from exc
-    target = target_of(request.host, targets)
+    request, target = parse_request(RollbackRequest, event.request, targets)
     if request.confirm != target.id:
         raise InvalidInput(f"confirm: must equal the host id {target.id!r} to roll it back (got {request.confirm!r})")
     undone = deployments_to_undo(target.id, history.deployments(target.id), request.to)
