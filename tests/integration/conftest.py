@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from freshtrack_ops.config import UpdateSettings
 from opsctl.local import iam
 from opsctl.local.host import LocalHost
 from opsctl.local.plane import LocalPlane
@@ -22,6 +23,18 @@ def plane() -> Iterator[LocalPlane]:
     if not sshd_available():
         pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
     with LocalPlane(readings=20_000, use_sshd=True) as local_plane:
+        yield local_plane
+
+
+@contextlib.contextmanager
+def update_plane(**plane_options: Any) -> Iterator[LocalPlane]:
+    """A lean plane for the update tests: 2,000 readings, sshd, and two verification attempts per host (a
+    broken release is rolled back within seconds)."""
+    if not sshd_available():
+        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
+    with LocalPlane(readings=2_000, use_sshd=True, **plane_options) as local_plane:
+        for host in local_plane.hosts():
+            local_plane.update_target(host, update=UpdateSettings(verify_window_s=20).model_dump())
         yield local_plane
 
 

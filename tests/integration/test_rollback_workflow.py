@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
-from freshtrack_ops.config import UpdateSettings
 from opsctl.local.docker_shim.state import BUILT_SERVICES
 from opsctl.local.plane import LocalPlane
-from opsctl.local.sshd import available as sshd_available
-from tests.integration.conftest import TRANSPORT_HOSTS
+from tests.integration.conftest import TRANSPORT_HOSTS, update_plane
 
 pytestmark = pytest.mark.integration
 SCHEMA = "SELECT column_name FROM information_schema.columns WHERE table_name = 'sensors' ORDER BY 1"
@@ -23,12 +21,7 @@ SCHEMA = "SELECT column_name FROM information_schema.columns WHERE table_name = 
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
-        for host in TRANSPORT_HOSTS.values():
-            # two verification attempts: a broken deployment is rolled back within seconds here
-            local_plane.update_target(host, update=UpdateSettings(verify_window_s=20).model_dump())
+    with update_plane() as local_plane:
         yield local_plane
 
 

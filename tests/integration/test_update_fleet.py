@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from freshtrack_ops.config import UpdateSettings
 from opsctl.local.plane import LocalPlane
-from opsctl.local.sshd import available as sshd_available
+from tests.integration.conftest import update_plane
 
 pytestmark = pytest.mark.integration
 #: the fleet: the plane's two transport hosts and one more SSH host
@@ -24,12 +23,7 @@ _minor = itertools.count(30)
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True, hosts=FLEET, ssm_hosts=("demo-ssm",)) as local_plane:
-        for host in FLEET:
-            # two verification attempts: a broken release is rolled back within seconds here
-            local_plane.update_target(host, update=UpdateSettings(verify_window_s=20).model_dump())
+    with update_plane(hosts=FLEET, ssm_hosts=("demo-ssm",)) as local_plane:
         yield local_plane
 
 

@@ -96,23 +96,21 @@ class S3BackupStore:
 
     def put_json(self, key: str, body: str) -> None:
         """Write a JSON object; an overwrite keeps the object's retention tag (a protected manifest stays so)."""
-        self._client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=body.encode("utf-8"),
-            ChecksumAlgorithm=UPLOAD_CHECKSUM,  # required under Object Lock (see UPLOAD_CHECKSUM)
-            ContentType="application/json",
-            Tagging=f"{RETENTION_TAG}={self._retention_of(key)}",
-        )
+        self._put_json(key, body, tagging=f"{RETENTION_TAG}={self._retention_of(key)}")
 
     def put_log(self, key: str, body: str) -> None:
         """Write a JSON log outside backups/ (deploy logs): no retention tag, the prefix's lifecycle expires it."""
+        self._put_json(key, body)
+
+    def _put_json(self, key: str, body: str, tagging: str | None = None) -> None:
+        extra: dict[str, Any] = {"Tagging": tagging} if tagging is not None else {}
         self._client.put_object(
             Bucket=self.bucket,
             Key=key,
             Body=body.encode("utf-8"),
             ChecksumAlgorithm=UPLOAD_CHECKSUM,  # required under Object Lock (see UPLOAD_CHECKSUM)
             ContentType="application/json",
+            **extra,
         )
 
     def _retention_of(self, key: str) -> str:

@@ -26,7 +26,6 @@ from freshtrack_ops.models import DumpEvent, DumpResult, HostEvent, PreflightRep
 from freshtrack_ops.observability import metrics
 from freshtrack_ops.ports import CommandResult, HostRunner
 from freshtrack_ops.steps.base import DataStep, HostStep, NoContext, RunnerTarget
-from freshtrack_ops.steps.metrics import job_started
 
 
 class PreflightStep(HostStep[HostEvent, NoContext, PreflightReport]):
@@ -120,11 +119,7 @@ class DumpStep(DataStep[DumpEvent, SsmUpload, DumpResult]):
         with contextlib.suppress(Exception):
             delete_unmanifested_dump(event.plan, runtime.store())
 
-    def record_metrics(self, event: DumpEvent, target: Target, output: DumpResult | JobStarted) -> None:
-        if isinstance(output, JobStarted):
-            job_started(target)
-            return
-        metrics.add_dimension(name="host", value=target.id)
+    def record_transfer_metrics(self, output: DumpResult) -> None:
         metrics.add_metric(name="BackupSizeBytes", unit=MetricUnit.Bytes, value=output.size_bytes)
         metrics.add_metric(name="BackupDumpSeconds", unit=MetricUnit.Seconds, value=output.duration_s)
 

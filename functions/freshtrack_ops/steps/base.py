@@ -34,7 +34,9 @@ from freshtrack_ops.adapters.undo_log import UndoEntry
 from freshtrack_ops.config import LocalTarget, SshTarget, Target
 from freshtrack_ops.host_command import HostCommand
 from freshtrack_ops.jobs import DataContext, JobStarted, Mode
+from freshtrack_ops.observability import metrics
 from freshtrack_ops.ports import CommandResult, HostRunner
+from freshtrack_ops.steps.metrics import job_started
 
 
 class NoContext(BaseModel):
@@ -151,6 +153,18 @@ class DataStep(HostStep[EventT, DataContextT, ResultT | JobStarted]):
     @abstractmethod
     def stream(self, event: EventT, target: RunnerTarget, runner: HostRunner) -> ResultT:
         """The inline SSH transfer: the bytes stream through this invocation."""
+
+    def record_metrics(self, event: EventT, target: Target, output: ResultT | JobStarted) -> None:
+        """A transfer started as a host job counts as one; a finished one adds its host and its own figures."""
+        if isinstance(output, JobStarted):
+            job_started(target)
+            return
+        metrics.add_dimension(name="host", value=target.id)
+        self.record_transfer_metrics(output)
+
+    @abstractmethod
+    def record_transfer_metrics(self, output: ResultT) -> None:
+        """The finished transfer's figures (the host dimension is set)."""
 
     def prepare(self, event: EventT, target: Target, mode: Mode = "inline") -> tuple[HostCommand, DataContextT]:
         command, context = self.command(event, target)

@@ -10,7 +10,7 @@ from freshtrack_ops import jobs, runtime
 from freshtrack_ops.adapters.undo_log import UndoEntry
 from freshtrack_ops.config import Target
 from freshtrack_ops.host_command import HostCommand
-from freshtrack_ops.jobs import DataContext, JobStarted, Mode
+from freshtrack_ops.jobs import DataContext, Mode
 from freshtrack_ops.models import (
     CountsEvent,
     CountsResult,
@@ -33,7 +33,6 @@ from freshtrack_ops.restore.load import load_backup
 from freshtrack_ops.restore.ssm_read import READ_TIMEOUT_S
 from freshtrack_ops.restore.verify import load_manifest, verify_archive
 from freshtrack_ops.steps.base import DataStep, HostStep, NoContext, OnEventHost, RunnerTarget
-from freshtrack_ops.steps.metrics import job_started
 
 
 class LoadContext(DataContext):
@@ -71,11 +70,7 @@ class VerifyStep(DataStep[VerifyEvent, DataContext, VerifyResult]):
         manifest = load_manifest(event.backup, runtime.store())
         return ssm_read.read_verify(manifest, target, result)
 
-    def record_metrics(self, event: VerifyEvent, target: Target, output: VerifyResult | JobStarted) -> None:
-        if isinstance(output, JobStarted):
-            job_started(target)
-            return
-        metrics.add_dimension(name="host", value=target.id)
+    def record_transfer_metrics(self, output: VerifyResult) -> None:
         metrics.add_metric(name="BackupVerifiedBytes", unit=MetricUnit.Bytes, value=output.size_bytes)
 
 
@@ -108,11 +103,7 @@ class LoadStep(DataStep[LoadEvent, LoadContext, LoadResult]):
         duration = round(time.time() - context.started_at, 3)
         return ssm_read.read_load(event, manifest, target, result, duration_s=duration)
 
-    def record_metrics(self, event: LoadEvent, target: Target, output: LoadResult | JobStarted) -> None:
-        if isinstance(output, JobStarted):
-            job_started(target)
-            return
-        metrics.add_dimension(name="host", value=target.id)
+    def record_transfer_metrics(self, output: LoadResult) -> None:
         metrics.add_metric(name="RestoreLoadSeconds", unit=MetricUnit.Seconds, value=output.duration_s)
 
 

@@ -11,12 +11,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from freshtrack_ops import runtime
 from freshtrack_ops.config import Target
 from freshtrack_ops.host_command import HostCommand
-from freshtrack_ops.jobs import JobStarted, Mode
+from freshtrack_ops.jobs import Mode
 from freshtrack_ops.observability import metrics
 from freshtrack_ops.ports import CommandResult, HostRunner
 from freshtrack_ops.redact import redact
 from freshtrack_ops.steps.base import DataStep, HostStep, NoContext, OnEventHost, RunnerTarget
-from freshtrack_ops.steps.metrics import job_started
 from freshtrack_ops.update import host, images
 from freshtrack_ops.update.models import (
     CheckoutEvent,
@@ -141,11 +140,7 @@ class DeployStep(OnEventHost, DataStep[DeployEvent, DeployContext, DeployResult]
         host.check_deploy(target, result)
         return DeployResult(log_key=log_key, duration_s=duration)
 
-    def record_metrics(self, event: DeployEvent, target: Target, output: DeployResult | JobStarted) -> None:
-        if isinstance(output, JobStarted):
-            job_started(target)
-            return
-        metrics.add_dimension(name="host", value=target.id)
+    def record_transfer_metrics(self, output: DeployResult) -> None:
         metrics.add_metric(name="DeploySeconds", unit=MetricUnit.Seconds, value=output.duration_s)
 
 
