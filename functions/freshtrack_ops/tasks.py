@@ -283,6 +283,52 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"table"}),
         ),
         LambdaTask(
+            "DrValidate",
+            "freshtrack_ops.handlers.dr.validate",
+            "Validate a disaster-recovery request; plan the replacement, the verified backup, the DNS change",
+            grants=frozenset({"targets", "table"}),
+        ),
+        LambdaTask(
+            "DrReplacement",
+            "freshtrack_ops.handlers.dr.replacement",
+            "A disaster recovery's replacement server: launch it (RunInstances), report when it runs and answers "
+            "(host key pinned from its console, or online in SSM), register it for the host steps, terminate it",
+            grants=frozenset({"targets", "table", "ec2-replacement"}),
+        ),
+        LambdaTask(
+            "DrCaptureConfig",
+            "freshtrack_ops.handlers.dr_host.capture_config",
+            "Keep the app-config secret current from the primary: .env.production and secrets/, never logged",
+            timeout_s=120,
+            grants=HOST_ACCESS | {"app-config-write", "bucket-write"},
+        ),
+        LambdaTask(
+            "DrBootstrap",
+            "freshtrack_ops.handlers.dr_host.bootstrap",
+            "Bootstrap a replacement: clone the app at the backup's version, write .env.production and secrets/ "
+            "(mode 600) from the app-config secret",
+            timeout_s=600,
+            grants=HOST_ACCESS | {"app-config-read", "bucket-write"},
+        ),
+        LambdaTask(
+            "DrDns",
+            "freshtrack_ops.handlers.dr.dns",
+            "UPSERT the domain's Route 53 record onto the replacement; report when the change is INSYNC",
+            grants=frozenset({"targets", "route53-record"}),
+        ),
+        LambdaTask(
+            "DrPromote",
+            "freshtrack_ops.handlers.dr.promote",
+            "Point the target's inventory entry at the replacement; mark the old server retired",
+            grants=frozenset({"targets", "table"}),
+        ),
+        LambdaTask(
+            "DrRecord",
+            "freshtrack_ops.handlers.dr.record",
+            "Record a disaster recovery or drill in the catalog with its RTO and RPO; emit them as metrics",
+            grants=frozenset({"table"}),
+        ),
+        LambdaTask(
             "RetentionProtect",
             "freshtrack_ops.handlers.retention.protect",
             "Tag the last verified backups protected, the rest expiring; forget expired catalog entries",
@@ -317,6 +363,12 @@ WORKFLOWS: dict[str, Workflow] = {
             "rollback.asl.json",
             "Roll the application back to a version its deployment history recorded (and the database, if asked "
             "or if its schema changed)",
+        ),
+        Workflow(
+            "disaster-recovery",
+            "disaster_recovery.asl.json",
+            "Recover a target onto a new or standby server from a verified backup (recover: move its DNS record and "
+            "inventory; drill: measure RTO/RPO and terminate the server)",
         ),
         Workflow(
             "update-fleet",
