@@ -48,6 +48,11 @@ KNOWN_GRANTS = frozenset(
     {
         "targets",
         "ssh-keys",
+        # TEMP (i11-drb replaces these with least-privilege statements)
+        "ec2-replacement",
+        "route53-record",
+        "app-config-read",
+        "app-config-write",
         "bucket-read",
         "bucket-write",
         "bucket-tags",
@@ -184,6 +189,14 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
                 sid="ReadTargets",
                 actions=["ssm:GetParameter"],
                 resources=[resources.targets_parameter_arn],
+            )
+        )
+        # TEMP (i11-drb): the servers partition of the ops table
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadServers",
+                actions=["dynamodb:Query"],
+                resources=[resources.storage.table_arn],
             )
         )
     if "ssh-keys" in grants and resources.ssh_key_secret_arns:
