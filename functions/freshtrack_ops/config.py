@@ -252,6 +252,14 @@ class DrSettings(BaseModel):
     running_timeout_s: int = Field(default=600, ge=60, le=3600)
     reachable_timeout_s: int = Field(default=900, ge=60, le=3600)
     dns_insync_timeout_s: int = Field(default=600, ge=60, le=3600)
+    #: how often the workflow asks whether the new server runs and answers, and whether the DNS change is INSYNC
+    poll_interval_s: int = Field(default=10, ge=1, le=300)
+    #: the health URL a replacement fetches from itself before the domain points at it (e.g. the backend's port
+    #: published on 127.0.0.1): until a recovery moves the record, https://<domain> reaches the OLD server.
+    #: Unset: the replacement is checked by ``compose ps`` and this target's own URL fetched from the host
+    replacement_health_url: (
+        Annotated[str, StringConstraints(pattern=HEALTH_URL_PATTERN, max_length=HEALTH_URL_MAX_CHARS)] | None
+    ) = None
     #: require an approval (as restore.approval) in addition to / instead of the typed confirmation of a recovery
     approval: bool = False
     lock_lease_seconds: int = Field(default=6 * 3600, ge=900, le=86_400)
@@ -416,6 +424,9 @@ class TargetSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     targets: tuple[Target, ...]
+    #: servers a disaster recovery is bootstrapping (registered in the ops table, never in the parameter): host
+    #: steps reach them by id like a target, but no schedule, retention or fleet iterates them
+    replacements: tuple[Target, ...] = ()
 
     def parameter_json(self) -> str:
         """The targets as the control plane stores them (the SSM parameter, at most 8 KB): settings at their
@@ -430,7 +441,7 @@ class TargetSet(BaseModel):
         return text
 
     def get(self, host: str) -> SshTarget | SsmTarget | LocalTarget:
-        for target in self.targets:
+        for target in (*self.targets, *self.replacements):
             if target.id == host:
                 return target
         known = ", ".join(t.id for t in self.targets) or "none"
@@ -492,7 +503,7 @@ class DeploymentConfig(BaseModel):
                 raise ValueError(f"target {target.id!r}: transport 'local' exists only in the embedded plane")
         # a standby's id names one server: not a target's, not another standby's (a request says
         # ``replacement: <standby id>``, and a promotion makes the standby a target's server)
-        servers = {_server(t) for t in self.targets}
+        servers = {server_key(t) for t in self.targets}
         for target in self.targets:
             for standby in target.dr.standbys if target.dr else ():
                 if standby.id in seen:
@@ -500,7 +511,7 @@ class DeploymentConfig(BaseModel):
                 seen.add(standby.id)
                 # a recovery restores over its replacement: a standby that is some target's server would
                 # destroy that target's data
-                if _server(standby) in servers:
+                if server_key(standby) in servers:
                     raise ValueError(f"target {target.id!r}: standby {standby.id!r} is the server of a target")
         return self
 
@@ -508,7 +519,7 @@ class DeploymentConfig(BaseModel):
         return TargetSet(targets=self.targets)
 
 
-def _server(host: SshTarget | SsmTarget | LocalTarget | SshStandby | SsmStandby) -> str:
+def server_key(host: SshTarget | SsmTarget | LocalTarget | SshStandby | SsmStandby) -> str:
     """The machine a target or standby names: its SSH address, or its instance id."""
     if isinstance(host, SshTarget | SshStandby):
         return f"address:{host.address.lower()}"

@@ -166,3 +166,12 @@ class HostKeyRejected(OpsError):
 class ReplacementIsPrimary(OpsError):
     """The replacement server of a disaster recovery is the primary itself (same instance id or address): a
     recovery would restore over the server it replaces. Never retried."""
+
+
+class ReplacementNotReady(OpsError):
+    """A provisioned replacement did not run, or did not answer, within its time limit (dr.running_timeout_s,
+    dr.reachable_timeout_s), or EC2 stopped it (terminated, shutting down) while it booted."""
+
+
+class DnsChangeTimeout(OpsError):
+    """Route 53 did not report the recovery's record change INSYNC within dr.dns_insync_timeout_s."""

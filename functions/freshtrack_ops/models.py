@@ -283,6 +283,8 @@ class LoadEvent(Strict):
 
     backup: BackupRef
     database: DatabaseName
+    #: the server to load into when it is not the backup's own (a disaster recovery's replacement)
+    host: HostRef | None = None
 
 
 class LoadResult(Strict):
@@ -295,6 +297,8 @@ class LoadResult(Strict):
 class CountsEvent(Strict):
     backup: BackupRef
     database: DatabaseName
+    #: the server whose database is counted when it is not the backup's own (a disaster recovery's replacement)
+    host: HostRef | None = None
 
 
 class CountsResult(Strict):

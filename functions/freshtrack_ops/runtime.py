@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from freshtrack_ops.config import LocalTarget, SshTarget, TargetSet, describe_validation_error
+from freshtrack_ops.config import LocalTarget, SshTarget, Target, TargetSet, describe_validation_error
 from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.ports import (
     ApprovalStore,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from freshtrack_ops.adapters.dynamo import DynamoCatalog, DynamoLockTable
     from freshtrack_ops.adapters.s3_store import S3BackupStore
+    from freshtrack_ops.adapters.servers import DynamoServerRegistry
 
 TARGETS_MAX_AGE_S = 60
 SECRET_MAX_AGE_S = 300
@@ -115,13 +116,44 @@ def _client(service: str) -> Any:
 
 
 def targets() -> TargetSet:
+    """The inventory: the configured targets (the parameter, cached a minute) with the servers disaster recoveries
+    changed applied (the ops table, read every time: a promotion takes effect for the very next task)."""
     from aws_lambda_powertools.utilities import parameters
+
+    from freshtrack_ops.dr.inventory import apply
 
     raw = parameters.get_parameter(settings().targets_parameter, transform="json", max_age=TARGETS_MAX_AGE_S)
     try:
-        return TargetSet.model_validate(raw)
+        configured = TargetSet.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"targets parameter: {describe_validation_error(exc)}") from exc
+    try:
+        return apply(configured, server_registry().load())
+    except ValidationError as exc:
+        raise ConfigError(f"servers of the ops table: {describe_validation_error(exc)}") from exc
+
+
+def server_registry() -> DynamoServerRegistry:
+    from freshtrack_ops.adapters.servers import DynamoServerRegistry
+
+    return DynamoServerRegistry(_client("dynamodb"), settings().ops_table)
+
+
+#: the embedded plane's hosts share one machine: each lives in its own directories and listens on 127.0.0.1 at its
+#: own ports. This hook tells the disaster-recovery tasks where a server it launched really is (address, port,
+#: app_dir, docker_bin, job_dir, health_url). None (every deployment): EC2's addresses and the primary's layout.
+_server_layout: Callable[[str], dict[str, Any]] | None = None
+
+
+def set_server_layout(provider: Callable[[str], dict[str, Any]] | None) -> None:
+    """Local plane only: ``provider(instance id or standby id)`` -> the fields that differ on that server."""
+    global _server_layout  # noqa: PLW0603 - the process-wide hook, like configure()
+    _server_layout = provider
+
+
+def server_layout(server: str) -> dict[str, Any]:
+    provider = _server_layout
+    return dict(provider(server)) if provider is not None else {}
 
 
 def store() -> S3BackupStore:
@@ -268,6 +300,24 @@ def runner(target: SshTarget | LocalTarget) -> Iterator[HostRunner]:
         yield host_runner
     finally:
         host_runner.close()
+
+
+def ssh_answers(target: Target) -> bool:
+    """Whether a booting server answers SSH with the pinned host key and takes the key: False while it refuses
+    connections or logins (sshd or cloud-init not done yet); a presented key other than the pinned one raises
+    HostKeyMismatch (never a reason to wait and try again)."""
+    from freshtrack_ops.errors import HostAuthFailed, HostConnectionLost, HostUnreachable
+
+    if not isinstance(target, SshTarget):
+        return True
+    runner = _ssh_runner(target)
+    try:
+        runner.check()  # type: ignore[attr-defined] # SshRunner
+    except (HostUnreachable, HostAuthFailed, HostConnectionLost):
+        return False
+    finally:
+        runner.close()
+    return True
 
 
 def _ssh_runner(target: SshTarget) -> HostRunner:

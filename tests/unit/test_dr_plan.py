@@ -83,7 +83,10 @@ def _plan(request: dict[str, object], catalog: FakeCatalog | None = None, target
         request=request, execution_id=EXECUTION, started_at=datetime(2026, 11, 30, 13, 41, 3, tzinfo=UTC)
     )
     return plan_disaster_recovery(
-        event, targets, catalog if catalog is not None else FakeCatalog([NEWEST_UNVERIFIED, VERIFIED, FAILED])
+        event,
+        targets,
+        catalog if catalog is not None else FakeCatalog([NEWEST_UNVERIFIED, VERIFIED, FAILED]),
+        lambda entry: f"v1.2.0-for-{entry.backup_id[-1]}",
     )
 
 
@@ -94,6 +97,9 @@ def test_a_drill_by_default_provisions_from_the_template_and_restores_the_newest
     assert plan.backup.backup_id == VERIFIED.backup_id
     assert plan.backup_finished_at == VERIFIED.finished_at
     assert plan.dr_id.startswith("dr-prod-20261130T134103Z-")
+    assert plan.revision == "v1.2.0-for-2"  # the chosen backup's manifest's app version
+    assert plan.replacement_id.startswith("dr-") and len(plan.replacement_id) == 11
+    assert plan.database == "frostguard"
     spec = plan.replacement
     assert isinstance(spec, ProvisionSpec)
     assert spec.launch_template == {"LaunchTemplateName": "freshtrack-prod", "Version": "$Default"}

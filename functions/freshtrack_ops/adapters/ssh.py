@@ -143,6 +143,11 @@ class SshRunner:
         channel.settimeout(timeout_s)
         return channel
 
+    def check(self) -> None:
+        """Connect and log in (the pinned host key checked, the key accepted), and open one session: raises what
+        ``run`` would (HostUnreachable, HostKeyMismatch, HostAuthFailed, HostConnectionLost)."""
+        self._session(self._connect_timeout_s).close()
+
     def close(self) -> None:
         with self._lock:
             if self._transport is not None:

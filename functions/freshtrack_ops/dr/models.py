@@ -88,9 +88,15 @@ class DnsChange(Strict):
 class DisasterRecoveryPlan(Strict):
     dr_id: Annotated[str, StringConstraints(pattern=DR_ID_PATTERN)]
     host: HostRef
+    #: the id the host steps reach the replacement by while it is bootstrapped: ``dr-<8 hex>`` for a provisioned
+    #: server, the standby's id for a standby
+    replacement_id: HostRef
     mode: Mode
     domain: str
+    database: str
     backup: BackupRef
+    #: the app version the backup was taken from (its manifest's ``git describe``): what the replacement runs
+    revision: str
     #: when the backup finished: the recovery point (RPO = start of the DR - this)
     backup_finished_at: str
     replacement: Annotated[ProvisionSpec | StandbySpec, Field(discriminator="kind")]
@@ -104,3 +110,109 @@ class DisasterRecoveryPlan(Strict):
     execution_id: str
     started_at: datetime
     lock_lease_seconds: int
+    poll_s: int
+
+
+class LaunchedInstance(Strict):
+    instance_id: Annotated[str, StringConstraints(pattern=r"^i-[0-9a-f]{8,17}$")]
+    launched_at: datetime
+
+
+class InstanceStatus(Strict):
+    """Whether a launched instance runs and answers yet (the workflow waits and asks again until it does)."""
+
+    ready: bool
+    state: str
+    instance_id: str
+    waited_s: float
+    detail: str = ""
+
+
+class RegisteredReplacement(Strict):
+    """The replacement as the rest of the workflow knows it (no secret: ids, addresses, the pinned public key)."""
+
+    replacement_id: HostRef
+    kind: Literal["provision", "standby"]
+    transport: Literal["ssh", "ssm"]
+    #: ``config.server_key`` of the new server
+    server: str
+    #: the value a recovery writes into the DNS record (the instance's public or private address, an SSH standby's
+    #: address; "" for an SSM-only standby, which a recovery cannot point the domain at)
+    dns_value: str
+    instance_id: str | None = None
+
+
+class ReplacementEvent(Strict):
+    action: Literal["launch", "status", "register", "terminate", "release"]
+    plan: DisasterRecoveryPlan
+    instance: LaunchedInstance | None = None
+
+
+class ReplacementOutcome(Strict):
+    """What terminate/release did."""
+
+    terminated: list[str] = Field(default_factory=list)
+    forgotten: str = ""
+
+
+class DnsChangeStarted(Strict):
+    change_id: str
+    submitted_at: datetime
+    record_name: str
+    value: str
+
+
+class DnsEvent(Strict):
+    action: Literal["upsert", "status"]
+    plan: DisasterRecoveryPlan
+    replacement: RegisteredReplacement
+    change: DnsChangeStarted | None = None
+
+
+class DnsStatus(Strict):
+    insync: bool
+    change_id: str
+    waited_s: float
+
+
+class PromoteEvent(Strict):
+    plan: DisasterRecoveryPlan
+    replacement: RegisteredReplacement
+
+
+class PromoteResult(Strict):
+    host: HostRef
+    server: str
+    retired: str
+
+
+class PhaseMarks(Strict):
+    """When each phase ended (``$$.State.EnteredTime`` of the state after it); None: not reached."""
+
+    provisioned: datetime | None = None
+    bootstrapped: datetime | None = None
+    restored: datetime | None = None
+    verified: datetime | None = None
+    dns_insync: datetime | None = None
+    domain_verified: datetime | None = None
+
+
+class FailureRef(Strict):
+    error_name: str = ""
+    error_cause: str = ""
+
+
+class RecordEvent(Strict):
+    plan: DisasterRecoveryPlan
+    outcome: Literal["succeeded", "failed"]
+    marks: PhaseMarks = PhaseMarks()
+    finished_at: datetime
+    replacement: RegisteredReplacement | None = None
+    failure: FailureRef | None = None
+
+
+class RecordResult(Strict):
+    rto_s: float
+    rpo_s: float
+    phases: dict[str, float]
+    summary: str

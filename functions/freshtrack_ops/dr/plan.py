@@ -8,6 +8,7 @@ has not passed a test restore (``NoVerifiedBackup``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from freshtrack_ops.config import (
     DrSettings,
@@ -136,9 +137,18 @@ def disaster_recovery_id(host: str, event: ValidateDisasterRecoveryEvent) -> str
     return f"dr-{host}-{stamp}-{hashlib.sha256(event.execution_id.encode()).hexdigest()[:8]}"
 
 
+def replacement_id(event: ValidateDisasterRecoveryEvent) -> str:
+    """``dr-<8 hex of the execution>``: the id a provisioned server has until it is promoted or terminated."""
+    return f"dr-{hashlib.sha256(event.execution_id.encode()).hexdigest()[:8]}"
+
+
 def plan_disaster_recovery(
-    event: ValidateDisasterRecoveryEvent, targets: TargetSet, catalog: Catalog
+    event: ValidateDisasterRecoveryEvent,
+    targets: TargetSet,
+    catalog: Catalog,
+    app_version_of: Callable[[CatalogEntry], str],
 ) -> DisasterRecoveryPlan:
+    """``app_version_of``: the app version a backup's manifest records (read once the backup is chosen)."""
     request, target = parse_request(DisasterRecoveryRequest, event.request, targets)
     dr = target.dr
     if dr is None:
@@ -156,12 +166,19 @@ def plan_disaster_recovery(
             ttl=dr.record_ttl,
             insync_timeout_s=dr.dns_insync_timeout_s,
         )
+    taken = {t.id for t in (*targets.targets, *targets.replacements)}
+    new_id = replacement.standby_id if isinstance(replacement, StandbySpec) else replacement_id(event)
+    if isinstance(replacement, ProvisionSpec) and new_id in taken:
+        raise InvalidInput(f"replacement: id {new_id!r} is in use by another server (run the recovery again)")
     return DisasterRecoveryPlan(
         dr_id=dr_id,
         host=target.id,
+        replacement_id=new_id,
         mode=request.mode,
         domain=target.domain,
+        database=target.database,
         backup=ref(entry),
+        revision=app_version_of(entry),
         backup_finished_at=entry.finished_at,
         replacement=replacement,
         dns=dns,
@@ -172,4 +189,5 @@ def plan_disaster_recovery(
         execution_id=event.execution_id,
         started_at=event.started_at,
         lock_lease_seconds=dr.lock_lease_seconds,
+        poll_s=dr.poll_interval_s,
     )

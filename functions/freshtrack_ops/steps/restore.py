@@ -82,7 +82,7 @@ class LoadStep(DataStep[LoadEvent, LoadContext, LoadResult]):
     context_model = LoadContext
 
     def host(self, event: LoadEvent) -> str:
-        return event.backup.host
+        return event.host or event.backup.host
 
     def estimate_s(self, event: LoadEvent, target: Target) -> float:
         size = load_manifest(event.backup, runtime.store()).size_bytes
@@ -151,7 +151,7 @@ class CountsStep(HostStep[CountsEvent, NoContext, CountsResult]):
     context_model = NoContext
 
     def host(self, event: CountsEvent) -> str:
-        return event.backup.host
+        return event.host or event.backup.host
 
     def prepare(self, event: CountsEvent, target: Target, mode: Mode = "inline") -> tuple[HostCommand, NoContext]:
         return checks.counts_command(target, event.database), NoContext()

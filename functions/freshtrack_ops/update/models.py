@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from freshtrack_ops.dr.models import DR_ID_PATTERN
 from freshtrack_ops.host_scripts.parameters import (
     IMAGE_DIGEST_REF_BODY,
     IMAGE_DIGEST_REF_MAX_CHARS,
@@ -32,6 +33,7 @@ VersionTag = Annotated[str, StringConstraints(pattern=VERSION_TAG_PATTERN)]
 GitCommit = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 UPDATE_ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
 UpdateId = Annotated[str, StringConstraints(pattern=UPDATE_ID_PATTERN)]
+DrId = Annotated[str, StringConstraints(pattern=DR_ID_PATTERN)]
 #: ``<repository>@sha256:<64 hex>``: an image by its registry digest
 ImageDigestRef = Annotated[
     str, StringConstraints(pattern=f"^{IMAGE_DIGEST_REF_BODY}$", max_length=IMAGE_DIGEST_REF_MAX_CHARS)
@@ -126,8 +128,9 @@ class CheckoutResult(Strict):
 
 class DeployEvent(Strict):
     host: HostRef
-    update_id: UpdateId
-    phase: Literal["update", "rollback"]
+    #: the update's id, or a disaster recovery's (``bootstrap``: the first deployment of a replacement)
+    update_id: UpdateId | DrId
+    phase: Literal["update", "rollback", "bootstrap"]
     #: the manual's "Clear deployment checkpoints" (deploy-automated.sh --reset) first
     reset: bool = False
     #: the manual's Docker update: docker compose pull first
