@@ -22,7 +22,7 @@ from freshtrack_ops.errors import HostCommandFailed
 from freshtrack_ops.host_command import tail
 
 #: the order in which undo entries are undone
-_ORDER: dict[str, int] = {"job": 0, "scratch": 1}
+_ORDER: dict[str, int] = {"job": 0, "scratch": 1, "instance": 2}
 
 
 class StopReport(BaseModel):
@@ -82,6 +82,9 @@ def undo_entry(entry: UndoEntry) -> None:
     SSM; the completion of such a command completes no task)."""
     from freshtrack_ops.steps.registry import STEPS
 
+    if entry.kind == "instance":
+        _terminate_tagged(entry)
+        return
     step = STEPS.get(entry.step)
     if step is None:
         raise HostCommandFailed(f"undo {entry.key}: unknown step {entry.step!r}")
@@ -109,3 +112,14 @@ def undo_entry(entry: UndoEntry) -> None:
         result = command.run(runner)
     if result.exit_code != 0:
         raise HostCommandFailed(f"{target.id}: {command.script} exited {result.exit_code}: {tail(result.stderr)}")
+
+
+def _terminate_tagged(entry: UndoEntry) -> None:
+    """A drill's instance: every instance tagged with its DR id (``event`` is the DR id), terminated, and its
+    registration as a replacement forgotten (``context`` is the replacement id)."""
+    from freshtrack_ops.adapters.ec2 import Ec2Instances
+    from freshtrack_ops.dr.replacement import DR_ID_TAG
+
+    ec2 = Ec2Instances(runtime.client("ec2"), runtime.client("ssm"))
+    ec2.terminate(sorted(view.instance_id for view in ec2.tagged(DR_ID_TAG, entry.event)))
+    runtime.server_registry().forget(entry.context)

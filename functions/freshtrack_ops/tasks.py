@@ -50,9 +50,9 @@ TASKS: dict[str, LambdaTask] = {
             "LockJanitor",
             "freshtrack_ops.handlers.lock.janitor",
             "After an execution was aborted or timed out: cancel its SSM commands, stop its host jobs, drop its "
-            "scratch databases, release its host lock, notify",
+            "scratch databases, terminate its drill server, release its host lock, notify",
             timeout_s=300,
-            grants=HOST_ACCESS | {"bucket-write", "notify"},
+            grants=HOST_ACCESS | {"bucket-write", "notify", "ec2-replacement"},
         ),
         LambdaTask(
             "StopHostWork",
@@ -286,7 +286,7 @@ TASKS: dict[str, LambdaTask] = {
             "DrValidate",
             "freshtrack_ops.handlers.dr.validate",
             "Validate a disaster-recovery request; plan the replacement, the verified backup, the DNS change",
-            grants=frozenset({"targets", "table"}),
+            grants=frozenset({"targets", "table", "bucket-read"}),
         ),
         LambdaTask(
             "DrReplacement",

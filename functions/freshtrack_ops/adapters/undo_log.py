@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 #: entries outlive the longest workflow (restore: approval + three transfers) by days
 ENTRY_TTL_S = 30 * 86_400
-UndoKind = Literal["job", "scratch"]
+#: job: a detached host job; scratch: a scratch database; instance: a drill's EC2 instance (by its DR id tag)
+UndoKind = Literal["job", "scratch", "instance"]
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,8 @@ class DisasterRecoveryPlan(Strict):
     started_at: datetime
     lock_lease_seconds: int
     poll_s: int
+    #: how often the check through the domain is asked (every 10 s over the target's update.verify_window_s)
+    verify_attempts: int
 
 
 class LaunchedInstance(Strict):
@@ -186,15 +188,19 @@ class PromoteResult(Strict):
     retired: str
 
 
-class PhaseMarks(Strict):
-    """When each phase ended (``$$.State.EnteredTime`` of the state after it); None: not reached."""
+class Mark(Strict):
+    at: datetime
 
-    provisioned: datetime | None = None
-    bootstrapped: datetime | None = None
-    restored: datetime | None = None
-    verified: datetime | None = None
-    dns_insync: datetime | None = None
-    domain_verified: datetime | None = None
+
+class PhaseMarks(Strict):
+    """When each phase ended (``$$.State.EnteredTime`` of the Pass state after it); None: not reached."""
+
+    provisioned: Mark | None = None
+    bootstrapped: Mark | None = None
+    restored: Mark | None = None
+    verified: Mark | None = None
+    dns_insync: Mark | None = None
+    domain_verified: Mark | None = None
 
 
 class FailureRef(Strict):

@@ -8,6 +8,7 @@ has not passed a test restore (``NoVerifiedBackup``).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 
 from freshtrack_ops.config import (
@@ -31,6 +32,7 @@ from freshtrack_ops.errors import BackupNotFound, InvalidInput, NoVerifiedBackup
 from freshtrack_ops.ports import Catalog, CatalogEntry
 from freshtrack_ops.requests import parse_request
 from freshtrack_ops.restore.resolve import ref, resolve_backup
+from freshtrack_ops.update.plan import VERIFY_INTERVAL_S
 
 #: EC2 tag values are at most 256 characters (Tag, EC2 API reference)
 MAX_TAG_VALUE = 256
@@ -190,4 +192,5 @@ def plan_disaster_recovery(
         started_at=event.started_at,
         lock_lease_seconds=dr.lock_lease_seconds,
         poll_s=dr.poll_interval_s,
+        verify_attempts=max(1, math.ceil(target.update.verify_window_s / VERIFY_INTERVAL_S)),
     )

@@ -23,14 +23,14 @@ def summarize(event: RecordEvent) -> RecordResult:
     plan = event.plan
     rpo = _seconds(plan.started_at, datetime.fromisoformat(plan.backup_finished_at))
     end = event.marks.domain_verified if plan.mode == "recover" else event.marks.verified
-    rto = _seconds(end or event.finished_at, plan.started_at)
+    rto = _seconds(end.at if end is not None else event.finished_at, plan.started_at)
     phases: dict[str, float] = {}
     previous = plan.started_at
     for name in _PHASES:
         mark = getattr(event.marks, name)
         if mark is not None:
-            phases[name] = _seconds(mark, previous)
-            previous = mark
+            phases[name] = _seconds(mark.at, previous)
+            previous = mark.at
     what = "drill" if plan.mode == "drill" else "recovery"
     if event.outcome == "succeeded":
         summary = (

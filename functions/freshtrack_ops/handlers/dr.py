@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from freshtrack_ops import runtime
 from freshtrack_ops.adapters.ec2 import Ec2Instances
 from freshtrack_ops.adapters.route53 import Route53Records
+from freshtrack_ops.adapters.undo_log import UndoEntry
 from freshtrack_ops.config import DrSettings, Target, TargetSet
 from freshtrack_ops.dr import dns as dns_change
 from freshtrack_ops.dr import replacement as servers
@@ -70,6 +71,20 @@ def _ec2() -> Ec2Instances:
 def replacement(event: ReplacementEvent, context: LambdaContext) -> dict[str, Any]:
     plan = event.plan
     if event.action == "launch":
+        if plan.mode == "drill":
+            # before RunInstances: an execution aborted from here on has its drill server terminated by the
+            # janitor (found by the DR id tag, so even one whose launch answer was lost)
+            runtime.undo_log().record(
+                plan.execution_id,
+                UndoEntry(
+                    key=f"instance#{plan.dr_id}",
+                    kind="instance",
+                    step="dr-replacement",
+                    host=plan.host,
+                    event=plan.dr_id,
+                    context=plan.replacement_id,
+                ),
+            )
         launched = servers.launch(plan, _ec2())
         logger.info("replacement launched", extra={"dr_id": plan.dr_id, "instance_id": launched.instance_id})
         return launched.model_dump(mode="json")
@@ -116,6 +131,8 @@ def _end(plan: DisasterRecoveryPlan, instance: LaunchedInstance | None, *, termi
     if instance is not None:
         ids.add(instance.instance_id)
     ec2.terminate(sorted(ids))
+    if plan.mode == "drill":
+        runtime.undo_log().resolve(plan.execution_id, [f"instance#{plan.dr_id}"])
     logger.info("replacement terminated", extra={"dr_id": plan.dr_id, "instances": sorted(ids)})
     return ReplacementOutcome(terminated=sorted(ids), forgotten=plan.replacement_id)
 
