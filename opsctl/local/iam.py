@@ -277,7 +277,12 @@ def plane_resources(
         storage=storage,
         targets_parameter_arn=parameter_arn(TARGETS_PARAMETER),
         topic_arn=topic_arn,
-        ssh_key_secret_arns=tuple(sorted({t.private_key_secret_arn for t in targets if isinstance(t, SshTarget)})),
+        ssh_key_secret_arns=tuple(  # TEMP (i11-drb)
+            sorted(
+                {t.private_key_secret_arn for t in targets if isinstance(t, SshTarget)}
+                | {t.dr.private_key_secret_arn for t in targets if t.dr and t.dr.private_key_secret_arn}
+            )
+        ),
         document_arns=tuple(f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/{name}" for name in sorted(document_names)),
         ssm_instance_arns=tuple(sorted({instance_arn(t.instance_id) for t in targets if isinstance(t, SsmTarget)})),
     )
