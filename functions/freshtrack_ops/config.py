@@ -53,8 +53,9 @@ LAUNCH_TEMPLATE_ID_PATTERN = r"^lt-[0-9a-f]{17}$"
 LAUNCH_TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9().\-/_]{3,128}$"
 #: "$Default", "$Latest" or a version number (RunInstances' LaunchTemplateSpecification.Version)
 LAUNCH_TEMPLATE_VERSION_PATTERN = r"^(\$Default|\$Latest|[1-9][0-9]{0,8})$"
-#: Route 53 hosted zone ids: "Z" and upper-case letters/digits, at most 32 characters (HostedZone.Id)
-HOSTED_ZONE_ID_PATTERN = r"^Z[A-Z0-9]{1,31}$"
+#: Route 53 hosted zone ids: at most 32 characters (HostedZone.Id, Route 53 API reference: no pattern is
+#: documented; the ids seen are upper-case letters and digits, usually starting with "Z", moto's not)
+HOSTED_ZONE_ID_PATTERN = r"^[A-Z0-9]{1,32}$"
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
 #: a Secrets Manager secret NAME (the ARN adds "-" and 6 random characters; IAM names it ``<name>-??????``)
 SECRET_NAME_PATTERN = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 - a pattern, not a secret
@@ -522,7 +523,10 @@ class DeploymentConfig(BaseModel):
 def server_key(host: SshTarget | SsmTarget | LocalTarget | SshStandby | SsmStandby) -> str:
     """The machine a target or standby names: its SSH address, or its instance id."""
     if isinstance(host, SshTarget | SshStandby):
-        return f"address:{host.address.lower()}"
+        # a port other than 22 is part of the name: two sshd on one address are two servers to the control plane
+        # (the embedded plane's hosts all listen on 127.0.0.1)
+        port = "" if host.port == 22 else f":{host.port}"
+        return f"address:{host.address.lower()}{port}"
     if isinstance(host, SsmTarget | SsmStandby):
         return f"instance:{host.instance_id}"
     return f"local:{host.id}"

@@ -293,7 +293,8 @@ TASKS: dict[str, LambdaTask] = {
             "freshtrack_ops.handlers.dr.replacement",
             "A disaster recovery's replacement server: launch it (RunInstances), report when it runs and answers "
             "(host key pinned from its console, or online in SSM), register it for the host steps, terminate it",
-            grants=frozenset({"targets", "table", "ec2-replacement"}),
+            # ssh-keys: "answers" is an SSH login with the key pair's key and the pinned host key
+            grants=frozenset({"targets", "table", "ec2-replacement", "ssh-keys"}),
         ),
         LambdaTask(
             "DrCaptureConfig",

@@ -11,6 +11,8 @@ from typing import Any
 
 from freshtrack_ops.adapters.approvals import DynamoApprovalStore
 from freshtrack_ops.adapters.dynamo import lock_key
+from freshtrack_ops.adapters.servers import DynamoServerRegistry
+from freshtrack_ops.dr.inventory import ServerRecords
 from opsctl.local import moto_patches
 from opsctl.local.execution import read_history
 from opsctl.local.names import BUCKET, TABLE, function_name
@@ -47,6 +49,15 @@ class Inspection:
         """The host lock's item as stored (None when the host is not locked)."""
         item: dict[str, Any] | None = self._client("dynamodb").get_item(TableName=TABLE, Key=lock_key(host)).get("Item")
         return item
+
+    def dr_history(self, host: str) -> list[dict[str, Any]]:
+        """The host's recorded disaster recoveries and drills (RTO, RPO, phases, outcome), newest first."""
+        registry = DynamoServerRegistry(self._client("dynamodb"), TABLE)
+        return [json.loads(body) for body in registry.recoveries(host)]
+
+    def servers(self) -> ServerRecords:
+        """The inventory's run-time servers: replacements being bootstrapped, promotions, retirements."""
+        return DynamoServerRegistry(self._client("dynamodb"), TABLE).load()
 
     def manifest(self, manifest_key: str) -> dict[str, Any]:
         body = self._client("s3").get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read()

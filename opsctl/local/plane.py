@@ -36,7 +36,8 @@ import boto3
 from moto import mock_aws
 
 from freshtrack_ops import runtime
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.dr.inventory import ServerRecords
 from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import document_name
 from freshtrack_ops.tasks import TASKS
@@ -182,6 +183,7 @@ class LocalPlane:
             self._deploy()
             self._settings.apply(presign_endpoint_url=self._presign.start())
             self._ssm.start({name: self.host(name) for name in self._ssm_target_names()})
+            runtime.set_server_layout(self._server_layout)
         except BaseException:
             self.stop()
             raise
@@ -216,6 +218,9 @@ class LocalPlane:
         self._deployment.hosted_zone_id = dns.create_zone(
             self.client, {target.domain: "127.0.0.1" for target in self._targets.all()}
         )
+        self._targets.add_disaster_recovery(
+            self._deployment, {name: host.ssh_user for name, host in self._hosts.items()}
+        )
         provisioning.create_workflows(self.client, self._deployment, self._function_timeouts)
         self._settings.apply(test_restore_state_machine_arn=self._deployment.state_machine_arn("test-restore"))
         self.reload_task_policies()
@@ -236,6 +241,7 @@ class LocalPlane:
             self._ssm.stop()
             self._events.close()
         self._presign.stop()
+        runtime.set_server_layout(None)
         self._provisioned.stop()
         instances.STATE.launcher = None
         for host in self._hosts.values():
@@ -285,6 +291,23 @@ class LocalPlane:
             return provisioned[name]
         raise KeyError(f"host: unknown {name!r} (known: {', '.join(sorted(self.hosts()))})")
 
+    def _server_layout(self, server: str) -> dict[str, Any]:
+        """Where a launched instance's host really is (``runtime.set_server_layout``): every local host listens on
+        127.0.0.1 at its own ports and lives in its own directories; on EC2 the instance's address and the
+        primary's layout are right as they are."""
+        host = self._provisioned.hosts().get(server)
+        if host is None:
+            return {}
+        layout: dict[str, Any] = {
+            "app_dir": str(host.app_dir),
+            "docker_bin": str(host.docker_bin),
+            "job_dir": str(host.root / "jobs"),
+            "health_url": host.health_url,
+        }
+        if host.ssh_port is not None:
+            layout |= {"address": "127.0.0.1", "port": host.ssh_port}
+        return layout
+
     def hosts(self) -> dict[str, LocalHost]:
         """Every host running now: the configured ones by name, then the ones ``RunInstances`` launched from
         the plane's templates by instance id (a terminated instance's host is gone)."""
@@ -310,6 +333,21 @@ class LocalPlane:
         """The current values of ``domain``'s A record in the demo zone ([] when it has none)."""
         with iam.plane_calls():
             return dns.record_values(self.client, self._deployment.hosted_zone_id, domain)
+
+    def dr_history(self, host: str) -> list[dict[str, Any]]:
+        """``host``'s disaster recoveries and drills as recorded (RTO, RPO, phases, outcome), newest first."""
+        with iam.plane_calls():
+            return self._inspection.dr_history(host)
+
+    def servers(self) -> ServerRecords:
+        """Replacements being bootstrapped, promotions and retired servers (what disaster recoveries changed)."""
+        with iam.plane_calls():
+            return self._inspection.servers()
+
+    def inventory(self) -> TargetSet:
+        """The targets as the tasks see them now: the configuration with the promotions applied."""
+        with iam.plane_calls():
+            return runtime.targets()
 
     def target(self, name: str) -> Target:
         return self._targets.get(name)

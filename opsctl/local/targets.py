@@ -10,7 +10,15 @@ from typing import Any
 from freshtrack_ops import runtime
 from freshtrack_ops.config import LocalTarget, SshTarget, SsmTarget, Target, TargetSet, parse_target
 from opsctl.local.host import LocalHost
-from opsctl.local.names import TARGETS_PARAMETER, instance_id_for
+from opsctl.local.names import (
+    ACCOUNT,
+    INSTANCE_PROFILE,
+    LAUNCH_TEMPLATE_SSH,
+    LAUNCH_TEMPLATE_SSM,
+    TARGETS_PARAMETER,
+    instance_id_for,
+)
+from opsctl.local.provisioning import Deployment
 
 Client = Callable[[str], Any]
 #: what an SSM alias keeps of its host's target (the rest is the SSM transport's)
@@ -32,6 +40,36 @@ class Targets:
                 on_host.model_dump(include=_ALIAS_FIELDS)
                 | {"id": alias, "transport": "ssm", "instance_id": instance_id_for(alias)}
             )
+        self._write()
+
+    def add_disaster_recovery(self, deployment: Deployment, ssh_users: Mapping[str, str]) -> None:
+        """A ``dr`` section per target, as a configuration file would give it: the plane's launch template of the
+        target's transport, the demo zone, an app-config secret of its own (created empty: the workflow's
+        capture-config fills it), the key pair's secret and the local login for SSH replacements, a poll
+        interval of one second (nothing boots slowly here)."""
+        role_arn = f"arn:aws:iam::{ACCOUNT}:role/{INSTANCE_PROFILE}"
+        for name, target in list(self._targets.items()):
+            ssm = target.transport == "ssm"
+            secret_name = f"freshtrack-ops/local/{name}/app-config"
+            self._client("secretsmanager").create_secret(
+                Name=secret_name, Description=f"FreshTrack Ops (local): {name}'s .env.production and secrets/"
+            )
+            dr: dict[str, Any] = {
+                "launch_template": LAUNCH_TEMPLATE_SSM if ssm else LAUNCH_TEMPLATE_SSH,
+                "hosted_zone_id": deployment.hosted_zone_id,
+                "app_config_secret_name": secret_name,
+                "connect_via": "private-ip",
+                "poll_interval_s": 1,
+            }
+            if ssm:
+                dr |= {"transport": "ssm", "instance_role_arn": role_arn}
+            else:
+                dr |= {
+                    "transport": "ssh",
+                    "ssh_user": ssh_users.get(name, "root"),
+                    "private_key_secret_arn": deployment.key_pair_secret_arn,
+                }
+            self._targets[name] = parse_target(target.model_dump() | {"dr": dr})
         self._write()
 
     def all(self) -> list[Target]:
