@@ -1,7 +1,7 @@
 """opsctl: the operator's command line.
 
 opsctl demo                                  run the demo on the embedded local plane
-opsctl schema backup|test-restore|restore|update|update-fleet|rollback
+opsctl schema backup|test-restore|restore|update|update-fleet|rollback|disaster-recovery
                                              print the JSON schema of a workflow's input
 opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
 opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
@@ -14,6 +14,12 @@ opsctl start update --host prod --kind images --state-machine-arn ARN
                                              the manual's Docker update (compose pull; pins back on failure)
 opsctl start rollback --host prod --confirm prod [--to previous|vX.Y.Z] [--restore-database auto|always|never]
                     --state-machine-arn ARN
+opsctl start disaster-recovery --host prod [--mode drill] [--backup-id latest-verified|ID]
+                    [--replacement provision|STANDBY_ID] --state-machine-arn ARN
+opsctl start disaster-recovery --host prod --mode recover --confirm app.example.com [--replacement ...]
+                    --state-machine-arn ARN
+                                             a drill (throw-away server, RTO/RPO measured) or a recovery (the
+                                             domain's record and the inventory move to the new server)
                                              validate the input locally, then start the execution
 opsctl halt-fleet EXECUTION_ARN --table OPS_TABLE --reason TEXT
                                              stop a fleet update from starting more hosts (running ones finish)
@@ -32,6 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import describe_validation_error
+from freshtrack_ops.dr.models import DisasterRecoveryRequest
 from freshtrack_ops.fleet.models import FleetUpdateRequest
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
 from freshtrack_ops.update.models import RollbackRequest, UpdateRequest
@@ -43,6 +50,7 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "update": UpdateRequest,
     "update-fleet": FleetUpdateRequest,
     "rollback": RollbackRequest,
+    "disaster-recovery": DisasterRecoveryRequest,
 }
 
 
@@ -58,10 +66,16 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--host", help="the target id (every workflow but update-fleet)")
     start.add_argument("--reason", help="free text recorded with the execution")
     start.add_argument("--trigger", help="backup only: schedule|console|webhook|pre-update|pre-restore|pre-rollback")
-    start.add_argument("--backup-id", help="test-restore/restore: a backup id, latest, or latest-verified")
     start.add_argument(
-        "--confirm", help="restore: the database name; rollback: the host id (typed to confirm what is replaced)"
+        "--backup-id", help="test-restore/restore/disaster-recovery: a backup id, latest, or latest-verified"
     )
+    start.add_argument(
+        "--confirm",
+        help="restore: the database name; rollback: the host id; disaster-recovery --mode recover: the domain "
+        "(typed to confirm what is replaced)",
+    )
+    start.add_argument("--mode", help="disaster-recovery: drill (default) or recover")
+    start.add_argument("--replacement", help="disaster-recovery: provision (default) or a standby id")
     start.add_argument("--version", help="update: vX.Y.Z, latest or branch:NAME (not with --kind images)")
     start.add_argument("--kind", help="update: release (default) or images (docker compose pull)")
     start.add_argument("--to", help="rollback: previous (default) or vX.Y.Z, from the deployment history")
@@ -141,6 +155,8 @@ def _start(args: argparse.Namespace) -> int:
         "rollback_database": args.rollback_database,
         "allow_downgrade": args.allow_downgrade,
         "host": args.host,
+        "mode": args.mode,
+        "replacement": args.replacement,
         "targets": _targets(args.targets),
         "canary": args.canary,
         "max_concurrency": args.max_concurrency,
