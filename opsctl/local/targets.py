@@ -55,7 +55,8 @@ class Targets:
                 Name=secret_name, Description=f"FreshTrack Ops (local): {name}'s .env.production and secrets/"
             )
             dr: dict[str, Any] = {
-                "launch_template": LAUNCH_TEMPLATE_SSM if ssm else LAUNCH_TEMPLATE_SSH,
+                # by id, as a deployment names it (IAM can limit RunInstances to a template only by its id)
+                "launch_template": deployment.launch_templates[LAUNCH_TEMPLATE_SSM if ssm else LAUNCH_TEMPLATE_SSH],
                 "hosted_zone_id": deployment.hosted_zone_id,
                 "app_config_secret_name": secret_name,
                 "connect_via": "private-ip",
