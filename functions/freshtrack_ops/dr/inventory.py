@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from freshtrack_ops.config import Target, TargetSet, parse_target, server_key
+from freshtrack_ops.config import SshTarget, Target, TargetSet, parse_target, server_key
 
 #: the fields that say how a server is reached (replaced as a whole when a target moves to another server)
 ACCESS_FIELDS = frozenset(
@@ -78,6 +78,13 @@ def move(target: Target, fields: dict[str, Any], *, new_id: str | None = None) -
         kept["id"] = new_id
     new_server = {fields.get("address"), fields.get("instance_id")} - {None}
     dr = kept.get("dr")
+    if dr and "dr" not in fields and target.dr is not None and fields.get("transport") != target.transport:
+        # "unset: the target's own" (transport, login, key) meant the configured server's: a move to another
+        # transport keeps them
+        dr["transport"] = target.dr.effective_transport(target)
+        if isinstance(target, SshTarget):
+            dr["ssh_user"] = dr.get("ssh_user") or target.user
+            dr["private_key_secret_arn"] = dr.get("private_key_secret_arn") or target.private_key_secret_arn
     if dr and "dr" not in fields:
         # a standby that became the target's server is no longer a standby of it
         dr["standbys"] = [
