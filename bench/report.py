@@ -552,3 +552,59 @@ def update_section(data: dict[str, Any]) -> str:
 
 def write_update_docs(path: Path, data: dict[str, Any]) -> None:
     _replace_block(path, UPDATE_BEGIN, UPDATE_END, update_section(data))
+
+
+DR_BEGIN = "<!-- bench:dr:begin (written by `make bench`; edits inside are overwritten) -->"
+DR_END = "<!-- bench:dr:end -->"
+
+
+def dr_table(data: dict[str, Any]) -> str:
+    lines = [
+        "| database | run | RTO | provisioning (EC2 part) | bootstrap | deploy script | data restore | verification "
+        "| DNS | workflow overhead | RPO |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size in data["sizes"]:
+        for mode in ("drill", "recover"):
+            run = size.get(mode)
+            if run is None:
+                continue
+            lines.append(
+                f"| {size['database_mb']:.0f} MB | {mode} | {_fmt(run['rto_s'], 1)} | {_fmt(run['provisioning_s'], 1)} "
+                f"({_fmt(run['ec2_s'], 1)}) | {_fmt(run['bootstrap_s'], 1)} | {_fmt(run['deploy_script_s'], 1)} "
+                f"| {_fmt(run['data_restore_s'], 1)} | {_fmt(run['verification_s'], 1)} | {_fmt(run['dns_s'], 1)} "
+                f"| {_fmt(run['overhead_s'], 1)} | {_fmt(run['rpo_s'], 1)} |"
+            )
+    return "\n".join(lines)
+
+
+def dr_targets_table(data: dict[str, Any]) -> str:
+    lines = ["| target | measured | result |", "|---|---|---|"]
+    lines += [f"| {t['target']} | {t['measured']} | {t['result']} |" for t in data["targets"]]
+    return "\n".join(lines)
+
+
+def dr_section(data: dict[str, Any]) -> str:
+    from bench.dr import __doc__ as method
+
+    notes = "\n".join(f"* {note}" for note in data.get("notes", []))
+    return "\n\n".join(
+        [
+            DR_BEGIN,
+            "## Disaster recovery: the drill's RTO",
+            f"{data['date']}, {data['runtime_s']} s in all. Seconds.",
+            "### Targets",
+            dr_targets_table(data),
+            "### Results",
+            dr_table(data),
+            "### Notes",
+            notes or "* none",
+            "### Method",
+            (method or "").split("\n\n", 1)[-1].rstrip(),
+            DR_END,
+        ]
+    )
+
+
+def write_dr_docs(path: Path, data: dict[str, Any]) -> None:
+    _replace_block(path, DR_BEGIN, DR_END, dr_section(data))
