@@ -312,6 +312,12 @@ TASKS: dict[str, LambdaTask] = {
             grants=HOST_ACCESS | {"app-config-read", "bucket-write"},
         ),
         LambdaTask(
+            "DrApproval",
+            "freshtrack_ops.handlers.dr.approval",
+            "Keep the task token and ask for approval of a recovery's DNS change (dr.approval)",
+            grants=frozenset({"table", "notify"}),
+        ),
+        LambdaTask(
             "DrDns",
             "freshtrack_ops.handlers.dr.dns",
             "UPSERT the domain's Route 53 record onto the replacement; report when the change is INSYNC",

@@ -222,3 +222,9 @@ class RecordResult(Strict):
     rpo_s: float
     phases: dict[str, float]
     summary: str
+
+
+class DrApprovalEvent(Strict):
+    plan: DisasterRecoveryPlan
+    replacement: RegisteredReplacement
+    task_token: Annotated[str, StringConstraints(min_length=1, max_length=8192)]

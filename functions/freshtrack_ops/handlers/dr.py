@@ -15,11 +15,13 @@ from freshtrack_ops.adapters.route53 import Route53Records
 from freshtrack_ops.adapters.undo_log import UndoEntry
 from freshtrack_ops.config import DrSettings, Target, TargetSet
 from freshtrack_ops.dr import dns as dns_change
+from freshtrack_ops.dr.approval import request_recovery_approval
 from freshtrack_ops.dr import replacement as servers
 from freshtrack_ops.dr.inventory import Promotion, Replacement, Retirement
 from freshtrack_ops.dr.models import (
     DisasterRecoveryPlan,
     DnsEvent,
+    DrApprovalEvent,
     LaunchedInstance,
     PromoteEvent,
     PromoteResult,
@@ -135,6 +137,15 @@ def _end(plan: DisasterRecoveryPlan, instance: LaunchedInstance | None, *, termi
         runtime.undo_log().resolve(plan.execution_id, [f"instance#{plan.dr_id}"])
     logger.info("replacement terminated", extra={"dr_id": plan.dr_id, "instances": sorted(ids)})
     return ReplacementOutcome(terminated=sorted(ids), forgotten=plan.replacement_id)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@event_parser(model=DrApprovalEvent)
+def approval(event: DrApprovalEvent, context: LambdaContext) -> dict[str, Any]:
+    request_recovery_approval(event, runtime.approval_store(), runtime.notifier())
+    logger.info("approval requested", extra={"dr_id": event.plan.dr_id, "host": event.plan.host})
+    return {"requested": True}
 
 
 @logger.inject_lambda_context
