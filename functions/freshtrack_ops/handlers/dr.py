@@ -15,8 +15,8 @@ from freshtrack_ops.adapters.route53 import Route53Records
 from freshtrack_ops.adapters.undo_log import UndoEntry
 from freshtrack_ops.config import DrSettings, Target, TargetSet
 from freshtrack_ops.dr import dns as dns_change
-from freshtrack_ops.dr.approval import request_recovery_approval
 from freshtrack_ops.dr import replacement as servers
+from freshtrack_ops.dr.approval import request_recovery_approval
 from freshtrack_ops.dr.inventory import Promotion, Replacement, Retirement
 from freshtrack_ops.dr.models import (
     DisasterRecoveryPlan,
