@@ -238,6 +238,16 @@ def test_a_transferred_capture_must_match_the_hosts_receipt() -> None:
         app_config.read_transferred_capture(TARGET, CommandResult(0, receipt(body), ""), transfers, key, CAPTURED_AT)
     with pytest.raises(HostCommandFailed, match="no receipt"):
         app_config.read_transferred_capture(TARGET, CommandResult(0, "", ""), transfers, key, CAPTURED_AT)
+    transfers.put(key, b"x" * (app_config.TRANSFER_MAX_BYTES + 1))
+    with pytest.raises(AppConfigTooLarge, match="uploaded configuration is over"):
+        app_config.read_transferred_capture(TARGET, CommandResult(0, receipt(body), ""), transfers, key, CAPTURED_AT)
+
+
+def test_a_receipt_without_its_upload_is_refused(aws: dict[str, Any]) -> None:
+    transfers = S3TransferObjects(presign_client(REGION), aws["s3"], BUCKET)
+    key = app_config.transfer_key("dr-capture-config")
+    with pytest.raises(AppConfigRefused, match="its upload is not there"):
+        app_config.read_transferred_capture(TARGET, CommandResult(0, receipt(b"x"), ""), transfers, key, CAPTURED_AT)
 
 
 def test_transfer_keys_are_unguessable_and_under_the_prefix() -> None:

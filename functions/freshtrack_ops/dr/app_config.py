@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from freshtrack_ops.adapters.transfer import TRANSFER_PREFIX
+from freshtrack_ops.adapters.transfer import TRANSFER_PREFIX, TransferTooLarge
 from freshtrack_ops.config import SECRET_NAME_PATTERN, Target
 from freshtrack_ops.errors import (
     AppConfigNotFound,
@@ -367,7 +367,14 @@ def read_transferred_capture(
     if len(receipts) != 1:
         raise HostCommandFailed(f"{target.id}: the capture printed no receipt of its upload")
     sha256, size = receipts[0].group(1), int(receipts[0].group(2))
-    body = transfers.get(key, max_bytes=TRANSFER_MAX_BYTES)
+    try:
+        body = transfers.get(key, max_bytes=TRANSFER_MAX_BYTES)
+    except TransferTooLarge as exc:
+        raise AppConfigTooLarge(f"{target.id}: the uploaded configuration is over {TRANSFER_MAX_BYTES} bytes") from exc
+    except ClientError as exc:
+        if _code(exc) not in {"NoSuchKey", "404"}:
+            raise
+        raise AppConfigRefused(f"{target.id}: the host printed a receipt, but its upload is not there") from exc
     if len(body) != size or hashlib.sha256(body).hexdigest() != sha256:
         raise AppConfigRefused(f"{target.id}: the uploaded configuration does not match the host's receipt")
     try:
