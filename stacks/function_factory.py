@@ -64,6 +64,11 @@ KNOWN_GRANTS = frozenset(
         "ssm-results",
         "part-url-discard",
         "task-callback",
+        # TEMP (i11-dra): minimal stand-ins until i11-drb's grants land; drop this commit when merging
+        "app-config-read",
+        "app-config-write",
+        "ec2-replacement",
+        "route53-record",
     }
 )
 #: narrower capabilities a broader one already contains (a role holding both gets the broader one's statements)
@@ -306,6 +311,9 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
     if "notify" in grants:
         statements.append(iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[resources.topic_arn]))
         kms_actions |= {"kms:Decrypt", "kms:GenerateDataKey"}
+    if grants & {"app-config-read", "app-config-write"}:
+        statements.extend(_temp_app_config_statements(grants, resources))
+        kms_actions |= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
     ssm_statements, ssm_kms_actions = _ssm_statements(grants, resources)
     statements.extend(ssm_statements)
     kms_actions |= ssm_kms_actions
@@ -314,6 +322,35 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
             iam.PolicyStatement(sid="DataKey", actions=sorted(kms_actions), resources=[resources.storage.key_arn])
         )
     return statements
+
+
+def _temp_app_config_statements(grants: frozenset[str], resources: FunctionResources) -> list[iam.PolicyStatement]:
+    """TEMP (i11-dra): the app-config secrets and the dr-transfer/ objects (drop with i11-drb's real grants)."""
+    secret_actions = ["secretsmanager:GetSecretValue"] if "app-config-read" in grants else []
+    if "app-config-write" in grants:
+        secret_actions.append("secretsmanager:PutSecretValue")
+    return [
+        iam.PolicyStatement(
+            sid="AppConfigSecret", actions=secret_actions, resources=["arn:aws:secretsmanager:*:*:secret:*"]
+        ),
+        iam.PolicyStatement(
+            sid="DrTransferObjects",
+            actions=[
+                "s3:PutObject",
+                "s3:GetObject",
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:BypassGovernanceRetention",
+            ],
+            resources=[f"{resources.storage.bucket_arn}/dr-transfer/*"],
+        ),
+        iam.PolicyStatement(
+            sid="ListDrTransferVersions",
+            actions=["s3:ListBucketVersions"],
+            resources=[resources.storage.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": ["dr-transfer/*"]}},
+        ),
+    ]
 
 
 def _ssm_statements(grants: frozenset[str], resources: FunctionResources) -> tuple[list[iam.PolicyStatement], set[str]]:

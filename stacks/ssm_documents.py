@@ -1,4 +1,5 @@
-"""One SSM Command document per host script, generated from the script files (``host_scripts.ssm_document``).
+"""One SSM Command document per host script (but the SSH-only ones, whose output holds secrets), generated from
+the script files (``host_scripts.ssm_document``).
 
 The documents are what the SSM transport sends (``adapters/ssm.py``); the SSH transport runs the very same
 script text. Updating a script creates a new document version (``update_method="NewVersion"``) under the
@@ -11,8 +12,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
-from freshtrack_ops.host_scripts.ssm_document import NAME_PREFIX, document_content, document_name
+from freshtrack_ops.host_scripts.ssm_document import NAME_PREFIX, document_content, document_name, document_scripts
 
 
 class HostScriptDocuments(Construct):
@@ -23,7 +23,7 @@ class HostScriptDocuments(Construct):
         self.prefix = prefix
         self.documents: dict[str, ssm.CfnDocument] = {}
         self.names: dict[str, str] = {}
-        for script in sorted(SCRIPT_PARAMETERS):
+        for script in document_scripts():
             name = prefix + document_name(script)
             self.names[script] = name
             self.documents[script] = ssm.CfnDocument(

@@ -175,3 +175,28 @@ class ReplacementNotReady(OpsError):
 
 class DnsChangeTimeout(OpsError):
     """Route 53 did not report the recovery's record change INSYNC within dr.dns_insync_timeout_s."""
+
+
+class AppConfigUnavailable(OpsError):
+    """A bootstrap found no usable app configuration in its secret (the secret does not exist, has no value, or its
+    value is not the capture format): nothing was touched on the host. Run the capture-config step first."""
+
+
+class AppConfigNotFound(OpsError):
+    """The primary's app directory has no ``.env.production``: there is no configuration to capture, and the secret
+    was left as it was."""
+
+
+class AppConfigRefused(OpsError):
+    """An app configuration holds an entry other than ``.env.production`` or ``secrets/<file>`` as a plain file (an
+    absolute path, a ``..``, a link, a directory), or a malformed payload: refused before anything was written."""
+
+
+class AppConfigTooLarge(OpsError):
+    """The app configuration does not fit a Secrets Manager secret (64 KiB; the capture refuses archives over 48
+    KiB of base64): nothing was written."""
+
+
+class RevisionNotFound(OpsError):
+    """A bootstrap's revision (the backup manifest's app version) is not in the app repository: the replacement's
+    checkout and configuration were left untouched. Never retried."""

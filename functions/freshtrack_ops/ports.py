@@ -179,6 +179,23 @@ class PresignedUploads(Protocol):
         ...
 
 
+class TransferObjects(Protocol):
+    """Small objects a host over SSM PUTs or GETs with a presigned URL instead of a command's output or parameter
+    (content SSM must never keep); deleted, every version, once the command ended."""
+
+    def put(self, key: str, body: bytes) -> None: ...
+
+    def get(self, key: str, *, max_bytes: int) -> bytes: ...
+
+    def put_url(self, key: str, expires_s: int) -> str: ...
+
+    def get_url(self, key: str, expires_s: int) -> str: ...
+
+    def delete(self, key: str) -> int:
+        """Delete every version of ``key``; how many there were."""
+        ...
+
+
 @dataclass(frozen=True)
 class PendingApproval:
     execution_id: str

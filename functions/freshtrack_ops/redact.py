@@ -10,7 +10,9 @@ place that turns such text into an error, a log line or a notification passes it
 * a URL whose query looks presigned keeps its scheme, host and path (useful: it names the object) and
   loses the whole query: ``https://b.s3.amazonaws.com/backups/x.dump?<redacted>``;
 * any credential field left over (a URL cut in two by truncation, a bare query string) loses its value:
-  ``X-Amz-Signature=<redacted>``.
+  ``X-Amz-Signature=<redacted>``;
+* a URL's user information loses its value: a repository URL may carry a token
+  (``https://x-access-token:<token>@github.com/...`` becomes ``https://<redacted>@github.com/...``).
 
 ``describe`` names a credential-bearing value without echoing it ("a presigned URL, 1532 characters").
 """
@@ -27,6 +29,8 @@ _CREDENTIAL_FIELDS = ("x-amz-", "signature=", "awsaccesskeyid=")
 #: (how URLs end inside repr(), JSON, log lines and shell messages)
 _URL_WITH_QUERY = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{0,15}://[^\s?#'\"<>`]*\?[^\s'\"<>`]*")
 #: a credential field anywhere (also in a query that lost its URL, or percent-encoded inside another URL)
+#: the user information of a URL (``scheme://user:password@``), up to the last "@" before the host
+_URL_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{0,15}://)[^\s/?#'\"<>`]+@")
 _CREDENTIAL_FIELD = re.compile(
     r"(?i)(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId)(=|%3D)[^&\s'\"<>`]*"
 )
@@ -47,7 +51,10 @@ def _redact_url(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """``text`` with the query of every presigned-looking URL, and every stray credential field, redacted."""
+    """``text`` with the query of every presigned-looking URL, every stray credential field and every URL's user
+    information redacted."""
+    if "@" in text and "://" in text:
+        text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
     if "?" not in text and "=" not in text and "%3D" not in text.upper():
         return text
     text = _URL_WITH_QUERY.sub(_redact_url, text)

@@ -27,6 +27,7 @@ from freshtrack_ops.ports import (
     PendingCommandStore,
     PresignedUploads,
     TaskCallbacks,
+    TransferObjects,
     UndoLog,
 )
 
@@ -250,6 +251,14 @@ def presigned_uploads() -> PresignedUploads:
     from freshtrack_ops.adapters.presign import S3PresignedUploads
 
     return S3PresignedUploads(presigner(), _client("s3"), settings().backup_bucket)
+
+
+def transfer_objects() -> TransferObjects:
+    """The disaster recovery's transfer objects (``dr-transfer/``): presigned with ``presigner()``, read, written
+    and deleted with the task's own client."""
+    from freshtrack_ops.adapters.transfer import S3TransferObjects
+
+    return S3TransferObjects(presigner(), _client("s3"), settings().backup_bucket)
 
 
 def presigner() -> S3Client:

@@ -179,9 +179,20 @@ TASKS: dict[str, LambdaTask] = {
             # dump completes or aborts its upload: bucket-write; lists and deletes its part-URL lists: ListBucket
             # from bucket-write, DeleteObject from part-url-discard), resolves undo-log entries (table) and
             # completes the waiting task; it sends and cancels no command. An SSM deployment's step writes its
-            # deploy log here (deploy-logs)
+            # deploy log here (deploy-logs). The DR config steps finish here over SSM: dr-capture-config reads its
+            # transfer object into the app-config secret (PutSecretValue), both delete their transfer objects,
+            # every version (app-config-write)
             grants=frozenset(
-                {"targets", "table", "bucket-write", "ssm-results", "task-callback", "part-url-discard", "deploy-logs"}
+                {
+                    "targets",
+                    "table",
+                    "bucket-write",
+                    "ssm-results",
+                    "task-callback",
+                    "part-url-discard",
+                    "deploy-logs",
+                    "app-config-write",
+                }
             ),
         ),
         LambdaTask(

@@ -139,9 +139,12 @@ def _s3(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
         return [Request(_S3_BUCKET_ACTIONS[operation], f"arn:aws:s3:::{bucket}", context)]
     if operation == "DeleteObjects":
         return [
-            Request(_S3_OBJECT_ACTIONS["DeleteObject"]["VersionId" in obj], _object_arn(bucket, obj["Key"]))
+            request
             for obj in params["Delete"]["Objects"]
+            for request in _s3_delete(bucket, obj, bypass=bool(params.get("BypassGovernanceRetention")))
         ]
+    if operation == "DeleteObject":
+        return _s3_delete(bucket, params, bypass=bool(params.get("BypassGovernanceRetention")))
     if operation == "CopyObject":
         return _s3_copy(params, lookup)
     if operation not in _S3_OBJECT_ACTIONS:
@@ -153,6 +156,18 @@ def _s3(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
     key_arn = lookup.bucket_key_arn(bucket)
     if key_arn:
         found += [Request(action, key_arn) for action in _S3_KMS_ACTIONS.get(operation, ())]
+    return found
+
+
+def _s3_delete(bucket: str, obj: Mapping[str, Any], *, bypass: bool) -> list[Request]:
+    """DeleteObject(Version); with ``x-amz-bypass-governance-retention: true`` also s3:BypassGovernanceRetention,
+    which S3 requires to delete a version that GOVERNANCE-mode Object Lock retains (S3 user guide, "How S3 Object
+    Lock works": "you must have the s3:BypassGovernanceRetention permission and must explicitly include
+    x-amz-bypass-governance-retention:true as a request header")."""
+    target = _object_arn(bucket, str(obj["Key"]))
+    found = [Request(_S3_OBJECT_ACTIONS["DeleteObject"]["VersionId" in obj], target)]
+    if bypass:
+        found.append(Request("s3:BypassGovernanceRetention", target))
     return found
 
 
@@ -249,7 +264,7 @@ def _ssm(operation: str, params: Params, _lookup: Lookup) -> list[Request] | Non
 
 
 def _secretsmanager(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
-    if operation in {"GetSecretValue", "DescribeSecret"}:
+    if operation in {"GetSecretValue", "DescribeSecret", "PutSecretValue"}:
         return [Request(f"secretsmanager:{operation}", lookup.secret_arn(str(params["SecretId"])))]
     return None
 

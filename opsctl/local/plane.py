@@ -38,8 +38,7 @@ from moto import mock_aws
 from freshtrack_ops import runtime
 from freshtrack_ops.config import Target, TargetSet
 from freshtrack_ops.dr.inventory import ServerRecords
-from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
-from freshtrack_ops.host_scripts.ssm_document import document_name
+from freshtrack_ops.host_scripts.ssm_document import document_name, document_scripts
 from freshtrack_ops.tasks import TASKS
 from opsctl.local import dns, iam, instances, moto_patches, provisioning
 from opsctl.local.configuration import EnvironmentOverlay, TaskSettings, library_environment
@@ -232,7 +231,7 @@ class LocalPlane:
             key_arn=self._deployment.key_arn,
             topic_arn=self._deployment.topic_arn,
             targets=self._targets.all(),
-            document_names=[SSM_DOCUMENT_PREFIX + document_name(script) for script in SCRIPT_PARAMETERS],
+            document_names=[SSM_DOCUMENT_PREFIX + document_name(script) for script in document_scripts()],
             state_machines=self._deployment.state_machines,
         )
 

@@ -12,8 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
-from freshtrack_ops.host_scripts.ssm_document import document_content, document_name
+from freshtrack_ops.host_scripts.ssm_document import document_content, document_name, document_scripts
 from opsctl.local import ssm_executor
 from opsctl.local.host import LocalHost
 from opsctl.local.names import SSM_DOCUMENT_PREFIX, instance_id_for
@@ -40,7 +39,7 @@ class SsmSide:
             return
         ssm_executor.install()
         ssm = self._client("ssm")
-        for script in SCRIPT_PARAMETERS:
+        for script in document_scripts():
             ssm.create_document(
                 Name=SSM_DOCUMENT_PREFIX + document_name(script),
                 Content=json.dumps(document_content(script)),

@@ -11,8 +11,7 @@ from aws_cdk.assertions import Match
 
 from app import build_app
 from freshtrack_ops.config import DeploymentConfig, SsmTarget
-from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
-from freshtrack_ops.host_scripts.ssm_document import document_name
+from freshtrack_ops.host_scripts.ssm_document import document_name, document_scripts
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from stacks.control_plane_stack import COMMAND_DONE_TASK, FINAL_COMMAND_STATUSES, camel
 from stacks.function_factory import TASK_CALLBACK_ACTIONS
@@ -95,7 +94,7 @@ def test_send_command_names_only_the_host_documents_and_the_configured_instances
     (statement,) = found
     assert statement["Sid"] == "SendHostCommands"
     assert actions_of(statement) == ["ssm:SendCommand"]
-    documents = {_arn("ssm", f"document/{document_name(script)}") for script in SCRIPT_PARAMETERS}
+    documents = {_arn("ssm", f"document/{document_name(script)}") for script in document_scripts()}
     instances = {_arn("ec2", f"instance/{t.instance_id}") for t in synth.config.targets if isinstance(t, SsmTarget)}
     assert instances, "the example config has an SSM target"
     assert {flatten(r) for r in resources_of(statement)} == documents | instances
@@ -226,7 +225,7 @@ def test_completion_rule_matches_final_statuses_of_our_documents(synth: Synth) -
     )
     assert set(FINAL_COMMAND_STATUSES) >= {"Success", "Failed", "TimedOut", "Cancelled"}
     assert not {"Pending", "InProgress", "Delayed"} & set(FINAL_COMMAND_STATUSES)
-    assert all(document_name(script).startswith("FreshTrackOps-") for script in SCRIPT_PARAMETERS)
+    assert all(document_name(script).startswith("FreshTrackOps-") for script in document_scripts())
 
 
 def test_eventbridge_may_invoke_the_completion_function(synth: Synth) -> None:

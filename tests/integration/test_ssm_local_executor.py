@@ -15,8 +15,7 @@ from moto import mock_aws
 from freshtrack_ops.adapters.ssm import SsmCommands
 from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.errors import HostCommandFailed, HostCommandTimeout, HostUnreachable, InvalidInput
-from freshtrack_ops.host_scripts.parameters import SCRIPT_PARAMETERS
-from freshtrack_ops.host_scripts.ssm_document import CommandDocument, document_content, document_name
+from freshtrack_ops.host_scripts.ssm_document import CommandDocument, document_content, document_name, document_scripts
 from opsctl.local import ssm_executor
 from opsctl.local.host import LocalHost
 
@@ -52,7 +51,7 @@ def aws(host: LocalHost, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         ssm = boto3.client("ssm", region_name=REGION)
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
-        for script in SCRIPT_PARAMETERS:
+        for script in document_scripts():
             ssm.create_document(
                 Name=document_name(script),
                 Content=json.dumps(document_content(script)),

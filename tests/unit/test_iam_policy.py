@@ -112,6 +112,15 @@ def test_s3_operations_map_to_their_documented_actions_and_the_data_key() -> Non
         Request("s3:DeleteObject", f"{BUCKET_ARN}/a"),
         Request("s3:DeleteObjectVersion", f"{BUCKET_ARN}/b"),
     ]
+    # deleting a version GOVERNANCE-mode Object Lock retains needs the bypass header and its own permission
+    bypass = {"Bucket": "bucket", "Key": "k", "VersionId": "v", "BypassGovernanceRetention": True}
+    assert requests_for("s3", "DeleteObject", bypass, lookup) == [
+        Request("s3:DeleteObjectVersion", f"{BUCKET_ARN}/k"),
+        Request("s3:BypassGovernanceRetention", f"{BUCKET_ARN}/k"),
+    ]
+    assert requests_for("s3", "DeleteObjects", deletes | {"BypassGovernanceRetention": True}, lookup)[-1] == Request(
+        "s3:BypassGovernanceRetention", f"{BUCKET_ARN}/b"
+    )
     copy = {"Bucket": "bucket", "Key": "to", "CopySource": "other/from%20x?versionId=1"}
     assert requests_for("s3", "CopyObject", copy, lookup)[:2] == [
         Request("s3:GetObjectVersion", "arn:aws:s3:::other/from x"),
@@ -145,6 +154,9 @@ def test_other_services_map_to_their_resources() -> None:
     assert requests_for("secretsmanager", "GetSecretValue", {"SecretId": "name"}, lookup)[0].resource.endswith(
         ":secret:name-AbCdEf"
     )
+    assert requests_for("secretsmanager", "PutSecretValue", {"SecretId": "name", "SecretString": "x"}, lookup) == [
+        Request("secretsmanager:PutSecretValue", "arn:aws:secretsmanager:us-east-1:123456789012:secret:name-AbCdEf")
+    ]
     assert requests_for("stepfunctions", "SendTaskSuccess", {"taskToken": "known", "output": "{}"}, lookup) == [
         Request("states:SendTaskSuccess", "arn:aws:states:us-east-1:123456789012:stateMachine:m")
     ]

@@ -20,11 +20,12 @@ from freshtrack_ops.host_scripts.parameters import PARAMETERS, SCRIPT_PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import (
     document_content,
     document_name,
+    document_scripts,
     render_for_local,
     resolve_parameters,
 )
 
-SCRIPTS = sorted(SCRIPT_PARAMETERS)
+SCRIPTS = document_scripts()
 INJECTION = "frostguard; rm -rf /"
 
 
@@ -52,6 +53,8 @@ def _values(script: str) -> dict[str, str]:
         "GIT_COMMIT": "0123456789abcdef0123456789abcdef01234567",
         "DOMAIN": "demo.freshtrack.example",
         "UPDATE_ID": "demo-20260101T000000Z-0a1b2c3d",
+        "GIT_REVISION": "v1.2.0-3-gabc1234",
+        "UPLOAD_URL": "https://b.s3.us-east-1.amazonaws.com/dr-transfer/x?X-Amz-Signature=0a&X-Amz-Expires=9",
     }
     return {name: sample[name] for name in SCRIPT_PARAMETERS[script] if name in sample}
 

@@ -8,7 +8,8 @@ signed it, whatever its expiry says, so a long upload (a host job) is fed fresh 
 as it goes: ``mint_part_urls`` writes another list next to the first, which a poll hands to the host. The
 script's output (``PART <n> <etag>`` lines, ``SHA256 <hex> <bytes>``) goes to ``complete_from_output``, which
 completes the upload or, on any inconsistency, aborts it. Restore and verification: ``object_url`` presigns a
-GET of the backup object.
+GET of the backup object. A disaster recovery's transfer objects (``adapters/transfer.py``): ``put_url`` and
+``object_url``.
 
 Presign with ``presign_client(region)`` (SigV4, the regional virtual-hosted endpoint): botocore's default
 S3 client presigns SigV2 URLs in us-east-1 and global-endpoint URLs elsewhere (S3 answers those with a 307
@@ -224,6 +225,12 @@ def object_url(s3_client: S3Client, bucket: str, key: str, expires_s: int = DEFA
     """A presigned GET of ``s3://bucket/key`` (for ``OBJECT_URL`` of the SSM restore and list scripts)."""
     _check_expiry(expires_s)
     return _presign(s3_client, "get_object", {"Bucket": bucket, "Key": key}, expires_s)
+
+
+def put_url(s3_client: S3Client, bucket: str, key: str, expires_s: int = DEFAULT_EXPIRY_S) -> str:
+    """A presigned PUT of ``s3://bucket/key`` (a transfer object the host uploads; it sends Content-MD5, unsigned)."""
+    _check_expiry(expires_s)
+    return _presign(s3_client, "put_object", {"Bucket": bucket, "Key": key}, expires_s)
 
 
 def parse_upload_output(stdout: str, *, part_size: int | None = None) -> UploadReport:

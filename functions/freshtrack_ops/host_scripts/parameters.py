@@ -182,6 +182,17 @@ IMAGE_PINS_PATTERN = (
     rf"^([a-z][a-z0-9_-]{{0,62}}={IMAGE_DIGEST_REF_BODY}( [a-z][a-z0-9_-]{{0,62}}={IMAGE_DIGEST_REF_BODY})*)?$"
 )
 IMAGE_PINS_MAX_CHARS = 16 * (63 + 1 + IMAGE_DIGEST_REF_MAX_CHARS + 1)
+# -- disaster recovery: the app's revision -----------------------------------------------------------------
+#: What a backup manifest records as the app's version (``git describe --tags --always`` on the primary) and a
+#: bootstrap checks out: a release tag ``vX.Y.Z`` (a pre-release suffix such as ``-rc1`` allowed), that tag
+#: followed by ``-<N>-g<hash>`` (``N`` commits after it), or an abbreviated commit id (no tag reachable). git takes
+#: each as a revision. Nothing else: no ref expression (``..``, ``^``, ``~``, ``@{``, ``:``), no leading ``-``.
+GIT_REVISION_BODY = (
+    rf"{VERSION_TAG_BODY}(-[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?(-(0|[1-9][0-9]{{0,8}})-g[0-9a-f]{{4,40}})?"
+    r"|[0-9a-f]{4,40}"
+)
+GIT_REVISION_PATTERN = f"^({GIT_REVISION_BODY})$"
+GIT_REVISION_MAX_CHARS = 128
 PARAMETERS: dict[str, HostParameter] = {
     p.name: p
     for p in (
@@ -305,6 +316,27 @@ PARAMETERS: dict[str, HostParameter] = {
             max_chars=66,
         ),
         HostParameter(
+            "GIT_REVISION",
+            GIT_REVISION_PATTERN,
+            "What a bootstrap checks out: git describe output (vX.Y.Z, vX.Y.Z-N-g<hash>) or an abbreviated commit",
+            max_chars=GIT_REVISION_MAX_CHARS,
+        ),
+        HostParameter(
+            "UPLOAD_URL",
+            PRESIGNED_URL_PATTERN,
+            "Presigned PUT URL of the transfer object the host uploads its payload to (dr-transfer/)",
+            max_chars=PRESIGNED_URL_MAX_CHARS,
+            credential=True,
+        ),
+        HostParameter(
+            "PAYLOAD_URL",
+            "^(" + PRESIGNED_URL_PATTERN.removeprefix("^").removesuffix("$") + ")?$",
+            "Presigned GET URL of the transfer object holding the host's payload (empty: the payload is on stdin)",
+            "",
+            max_chars=PRESIGNED_URL_MAX_CHARS,
+            credential=True,
+        ),
+        HostParameter(
             "MIGRATIONS_TABLE",
             _IDENT,
             "The table in which the application records its applied migrations",
@@ -357,6 +389,9 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "app_down.sh": ("APP_DIR", "DOCKER_BIN"),
     "app_images.sh": ("APP_DIR", "DOCKER_BIN"),
     "app_images_pin.sh": ("APP_DIR", "DOCKER_BIN", "UPDATE_ID", "IMAGE_PINS"),
+    "dr_capture_config.sh": ("APP_DIR",),
+    "ssm_dr_capture_config.sh": ("APP_DIR", "UPLOAD_URL"),
+    "dr_bootstrap.sh": ("APP_DIR", "GIT_REVISION", "PAYLOAD_URL"),
 }
 
 

@@ -89,7 +89,7 @@ wait_for_urls() {
 # response body into HEADERS.body; prints the HTTP status
 put_part() {
   local md5
-  md5="$(part_md5 "$2")" || return 1
+  md5="$(content_md5 "$2")" || return 1
   curl -sS --proto =http,https --retry 3 --retry-delay 1 -H "Content-MD5: $md5" -T "$2" -o "$3.body" -D "$3" \
     -w '%{http_code}' --config - <<<"url = \"$1\""
 }
@@ -100,20 +100,7 @@ url_refused() {
   [[ "$1" == 403 ]] || { [[ "$1" == 400 ]] && grep -q '<Code>ExpiredToken</Code>' "$2" 2>/dev/null; }
 }
 
-# part_md5 FILE: its Content-MD5 (base64 of the binary MD5, RFC 1864). With S3 Object Lock, S3 refuses an
-# UploadPart without Content-MD5 or an x-amz-checksum-* value (400 InvalidRequest); an x-amz-* header would
-# have to be signed into the presigned URL before the part exists, Content-MD5 may be sent unsigned
-# (docs/ssm.md). md5sum, printf and base64 are coreutils/bash, which this script needs anyway (openssl may
-# be missing or refuse MD5 in FIPS mode, xxd is not installed everywhere).
-part_md5() {
-  local hex i bytes=""
-  hex="$(md5sum <"$1")"
-  hex="${hex%% *}"
-  [[ "$hex" =~ ^[0-9a-f]{32}$ ]] || return 1
-  for ((i = 0; i < 32; i += 2)); do bytes+="\\x${hex:i:2}"; done
-  printf '%b' "$bytes" | base64
-}
-export -f part_md5
+export -f content_md5
 
 # Run by split for every part (FILE is the part's staging file, e.g. .../part.00001 for part 1).
 upload_part() {

@@ -1,6 +1,7 @@
 """SSM Command documents generated from the host script files: one source of truth for both transports.
 
-Each script becomes one schema-2.2 Command document with one ``aws:runShellScript`` step:
+Each script (but ``SSH_ONLY_SCRIPTS``, whose output holds secrets) becomes one schema-2.2 Command document with one
+``aws:runShellScript`` step:
 
 * every parameter the script reads (``SCRIPT_PARAMETERS``) is declared as a String with the
   ``allowedPattern`` and ``maxChars`` of ``PARAMETERS`` and ``"interpolationType": "ENV_VAR"``. SSM checks
@@ -50,6 +51,11 @@ EXECUTION_TIMEOUT_S: dict[str, int] = {
     "app_deploy.sh": 3600,
 }
 DEFAULT_TIMEOUT_S = 600
+#: Host scripts whose stdout carries secret values: they run over SSH (or the local transport) only, where the
+#: output travels on the command's channel and is kept nowhere. SSM keeps every command's output
+#: (GetCommandInvocation, and the output prefix in S3), so these get no Command document at all: not even a
+#: mistaken SendCommand can run them (each has an ``ssm_`` variant that uploads to a presigned URL instead).
+SSH_ONLY_SCRIPTS = frozenset({"dr_capture_config.sh"})
 #: SSM's bounds of aws:runShellScript timeoutSeconds
 _MIN_TIMEOUT_S, _MAX_TIMEOUT_S = 1, 172_800
 _DOCUMENT_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,128}$")
@@ -73,10 +79,17 @@ def env_var(name: str) -> str:
     return f"SSM_{name}"
 
 
+def document_scripts() -> list[str]:
+    """The host scripts that have a Command document (every script but ``SSH_ONLY_SCRIPTS``), sorted."""
+    return sorted(script for script in SCRIPT_PARAMETERS if script not in SSH_ONLY_SCRIPTS)
+
+
 def _parameter_names(script: str) -> tuple[str, ...]:
     names = SCRIPT_PARAMETERS.get(script)
     if names is None:
         raise ValueError(f"script: {script!r} has no parameter table")
+    if script in SSH_ONLY_SCRIPTS:
+        raise ValueError(f"script: {script} prints secrets on stdout: it runs over SSH only and has no SSM document")
     return names
 
 
@@ -222,9 +235,11 @@ def _step(content: Mapping[str, Any]) -> Mapping[str, Any]:
 
 __all__ = [
     "EXECUTION_TIMEOUT_S",
+    "SSH_ONLY_SCRIPTS",
     "STEP_NAME",
     "document_content",
     "document_name",
+    "document_scripts",
     "document_timeout",
     "env_var",
     "execution_timeout",

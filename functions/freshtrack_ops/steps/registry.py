@@ -6,6 +6,7 @@ from typing import Any
 
 from freshtrack_ops.steps.backup import DumpStep, PreflightStep
 from freshtrack_ops.steps.base import AnyStep, DataStep
+from freshtrack_ops.steps.dr import BootstrapStep, CaptureConfigStep
 from freshtrack_ops.steps.job_poll import JobPollStep
 from freshtrack_ops.steps.restore import CountsStep, DatabaseStep, HealthStep, LoadStep, ServicesStep, VerifyStep
 from freshtrack_ops.steps.update import (
@@ -36,6 +37,8 @@ VERIFY_DEPLOYMENT = VerifyDeploymentStep()
 DOWN = DownStep()
 IMAGES = ImagesStep()
 PIN_IMAGES = PinImagesStep()
+DR_CAPTURE_CONFIG = CaptureConfigStep()
+DR_BOOTSTRAP = BootstrapStep()
 
 DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD, DEPLOY)}
 STEPS: dict[str, AnyStep] = {
@@ -58,5 +61,7 @@ STEPS: dict[str, AnyStep] = {
         DOWN,
         IMAGES,
         PIN_IMAGES,
+        DR_CAPTURE_CONFIG,
+        DR_BOOTSTRAP,
     )
 }

@@ -50,3 +50,17 @@ fetch_url_list() {
   fi
   mv -f "$file.tmp" "$file"
 }
+
+# content_md5 FILE: its Content-MD5 (base64 of the binary MD5, RFC 1864). With S3 Object Lock, S3 refuses a
+# PutObject or UploadPart without Content-MD5 or an x-amz-checksum-* value (400 InvalidRequest); an x-amz-*
+# header would have to be signed into the presigned URL before the body exists, Content-MD5 may be sent
+# unsigned (docs/ssm.md). md5sum, printf and base64 are coreutils/bash, which these scripts need anyway
+# (openssl may be missing or refuse MD5 in FIPS mode, xxd is not installed everywhere).
+content_md5() {
+  local hex i bytes=""
+  hex="$(md5sum <"$1")"
+  hex="${hex%% *}"
+  [[ "$hex" =~ ^[0-9a-f]{32}$ ]] || return 1
+  for ((i = 0; i < 32; i += 2)); do bytes+="\\x${hex:i:2}"; done
+  printf '%b' "$bytes" | base64
+}
