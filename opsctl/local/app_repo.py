@@ -28,6 +28,8 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
+from opsctl.local.seed import SCHEMA
+
 RELEASES = ("v1.1.0", "v1.2.0")
 GIT_USER = ("FreshTrack Release Bot", "release-bot@freshtrack.invalid")
 
@@ -56,7 +58,13 @@ VERIFY_SH = template("scripts/verify-deployment.sh")
 POST_DEPLOY_SH = template("scripts/post-deploy.sh")
 
 MIGRATIONS = {
-    "v1.1.0": ("migrations/0001_initial.sql", "-- initial schema (organizations, users, sites, sensors, ...)\n"),
+    # a new server's first deployment creates the schema from it (a disaster recovery's replacement); on the seeded
+    # database it changes nothing (IF NOT EXISTS): the seed made the same tables
+    "v1.1.0": (
+        "migrations/0001_initial.sql",
+        "-- initial schema (organizations, users, sites, sensors, ...)\n"
+        + SCHEMA.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ").lstrip(),
+    ),
     "v1.2.0": (
         "migrations/0002_alert_escalation.sql",
         "-- v1.2.0: alert escalation\nALTER TABLE alerts ADD COLUMN IF NOT EXISTS escalated_at timestamptz;\n",

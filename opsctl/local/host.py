@@ -58,8 +58,7 @@ class LocalHost:
         """``blank``: a new server before its bootstrap (what the local plane's RunInstances creates): its
         PostgreSQL holds only what the compose's postgres service creates at its first start (role and empty
         database ``frostguard``: the manual's restore then recreates the database OWNER that role), the app
-        directory holds only the untracked ``.local-plane.env`` (nothing cloned, no ``.env.production``, no
-        ``secrets/``), and only the
+        directory exists but is empty (nothing cloned, no ``.env.production``, no ``secrets/``), and only the
         postgres container runs. ``authorized_public_key``: the key sshd accepts (an EC2 key pair's), instead of
         a generated client key."""
         self.root = Path(root).resolve()
@@ -128,11 +127,12 @@ class LocalHost:
         self.docker_bin.chmod(0o755)
         self._health = HealthServer(self.state_dir, self._pg.conninfo())
         self._health.start()
-        # where the app's scripts find the shim and the health endpoint without our environment (see app_repo); on a
-        # blank host it is the app directory's only file, untracked (.gitignore), as a server's own environment is
-        (self.app_dir / app_repo.LOCAL_PLANE_ENV).write_text(
-            f"DOCKER={self.docker_bin}\nHEALTH_URL={self.health_url}\n", encoding="utf-8"
-        )
+        if not self.blank:  # a blank host's app directory stays empty: the bootstrap clones into it (its sessions
+            # and SSM commands have DOCKER and HEALTH_URL in their environment: ``env``)
+            # where the app's scripts find the shim and the health endpoint without our environment (see app_repo)
+            (self.app_dir / app_repo.LOCAL_PLANE_ENV).write_text(
+                f"DOCKER={self.docker_bin}\nHEALTH_URL={self.health_url}\n", encoding="utf-8"
+            )
         if self.use_sshd and sshd.available():
             self._sshd = sshd.SshServer(
                 self.root,

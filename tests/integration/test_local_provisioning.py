@@ -82,8 +82,7 @@ def test_an_ssh_instance_is_a_blank_host_pinned_from_its_console_then_gone(plane
         assert channel.recv_exit_status() == 0
     finally:
         runner.close()
-    # nothing cloned yet: only the local plane's untracked environment file (where the shim and health URL are)
-    assert listing == b".local-plane.env\n"
+    assert listing == b""  # the app directory exists and is empty: nothing cloned yet
     assert host.ssh_private_key == ""  # the key pair's holder logs in, no key of the host's own
 
     # PostgreSQL: reachable, the compose database's role and an empty database, no table
