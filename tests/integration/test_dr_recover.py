@@ -53,7 +53,8 @@ def test_a_recovery_moves_the_record_and_the_inventory_and_the_next_backup_follo
     out = ex.output
     instance_id = out["instance"]["instance_id"]
     new_host = plane.host(instance_id)  # kept: it is the server now
-    assert new_host.table_counts() == manifest["row_counts"]
+    assert out["counts"]["row_counts"] == manifest["row_counts"]
+    assert {f"public.{table}": rows for table, rows in new_host.table_counts().items()} == manifest["row_counts"]
     assert plane.dns_records(domain) == [out["replacement"]["dns_value"]]
     assert out["dns_status"]["insync"] is True
     moved = plane.inventory().get(host_name)
@@ -74,9 +75,10 @@ def test_a_recovery_moves_the_record_and_the_inventory_and_the_next_backup_follo
 
     # the next workflow addresses the new server: a table only it has is in the next backup
     new_host.sql("CREATE TABLE dr_marker (id int); INSERT INTO dr_marker VALUES (1), (2)")
+    new_host.sql("ALTER TABLE dr_marker OWNER TO frostguard")  # as the app's own tables are
     after = plane.run("backup", {"host": host_name, "reason": "after the recovery"})
     assert after.status == "SUCCEEDED", (after.error, after.cause)
-    assert plane.manifest(after.output["manifest_key"])["row_counts"]["dr_marker"] == 2
+    assert plane.manifest(after.output["manifest_key"])["row_counts"]["public.dr_marker"] == 2
 
 
 def test_a_recovery_with_the_primary_lost_uses_the_config_as_last_captured(plane: LocalPlane) -> None:
@@ -98,3 +100,30 @@ def test_a_recovery_with_the_primary_lost_uses_the_config_as_last_captured(plane
     assert server_key(plane.inventory().get(host_name)) != lost_server
     assert lost_server in {r.server for r in plane.servers().retirements}
     assert (new_host.app_dir / ".env.production").is_file()
+
+
+def test_with_approval_configured_a_rejected_recovery_moves_nothing(plane: LocalPlane) -> None:
+    import time
+
+    host_name = TRANSPORT_HOSTS["ssh"]
+    target = plane.target(host_name)
+    assert target.dr is not None
+    plane.update_target(host_name, dr=target.dr.model_dump() | {"approval": True})
+    try:
+        _verified_backup(plane, host_name)
+        server, dns_before = server_key(plane.inventory().get(host_name)), plane.dns_records(target.domain)
+        arn = plane.start_execution("disaster-recovery", {"host": host_name, "mode": "recover"})  # no confirm
+        deadline = time.monotonic() + 300
+        while not plane.pending_approval(arn):
+            assert time.monotonic() < deadline, "the recovery never asked for approval"
+            time.sleep(0.1)
+        asked = [n for n in plane.notifications() if n["Subject"] == "FreshTrack disaster recovery needs approval"]
+        assert asked and "opsctl approve" in asked[-1]["Message"]
+        plane.answer(arn, approve=False, reason="not now")
+        ex = plane.wait(arn, "disaster-recovery")
+    finally:
+        plane.update_target(host_name, dr=target.dr.model_dump())
+    assert ex.status == "FAILED" and ex.error == "ApprovalRejected", (ex.error, ex.cause)
+    assert "DnsUpsert" not in ex.state_names()
+    assert plane.dns_records(target.domain) == dns_before and server_key(plane.inventory().get(host_name)) == server
+    assert plane.lock_item(host_name) is None

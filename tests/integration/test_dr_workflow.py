@@ -101,7 +101,7 @@ def drilled(request: pytest.FixtureRequest, plane: LocalPlane) -> dict[str, Any]
     target = plane.target(host_name)
     before = {
         "counts": primary.table_counts(),
-        "services": {name: row["State"] for name, row in primary.services().items()},
+        "services": primary.services(),
         "dns": plane.dns_records(target.domain),
         "inventory": plane.inventory().get(host_name),
         "version": primary.app_version(),
@@ -125,7 +125,7 @@ def test_a_drill_restores_the_verified_backup_onto_a_new_server_and_terminates_i
     # the primary, DNS and the inventory untouched
     primary = plane.host(host_name)
     assert primary.table_counts() == before["counts"]
-    assert {name: row["State"] for name, row in primary.services().items()} == before["services"]
+    assert primary.services() == before["services"]
     assert plane.dns_records(plane.target(host_name).domain) == before["dns"]
     assert plane.inventory().get(host_name) == before["inventory"]
     servers = plane.servers()
@@ -149,7 +149,7 @@ def test_the_app_secrets_never_reach_history_logs_or_notifications(
         SecretId=plane.target(drilled["host"]).dr.app_config_secret_name
     )
     assert stored["SecretString"], "the drill captured the primary's config"
-    history = json.dumps(plane.history(ex.arn))
+    history = json.dumps(plane.history(ex.arn), default=str)
     notices = json.dumps(plane.notifications())
     for value in drilled["secrets"]:
         assert value not in history
