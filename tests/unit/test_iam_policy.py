@@ -85,6 +85,106 @@ def test_string_like_condition_needs_the_key_in_the_request() -> None:
 def test_a_condition_operator_not_modelled_fails_loudly() -> None:
     with pytest.raises(UnsupportedPolicy, match="IpAddress"):
         Policy.from_statements([allow("s3:*", "*", Condition={"IpAddress": {"aws:SourceIp": "127.0.0.1/32"}})])
+    for operator in ("Bool", "StringEqualsIfExists", "ForEachValue:StringEquals", "ForAllValues:Null"):
+        with pytest.raises(UnsupportedPolicy, match=operator):
+            Policy.from_statements([allow("s3:*", "*", Condition={operator: {"k": "v"}})])
+
+
+R53 = "route53:ChangeResourceRecordSets"
+ZONE = "arn:aws:route53:::hostedzone/Z1"
+
+
+def _records_policy(*, paired: bool) -> Policy:
+    condition: dict[str, Any] = {
+        "ForAllValues:StringEquals": {
+            f"{R53}NormalizedRecordNames": ["demo.example.com"],
+            f"{R53}Actions": ["UPSERT"],
+        }
+    }
+    if paired:
+        condition["Null"] = {f"{R53}NormalizedRecordNames": "false", f"{R53}Actions": "false"}
+    return Policy.from_statements([allow(R53, ZONE, Condition=condition)])
+
+
+def _change(names: tuple[str, ...], actions: tuple[str, ...]) -> Request:
+    return Request(R53, ZONE, {f"{R53}NormalizedRecordNames": names, f"{R53}Actions": actions})
+
+
+def test_for_all_values_needs_every_value_of_the_set_in_the_policy() -> None:
+    policy = _records_policy(paired=True)
+    assert policy.decide(_change(("demo.example.com",), ("UPSERT",))) is Decision.ALLOW
+    assert policy.decide(_change(("demo.example.com", "demo.example.com"), ("UPSERT", "UPSERT"))) is Decision.ALLOW
+    # one foreign value in the set is enough to deny: another record, or a DELETE next to the UPSERT
+    assert policy.decide(_change(("demo.example.com", "mail.example.com"), ("UPSERT",) * 2)) is Decision.IMPLICIT_DENY
+    assert policy.decide(_change(("demo.example.com",) * 2, ("UPSERT", "DELETE"))) is Decision.IMPLICIT_DENY
+
+
+def test_for_all_values_is_true_for_a_missing_or_empty_set_unless_paired_with_null_false() -> None:
+    """The IAM guide: ForAllValues "also returns true if there are no context keys in the request"; a Null
+    condition with false next to it is what makes a missing or empty key deny."""
+    unpaired, paired = _records_policy(paired=False), _records_policy(paired=True)
+    for request in (Request(R53, ZONE), _change((), ())):
+        assert unpaired.decide(request) is Decision.ALLOW
+        assert paired.decide(request) is Decision.IMPLICIT_DENY
+
+
+def test_for_any_value_needs_one_match_and_a_present_key() -> None:
+    policy = Policy.from_statements(
+        [allow("ec2:RunInstances", "*", Condition={"ForAnyValue:StringLike": {"aws:TagKeys": "env*"}})]
+    )
+    assert policy.decide(Request("ec2:RunInstances", "*", {"aws:TagKeys": ("owner", "environment")})) is Decision.ALLOW
+    assert policy.decide(Request("ec2:RunInstances", "*", {"aws:TagKeys": ("owner",)})) is Decision.IMPLICIT_DENY
+    assert policy.decide(Request("ec2:RunInstances", "*", {"aws:TagKeys": ()})) is Decision.IMPLICIT_DENY
+    assert policy.decide(Request("ec2:RunInstances", "*")) is Decision.IMPLICIT_DENY
+
+
+def test_negated_set_operators_test_each_value() -> None:
+    deny = {"Effect": "Deny", "Action": "ec2:CreateTags", "Resource": "*"}
+    policy = Policy.from_statements(
+        [allow("ec2:CreateTags", "*"), deny | {"Condition": {"ForAnyValue:StringNotLike": {"aws:TagKeys": "app:*"}}}]
+    )
+    assert policy.decide(Request("ec2:CreateTags", "*", {"aws:TagKeys": ("app:a", "app:b")})) is Decision.ALLOW
+    assert policy.decide(Request("ec2:CreateTags", "*", {"aws:TagKeys": ("app:a", "x")})) is Decision.EXPLICIT_DENY
+
+
+def test_null_tests_presence() -> None:
+    present = Policy.from_statements([allow("s3:ListBucket", BUCKET_ARN, Condition={"Null": {"s3:prefix": "false"}})])
+    absent = Policy.from_statements([allow("s3:ListBucket", BUCKET_ARN, Condition={"Null": {"s3:prefix": "true"}})])
+    with_prefix = Request("s3:ListBucket", BUCKET_ARN, {"s3:prefix": ""})
+    without = Request("s3:ListBucket", BUCKET_ARN)
+    assert present.decide(with_prefix) is Decision.ALLOW and present.decide(without) is Decision.IMPLICIT_DENY
+    assert absent.decide(without) is Decision.ALLOW and absent.decide(with_prefix) is Decision.IMPLICIT_DENY
+
+
+def test_a_multivalued_key_without_a_set_operator_fails_loudly() -> None:
+    policy = Policy.from_statements([allow(R53, ZONE, Condition={"StringEquals": {f"{R53}Actions": "UPSERT"}})])
+    with pytest.raises(UnsupportedPolicy, match="multivalued"):
+        policy.decide(_change(("a",), ("UPSERT",)))
+
+
+def test_arn_operators_match_component_by_component() -> None:
+    template = "arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0123456789abcdef0"
+    policy = Policy.from_statements(
+        [allow("ec2:RunInstances", "*", Condition={"ArnEquals": {"ec2:LaunchTemplate": [template]}})]
+    )
+    assert policy.decide(Request("ec2:RunInstances", "*", {"ec2:LaunchTemplate": template})) is Decision.ALLOW
+    other = template.replace("lt-0123", "lt-9123")
+    assert policy.decide(Request("ec2:RunInstances", "*", {"ec2:LaunchTemplate": other})) is Decision.IMPLICIT_DENY
+    assert policy.decide(Request("ec2:RunInstances", "*")) is Decision.IMPLICIT_DENY
+    like = Policy.from_statements(
+        [
+            allow(
+                "ec2:RunInstances",
+                "*",
+                Condition={"ArnLike": {"ec2:LaunchTemplate": "arn:aws:ec2:*:*:launch-template/*"}},
+            )
+        ]
+    )
+    assert like.decide(Request("ec2:RunInstances", "*", {"ec2:LaunchTemplate": template})) is Decision.ALLOW
+    # a wildcard never spans components: the region's "*" cannot eat the account's colon
+    assert like.decide(Request("ec2:RunInstances", "*", {"ec2:LaunchTemplate": "arn:aws:ec2:r:launch-template/x"})) is (
+        Decision.IMPLICIT_DENY
+    )
 
 
 def test_s3_operations_map_to_their_documented_actions_and_the_data_key() -> None:
