@@ -6,11 +6,12 @@ here lists tasks by hand. The ASL files are inlined (``DefinitionBody.from_strin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, Stack, TimeZone
+from aws_cdk import ArnFormat, Aws, CfnOutput, Duration, Fn, Stack, TimeZone
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -30,10 +31,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
-from freshtrack_ops.config import DeploymentConfig, SshTarget, SsmTarget, Target
+from freshtrack_ops.config import LAUNCH_TEMPLATE_ID_PATTERN, DeploymentConfig, SsmTarget, Target
 from freshtrack_ops.tasks import TASKS, WORKFLOWS, LambdaTask, Workflow
+from stacks.dr_grants import AwsLocation, dr_resources, ssh_key_secret_arns, standby_instance_ids
 from stacks.function_factory import (
     LOG_RETENTION,
+    POWERTOOLS_ENV,
     FunctionFactory,
     FunctionResources,
     TaskFunction,
@@ -46,6 +49,9 @@ from stacks.storage_stack import SSM_OUTPUT_PREFIX, StorageRefs, StorageStack
 from state_machines import asl_text, invoked_tasks, placeholders, started_workflows, substitutions
 
 HOURLY_EXPRESSION = "cron(0 * * * ? *)"
+#: where the functions' Powertools Metrics go (their environment), and the ``service`` dimension it adds
+POWERTOOLS_METRICS_NAMESPACE = POWERTOOLS_ENV["POWERTOOLS_METRICS_NAMESPACE"]
+POWERTOOLS_SERVICE = POWERTOOLS_ENV["POWERTOOLS_SERVICE_NAME"]
 #: the task EventBridge hands each final SSM command status to (it completes the waiting workflow task)
 COMMAND_DONE_TASK = "HostCommandDone"
 #: final statuses and status details of a command invocation (the rule takes both: no final one is missed)
@@ -90,6 +96,19 @@ def backup_expression(target: Target) -> str:
     return HOURLY_EXPRESSION if target.backup.hourly else target.backup.schedule
 
 
+def drill_expression(target: Target) -> str | None:
+    """``dr.drill_schedule``; refused for a target without ``dr.launch_template``: a scheduled drill provisions its
+    server (``replacement: provision``, the request's default), so it would fail every time."""
+    if target.dr is None or target.dr.drill_schedule is None:
+        return None
+    if target.dr.launch_template is None:
+        raise ValueError(
+            f"targets.{target.id}.dr.drill_schedule: a scheduled drill provisions a server, and target "
+            f"{target.id!r} has no dr.launch_template"
+        )
+    return target.dr.drill_schedule
+
+
 SCHEDULED_RUNS: tuple[ScheduledRun, ...] = (
     # input: a BackupRequest
     ScheduledRun(
@@ -114,6 +133,10 @@ SCHEDULED_RUNS: tuple[ScheduledRun, ...] = (
         lambda t: t.update.image_update_schedule,
         lambda t: {"host": t.id, "kind": "images", "rollback_database": "auto", "reason": "scheduled image update"},
     ),
+    # input: a DisasterRecoveryRequest in drill mode (a throw-away server, no DNS or inventory change: the
+    # request's defaults provision it and restore the latest verified backup), only for targets with a
+    # dr.drill_schedule. A recovery (mode recover) is never scheduled: it moves the domain, on a person's decision.
+    ScheduledRun("disaster-recovery", "DrillSchedules", drill_expression, lambda t: {"host": t.id, "mode": "drill"}),
 )
 
 
@@ -484,6 +507,83 @@ class RpoAlarms(Construct):
             self.alarms[target.id] = alarm
 
 
+def launch_template_id(target: Target, configured: str) -> str:
+    """The id of a configured ``dr.launch_template``; a name is refused at synth.
+
+    IAM names a launch template by id only: the resource is ``launch-template/<id>`` and RunInstances' condition
+    key ``ec2:LaunchTemplate`` is that ARN (Service Authorization Reference, Amazon EC2), and synth asks AWS
+    nothing, so a name cannot become the id here. Resolving it at deploy time (a custom resource) would grant
+    whatever template has the name at that moment and keep that id after the template is re-created under the
+    same name. The workflow itself accepts either (the local plane uses names).
+    """
+    if re.fullmatch(LAUNCH_TEMPLATE_ID_PATTERN, configured):
+        return configured
+    raise ValueError(
+        f"targets.{target.id}.dr.launch_template: {configured!r} is a name; a deployment needs the template's id "
+        "(lt- and 17 hex digits, from `aws ec2 describe-launch-templates --launch-template-names "
+        f"{configured}`): IAM can limit RunInstances to a launch template by its id only"
+    )
+
+
+#: the metric the disaster-recovery workflow emits once per failed drill (EMF, Count), per host
+DRILL_FAILED_METRIC = "DrDrillsFailed"
+
+
+class DrAlarms(Construct):
+    """A failed drill alarms per target (``DrDrillsFailed``); any failed disaster-recovery execution alarms too.
+
+    The workflow emits ``DrDrillsFailed`` (Count) through Powertools Metrics in the functions' namespace with the
+    dimensions ``host`` and ``service`` (Powertools adds ``service`` to every metric, as for the RPO guard's). Both
+    notify the topic. Drills are monthly: no data is the normal state, not a breach. An execution that times out or
+    is aborted runs no Catch and fails nothing here: the lock janitor notifies those.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeploymentConfig,
+        state_machine: sfn.StateMachine,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        action = cw_actions.SnsAction(topic)
+        self.drill_alarms: dict[str, cloudwatch.Alarm] = {}
+        for target in config.targets:
+            if target.dr is None:
+                continue
+            alarm = cloudwatch.Alarm(
+                self,
+                f"{camel(target.id)}DrillFailed",
+                alarm_description=f"A disaster-recovery drill of {target.id} failed (the recovery may not work)",
+                metric=cloudwatch.Metric(
+                    namespace=POWERTOOLS_METRICS_NAMESPACE,
+                    metric_name=DRILL_FAILED_METRIC,
+                    dimensions_map={"host": target.id, "service": POWERTOOLS_SERVICE},
+                    statistic=cloudwatch.Stats.SUM,
+                    period=Duration.minutes(5),
+                ),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
+            self.drill_alarms[target.id] = alarm
+        self.executions_failed = cloudwatch.Alarm(
+            self,
+            "ExecutionsFailed",
+            alarm_description="A disaster-recovery execution (drill or recovery) failed",
+            metric=state_machine.metric_failed(period=Duration.minutes(5), statistic=cloudwatch.Stats.SUM),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.executions_failed.add_alarm_action(action)
+
+
 class LockJanitorRule(Construct):
     """Executions that are aborted or time out skip their own unlock: EventBridge hands them to the janitor.
 
@@ -679,17 +779,24 @@ class ControlPlaneStack(Stack):
         self.host_documents = HostScriptDocuments(self, "HostScriptDocuments", prefix=document_prefix)
         data_key = kms.Key.from_key_arn(self, "DataKey", refs.key_arn)
         notifications = Notifications(self, "Notifications", key=data_key, emails=config.notification_emails)
+        ssm_instances = {t.instance_id for t in config.targets if isinstance(t, SsmTarget)}
         resources = FunctionResources(
             storage=refs,
             targets_parameter_arn=targets.parameter.parameter_arn,
             topic_arn=notifications.topic.topic_arn,
-            ssh_key_secret_arns=tuple(
-                sorted({t.private_key_secret_arn for t in config.targets if isinstance(t, SshTarget)})
-            ),
+            ssh_key_secret_arns=ssh_key_secret_arns(config.targets),
             document_arns=tuple(self.host_documents.document_arns()),
             ssm_instance_arns=tuple(
-                sorted({instance_arn(self, t.instance_id) for t in config.targets if isinstance(t, SsmTarget)})
+                sorted(instance_arn(self, i) for i in ssm_instances | set(standby_instance_ids(config.targets)))
             ),
+            object_lock=config.object_lock_days is not None,
+            dr=dr_resources(
+                config.targets,
+                AwsLocation(Aws.PARTITION, Aws.REGION, Aws.ACCOUNT_ID),
+                launch_template_id=launch_template_id,
+            )
+            if any(t.dr is not None for t in config.targets)
+            else None,
         )
         environment = {
             "BACKUP_BUCKET": refs.bucket_name,
@@ -753,6 +860,14 @@ class ControlPlaneStack(Stack):
             if task.schedule:
                 TaskSchedule(self, f"{name}Schedule", task=task, function=self.functions[name])
         RpoAlarms(self, "RpoAlarms", config=config, topic=notifications.topic)
+        if "disaster-recovery" in self.state_machines:
+            self.dr_alarms = DrAlarms(
+                self,
+                "DrAlarms",
+                config=config,
+                state_machine=self.state_machines["disaster-recovery"],
+                topic=notifications.topic,
+            )
         self.lock_janitor = LockJanitorRule(
             self,
             "LockJanitor",

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,26 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from freshtrack_ops.config import VpcPlacement
+from freshtrack_ops.dr.models import SERVERS_PARTITION
 from freshtrack_ops.tasks import LambdaTask
+from stacks.dr_grants import (
+    DrResources,
+    app_config_statements,
+    dns_statements,
+    nag_dr_resources,
+    nag_wildcards,
+    replacement_command_statement,
+    replacement_statements,
+)
 from stacks.nag import acknowledge, suppress_lint
-from stacks.storage_stack import BACKUP_PREFIX, DEPLOY_LOG_PREFIX, SSM_EXCHANGE_PREFIX, SSM_OUTPUT_PREFIX, StorageRefs
+from stacks.storage_stack import (
+    BACKUP_PREFIX,
+    DEPLOY_LOG_PREFIX,
+    DR_TRANSFER_PREFIX,
+    SSM_EXCHANGE_PREFIX,
+    SSM_OUTPUT_PREFIX,
+    StorageRefs,
+)
 from state_machines import invoked_tasks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,11 +65,6 @@ KNOWN_GRANTS = frozenset(
     {
         "targets",
         "ssh-keys",
-        # TEMP (i11-drb replaces these with least-privilege statements)
-        "ec2-replacement",
-        "route53-record",
-        "app-config-read",
-        "app-config-write",
         "bucket-read",
         "bucket-write",
         "bucket-tags",
@@ -64,11 +76,11 @@ KNOWN_GRANTS = frozenset(
         "ssm-results",
         "part-url-discard",
         "task-callback",
-        # TEMP (i11-dra): minimal stand-ins until i11-drb's grants land; drop this commit when merging
-        "app-config-read",
-        "app-config-write",
+        # disaster recovery (stacks/dr_grants.py)
         "ec2-replacement",
         "route53-record",
+        "app-config-read",
+        "app-config-write",
     }
 )
 #: narrower capabilities a broader one already contains (a role holding both gets the broader one's statements)
@@ -164,8 +176,13 @@ class FunctionResources:
     ssh_key_secret_arns: tuple[str, ...]
     #: the host script Command documents (``HostScriptDocuments.document_arns()``)
     document_arns: tuple[str, ...]
-    #: the EC2 / hybrid managed instances of the configured ``transport: ssm`` targets (``instance_arn``)
+    #: the EC2 / hybrid managed instances of the configured ``transport: ssm`` targets and SSM standbys
+    #: (``instance_arn``)
     ssm_instance_arns: tuple[str, ...]
+    #: the bucket has Object Lock (governance retention on every version): deleting a version needs the bypass
+    object_lock: bool = False
+    #: what the disaster-recovery grants name (``dr_grants.dr_resources``); None: no target has a dr section
+    dr: DrResources | None = None
 
     def backup_objects_arn(self) -> str:
         return f"{self.storage.bucket_arn}/{BACKUP_PREFIX}*"
@@ -196,14 +213,11 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
                 resources=[resources.targets_parameter_arn],
             )
         )
-        # TEMP (i11-drb): the servers partition of the ops table
-        statements.append(
-            iam.PolicyStatement(
-                sid="ReadServers",
-                actions=["dynamodb:Query"],
-                resources=[resources.storage.table_arn],
-            )
-        )
+        if "table" not in grants:  # the table grant already reads every item
+            statements.append(servers_statement(resources.storage.table_arn))
+            # the table is encrypted with the data key, which DynamoDB uses on the caller's behalf (as for the
+            # table grant)
+            kms_actions |= {"kms:Decrypt", "kms:DescribeKey"}
     if "ssh-keys" in grants and resources.ssh_key_secret_arns:
         statements.append(
             iam.PolicyStatement(
@@ -297,26 +311,15 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
             )
         )
         kms_actions |= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
-    # TEMP (i11-drb replaces these with least-privilege statements)
-    temp = {
-        "ec2-replacement": ["ec2:RunInstances", "ec2:CreateTags", "ec2:DescribeInstances", "ec2:GetConsoleOutput",
-                            "ec2:TerminateInstances", "iam:PassRole", "ssm:DescribeInstanceInformation"],
-        "route53-record": ["route53:ChangeResourceRecordSets", "route53:GetChange"],
-        "app-config-read": ["secretsmanager:GetSecretValue"],
-        "app-config-write": ["secretsmanager:PutSecretValue"],
-    }  # fmt: skip
-    for grant, actions in temp.items():
-        if grant in grants:
-            statements.append(iam.PolicyStatement(actions=actions, resources=["*"]))
     if "notify" in grants:
         statements.append(iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[resources.topic_arn]))
         kms_actions |= {"kms:Decrypt", "kms:GenerateDataKey"}
-    if grants & {"app-config-read", "app-config-write"}:
-        statements.extend(_temp_app_config_statements(grants, resources))
-        kms_actions |= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
     ssm_statements, ssm_kms_actions = _ssm_statements(grants, resources)
     statements.extend(ssm_statements)
     kms_actions |= ssm_kms_actions
+    dr_found, dr_kms_actions = dr_statements(grants, resources)
+    statements.extend(dr_found)
+    kms_actions |= dr_kms_actions
     if kms_actions:
         statements.append(
             iam.PolicyStatement(sid="DataKey", actions=sorted(kms_actions), resources=[resources.storage.key_arn])
@@ -324,33 +327,41 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
     return statements
 
 
-def _temp_app_config_statements(grants: frozenset[str], resources: FunctionResources) -> list[iam.PolicyStatement]:
-    """TEMP (i11-dra): the app-config secrets and the dr-transfer/ objects (drop with i11-drb's real grants)."""
-    secret_actions = ["secretsmanager:GetSecretValue"] if "app-config-read" in grants else []
-    if "app-config-write" in grants:
-        secret_actions.append("secretsmanager:PutSecretValue")
-    return [
-        iam.PolicyStatement(
-            sid="AppConfigSecret", actions=secret_actions, resources=["arn:aws:secretsmanager:*:*:secret:*"]
-        ),
-        iam.PolicyStatement(
-            sid="DrTransferObjects",
-            actions=[
-                "s3:PutObject",
-                "s3:GetObject",
-                "s3:DeleteObject",
-                "s3:DeleteObjectVersion",
-                "s3:BypassGovernanceRetention",
-            ],
-            resources=[f"{resources.storage.bucket_arn}/dr-transfer/*"],
-        ),
-        iam.PolicyStatement(
-            sid="ListDrTransferVersions",
-            actions=["s3:ListBucketVersions"],
-            resources=[resources.storage.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": ["dr-transfer/*"]}},
-        ),
-    ]
+def servers_statement(table_arn: str) -> iam.PolicyStatement:
+    """What ``targets`` reads besides the parameter: the promoted and registered replacement servers, items of
+    the ops table's ``SERVERS`` partition (every targets() call merges them into the configured targets).
+
+    ``dynamodb:LeadingKeys`` is the partition key values of the request (DynamoDB developer guide, "Using IAM
+    policy conditions for fine-grained access control"; multivalued: its policies use ``ForAllValues:``), so
+    GetItem and Query can read that partition and no other item; ``ForAllValues`` is true when the key is
+    missing (IAM user guide, "Multivalued context key examples"), hence ``Null: false`` next to it.
+    """
+    return iam.PolicyStatement(
+        sid="ReadServers",
+        actions=["dynamodb:GetItem", "dynamodb:Query"],
+        resources=[table_arn],
+        conditions={
+            "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [SERVERS_PARTITION]},
+            "Null": {"dynamodb:LeadingKeys": "false"},
+        },
+    )
+
+
+def dr_statements(grants: frozenset[str], resources: FunctionResources) -> tuple[list[iam.PolicyStatement], set[str]]:
+    """The disaster-recovery grants (stacks/dr_grants.py): statements, and the data-key actions they need."""
+    dr = resources.dr
+    if dr is None:
+        return [], set()
+    found: list[iam.PolicyStatement] = []
+    if "ec2-replacement" in grants:
+        found.extend(replacement_statements(dr))
+    if "route53-record" in grants:
+        found.extend(dns_statements(dr))
+    config_statements, kms = app_config_statements(
+        grants, dr, bucket_arn=resources.storage.bucket_arn, object_lock=resources.object_lock
+    )
+    found.extend(config_statements)
+    return found, kms
 
 
 def _ssm_statements(grants: frozenset[str], resources: FunctionResources) -> tuple[list[iam.PolicyStatement], set[str]]:
@@ -415,12 +426,14 @@ def _ssm_command_statements(resources: FunctionResources) -> list[iam.PolicyStat
     backup objects they name are covered by the task's ``bucket-read`` / ``bucket-write`` grant, which this
     grant deliberately does not widen (a read-only task must not be able to presign a PutObject).
     """
+    to_replacements = replacement_command_statement(resources.dr) if resources.dr else None
     return [
         iam.PolicyStatement(
             sid="SendHostCommands",
             actions=["ssm:SendCommand"],
             resources=[*sorted(resources.document_arns), *sorted(resources.ssm_instance_arns)],
         ),
+        *([to_replacements] if to_replacements else []),
         iam.PolicyStatement(
             sid="ManageHostCommands",
             # neither action supports resource-level permissions (acknowledged in TaskFunction)
@@ -520,6 +533,8 @@ def wildcard_reason(grants: frozenset[str], *, vpc: bool = False) -> str:
         parts.append("ssm:CancelCommand and ssm:DescribeInstanceInformation")
     if "ssm-results" in grants:
         parts.append("ssm:GetCommandInvocation")
+    if "ec2-replacement" in grants:
+        parts.append("ec2:DescribeInstances and ssm:DescribeInstanceInformation (a replacement's state)")
     return (
         f"{' and '.join(parts)} support no resource-level permissions; every other statement of this role "
         "names its resources (SendCommand names the host script documents and the configured instances)."
@@ -612,6 +627,7 @@ class TaskFunction(Construct):
                 "Deploy logs are written per host, update and phase (deploy-logs/<host>/<update id>/<phase>.json), "
                 "so the key part must be a wildcard; PutObject only, no backup object is in the prefix.",
             )
+        self._acknowledge_dr(task, resources)
         if task.grants & (BUCKET_GRANTS | {"bucket-tags"}):
             acknowledge(
                 self,
@@ -625,6 +641,26 @@ class TaskFunction(Construct):
                 "AwsSolutions-L1",
                 "Pinned to python3.12: the asset's binary wheels (pydantic-core, cryptography, PyNaCl) are "
                 "bundled for cp312; moving runtimes is a deliberate change with a rebundle and tests.",
+            )
+
+    def _acknowledge_dr(self, task: LambdaTask, resources: FunctionResources) -> None:
+        """The wildcard resources of the DR statements (as cdk-nag names them), each with its reason."""
+        if resources.dr is None:
+            return
+        nag_dr = nag_dr_resources(resources.dr)
+        found, _ = dr_statements(task.grants, replace(resources, dr=nag_dr))
+        to_replacements = replacement_command_statement(nag_dr)
+        if "ssm-commands" in task.grants and to_replacements is not None:
+            found.append(to_replacements)
+        for resource, reason in nag_wildcards(s for s in found if s.sid != "DrTransferObjects").items():
+            acknowledge(self, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
+        if any(s.sid == "DrTransferObjects" for s in found):
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::{resources.storage.bucket_arn_export}/{DR_TRANSFER_PREFIX}*]",
+                "A disaster recovery's transfer objects (the app configuration on its way between the app-config "
+                "secret and a host) are named per transfer under dr-transfer/, so the key part must be a "
+                "wildcard; no backup object is in the prefix, and a day's lifecycle backs up their deletion.",
             )
 
     def _place_in_vpc(self, vpc: VpcPlacement) -> None:

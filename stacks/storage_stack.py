@@ -37,6 +37,11 @@ ACCESS_LOG_DAYS = 365
 #: scripts/deploy-automated.sh's output of each update (``steps/update.py`` DEPLOY_LOG_PREFIX): a year of them
 DEPLOY_LOG_PREFIX = "deploy-logs/"
 DEPLOY_LOG_DAYS = 365
+#: disaster recovery moves a host's app configuration (.env.production, secrets/) between the app-config secret and
+#: the host through one object here per transfer (SSM path), deleted with every version right after
+#: (stacks/dr_grants.py, app_config_statements); the lifecycle removes what a failed run left, a day later
+DR_TRANSFER_PREFIX = "dr-transfer/"
+DR_TRANSFER_DAYS = 1
 #: the ops table's one TTL attribute (DynamoDB allows a single one per table): epoch seconds after which DynamoDB
 #: may delete the item. Pending SSM commands (``adapters/pending.py``), undo-log entries (``adapters/undo_log.py``),
 #: restore approvals (``restore/approval.py``) and host locks (``adapters/dynamo.py``, the lease end: an expired
@@ -139,6 +144,15 @@ class BackupBucket(Construct):
                     prefix=DEPLOY_LOG_PREFIX,
                     expiration=Duration.days(DEPLOY_LOG_DAYS),
                     noncurrent_version_expiration=Duration.days(SSM_NONCURRENT_DAYS),
+                ),
+                s3.LifecycleRule(
+                    # a backstop: the workflow deletes every version of a transfer object as soon as it is used.
+                    # With Object Lock a version still under retention is kept until its retention ends (S3
+                    # deletes no locked version, lifecycle included): then the noncurrent rule removes it.
+                    id="ExpireDrTransfer",
+                    prefix=DR_TRANSFER_PREFIX,
+                    expiration=Duration.days(DR_TRANSFER_DAYS),
+                    noncurrent_version_expiration=Duration.days(DR_TRANSFER_DAYS),
                 ),
                 s3.LifecycleRule(
                     id="ExpireSsmOutput",

@@ -10,6 +10,10 @@ GetChange) with a new change id, and ``GetChange`` says ``INSYNC`` once the chan
 DNS servers; an unknown id is ``NoSuchChange``. The patch answers the same way, so a workflow that skips the
 wait for INSYNC is caught here: a change is reported ``PENDING`` by ChangeResourceRecordSets and ``INSYNC``
 by every GetChange (propagation time is not modelled; AWS documents it as usually within 60 seconds).
+
+Hosted zone ids: Route 53's start with ``Z`` (the configuration checks ``dr.hosted_zone_id`` so), moto's are 22
+random letters and digits; the patch makes moto's start with ``Z`` too, so a target's dr section can name the
+demo zone.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ def install() -> None:
 
         Route53.change_resource_record_sets = _pending_change(Route53.change_resource_record_sets)  # type: ignore[method-assign]
         Route53.get_change = _get_change  # type: ignore[method-assign]
+        import moto.route53.models as route53_models
+
+        route53_models.create_route53_zone_id = _zone_id_with_z(route53_models.create_route53_zone_id)
         STATE.installed = True
 
 
@@ -64,6 +71,14 @@ def _pending_change(original: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return change_resource_record_sets
+
+
+def _zone_id_with_z(original: Callable[..., str]) -> Callable[..., str]:
+    def create_route53_zone_id(*args: Any, **kwargs: Any) -> str:
+        zone_id = original(*args, **kwargs)
+        return zone_id if zone_id.startswith("Z") else "Z" + zone_id[1:]
+
+    return create_route53_zone_id
 
 
 def _get_change(self: Any) -> Any:

@@ -33,6 +33,7 @@ import collections
 import contextlib
 import contextvars
 import functools
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -205,6 +206,7 @@ class PlaneLookup:
 
     def __init__(self, bucket_keys: Mapping[str, str]) -> None:
         self._bucket_keys = dict(bucket_keys)
+        self._partition_keys: dict[tuple[str, str | None], str] = {}
 
     def bucket_key_arn(self, bucket: str) -> str | None:
         return self._bucket_keys.get(bucket)
@@ -244,6 +246,35 @@ class PlaneLookup:
             ]["Roles"]
         return str(roles[0]["Arn"]) if roles else None
 
+    def instance_tags(self, instance_id: str) -> Mapping[str, str]:
+        if not instance_id.startswith("i-"):
+            return {}  # managed instances (mi-...) of the plane carry no tags
+        import boto3
+        from botocore.exceptions import ClientError as BotoClientError
+
+        with plane_calls():
+            try:
+                reservations = boto3.client("ec2", region_name=REGION).describe_instances(InstanceIds=[instance_id])[
+                    "Reservations"
+                ]
+            except BotoClientError:
+                return {}  # an unknown instance: the service itself answers the call
+        return {str(t["Key"]): str(t["Value"]) for r in reservations for i in r["Instances"] for t in i.get("Tags", ())}
+
+    def partition_key(self, table: str, index: str | None) -> str:
+        if (table, index) not in self._partition_keys:
+            import boto3
+
+            with plane_calls():
+                description = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=table)["Table"]
+            schemas = {None: description["KeySchema"]} | {
+                i["IndexName"]: i["KeySchema"]
+                for i in [*description.get("GlobalSecondaryIndexes", ()), *description.get("LocalSecondaryIndexes", ())]
+            }
+            (hash_key,) = [k["AttributeName"] for k in schemas[index] if k["KeyType"] == "HASH"]
+            self._partition_keys[(table, index)] = str(hash_key)
+        return self._partition_keys[(table, index)]
+
     def token_state_machine(self, token: str) -> str | None:
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
@@ -255,12 +286,42 @@ class PlaneLookup:
         return None
 
 
+def plane_launch_template_id(target: Target, configured: str) -> str:
+    """A configured ``dr.launch_template`` (a name, as the plane's own, or an id) as its id in the plane's moto.
+
+    The stack accepts ids only (IAM names a template by id, synth asks AWS nothing); the plane can ask its own
+    EC2, so a name is resolved here, once per policy build, as a deployment-time lookup would."""
+    import boto3
+    from botocore.exceptions import ClientError as BotoClientError
+
+    from freshtrack_ops.config import LAUNCH_TEMPLATE_ID_PATTERN
+
+    if re.fullmatch(LAUNCH_TEMPLATE_ID_PATTERN, configured):
+        return configured
+    with plane_calls():
+        try:
+            templates = boto3.client("ec2", region_name=REGION).describe_launch_templates(
+                LaunchTemplateNames=[configured]
+            )["LaunchTemplates"]
+        except BotoClientError as exc:
+            raise LookupError(
+                f"targets.{target.id}.dr.launch_template: no launch template {configured!r} in the plane"
+            ) from exc
+    return str(templates[0]["LaunchTemplateId"])
+
+
 def plane_resources(
-    *, key_arn: str, topic_arn: str, targets: Iterable[Target], document_names: Iterable[str]
+    *,
+    key_arn: str,
+    topic_arn: str,
+    targets: Iterable[Target],
+    document_names: Iterable[str],
+    object_lock: bool = False,
 ) -> FunctionResources:
     """The ``FunctionResources`` of the plane: what the control plane stack passes, with local ARNs."""
-    from freshtrack_ops.config import SshTarget, SsmTarget
+    from freshtrack_ops.config import SsmTarget
     from opsctl.local.iam_actions import instance_arn, parameter_arn
+    from stacks.dr_grants import AwsLocation, dr_resources, ssh_key_secret_arns, standby_instance_ids
     from stacks.function_factory import FunctionResources
     from stacks.storage_stack import StorageRefs
 
@@ -273,18 +334,18 @@ def plane_resources(
         key_arn=key_arn,
         bucket_arn_export="local-bucket-arn",
     )
+    ssm_instances = {t.instance_id for t in targets if isinstance(t, SsmTarget)} | set(standby_instance_ids(targets))
     return FunctionResources(
         storage=storage,
         targets_parameter_arn=parameter_arn(TARGETS_PARAMETER),
         topic_arn=topic_arn,
-        ssh_key_secret_arns=tuple(  # TEMP (i11-drb)
-            sorted(
-                {t.private_key_secret_arn for t in targets if isinstance(t, SshTarget)}
-                | {t.dr.private_key_secret_arn for t in targets if t.dr and t.dr.private_key_secret_arn}
-            )
-        ),
+        ssh_key_secret_arns=ssh_key_secret_arns(targets),
         document_arns=tuple(f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/{name}" for name in sorted(document_names)),
-        ssm_instance_arns=tuple(sorted({instance_arn(t.instance_id) for t in targets if isinstance(t, SsmTarget)})),
+        ssm_instance_arns=tuple(sorted(instance_arn(i) for i in ssm_instances)),
+        object_lock=object_lock,
+        dr=dr_resources(targets, AwsLocation("aws", REGION, ACCOUNT), launch_template_id=plane_launch_template_id)
+        if any(t.dr is not None for t in targets)
+        else None,
     )
 
 
@@ -327,8 +388,11 @@ def build_enforcer(
     targets: Iterable[Target],
     document_names: Iterable[str],
     state_machines: Mapping[str, str],
+    object_lock: bool = False,
 ) -> Enforcer:
     _cdk_loaded()
-    resources = plane_resources(key_arn=key_arn, topic_arn=topic_arn, targets=targets, document_names=document_names)
+    resources = plane_resources(
+        key_arn=key_arn, topic_arn=topic_arn, targets=targets, document_names=document_names, object_lock=object_lock
+    )
     policies = {name: Policy.from_statements(doc) for name, doc in task_policies(resources, state_machines).items()}
     return Enforcer(policies, PlaneLookup({BUCKET: key_arn}))

@@ -9,37 +9,45 @@ and the services' own guides where an operation needs more than its namesake act
   ListMultipartUploads as ``s3:ListBucketMultipartUploads``; DeleteObjects as ``s3:DeleteObject`` per key;
   CopyObject as GetObject on the source and PutObject on the target; a ``VersionId`` turns Get/Delete/tagging
   actions into their ``...Version...`` forms; a ``Tagging`` on a write also needs ``s3:PutObjectTagging``
-  (S3 API reference, PutObject: "To use tagging, you must have the s3:PutObjectTagging permission").
+  (S3 API reference, PutObject: "To use tagging, you must have the s3:PutObjectTagging permission"); a delete
+  with ``BypassGovernanceRetention`` also needs ``s3:BypassGovernanceRetention`` (API reference, DeleteObject /
+  DeleteObjects: "To use this header, you must have the s3:BypassGovernanceRetention permission").
   Object ARNs are ``arn:aws:s3:::<bucket>/<key>``, the bucket's ``arn:aws:s3:::<bucket>``.
 * SSE-KMS: an object written to or read from a bucket whose default encryption is a KMS key needs the
   key too, on the caller's own role (S3 user guide, "Using server-side encryption with AWS KMS keys"):
   ``kms:GenerateDataKey`` to write, ``kms:Decrypt`` to read, both for a multipart upload's create and parts.
 * DynamoDB: the action is the operation, the resource the table (``.../table/<name>/index/<index>`` for a
-  Query/Scan of an index); batch and transaction operations are authorized per item's table and kind.
-* SNS Publish: the topic. Secrets Manager GetSecretValue: the secret's ARN (a name is resolved to it).
-  SSM: GetParameter(s) the parameter ARN; SendCommand the document AND every instance; GetCommandInvocation,
+  Query/Scan of an index); batch and transaction operations are authorized per item's table and kind. An item
+  operation and a Query carry ``dynamodb:LeadingKeys`` (multivalued: the partition key values the request reads
+  or writes; DynamoDB developer guide, "Using IAM policy conditions for fine-grained access control"): the key's
+  partition attribute, or the Query's partition key equality.
+* SNS Publish: the topic. Secrets Manager GetSecretValue, PutSecretValue, DescribeSecret: the secret's ARN (a
+  name is resolved to it). SSM: GetParameter(s) the parameter ARN; SendCommand the document AND every instance
+  (an EC2 instance with its tags as ``ssm:resourceTag/<key>``, Systems Manager user guide, "Restricting Run
+  Command access based on tags"); GetCommandInvocation,
   ListCommandInvocations, CancelCommand and DescribeInstanceInformation no resource (``*``).
   Step Functions: StartExecution the state machine; Describe/StopExecution the execution; SendTask* the
   state machine whose task the token belongs to. CloudWatch PutMetricData: ``*``. Lambda Invoke: the function.
 * EC2 ("Actions, resources, and condition keys for Amazon EC2"): RunInstances is authorized on every resource
   it uses or creates, ``image`` (``arn:aws:ec2:<region>::image/<id>``, no account), ``instance``,
   ``network-interface``, ``security-group``, ``subnet`` and ``volume`` (the created or unnamed ones as
-  ``.../<type>/*``), plus the ``launch-template`` and ``key-pair`` it names; the instance with the condition
-  keys ``ec2:LaunchTemplate`` (the template's ARN) and ``aws:RequestTag/<key>`` per tag. Tags given at launch
-  also need ``ec2:CreateTags`` on the instance with ``ec2:CreateAction`` = ``RunInstances`` (EC2 user guide,
-  "Grant permission to tag resources during creation"), and an instance profile ``iam:PassRole`` of its role
-  (EC2 user guide, "IAM roles for Amazon EC2": "the user must have permission to pass the role"). The image,
-  key pair and profile of a launch template count as named by the call. TerminateInstances and
-  GetConsoleOutput: each instance's ARN; Describe* actions support no resource (``*``).
+  ``.../<type>/*``), plus the ``launch-template`` and ``key-pair`` it names; each with ``ec2:LaunchTemplate``
+  (the template's ARN, when launched from one: the EC2 user guide's launch-template examples condition
+  ``Resource: "*"`` on it), and each created resource with the tags of its own TagSpecification as
+  ``aws:RequestTag/<key>`` and ``aws:TagKeys`` (multivalued). Tags given at launch also need ``ec2:CreateTags``
+  on each tagged resource type with ``ec2:CreateAction`` = ``RunInstances`` (EC2 user guide, "Grant permission
+  to tag resources during creation"), and an instance profile ``iam:PassRole`` of its role with
+  ``iam:PassedToService`` = ``ec2.amazonaws.com`` (EC2 user guide, "Grant permissions to attach an IAM role to
+  an instance"). The image, key pair and profile of a launch template count as named by the call.
+  TerminateInstances and GetConsoleOutput: each instance's ARN, with its tags as ``aws:ResourceTag/<key>``
+  (and ``ec2:ResourceTag/<key>``); Describe* actions support no resource (``*``).
 * Route 53 ("Actions, resources, and condition keys for Amazon Route 53"): ChangeResourceRecordSets and
   ListResourceRecordSets the hosted zone (``arn:aws:route53:::hostedzone/<id>``, no region or account),
-  GetChange the change (``arn:aws:route53:::change/<id>``). A change batch is authorized once per change with
-  the condition keys ``route53:ChangeResourceRecordSetsNormalizedRecordNames`` (lower case, no trailing dot,
-  other characters than a-z 0-9 - _ . as ``\\NNN`` octal), ``...RecordTypes`` and ``...Actions`` (Route 53
-  developer guide, "Using IAM policy conditions for fine-grained access control"). On AWS these keys are
-  multivalued (one value per change: a policy tests them with ``ForAllValues:StringEquals``); the plane's
-  evaluator knows single-valued keys only, so a change batch is checked change by change, which decides the
-  same for ``ForAllValues`` conditions.
+  GetChange the change (``arn:aws:route53:::change/<id>``). A change batch is one authorization with the
+  multivalued condition keys ``route53:ChangeResourceRecordSetsNormalizedRecordNames`` (lower case, no trailing
+  dot, other characters than a-z 0-9 - _ . as ``\\NNN`` octal: ``stacks.iam_keys``), ``...RecordTypes`` and
+  ``...Actions``, one value per change (Route 53 developer guide, "Using IAM policy conditions for fine-grained
+  access control"; policies test them with ``ForAllValues:StringEquals``, which iam_policy evaluates as IAM does).
 
 An operation missing here raises ``UnmappedOperation``: a task calling it fails loudly in the plane (a gap in
 the stand-in, to be filled with its documented authorization), never passes unchecked.
@@ -47,12 +55,14 @@ the stand-in, to be filled with its documented authorization), never passes unch
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
 
-from opsctl.local.iam_policy import Request
+from opsctl.local.iam_policy import ContextValue, Request
 from opsctl.local.names import ACCOUNT, REGION
+from stacks.iam_keys import normalized_record_name
 
 Params = Mapping[str, Any]
 
@@ -79,6 +89,12 @@ class Lookup(Protocol):
     def instance_profile_role(self, profile: Mapping[str, Any]) -> str | None:
         """The ARN of the role in the instance profile (``{"Arn": ...}`` or ``{"Name": ...}``); None without one
         (nothing is passed)."""
+
+    def instance_tags(self, instance_id: str) -> Mapping[str, str]:
+        """The tags of an EC2 instance ({} for an unknown one, or a managed instance ``mi-...``)."""
+
+    def partition_key(self, table: str, index: str | None) -> str:
+        """The partition key attribute of the table (or of its index)."""
 
 
 def requests_for(service: str, operation: str, params: Params, lookup: Lookup) -> list[Request]:
@@ -153,6 +169,8 @@ def _s3(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
     found = [Request(_S3_OBJECT_ACTIONS[operation]["VersionId" in params], target)]
     if operation in _WRITES_WITH_TAGGING and params.get("Tagging"):
         found.append(Request("s3:PutObjectTagging", target))
+    if operation == "DeleteObject" and params.get("BypassGovernanceRetention"):
+        found.append(Request("s3:BypassGovernanceRetention", target))
     key_arn = lookup.bucket_key_arn(bucket)
     if key_arn:
         found += [Request(action, key_arn) for action in _S3_KMS_ACTIONS.get(operation, ())]
@@ -211,9 +229,48 @@ def _table_arn(table: str, index: str | None = None) -> str:
     return _arn("dynamodb", f"table/{table}" + (f"/index/{index}" if index else ""))
 
 
-def _dynamodb(operation: str, params: Params, _lookup: Lookup) -> list[Request] | None:
+_KEYED_ITEM = {"GetItem": "Key", "UpdateItem": "Key", "DeleteItem": "Key", "PutItem": "Item"}
+_KEY_TERM = re.compile(r"^\(?\s*(#?[A-Za-z0-9_.]+)\s*=\s*(:[A-Za-z0-9_]+)\s*\)?$")
+
+
+def _attribute_text(value: Mapping[str, Any]) -> str:
+    """A DynamoDB attribute value ({"S": "x"}, {"N": "1"}, ...) as the condition key's string."""
+    ((_, raw),) = value.items()
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _leading_keys(operation: str, params: Params, lookup: Lookup) -> tuple[str, ...] | None:
+    """``dynamodb:LeadingKeys`` of an item operation or a Query: the partition key value it addresses."""
+    if operation not in _KEYED_ITEM and operation != "Query":
+        return None
+    table, index = str(params["TableName"]), params.get("IndexName")
+    key = lookup.partition_key(table, index)
+    # a request without its partition key is refused by DynamoDB itself (ValidationException): nothing to derive
+    if operation in _KEYED_ITEM:
+        value = params.get(_KEYED_ITEM[operation], {}).get(key)
+        return None if value is None else (_attribute_text(value),)
+    if "KeyConditions" in params:
+        condition = params["KeyConditions"].get(key)
+        return None if condition is None else (_attribute_text(condition["AttributeValueList"][0]),)
+    if "KeyConditionExpression" not in params:
+        return None
+    names: Mapping[str, str] = params.get("ExpressionAttributeNames", {})
+    values: Mapping[str, Any] = params.get("ExpressionAttributeValues", {})
+    for term in re.split(r"\s+AND\s+", str(params.get("KeyConditionExpression", "")), flags=re.IGNORECASE):
+        match = _KEY_TERM.match(term.strip())
+        if match and names.get(match.group(1), match.group(1)) == key:
+            return (_attribute_text(values[match.group(2)]),)
+    raise UnmappedOperation(
+        f"dynamodb.Query: no equality on the partition key {key!r} in {params.get('KeyConditionExpression')!r}; "
+        "the plane cannot derive dynamodb:LeadingKeys"
+    )
+
+
+def _dynamodb(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
     if operation in _DYNAMODB_ITEM_OPERATIONS:
-        return [Request(f"dynamodb:{operation}", _table_arn(params["TableName"], params.get("IndexName")))]
+        leading = _leading_keys(operation, params, lookup)
+        context: dict[str, ContextValue] = {} if leading is None else {"dynamodb:LeadingKeys": leading}
+        return [Request(f"dynamodb:{operation}", _table_arn(params["TableName"], params.get("IndexName")), context)]
     if operation in {"BatchGetItem", "BatchWriteItem"}:
         return [Request(f"dynamodb:{operation}", _table_arn(table)) for table in params["RequestItems"]]
     if operation in {"TransactWriteItems", "TransactGetItems"}:
@@ -247,7 +304,7 @@ def instance_arn(instance_id: str) -> str:
     return _arn("ec2", f"instance/{instance_id}")
 
 
-def _ssm(operation: str, params: Params, _lookup: Lookup) -> list[Request] | None:
+def _ssm(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
     if operation in _SSM_NO_RESOURCE:
         return [Request(f"ssm:{operation}", "*")]
     if operation == "GetParameter":
@@ -258,7 +315,8 @@ def _ssm(operation: str, params: Params, _lookup: Lookup) -> list[Request] | Non
         name = str(params["DocumentName"])
         document = name if name.startswith("arn:") else _arn("ssm", f"document/{name}")
         return [Request("ssm:SendCommand", document)] + [
-            Request("ssm:SendCommand", instance_arn(str(i))) for i in params.get("InstanceIds", ())
+            Request("ssm:SendCommand", instance_arn(str(i)), _tag_context(lookup.instance_tags(str(i)), "ssm"))
+            for i in params.get("InstanceIds", ())
         ]
     return None
 
@@ -301,20 +359,39 @@ def _lambda(operation: str, params: Params, _lookup: Lookup) -> list[Request] | 
 
 # -- EC2 and Route 53 ---------------------------------------------------------------------------------------
 _EC2_NO_RESOURCE = {"DescribeInstances", "DescribeInstanceStatus", "DescribeLaunchTemplates"}
-_RUN_INSTANCES_CREATED = ("instance", "network-interface", "security-group", "subnet", "volume")
+#: what RunInstances creates (tagged with its own TagSpecification) and what it uses without naming it
+_RUN_INSTANCES_CREATED = ("instance", "network-interface", "volume")
+_RUN_INSTANCES_USED = ("security-group", "subnet")
+#: the service an instance profile's role is passed to
+EC2_SERVICE = "ec2.amazonaws.com"
 
 
 def ec2_arn(resource: str) -> str:
     return _arn("ec2", resource)
 
 
+def _tag_context(tags: Mapping[str, str], *prefixes: str) -> dict[str, ContextValue]:
+    """A resource's tags as ``aws:ResourceTag/<key>`` and the service's own key (``ec2:ResourceTag/<key>``,
+    ``ssm:resourceTag/<key>``)."""
+    context: dict[str, ContextValue] = {f"aws:ResourceTag/{key}": value for key, value in tags.items()}
+    for prefix in prefixes:
+        name = "resourceTag" if prefix == "ssm" else "ResourceTag"
+        context |= {f"{prefix}:{name}/{key}": value for key, value in tags.items()}
+    return context
+
+
 def _ec2(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
     if operation in _EC2_NO_RESOURCE:
         return [Request(f"ec2:{operation}", "*")]
     if operation == "TerminateInstances":
-        return [Request("ec2:TerminateInstances", ec2_arn(f"instance/{i}")) for i in params["InstanceIds"]]
+        return [
+            Request("ec2:TerminateInstances", ec2_arn(f"instance/{i}"), _tag_context(lookup.instance_tags(i), "ec2"))
+            for i in params["InstanceIds"]
+        ]
     if operation == "GetConsoleOutput":
-        return [Request("ec2:GetConsoleOutput", ec2_arn(f"instance/{params['InstanceId']}"))]
+        instance = str(params["InstanceId"])
+        tags = _tag_context(lookup.instance_tags(instance), "ec2")
+        return [Request("ec2:GetConsoleOutput", ec2_arn(f"instance/{instance}"), tags)]
     if operation == "RunInstances":
         return _run_instances(params, lookup)
     return None
@@ -322,36 +399,40 @@ def _ec2(operation: str, params: Params, lookup: Lookup) -> list[Request] | None
 
 def _run_instances(params: Params, lookup: Lookup) -> list[Request]:
     template_arn, data = lookup.launch_template(params["LaunchTemplate"]) if "LaunchTemplate" in params else ("", {})
-    tags = {
-        f"aws:RequestTag/{tag['Key']}": str(tag["Value"])
-        for spec in params.get("TagSpecifications", ())
-        if spec.get("ResourceType") == "instance"
-        for tag in spec.get("Tags", ())
-    }
-    instance_context = tags | ({"ec2:LaunchTemplate": template_arn} if template_arn else {})
-    found = [Request("ec2:RunInstances", ec2_arn("instance/*"), instance_context)]
-    found += [Request("ec2:RunInstances", ec2_arn(f"{kind}/*")) for kind in _RUN_INSTANCES_CREATED[1:]]
+    tags_of: dict[str, dict[str, str]] = {}
+    for spec in params.get("TagSpecifications", ()):
+        tags_of.setdefault(str(spec["ResourceType"]), {}).update(
+            {str(tag["Key"]): str(tag["Value"]) for tag in spec.get("Tags", ())}
+        )
+    common: dict[str, ContextValue] = {"ec2:LaunchTemplate": template_arn} if template_arn else {}
+
+    def request_tags(kind: str) -> dict[str, ContextValue]:
+        tags = tags_of.get(kind, {})
+        context: dict[str, ContextValue] = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
+        return context | ({"aws:TagKeys": tuple(tags)} if tags else {})
+
+    found = [
+        Request("ec2:RunInstances", ec2_arn(f"{kind}/*"), common | request_tags(kind))
+        for kind in _RUN_INSTANCES_CREATED
+    ]
+    found += [Request("ec2:RunInstances", ec2_arn(f"{kind}/*"), common) for kind in _RUN_INSTANCES_USED]
     image = params.get("ImageId") or data.get("ImageId")
     if image:
-        found.append(Request("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/{image}"))
+        found.append(Request("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/{image}", common))
     if template_arn:
-        found.append(Request("ec2:RunInstances", template_arn))
+        found.append(Request("ec2:RunInstances", template_arn, common))
     key_name = params.get("KeyName") or data.get("KeyName")
     if key_name:
-        found.append(Request("ec2:RunInstances", ec2_arn(f"key-pair/{key_name}")))
-    if tags:
-        found.append(Request("ec2:CreateTags", ec2_arn("instance/*"), tags | {"ec2:CreateAction": "RunInstances"}))
+        found.append(Request("ec2:RunInstances", ec2_arn(f"key-pair/{key_name}"), common))
+    for kind, tags in tags_of.items():
+        if tags:
+            context = request_tags(kind) | {"ec2:CreateAction": "RunInstances"}
+            found.append(Request("ec2:CreateTags", ec2_arn(f"{kind}/*"), context))
     profile = params.get("IamInstanceProfile") or data.get("IamInstanceProfile")
     role = lookup.instance_profile_role(profile) if profile else None
     if role:
-        found.append(Request("iam:PassRole", role))
+        found.append(Request("iam:PassRole", role, {"iam:PassedToService": EC2_SERVICE}))
     return found
-
-
-def normalized_record_name(name: str) -> str:
-    """``route53:ChangeResourceRecordSetsNormalizedRecordNames``'s form of a record name."""
-    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
-    return "".join(c if c in allowed else f"\\{ord(c):03o}" for c in name.lower().removesuffix("."))
 
 
 def _route53(operation: str, params: Params, _lookup: Lookup) -> list[Request] | None:
@@ -362,19 +443,20 @@ def _route53(operation: str, params: Params, _lookup: Lookup) -> list[Request] |
     zone = "arn:aws:route53:::hostedzone/" + str(params["HostedZoneId"]).removeprefix("/hostedzone/")
     if operation == "ListResourceRecordSets":
         return [Request("route53:ListResourceRecordSets", zone)]
+    changes = params["ChangeBatch"]["Changes"]
+    prefix = "route53:ChangeResourceRecordSets"
     return [
         Request(
-            "route53:ChangeResourceRecordSets",
+            prefix,
             zone,
             {
-                "route53:ChangeResourceRecordSetsNormalizedRecordNames": normalized_record_name(
-                    str(change["ResourceRecordSet"]["Name"])
+                f"{prefix}NormalizedRecordNames": tuple(
+                    normalized_record_name(str(c["ResourceRecordSet"]["Name"])) for c in changes
                 ),
-                "route53:ChangeResourceRecordSetsRecordTypes": str(change["ResourceRecordSet"]["Type"]),
-                "route53:ChangeResourceRecordSetsActions": str(change["Action"]),
+                f"{prefix}RecordTypes": tuple(str(c["ResourceRecordSet"]["Type"]) for c in changes),
+                f"{prefix}Actions": tuple(str(c["Action"]) for c in changes),
             },
         )
-        for change in params["ChangeBatch"]["Changes"]
     ]
 
 

@@ -7,12 +7,27 @@ What is modelled (the IAM user guide, "Policy evaluation logic" and "IAM JSON po
 * ``Action``/``NotAction`` match case-insensitively (action names are), ``Resource``/``NotResource``
   case-sensitively, both with the ``*`` and ``?`` wildcards ("IAM JSON policy elements: Resource": "You can
   use wildcard characters (* and ?) within any ARN segment");
-* ``Condition``: the operators the task roles use, ``StringEquals`` and ``StringLike`` (and their ``Not``
-  forms), each key's values OR'ed, keys and operators AND'ed; a key missing from the request makes
-  ``StringEquals``/``StringLike`` false ("Condition operators": "If the key that you specify in a policy
-  condition is not present in the request context, the values do not match") and the ``Not`` forms true.
-  Any other operator raises ``UnsupportedPolicy``: a policy the plane cannot evaluate fails loudly instead of
-  being half-evaluated.
+* ``Condition``: the operators the task roles use, each key's values OR'ed, keys and operators AND'ed
+  ("IAM JSON policy elements: Condition operators"):
+
+  - ``StringEquals``/``StringLike`` and their ``Not`` forms (``*`` and ``?`` in ``Like`` values, case-sensitive);
+  - ``ArnEquals``/``ArnLike`` and their ``Not`` forms: "Case-sensitive matching of the ARN. Each of the six
+    colon-delimited components of the ARN is checked separately and each can include multi-character match
+    wildcards (*) or single-character match wildcards (?)" (``ArnEquals`` and ``ArnLike`` behave alike);
+  - a key missing from the request makes these false ("If the key that you specify in a policy condition is not
+    present in the request context, the values do not match and the condition is false") and their ``Not``
+    forms true;
+  - ``Null``: ``"true"`` holds when the key is absent (or an empty set), ``"false"`` when it is present;
+  - the set operators ``ForAllValues:`` and ``ForAnyValue:`` in front of the string and ARN operators, for
+    multivalued keys ("Single-valued vs. multivalued context keys"): ``ForAllValues`` holds when every value of
+    the request's set matches the operator (a value matches when it matches one of the policy's values), and
+    "also returns true if there are no context keys in the request" (a missing key or an empty set): hence the
+    ``Null: false`` the guide recommends next to it ("Multivalued context key examples"); ``ForAnyValue``
+    holds when at least one value matches, and is false for a missing key or an empty set.
+
+  A multivalued key (a tuple in the request) tested with an operator without a set qualifier, and any other
+  operator (``Bool``, ``...IfExists``, numeric, date, IP), raise ``UnsupportedPolicy``: a policy the plane
+  cannot evaluate exactly fails loudly instead of being half-evaluated.
 
 Not modelled: resource-based policies (bucket, key, topic policies), permission boundaries, SCPs, session
 policies: the task roles' own statements are the only thing a deployed task's call depends on that the code
@@ -45,11 +60,34 @@ class Request:
 
     action: str
     resource: str
-    #: condition keys of the request (e.g. ``s3:prefix``); a key absent here is absent from the request
-    context: Mapping[str, str] = field(default_factory=dict)
+    #: condition keys of the request (e.g. ``s3:prefix``); a key absent here is absent from the request; a
+    #: multivalued key (``aws:TagKeys``, ``dynamodb:LeadingKeys``, Route 53's change-batch keys) is a tuple
+    context: Mapping[str, ContextValue] = field(default_factory=dict)
 
 
-_OPERATORS = {"StringEquals", "StringNotEquals", "StringLike", "StringNotLike"}
+ContextValue = str | tuple[str, ...]
+#: the operators evaluated on each value (``Null`` tests presence); ``ForAllValues:``/``ForAnyValue:`` may
+#: precede any of them
+_VALUE_OPERATORS = frozenset(
+    {
+        "StringEquals",
+        "StringNotEquals",
+        "StringLike",
+        "StringNotLike",
+        "ArnEquals",
+        "ArnNotEquals",
+        "ArnLike",
+        "ArnNotLike",
+    }
+)
+_SET_QUALIFIERS = frozenset({"ForAllValues", "ForAnyValue"})
+
+
+def _check_operator(operator: str) -> None:
+    qualifier, _, base = operator.rpartition(":")
+    if operator == "Null" or (base in _VALUE_OPERATORS and (not qualifier or qualifier in _SET_QUALIFIERS)):
+        return
+    raise UnsupportedPolicy(f"statement: condition operator not evaluated here (got {operator!r})")
 
 
 @dataclass(frozen=True)
@@ -72,8 +110,7 @@ class Statement:
             raise UnsupportedPolicy(f"statement: Effect must be Allow or Deny (got {raw.get('Effect')!r})")
         conditions: dict[str, dict[str, tuple[str, ...]]] = {}
         for operator, keys in dict(raw.get("Condition", {})).items():
-            if operator not in _OPERATORS:
-                raise UnsupportedPolicy(f"statement: condition operator not evaluated here (got {operator!r})")
+            _check_operator(operator)
             conditions[operator] = {key: _strings(values) for key, values in dict(keys).items()}
         return cls(
             effect=str(raw["Effect"]),
@@ -134,13 +171,45 @@ def _strings(value: Any) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
-def _condition_holds(operator: str, key: str, values: tuple[str, ...], context: Mapping[str, str]) -> bool:
-    negated = "Not" in operator
-    if key not in context:
-        return negated
-    actual = context[key]
-    found = any(_wildcard(value, actual) for value in values) if operator.endswith("Like") else actual in values
+def _condition_holds(operator: str, key: str, values: tuple[str, ...], context: Mapping[str, ContextValue]) -> bool:
+    qualifier, _, base = operator.rpartition(":")
+    actual = context.get(key)
+    members: tuple[str, ...] = () if actual is None else (actual,) if isinstance(actual, str) else tuple(actual)
+    if base == "Null":
+        # "true": the key is absent (no value); "false": it is present
+        return any((value.lower() == "true") == (not members) for value in values)
+    if qualifier == "ForAllValues":
+        return all(_value_matches(base, member, values) for member in members)  # no value: true
+    if qualifier == "ForAnyValue":
+        return any(_value_matches(base, member, values) for member in members)  # no value: false
+    if actual is None:
+        return "Not" in base
+    if not isinstance(actual, str):
+        raise UnsupportedPolicy(
+            f"condition: {operator} on the multivalued key {key!r} (values {list(actual)}): a multivalued key "
+            "needs ForAllValues: or ForAnyValue:"
+        )
+    return _value_matches(base, actual, values)
+
+
+def _value_matches(base: str, actual: str, values: tuple[str, ...]) -> bool:
+    """One request value against the policy's values (OR'ed) under a string or ARN operator."""
+    negated = "Not" in base
+    if base.startswith("Arn"):
+        found = any(_arn_matches(value, actual) for value in values)
+    elif base.endswith("Like"):
+        found = any(_wildcard(value, actual) for value in values)
+    else:
+        found = actual in values
     return found != negated
+
+
+def _arn_matches(pattern: str, arn: str) -> bool:
+    """ArnEquals/ArnLike: the six colon-separated components compared one by one, each with ``*``/``?``."""
+    expected, actual = pattern.split(":", 5), arn.split(":", 5)
+    if len(expected) != 6 or len(actual) != 6:
+        return False
+    return all(_wildcard(part, value) for part, value in zip(expected, actual, strict=True))
 
 
 def _wildcard(pattern: str, value: str, *, fold: bool = False) -> bool:

@@ -233,6 +233,7 @@ class LocalPlane:
             targets=self._targets.all(),
             document_names=[SSM_DOCUMENT_PREFIX + document_name(script) for script in document_scripts()],
             state_machines=self._deployment.state_machines,
+            object_lock=self.object_lock_days is not None,
         )
 
     def stop(self) -> None:

@@ -105,7 +105,8 @@ def resources_of(statement: dict[str, Any]) -> list[Any]:
 
 
 def flatten(value: Any) -> str:
-    """A template value as text: ``Fn::Join`` joined, ``Ref``/``Fn::GetAtt``/``Fn::ImportValue`` as ``${...}``."""
+    """A template value as text: ``Fn::Join`` joined, ``Ref``/``Fn::GetAtt``/``Fn::ImportValue`` as ``${...}``,
+    an ``Fn::Sub`` string (without variables map) as written."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and len(value) == 1:
@@ -119,6 +120,8 @@ def flatten(value: Any) -> str:
             return f"${{{arg[0]}.{arg[1]}}}"
         if key == "Fn::ImportValue":
             return f"${{Import:{flatten(arg)}}}"
+        if key == "Fn::Sub" and isinstance(arg, str):
+            return arg  # ${AWS::Partition} etc. read as Ref renders them
     raise ValueError(f"cannot flatten {value!r}")
 
 

@@ -10,11 +10,13 @@ import pytest
 from pydantic import BaseModel
 
 from app import build_app
-from freshtrack_ops.config import DeploymentConfig, SshTarget, TargetSet
+from freshtrack_ops.config import DeploymentConfig, TargetSet
+from freshtrack_ops.dr.models import DisasterRecoveryRequest
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from freshtrack_ops.update.models import UpdateRequest
 from stacks.control_plane_stack import COMMAND_DONE_TASK, JANITOR_TASK, camel
+from stacks.dr_grants import ssh_key_secret_arns
 from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render, started_workflows
 
 from .conftest import SKIP_BUNDLING, Synth, actions_of, assert_lint_clean, flatten, resources_of, statements
@@ -57,7 +59,8 @@ def test_function_log_groups_have_retention(synth: Synth) -> None:
 
 
 SERVICES_OF_GRANT: dict[str, set[str]] = {
-    "targets": {"ssm"},
+    # the parameter, and the SERVERS partition of the (encrypted) ops table
+    "targets": {"ssm", "dynamodb", "kms"},
     "ssh-keys": {"secretsmanager"},
     "bucket-read": {"s3", "kms"},
     "bucket-write": {"s3", "kms"},
@@ -70,6 +73,10 @@ SERVICES_OF_GRANT: dict[str, set[str]] = {
     "part-url-discard": {"s3"},
     "ssm-results": {"ssm", "s3", "kms"},
     "task-callback": {"states"},
+    "ec2-replacement": {"ec2", "ssm", "iam"},
+    "route53-record": {"route53"},
+    "app-config-read": {"secretsmanager", "s3", "kms"},
+    "app-config-write": {"secretsmanager", "s3", "kms"},
 }
 
 
@@ -127,6 +134,9 @@ OBJECT_ACTIONS_BY_PREFIX = {
     "ssm-exchange/": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:PutObjectTagging"},
     "ssm-output/": {"s3:GetObject"},  # only the agent writes command output
     "deploy-logs/": {"s3:PutObject"},  # written once per deployment, never read back by the functions
+    # a DR's app configuration in transit: deleted version by version (no DeleteObject: it would keep the data);
+    # the bypass only with Object Lock (not in the example)
+    "dr-transfer/": {"s3:PutObject", "s3:GetObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"},
 }
 
 
@@ -156,11 +166,15 @@ def test_the_tasks_that_finish_a_deployment_may_write_deploy_logs_and_no_other(s
 
 
 def test_ssh_keys_grant_names_exactly_the_configured_secrets(synth: Synth) -> None:
-    configured = {t.private_key_secret_arn for t in synth.config.targets if isinstance(t, SshTarget)}
+    """The SSH targets' keys, and those of the DR replacements and SSH standbys (tests/infra/test_infra_dr.py
+    checks a configuration where they differ); the app-config secrets are the DR grants' (no other role's)."""
+    configured = set(ssh_key_secret_arns(synth.config.targets))
     assert configured
     for task, spec in TASKS.items():
         secret_statements = [
-            s for s in _role_statements(synth, task) if any(a.startswith("secretsmanager:") for a in actions_of(s))
+            s
+            for s in _role_statements(synth, task)
+            if any(a.startswith("secretsmanager:") for a in actions_of(s)) and "app-config" not in json.dumps(s)
         ]
         if "ssh-keys" in spec.grants:
             (statement,) = secret_statements
@@ -307,6 +321,8 @@ SCHEDULED: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
     "test-restore": (TestRestoreRequest, {"prod": "cron(30 3 * * ? *)", "staging": "cron(30 3 * * ? *)"}),
     # image updates only: staging has no update.image_update_schedule, so it has no schedule
     "update": (UpdateRequest, {"prod": "cron(0 4 ? * 1#1 *)"}),
+    # drills only (dr.drill_schedule): staging has no dr section
+    "disaster-recovery": (DisasterRecoveryRequest, {"prod": "cron(0 5 ? * 2#1 *)"}),
 }
 
 
@@ -327,6 +343,10 @@ def test_destructive_workflows_are_never_scheduled(synth: Synth) -> None:
     update = _machine_refs(synth)["update"]
     kinds = {json.loads(s["Target"]["Input"]).get("kind") for s in _schedules(synth) if s["Target"]["Arn"] == update}
     assert kinds == {"images"}
+    # the disaster-recovery workflow is scheduled for drills only, never to move a domain
+    dr = _machine_refs(synth)["disaster-recovery"]
+    modes = {json.loads(s["Target"]["Input"]).get("mode") for s in _schedules(synth) if s["Target"]["Arn"] == dr}
+    assert modes == {"drill"}
 
 
 def _machine_refs(synth: Synth) -> dict[str, Any]:
@@ -353,6 +373,9 @@ def test_one_schedule_per_target_in_utc(synth: Synth, workflow: str) -> None:
         if workflow == "update":
             expected_input = {"kind": "images", "rollback_database": "auto", "reason": "scheduled image update"}
             assert payload == {"host": host} | expected_input
+        if workflow == "disaster-recovery":
+            # a drill with the request's defaults: provision a server, restore the latest verified backup
+            assert payload == {"host": host, "mode": "drill"}
         # the scheduler role may start exactly this workflow
         role_id = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
         found = [

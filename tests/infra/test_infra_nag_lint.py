@@ -16,6 +16,7 @@ from app import build_app
 from freshtrack_ops.config import DeploymentConfig
 
 from .conftest import SKIP_BUNDLING, Synth, assert_lint_clean, cfn_lint
+from .test_infra_dr import dr_variant
 
 pytestmark = pytest.mark.infra
 
@@ -54,14 +55,17 @@ def test_every_acknowledgement_carries_a_specific_reason(synth: Synth) -> None:
 
 
 def _variant(config: DeploymentConfig, variant: str) -> DeploymentConfig:
-    """The example config, or the same placed in a VPC (whose acknowledgements exist only then)."""
+    """The example config, or the same placed in a VPC, or with more disaster recovery (an SSM replacement, Object
+    Lock: acknowledgements that exist only then)."""
+    if variant == "dr":
+        return dr_variant(config)
     if variant == "vpc":
         vpc = {"subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}
         return DeploymentConfig.model_validate({**config.model_dump(), "vpc": vpc})
     return config
 
 
-@pytest.mark.parametrize("variant", ["example", "vpc"])
+@pytest.mark.parametrize("variant", ["example", "vpc", "dr"])
 def test_every_acknowledgement_matches_a_real_finding(
     example_config: DeploymentConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: str
 ) -> None:

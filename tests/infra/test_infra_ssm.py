@@ -38,6 +38,8 @@ ACCOUNT_ARN = "arn:${AWS::Partition}:{service}:${AWS::Region}:${AWS::AccountId}:
 WILDCARD_ACTIONS_OF_GRANT = {
     "ssm-commands": {"ssm:CancelCommand", "ssm:DescribeInstanceInformation"},
     "ssm-results": {"ssm:GetCommandInvocation"},
+    # a replacement's running state and addresses, and whether it is online in SSM (stacks/dr_grants.py)
+    "ec2-replacement": {"ec2:DescribeInstances", "ssm:DescribeInstanceInformation"},
 }
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
@@ -123,6 +125,8 @@ def test_tasks_without_the_ssm_grants_cannot_use_run_command(synth: Synth) -> No
             expected |= {"ssm:SendCommand", "ssm:CancelCommand", "ssm:DescribeInstanceInformation"}
         if "ssm-results" in spec.grants:
             expected |= {"ssm:GetCommandInvocation"}
+        if "ec2-replacement" in spec.grants:
+            expected |= {"ssm:DescribeInstanceInformation"}  # is the replacement online in SSM (no command)
         assert ssm_actions == expected, task
 
 

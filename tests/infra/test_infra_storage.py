@@ -14,6 +14,7 @@ from freshtrack_ops.config import DeploymentConfig
 from stacks.storage_stack import (
     BACKUP_PREFIX,
     DEPLOY_LOG_PREFIX,
+    DR_TRANSFER_PREFIX,
     SSM_EXCHANGE_PREFIX,
     SSM_OUTPUT_PREFIX,
     TTL_ATTRIBUTE,
@@ -86,12 +87,14 @@ def test_lifecycle_expires_unprotected_backups_after_retention_days(synth: Synth
     assert all(not r["Prefix"].startswith(BACKUP_PREFIX) for r in others)
 
 
-def test_lifecycle_expires_the_ssm_exchange_output_and_deploy_log_prefixes(synth: Synth) -> None:
+def test_lifecycle_expires_the_ssm_exchange_output_deploy_log_and_dr_transfer_prefixes(synth: Synth) -> None:
     rules = {rule["Id"]: rule for rule in _backup_bucket(synth)["LifecycleConfiguration"]["Rules"]}
     expected = {
         "ExpireSsmExchange": (SSM_EXCHANGE_PREFIX, 1),
         "ExpireSsmOutput": (SSM_OUTPUT_PREFIX, 30),
         "ExpireDeployLogs": (DEPLOY_LOG_PREFIX, 365),
+        # a backstop: the DR workflow deletes every version of a transfer object (the app's secrets) at once
+        "ExpireDrTransfer": (DR_TRANSFER_PREFIX, 1),
     }
     for rule_id, (prefix, days) in expected.items():
         rule = rules[rule_id]
@@ -107,6 +110,7 @@ def test_lifecycle_expires_the_ssm_exchange_output_and_deploy_log_prefixes(synth
         SSM_EXCHANGE_PREFIX,
         SSM_OUTPUT_PREFIX,
         DEPLOY_LOG_PREFIX,
+        DR_TRANSFER_PREFIX,
     }
 
 

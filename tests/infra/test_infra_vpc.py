@@ -40,6 +40,16 @@ ENI_ACTIONS = {
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
 }
+#: the DR replacement's own EC2 statements (tests/infra/test_infra_dr.py), next to the network-interface ones
+DR_REPLACEMENT_SIDS = {
+    "LaunchFromConfiguredTemplates",
+    "LaunchWithTemplateResources",
+    "LaunchTaggedReplacements",
+    "TagReplacementsAtLaunch",
+    "ReadReplacementConsoles",
+    "TerminateDrillReplacements",
+    "FollowReplacements",
+}
 
 
 def _with_vpc(config: DeploymentConfig, vpc: dict[str, Any]) -> DeploymentConfig:
@@ -50,7 +60,11 @@ def test_without_vpc_config_no_function_is_placed_in_a_vpc(synth: Synth) -> None
     assert synth.config.vpc is None
     for function in synth.resources("control", "AWS::Lambda::Function").values():
         assert "VpcConfig" not in function["Properties"]
-    assert '"ec2:' not in json.dumps(synth.control)
+    # no network-interface permission either; EC2 only where the DR replacement launches servers
+    for task, spec in TASKS.items():
+        ec2 = [s for s in role_statements(synth, task) if any(a.startswith("ec2:") for a in actions_of(s))]
+        assert not ec2 or "ec2-replacement" in spec.grants, task
+        assert not any("NetworkInterface" in a for s in ec2 for a in actions_of(s)), task
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +96,11 @@ def test_every_function_gets_the_configured_subnets_and_security_groups(vpc_synt
 def test_every_role_may_manage_the_function_network_interfaces_inline(vpc_synth: Synth, task: str) -> None:
     """The ENI permissions of AWSLambdaVPCAccessExecutionRole as inline statements (no managed policy), in the
     role's default policy, which the function waits for (CreateFunction checks them)."""
-    eni = [s for s in role_statements(vpc_synth, task) if any(a.startswith("ec2:") for a in actions_of(s))]
+    eni = [
+        s
+        for s in role_statements(vpc_synth, task)
+        if any(a.startswith("ec2:") for a in actions_of(s)) and s.get("Sid") not in DR_REPLACEMENT_SIDS
+    ]
     assert {a for s in eni for a in actions_of(s)} == ENI_ACTIONS
     by_sid = {s["Sid"]: s for s in eni}
     region = "arn:${AWS::Partition}:ec2:${AWS::Region}"

@@ -130,7 +130,11 @@ def test_the_plane_resolves_what_run_instances_from_its_template_needs(plane: Lo
     requests = requests_for("ec2", "RunInstances", params, iam.PlaneLookup({}))
     template_arn = f"arn:aws:ec2:us-east-1:123456789012:launch-template/{plane.launch_templates[LAUNCH_TEMPLATE_SSM]}"
     assert requests[0].context == {"ec2:LaunchTemplate": template_arn}
-    assert requests[-1] == Request("iam:PassRole", "arn:aws:iam::123456789012:role/ftops-local-instance")
+    assert requests[-1] == Request(
+        "iam:PassRole",
+        "arn:aws:iam::123456789012:role/ftops-local-instance",
+        {"iam:PassedToService": "ec2.amazonaws.com"},
+    )
 
 
 def test_the_demo_domain_points_at_the_primary_and_changes_go_insync(plane: LocalPlane) -> None:
@@ -158,3 +162,67 @@ def test_the_demo_domain_points_at_the_primary_and_changes_go_insync(plane: Loca
     assert plane.dns_records(domain) == ["127.0.0.2"]
     with pytest.raises(route53.exceptions.ClientError, match="NoSuchChange"):
         route53.get_change(Id="/change/CNOTACHANGE")
+
+
+def test_the_dr_roles_of_a_dr_section_allow_the_workflow_calls_and_refuse_the_others(plane: LocalPlane) -> None:
+    """The task roles built from a target's dr section (stacks/dr_grants.py, as CDK builds them) on the plane's
+    moto: the launch template is resolved from its name, the instance's tags come from EC2, the zone is real."""
+    from botocore.exceptions import ClientError
+
+    from opsctl.local.names import function_name
+
+    demo = plane.target("demo")
+    zone = plane.hosted_zone_id.rsplit("/", 1)[-1]
+    plane.update_target(
+        "demo",
+        dr={
+            "launch_template": LAUNCH_TEMPLATE_SSM,
+            "transport": "ssm",
+            "instance_role_arn": "arn:aws:iam::123456789012:role/ftops-local-instance",
+            "hosted_zone_id": zone,
+            "app_config_secret_name": "ftops/demo/app-config",
+        },
+    )
+    plane.reload_task_policies()
+    tags = [
+        {"Key": "freshtrack-ops:dr-id", "Value": "dr-demo-20261130T134103Z-0a1b2c3d"},
+        {"Key": "freshtrack-ops:host", "Value": "demo"},
+        {"Key": "freshtrack-ops:mode", "Value": "drill"},
+        {"Key": "freshtrack-ops:execution", "Value": "t1"},
+    ]
+    specs = [{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}]
+    ec2, route53 = plane.client("ec2"), plane.client("route53")
+
+    def upsert(name: str, value: str = "127.0.0.3") -> dict[str, Any]:
+        record = {"Name": name, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": value}]}
+        return {"HostedZoneId": zone, "ChangeBatch": {"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]}}
+
+    try:
+        with iam.running_task(function_name("DrReplacement")):
+            launched = ec2.run_instances(
+                LaunchTemplate={"LaunchTemplateName": LAUNCH_TEMPLATE_SSM},
+                MinCount=1,
+                MaxCount=1,
+                TagSpecifications=specs,
+            )["Instances"][0]["InstanceId"]
+            ec2.get_console_output(InstanceId=launched)
+            with pytest.raises(ClientError, match=r"not authorized to perform: ec2:RunInstances"):
+                ec2.run_instances(
+                    LaunchTemplate={"LaunchTemplateName": LAUNCH_TEMPLATE_SSH},
+                    MinCount=1,
+                    MaxCount=1,
+                    TagSpecifications=specs,
+                )
+            ec2.terminate_instances(InstanceIds=[launched])  # a drill's
+        with iam.running_task(function_name("DrDns")):
+            change = route53.change_resource_record_sets(**upsert(demo.domain + "."))["ChangeInfo"]
+            route53.get_change(Id=change["Id"])
+            with pytest.raises(ClientError, match=r"route53:ChangeResourceRecordSets"):
+                route53.change_resource_record_sets(**upsert("other." + demo.domain))
+        assert plane.dns_records(demo.domain) == ["127.0.0.3"]
+        denials = plane.take_iam_denials()
+        assert len(denials) == 2 and all("is not authorized" in d for d in denials)
+    finally:
+        plane.update_target("demo", dr=None)
+        plane.reload_task_policies()
+        route53.change_resource_record_sets(**upsert(demo.domain, "127.0.0.1"))

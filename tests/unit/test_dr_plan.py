@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from freshtrack_ops.config import DrSettings, LocalTarget, SshTarget, SsmTarget, TargetSet, parse_target
-from freshtrack_ops.dr.models import DisasterRecoveryRequest, ProvisionSpec, StandbySpec, ValidateDisasterRecoveryEvent
+from freshtrack_ops.dr.models import (
+    DR_TAG_KEYS,
+    DisasterRecoveryRequest,
+    ProvisionSpec,
+    StandbySpec,
+    ValidateDisasterRecoveryEvent,
+)
 from freshtrack_ops.dr.plan import ensure_not_primary, plan_disaster_recovery
 from freshtrack_ops.errors import BackupNotFound, InvalidInput, NoVerifiedBackup, ReplacementIsPrimary
 from freshtrack_ops.ports import CatalogEntry
@@ -107,6 +113,9 @@ def test_a_drill_by_default_provisions_from_the_template_and_restores_the_newest
     assert spec.host_key_type == "ssh-ed25519"
     assert spec.tags["freshtrack-ops:execution"] == EXECUTION
     assert spec.tags["freshtrack-ops:dr-id"] == plan.dr_id
+    # exactly the tag keys the DrReplacement role may launch with (aws:TagKeys, stacks/dr_grants.py)
+    assert tuple(spec.tags) == DR_TAG_KEYS
+    assert spec.tags["freshtrack-ops:host"] == "prod" and spec.tags["freshtrack-ops:mode"] == "drill"
     assert plan.app_config_secret_name == "freshtrack/prod/app-config"
     assert not plan.approval_required
 

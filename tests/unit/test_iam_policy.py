@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -12,10 +13,26 @@ from botocore.exceptions import ClientError
 
 from opsctl.local import iam
 from opsctl.local.iam_actions import UnmappedOperation, requests_for
-from opsctl.local.iam_policy import Decision, Policy, Request, UnsupportedPolicy
+from opsctl.local.iam_policy import ContextValue, Decision, Policy, Request, UnsupportedPolicy
 
 BUCKET_ARN = "arn:aws:s3:::bucket"
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/k1"
+
+
+ACCOUNT = "123456789012"
+#: the plane's launch templates by name
+TEMPLATES = {"lt": "lt-0123456789abcdef0", "other": "lt-0fedcba9876543210"}
+DR_TAGS = {
+    "freshtrack-ops:dr-id": "dr-demo-20261130T134103Z-0a1b2c3d",
+    "freshtrack-ops:host": "demo",
+    "freshtrack-ops:mode": "drill",
+    "freshtrack-ops:execution": "arn:aws:states:us-east-1:123456789012:execution:m:run-1",
+}
+INSTANCE_TAGS = {
+    "i-drill": DR_TAGS,
+    "i-recover": DR_TAGS | {"freshtrack-ops:mode": "recover"},
+    "i-primary": {"Name": "freshtrack"},
+}
 
 
 class FakeLookup:
@@ -32,11 +49,19 @@ class FakeLookup:
         return "arn:aws:states:us-east-1:123456789012:stateMachine:m" if token == "known" else None
 
     def launch_template(self, spec: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
-        data = {"ImageId": "ami-1", "KeyName": "kp", "IamInstanceProfile": {"Name": "prof"}}
-        return "arn:aws:ec2:us-east-1:123456789012:launch-template/lt-1", data
+        template = spec.get("LaunchTemplateId") or TEMPLATES[spec["LaunchTemplateName"]]
+        profile = "prof" if template == TEMPLATES["lt"] else "other-prof"
+        data = {"ImageId": "ami-1", "KeyName": "kp", "IamInstanceProfile": {"Name": profile}}
+        return f"arn:aws:ec2:us-east-1:123456789012:launch-template/{template}", data
 
     def instance_profile_role(self, profile: Mapping[str, Any]) -> str | None:
         return f"arn:aws:iam::123456789012:role/{profile['Name']}-role"
+
+    def instance_tags(self, instance_id: str) -> Mapping[str, str]:
+        return INSTANCE_TAGS.get(instance_id, {})
+
+    def partition_key(self, table: str, index: str | None) -> str:
+        return "pk"
 
 
 def allow(actions: Any, resources: Any, **extra: Any) -> dict[str, Any]:
@@ -85,6 +110,106 @@ def test_string_like_condition_needs_the_key_in_the_request() -> None:
 def test_a_condition_operator_not_modelled_fails_loudly() -> None:
     with pytest.raises(UnsupportedPolicy, match="IpAddress"):
         Policy.from_statements([allow("s3:*", "*", Condition={"IpAddress": {"aws:SourceIp": "127.0.0.1/32"}})])
+    for operator in ("Bool", "StringEqualsIfExists", "ForEachValue:StringEquals", "ForAllValues:Null"):
+        with pytest.raises(UnsupportedPolicy, match=operator):
+            Policy.from_statements([allow("s3:*", "*", Condition={operator: {"k": "v"}})])
+
+
+R53 = "route53:ChangeResourceRecordSets"
+ZONE = "arn:aws:route53:::hostedzone/Z1"
+
+
+def _records_policy(*, paired: bool) -> Policy:
+    condition: dict[str, Any] = {
+        "ForAllValues:StringEquals": {
+            f"{R53}NormalizedRecordNames": ["demo.example.com"],
+            f"{R53}Actions": ["UPSERT"],
+        }
+    }
+    if paired:
+        condition["Null"] = {f"{R53}NormalizedRecordNames": "false", f"{R53}Actions": "false"}
+    return Policy.from_statements([allow(R53, ZONE, Condition=condition)])
+
+
+def _change(names: tuple[str, ...], actions: tuple[str, ...]) -> Request:
+    return Request(R53, ZONE, {f"{R53}NormalizedRecordNames": names, f"{R53}Actions": actions})
+
+
+def test_for_all_values_needs_every_value_of_the_set_in_the_policy() -> None:
+    policy = _records_policy(paired=True)
+    assert policy.decide(_change(("demo.example.com",), ("UPSERT",))) is Decision.ALLOW
+    assert policy.decide(_change(("demo.example.com", "demo.example.com"), ("UPSERT", "UPSERT"))) is Decision.ALLOW
+    # one foreign value in the set is enough to deny: another record, or a DELETE next to the UPSERT
+    assert policy.decide(_change(("demo.example.com", "mail.example.com"), ("UPSERT",) * 2)) is Decision.IMPLICIT_DENY
+    assert policy.decide(_change(("demo.example.com",) * 2, ("UPSERT", "DELETE"))) is Decision.IMPLICIT_DENY
+
+
+def test_for_all_values_is_true_for_a_missing_or_empty_set_unless_paired_with_null_false() -> None:
+    """The IAM guide: ForAllValues "also returns true if there are no context keys in the request"; a Null
+    condition with false next to it is what makes a missing or empty key deny."""
+    unpaired, paired = _records_policy(paired=False), _records_policy(paired=True)
+    for request in (Request(R53, ZONE), _change((), ())):
+        assert unpaired.decide(request) is Decision.ALLOW
+        assert paired.decide(request) is Decision.IMPLICIT_DENY
+
+
+def test_for_any_value_needs_one_match_and_a_present_key() -> None:
+    policy = Policy.from_statements(
+        [allow("ec2:RunInstances", "*", Condition={"ForAnyValue:StringLike": {"aws:TagKeys": "env*"}})]
+    )
+    assert policy.decide(Request("ec2:RunInstances", "*", {"aws:TagKeys": ("owner", "environment")})) is Decision.ALLOW
+    assert policy.decide(Request("ec2:RunInstances", "*", {"aws:TagKeys": ("owner",)})) is Decision.IMPLICIT_DENY
+    assert policy.decide(Request("ec2:RunInstances", "*", {"aws:TagKeys": ()})) is Decision.IMPLICIT_DENY
+    assert policy.decide(Request("ec2:RunInstances", "*")) is Decision.IMPLICIT_DENY
+
+
+def test_negated_set_operators_test_each_value() -> None:
+    deny = {"Effect": "Deny", "Action": "ec2:CreateTags", "Resource": "*"}
+    policy = Policy.from_statements(
+        [allow("ec2:CreateTags", "*"), deny | {"Condition": {"ForAnyValue:StringNotLike": {"aws:TagKeys": "app:*"}}}]
+    )
+    assert policy.decide(Request("ec2:CreateTags", "*", {"aws:TagKeys": ("app:a", "app:b")})) is Decision.ALLOW
+    assert policy.decide(Request("ec2:CreateTags", "*", {"aws:TagKeys": ("app:a", "x")})) is Decision.EXPLICIT_DENY
+
+
+def test_null_tests_presence() -> None:
+    present = Policy.from_statements([allow("s3:ListBucket", BUCKET_ARN, Condition={"Null": {"s3:prefix": "false"}})])
+    absent = Policy.from_statements([allow("s3:ListBucket", BUCKET_ARN, Condition={"Null": {"s3:prefix": "true"}})])
+    with_prefix = Request("s3:ListBucket", BUCKET_ARN, {"s3:prefix": ""})
+    without = Request("s3:ListBucket", BUCKET_ARN)
+    assert present.decide(with_prefix) is Decision.ALLOW and present.decide(without) is Decision.IMPLICIT_DENY
+    assert absent.decide(without) is Decision.ALLOW and absent.decide(with_prefix) is Decision.IMPLICIT_DENY
+
+
+def test_a_multivalued_key_without_a_set_operator_fails_loudly() -> None:
+    policy = Policy.from_statements([allow(R53, ZONE, Condition={"StringEquals": {f"{R53}Actions": "UPSERT"}})])
+    with pytest.raises(UnsupportedPolicy, match="multivalued"):
+        policy.decide(_change(("a",), ("UPSERT",)))
+
+
+def test_arn_operators_match_component_by_component() -> None:
+    template = "arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0123456789abcdef0"
+    policy = Policy.from_statements(
+        [allow("ec2:RunInstances", "*", Condition={"ArnEquals": {"ec2:LaunchTemplate": [template]}})]
+    )
+    assert policy.decide(Request("ec2:RunInstances", "*", {"ec2:LaunchTemplate": template})) is Decision.ALLOW
+    other = template.replace("lt-0123", "lt-9123")
+    assert policy.decide(Request("ec2:RunInstances", "*", {"ec2:LaunchTemplate": other})) is Decision.IMPLICIT_DENY
+    assert policy.decide(Request("ec2:RunInstances", "*")) is Decision.IMPLICIT_DENY
+    like = Policy.from_statements(
+        [
+            allow(
+                "ec2:RunInstances",
+                "*",
+                Condition={"ArnLike": {"ec2:LaunchTemplate": "arn:aws:ec2:*:*:launch-template/*"}},
+            )
+        ]
+    )
+    assert like.decide(Request("ec2:RunInstances", "*", {"ec2:LaunchTemplate": template})) is Decision.ALLOW
+    # a wildcard never spans components: the region's "*" cannot eat the account's colon
+    assert like.decide(Request("ec2:RunInstances", "*", {"ec2:LaunchTemplate": "arn:aws:ec2:r:launch-template/x"})) is (
+        Decision.IMPLICIT_DENY
+    )
 
 
 def test_s3_operations_map_to_their_documented_actions_and_the_data_key() -> None:
@@ -172,42 +297,61 @@ def test_run_instances_from_a_template_needs_every_resource_tagging_and_pass_rol
         "LaunchTemplate": {"LaunchTemplateName": "lt"},
         "MinCount": 1,
         "MaxCount": 1,
-        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "execution", "Value": "e1"}]}],
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": [{"Key": "execution", "Value": "e1"}]},
+            {"ResourceType": "volume", "Tags": [{"Key": "execution", "Value": "e1"}, {"Key": "b", "Value": "2"}]},
+        ],
     }
     requests = requests_for("ec2", "RunInstances", params, FakeLookup())
-    tag = {"aws:RequestTag/execution": "e1"}
-    assert requests[0] == Request(
-        "ec2:RunInstances", f"{EC2}:instance/*", tag | {"ec2:LaunchTemplate": f"{EC2}:launch-template/lt-1"}
-    )
-    assert {r.resource for r in requests if r.action == "ec2:RunInstances"} == {
-        f"{EC2}:instance/*",
-        f"{EC2}:network-interface/*",
-        f"{EC2}:security-group/*",
-        f"{EC2}:subnet/*",
-        f"{EC2}:volume/*",
-        "arn:aws:ec2:us-east-1::image/ami-1",
-        f"{EC2}:launch-template/lt-1",
-        f"{EC2}:key-pair/kp",
+    template = {"ec2:LaunchTemplate": f"{EC2}:launch-template/lt-0123456789abcdef0"}
+    instance_tags: dict[str, ContextValue] = {"aws:RequestTag/execution": "e1", "aws:TagKeys": ("execution",)}
+    volume_tags: dict[str, ContextValue] = {
+        "aws:RequestTag/execution": "e1",
+        "aws:RequestTag/b": "2",
+        "aws:TagKeys": ("execution", "b"),
     }
-    assert Request("ec2:CreateTags", f"{EC2}:instance/*", tag | {"ec2:CreateAction": "RunInstances"}) in requests
-    assert requests[-1] == Request("iam:PassRole", "arn:aws:iam::123456789012:role/prof-role")
+    launched = {r.resource: r.context for r in requests if r.action == "ec2:RunInstances"}
+    assert launched == {
+        # the created resources with their own tag specification's tags; every resource with the template
+        f"{EC2}:instance/*": template | instance_tags,
+        f"{EC2}:volume/*": template | volume_tags,
+        f"{EC2}:network-interface/*": template,
+        f"{EC2}:security-group/*": template,
+        f"{EC2}:subnet/*": template,
+        "arn:aws:ec2:us-east-1::image/ami-1": template,
+        f"{EC2}:launch-template/lt-0123456789abcdef0": template,
+        f"{EC2}:key-pair/kp": template,
+    }
+    tagging = [r for r in requests if r.action == "ec2:CreateTags"]
+    assert tagging == [
+        Request("ec2:CreateTags", f"{EC2}:instance/*", instance_tags | {"ec2:CreateAction": "RunInstances"}),
+        Request("ec2:CreateTags", f"{EC2}:volume/*", volume_tags | {"ec2:CreateAction": "RunInstances"}),
+    ]
+    assert requests[-1] == Request(
+        "iam:PassRole", "arn:aws:iam::123456789012:role/prof-role", {"iam:PassedToService": "ec2.amazonaws.com"}
+    )
 
 
-def test_instance_calls_name_each_instance() -> None:
+def test_instance_calls_name_each_instance_with_its_tags() -> None:
     lookup = FakeLookup()
-    assert requests_for("ec2", "TerminateInstances", {"InstanceIds": ["i-1", "i-2"]}, lookup) == [
-        Request("ec2:TerminateInstances", f"{EC2}:instance/i-1"),
+    recover = {f"aws:ResourceTag/{k}": v for k, v in INSTANCE_TAGS["i-recover"].items()}
+    recover |= {f"ec2:ResourceTag/{k}": v for k, v in INSTANCE_TAGS["i-recover"].items()}
+    assert requests_for("ec2", "TerminateInstances", {"InstanceIds": ["i-recover", "i-2"]}, lookup) == [
+        Request("ec2:TerminateInstances", f"{EC2}:instance/i-recover", recover),
         Request("ec2:TerminateInstances", f"{EC2}:instance/i-2"),
     ]
-    assert requests_for("ec2", "GetConsoleOutput", {"InstanceId": "i-1"}, lookup) == [
-        Request("ec2:GetConsoleOutput", f"{EC2}:instance/i-1")
+    assert requests_for("ec2", "GetConsoleOutput", {"InstanceId": "i-recover"}, lookup) == [
+        Request("ec2:GetConsoleOutput", f"{EC2}:instance/i-recover", recover)
     ]
     assert requests_for("ec2", "DescribeInstances", {"InstanceIds": ["i-1"]}, lookup) == [
         Request("ec2:DescribeInstances", "*")
     ]
+    # SendCommand to an EC2 instance: Systems Manager's own tag key
+    send = requests_for("ssm", "SendCommand", {"DocumentName": "d", "InstanceIds": ["i-drill"]}, lookup)
+    assert send[1].context["ssm:resourceTag/freshtrack-ops:mode"] == "drill"
 
 
-def test_route53_changes_are_authorized_per_change_with_normalized_names() -> None:
+def test_a_route53_change_batch_is_one_request_with_multivalued_normalized_keys() -> None:
     batch = {
         "Changes": [
             {"Action": "UPSERT", "ResourceRecordSet": {"Name": "Demo.FreshTrack.local.", "Type": "A"}},
@@ -224,26 +368,55 @@ def test_route53_changes_are_authorized_per_change_with_normalized_names() -> No
             prefix,
             zone,
             {
-                f"{prefix}NormalizedRecordNames": "demo.freshtrack.local",
-                f"{prefix}RecordTypes": "A",
-                f"{prefix}Actions": "UPSERT",
+                f"{prefix}NormalizedRecordNames": ("demo.freshtrack.local", "\\052.x.local"),
+                f"{prefix}RecordTypes": ("A", "TXT"),
+                f"{prefix}Actions": ("UPSERT", "DELETE"),
             },
-        ),
-        Request(
-            prefix,
-            zone,
-            {
-                f"{prefix}NormalizedRecordNames": "\\052.x.local",
-                f"{prefix}RecordTypes": "TXT",
-                f"{prefix}Actions": "DELETE",
-            },
-        ),
+        )
     ]
     assert requests_for("route53", "GetChange", {"Id": "/change/C1"}, FakeLookup()) == [
         Request("route53:GetChange", "arn:aws:route53:::change/C1")
     ]
     assert requests_for("route53", "ListResourceRecordSets", {"HostedZoneId": "Z1"}, FakeLookup()) == [
         Request("route53:ListResourceRecordSets", zone)
+    ]
+
+
+def test_dynamodb_item_calls_and_queries_carry_their_leading_keys() -> None:
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/t"
+    lookup = FakeLookup()
+    get = {"TableName": "t", "Key": {"pk": {"S": "SERVERS"}, "sk": {"S": "demo"}}}
+    assert requests_for("dynamodb", "GetItem", get, lookup) == [
+        Request("dynamodb:GetItem", table, {"dynamodb:LeadingKeys": ("SERVERS",)})
+    ]
+    put = {"TableName": "t", "Item": {"pk": {"S": "LOCK#demo"}, "sk": {"S": "LOCK"}}}
+    assert requests_for("dynamodb", "PutItem", put, lookup)[0].context == {"dynamodb:LeadingKeys": ("LOCK#demo",)}
+    query = {
+        "TableName": "t",
+        "KeyConditionExpression": "#p = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeNames": {"#p": "pk"},
+        "ExpressionAttributeValues": {":pk": {"S": "SERVERS"}, ":prefix": {"S": "x"}},
+    }
+    assert requests_for("dynamodb", "Query", query, lookup)[0].context == {"dynamodb:LeadingKeys": ("SERVERS",)}
+    with pytest.raises(UnmappedOperation, match="LeadingKeys"):
+        requests_for("dynamodb", "Query", query | {"KeyConditionExpression": "sk = :pk"}, lookup)
+    assert requests_for("dynamodb", "Scan", {"TableName": "t"}, lookup)[0].context == {}  # no partition key
+
+
+def test_a_governance_bypass_is_its_own_authorization() -> None:
+    delete = {"Bucket": "bucket", "Key": "dr-transfer/x", "VersionId": "v1", "BypassGovernanceRetention": True}
+    assert requests_for("s3", "DeleteObject", delete, FakeLookup()) == [
+        Request("s3:DeleteObjectVersion", f"{BUCKET_ARN}/dr-transfer/x"),
+        Request("s3:BypassGovernanceRetention", f"{BUCKET_ARN}/dr-transfer/x"),
+    ]
+    many = {
+        "Bucket": "bucket",
+        "Delete": {"Objects": [{"Key": "k", "VersionId": "v"}]},
+        "BypassGovernanceRetention": True,
+    }
+    assert [r.action for r in requests_for("s3", "DeleteObjects", many, FakeLookup())] == [
+        "s3:DeleteObjectVersion",
+        "s3:BypassGovernanceRetention",
     ]
 
 
@@ -332,3 +505,166 @@ def test_a_presigned_url_is_checked_against_the_role_when_the_task_mints_it() ->
     finally:
         iam.STATE.enforcer = previous
         iam.STATE.denials.clear()
+
+
+# -- the DR grants as CDK builds them, evaluated on the plane's mappings -----------------------------------------
+def _dr_policy(*grants: str, object_lock: bool = False) -> Policy:
+    """The policy ``grant_statements`` builds for these grants from one provisioning target ``demo`` (template
+    ``lt``, instance role ``prof-role``, record demo.example.com A in zone Z1, app-config secret demo/app-config)."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from stacks.dr_grants import AwsLocation, DnsRecords, DrResources
+    from stacks.function_factory import FunctionResources, grant_statements
+    from stacks.storage_stack import StorageRefs
+
+    location = AwsLocation("aws", "us-east-1", ACCOUNT)
+    storage = StorageRefs(
+        bucket_name="bucket", bucket_arn=BUCKET_ARN, table_name="t",
+        table_arn=f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t", key_arn=KEY_ARN, bucket_arn_export="x",
+    )  # fmt: skip
+    dr = DrResources(
+        location=location,
+        launch_template_arns=(location.arn("ec2", f"launch-template/{TEMPLATES['lt']}"),),
+        replacement_hosts=("demo",),
+        instance_role_arns=(f"arn:aws:iam::{ACCOUNT}:role/prof-role",),
+        ssm_replacements=True,
+        dns_records=(DnsRecords("Z1", "A", ("demo.example.com",)),),
+        app_config_secret_arns=(location.arn("secretsmanager", "secret:demo/app-config-??????"),),
+    )
+    resources = FunctionResources(
+        storage=storage, targets_parameter_arn="p", topic_arn="t", ssh_key_secret_arns=(), document_arns=(
+            f"arn:aws:ssm:us-east-1:{ACCOUNT}:document/d",), ssm_instance_arns=(), object_lock=object_lock, dr=dr,
+    )  # fmt: skip
+    return Policy.from_statements(s.to_statement_json() for s in grant_statements(grants, resources))
+
+
+def _denied(policy: Policy, service: str, operation: str, params: dict[str, Any]) -> tuple[Request, Decision] | None:
+    return policy.denied(requests_for(service, operation, params, FakeLookup()))
+
+
+def _launch(template: str = "lt", tags: dict[str, str] = DR_TAGS, volume: bool = True) -> dict[str, Any]:
+    specs = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+    if volume:
+        specs.append({"ResourceType": "volume", "Tags": specs[0]["Tags"]})
+    return {
+        "LaunchTemplate": {"LaunchTemplateName": template},
+        "MinCount": 1,
+        "MaxCount": 1,
+        "TagSpecifications": specs,
+    }
+
+
+def test_run_instances_only_from_the_configured_template_and_only_with_the_dr_tags() -> None:
+    policy = _dr_policy("ec2-replacement")
+    assert _denied(policy, "ec2", "RunInstances", _launch()) is None
+    cases = {
+        "another template": _launch(template="other"),
+        "no dr-id tag": _launch(tags={k: v for k, v in DR_TAGS.items() if k != "freshtrack-ops:dr-id"}),
+        "another tag key": _launch(tags=DR_TAGS | {"owner": "me"}),
+        "a host that does not provision": _launch(tags=DR_TAGS | {"freshtrack-ops:host": "prod"}),
+        "untagged volumes": _launch(volume=False),
+    }
+    for case, params in cases.items():
+        denied = _denied(policy, "ec2", "RunInstances", params)
+        assert denied is not None, case
+        assert denied[0].action == "ec2:RunInstances" and denied[1] is Decision.IMPLICIT_DENY, case
+    # without a template at all (an AMI of the caller's choice): no statement matches
+    bare = {"ImageId": "ami-1", "MinCount": 1, "MaxCount": 1, "TagSpecifications": _launch()["TagSpecifications"]}
+    assert _denied(policy, "ec2", "RunInstances", bare) is not None
+
+
+def test_pass_role_only_of_the_configured_role_and_only_to_ec2() -> None:
+    policy = _dr_policy("ec2-replacement")
+    role = f"arn:aws:iam::{ACCOUNT}:role/prof-role"
+    assert policy.decide(Request("iam:PassRole", role, {"iam:PassedToService": "ec2.amazonaws.com"})) is Decision.ALLOW
+    assert policy.decide(Request("iam:PassRole", role, {"iam:PassedToService": "lambda.amazonaws.com"})) is (
+        Decision.IMPLICIT_DENY
+    )
+    other = Request(
+        "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/other-prof-role", {"iam:PassedToService": "ec2.amazonaws.com"}
+    )
+    assert policy.decide(other) is Decision.IMPLICIT_DENY
+
+
+def test_console_of_dr_instances_only_and_termination_of_drills_only() -> None:
+    policy = _dr_policy("ec2-replacement")
+    assert _denied(policy, "ec2", "GetConsoleOutput", {"InstanceId": "i-recover"}) is None
+    assert _denied(policy, "ec2", "GetConsoleOutput", {"InstanceId": "i-primary"}) is not None
+    assert _denied(policy, "ec2", "TerminateInstances", {"InstanceIds": ["i-drill"]}) is None
+    # a recovery's server (kept for forensics, or promoted: the target's server now) and any other instance
+    assert _denied(policy, "ec2", "TerminateInstances", {"InstanceIds": ["i-recover"]}) is not None
+    assert _denied(policy, "ec2", "TerminateInstances", {"InstanceIds": ["i-drill", "i-primary"]}) is not None
+    # tags only while launching: tagging an existing instance (CreateTags outside RunInstances) is refused
+    existing = Request("ec2:CreateTags", f"{EC2}:instance/i-primary", {"aws:TagKeys": ("freshtrack-ops:dr-id",)})
+    assert policy.decide(existing) is Decision.IMPLICIT_DENY
+
+
+def _upsert(name: str, action: str = "UPSERT", record_type: str = "A", zone: str = "Z1") -> dict[str, Any]:
+    change = {"Action": action, "ResourceRecordSet": {"Name": name, "Type": record_type}}
+    return {"HostedZoneId": f"/hostedzone/{zone}", "ChangeBatch": {"Changes": [change]}}
+
+
+def test_route53_upsert_of_the_configured_record_only() -> None:
+    policy = _dr_policy("route53-record")
+    assert _denied(policy, "route53", "ChangeResourceRecordSets", _upsert("Demo.Example.com.")) is None
+    for case, params in {
+        "another record": _upsert("mail.example.com"),
+        "a DELETE": _upsert("demo.example.com", action="DELETE"),
+        "a CREATE": _upsert("demo.example.com", action="CREATE"),
+        "another type": _upsert("demo.example.com", record_type="TXT"),
+        "another zone": _upsert("demo.example.com", zone="Z2"),
+    }.items():
+        assert _denied(policy, "route53", "ChangeResourceRecordSets", params) is not None, case
+    # one foreign change in a batch denies the batch
+    batch = _upsert("demo.example.com")
+    batch["ChangeBatch"]["Changes"].append(
+        {"Action": "DELETE", "ResourceRecordSet": {"Name": "x.example.com", "Type": "A"}}
+    )
+    assert _denied(policy, "route53", "ChangeResourceRecordSets", batch) is not None
+    assert _denied(policy, "route53", "GetChange", {"Id": "/change/C1"}) is None
+
+
+def test_targets_read_the_servers_partition_and_nothing_else() -> None:
+    policy = _dr_policy("targets")
+    get = {"TableName": "t", "Key": {"pk": {"S": "SERVERS"}, "sk": {"S": "demo"}}}
+    assert _denied(policy, "dynamodb", "GetItem", get) is None
+    query = {
+        "TableName": "t",
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": "SERVERS"}},
+    }
+    assert _denied(policy, "dynamodb", "Query", query) is None
+    assert (
+        _denied(policy, "dynamodb", "GetItem", get | {"Key": {"pk": {"S": "LOCK#demo"}, "sk": {"S": "x"}}}) is not None
+    )
+    assert _denied(policy, "dynamodb", "Scan", {"TableName": "t"}) is not None
+    assert _denied(policy, "dynamodb", "PutItem", {"TableName": "t", "Item": get["Key"]}) is not None
+
+
+def test_transfer_versions_are_deleted_with_the_bypass_only_under_object_lock() -> None:
+    delete = {"Bucket": "bucket", "Key": "dr-transfer/t1", "VersionId": "v1"}
+    bypass = delete | {"BypassGovernanceRetention": True}
+    for grant in ("app-config-read", "app-config-write"):
+        plain, locked = _dr_policy(grant), _dr_policy(grant, object_lock=True)
+        assert _denied(plain, "s3", "DeleteObject", delete) is None
+        assert _denied(plain, "s3", "DeleteObject", bypass) is not None
+        assert _denied(locked, "s3", "DeleteObject", bypass) is None
+        # a delete marker (no version) would keep the secret's bytes: not granted; nor anything under backups/
+        assert _denied(locked, "s3", "DeleteObject", {"Bucket": "bucket", "Key": "dr-transfer/t1"}) is not None
+        assert _denied(locked, "s3", "DeleteObject", bypass | {"Key": "backups/demo/x.dump"}) is not None
+
+
+def test_secrets_read_by_bootstrap_written_by_capture() -> None:
+    read, write = _dr_policy("app-config-read"), _dr_policy("app-config-write")
+    secret = {"SecretId": "demo/app-config"}
+    assert _denied(read, "secretsmanager", "GetSecretValue", secret) is None
+    assert _denied(read, "secretsmanager", "PutSecretValue", secret | {"SecretString": "x"}) is not None
+    assert _denied(write, "secretsmanager", "PutSecretValue", secret | {"SecretString": "x"}) is None
+    assert _denied(write, "secretsmanager", "GetSecretValue", secret) is not None
+    assert _denied(read, "secretsmanager", "GetSecretValue", {"SecretId": "demo/app-config-old"}) is not None
+
+
+def test_host_commands_reach_instances_tagged_as_a_dr() -> None:
+    policy = _dr_policy("ssm-commands")
+    assert _denied(policy, "ssm", "SendCommand", {"DocumentName": "d", "InstanceIds": ["i-drill"]}) is None
+    assert _denied(policy, "ssm", "SendCommand", {"DocumentName": "d", "InstanceIds": ["i-primary"]}) is not None
+    assert _denied(policy, "ssm", "SendCommand", {"DocumentName": "AWS-RunShellScript", "InstanceIds": ["i-drill"]})

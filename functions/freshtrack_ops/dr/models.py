@@ -13,6 +13,17 @@ from freshtrack_ops.models import BackupId, BackupRef, HostRef, Reason, Strict
 
 Mode = Literal["drill", "recover"]
 DR_ID_PATTERN = r"^dr-[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
+#: the tags of a provisioned replacement (``ProvisionSpec.tags``, on its instance and volumes). The task role may
+#: launch only with exactly these tag keys, the DR id present, and terminate only instances tagged as a drill's
+#: (stacks/function_factory.py, ``ec2-replacement``)
+DR_ID_TAG = "freshtrack-ops:dr-id"
+DR_HOST_TAG = "freshtrack-ops:host"
+DR_MODE_TAG = "freshtrack-ops:mode"
+DR_EXECUTION_TAG = "freshtrack-ops:execution"
+DR_TAG_KEYS = (DR_ID_TAG, DR_HOST_TAG, DR_MODE_TAG, DR_EXECUTION_TAG)
+#: the ops table's partition of promoted and registered replacement servers, read on every targets() call; the
+#: ``targets`` grant reads this partition only (``dynamodb:LeadingKeys``)
+SERVERS_PARTITION = "SERVERS"
 
 
 class DisasterRecoveryRequest(Strict):

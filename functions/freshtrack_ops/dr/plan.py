@@ -21,6 +21,10 @@ from freshtrack_ops.config import (
     TargetSet,
 )
 from freshtrack_ops.dr.models import (
+    DR_EXECUTION_TAG,
+    DR_HOST_TAG,
+    DR_ID_TAG,
+    DR_MODE_TAG,
     DisasterRecoveryPlan,
     DisasterRecoveryRequest,
     DnsChange,
@@ -108,10 +112,10 @@ def _replacement(
         host_key_type=dr.host_key_type if ssh else None,
         connect_via=dr.connect_via,
         tags={
-            "freshtrack-ops:dr-id": dr_id,
-            "freshtrack-ops:host": target.id,
-            "freshtrack-ops:mode": request.mode,
-            "freshtrack-ops:execution": event.execution_id,
+            DR_ID_TAG: dr_id,
+            DR_HOST_TAG: target.id,
+            DR_MODE_TAG: request.mode,
+            DR_EXECUTION_TAG: event.execution_id,
         },
         running_timeout_s=dr.running_timeout_s,
         reachable_timeout_s=dr.reachable_timeout_s,
