@@ -118,7 +118,7 @@ def _terminate_tagged(entry: UndoEntry) -> None:
     """A drill's instance: every instance tagged with its DR id (``event`` is the DR id), terminated, and its
     registration as a replacement forgotten (``context`` is the replacement id)."""
     from freshtrack_ops.adapters.ec2 import Ec2Instances
-    from freshtrack_ops.dr.replacement import DR_ID_TAG
+    from freshtrack_ops.dr.models import DR_ID_TAG
 
     ec2 = Ec2Instances(runtime.client("ec2"), runtime.client("ssm"))
     ec2.terminate(sorted(view.instance_id for view in ec2.tagged(DR_ID_TAG, entry.event)))

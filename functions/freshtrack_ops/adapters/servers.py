@@ -13,11 +13,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from freshtrack_ops.dr.inventory import Promotion, Replacement, Retirement, ServerRecords
+from freshtrack_ops.dr.models import SERVERS_PARTITION
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-SERVERS_PK = "SERVERS"
+SERVERS_PK = SERVERS_PARTITION
 #: longer than the longest disaster recovery (its lock lease is at most a day)
 REPLACEMENT_TTL_S = 2 * 86_400
 #: the DR history is kept a year (RTO/RPO trend of monthly drills)

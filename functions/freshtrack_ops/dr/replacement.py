@@ -27,9 +27,6 @@ from freshtrack_ops.dr.models import (
 from freshtrack_ops.dr.plan import ensure_not_primary
 from freshtrack_ops.errors import HostKeyUnavailable, InvalidInput, ReplacementNotReady
 
-#: tag every replacement carries (the IAM policy allows RunInstances, GetConsoleOutput and TerminateInstances only
-#: with it, and the janitor finds a drill's instance by it)
-DR_ID_TAG = "freshtrack-ops:dr-id"
 #: tries an SSH login to a booted replacement (False: not yet, True: in)
 Prober = Callable[[Target], bool]
 Clock = Callable[[], datetime]

@@ -19,6 +19,7 @@ from freshtrack_ops.dr import replacement as servers
 from freshtrack_ops.dr.approval import request_recovery_approval
 from freshtrack_ops.dr.inventory import Promotion, Replacement, Retirement
 from freshtrack_ops.dr.models import (
+    DR_ID_TAG,
     DisasterRecoveryPlan,
     DnsEvent,
     DrApprovalEvent,
@@ -129,7 +130,7 @@ def _end(plan: DisasterRecoveryPlan, instance: LaunchedInstance | None, *, termi
     if not terminate or plan.replacement.kind != "provision":
         return ReplacementOutcome(forgotten=plan.replacement_id)
     ec2 = _ec2()
-    ids = {view.instance_id for view in ec2.tagged(servers.DR_ID_TAG, plan.dr_id)}
+    ids = {view.instance_id for view in ec2.tagged(DR_ID_TAG, plan.dr_id)}
     if instance is not None:
         ids.add(instance.instance_id)
     ec2.terminate(sorted(ids))
