@@ -75,7 +75,8 @@ class S3TransferObjects:
         return object_url(self._presigner, self.bucket, key, expires_s)
 
     def delete(self, key: str) -> int:
-        """Delete every version and delete marker of ``key`` (bypassing GOVERNANCE retention); how many there were.
+        """Delete every version and delete marker of ``key`` (bypassing GOVERNANCE retention when there is any); how
+        many there were.
         A key that never existed is fine (0)."""
         _check_key(key)
         versions: list[str] = []
@@ -85,5 +86,18 @@ class S3TransferObjects:
                 if entry.get("Key") == key and "VersionId" in entry:
                     versions.append(entry["VersionId"])
         for version in versions:
-            self._client.delete_object(Bucket=self.bucket, Key=key, VersionId=version, BypassGovernanceRetention=True)
+            self._delete_version(key, version)
         return len(versions)
+
+    def _delete_version(self, key: str, version: str) -> None:
+        """Without Object Lock a version is deleted as asked; with it, S3 refuses (AccessDenied) to delete a version
+        GOVERNANCE retains unless the request carries the bypass header, which the role is then granted (only
+        then: stacks/dr_grants.py). So: ask plainly, and bypass only when the retention refused."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "AccessDenied":
+                raise
+            self._client.delete_object(Bucket=self.bucket, Key=key, VersionId=version, BypassGovernanceRetention=True)
