@@ -312,7 +312,8 @@ def plane() -> Iterator[LocalPlane]:
             local_plane.sfn.update_state_machine(
                 stateMachineArn=local_plane.state_machine_arn("disaster-recovery"), definition=json.dumps(DEFINITION)
             )
-            local_plane.client("secretsmanager").create_secret(Name=SECRET, Description="the demo's app config")
+            # the plane created the (empty) app-config secret of each target's dr section, as an operator does
+            assert plane_secret_name(local_plane) == SECRET
             with (local_plane.host("demo").app_dir / ".env.production").open("a", encoding="utf-8") as env:
                 env.write(MARKER + "\n")
             yield local_plane
@@ -332,6 +333,12 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
     finally:
         ours.removeHandler(caplog.handler)
         ours.setLevel(level)
+
+
+def plane_secret_name(plane: LocalPlane) -> str:
+    dr = plane.target("demo").dr
+    assert dr is not None
+    return dr.app_config_secret_name
 
 
 def blank(plane: LocalPlane) -> Path:
