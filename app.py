@@ -36,12 +36,14 @@ FEATURE_FLAGS: dict[str, Any] = {
 
 
 def build_app(config: DeploymentConfig, outdir: str | None = None, context: dict[str, Any] | None = None) -> cdk.App:
-    """The CDK app of one deployment: storage stack, control-plane stack, cdk-nag AwsSolutions checks."""
+    """The CDK app of one deployment: storage, host documents and control-plane stacks, cdk-nag AwsSolutions
+    checks."""
     # imported here so a bad config is reported before the jsii/node runtime starts (~2 s)
     import aws_cdk as cdk
     from cdk_nag import AwsSolutionsChecks
 
     from stacks.control_plane_stack import ControlPlaneStack
+    from stacks.ssm_documents import HostDocumentsStack, document_prefix
     from stacks.storage_stack import StorageStack
 
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
@@ -51,11 +53,18 @@ def build_app(config: DeploymentConfig, outdir: str | None = None, context: dict
         config=config,
         description="FreshTrack Ops: KMS key, backup bucket, ops table (retained)",
     )
+    documents = HostDocumentsStack(
+        app,
+        f"{config.name}HostDocuments",
+        prefix=document_prefix(config.name),
+        description="FreshTrack Ops: the SSM Command documents of the host scripts",
+    )
     ControlPlaneStack(
         app,
         f"{config.name}ControlPlane",
         config=config,
         storage=storage,
+        documents=documents,
         description="FreshTrack Ops: task functions, workflows, schedules, notifications",
     )
     cdk.Tags.of(app).add("application", "freshtrack-ops")

@@ -44,7 +44,7 @@ from stacks.function_factory import (
     start_test_restore_statement,
 )
 from stacks.nag import acknowledge, suppress_lint
-from stacks.ssm_documents import HostScriptDocuments, instance_arn
+from stacks.ssm_documents import HostDocumentsStack, instance_arn
 from stacks.storage_stack import SSM_OUTPUT_PREFIX, StorageRefs, StorageStack
 from state_machines import asl_text, invoked_tasks, placeholders, started_workflows, substitutions
 
@@ -767,6 +767,7 @@ class ControlPlaneStack(Stack):
         *,
         config: DeploymentConfig,
         storage: StorageStack,
+        documents: HostDocumentsStack,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -774,9 +775,9 @@ class ControlPlaneStack(Stack):
         self.add_stack_dependency(storage)
         refs = storage.refs
         targets = TargetsParameter(self, "Targets", config=config)
-        # document names already start with "FreshTrackOps-"; other deployment names prefix them
-        document_prefix = "" if config.name == "FreshTrackOps" else f"{config.name}-"
-        self.host_documents = HostScriptDocuments(self, "HostScriptDocuments", prefix=document_prefix)
+        # the host script documents live in their own stack (template size); named here, never referenced
+        self.add_stack_dependency(documents)
+        self.host_documents = documents.documents
         data_key = kms.Key.from_key_arn(self, "DataKey", refs.key_arn)
         notifications = Notifications(self, "Notifications", key=data_key, emails=config.notification_emails)
         ssm_instances = {t.instance_id for t in config.targets if isinstance(t, SsmTarget)}
@@ -806,7 +807,7 @@ class ControlPlaneStack(Stack):
             "KEEP_LAST_VERIFIED": str(config.keep_last_verified),
             "KEEP_WEEKLY": str(config.keep_weekly),
             "KEEP_MONTHLY": str(config.keep_monthly),
-            "SSM_DOCUMENT_PREFIX": document_prefix,
+            "SSM_DOCUMENT_PREFIX": self.host_documents.prefix,
             "SSM_OUTPUT_PREFIX": SSM_OUTPUT_PREFIX.rstrip("/"),
         }
         self.task_functions = TaskFunctions(

@@ -161,6 +161,35 @@ def standby_instance_ids(targets: Iterable[Target]) -> tuple[str, ...]:
 
 
 # -- ec2-replacement --------------------------------------------------------------------------------------------
+def drill_cleanup_statements(dr: DrResources, *, ssm: bool = True) -> list[iam.PolicyStatement]:
+    """Find a drill's instances and terminate them: the replacement task's, and ``drill-cleanup`` (the lock
+    janitor's, which terminates the drill server of an aborted or timed-out execution, found by its DR id tag)."""
+    if not dr.launch_template_arns:
+        return []
+    instance = dr.ec2("instance/*")
+    return [
+        iam.PolicyStatement(
+            # a drill terminates its server on every path; a recovery never terminates (a failed one keeps its
+            # server for forensics, a promoted one IS the target's server now and still carries the DR tags): so
+            # only instances tagged as a drill's
+            sid="TerminateDrillReplacements",
+            actions=["ec2:TerminateInstances"],
+            resources=[instance],
+            conditions={
+                "StringLike": {f"aws:ResourceTag/{DR_ID_TAG}": DR_ID_VALUES},
+                "StringEquals": {f"aws:ResourceTag/{DR_MODE_TAG}": "drill"},
+            },
+        ),
+        iam.PolicyStatement(
+            # neither supports resource-level permissions ([SAR-EC2] DescribeInstances; SSM's
+            # DescribeInstanceInformation): running state and addresses, and "online in SSM"
+            sid="FollowReplacements",
+            actions=["ec2:DescribeInstances", *(["ssm:DescribeInstanceInformation"] if ssm else [])],
+            resources=["*"],
+        ),
+    ]
+
+
 def replacement_statements(dr: DrResources) -> list[iam.PolicyStatement]:
     """``ec2-replacement``: launch a replacement from a configured launch template only, tagged as a DR's; read
     its console; terminate it if it is a drill's; pass the configured instance roles to EC2 only."""
@@ -226,25 +255,7 @@ def replacement_statements(dr: DrResources) -> list[iam.PolicyStatement]:
             resources=[instance],
             conditions={"StringLike": {f"aws:ResourceTag/{DR_ID_TAG}": DR_ID_VALUES}},
         ),
-        iam.PolicyStatement(
-            # a drill terminates its server on every path; a recovery never terminates (a failed one keeps its
-            # server for forensics, a promoted one IS the target's server now and still carries the DR tags): so
-            # only instances tagged as a drill's
-            sid="TerminateDrillReplacements",
-            actions=["ec2:TerminateInstances"],
-            resources=[instance],
-            conditions={
-                "StringLike": {f"aws:ResourceTag/{DR_ID_TAG}": DR_ID_VALUES},
-                "StringEquals": {f"aws:ResourceTag/{DR_MODE_TAG}": "drill"},
-            },
-        ),
-        iam.PolicyStatement(
-            # neither supports resource-level permissions ([SAR-EC2] DescribeInstances; SSM's
-            # DescribeInstanceInformation): running state and addresses, and "online in SSM"
-            sid="FollowReplacements",
-            actions=["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"],
-            resources=["*"],
-        ),
+        *drill_cleanup_statements(dr),
     ]
     if dr.instance_role_arns:
         statements.append(

@@ -32,6 +32,7 @@ from stacks.dr_grants import (
     DrResources,
     app_config_statements,
     dns_statements,
+    drill_cleanup_statements,
     nag_dr_resources,
     nag_wildcards,
     replacement_command_statement,
@@ -78,6 +79,7 @@ KNOWN_GRANTS = frozenset(
         "task-callback",
         # disaster recovery (stacks/dr_grants.py)
         "ec2-replacement",
+        "drill-cleanup",
         "route53-record",
         "app-config-read",
         "app-config-write",
@@ -355,6 +357,8 @@ def dr_statements(grants: frozenset[str], resources: FunctionResources) -> tuple
     found: list[iam.PolicyStatement] = []
     if "ec2-replacement" in grants:
         found.extend(replacement_statements(dr))
+    elif "drill-cleanup" in grants:
+        found.extend(drill_cleanup_statements(dr, ssm=False))
     if "route53-record" in grants:
         found.extend(dns_statements(dr))
     config_statements, kms = app_config_statements(
@@ -535,6 +539,8 @@ def wildcard_reason(grants: frozenset[str], *, vpc: bool = False) -> str:
         parts.append("ssm:GetCommandInvocation")
     if "ec2-replacement" in grants:
         parts.append("ec2:DescribeInstances and ssm:DescribeInstanceInformation (a replacement's state)")
+    elif "drill-cleanup" in grants:
+        parts.append("ec2:DescribeInstances (a drill's instances, by tag)")
     return (
         f"{' and '.join(parts)} support no resource-level permissions; every other statement of this role "
         "names its resources (SendCommand names the host script documents and the configured instances)."

@@ -8,6 +8,8 @@ same name, so the name stays stable for IAM policies and the adapter.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Fn, Stack
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -52,6 +54,22 @@ class HostScriptDocuments(Construct):
             Fn.sub(f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:document/{name}")
             for name in sorted(self.names.values())
         ]
+
+
+class HostDocumentsStack(Stack):
+    """The host script documents in a stack of their own: ~170 KB of document content would otherwise push the
+    control-plane template past CloudFormation's 1 MB limit (cfn-lint E1002; "CloudFormation quotas": template
+    body size in an S3 object, 1 MB). The control plane names them by their fixed names, never by reference, so
+    the two stacks share no export; the control plane is deployed after this one (a stack dependency)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str = "", **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.documents = HostScriptDocuments(self, "HostScriptDocuments", prefix=prefix)
+
+
+def document_prefix(deployment_name: str) -> str:
+    """Document names already start with "FreshTrackOps-"; other deployment names prefix them."""
+    return "" if deployment_name == "FreshTrackOps" else f"{deployment_name}-"
 
 
 def instance_arn(scope: Construct, instance_id: str) -> str:

@@ -52,7 +52,7 @@ TASKS: dict[str, LambdaTask] = {
             "After an execution was aborted or timed out: cancel its SSM commands, stop its host jobs, drop its "
             "scratch databases, terminate its drill server, release its host lock, notify",
             timeout_s=300,
-            grants=HOST_ACCESS | {"bucket-write", "notify", "ec2-replacement"},
+            grants=HOST_ACCESS | {"bucket-write", "notify", "drill-cleanup"},
         ),
         LambdaTask(
             "StopHostWork",

@@ -53,10 +53,11 @@ class Synth:
     config: DeploymentConfig
     storage: dict[str, Any]
     control: dict[str, Any]
+    documents: dict[str, Any]
 
     @property
     def templates(self) -> dict[str, dict[str, Any]]:
-        return {"storage": self.storage, "control": self.control}
+        return {"storage": self.storage, "control": self.control, "documents": self.documents}
 
     def template(self, which: str) -> Template:
         return Template.from_json(self.templates[which])
@@ -87,6 +88,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory, example_config: DeploymentCo
         config=example_config,
         storage=load(f"{name}Storage"),
         control=load(f"{name}ControlPlane"),
+        documents=load(f"{name}HostDocuments"),
     )
 
 

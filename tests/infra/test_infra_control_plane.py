@@ -74,6 +74,7 @@ SERVICES_OF_GRANT: dict[str, set[str]] = {
     "ssm-results": {"ssm", "s3", "kms"},
     "task-callback": {"states"},
     "ec2-replacement": {"ec2", "ssm", "iam"},
+    "drill-cleanup": {"ec2"},
     "route53-record": {"route53"},
     "app-config-read": {"secretsmanager", "s3", "kms"},
     "app-config-write": {"secretsmanager", "s3", "kms"},

@@ -85,6 +85,7 @@ def dr_synth(example_config: DeploymentConfig, tmp_path_factory: pytest.TempPath
         config=config,
         storage=load(f"{config.name}Storage"),
         control=load(f"{config.name}ControlPlane"),
+        documents=load(f"{config.name}HostDocuments"),
     )
 
 
@@ -177,7 +178,18 @@ def test_only_the_replacement_task_launches_terminates_or_passes_roles(synth: Sy
     for task in TASKS:
         actions = allowed_actions(role_statements(synth, task))
         risky = {a for a in actions if a.startswith(("ec2:", "iam:"))}
+        if task == "LockJanitor":
+            # an aborted drill's server: found by its tag and terminated, nothing else (drill-cleanup)
+            assert risky == {"ec2:DescribeInstances", "ec2:TerminateInstances"}, risky
+            continue
         assert not risky or task == "DrReplacement", (task, risky)
+
+
+def test_the_janitor_terminates_only_drill_servers(synth: Synth) -> None:
+    statements = by_sid(synth, "LockJanitor")
+    terminate = statements["TerminateDrillReplacements"]
+    assert actions_of(terminate) == ["ec2:TerminateInstances"]
+    assert terminate["Condition"]["StringEquals"] == {"aws:ResourceTag/freshtrack-ops:mode": "drill"}
 
 
 # -- route53-record ----------------------------------------------------------------------------------------------
@@ -241,7 +253,8 @@ def test_bootstrap_reads_and_capture_writes_the_app_config_secrets_only(dr_synth
     assert "WriteAppConfig" not in read and "ReadAppConfig" not in write  # the capture never reads the secret
     for task in TASKS:
         named = [s for s in role_statements(dr_synth, task) if "app-config" in json.dumps(s)]
-        assert not named or task in {"DrBootstrap", "DrCaptureConfig"}, task
+        # HostCommandDone: over SSM the capture's finish (reading the transfer object, writing the secret) runs there
+        assert not named or task in {"DrBootstrap", "DrCaptureConfig", "HostCommandDone"}, task
 
 
 @pytest.mark.parametrize("which", ["example", "object-lock"])
@@ -262,7 +275,7 @@ def test_transfer_objects_are_deleted_version_by_version_bypassing_only_with_obj
         assert (actions_of(listing), texts(listing["Resource"])) == (["s3:ListBucketVersions"], {bucket})
         assert listing["Condition"] == {"StringLike": {"s3:prefix": ["dr-transfer/*"]}}
         assert {"kms:GenerateDataKey", "kms:Decrypt"} <= set(actions_of(statements["DataKey"]))
-    for task in set(TASKS) - {"DrBootstrap", "DrCaptureConfig"}:
+    for task in set(TASKS) - {"DrBootstrap", "DrCaptureConfig", "HostCommandDone"}:
         assert "dr-transfer" not in json.dumps(role_statements(chosen, task)), task
 
 

@@ -40,6 +40,8 @@ WILDCARD_ACTIONS_OF_GRANT = {
     "ssm-results": {"ssm:GetCommandInvocation"},
     # a replacement's running state and addresses, and whether it is online in SSM (stacks/dr_grants.py)
     "ec2-replacement": {"ec2:DescribeInstances", "ssm:DescribeInstanceInformation"},
+    # the lock janitor finds an aborted drill's server by its tag
+    "drill-cleanup": {"ec2:DescribeInstances"},
 }
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
@@ -329,7 +331,11 @@ def test_named_deployment_prefixes_documents_rule_and_settings(
     assert_lint_clean(sorted(tmp_path.glob("*.template.json")))
     control: dict[str, Any] = json.loads((tmp_path / "AcmeControlPlane.template.json").read_text())
     resources = control["Resources"]
-    documents = sorted(r["Properties"]["Name"] for r in resources.values() if r["Type"] == "AWS::SSM::Document")
+    held: dict[str, Any] = json.loads((tmp_path / "AcmeHostDocuments.template.json").read_text())
+    documents = sorted(
+        r["Properties"]["Name"] for r in held["Resources"].values() if r["Type"] == "AWS::SSM::Document"
+    )
+    assert not [r for r in resources.values() if r["Type"] == "AWS::SSM::Document"], "not in the control plane"
     assert documents and all(name.startswith("Acme-FreshTrackOps-") for name in documents)
     (rule,) = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule" and "aws.ssm" in json.dumps(r)]
     assert rule["Properties"]["EventPattern"]["detail"]["document-name"] == [{"prefix": "Acme-FreshTrackOps-"}]

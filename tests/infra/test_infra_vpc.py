@@ -63,7 +63,7 @@ def test_without_vpc_config_no_function_is_placed_in_a_vpc(synth: Synth) -> None
     # no network-interface permission either; EC2 only where the DR replacement launches servers
     for task, spec in TASKS.items():
         ec2 = [s for s in role_statements(synth, task) if any(a.startswith("ec2:") for a in actions_of(s))]
-        assert not ec2 or "ec2-replacement" in spec.grants, task
+        assert not ec2 or spec.grants & {"ec2-replacement", "drill-cleanup"}, task
         assert not any("NetworkInterface" in a for s in ec2 for a in actions_of(s)), task
 
 
@@ -78,7 +78,14 @@ def vpc_synth(example_config: DeploymentConfig, tmp_path_factory: pytest.TempPat
         template: dict[str, Any] = json.loads((outdir / f"{config.name}{stack}.template.json").read_text())
         return template
 
-    return Synth(app=app, outdir=outdir, config=config, storage=load("Storage"), control=load("ControlPlane"))
+    return Synth(
+        app=app,
+        outdir=outdir,
+        config=config,
+        storage=load("Storage"),
+        control=load("ControlPlane"),
+        documents=load("HostDocuments"),
+    )
 
 
 def test_vpc_templates_are_lint_clean(vpc_synth: Synth) -> None:
