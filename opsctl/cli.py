@@ -1,7 +1,7 @@
 """opsctl: the operator's command line.
 
 opsctl demo                                  run the demo on the embedded local plane
-opsctl schema backup|test-restore|restore|update|update-fleet|rollback|disaster-recovery
+opsctl schema backup|test-restore|restore|update|update-fleet|rollback|disaster-recovery|capture-config
                                              print the JSON schema of a workflow's input
 opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
 opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
@@ -20,6 +20,8 @@ opsctl start disaster-recovery --host prod --mode recover --confirm app.example.
                     --state-machine-arn ARN
                                              a drill (throw-away server, RTO/RPO measured) or a recovery (the
                                              domain's record and the inventory move to the new server)
+opsctl start capture-config --host prod --state-machine-arn ARN
+                                             the app config into its secret now (daily by dr.capture_schedule)
                                              validate the input locally, then start the execution
 opsctl halt-fleet EXECUTION_ARN --table OPS_TABLE --reason TEXT
                                              stop a fleet update from starting more hosts (running ones finish)
@@ -38,7 +40,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import describe_validation_error
-from freshtrack_ops.dr.models import DisasterRecoveryRequest
+from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
 from freshtrack_ops.fleet.models import FleetUpdateRequest
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
 from freshtrack_ops.update.models import RollbackRequest, UpdateRequest
@@ -51,6 +53,7 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "update-fleet": FleetUpdateRequest,
     "rollback": RollbackRequest,
     "disaster-recovery": DisasterRecoveryRequest,
+    "capture-config": CaptureConfigRequest,
 }
 
 

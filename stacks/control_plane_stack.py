@@ -137,6 +137,13 @@ SCHEDULED_RUNS: tuple[ScheduledRun, ...] = (
     # request's defaults provision it and restore the latest verified backup), only for targets with a
     # dr.drill_schedule. A recovery (mode recover) is never scheduled: it moves the domain, on a person's decision.
     ScheduledRun("disaster-recovery", "DrillSchedules", drill_expression, lambda t: {"host": t.id, "mode": "drill"}),
+    # input: a CaptureConfigRequest: the app config into its secret, so a recovery after the server is lost finds it
+    ScheduledRun(
+        "capture-config",
+        "CaptureConfigSchedules",
+        lambda t: t.dr.capture_schedule if t.dr is not None else None,
+        lambda t: {"host": t.id},
+    ),
 )
 
 

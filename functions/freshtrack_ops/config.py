@@ -248,6 +248,10 @@ class DrSettings(BaseModel):
     app_config_secret_name: Annotated[str, StringConstraints(pattern=SECRET_NAME_PATTERN)]
     #: a monthly (or any) drill on a schedule (EventBridge Scheduler cron, UTC); unset: drills only on request
     drill_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = None
+    #: the capture-config workflow (.env.production and secrets/ from this server into the app-config secret) on a
+    #: schedule: a recovery after the server is lost bootstraps from what was captured last. Daily after the
+    #: default backup by default; unset: captured only by drills, recoveries and on request
+    capture_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = "cron(30 2 * * ? *)"
     #: time limits of a provisioned replacement: until EC2 reports it running, until it answers (SSH with the
     #: pinned key, or online in SSM), and of the DNS change until Route 53 reports INSYNC
     running_timeout_s: int = Field(default=600, ge=60, le=3600)

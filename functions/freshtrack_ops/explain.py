@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict
 
 from freshtrack_ops.redact import redact
 
-Workflow = Literal["backup", "test-restore", "restore", "update", "update-fleet", "rollback", "disaster-recovery"]
+Workflow = Literal[
+    "backup", "test-restore", "restore", "update", "update-fleet", "rollback", "disaster-recovery", "capture-config"
+]
 #: rejected: the request was refused before anything was touched; failed: the workflow failed (and cleaned up);
 #: reverted: a restore failed after the drop and put the safety backup back; revert-failed: and that failed too
 Outcome = Literal["rejected", "failed", "reverted", "revert-failed"]

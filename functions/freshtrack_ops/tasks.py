@@ -389,6 +389,12 @@ WORKFLOWS: dict[str, Workflow] = {
             "inventory; drill: measure RTO/RPO and terminate the server)",
         ),
         Workflow(
+            "capture-config",
+            "capture_config.asl.json",
+            "Keep a target's app-config secret (.env.production, secrets/) current from its server, for disaster "
+            "recovery",
+        ),
+        Workflow(
             "update-fleet",
             "update_fleet.asl.json",
             "Update a fleet: a canary first, then the rest in waves of nested updates; stop starting more on a failure",

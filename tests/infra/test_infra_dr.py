@@ -397,3 +397,19 @@ def test_a_failed_disaster_recovery_execution_alarms_the_topic(synth: Synth) -> 
     assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
     assert alarm["TreatMissingData"] == "notBreaching"
     assert alarm["AlarmActions"] == [topic]
+
+
+def test_capture_schedules_keep_each_dr_targets_app_config_current(synth: Synth) -> None:
+    from freshtrack_ops.dr.models import CaptureConfigRequest
+
+    machine = synth.control["Outputs"][f"{camel('capture-config')}StateMachineArn"]["Value"]
+    schedules = [
+        s["Properties"]
+        for s in synth.resources("control", "AWS::Scheduler::Schedule").values()
+        if s["Properties"]["Target"]["Arn"] == machine
+    ]
+    expected = {t.id: t.dr.capture_schedule for t in synth.config.targets if t.dr and t.dr.capture_schedule}
+    assert expected == {"prod": "cron(30 2 * * ? *)"}  # the default: daily, after the default 02:00 backup
+    assert {json.loads(s["Target"]["Input"])["host"]: s["ScheduleExpression"] for s in schedules} == expected
+    for schedule in schedules:
+        CaptureConfigRequest.model_validate_json(schedule["Target"]["Input"])

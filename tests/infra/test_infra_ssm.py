@@ -332,9 +332,7 @@ def test_named_deployment_prefixes_documents_rule_and_settings(
     control: dict[str, Any] = json.loads((tmp_path / "AcmeControlPlane.template.json").read_text())
     resources = control["Resources"]
     held: dict[str, Any] = json.loads((tmp_path / "AcmeHostDocuments.template.json").read_text())
-    documents = sorted(
-        r["Properties"]["Name"] for r in held["Resources"].values() if r["Type"] == "AWS::SSM::Document"
-    )
+    documents = sorted(r["Properties"]["Name"] for r in held["Resources"].values() if r["Type"] == "AWS::SSM::Document")
     assert not [r for r in resources.values() if r["Type"] == "AWS::SSM::Document"], "not in the control plane"
     assert documents and all(name.startswith("Acme-FreshTrackOps-") for name in documents)
     (rule,) = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule" and "aws.ssm" in json.dumps(r)]

@@ -195,3 +195,22 @@ def test_an_aborted_drill_has_its_server_terminated_by_the_janitor(plane: LocalP
         assert time.monotonic() < deadline, f"left behind: {_running_instances(plane)}"
         time.sleep(0.2)
     assert not [h for h in plane.hosts() if h.startswith("i-")]
+
+
+def test_capture_config_keeps_the_secret_current_and_names_only_files(plane: LocalPlane, host_name: str) -> None:
+    secrets_client = plane.client("secretsmanager")
+    dr = plane.target(host_name).dr
+    assert dr is not None
+    values = _secret_values(plane, host_name)
+
+    ex = plane.run("capture-config", {"host": host_name})
+
+    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
+    capture = ex.output["capture"]
+    assert {".env.production", "secrets/jwt_secret.txt"} <= set(capture["files"])
+    stored = secrets_client.get_secret_value(SecretId=dr.app_config_secret_name)
+    assert stored["VersionId"] == capture["secret_version_id"]
+    history = json.dumps(plane.history(ex.arn), default=str)
+    assert not any(value in history for value in values)
+    unknown = plane.run("capture-config", {"host": "nope"})
+    assert unknown.status == "FAILED" and "nope" in (unknown.cause or "")

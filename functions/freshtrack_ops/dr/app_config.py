@@ -104,8 +104,9 @@ class CaptureConfigEvent(Strict):
     """dr-capture-config: keep the app-config secret current from the primary."""
 
     host: HostRef
-    #: the Secrets Manager secret (its name; never its value)
-    secret_name: SecretName
+    #: the Secrets Manager secret (its name; never its value); unset: the target's ``dr.app_config_secret_name``,
+    #: and a name given must be that one (a capture never writes one server's configuration into another's secret)
+    secret_name: SecretName | None = None
 
 
 class CaptureConfigResult(Strict):
@@ -420,3 +421,15 @@ def read_bootstrap(
 
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def capture_secret(event: CaptureConfigEvent, target: Target) -> str:
+    """The secret a capture writes: the target's ``dr.app_config_secret_name``; a name given must be that one."""
+    if target.dr is None:
+        raise InvalidInput(f"host: target {target.id!r} has no dr section (no app-config secret to keep current)")
+    configured = target.dr.app_config_secret_name
+    if event.secret_name is not None and event.secret_name != configured:
+        raise InvalidInput(
+            f"secret_name: target {target.id!r} keeps its app config in {configured!r} (got {event.secret_name!r})"
+        )
+    return configured

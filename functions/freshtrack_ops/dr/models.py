@@ -52,6 +52,12 @@ class DisasterRecoveryRequest(Strict):
     reason: Reason = ""
 
 
+class CaptureConfigRequest(Strict):
+    """Execution input of the capture-config workflow."""
+
+    host: HostRef = Field(description="Target id whose .env.production and secrets/ are captured into its secret.")
+
+
 class ValidateDisasterRecoveryEvent(Strict):
     request: dict[str, object]
     execution_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)]

@@ -41,6 +41,7 @@ class CaptureConfigStep(OnEventHost, HostStep[CaptureConfigEvent, TransferContex
         self, event: CaptureConfigEvent, target: Target, mode: Mode = "inline"
     ) -> tuple[HostCommand, TransferContext]:
         """The SSM command: the host PUTs the payload to a new transfer object and prints a receipt."""
+        app_config.capture_secret(event, target)
         key = app_config.transfer_key(self.name)
         url = runtime.transfer_objects().put_url(key, runtime.settings().presign_validity_s)
         return app_config.ssm_capture_command(target, key, url), TransferContext(transfer_key=key)
@@ -54,6 +55,7 @@ class CaptureConfigStep(OnEventHost, HostStep[CaptureConfigEvent, TransferContex
         record: Recorder | None = None,
     ) -> CaptureConfigResult:
         """SSH and local targets: the payload comes back on the command's stdout (no transfer object)."""
+        app_config.capture_secret(event, target)
         context = TransferContext()
         if record is not None:
             record(context)
@@ -76,14 +78,15 @@ class CaptureConfigStep(OnEventHost, HostStep[CaptureConfigEvent, TransferContex
                 raise
             # before the secret is written: the content must not outlive the command in S3 (raises if it would)
             transfers.delete(context.transfer_key)
-        return _store(event, config)
+        return _store(event, target, config)
 
     def abandon(self, event: CaptureConfigEvent, target: Target, context: TransferContext) -> None:
         _discard_transfer(context)
 
 
-def _store(event: CaptureConfigEvent, config: AppConfig) -> CaptureConfigResult:
-    version_id = app_config.write_secret(runtime.client("secretsmanager"), event.secret_name, config)
+def _store(event: CaptureConfigEvent, target: Target, config: AppConfig) -> CaptureConfigResult:
+    secret = app_config.capture_secret(event, target)
+    version_id = app_config.write_secret(runtime.client("secretsmanager"), secret, config)
     logger.info(
         "app configuration captured",
         extra={"host": event.host, "files": len(config.files), "secret_version_id": version_id},
