@@ -312,8 +312,14 @@ def plane() -> Iterator[LocalPlane]:
             local_plane.sfn.update_state_machine(
                 stateMachineArn=local_plane.state_machine_arn("disaster-recovery"), definition=json.dumps(DEFINITION)
             )
-            # the plane created the (empty) app-config secret of each target's dr section, as an operator does
+            # the plane created the (empty) app-config secret of each target's dr section, as an operator does;
+            # the SSM aliases and the spare are the demo's and the spare's own machines: here they share one
             assert plane_secret_name(local_plane) == SECRET
+            for alias in ("demo-ssm", "spare", "spare-ssm"):
+                dr = local_plane.target(alias).dr
+                assert dr is not None
+                local_plane.update_target(alias, dr=dr.model_dump() | {"app_config_secret_name": SECRET})
+            local_plane.reload_task_policies()
             with (local_plane.host("demo").app_dir / ".env.production").open("a", encoding="utf-8") as env:
                 env.write(MARKER + "\n")
             yield local_plane

@@ -57,7 +57,11 @@ ENV_TEXT = b"DOMAIN=demo.example\nDB_PASSWORD=pw-Never-Shown-4242\n"
 JWT_TEXT = b"jwt-Never-Shown-9191\n"
 TOKEN_URL = "https://x-access-token:ghp_NeverShown@github.com/your-org/freshtrack-pro.git"
 CAPTURED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-TARGET = LocalTarget(id="demo", domain="demo.example", app_dir="/opt/freshtrack-pro")
+#: a capture writes the target's own dr.app_config_secret_name only
+DR = {"launch_template": "lt-0123456789abcdef0", "instance_role_arn": "arn:aws:iam::123456789012:role/host",
+      "hosted_zone_id": "Z0123456789ABCDEFGHIJ", "app_config_secret_name": SECRET,
+      "private_key_secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf"}  # fmt: skip
+TARGET = LocalTarget(id="demo", domain="demo.example", app_dir="/opt/freshtrack-pro", dr=DR)
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
@@ -494,7 +498,7 @@ def test_capture_over_ssh_reads_stdout_and_writes_the_secret(wired: FakeTransfer
 
 def test_capture_over_ssm_uploads_then_the_object_is_read_and_deleted(wired: FakeTransfers) -> None:
     event = CaptureConfigEvent(host="demo-ssm", secret_name=SECRET)
-    target = SsmTarget(id="demo-ssm", instance_id="mi-0123456789abcdef0", domain="demo.example")
+    target = SsmTarget(id="demo-ssm", instance_id="mi-0123456789abcdef0", domain="demo.example", dr=DR)
     command, context = DR_CAPTURE_CONFIG.prepare(event, target)
     assert command.script == "ssm_dr_capture_config.sh" and set(command.env) == {"APP_DIR", "UPLOAD_URL"}
     assert wired.urls == [("PUT", context.transfer_key, 300)]
@@ -510,7 +514,7 @@ def test_a_failed_ssm_capture_still_deletes_its_object_and_writes_no_secret(
     wired: FakeTransfers, aws: dict[str, Any]
 ) -> None:
     event = CaptureConfigEvent(host="demo-ssm", secret_name=SECRET)
-    target = SsmTarget(id="demo-ssm", instance_id="mi-0123456789abcdef0", domain="demo.example")
+    target = SsmTarget(id="demo-ssm", instance_id="mi-0123456789abcdef0", domain="demo.example", dr=DR)
     _command, context = DR_CAPTURE_CONFIG.prepare(event, target)
     assert context.transfer_key is not None
     wired.put(context.transfer_key, b"partial")
@@ -570,3 +574,14 @@ def test_a_urls_user_information_is_redacted() -> None:
 def test_step_contexts_never_hold_content() -> None:
     assert set(TransferContext.model_fields) == {"transfer_key"}
     assert set(BootstrapContext.model_fields) == {"transfer_key", "config_files", "config_captured_at"}
+
+
+def test_a_capture_writes_only_the_targets_own_secret() -> None:
+    from freshtrack_ops.dr.app_config import capture_secret
+    from freshtrack_ops.errors import InvalidInput
+
+    assert capture_secret(CaptureConfigEvent(host="demo"), TARGET) == SECRET
+    with pytest.raises(InvalidInput, match=r"^secret_name: target 'demo' keeps its app config in"):
+        capture_secret(CaptureConfigEvent(host="demo", secret_name="freshtrack/other/app-config"), TARGET)
+    with pytest.raises(InvalidInput, match=r"^host: target 'bare' has no dr section"):
+        capture_secret(CaptureConfigEvent(host="bare"), LocalTarget(id="bare", domain="demo.example"))
