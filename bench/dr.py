@@ -53,9 +53,10 @@ def _since_start(ex: Execution, name: str) -> float:
     return round((moments[-1] - ex.started_at).total_seconds(), 3) if moments else 0.0
 
 
-def measure(ex: Execution, record: dict[str, Any]) -> dict[str, Any]:
+def measure(ex: Execution, plane: LocalPlane) -> dict[str, Any]:
     if ex.status != "SUCCEEDED":
         raise RuntimeError(f"disaster-recovery {ex.status}: {ex.error}: {ex.cause}")
+    record = plane.dr_history(HOST)[0]
     rto = float(record["rto_s"])
     ec2 = _span(ex, "Launch", "RegisterProvisioned")
     deploy = _span(ex, "Deploy", "DeployIsJob")
@@ -90,12 +91,12 @@ def one_size(readings: int, *, recover: bool, log: Callable[[str], None]) -> dic
             raise RuntimeError(f"test-restore {check.status}: {check.error}: {check.cause}")
         log("dr: drill")
         drill = plane.run("disaster-recovery", {"host": HOST, "reason": "bench"}, timeout_s=7200)
-        result: dict[str, Any] = {"database_mb": round(size_mb, 1), "drill": measure(drill, plane.dr_history(HOST)[0])}
+        result: dict[str, Any] = {"database_mb": round(size_mb, 1), "drill": measure(drill, plane)}
         if recover:
             log("dr: recover")
             domain = plane.target(HOST).domain
             ex = plane.run("disaster-recovery", {"host": HOST, "mode": "recover", "confirm": domain}, timeout_s=7200)
-            result["recover"] = measure(ex, plane.dr_history(HOST)[0])
+            result["recover"] = measure(ex, plane)
         return result
 
 

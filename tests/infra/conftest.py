@@ -71,25 +71,29 @@ def example_config() -> DeploymentConfig:
     return load_deployment_config(EXAMPLE_CONFIG)
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory, example_config: DeploymentConfig) -> Iterator[Synth]:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app(example_config, outdir=str(outdir), context=SKIP_BUNDLING)
-    app.synth()  # raises if cdk-nag reports an unacknowledged finding
-    name = example_config.name
+def synthesize(config: DeploymentConfig, outdir: Path) -> Synth:
+    """Synthesize ``config``'s app into ``outdir`` (raises if cdk-nag reports an unacknowledged finding) and read
+    its three templates."""
+    app = build_app(config, outdir=str(outdir), context=SKIP_BUNDLING)
+    app.synth()
 
     def load(stack: str) -> dict[str, Any]:
-        template: dict[str, Any] = json.loads((outdir / f"{stack}.template.json").read_text())
+        template: dict[str, Any] = json.loads((outdir / f"{config.name}{stack}.template.json").read_text())
         return template
 
-    yield Synth(
+    return Synth(
         app=app,
         outdir=outdir,
-        config=example_config,
-        storage=load(f"{name}Storage"),
-        control=load(f"{name}ControlPlane"),
-        documents=load(f"{name}HostDocuments"),
+        config=config,
+        storage=load("Storage"),
+        control=load("ControlPlane"),
+        documents=load("HostDocuments"),
     )
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory, example_config: DeploymentConfig) -> Iterator[Synth]:
+    yield synthesize(example_config, tmp_path_factory.mktemp("cdk.out"))
 
 
 def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:

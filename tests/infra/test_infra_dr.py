@@ -25,6 +25,7 @@ from .conftest import (
     flatten,
     resources_of,
     role_statements,
+    synthesize,
 )
 
 pytestmark = pytest.mark.infra
@@ -71,22 +72,8 @@ def dr_variant(config: DeploymentConfig) -> DeploymentConfig:
 @pytest.fixture(scope="module")
 def dr_synth(example_config: DeploymentConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
     config = dr_variant(example_config)
-    outdir = tmp_path_factory.mktemp("cdk.out.dr")
-    app = build_app(config, outdir=str(outdir), context=SKIP_BUNDLING)
-    app.synth()  # cdk-nag: every DR wildcard is acknowledged with its reason here too
-
-    def load(stack: str) -> dict[str, Any]:
-        template: dict[str, Any] = json.loads((outdir / f"{stack}.template.json").read_text())
-        return template
-
-    yield Synth(
-        app=app,
-        outdir=outdir,
-        config=config,
-        storage=load(f"{config.name}Storage"),
-        control=load(f"{config.name}ControlPlane"),
-        documents=load(f"{config.name}HostDocuments"),
-    )
+    # cdk-nag: every DR wildcard is acknowledged with its reason here too
+    yield synthesize(config, tmp_path_factory.mktemp("cdk.out.dr"))
 
 
 def by_sid(synth: Synth, task: str) -> dict[str, dict[str, Any]]:

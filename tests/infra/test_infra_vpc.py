@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from app import build_app
 from freshtrack_ops.config import DeploymentConfig, load_deployment_config
 from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.tasks import TASKS
 
 from .conftest import (
     EXAMPLE_CONFIG,
-    SKIP_BUNDLING,
     Synth,
     actions_of,
     assert_lint_clean,
@@ -25,6 +22,7 @@ from .conftest import (
     role_policies,
     role_statements,
     statements,
+    synthesize,
     task_functions,
 )
 
@@ -70,22 +68,7 @@ def test_without_vpc_config_no_function_is_placed_in_a_vpc(synth: Synth) -> None
 @pytest.fixture(scope="module")
 def vpc_synth(example_config: DeploymentConfig, tmp_path_factory: pytest.TempPathFactory) -> Synth:
     config = _with_vpc(example_config, {"subnet_ids": SUBNETS, "security_group_ids": SECURITY_GROUPS})
-    outdir = tmp_path_factory.mktemp("vpc")
-    app = build_app(config, outdir=str(outdir), context=SKIP_BUNDLING)
-    app.synth()  # cdk-nag clean, or it raises
-
-    def load(stack: str) -> dict[str, Any]:
-        template: dict[str, Any] = json.loads((outdir / f"{config.name}{stack}.template.json").read_text())
-        return template
-
-    return Synth(
-        app=app,
-        outdir=outdir,
-        config=config,
-        storage=load("Storage"),
-        control=load("ControlPlane"),
-        documents=load("HostDocuments"),
-    )
+    return synthesize(config, tmp_path_factory.mktemp("vpc"))  # cdk-nag clean, or it raises
 
 
 def test_vpc_templates_are_lint_clean(vpc_synth: Synth) -> None:

@@ -38,6 +38,26 @@ def update_plane(**plane_options: Any) -> Iterator[LocalPlane]:
         yield local_plane
 
 
+@contextlib.contextmanager
+def dr_plane() -> Iterator[LocalPlane]:
+    """The disaster-recovery tests' plane: "demo" (SSH) and "demo-ssm" (SSM), 2,000 readings; each target has a
+    ``dr`` section (the plane's launch template of its transport, the demo zone, its app-config secret)."""
+    if not sshd_available():
+        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
+    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
+        yield local_plane
+
+
+def verified_backup(plane: LocalPlane, host_name: str) -> dict[str, Any]:
+    """A backup of ``host_name`` whose test restore passed (what a disaster recovery restores); its output."""
+    backup = plane.run("backup", {"host": host_name})
+    assert backup.status == "SUCCEEDED", (backup.error, backup.cause)
+    output: dict[str, Any] = backup.output
+    check = plane.run("test-restore", {"host": host_name, "backup_id": output["backup_id"]})
+    assert check.status == "SUCCEEDED", (check.error, check.cause)
+    return output
+
+
 @pytest.fixture(autouse=True)
 def _no_iam_denials() -> Iterator[None]:
     """A denial the code caught and went on from (a 403 taken for "missing") fails no workflow: every call a

@@ -11,27 +11,15 @@ import pytest
 
 from freshtrack_ops.config import SshTarget, SsmTarget, server_key
 from opsctl.local.plane import LocalPlane
-from opsctl.local.sshd import available as sshd_available
-from tests.integration.conftest import TRANSPORT_HOSTS
+from tests.integration.conftest import TRANSPORT_HOSTS, dr_plane, verified_backup
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
+    with dr_plane() as local_plane:
         yield local_plane
-
-
-def _verified_backup(plane: LocalPlane, host_name: str) -> dict[str, Any]:
-    backup = plane.run("backup", {"host": host_name})
-    assert backup.status == "SUCCEEDED", (backup.error, backup.cause)
-    output: dict[str, Any] = backup.output
-    check = plane.run("test-restore", {"host": host_name, "backup_id": output["backup_id"]})
-    assert check.status == "SUCCEEDED", (check.error, check.cause)
-    return output
 
 
 def _recover(plane: LocalPlane, host_name: str) -> Any:
@@ -44,7 +32,7 @@ def test_a_recovery_moves_the_record_and_the_inventory_and_the_next_backup_follo
 ) -> None:
     domain = plane.target(host_name).domain
     old_server = server_key(plane.inventory().get(host_name))
-    backup = _verified_backup(plane, host_name)
+    backup = verified_backup(plane, host_name)
     manifest = plane.manifest(backup["manifest_key"])
 
     ex = _recover(plane, host_name)
@@ -83,7 +71,7 @@ def test_a_recovery_moves_the_record_and_the_inventory_and_the_next_backup_follo
 
 def test_a_recovery_with_the_primary_lost_uses_the_config_as_last_captured(plane: LocalPlane) -> None:
     host_name = TRANSPORT_HOSTS["ssh"]
-    _verified_backup(plane, host_name)  # captured nothing yet: the recovery below captures first (primary up)
+    verified_backup(plane, host_name)  # captured nothing yet: the recovery below captures first (primary up)
     first = _recover(plane, host_name)
     assert first.status == "SUCCEEDED", (first.error, first.cause)
     assert "capture_error" not in first.output
@@ -110,7 +98,7 @@ def test_with_approval_configured_a_rejected_recovery_moves_nothing(plane: Local
     assert target.dr is not None
     plane.update_target(host_name, dr=target.dr.model_dump() | {"approval": True})
     try:
-        _verified_backup(plane, host_name)
+        verified_backup(plane, host_name)
         server, dns_before = server_key(plane.inventory().get(host_name)), plane.dns_records(target.domain)
         arn = plane.start_execution("disaster-recovery", {"host": host_name, "mode": "recover"})  # no confirm
         deadline = time.monotonic() + 300

@@ -14,27 +14,15 @@ from typing import Any
 import pytest
 
 from opsctl.local.plane import LocalPlane
-from opsctl.local.sshd import available as sshd_available
-from tests.integration.conftest import TRANSPORT_HOSTS
+from tests.integration.conftest import TRANSPORT_HOSTS, dr_plane, verified_backup
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
+    with dr_plane() as local_plane:
         yield local_plane
-
-
-def _verified_backup(plane: LocalPlane, host_name: str) -> dict[str, Any]:
-    backup = plane.run("backup", {"host": host_name})
-    assert backup.status == "SUCCEEDED", (backup.error, backup.cause)
-    output: dict[str, Any] = backup.output
-    check = plane.run("test-restore", {"host": host_name, "backup_id": output["backup_id"]})
-    assert check.status == "SUCCEEDED", (check.error, check.cause)
-    return output
 
 
 def _instances(plane: LocalPlane) -> dict[str, str]:
@@ -97,7 +85,7 @@ def drilled(request: pytest.FixtureRequest, plane: LocalPlane) -> dict[str, Any]
     host_name = TRANSPORT_HOSTS[str(request.param)]
     primary = plane.host(host_name)
     values = _secret_values(plane, host_name)
-    backup = _verified_backup(plane, host_name)
+    backup = verified_backup(plane, host_name)
     target = plane.target(host_name)
     before = {
         "counts": primary.table_counts(),
@@ -162,7 +150,7 @@ def test_a_failure_during_the_restore_leaves_dns_and_inventory_and_terminates_th
     plane: LocalPlane,
 ) -> None:
     host_name = "demo"
-    backup = _verified_backup(plane, host_name)
+    backup = verified_backup(plane, host_name)
     s3 = plane.client("s3")
     # the dump's newest version is garbage (the verified one stays underneath): the load on the new server fails
     junk = s3.put_object(Bucket=plane.bucket, Key=backup["dump_key"], Body=b"PGDMP-not-really")["VersionId"]
@@ -183,7 +171,7 @@ def test_a_failure_during_the_restore_leaves_dns_and_inventory_and_terminates_th
 
 def test_an_aborted_drill_has_its_server_terminated_by_the_janitor(plane: LocalPlane) -> None:
     host_name = "demo"
-    _verified_backup(plane, host_name)
+    verified_backup(plane, host_name)
     arn = plane.start_execution("disaster-recovery", {"host": host_name})
     deadline = time.monotonic() + 120
     while not _running_instances(plane):

@@ -9,32 +9,31 @@ from collections.abc import Callable
 
 from freshtrack_ops.dr.models import DrApprovalEvent
 from freshtrack_ops.ports import ApprovalStore, Notifier, PendingApproval
+from freshtrack_ops.restore.approval import keep_and_ask
 
 
 def request_recovery_approval(
     event: DrApprovalEvent, store: ApprovalStore, notifier: Notifier | None, clock: Callable[[], float] = time.time
 ) -> str:
     plan, replacement = event.plan, event.replacement
-    store.put(
+    record = plan.dns.record_name if plan.dns else plan.domain
+    return keep_and_ask(
         PendingApproval(
             execution_id=plan.execution_id,
             task_token=event.task_token,
             host=plan.host,
             backup_id=plan.backup.backup_id,
             expires_at=int(clock()) + plan.approval_timeout_s,
-        )
+        ),
+        store,
+        notifier,
+        subject="FreshTrack disaster recovery needs approval",
+        message=(
+            f"APPROVAL NEEDED: move host {plan.host!r} onto the new server {replacement.replacement_id} "
+            f"({replacement.dns_value}). It runs the app at {plan.revision} with backup {plan.backup.backup_id} "
+            f"restored, its row counts equal to the manifest and its health check passed. Approving points {record} "
+            f"at {replacement.dns_value} and makes it the host's server (the old one is retired). "
+            f"Reason: {plan.reason or '(none given)'}.\n"
+            f"Without an answer within {plan.approval_timeout_s} s nothing is moved (the new server is kept)."
+        ),
     )
-    record = plan.dns.record_name if plan.dns else plan.domain
-    message = (
-        f"APPROVAL NEEDED: move host {plan.host!r} onto the new server {replacement.replacement_id} "
-        f"({replacement.dns_value}). It runs the app at {plan.revision} with backup {plan.backup.backup_id} restored, "
-        f"its row counts equal to the manifest and its health check passed. Approving points {record} at "
-        f"{replacement.dns_value} and makes it the host's server (the old one is retired). "
-        f"Reason: {plan.reason or '(none given)'}.\n"
-        f"Approve:  opsctl approve {plan.execution_id}\n"
-        f"Reject:   opsctl reject {plan.execution_id} --reason '...'\n"
-        f"Without an answer within {plan.approval_timeout_s} s nothing is moved (the new server is kept for a look)."
-    )
-    if notifier is not None:
-        notifier.publish("FreshTrack disaster recovery needs approval", message)
-    return message

@@ -11,32 +11,46 @@ from freshtrack_ops.models import ApprovalEvent
 from freshtrack_ops.ports import ApprovalStore, Notifier, PendingApproval, TaskCallbacks
 
 
+def keep_and_ask(
+    approval: PendingApproval, store: ApprovalStore, notifier: Notifier | None, *, subject: str, message: str
+) -> str:
+    """Keep the task token (never in a message or log) until an operator answers, and ask: how every workflow
+    that waits for an approval asks for it (restore, a recovery's DNS change). The message sent, with how to
+    answer appended."""
+    store.put(approval)
+    message += (
+        f"\nApprove:  opsctl approve {approval.execution_id}\n"
+        f"Reject:   opsctl reject {approval.execution_id} --reason '...'"
+    )
+    if notifier is not None:
+        notifier.publish(subject, message)
+    return message
+
+
 def request_approval(
     event: ApprovalEvent, store: ApprovalStore, notifier: Notifier | None, clock: Callable[[], float] = time.time
 ) -> str:
     """Keep the task token until an operator answers (or the window ends), and ask; the message sent."""
     plan = event.plan
-    store.put(
+    return keep_and_ask(
         PendingApproval(
             execution_id=plan.execution_id,
             task_token=event.task_token,
             host=plan.host,
             backup_id=plan.backup.backup_id,
             expires_at=int(clock()) + plan.approval_timeout_s,
-        )
+        ),
+        store,
+        notifier,
+        subject="FreshTrack restore needs approval",
+        message=(
+            f"APPROVAL NEEDED: restore database {plan.database!r} on host {plan.host!r} from backup "
+            f"{plan.backup.backup_id} (s3 key {plan.backup.dump_key}). The current database will be DROPPED and "
+            f"replaced; a safety backup {plan.safety.backup_id} is taken first and restored automatically if "
+            f"anything fails. Reason: {plan.reason or '(none given)'}.\n"
+            f"Without an answer within {plan.approval_timeout_s} s the restore is aborted and nothing is touched."
+        ),
     )
-    message = (
-        f"APPROVAL NEEDED: restore database {plan.database!r} on host {plan.host!r} from backup "
-        f"{plan.backup.backup_id} (s3 key {plan.backup.dump_key}). The current database will be DROPPED and "
-        f"replaced; a safety backup {plan.safety.backup_id} is taken first and restored automatically if "
-        f"anything fails. Reason: {plan.reason or '(none given)'}.\n"
-        f"Approve:  opsctl approve {plan.execution_id}\n"
-        f"Reject:   opsctl reject {plan.execution_id} --reason '...'\n"
-        f"Without an answer within {plan.approval_timeout_s} s the restore is aborted and nothing is touched."
-    )
-    if notifier is not None:
-        notifier.publish("FreshTrack restore needs approval", message)
-    return message
 
 
 def answer_approval(
