@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from app import build_app
 from freshtrack_ops.config import DeploymentConfig, TargetSet
-from freshtrack_ops.dr.models import DisasterRecoveryRequest
+from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from freshtrack_ops.update.models import UpdateRequest
@@ -324,6 +324,8 @@ SCHEDULED: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
     "update": (UpdateRequest, {"prod": "cron(0 4 ? * 1#1 *)"}),
     # drills only (dr.drill_schedule): staging has no dr section
     "disaster-recovery": (DisasterRecoveryRequest, {"prod": "cron(0 5 ? * 2#1 *)"}),
+    # the app config into its secret (dr.capture_schedule, daily by default): read-only on the host
+    "capture-config": (CaptureConfigRequest, {"prod": "cron(30 2 * * ? *)"}),
 }
 
 

@@ -51,7 +51,7 @@ def test_a_recovery_moves_the_record_and_the_inventory_and_the_next_backup_follo
     else:
         assert isinstance(moved, SsmTarget) and moved.instance_id == instance_id
     servers = plane.servers()
-    assert [p.host for p in servers.promotions] == [host_name]
+    assert host_name in {p.host for p in servers.promotions}
     assert old_server in {r.server for r in servers.retirements}
     assert servers.replacements == ()
     record = plane.dr_history(host_name)[0]
