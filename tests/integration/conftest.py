@@ -51,7 +51,7 @@ def dr_plane() -> Iterator[LocalPlane]:
 def verified_backup(plane: LocalPlane, host_name: str) -> dict[str, Any]:
     """A backup of ``host_name`` whose test restore passed (what a disaster recovery restores); its output."""
     backup = plane.run("backup", {"host": host_name})
-    assert backup.status == "SUCCEEDED", (backup.error, backup.cause)
+    assert backup.status == "SUCCEEDED" and backup.output is not None, (backup.error, backup.cause)
     output: dict[str, Any] = backup.output
     check = plane.run("test-restore", {"host": host_name, "backup_id": output["backup_id"]})
     assert check.status == "SUCCEEDED", (check.error, check.cause)

@@ -65,7 +65,7 @@ def test_a_recovery_moves_the_record_and_the_inventory_and_the_next_backup_follo
     new_host.sql("CREATE TABLE dr_marker (id int); INSERT INTO dr_marker VALUES (1), (2)")
     new_host.sql("ALTER TABLE dr_marker OWNER TO frostguard")  # as the app's own tables are
     after = plane.run("backup", {"host": host_name, "reason": "after the recovery"})
-    assert after.status == "SUCCEEDED", (after.error, after.cause)
+    assert after.status == "SUCCEEDED" and after.output is not None, (after.error, after.cause)
     assert plane.manifest(after.output["manifest_key"])["row_counts"]["public.dr_marker"] == 2
 
 

@@ -133,9 +133,9 @@ def test_the_app_secrets_never_reach_history_logs_or_notifications(
 ) -> None:
     ex = drilled["ex"]
     assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
-    stored = plane.client("secretsmanager").get_secret_value(
-        SecretId=plane.target(drilled["host"]).dr.app_config_secret_name
-    )
+    dr = plane.target(drilled["host"]).dr
+    assert dr is not None
+    stored = plane.client("secretsmanager").get_secret_value(SecretId=dr.app_config_secret_name)
     assert stored["SecretString"], "the drill captured the primary's config"
     history = json.dumps(plane.history(ex.arn), default=str)
     notices = json.dumps(plane.notifications())
@@ -193,7 +193,7 @@ def test_capture_config_keeps_the_secret_current_and_names_only_files(plane: Loc
 
     ex = plane.run("capture-config", {"host": host_name})
 
-    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
+    assert ex.status == "SUCCEEDED" and ex.output is not None, (ex.error, ex.cause)
     capture = ex.output["capture"]
     assert {".env.production", "secrets/jwt_secret.txt"} <= set(capture["files"])
     stored = secrets_client.get_secret_value(SecretId=dr.app_config_secret_name)
