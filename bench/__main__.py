@@ -649,11 +649,13 @@ def run_dr(args: argparse.Namespace, *, date: str) -> str:
     data["notes"] = [
         "Provisioning here is a local host started by the patched RunInstances (its own PostgreSQL cluster and "
         "sshd): seconds. On AWS, RunInstances to `running` and to an answering sshd/SSM Agent is the EC2 boot "
-        "(typically 1-3 minutes for a Linux AMI; cloud-init prints the host keys at the end of its first boot); "
-        "estimated on paper, not measured.",
+        "(an estimate on paper, not a documented or measured figure: 1-3 minutes for a Linux AMI until cloud-init "
+        "has printed the host keys at the end of its first boot; the workflow allows dr.running_timeout_s 600 s + "
+        "dr.reachable_timeout_s 900 s).",
         "DNS here is moto's Route 53 with the plane's PENDING→INSYNC patch (INSYNC at the first GetChange). On "
-        "AWS, Route 53 documents that changes generally propagate to all its DNS servers within 60 seconds; "
-        "resolvers then follow the record's TTL (dr.record_ttl, 60 s by default).",
+        "AWS, GetChange answers PENDING until the change has reached all of Route 53's authoritative servers, then "
+        "INSYNC (API reference); no propagation time is quoted here as documented: on paper about a minute, within "
+        "dr.dns_insync_timeout_s (600 s). Resolvers then follow the record's TTL (dr.record_ttl, 60 s by default).",
         "The deploy script is the local stand-in's (no image build): about a second. A real deploy-automated.sh "
         "builds the backend and worker images: minutes, the app's own time, outside the workflow's overhead.",
     ]
