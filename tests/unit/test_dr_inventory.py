@@ -157,3 +157,27 @@ def test_a_failed_drill_counts_until_it_failed() -> None:
     )  # fmt: skip
     assert result.rto_s == 95 and list(result.phases) == ["provisioned"]
     assert "FAILED" in result.summary
+
+
+def test_a_standby_replacement_is_the_primarys_settings_on_the_standbys_server() -> None:
+    from freshtrack_ops.dr.replacement import register_standby
+
+    primary = _prod()
+    assert primary.dr is not None
+    target, registered = register_standby(_plan("recover"), primary, primary.dr, layout=lambda _server: {})
+    assert isinstance(target, SshTarget)
+    assert (target.id, target.address, target.host_public_key) == ("prod-standby", "203.0.113.20", NEW_KEY)
+    assert (target.app_dir, target.domain, target.dr) == ("/srv/freshtrack", "app.example.com", None)
+    assert target.health_check_from == "host"  # the domain still points at the old server
+    assert (registered.kind, registered.dns_value, registered.server) == ("standby", "203.0.113.20", server_key(target))
+
+
+def test_a_standby_no_longer_configured_is_refused() -> None:
+    from freshtrack_ops.dr.replacement import register_standby
+    from freshtrack_ops.errors import InvalidInput
+
+    primary = _prod()
+    assert primary.dr is not None
+    without = primary.dr.model_copy(update={"standbys": ()})
+    with pytest.raises(InvalidInput, match="^replacement: 'prod-standby' is no longer a standby of 'prod'"):
+        register_standby(_plan("recover"), primary, without, layout=lambda _server: {})
