@@ -179,5 +179,5 @@ def test_a_standby_no_longer_configured_is_refused() -> None:
     primary = _prod()
     assert primary.dr is not None
     without = primary.dr.model_copy(update={"standbys": ()})
-    with pytest.raises(InvalidInput, match="^replacement: 'prod-standby' is no longer a standby of 'prod'"):
+    with pytest.raises(InvalidInput, match=r"^replacement: 'prod-standby' is no longer a standby of 'prod'"):
         register_standby(_plan("recover"), primary, without, layout=lambda _server: {})
