@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from freshtrack_ops.dr.models import DrApprovalEvent
-from freshtrack_ops.ports import ApprovalStore, Notifier, PendingApproval
+from freshtrack_ops.ports import ApprovalStore, Notifier
 from freshtrack_ops.restore.approval import keep_and_ask
 
 
@@ -18,15 +18,11 @@ def request_recovery_approval(
     plan, replacement = event.plan, event.replacement
     record = plan.dns.record_name if plan.dns else plan.domain
     return keep_and_ask(
-        PendingApproval(
-            execution_id=plan.execution_id,
-            task_token=event.task_token,
-            host=plan.host,
-            backup_id=plan.backup.backup_id,
-            expires_at=int(clock()) + plan.approval_timeout_s,
-        ),
+        plan,
+        event.task_token,
         store,
         notifier,
+        clock=clock,
         subject="FreshTrack disaster recovery needs approval",
         message=(
             f"APPROVAL NEEDED: move host {plan.host!r} onto the new server {replacement.replacement_id} "

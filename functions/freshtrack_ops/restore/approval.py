@@ -5,22 +5,55 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from freshtrack_ops.errors import ApprovalRejected, BackupNotFound
 from freshtrack_ops.models import ApprovalEvent
 from freshtrack_ops.ports import ApprovalStore, Notifier, PendingApproval, TaskCallbacks
 
 
+class _Backup(Protocol):
+    @property
+    def backup_id(self) -> str: ...
+
+
+class AwaitsApproval(Protocol):
+    """What a plan that waits for an approval says about itself (a restore's, a recovery's)."""
+
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def backup(self) -> _Backup: ...
+    @property
+    def approval_timeout_s(self) -> int: ...
+
+
 def keep_and_ask(
-    approval: PendingApproval, store: ApprovalStore, notifier: Notifier | None, *, subject: str, message: str
+    plan: AwaitsApproval,
+    task_token: str,
+    store: ApprovalStore,
+    notifier: Notifier | None,
+    *,
+    subject: str,
+    message: str,
+    clock: Callable[[], float] = time.time,
 ) -> str:
-    """Keep the task token (never in a message or log) until an operator answers, and ask: how every workflow
-    that waits for an approval asks for it (restore, a recovery's DNS change). The message sent, with how to
-    answer appended."""
-    store.put(approval)
+    """Keep the task token (never in a message or log) until an operator answers or the window ends, and ask: how
+    every workflow that waits for an approval asks for it (restore, a recovery's DNS change). The message sent,
+    with how to answer appended."""
+    store.put(
+        PendingApproval(
+            execution_id=plan.execution_id,
+            task_token=task_token,
+            host=plan.host,
+            backup_id=plan.backup.backup_id,
+            expires_at=int(clock()) + plan.approval_timeout_s,
+        )
+    )
     message += (
-        f"\nApprove:  opsctl approve {approval.execution_id}\n"
-        f"Reject:   opsctl reject {approval.execution_id} --reason '...'"
+        f"\nApprove:  opsctl approve {plan.execution_id}\nReject:   opsctl reject {plan.execution_id} --reason '...'"
     )
     if notifier is not None:
         notifier.publish(subject, message)
@@ -33,15 +66,11 @@ def request_approval(
     """Keep the task token until an operator answers (or the window ends), and ask; the message sent."""
     plan = event.plan
     return keep_and_ask(
-        PendingApproval(
-            execution_id=plan.execution_id,
-            task_token=event.task_token,
-            host=plan.host,
-            backup_id=plan.backup.backup_id,
-            expires_at=int(clock()) + plan.approval_timeout_s,
-        ),
+        plan,
+        event.task_token,
         store,
         notifier,
+        clock=clock,
         subject="FreshTrack restore needs approval",
         message=(
             f"APPROVAL NEEDED: restore database {plan.database!r} on host {plan.host!r} from backup "
