@@ -119,19 +119,24 @@ def _client(service: str) -> Any:
 def targets() -> TargetSet:
     """The inventory: the configured targets (the parameter, cached a minute) with the servers disaster recoveries
     changed applied (the ops table, read every time: a promotion takes effect for the very next task)."""
-    from aws_lambda_powertools.utilities import parameters
-
     from freshtrack_ops.dr.inventory import apply
 
-    raw = parameters.get_parameter(settings().targets_parameter, transform="json", max_age=TARGETS_MAX_AGE_S)
-    try:
-        configured = TargetSet.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"targets parameter: {describe_validation_error(exc)}") from exc
+    configured = configured_targets()
     try:
         return apply(configured, server_registry().load())
     except ValidationError as exc:
         raise ConfigError(f"servers of the ops table: {describe_validation_error(exc)}") from exc
+
+
+def configured_targets() -> TargetSet:
+    """The targets as the configuration file gives them (the parameter, cached a minute), before any promotion."""
+    from aws_lambda_powertools.utilities import parameters
+
+    raw = parameters.get_parameter(settings().targets_parameter, transform="json", max_age=TARGETS_MAX_AGE_S)
+    try:
+        return TargetSet.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"targets parameter: {describe_validation_error(exc)}") from exc
 
 
 def server_registry() -> DynamoServerRegistry:

@@ -198,14 +198,9 @@ def promote(event: PromoteEvent, context: LambdaContext) -> dict[str, Any]:
 def _configured_server(host: str) -> str:
     """The server the configuration file names for ``host`` (a second recovery replaces a promoted server: the
     new promotion must still match the file's entry, not the server the first one promoted)."""
-    from aws_lambda_powertools.utilities import parameters
-
     from freshtrack_ops.config import server_key
 
-    raw = parameters.get_parameter(
-        runtime.settings().targets_parameter, transform="json", max_age=runtime.TARGETS_MAX_AGE_S
-    )
-    for target in TargetSet.model_validate(raw).targets:
+    for target in runtime.configured_targets().targets:
         if target.id == host:
             return server_key(target)
     raise ConfigError(f"host: target {host!r} is no longer in the configuration")
