@@ -83,12 +83,15 @@ KNOWN_GRANTS = frozenset(
         "route53-record",
         "app-config-read",
         "app-config-write",
+        # alert webhook and remediation
+        "start-remediation",
+        "webhook-secrets",
     }
 )
 #: narrower capabilities a broader one already contains (a role holding both gets the broader one's statements)
 IMPLIED_BY = {"part-url-discard": "ssm-commands"}
 #: grants that need a resource created after the functions (granted by the control plane stack)
-LATE_GRANTS = frozenset({"start-test-restore", "task-callback"})
+LATE_GRANTS = frozenset({"start-test-restore", "start-remediation", "task-callback"})
 #: what a task may do with the task token of a workflow waiting for it (``lambda:invoke.waitForTaskToken``)
 TASK_CALLBACK_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
 BUCKET_GRANTS = frozenset({"bucket-read", "bucket-write"})

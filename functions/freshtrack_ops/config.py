@@ -24,8 +24,10 @@ from pydantic import (
     model_validator,
 )
 
+from freshtrack_ops.alerts.settings import WebhookSettings
 from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.redact import redact
+from freshtrack_ops.remediation.settings import RemediationSettings
 
 HOST_ID_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
 #: a health URL the host itself may be asked to fetch (health_check_from: host): scheme, host, port, path only.
@@ -337,6 +339,8 @@ class TargetBase(BaseModel):
     max_transfer_hours: int = Field(default=12, ge=1, le=MAX_TRANSFER_HOURS)
     #: disaster recovery onto another server (docs/disaster-recovery.md); unset: this target cannot be recovered
     dr: DrSettings | None = None
+    #: what alerts may do to this target (docs/remediation.md); the defaults map the manual's alerts
+    remediation: RemediationSettings = RemediationSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -354,6 +358,15 @@ class TargetBase(BaseModel):
         for service in self.app_services:
             if service not in self.compose_services:
                 raise ValueError(f"app_services entry {service!r} is not in compose_services")
+        remediated = [
+            *self.remediation.memory_restart_allowed,
+            *(r.service for r in self.remediation.rules if r.service),
+        ]
+        if any(rule.action == "certificate-check" for rule in self.remediation.rules):
+            remediated.append(self.remediation.caddy_service)
+        for service in remediated:
+            if service not in self.compose_services:
+                raise ValueError(f"remediation: service {service!r} is not in compose_services")
         for service in self.update.built_services:
             if service not in self.compose_services:
                 raise ValueError(f"update.built_services entry {service!r} is not in compose_services")
@@ -496,6 +509,8 @@ class DeploymentConfig(BaseModel):
     object_lock_days: int | None = Field(default=None, ge=1, le=3650)
     #: unset: the functions run outside any VPC of the account (Lambda's default)
     vpc: VpcPlacement | None = None
+    #: the alert webhook (Alertmanager, Grafana) that starts remediations (docs/remediation.md)
+    webhook: WebhookSettings = WebhookSettings()
 
     @model_validator(mode="after")
     def _unique_deployable_targets(self) -> DeploymentConfig:

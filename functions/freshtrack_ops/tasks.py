@@ -347,6 +347,45 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"table"}),
         ),
         LambdaTask(
+            "AlertWebhook",
+            "freshtrack_ops.handlers.alerts.handler",
+            "The alert webhook (API Gateway HTTP API): authenticate Alertmanager and Grafana deliveries, dedupe each "
+            "alert, match the target's rules, start remediations, audit everything",
+            # API Gateway waits at most 30 s for its integration; the webhook answers in well under a second
+            timeout_s=29,
+            memory_mb=512,
+            grants=frozenset({"targets", "table", "start-remediation", "notify", "webhook-secrets"}),
+        ),
+        LambdaTask(
+            "RemediationValidate",
+            "freshtrack_ops.handlers.remediation.validate",
+            "Validate a remediation request, resolve the target's settings, pass the guard (rate limit, circuit "
+            "breaker) and plan the commands",
+            grants=frozenset({"targets", "table", "notify"}),
+        ),
+        LambdaTask(
+            "RemediationCheck",
+            "freshtrack_ops.handlers.remediation_host.check",
+            "Check an alert's condition on the host (service running, disk use, certificate validity, memory)",
+            timeout_s=120,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "RemediationAct",
+            "freshtrack_ops.handlers.remediation_host.act",
+            "Run one remediation action on the host (compose up, restart, disk cleanup without volumes, restart the "
+            "top memory consumer, certificate check and Caddy restart)",
+            timeout_s=600,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "RemediationRecord",
+            "freshtrack_ops.handlers.remediation.record",
+            "Close a remediation's audit entry, feed the circuit breaker (escalate when it opens), word the "
+            "notification",
+            grants=frozenset({"table", "notify"}),
+        ),
+        LambdaTask(
             "RetentionProtect",
             "freshtrack_ops.handlers.retention.protect",
             "Tag the last verified backups protected, the rest expiring; forget expired catalog entries",
@@ -393,6 +432,12 @@ WORKFLOWS: dict[str, Workflow] = {
             "capture_config.asl.json",
             "Keep a target's app-config secret (.env.production, secrets/) current from its server, for disaster "
             "recovery",
+        ),
+        Workflow(
+            "remediation",
+            "remediation.asl.json",
+            "Remediate an alert on a target: guard, host lock, act (or report the commands in a dry run), verify the "
+            "alert's condition, audit and notify",
         ),
         Workflow(
             "update-fleet",

@@ -1,0 +1,1 @@
+"""The alert webhook: Alertmanager and Grafana payloads in, authenticated, deduplicated, remediations started."""

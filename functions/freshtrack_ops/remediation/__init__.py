@@ -1,0 +1,1 @@
+"""Alert-driven remediation: rules from the configuration, the guard (rate limit, circuit breaker), the actions."""
