@@ -200,3 +200,7 @@ class AppConfigTooLarge(OpsError):
 class RevisionNotFound(OpsError):
     """A bootstrap's revision (the backup manifest's app version) is not in the app repository: the replacement's
     checkout and configuration were left untouched. Never retried."""
+
+
+class RemediationSuppressed(OpsError):
+    """The remediation guard refused: the (host, action) rate limit is spent or its circuit breaker is open."""
