@@ -35,8 +35,9 @@ def _escalate(subject: str, message: str) -> None:
 @event_parser(model=ValidateRemediationEvent)
 def validate(event: ValidateRemediationEvent, context: LambdaContext) -> dict[str, Any]:
     plan = plan_remediation(
-        event, runtime.targets(), runtime.remediation_guard(), runtime.audit_log(), datetime.now(UTC), _escalate
-    )
+        event, runtime.targets(), guard=runtime.remediation_guard(), audit=runtime.audit_log(), now=datetime.now(UTC),
+        escalate=_escalate,
+    )  # fmt: skip
     logger.info(
         "remediation planned",
         extra={"host": plan.host, "action": plan.action, "route": plan.route, "audit_id": plan.audit_id},
@@ -51,8 +52,8 @@ def validate(event: ValidateRemediationEvent, context: LambdaContext) -> dict[st
 def record(event: RecordEvent, context: LambdaContext) -> dict[str, Any]:
     settings = runtime.targets().get(event.plan.host).remediation
     result = record_outcome(
-        event, settings, runtime.remediation_guard(), runtime.audit_log(), datetime.now(UTC), _escalate,
-        event.execution_id,
+        event, settings, guard=runtime.remediation_guard(), audit=runtime.audit_log(), now=datetime.now(UTC),
+        escalate=_escalate, execution_id=event.execution_id,
     )  # fmt: skip
     metrics.add_dimension(name="action", value=event.plan.action)
     metrics.add_metric(name=f"Remediation{event.outcome.title().replace('-', '')}", unit=MetricUnit.Count, value=1)

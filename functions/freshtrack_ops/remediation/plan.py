@@ -65,6 +65,7 @@ def _headline(request: RemediationRequest) -> str:
 def plan_remediation(
     event: ValidateRemediationEvent,
     targets: TargetSet,
+    *,
     guard: RemediationGuard,
     audit: AuditLog,
     now: datetime,

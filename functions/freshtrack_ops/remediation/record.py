@@ -72,6 +72,7 @@ def describe(outcome: RemediationOutcome) -> tuple[str, str]:
 def record_outcome(
     outcome: RemediationOutcome,
     settings: RemediationSettings,
+    *,
     guard: RemediationGuard,
     audit: AuditLog,
     now: datetime,
