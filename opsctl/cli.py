@@ -1,7 +1,7 @@
 """opsctl: the operator's command line.
 
 opsctl demo                                  run the demo on the embedded local plane
-opsctl schema backup|test-restore|restore|update|update-fleet|rollback|disaster-recovery|capture-config
+opsctl schema backup|test-restore|restore|update|update-fleet|rollback|disaster-recovery|capture-config|remediation
                                              print the JSON schema of a workflow's input
 opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
 opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
@@ -22,6 +22,9 @@ opsctl start disaster-recovery --host prod --mode recover --confirm app.example.
                                              domain's record and the inventory move to the new server)
 opsctl start capture-config --host prod --state-machine-arn ARN
                                              the app config into its secret now (daily by dr.capture_schedule)
+opsctl start remediation --host prod --action compose-up|restart-service|disk-cleanup|restart-top-memory|
+                    certificate-check|notify-only [--service backend] [--dry-run] --state-machine-arn ARN
+                                             one of the alert actions by hand (same guard, lock and audit)
                                              validate the input locally, then start the execution
 opsctl halt-fleet EXECUTION_ARN --table OPS_TABLE --reason TEXT
                                              stop a fleet update from starting more hosts (running ones finish)
@@ -41,6 +44,7 @@ from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import describe_validation_error
 from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
+from freshtrack_ops.remediation.models import RemediationRequest
 from freshtrack_ops.fleet.models import FleetUpdateRequest
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
 from freshtrack_ops.update.models import RollbackRequest, UpdateRequest
@@ -54,6 +58,7 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "rollback": RollbackRequest,
     "disaster-recovery": DisasterRecoveryRequest,
     "capture-config": CaptureConfigRequest,
+    "remediation": RemediationRequest,
 }
 
 
@@ -90,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--targets", help="update-fleet: all, or target ids in rollout order, comma-separated")
     start.add_argument("--canary", help="update-fleet: the target updated first, alone (default: the first)")
     start.add_argument("--max-concurrency", type=int, help="update-fleet: hosts updated at once after the canary")
+    start.add_argument("--action", help="remediation: what to do (docs/remediation.md)")
+    start.add_argument("--service", help="remediation: the service (compose-up: default all; restart-service)")
+    start.add_argument(
+        "--dry-run", action="store_const", const=True, help="remediation: report the commands, change nothing"
+    )
     start.add_argument("--state-machine-arn", required=True)
     start.add_argument("--wait", action="store_true", help="poll until the execution ends")
     for verb in ("approve", "reject"):
@@ -163,6 +173,9 @@ def _start(args: argparse.Namespace) -> int:
         "targets": _targets(args.targets),
         "canary": args.canary,
         "max_concurrency": args.max_concurrency,
+        "action": args.action,
+        "service": args.service,
+        "dry_run": args.dry_run,
     }
     raw: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
     try:
