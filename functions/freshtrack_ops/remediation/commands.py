@@ -71,17 +71,12 @@ def planned_commands(target: Target, action: str, service: str | None) -> list[s
 
 def ran_as_planned(target: Target, action: str, planned: list[str], ran: list[str]) -> bool:
     """``ran`` is ``planned`` with the service the host chose (restart-top-memory: one of the allowed list)."""
-    if len(planned) != len(ran):
-        return False
-    chosen = _CHOSEN_ON_HOST.format(", ".join(target.remediation.memory_restart_allowed))
-    for plan, done in zip(planned, ran, strict=True):
-        if chosen in plan and action == "restart-top-memory":
-            prefix = plan.removesuffix(chosen)
-            if (
-                not done.startswith(prefix)
-                or done.removeprefix(prefix) not in target.remediation.memory_restart_allowed
-            ):
-                return False
-        elif plan != done:
-            return False
-    return True
+    allowed = target.remediation.memory_restart_allowed
+    chosen = _CHOSEN_ON_HOST.format(", ".join(allowed))
+
+    def agrees(plan: str, done: str) -> bool:
+        if action == "restart-top-memory" and chosen in plan:
+            return done in {plan.replace(chosen, service) for service in allowed}
+        return done == plan
+
+    return len(planned) == len(ran) and all(agrees(p, d) for p, d in zip(planned, ran, strict=True))

@@ -51,7 +51,8 @@ percent_above() {
 # for each running SERVICE and the top consumer of all ("<prefix>.top_container", "<prefix>.top_mem_percent");
 # sets ftops_top_service to the top consumer among the SERVICEs ("" when none of them runs).
 # A service's container is found by its name from `compose ps` (exact), never by a name suffix: "backend"
-# must not match another project's or service's "...-backend-1".
+# must not match another project's or service's "...-backend-1". `--format json` is docker's one JSON object per
+# container and line (docker-container-stats(1): "'json': Print in JSON format"), MemPerc as "31.00%".
 # shellcheck disable=SC2034  # ftops_top_service is read by the caller
 memory_stats() {
   local prefix="$1" stats line service container percent top_percent=-1 all_top_percent=-1 all_top=""
