@@ -34,8 +34,12 @@ class Deliveries:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self.slow_started = threading.Event()
 
     def __call__(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        if event["rawQueryString"] == "slow=1":
+            self.slow_started.set()
+            time.sleep(1.0)
         with self._lock:
             self.events.append(event)
         return {"statusCode": 202, "headers": {"content-type": "application/json"}, "body": '{"accepted": 1}'}
@@ -237,6 +241,44 @@ def test_webhook_credentials_are_the_secrets(plane: LocalPlane) -> None:
     event = DELIVERIES.events[-1]
     assert event["routeKey"] == "POST /grafana" and event["body"] == body.decode()
     assert event["headers"]["x-grafana-alerting-signature"] == expected
+
+
+def test_wait_idle_waits_for_a_webhook_request_in_flight(plane: LocalPlane) -> None:
+    url, headers = plane.webhook("alertmanager")
+    request = urllib.request.Request(f"{url}?slow=1", data=b"{}", headers=headers, method="POST")
+    sender = threading.Thread(target=lambda: urllib.request.urlopen(request, timeout=10).close())
+    sender.start()
+    assert DELIVERIES.slow_started.wait(5)
+    began = time.monotonic()
+    plane.wait_idle(timeout_s=10)
+    # it returned only once the handler had finished (Alertmanager may deliver meanwhile: count only this one)
+    assert [e for e in DELIVERIES.events if e["rawQueryString"] == "slow=1"]
+    assert time.monotonic() - began > 0.5
+    sender.join(5)
+
+
+def echo_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Routed as the AlertWebhook function for one test: what API Gateway's integration handed it."""
+    return {"statusCode": 207, "body": json.dumps({"function": context.function_name, "path": event["rawPath"]})}
+
+
+def test_bridge_invokes_the_alert_webhook_function_by_default(plane: LocalPlane) -> None:
+    from opsctl.local import moto_patches
+    from opsctl.local.monitoring.bridge import lambda_invoker
+    from opsctl.local.names import function_name
+
+    name = function_name("AlertWebhook")
+    deployed = moto_patches.STATE.routes[name]
+    assert deployed[0] == "freshtrack_ops.handlers.alerts.handler"
+    moto_patches.STATE.routes[name] = (f"{__name__}.echo_handler", deployed[1], deployed[2])
+    server = WebhookBridge(lambda_invoker("AlertWebhook"))
+    server.start()
+    try:
+        status, _headers, body = post(server.url, "/grafana", b"{}")
+    finally:
+        server.stop()
+        moto_patches.STATE.routes[name] = deployed
+    assert (status, json.loads(body)) == (207, {"function": name, "path": "/grafana"})
 
 
 def test_stop_leaves_no_process_behind(plane: LocalPlane) -> None:

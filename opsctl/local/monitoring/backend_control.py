@@ -81,6 +81,8 @@ def follow(state_dir: Path, *, service_running: bool, restarted: bool = False) -
 
 def stop(state_dir: Path) -> bool:
     """Stop the backend process if it runs (the host is being torn down); True when one ran."""
+    if not (state_dir / PID_FILE).exists():
+        return False
     with _locked(state_dir):
         return process.stop(state_dir / PID_FILE, marker(state_dir))
 
