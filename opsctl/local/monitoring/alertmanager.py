@@ -86,7 +86,9 @@ class Alertmanager:
             "--cluster.listen-address=",
             "--log.level=warn",
         ]
-        self._pid = process.spawn(argv, pid_file=self.pid_file, log_file=self.log_file, cwd=self.root)
+        self._pid = process.spawn(
+            argv, pid_file=self.pid_file, log_file=self.log_file, cwd=self.root, die_with_parent=True
+        )
 
     def wait_ready(self, timeout_s: float = 15.0) -> None:
         process.wait_http(

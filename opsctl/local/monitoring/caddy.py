@@ -77,7 +77,9 @@ class Caddy:
             "XDG_CONFIG_HOME": str(self.root / "config"),
         }
         argv = [str(CADDY), "run", "--config", str(self.config), "--adapter", "caddyfile"]
-        self._pid = process.spawn(argv, pid_file=self.pid_file, log_file=self.log_file, env=env, cwd=self.root)
+        self._pid = process.spawn(
+            argv, pid_file=self.pid_file, log_file=self.log_file, env=env, cwd=self.root, die_with_parent=True
+        )
 
     def wait_ready(self, timeout_s: float = 10.0) -> None:
         """Until a TLS request verified against this Caddy's root gets an HTTP answer (any status: the backend

@@ -21,6 +21,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 STOP_TIMEOUT_S = 5.0
+#: util-linux ``setpriv --pdeathsig``: the daemon gets SIGTERM when the thread that started it ends, so a plane
+#: process killed before it could stop its daemons takes them along
+SETPRIV = Path("/usr/bin/setpriv")
 
 
 class DaemonError(RuntimeError):
@@ -48,13 +51,16 @@ def spawn(
     log_file: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    die_with_parent: bool = False,
 ) -> int:
     """Start ``argv`` in a new session (setsid: no terminal, its own process group), output to ``log_file``;
-    the pid is written to ``pid_file``. The caller keeps no handle: whoever stops it goes by the pid file."""
+    the pid is written to ``pid_file``. The caller keeps no handle: whoever stops it goes by the pid file.
+    ``die_with_parent``: SIGTERM it when the calling thread ends (``SETPRIV``, when installed)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    prefix = [str(SETPRIV), "--pdeathsig", "TERM", "--"] if die_with_parent and SETPRIV.exists() else []
     with log_file.open("ab") as log:
         proc = subprocess.Popen(
-            list(argv),
+            [*prefix, *argv],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -4,7 +4,9 @@ Alertmanager for all of them, every process on a free port of 127.0.0.1, its fil
 Start-up spawns every process first and only then waits for their readiness (backend port, Caddy's TLS answer,
 ``/-/ready`` of Prometheus and Alertmanager), so the stack costs about as long as its slowest member
 (``start_seconds``). ``stop`` SIGTERMs all of them (by pid file; the backend processes through
-``backend_control``, as the hosts' docker shims do).
+``backend_control``, as the hosts' docker shims do). Should the plane's process die without stopping them, the
+backends exit by themselves (they watch its pid) and Caddy, Prometheus and Alertmanager get SIGTERM from the kernel
+(``process.spawn(die_with_parent=True)``: the thread that started the stack must live as long as the plane).
 
 TLS with verification on: the control plane fetches a monitored target's health URL,
 ``https://127.0.0.1:<caddy port>/api/health``, with Python's default SSL context, which reads ``SSL_CERT_FILE``:
