@@ -57,6 +57,11 @@ class Settings(BaseModel):
     keep_monthly: int = Field(default=0, ge=0, le=240)
     notification_topic_arn: str = ""
     test_restore_state_machine_arn: str = ""
+    #: the alert webhook: the workflow it starts, its two secrets, and the deployment's ``webhook`` section as JSON
+    remediation_state_machine_arn: str = ""
+    alertmanager_secret_arn: str = ""
+    grafana_secret_arn: str = ""
+    webhook_settings: str = ""
     #: the names of the SSM Command documents are ``<prefix>FreshTrackOps-<script>``
     ssm_document_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
     #: where the SSM agent writes command output in the backup bucket

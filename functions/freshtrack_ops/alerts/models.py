@@ -1,0 +1,117 @@
+"""The two webhook formats, strict: Prometheus Alertmanager's payload version 4 (Alertmanager 0.25) and Grafana unified
+alerting's webhook payload (version 1). Both reduce to one ``Alert``.
+
+Unknown fields are refused (extra="forbid"): a body of neither format is a 400, never a guess. Grafana adds optional
+per-alert fields over its versions; those its docs list are declared.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from freshtrack_ops.remediation.models import AlertSource
+
+Labels = dict[Annotated[str, StringConstraints(max_length=256)], Annotated[str, StringConstraints(max_length=4096)]]
+Text = Annotated[str, StringConstraints(max_length=16_384)]
+Url = Annotated[str, StringConstraints(max_length=4096)]
+#: an alert batch larger than this is refused (Alertmanager's max_alerts truncates above it; storms arrive in many)
+MAX_ALERTS = 1000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AlertmanagerAlert(_Strict):
+    status: Literal["firing", "resolved"]
+    labels: Labels
+    annotations: Labels = Field(default_factory=dict)
+    startsAt: datetime  # noqa: N815 - the wire format's names
+    endsAt: datetime  # noqa: N815
+    generatorURL: Url = ""  # noqa: N815
+    fingerprint: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{1,64}$")]
+
+
+class AlertmanagerPayload(_Strict):
+    """https://prometheus.io/docs/alerting/latest/configuration/#webhook_config"""
+
+    version: Literal["4"]
+    groupKey: Text  # noqa: N815
+    truncatedAlerts: int = Field(default=0, ge=0)  # noqa: N815
+    status: Literal["firing", "resolved"]
+    receiver: Text
+    groupLabels: Labels  # noqa: N815
+    commonLabels: Labels  # noqa: N815
+    commonAnnotations: Labels  # noqa: N815
+    externalURL: Url  # noqa: N815
+    alerts: list[AlertmanagerAlert] = Field(max_length=MAX_ALERTS)
+
+
+class GrafanaAlert(AlertmanagerAlert):
+    silenceURL: Url = ""  # noqa: N815
+    dashboardURL: Url = ""  # noqa: N815
+    panelURL: Url = ""  # noqa: N815
+    values: dict[str, float | int | None] | None = None
+    valueString: Text = ""  # noqa: N815
+    imageURL: Url = ""  # noqa: N815
+    orgId: int | None = None  # noqa: N815
+
+
+class GrafanaPayload(_Strict):
+    """https://grafana.com/docs/grafana/latest/alerting/configure-notifications/manage-contact-points/integrations/webhook-notifier/"""
+
+    version: Literal["1"]
+    groupKey: Text  # noqa: N815
+    truncatedAlerts: int = Field(default=0, ge=0)  # noqa: N815
+    status: Literal["firing", "resolved"]
+    receiver: Text
+    groupLabels: Labels  # noqa: N815
+    commonLabels: Labels  # noqa: N815
+    commonAnnotations: Labels  # noqa: N815
+    externalURL: Url  # noqa: N815
+    alerts: list[GrafanaAlert] = Field(max_length=MAX_ALERTS)
+    orgId: int  # noqa: N815
+    title: Text = ""
+    state: Literal["alerting", "ok", "pending", "no_data", "nodata", "paused", "error"] = "alerting"
+    message: Text = ""
+
+
+class Alert(_Strict):
+    """One alert, whichever format brought it."""
+
+    source: AlertSource
+    alertname: str
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    fingerprint: str
+    starts_at: datetime
+
+    @property
+    def dedupe_key(self) -> str:
+        """fingerprint + startsAt: one firing episode of one alert (DESIGN section 6)."""
+        return f"{self.source}-{self.fingerprint}-{int(self.starts_at.timestamp())}"
+
+    @property
+    def summary(self) -> str:
+        text = self.annotations.get("summary") or self.annotations.get("description") or ""
+        return " ".join(text.split())[:300]
+
+
+def alerts_of(payload: AlertmanagerPayload | GrafanaPayload) -> list[Alert]:
+    source: AlertSource = "grafana" if isinstance(payload, GrafanaPayload) else "alertmanager"
+    return [
+        Alert(
+            source=source,
+            alertname=alert.labels.get("alertname", ""),
+            status=alert.status,
+            labels=dict(alert.labels),
+            annotations=dict(alert.annotations),
+            fingerprint=alert.fingerprint,
+            starts_at=alert.startsAt,
+        )
+        for alert in payload.alerts
+    ]
