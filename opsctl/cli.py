@@ -44,9 +44,9 @@ from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import describe_validation_error
 from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
-from freshtrack_ops.remediation.models import RemediationRequest
 from freshtrack_ops.fleet.models import FleetUpdateRequest
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
+from freshtrack_ops.remediation.models import RemediationRequest
 from freshtrack_ops.update.models import RollbackRequest, UpdateRequest
 
 INPUT_MODELS: dict[str, type[BaseModel]] = {

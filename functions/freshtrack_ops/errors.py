@@ -204,3 +204,8 @@ class RevisionNotFound(OpsError):
 
 class RemediationSuppressed(OpsError):
     """The remediation guard refused: the (host, action) rate limit is spent or its circuit breaker is open."""
+
+
+class RemediationFailed(OpsError):
+    """A remediation did not clear the alert's condition: an action's command failed or found nothing to act on
+    (no allowed service running), or the condition still held after remediation.verify_timeout_s."""

@@ -306,6 +306,11 @@ class LocalHost:
         """Set (or clear with None) one faults.json entry, e.g. ``pg_dump`` / ``{"drop_connection_after_bytes": 1}``."""
         faults.set_fault(ShimState(self.state_dir), name, spec)
 
+    def set_memory_fault(self, service: str, mem_percent: float | None) -> None:
+        """``docker stats`` reports ``mem_percent`` MEM % for ``service`` until it stops or restarts (a leak the
+        manual's High Memory Usage alert sees); None clears it (faults.py ``stats``)."""
+        faults.set_stats_fault(ShimState(self.state_dir), service, mem_percent)
+
     def commands(self) -> list[list[str]]:
         """Every docker invocation so far (argv lists, ``["docker", "compose", ...]``)."""
         try:

@@ -224,14 +224,34 @@ def test_pg_restore_fault_touches_nothing(host: LocalHost) -> None:
 
 def test_system_prune_and_stats_are_recorded(host: LocalHost) -> None:
     assert docker(host, "system", "prune", "-af").returncode == 0
-    warned = docker(host, "system", "prune", "-f", "--volumes")
-    assert b"WARNING" in warned.stderr
+    pruned = len(host.shim_state()["prunes"])
+    for volumes in ("--volumes", "--volumes=true"):
+        refused = docker(host, "system", "prune", "-af", volumes)
+        assert refused.returncode == 1 and b"REFUSED" in refused.stderr and b"Nothing was pruned" in refused.stderr
+        assert b"Total reclaimed space" not in refused.stdout
     prunes = host.shim_state()["prunes"]
-    assert [p["volumes"] for p in prunes[-2:]] == [False, True]
+    assert len(prunes) == pruned and not any(p["volumes"] for p in prunes)
     stats = docker(host, "stats", "--no-stream").stdout.decode()
     assert "CPU %" in stats and "MEM USAGE / LIMIT" in stats and "freshtrack-pro-backend-1" in stats
+    assert docker(host, "stats", "--no-stream").stdout.decode() == stats  # deterministic
     assert b"TYPE" in docker(host, "system", "df").stdout
-    assert ["docker", "system", "prune", "-f", "--volumes"] in host.commands()
+    assert ["docker", "system", "prune", "-af", "--volumes"] in host.commands()
+
+
+def test_a_memory_fault_lasts_until_the_service_restarts(host: LocalHost) -> None:
+    def mem_percent() -> dict[str, str]:
+        lines = docker(host, "stats", "--no-stream", "--format", "json").stdout.decode().splitlines()
+        return {row["Name"]: row["MemPerc"] for row in map(json.loads, lines)}
+
+    assert mem_percent()["freshtrack-pro-backend-1"] == "31.00%"
+    host.set_memory_fault("backend", 96.0)
+    assert mem_percent()["freshtrack-pro-backend-1"] == "96.00%"
+    assert mem_percent()["freshtrack-pro-worker-1"] == "22.00%"
+    assert docker(host, "compose", "restart", "worker").returncode == 0
+    assert mem_percent()["freshtrack-pro-backend-1"] == "96.00%", "another service's restart leaves it"
+    assert docker(host, "compose", "restart", "backend").returncode == 0
+    assert mem_percent()["freshtrack-pro-backend-1"] == "31.00%"
+    assert not (host.state_dir / "faults.json").exists()
 
 
 @needs_sshd

@@ -214,11 +214,34 @@ PARAMETERS: dict[str, HostParameter] = {
         ),
         HostParameter(
             "ACTION",
-            r"^(create-scratch|drop-scratch|recreate-live|stop|start|status)$",
-            "What database.sh / services.sh should do",
-            max_chars=14,
+            r"^(create-scratch|drop-scratch|recreate-live|stop|start|status"
+            r"|compose-up|restart-service|disk-cleanup|restart-top-memory|certificate-check)$",
+            "What database.sh / services.sh should do, or the remediation action remediate.sh runs and "
+            "remediation_check.sh checks (each script refuses the others' actions)",
+            max_chars=len("restart-top-memory"),
         ),
         HostParameter("SERVICES", SERVICES_PATTERN, "Space-separated services", "", max_chars=SERVICES_MAX_CHARS),
+        HostParameter(
+            "SERVICE",
+            r"^([a-z][a-z0-9_-]{0,62})?$",
+            "The one compose service a remediation acts on (empty: compose-up starts all of them)",
+            "",
+            max_chars=63,
+        ),
+        HostParameter(
+            "CADDY_SERVICE",
+            SERVICE_PATTERN,
+            "The compose service running Caddy (certificate-check)",
+            "caddy",
+            max_chars=63,
+        ),
+        HostParameter(
+            "CERT_PORT",
+            decimal_range_pattern(1, 65535),
+            "The port on 127.0.0.1 whose certificate certificate-check reads (SNI: DOMAIN)",
+            "443",
+            max_chars=5,
+        ),
         HostParameter(
             "PG_DUMP_COMPRESS", r"^([0-9]|lz4|zstd)?$", "pg_dump --compress value (empty: default)", "", max_chars=4
         ),
@@ -392,6 +415,17 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "dr_capture_config.sh": ("APP_DIR",),
     "ssm_dr_capture_config.sh": ("APP_DIR", "UPLOAD_URL"),
     "dr_bootstrap.sh": ("APP_DIR", "GIT_REVISION", "PAYLOAD_URL"),
+    "remediate.sh": (
+        "APP_DIR",
+        "DOCKER_BIN",
+        "ACTION",
+        "SERVICE",
+        "SERVICES",
+        "CADDY_SERVICE",
+        "DOMAIN",
+        "CERT_PORT",
+    ),
+    "remediation_check.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICES", "DOMAIN", "CERT_PORT"),
 }
 
 

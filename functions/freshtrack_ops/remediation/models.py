@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 
 from freshtrack_ops.models import HostRef, ServiceRef, Strict
-from freshtrack_ops.remediation.settings import Action, AlertName
+from freshtrack_ops.remediation.settings import HOST_ACTIONS, Action, AlertName
 
 AlertSource = Literal["alertmanager", "grafana", "console"]
 #: Alertmanager's fingerprint is 16 hex digits; Grafana's too (a hash of the labels)
@@ -93,3 +93,45 @@ class RemediationRecord(Strict):
     subject: Annotated[str, StringConstraints(max_length=100)]
     message: str
     escalated: bool
+
+
+#: what a host report's facts hold (a service's state, a percentage, a date)
+Fact = str | int | float
+
+
+class RemediationHostEvent(Strict):
+    """What the Act, CheckBefore and Verify states pass the host steps (plan.host, plan.action, plan.service)."""
+
+    host: HostRef
+    action: Action
+    service: ServiceRef | None = None
+
+    @field_validator("action")
+    @classmethod
+    def _acts_on_the_host(cls, action: Action) -> Action:
+        if action not in HOST_ACTIONS:
+            raise ValueError(f"{action} runs nothing on the host")
+        return action
+
+
+class ActionReport(Strict):
+    """What an action did: the commands that ran (as the manual writes them), the facts they read before and
+    after, whether anything changed (the act state's result, the notification's 'Ran:')."""
+
+    action: Action
+    #: the service acted on: the request's, or the one restart-top-memory chose (None: compose-up of all)
+    service: ServiceRef | None
+    commands: list[str]
+    changed: bool
+    before: dict[str, Fact]
+    after: dict[str, Fact]
+    summary: str
+
+
+class ConditionReport(Strict):
+    """The alert's condition on the host: ``ok`` when it no longer holds (the Verify state loops on it)."""
+
+    action: Action
+    ok: bool
+    facts: dict[str, Fact]
+    summary: str

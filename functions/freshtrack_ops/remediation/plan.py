@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from freshtrack_ops.config import Target, TargetSet, describe_validation_error
 from freshtrack_ops.errors import InvalidInput, RemediationSuppressed
-from freshtrack_ops.remediation.commands import planned_commands
+from freshtrack_ops.remediation.commands import check_service, planned_commands
 from freshtrack_ops.remediation.guard import AuditEntry, AuditLog, RemediationGuard
 from freshtrack_ops.remediation.models import RemediationPlan, RemediationRequest, Route, ValidateRemediationEvent
 from freshtrack_ops.remediation.settings import HOST_ACTIONS
@@ -34,16 +34,6 @@ def parse_request(raw: dict[str, object]) -> RemediationRequest:
 def console_audit_id(execution_id: str) -> str:
     """The audit id of a remediation started by hand: derived from the execution, so a retried task reuses it."""
     return "console-" + hashlib.sha256(execution_id.encode()).hexdigest()[:32]
-
-
-def _check_service(request: RemediationRequest, target: Target) -> None:
-    if request.action == "restart-service" and request.service is None:
-        raise InvalidInput("service: restart-service needs the service to restart (got None)")
-    if request.service is not None and request.action not in ("compose-up", "restart-service"):
-        raise InvalidInput(f"service: only compose-up and restart-service take a service (got {request.service!r})")
-    if request.service is not None and request.service not in target.compose_services:
-        known = ", ".join(target.compose_services)
-        raise InvalidInput(f"service: not a service of target {target.id!r} ({known}) (got {request.service!r})")
 
 
 def _route(request: RemediationRequest, target: Target) -> Route:
@@ -75,7 +65,7 @@ def plan_remediation(
     started by hand (the webhook passes the guard itself before it starts an execution, and says so in audit_id)."""
     request = parse_request(event.request)
     target = targets.get(request.host)
-    _check_service(request, target)
+    check_service(target, request.action, request.service)
     settings = target.remediation
     route = _route(request, target)
     audit_id = request.audit_id or console_audit_id(event.execution_id)

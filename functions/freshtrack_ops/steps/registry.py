@@ -8,6 +8,7 @@ from freshtrack_ops.steps.backup import DumpStep, PreflightStep
 from freshtrack_ops.steps.base import AnyStep, DataStep
 from freshtrack_ops.steps.dr import BootstrapStep, CaptureConfigStep
 from freshtrack_ops.steps.job_poll import JobPollStep
+from freshtrack_ops.steps.remediation import RemediationActStep, RemediationCheckStep
 from freshtrack_ops.steps.restore import CountsStep, DatabaseStep, HealthStep, LoadStep, ServicesStep, VerifyStep
 from freshtrack_ops.steps.update import (
     CheckoutStep,
@@ -39,6 +40,8 @@ IMAGES = ImagesStep()
 PIN_IMAGES = PinImagesStep()
 DR_CAPTURE_CONFIG = CaptureConfigStep()
 DR_BOOTSTRAP = BootstrapStep()
+REMEDIATION_ACT = RemediationActStep()
+REMEDIATION_CHECK = RemediationCheckStep()
 
 DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD, DEPLOY)}
 STEPS: dict[str, AnyStep] = {
@@ -63,5 +66,7 @@ STEPS: dict[str, AnyStep] = {
         PIN_IMAGES,
         DR_CAPTURE_CONFIG,
         DR_BOOTSTRAP,
+        REMEDIATION_ACT,
+        REMEDIATION_CHECK,
     )
 }

@@ -1,4 +1,5 @@
-"""The engine-wide commands: ``system df``, ``system prune``, ``stats --no-stream`` (deterministic numbers) and
+"""The engine-wide commands: ``system df``, ``system prune`` (never ``--volumes``: refused), ``stats --no-stream``
+(deterministic numbers, or a fault's memory) and
 ``image inspect`` of the images the host has (``images``).
 
 ``image inspect [--format TEMPLATE] IMAGE...``: IMAGE is an id (``sha256:<hex>`` or at least 12 hex digits of
@@ -18,7 +19,7 @@ import re
 import sys
 from typing import Any, TextIO
 
-from opsctl.local.docker_shim import images
+from opsctl.local.docker_shim import faults, images
 from opsctl.local.docker_shim.args import split_opts
 from opsctl.local.docker_shim.output import container_id, write_table
 from opsctl.local.docker_shim.state import ShimError, ShimState, iso, now
@@ -63,17 +64,21 @@ class Engine:
         return 0
 
     def system_prune(self, args: list[str]) -> int:
+        """``system prune [-a] [-f]``; ``--volumes`` (in any form) is refused: nothing is pruned, exit 1."""
         opts, _ = split_opts(args, frozenset({"--filter"}))
         everything = "-a" in opts or "--all" in opts
-        volumes = "--volumes" in opts
         force = "-f" in opts or "--force" in opts
+        if "--volumes" in opts:
+            # The manual's Disk Space line has it, and on a real host it removes every volume no container uses:
+            # the database's data whenever postgres is stopped. No FreshTrack Ops path may ever pass it.
+            raise ShimError(
+                "docker shim: REFUSED `docker system prune --volumes`: it would delete every volume no running "
+                "container uses (the database's data when postgres is stopped). Nothing was pruned."
+            )
         self.out.write(
             "WARNING! This will remove:\n  - all stopped containers\n"
             "  - all networks not used by at least one container\n"
         )
-        if volumes:
-            self.out.write("  - all anonymous volumes not used by at least one container\n")
-            self.err.write("WARNING: --volumes given: volumes (including database data) would be removed!\n")
         images = "all images without at least one container associated to them" if everything else "all dangling images"
         self.out.write(f"  - {images}\n  - unused build cache\n")
         if not force:
@@ -85,14 +90,17 @@ class Engine:
         reclaimed = "1.46GB" if self._reclaimable() or not self.s.read()["prunes"] else "0B"
         with self.s.locked():
             data = self.s.read()
-            data["prunes"].append({"ts": iso(now()), "args": args, "all": everything, "volumes": volumes})
+            data["prunes"].append({"ts": iso(now()), "args": args, "all": everything, "volumes": False})
             self.s.write(data)
         self.out.write(f"\nTotal reclaimed space: {reclaimed}\n")
         return 0
 
     def stats(self, args: list[str]) -> int:
+        """``stats --no-stream [--format json] [NAME...]``: FAKE_USAGE's numbers, but a service's ``stats`` fault
+        (faults.py) sets its MEM % until it restarts."""
         opts, names = split_opts(args, frozenset({"--format"}))
         limits = self.s.limits()
+        memory_faults = faults.stats_faults(self.s)
         rows = []
         for svc in self.s.services:
             container = self.s.container(svc)
@@ -101,6 +109,8 @@ class Engine:
             if self.s.service_state(svc).get("state") != "running":
                 continue
             cpu, frac = FAKE_USAGE.get(svc, (1.0, 0.1))
+            if svc in memory_faults:
+                frac = memory_faults[svc] / 100
             cpus, mem_mb = limits.get(svc, (1.0, 1024))
             used = mem_mb * frac
             mem = f"{used:.1f}MiB / {mem_mb / 1024:.2f}GiB" if mem_mb >= 1024 else f"{used:.1f}MiB / {mem_mb}MiB"

@@ -13,6 +13,10 @@ A fault for an exec'd command is one of:
 
 and may add ``unless_arg`` (calls carrying that argument are spared, e.g. a ``pg_restore --list`` while real
 restores fail) and ``times`` (the fault fires only N times). ``compose:<sub>`` takes ``fail`` and ``message``.
+
+``stats`` is no command's fault but ``docker stats``' numbers: ``{"stats": {"backend": {"mem_percent": 96.0}}}``
+makes the service's MEM % 96 (a leak, the manual's High Memory Usage) until its container stops or restarts
+(``ShimState.set_service`` forgets it then, as a new process starts with fresh memory).
 """
 
 from __future__ import annotations
@@ -72,6 +76,38 @@ def set_fault(state: ShimState, name: str, spec: dict[str, Any] | None) -> None:
             write_json_atomic(path, faults)
         else:
             path.unlink(missing_ok=True)
+
+
+def set_stats_fault(state: ShimState, service: str, mem_percent: float | None) -> None:
+    """Make ``docker stats`` report ``mem_percent`` for ``service`` (None: its real, deterministic number)."""
+    with state.locked():
+        faults = state.faults()
+        stats = dict(faults.get("stats") or {})
+        if mem_percent is None:
+            stats.pop(service, None)
+        else:
+            stats[service] = {"mem_percent": float(mem_percent)}
+        if stats:
+            faults["stats"] = stats
+        else:
+            faults.pop("stats", None)
+        path = state.dir / FAULTS_FILE
+        if faults:
+            write_json_atomic(path, faults)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def stats_faults(state: ShimState) -> dict[str, float]:
+    """The MEM % the ``stats`` fault sets, per service."""
+    stats = state.faults().get("stats")
+    if not isinstance(stats, dict):
+        return {}
+    return {
+        str(service): float(spec["mem_percent"])
+        for service, spec in stats.items()
+        if isinstance(spec, dict) and "mem_percent" in spec
+    }
 
 
 def check_compose(state: ShimState, sub: str) -> None:

@@ -168,6 +168,8 @@ class ShimState:
         current = data["services"].get(service, {})
         if current.get("state") == state and state == "running":
             return
+        if current.get("state") != state:
+            self._forget_stats_fault(service)
         if service == "postgres":
             if state == "running":
                 self.pg_ctl("start")
@@ -183,6 +185,21 @@ class ShimState:
             self.log(service, STOP_LINES.get(service, ["stopped"]))
         else:
             self.log(service, [f"process exited with code {exit_code}"])
+
+    def _forget_stats_fault(self, service: str) -> None:
+        """A container that stops or starts is a new process: the memory a ``stats`` fault gave the old one is gone
+        (faults.py). The caller holds the lock (``set_service``'s callers do)."""
+        faults = self.faults()
+        stats = faults.get("stats")
+        if not isinstance(stats, dict) or service not in stats:
+            return
+        stats.pop(service)
+        if not stats:
+            faults.pop("stats")
+        if faults:
+            write_json_atomic(self.dir / "faults.json", faults)
+        else:
+            (self.dir / "faults.json").unlink(missing_ok=True)
 
     def pg_ctl(self, action: str) -> None:
         pg: dict[str, Any] = self.host.get("pg", {})
