@@ -800,7 +800,7 @@ class ControlPlaneStack(Stack):
         notifications = Notifications(self, "Notifications", key=data_key, emails=config.notification_emails)
         ssm_instances = {t.instance_id for t in config.targets if isinstance(t, SsmTarget)}
         webhook_secrets = (
-            WebhookSecrets(self, "WebhookSecrets", deployment=config.name, key=data_key)
+            WebhookSecrets(self, "WebhookSecrets", deployment=config.name, key=data_key, settings=config.webhook)
             if config.webhook.enabled
             else None
         )

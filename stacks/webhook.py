@@ -33,7 +33,7 @@ from constructs import Construct
 from freshtrack_ops.alerts.settings import WebhookSettings
 from stacks.function_factory import LOG_RETENTION, POWERTOOLS_ENV
 from stacks.nag import acknowledge
-from stacks.webhook_names import SECRET_ENV, SECRET_FIELDS, WEBHOOK_SOURCES, WebhookSource, webhook_secret_name
+from stacks.webhook_names import SECRET_ENV, WEBHOOK_SOURCES, WebhookSource, secret_shape, webhook_secret_name
 
 #: the generated values: letters and digits only (no character YAML, a header or a shell would need to quote),
 #: 48 of them (~285 bits)
@@ -90,19 +90,23 @@ class AccessLogSettings:
 class WebhookSecrets(Construct):
     """The two webhook secrets with generated values, encrypted with the deployment's data key."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, deployment: str, key: kms.IKey) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, deployment: str, key: kms.IKey, settings: WebhookSettings
+    ) -> None:
         super().__init__(scope, construct_id)
         self.secrets: dict[WebhookSource, secretsmanager.Secret] = {}
         for source in WEBHOOK_SOURCES:
+            fixed, generated = secret_shape(source, settings.alertmanager_auth)
             secret = secretsmanager.Secret(
                 self,
                 source.capitalize(),
                 secret_name=webhook_secret_name(deployment, source),
-                description=f"FreshTrack Ops alert webhook: {source}'s credential ({SECRET_FIELDS[source]})",
+                description=f"FreshTrack Ops alert webhook: {source}'s credential ({generated})",
                 encryption_key=key,
                 generate_secret_string=secretsmanager.SecretStringGenerator(
-                    secret_string_template="{}",  # noqa: S106 - an empty JSON object the value is added to
-                    generate_string_key=SECRET_FIELDS[source],
+                    # the fixed fields; Secrets Manager adds the generated value under ``generated``
+                    secret_string_template=json.dumps(fixed),
+                    generate_string_key=generated,
                     exclude_punctuation=True,
                     include_space=False,
                     password_length=SECRET_LENGTH,
@@ -113,7 +117,7 @@ class WebhookSecrets(Construct):
                 "AwsSolutions-SMG4",
                 f"No automatic rotation: {source} holds a copy of this value in its own configuration, and a "
                 "rotation would refuse every delivery until that is updated; the operator rotates by hand in one "
-                "step with the sender's config (docs/remediation.md, 'Rotating the webhook secrets').",
+                "step with the sender's config (docs/remediation.md says how).",
             )
             self.secrets[source] = secret
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
@@ -19,7 +20,7 @@ from freshtrack_ops.alerts.settings import WebhookSettings
 from freshtrack_ops.config import DeploymentConfig
 from freshtrack_ops.tasks import TASKS
 from stacks.control_plane_stack import camel
-from stacks.webhook import ROUTES, SECRET_LENGTH, WebhookApi
+from stacks.webhook import ROUTES, SECRET_LENGTH, WebhookApi, WebhookSecrets
 from stacks.webhook_names import SECRET_ENV, SECRET_FIELDS, WebhookSource, webhook_secret_name
 
 from .conftest import Synth, actions_of, resources_of, role_statements, synthesize, task_functions
@@ -141,11 +142,28 @@ def test_both_secrets_are_generated_by_secrets_manager_under_the_agreed_names(sy
         assert props["Name"] == f"freshtrack-ops/{synth.config.name}/webhook/{source}"
         assert "SecretString" not in props  # no value in the template
         generated = props["GenerateSecretString"]
+        assert synth.config.webhook.alertmanager_auth == "bearer"
         assert generated["SecretStringTemplate"] == "{}"
-        assert generated["GenerateStringKey"] == SECRET_FIELDS[source]
+        assert generated["GenerateStringKey"] == {"alertmanager": "token", "grafana": "hmac_key"}[source]
         assert generated["ExcludePunctuation"] is True and generated["IncludeSpace"] is False
         assert generated["PasswordLength"] == SECRET_LENGTH >= 32
         assert props["KmsKeyId"] == {"Fn::ImportValue": f"{synth.config.name}-DataKeyArn"}
+
+
+def test_basic_auth_secret_holds_a_username_and_a_generated_password(tmp_path: Path) -> None:
+    stack = cdk.Stack(cdk.App(outdir=str(tmp_path)), "Probe")
+    key = kms.Key(stack, "Key")
+    WebhookSecrets(stack, "Secrets", deployment="Probe", key=key, settings=WebhookSettings(alertmanager_auth="basic"))
+    generators = {
+        props["Name"]: props["GenerateSecretString"]
+        for props in (
+            r["Properties"] for r in Template.from_stack(stack).find_resources("AWS::SecretsManager::Secret").values()
+        )
+    }
+    alertmanager = generators[webhook_secret_name("Probe", "alertmanager")]
+    assert json.loads(alertmanager["SecretStringTemplate"]) == {"username": "alertmanager"}
+    assert alertmanager["GenerateStringKey"] == "password"
+    assert generators[webhook_secret_name("Probe", "grafana")]["GenerateStringKey"] == "hmac_key"
 
 
 def test_the_webhook_function_gets_the_secret_arns_the_settings_and_the_remediation_machine(synth: Synth) -> None:
