@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the local plane needs when they are missing (only as root; otherwise
-# say what is missing). The tests need a real PostgreSQL server and a real OpenSSH server.
+# say what is missing). The tests need a real PostgreSQL server and a real OpenSSH server; the local plane's
+# monitoring mode (opsctl/local/monitoring) runs Debian's Prometheus, Alertmanager and Caddy binaries itself.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,10 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
   missing+=(postgresql)
 fi
 command -v git >/dev/null 2>&1 || missing+=(git)
+# the paths opsctl/local/monitoring runs (Debian's packages install them there)
+[[ -x /usr/bin/prometheus ]] || missing+=(prometheus)
+[[ -x /usr/bin/prometheus-alertmanager ]] || missing+=(prometheus-alertmanager)
+[[ -x /usr/bin/caddy ]] || missing+=(caddy)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
@@ -21,5 +26,15 @@ fi
 echo "installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Their postinst scripts would start system services (prometheus on :9090, alertmanager on :9093, caddy on :80);
+# the local plane runs its own on free ports. invoke-rc.d and deb-systemd-invoke ask policy-rc.d first: 101 is
+# "action forbidden" (Debian policy-rc.d interface), for the duration of this install only.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e "$policy" ]]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts a cluster and sshd on install; the local plane runs its own on other ports.
+# With policy-rc.d in place no service started (not even the PostgreSQL cluster or sshd): the local plane runs
+# its own of each, on other ports.

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict
 from freshtrack_ops.redact import redact
 
 Workflow = Literal[
-    "backup", "test-restore", "restore", "update", "update-fleet", "rollback", "disaster-recovery", "capture-config",
+    "backup",
+    "test-restore",
+    "restore",
+    "update",
+    "update-fleet",
+    "rollback",
+    "disaster-recovery",
+    "capture-config",
     "remediation",
 ]
 #: rejected: the request was refused before anything was touched; failed: the workflow failed (and cleaned up);

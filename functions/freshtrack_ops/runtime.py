@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from freshtrack_ops.adapters.dynamo import DynamoCatalog, DynamoLockTable
+    from freshtrack_ops.adapters.remediation_store import DynamoAuditLog, DynamoRemediationGuard
     from freshtrack_ops.adapters.s3_store import S3BackupStore
     from freshtrack_ops.adapters.servers import DynamoServerRegistry
 
@@ -203,6 +204,18 @@ def approval_store() -> ApprovalStore:
     from freshtrack_ops.adapters.approvals import DynamoApprovalStore
 
     return DynamoApprovalStore(_client("dynamodb"), settings().ops_table)
+
+
+def remediation_guard() -> DynamoRemediationGuard:
+    from freshtrack_ops.adapters.remediation_store import DynamoRemediationGuard
+
+    return DynamoRemediationGuard(_client("dynamodb"), settings().ops_table)
+
+
+def audit_log() -> DynamoAuditLog:
+    from freshtrack_ops.adapters.remediation_store import DynamoAuditLog
+
+    return DynamoAuditLog(_client("dynamodb"), settings().ops_table)
 
 
 def notifier() -> Notifier | None:

@@ -23,6 +23,7 @@ from opsctl.local.docker_shim import PROGRAM as DOCKER_SHIM
 from opsctl.local.docker_shim import faults
 from opsctl.local.docker_shim.state import BUILT_SERVICES, DEFAULT_SERVICES, START_LINES, ShimState
 from opsctl.local.health import HealthServer
+from opsctl.local.monitoring import backend_control
 from opsctl.local.postgres import PostgresCluster
 from opsctl.local.seed import DB_NAME as SEED_DB
 from opsctl.local.seed import ROLE_NAME as SEED_ROLE
@@ -194,11 +195,14 @@ class LocalHost:
         state.log("postgres", START_LINES["postgres"])
 
     def stop(self) -> None:
-        """Stop sshd (and its sessions), the health server and PostgreSQL; safe to call repeatedly."""
+        """Stop sshd (and its sessions), the health server, the backend process (monitoring mode) and PostgreSQL;
+        safe to call repeatedly."""
         server, self._sshd = self._sshd, None
         if server is not None:
             with contextlib.suppress(Exception):
                 server.stop()
+        with contextlib.suppress(Exception):
+            backend_control.stop(self.state_dir)  # it runs in its own session: nothing else would end it
         health, self._health = self._health, None
         if health is not None:
             with contextlib.suppress(Exception):
@@ -228,6 +232,10 @@ class LocalHost:
     @property
     def pg_socket_dir(self) -> Path:
         return self._cluster().socket_dir
+
+    def pg_conninfo(self) -> dict[str, Any]:
+        """``psycopg.connect`` keyword arguments of the health check's connection (superuser, db postgres)."""
+        return self._cluster().conninfo()
 
     @property
     def pg_port(self) -> int:
@@ -326,6 +334,8 @@ class LocalHost:
             data = state.read()
             state.set_service(data, service, "exited", exit_code)
             state.write(data)
+        if service == "backend":  # monitoring mode: the backend process dies with its container
+            backend_control.follow(self.state_dir, service_running=False)
 
     def publish_release(
         self, tag: str, *, migration_sql: str | None = None, healthy: bool = True, withdraw: Sequence[str] = ()

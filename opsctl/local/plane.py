@@ -17,6 +17,12 @@ EC2 ``RunInstances`` from the plane's launch templates (``launch_templates``) bo
 instance, reached with ``host(<instance id>)`` and listed by ``hosts()``; ``TerminateInstances`` removes it
 (``instances``). Route 53 holds the demo domain's zone, one A record per target (``dns``, ``dns_records``).
 
+The alert webhook: a local stand-in for its API Gateway HTTP API (``monitoring.bridge``) is always there,
+``webhook(name)`` gives its URL with valid credentials (secrets in the plane's Secrets Manager,
+``monitoring.credentials``) and ``sign_grafana`` signs a Grafana body. With ``monitoring`` a real Prometheus,
+Alertmanager and, per monitored host, Caddy and a backend process run too (``monitoring``, ``plane.monitoring``):
+each monitored target's health URL is then its Caddy's (TLS, verified against the plane's CA bundle).
+
 ``LocalPlane`` is a facade over parts with one job each: ``provisioning`` (AWS resources), ``targets``,
 ``ssm_side`` and ``presign_endpoint`` (setting up), ``running`` and ``events`` (executions and the
 EventBridge rules), ``inspection`` (what tests look at), ``configuration`` (the tasks' settings).
@@ -28,7 +34,8 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +54,9 @@ from opsctl.local.execution import FINAL_STATUSES, Execution, StateRun
 from opsctl.local.host import LocalHost
 from opsctl.local.inspection import Inspection
 from opsctl.local.instances import ProvisionedHosts
+from opsctl.local.monitoring.bridge import WebhookBridge, handler_invoker, lambda_invoker
+from opsctl.local.monitoring.credentials import WebhookCredentials
+from opsctl.local.monitoring.stack import MonitoringStack
 from opsctl.local.names import (
     ACCOUNT,
     BUCKET,
@@ -106,6 +116,8 @@ class LocalPlane:
         credential_lifetime_s: float | None = None,
         presign_validity_s: int = 900,
         object_lock_days: int | None = None,
+        monitoring: bool | tuple[str, ...] = False,
+        webhook_handler: Callable[[dict[str, Any], Any], Any] | None = None,
     ) -> None:
         """``function_timeouts``: task name -> seconds, instead of the catalog's (Lambda's timeout is enforced:
         a handler still running at it fails with Sandbox.Timedout). ``credential_lifetime_s``: the tasks
@@ -113,7 +125,10 @@ class LocalPlane:
         and the S3 endpoint refuses URLs they signed once they have expired (ExpiredToken), whatever the
         URLs' own ``presign_validity_s`` says. ``object_lock_days``: create the backup bucket with S3 Object
         Lock and a default GOVERNANCE retention of this many days, as the storage stack does for the
-        deployment config's ``object_lock_days``."""
+        deployment config's ``object_lock_days``. ``monitoring``: run the real monitoring stack for every host
+        not reached through SSM (True) or for the hosts named (``plane.monitoring``). ``webhook_handler``:
+        what the webhook bridge calls with each request's API Gateway event, ``handler(event, context)``,
+        instead of the AlertWebhook function (tests capture deliveries with it)."""
         unknown = sorted(set(function_timeouts or {}) - set(TASKS))
         if unknown:
             raise ValueError(f"function_timeouts: unknown tasks {unknown}")
@@ -128,6 +143,12 @@ class LocalPlane:
         self._log_level = log_level
         self._function_timeouts = dict(function_timeouts or {})
         self.object_lock_days = object_lock_days
+        if monitoring is True:
+            self._monitored: tuple[str, ...] = tuple(h for h in hosts if h not in self._ssm_hosts)
+        else:
+            self._monitored = tuple(monitoring or ())
+        if set(self._monitored) - set(hosts):
+            raise ValueError(f"monitoring: not hosts of this plane: {sorted(set(self._monitored) - set(hosts))}")
         self._owns_root = root is None
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="ftops-plane-"))
         self.bucket = BUCKET
@@ -142,6 +163,11 @@ class LocalPlane:
         self._events = EventRules()
         self._ssm = SsmSide(self.client, self._events.command_finished)
         self._presign = PresignEndpoint(credential_lifetime_s)
+        self._bridge = WebhookBridge(
+            handler_invoker(webhook_handler) if webhook_handler is not None else lambda_invoker("AlertWebhook")
+        )
+        self._credentials: WebhookCredentials | None = None
+        self._monitoring: MonitoringStack | None = None
         self._runner = Runner(self.client, self._deployment, self._events)
         self._inspection = Inspection(self.client, self._deployment)
         self._provisioned = ProvisionedHosts(
@@ -179,6 +205,10 @@ class LocalPlane:
                 self._hosts[name] = LocalHost(
                     self.root / name, name, readings=self._readings, use_sshd=self._use_sshd and not self._is_ssm(name)
                 ).start()
+            self._credentials = WebhookCredentials.create(self.client)
+            webhook_url = self._bridge.start()
+            if self._monitored:
+                self._start_monitoring(webhook_url, self._credentials.token)
             self._deploy()
             self._settings.apply(presign_endpoint_url=self._presign.start())
             self._ssm.start({name: self.host(name) for name in self._ssm_target_names()})
@@ -187,6 +217,17 @@ class LocalPlane:
             self.stop()
             raise
         return self
+
+    def _start_monitoring(self, webhook_url: str, token: str) -> None:
+        stack = self._monitoring = MonitoringStack(self.root / "monitoring")
+        stack.start(
+            {name: self._hosts[name] for name in self._monitored},
+            domains={name: Targets.domain_of(name) for name in self._monitored},
+            webhook_url=f"{webhook_url}/alertmanager",
+            token=token,
+        )
+        # the tasks fetch the health URLs over TLS with Python's default context (monitoring.stack)
+        self._environment.apply({"SSL_CERT_FILE": str(stack.ca_bundle)})
 
     def _start_moto(self) -> None:
         self._mock = mock_aws(
@@ -212,6 +253,16 @@ class LocalPlane:
         provisioning.create_notifications(self.client, self._deployment)
         self._settings.apply(notification_topic_arn=self._deployment.topic_arn)
         self._targets.deploy(self._hosts, self._ssm_hosts | self._ssm_aliases.keys(), self._ssm_aliases)
+        if self._monitoring is not None:
+            for name in self._monitored:
+                # Caddy serves the health URL; its internal CA's leaves live 12 hours, so no 30-day minimum
+                self._targets.update(
+                    name,
+                    health_url=self._monitoring.caddy_url(name),
+                    remediation=self._targets.get(name).remediation.model_copy(
+                        update={"certificate_port": self._monitoring.caddy_port(name), "certificate_min_days": 0}
+                    ),
+                )
         provisioning.create_replacement_templates(self.client, self._deployment)
         # every local host listens on the loopback address (each on its own ports)
         self._deployment.hosted_zone_id = dns.create_zone(
@@ -222,6 +273,8 @@ class LocalPlane:
         )
         provisioning.create_workflows(self.client, self._deployment, self._function_timeouts)
         self._settings.apply(test_restore_state_machine_arn=self._deployment.state_machine_arn("test-restore"))
+        if self._credentials is not None:
+            self._settings.apply(**self._credentials.task_settings(self._deployment.state_machine_arn("remediation")))
         self.reload_task_policies()
 
     def reload_task_policies(self) -> None:
@@ -241,6 +294,10 @@ class LocalPlane:
             self._ssm.stop()
             self._events.close()
         self._presign.stop()
+        self._bridge.stop()
+        monitoring, self._monitoring = self._monitoring, None
+        if monitoring is not None:
+            monitoring.stop()
         runtime.set_server_layout(None)
         self._provisioned.stop()
         instances.STATE.launcher = None
@@ -402,6 +459,65 @@ class LocalPlane:
         if not self._ssm.wait_idle(timeout_s):
             raise TimeoutError(f"SSM commands still running after {timeout_s} s")
         self._events.wait_delivered(timeout_s)
+
+    def wait_idle(self, timeout_s: float = 120.0) -> None:
+        """Wait until nothing runs: no webhook request in the bridge, no execution of any workflow running, every
+        SSM command ended and its completion handled (checked again after each wait: one may start another)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if not self._bridge.wait_idle(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"webhook requests still in flight after {timeout_s} s")
+            running = self._running_workflows()
+            if not running:
+                self.wait_ssm_idle(max(0.1, deadline - time.monotonic()))
+                if self._bridge.wait_idle(0) and not self._running_workflows():
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"executions still running after {timeout_s} s: {', '.join(running) or 'late ones'}")
+            time.sleep(0.05)
+
+    def _running_workflows(self) -> list[str]:
+        with iam.plane_calls():
+            return [
+                workflow
+                for workflow, arn in self._deployment.state_machines.items()
+                if self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1)["executions"]
+            ]
+
+    # -- alert webhook and monitoring ---------------------------------------------------------------------
+    def webhook(self, name: str) -> tuple[str, dict[str, str]]:
+        """The URL of the webhook route ``name`` (``alertmanager`` or ``grafana``) and headers with valid
+        credentials: Alertmanager's bearer token; for Grafana everything but the per-body signature
+        (``sign_grafana``)."""
+        credentials = self._webhook_credentials()
+        if name == "alertmanager":
+            return f"{self._bridge.url}/alertmanager", credentials.alertmanager_headers()
+        if name == "grafana":
+            return f"{self._bridge.url}/grafana", {"Content-Type": "application/json"}
+        raise KeyError(f"webhook: unknown {name!r} (known: alertmanager, grafana)")
+
+    def sign_grafana(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+        """Grafana's signature and timestamp headers for ``body`` (hex HMAC-SHA256 over ``timestamp:body`` with the
+        plane's key; ``timestamp``: now unless given, in Unix seconds), named as ``WebhookSettings`` says."""
+        return self._webhook_credentials().sign_grafana(body, timestamp)
+
+    def _webhook_credentials(self) -> WebhookCredentials:
+        if self._credentials is None:
+            raise RuntimeError("LocalPlane is not started")
+        return self._credentials
+
+    @property
+    def monitoring(self) -> MonitoringStack:
+        """The monitoring stack (``LocalPlane(monitoring=...)``): prometheus_url, alertmanager_url,
+        caddy_url(host), active_alerts(), prometheus_alerts(), wait_alert(name, ...)."""
+        if self._monitoring is None:
+            raise RuntimeError("monitoring: the plane runs no monitoring stack (LocalPlane(monitoring=True))")
+        return self._monitoring
+
+    @property
+    def webhook_answers(self) -> list[tuple[str, int]]:
+        """(route path, HTTP status) of every request the webhook bridge answered, in order."""
+        return list(self._bridge.answered)
 
     # -- inspection ------------------------------------------------------------------------------
     def notifications(self) -> list[dict[str, Any]]:

@@ -86,12 +86,17 @@ class Targets:
         self._write()
         return updated
 
+    @staticmethod
+    def domain_of(name: str) -> str:
+        """The domain of the target of the local host ``name``."""
+        return f"{name}.freshtrack.local"
+
     def _target_for(self, host: LocalHost, *, ssm: bool) -> Target:
         common: dict[str, Any] = {
             "id": host.name,
             "app_dir": str(host.app_dir),
             "docker_bin": str(host.docker_bin),
-            "domain": f"{host.name}.freshtrack.local",
+            "domain": self.domain_of(host.name),
             "health_url": host.health_url,
             "job_dir": str(host.root / "jobs"),
         }

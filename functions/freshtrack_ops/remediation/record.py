@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from freshtrack_ops.redact import redact
-from freshtrack_ops.remediation.guard import AuditLog, RemediationGuard
+from freshtrack_ops.remediation.guard import AuditLog, AuditStatus, RemediationGuard
 from freshtrack_ops.remediation.models import RemediationOutcome, RemediationRecord
 from freshtrack_ops.remediation.settings import RemediationSettings
 
@@ -17,7 +17,7 @@ _SUBJECTS = {
     "dry-run": "FreshTrack remediation dry run",
     "notified": "FreshTrack alert",
 }
-_AUDIT_STATUS = {
+_AUDIT_STATUS: dict[str, AuditStatus] = {
     "succeeded": "succeeded",
     "failed": "failed",
     "gave-way": "gave-way",
@@ -29,18 +29,19 @@ _AUDIT_STATUS = {
 def _facts(label: str, report: Mapping[str, object] | None) -> list[str]:
     if not report:
         return []
-    facts = report.get("facts") if isinstance(report.get("facts"), dict) else None
+    facts = report.get("facts")
     summary = str(report.get("summary", "")).strip()
     lines = [f"{label}: {summary}" if summary else f"{label}:"]
-    for key, value in sorted((facts or {}).items()):  # type: ignore[union-attr]
-        lines.append(f"  {key} = {value}")
+    if isinstance(facts, dict):
+        lines += [f"  {key} = {value}" for key, value in sorted(facts.items())]
     return lines
 
 
 def _act_lines(act: Mapping[str, object] | None) -> list[str]:
     if not act:
         return []
-    lines = ["Ran:"] + [f"  {command}" for command in act.get("commands", []) or []]  # type: ignore[union-attr]
+    commands = act.get("commands")
+    lines = ["Ran:"] + [f"  {command}" for command in commands] if isinstance(commands, list) else []
     for label in ("before", "after"):
         values = act.get(label)
         if isinstance(values, dict) and values:
@@ -94,5 +95,7 @@ def record_outcome(
                 f"{admission.reason}\n\nLast attempt:\n{message}",
             )
     detail = message.splitlines()[2] if len(message.splitlines()) > 2 else message
-    audit.complete(plan.audit_id, _AUDIT_STATUS[outcome.outcome], detail[:500], now, execution_arn=execution_id)
+    audit.complete(
+        plan.host, plan.audit_id, _AUDIT_STATUS[outcome.outcome], detail[:500], now=now, execution_arn=execution_id
+    )
     return RemediationRecord(subject=subject, message=message, escalated=escalated)

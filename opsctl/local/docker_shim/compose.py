@@ -11,6 +11,11 @@ pinned: a registry digest for a pulled image, the shim's own identity for a buil
 shim shows the local image's ``ID``). ``--format json`` prints ONE line, a JSON array. Without it a table:
 ``CONTAINER REPOSITORY TAG IMAGE ID DIGEST`` (docker's header: IMAGE ID is two words), cells separated by runs
 of spaces (no cell holds a space); ``-q``: the ids without their ``sha256:``, each once, as compose prints them.
+
+Monitoring mode (the local plane's ``monitoring``; ``monitoring.backend_control``): when the state dir holds
+``monitoring.json``, the ``backend`` container is a real process. ``start``/``up`` start it when it does not run,
+``restart`` and a recreating ``up`` start it anew, ``stop``/``down`` stop it (SIGTERM, wait); each command returns
+once the process listens, as compose returns once the container runs. Without the file nothing of this happens.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from opsctl.local.docker_shim import faults, images
 from opsctl.local.docker_shim.args import compose_global_files, compose_subcommand, parse_since, split_opts
 from opsctl.local.docker_shim.output import container_id, human_duration, not_found, write_table
 from opsctl.local.docker_shim.state import BUILT_SERVICES, ShimError, ShimState, image_digest, iso, now
+from opsctl.local.monitoring import backend_control
 
 PG_TOOLS = frozenset(
     {"psql", "pg_dump", "pg_dumpall", "pg_restore", "pg_isready", "createdb", "dropdb", "createuser",
@@ -128,7 +134,17 @@ class Compose:
                 self.s.set_service(data, svc, state)
                 self.err.write(f" Container {self.s.container(svc)}  {verb}ed\n")
             self.s.write(data)
+        self._follow_backend(restarted=False)
         return 0
+
+    def _follow_backend(self, *, restarted: bool) -> None:
+        """Monitoring mode: the backend process follows the backend container (after state.json is written, and
+        outside its lock: the process reads it)."""
+        try:
+            running = self.s.service_state("backend").get("state") == "running"
+            backend_control.follow(self.s.dir, service_running=running, restarted=restarted)
+        except (OSError, RuntimeError) as exc:
+            raise ShimError(f"Error response from daemon: backend: {exc}") from exc
 
     def compose_stop(self, args: list[str]) -> int:
         _opts, names = split_opts(args, frozenset({"-t", "--timeout"}))
@@ -149,6 +165,7 @@ class Compose:
                 self.s.set_service(data, svc, "running")
                 self.err.write(f" Container {self.s.container(svc)}  Started\n")
             self.s.write(data)
+        self._follow_backend(restarted="backend" in targets)
         return 0
 
     def compose_up(self, args: list[str]) -> int:
@@ -156,6 +173,7 @@ class Compose:
         opts, names = split_opts(args, frozenset({"-t", "--timeout", "--scale", "--wait-timeout", "--pull"}))
         targets = self.s.check_services(names)
         force = "--force-recreate" in opts
+        started: set[str] = set()
         with self.s.locked():
             data = self.s.read()
             # postgres first, like depends_on
@@ -172,8 +190,10 @@ class Compose:
                     self.s.set_service(data, svc, "exited")
                 self.s.set_service(data, svc, "running")
                 data["services"][svc]["image"] = image
+                started.add(svc)
                 self.err.write(f" Container {self.s.container(svc)}  Started\n")
             self.s.write(data)
+        self._follow_backend(restarted="backend" in started)
         return 0
 
     def compose_down(self, args: list[str]) -> int:
@@ -188,6 +208,7 @@ class Compose:
                 self.err.write(f" Container {self.s.container(svc)}  Removed\n")
             data["downs"].append({"ts": iso(now()), "args": args, "volumes": volumes})
             self.s.write(data)
+        self._follow_backend(restarted=False)
         if volumes:
             self.err.write("WARNING: --volumes requested: named volumes would be removed (shim keeps data)\n")
         return 0
