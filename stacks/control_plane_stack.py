@@ -1,7 +1,13 @@
 """The control plane: targets parameter, notifications, task functions, workflows and their schedules.
 
 Functions and state machines are created by iterating the catalogs in ``freshtrack_ops.tasks``; nothing
-here lists tasks by hand. The ASL files are inlined (``DefinitionBody.from_string``) so cfn-lint sees them.
+here lists tasks by hand.
+
+The ASL files are S3 assets (``DefinitionBody.from_file``: ``DefinitionS3Location`` + ``DefinitionSubstitutions``),
+not inlined: inlined, the definitions were ~330 KB of the template (escaped JSON), and with the remediation
+workflow the template reached ~970 KB with a VPC, against CloudFormation's 1 MB limit for a template in S3.
+cfn-lint no longer sees the states; tests/asl checks them statically and runs them in the local plane, and
+tests/infra checks that each asset is the ASL file and every placeholder is bound.
 """
 
 from __future__ import annotations
@@ -41,12 +47,15 @@ from stacks.function_factory import (
     FunctionResources,
     TaskFunction,
     callback_state_machine_arns,
+    start_remediation_statement,
     start_test_restore_statement,
 )
 from stacks.nag import acknowledge, suppress_lint
 from stacks.ssm_documents import HostDocumentsStack, instance_arn
 from stacks.storage_stack import SSM_OUTPUT_PREFIX, StorageRefs, StorageStack
-from state_machines import asl_text, invoked_tasks, placeholders, started_workflows, substitutions
+from stacks.webhook import RemediationAlarms, WebhookApi, WebhookSecrets
+from stacks.webhook_names import webhook_secret_name
+from state_machines import asl_path, asl_text, invoked_tasks, placeholders, started_workflows, substitutions
 
 HOURLY_EXPRESSION = "cron(0 * * * ? *)"
 #: where the functions' Powertools Metrics go (their environment), and the ``service`` dimension it adds
@@ -59,6 +68,8 @@ FINAL_COMMAND_STATUSES = FINAL_INVOCATION_STATUSES
 #: a completion event is retried this often (EventBridge, then Lambda's async retries) within COMMAND_EVENT_MAX_AGE
 COMMAND_EVENT_RETRIES = 2
 COMMAND_EVENT_MAX_AGE = Duration.hours(1)
+#: the task behind the alert webhook's HTTP API (stacks/webhook.py)
+WEBHOOK_TASK = "AlertWebhook"
 #: the task EventBridge hands aborted / timed-out executions to (cancels their commands, releases their lock)
 JANITOR_TASK = "LockJanitor"
 #: its steps are safe to repeat (cancel, undo what the undo log still lists, conditional release) and useful while
@@ -327,7 +338,7 @@ class WorkflowStateMachine(Construct):
             "StateMachine",
             comment=workflow.description,
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(asl_text(workflow.name)),
+            definition_body=sfn.DefinitionBody.from_file(str(asl_path(workflow.name))),
             definition_substitutions=values,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
@@ -788,6 +799,11 @@ class ControlPlaneStack(Stack):
         data_key = kms.Key.from_key_arn(self, "DataKey", refs.key_arn)
         notifications = Notifications(self, "Notifications", key=data_key, emails=config.notification_emails)
         ssm_instances = {t.instance_id for t in config.targets if isinstance(t, SsmTarget)}
+        webhook_secrets = (
+            WebhookSecrets(self, "WebhookSecrets", deployment=config.name, key=data_key, settings=config.webhook)
+            if config.webhook.enabled
+            else None
+        )
         resources = FunctionResources(
             storage=refs,
             targets_parameter_arn=targets.parameter.parameter_arn,
@@ -805,6 +821,7 @@ class ControlPlaneStack(Stack):
             )
             if any(t.dr is not None for t in config.targets)
             else None,
+            webhook_secret_arns=webhook_secrets.arns() if webhook_secrets else (),
         )
         environment = {
             "BACKUP_BUCKET": refs.bucket_name,
@@ -841,14 +858,8 @@ class ControlPlaneStack(Stack):
                 description=workflow.description,
             )
 
-        if "test-restore" in self.state_machines:
-            test_restore = self.state_machines["test-restore"]
-            for name, task in TASKS.items():
-                if "start-test-restore" in task.grants:
-                    function = self.functions[name]
-                    function.add_to_role_policy(start_test_restore_statement(test_restore.state_machine_arn))
-                    if isinstance(function, lambda_.Function):
-                        function.add_environment("TEST_RESTORE_STATE_MACHINE_ARN", test_restore.state_machine_arn)
+        self._grant_start("test-restore", "start-test-restore", start_test_restore_statement)
+        self._grant_start("remediation", "start-remediation", start_remediation_statement)
         for name, task in TASKS.items():
             if "task-callback" in task.grants and self.state_machines:
                 self.task_functions.by_task[name].grant_task_callback(self.callback_state_machine_arns(name))
@@ -891,6 +902,13 @@ class ControlPlaneStack(Stack):
             topic=notifications.topic,
         )
         self.ssm_host_policy = SsmHostPolicy(self, "SsmHostPolicy", storage=refs).policy
+        if "remediation" in self.state_machines:
+            self.remediation_alarms = RemediationAlarms(
+                self, "RemediationAlarms", state_machine=self.state_machines["remediation"], topic=notifications.topic
+            )
+        self.webhook: WebhookApi | None = None
+        if webhook_secrets is not None:
+            self._webhook(config, webhook_secrets, notifications.topic)
 
         CfnOutput(self, "NotificationTopicArn", value=notifications.topic.topic_arn)
         CfnOutput(self, "TargetsParameterName", value=targets.parameter.parameter_name)
@@ -900,6 +918,48 @@ class ControlPlaneStack(Stack):
             value=self.ssm_host_policy.managed_policy_arn,
             description="Attach to the instance role / hybrid activation role of every transport: ssm target",
         )
+
+    def _grant_start(self, workflow: str, grant: str, statement: Callable[[str], iam.PolicyStatement]) -> None:
+        """A late grant to start ``workflow``: the statement on the tasks holding ``grant``, and the machine's ARN
+        in their environment (``<WORKFLOW>_STATE_MACHINE_ARN``)."""
+        if workflow not in self.state_machines:
+            return
+        arn = self.state_machines[workflow].state_machine_arn
+        for name, task in TASKS.items():
+            if grant in task.grants:
+                function = self.functions[name]
+                function.add_to_role_policy(statement(arn))
+                if isinstance(function, lambda_.Function):
+                    function.add_environment(f"{workflow.upper().replace('-', '_')}_STATE_MACHINE_ARN", arn)
+
+    def _webhook(self, config: DeploymentConfig, secrets: WebhookSecrets, topic: sns.ITopic) -> None:
+        """The webhook's settings and secrets' ARNs on the tasks that read them, its API, and the outputs."""
+        for name, task in TASKS.items():
+            function = self.functions[name]
+            if "webhook-secrets" in task.grants and isinstance(function, lambda_.Function):
+                for key, value in secrets.environment(config.webhook).items():
+                    function.add_environment(key, value)
+        self.webhook = WebhookApi(
+            self,
+            "Webhook",
+            deployment=config.name,
+            function=self.functions[WEBHOOK_TASK],
+            settings=config.webhook,
+            topic=topic,
+        )
+        for source, url in self.webhook.urls.items():
+            CfnOutput(
+                self,
+                f"{camel(source)}WebhookUrl",
+                value=url,
+                description=f"Where {source} POSTs its alerts (docs/remediation.md)",
+            )
+            CfnOutput(
+                self,
+                f"{camel(source)}WebhookSecretName",
+                value=webhook_secret_name(config.name, source),
+                description=f"The Secrets Manager secret holding {source}'s webhook credential",
+            )
 
     def callback_state_machine_arns(self, task: str) -> list[str]:
         """The workflows whose task tokens ``task`` may complete (``function_factory.callback_state_machine_arns``)."""

@@ -188,6 +188,9 @@ class FunctionResources:
     object_lock: bool = False
     #: what the disaster-recovery grants name (``dr_grants.dr_resources``); None: no target has a dr section
     dr: DrResources | None = None
+    #: the alert webhook's two secrets (``webhook_names``): ARNs in the stack, ``<name>-??????`` in the local
+    #: plane; empty when the webhook is disabled (the grant then grants nothing)
+    webhook_secret_arns: tuple[str, ...] = ()
 
     def backup_objects_arn(self) -> str:
         return f"{self.storage.bucket_arn}/{BACKUP_PREFIX}*"
@@ -231,6 +234,9 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
                 resources=sorted(resources.ssh_key_secret_arns),
             )
         )
+    webhook_found, webhook_kms_actions = webhook_statements(grants, resources)
+    statements.extend(webhook_found)
+    kms_actions |= webhook_kms_actions
     if "bucket-write" in grants:
         statements.append(
             iam.PolicyStatement(
@@ -330,6 +336,24 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
             iam.PolicyStatement(sid="DataKey", actions=sorted(kms_actions), resources=[resources.storage.key_arn])
         )
     return statements
+
+
+def webhook_statements(
+    grants: frozenset[str], resources: FunctionResources
+) -> tuple[list[iam.PolicyStatement], set[str]]:
+    """``webhook-secrets``: read exactly the alert webhook's two secrets (none while the webhook is disabled).
+
+    They are encrypted with the data key (stacks/webhook.py), and Secrets Manager decrypts a secret with the
+    caller's own ``kms:Decrypt`` on its key, hence the data-key action.
+    """
+    if "webhook-secrets" not in grants or not resources.webhook_secret_arns:
+        return [], set()
+    statement = iam.PolicyStatement(
+        sid="ReadWebhookSecrets",
+        actions=["secretsmanager:GetSecretValue"],
+        resources=sorted(resources.webhook_secret_arns),
+    )
+    return [statement], {"kms:Decrypt"}
 
 
 def servers_statement(table_arn: str) -> iam.PolicyStatement:
@@ -461,6 +485,11 @@ def start_test_restore_statement(state_machine_arn: str) -> iam.PolicyStatement:
     return iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn])
 
 
+def start_remediation_statement(state_machine_arn: str) -> iam.PolicyStatement:
+    """``start-remediation``: start executions of the remediation workflow, and of no other."""
+    return iam.PolicyStatement(sid="StartRemediation", actions=["states:StartExecution"], resources=[state_machine_arn])
+
+
 def callback_state_machine_arns(task: str, state_machine_arns: Mapping[str, str]) -> list[str]:
     """The workflows (name -> state machine ARN) whose task tokens ``task`` may complete: those that invoke it,
     else (a task no workflow invokes, like the EventBridge-driven ``HostCommandDone``) every workflow."""
@@ -469,7 +498,11 @@ def callback_state_machine_arns(task: str, state_machine_arns: Mapping[str, str]
 
 
 def late_grant_statements(
-    grants: Iterable[str], *, test_restore_arn: str | None, callback_arns: Iterable[str]
+    grants: Iterable[str],
+    *,
+    test_restore_arn: str | None,
+    callback_arns: Iterable[str],
+    remediation_arn: str | None = None,
 ) -> list[iam.PolicyStatement]:
     """The statements of the ``LATE_GRANTS`` as the control plane stack adds them (its resources exist only
     once the state machines do); the local plane models a task role with ``grant_statements`` + these."""
@@ -477,6 +510,8 @@ def late_grant_statements(
     found: list[iam.PolicyStatement] = []
     if "start-test-restore" in grants and test_restore_arn is not None:
         found.append(start_test_restore_statement(test_restore_arn))
+    if "start-remediation" in grants and remediation_arn is not None:
+        found.append(start_remediation_statement(remediation_arn))
     callback_arns = list(callback_arns)
     if "task-callback" in grants and callback_arns:
         found.append(task_callback_statement(callback_arns))

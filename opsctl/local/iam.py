@@ -9,8 +9,10 @@ IAM authorizations it needs (``iam_actions``) and evaluated against the task rol
 
 The policy of a task is what CDK deploys: the JSON of the statements ``stacks.function_factory`` builds from
 ``LambdaTask.grants`` (``grant_statements``) plus the late grants the control plane stack adds
-(``late_grant_statements``: test-restore start, task callbacks), with a ``FunctionResources`` made of the
-plane's own ARNs. Importing aws_cdk costs a second or two: done once per process, at the first plane.
+(``late_grant_statements``: test-restore and remediation starts, task callbacks), with a ``FunctionResources``
+made of the plane's own ARNs. The alert webhook's secrets are granted by name (``WEBHOOK_SECRET_NAMES``, the
+stack's names for deployment ``local``): the plane creates them in moto under those names. Importing aws_cdk
+costs a second or two: done once per process, at the first plane.
 
 Also covered:
 
@@ -45,10 +47,16 @@ from freshtrack_ops import tasks
 from opsctl.local.iam_actions import Lookup, requests_for
 from opsctl.local.iam_policy import Decision, Policy, Request
 from opsctl.local.names import ACCOUNT, BUCKET, REGION, TABLE, TARGETS_PARAMETER, function_name
+from stacks.webhook_names import WEBHOOK_SOURCES, webhook_secret_arn_pattern, webhook_secret_name
 
 if TYPE_CHECKING:
     from freshtrack_ops.config import Target
     from stacks.function_factory import FunctionResources
+
+#: the deployment name the plane's secrets carry (``freshtrack-ops/local/...``, as ``names.KEY_PAIR_SECRET``)
+PLANE_DEPLOYMENT = "local"
+#: the webhook's secrets as the plane must create them (source -> name), granted to ``webhook-secrets`` tasks
+WEBHOOK_SECRET_NAMES = {source: webhook_secret_name(PLANE_DEPLOYMENT, source) for source in WEBHOOK_SOURCES}
 
 #: the function whose handler runs in this context (None: the plane, moto, the tests)
 _TASK: contextvars.ContextVar[str | None] = contextvars.ContextVar("ftops_iam_task", default=None)
@@ -346,6 +354,10 @@ def plane_resources(
         dr=dr_resources(targets, AwsLocation("aws", REGION, ACCOUNT), launch_template_id=plane_launch_template_id)
         if any(t.dr is not None for t in targets)
         else None,
+        # by name: the stack knows its secrets' ARNs, the plane's are created after the policies are built
+        webhook_secret_arns=tuple(
+            webhook_secret_arn_pattern("aws", REGION, ACCOUNT, name) for name in WEBHOOK_SECRET_NAMES.values()
+        ),
     )
 
 
@@ -361,6 +373,7 @@ def task_policies(resources: FunctionResources, state_machines: Mapping[str, str
             *late_grant_statements(
                 task.grants,
                 test_restore_arn=state_machines.get("test-restore"),
+                remediation_arn=state_machines.get("remediation"),
                 callback_arns=callback_state_machine_arns(name, state_machines) if state_machines else (),
             ),
         ]

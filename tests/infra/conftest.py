@@ -96,6 +96,20 @@ def synth(tmp_path_factory: pytest.TempPathFactory, example_config: DeploymentCo
     yield synthesize(example_config, tmp_path_factory.mktemp("cdk.out"))
 
 
+def definition_text(synth: Synth, state_machine: dict[str, Any]) -> str:
+    """The definition a state machine deploys: the S3 asset its ``DefinitionS3Location`` names (the ASL files are
+    file assets, not inlined: template size), read from the cloud assembly the way the CDK CLI uploads it."""
+    location = state_machine["Properties"]["DefinitionS3Location"]
+    assets = json.loads((synth.outdir / f"{synth.config.name}ControlPlane.assets.json").read_text())
+    (source,) = [
+        asset["source"]
+        for asset in assets["files"].values()
+        if any(d["objectKey"] == location["Key"] for d in asset["destinations"].values())
+    ]
+    assert source["packaging"] == "file", source
+    return (synth.outdir / str(source["path"])).read_text(encoding="utf-8")
+
+
 def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
     return list(policy["Properties"]["PolicyDocument"]["Statement"])
 

@@ -19,7 +19,16 @@ from stacks.control_plane_stack import COMMAND_DONE_TASK, JANITOR_TASK, camel
 from stacks.dr_grants import ssh_key_secret_arns
 from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render, started_workflows
 
-from .conftest import SKIP_BUNDLING, Synth, actions_of, assert_lint_clean, flatten, resources_of, statements
+from .conftest import (
+    SKIP_BUNDLING,
+    Synth,
+    actions_of,
+    assert_lint_clean,
+    definition_text,
+    flatten,
+    resources_of,
+    statements,
+)
 from .conftest import allowed_actions as _actions
 from .conftest import role_statements as _role_statements
 from .conftest import task_functions as _functions
@@ -54,7 +63,8 @@ def test_function_runtime_tracing_and_settings(synth: Synth, task: str) -> None:
 
 def test_function_log_groups_have_retention(synth: Synth) -> None:
     groups = synth.resources("control", "AWS::Logs::LogGroup")
-    assert len(groups) == len(TASKS) + len(WORKFLOWS)
+    # one per function, one per workflow, the webhook API's access log
+    assert len(groups) == len(TASKS) + len(WORKFLOWS) + int(synth.config.webhook.enabled)
     assert all(g["Properties"].get("RetentionInDays") for g in groups.values())
 
 
@@ -78,6 +88,9 @@ SERVICES_OF_GRANT: dict[str, set[str]] = {
     "route53-record": {"route53"},
     "app-config-read": {"secretsmanager", "s3", "kms"},
     "app-config-write": {"secretsmanager", "s3", "kms"},
+    "start-remediation": {"states"},
+    # the two secrets, encrypted with the data key
+    "webhook-secrets": {"secretsmanager", "kms"},
 }
 
 
@@ -168,14 +181,17 @@ def test_the_tasks_that_finish_a_deployment_may_write_deploy_logs_and_no_other(s
 
 def test_ssh_keys_grant_names_exactly_the_configured_secrets(synth: Synth) -> None:
     """The SSH targets' keys, and those of the DR replacements and SSH standbys (tests/infra/test_infra_dr.py
-    checks a configuration where they differ); the app-config secrets are the DR grants' (no other role's)."""
+    checks a configuration where they differ); the app-config secrets are the DR grants' (no other role's), the
+    webhook's the webhook grant's (tests/infra/test_infra_webhook.py)."""
     configured = set(ssh_key_secret_arns(synth.config.targets))
     assert configured
     for task, spec in TASKS.items():
         secret_statements = [
             s
             for s in _role_statements(synth, task)
-            if any(a.startswith("secretsmanager:") for a in actions_of(s)) and "app-config" not in json.dumps(s)
+            if any(a.startswith("secretsmanager:") for a in actions_of(s))
+            and "app-config" not in json.dumps(s)
+            and s.get("Sid") != "ReadWebhookSecrets"
         ]
         if "ssh-keys" in spec.grants:
             (statement,) = secret_statements
@@ -196,10 +212,11 @@ def _state_machines(synth: Synth) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
 def test_state_machine_definition_is_the_asl_file_with_every_placeholder_bound(synth: Synth, workflow: str) -> None:
-    props = _state_machines(synth)[workflow]["Properties"]
-    definition = props["DefinitionString"]
-    assert isinstance(definition, str), "the ASL must be inlined (no Fn::Join / S3 location)"
-    assert definition == asl_text(workflow)
+    machine = _state_machines(synth)[workflow]
+    props = machine["Properties"]
+    assert "DefinitionString" not in props and "Definition" not in props, "the ASL is an S3 asset (template size)"
+    definition = definition_text(synth, machine)
+    assert definition == asl_text(workflow), "the asset is the ASL file as written, placeholders and all"
     values = props["DefinitionSubstitutions"]
     assert placeholders(definition) == set(values), "exactly the placeholders the ASL uses are bound"
     functions = _functions(synth)
@@ -457,7 +474,9 @@ def test_ssm_only_deployment_grants_no_secrets_and_still_passes_nag(
     example_config: DeploymentConfig, tmp_path: Path
 ) -> None:
     staging = next(t for t in example_config.targets if t.transport == "ssm")
-    config = example_config.model_copy(update={"targets": (staging,), "notification_emails": ()})
+    # and the webhook off: its secrets are the only other secrets a deployment grants (test_infra_webhook.py)
+    webhook = example_config.webhook.model_copy(update={"enabled": False})
+    config = example_config.model_copy(update={"targets": (staging,), "notification_emails": (), "webhook": webhook})
     app = build_app(config, outdir=str(tmp_path), context=SKIP_BUNDLING)
     app.synth()  # cdk-nag passes here too
     assert_lint_clean(sorted(tmp_path.glob("*.template.json")))  # no subscription: no notification dead letters

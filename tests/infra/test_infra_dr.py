@@ -377,7 +377,13 @@ def test_a_failed_drill_alarms_the_topic_per_target(dr_synth: Synth) -> None:
 def test_a_failed_disaster_recovery_execution_alarms_the_topic(synth: Synth) -> None:
     topic = {"Ref": next(iter(synth.resources("control", "AWS::SNS::Topic")))}
     machine = synth.control["Outputs"][f"{camel('disaster-recovery')}StateMachineArn"]["Value"]
-    failed = [a for a in _alarms(synth) if a.get("MetricName") == "ExecutionsFailed"]
+    # one per workflow that alarms on its failures (the remediation's: tests/infra/test_infra_webhook.py)
+    failed = [
+        a
+        for a in _alarms(synth)
+        if a.get("MetricName") == "ExecutionsFailed"
+        and {"Name": "StateMachineArn", "Value": machine} in a["Dimensions"]
+    ]
     (alarm,) = failed
     assert alarm["Namespace"] == "AWS/States"
     assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": machine}]
