@@ -112,6 +112,11 @@ def _parse(model: type[AlertmanagerPayload] | type[GrafanaPayload], body: bytes)
 
 
 @cache
+def _idempotency_config(ttl_s: int) -> IdempotencyConfig:
+    return IdempotencyConfig(expires_after_seconds=ttl_s)
+
+
+@cache
 def _once(table: str, ttl_s: int, client_id: int) -> Callable[..., dict[str, Any]]:
     """The idempotent wrapper of one alert's decision (built once per table, TTL and DynamoDB client)."""
     layer = DynamoDBPersistenceLayer(
@@ -151,6 +156,8 @@ def _decide_all(alerts: list[Alert], settings: WebhookSettings) -> list[dict[str
         notify=_notify, escalate=_escalate, now=datetime.now(UTC),
     )  # fmt: skip
     once = _once(config.ops_table, settings.dedupe_ttl_s, id(runtime.client("dynamodb")))
+    # an in-progress record expires with this invocation (a crashed one does not block the alert's re-send)
+    _idempotency_config(settings.dedupe_ttl_s).register_lambda_context(app.lambda_context)
     request_id = app.current_event.request_context.request_id
     answers: list[dict[str, Any]] = []
     for alert in alerts:
