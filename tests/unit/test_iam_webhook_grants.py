@@ -54,10 +54,16 @@ def denied(policy: Policy, service: str, operation: str, params: dict[str, Any])
     return policy.denied(requests_for(service, operation, params, lookup)) is not None
 
 
-def test_the_plane_grants_the_agreed_secret_names() -> None:
+def test_the_plane_grants_the_agreed_secret_names_which_it_creates() -> None:
+    from opsctl.local.monitoring import credentials
+
     assert iam.WEBHOOK_SECRET_NAMES == {
         "alertmanager": "freshtrack-ops/local/webhook/alertmanager",
         "grafana": "freshtrack-ops/local/webhook/grafana",
+    }
+    assert iam.WEBHOOK_SECRET_NAMES == {
+        "alertmanager": credentials.ALERTMANAGER_SECRET,
+        "grafana": credentials.GRAFANA_SECRET,
     }
 
 
