@@ -55,7 +55,7 @@ class World:
         event = make_event(
             method="POST", path=path, query="", headers=list(headers.items()), body=body, source_ip="127.0.0.1"
         )
-        answer = alerts.handler(event, Context())  # type: ignore[arg-type]
+        answer = alerts.handler(event, Context())
         return int(answer["statusCode"]), json.loads(answer.get("body") or "{}")
 
     def executions(self) -> list[dict[str, Any]]:

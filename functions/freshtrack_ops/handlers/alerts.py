@@ -36,6 +36,7 @@ from freshtrack_ops.adapters.sfn_starter import SfnRemediationStarter
 from freshtrack_ops.alerts.auth import Forbidden, Unauthenticated, check_alertmanager, check_grafana
 from freshtrack_ops.alerts.intake import AlertDecision, Intake
 from freshtrack_ops.alerts.models import Alert, AlertmanagerPayload, GrafanaPayload, alerts_of
+from freshtrack_ops.alerts.openapi import route_responses
 from freshtrack_ops.alerts.settings import WebhookSettings
 from freshtrack_ops.config import describe_validation_error
 from freshtrack_ops.observability import logger, metrics, tracer
@@ -190,7 +191,13 @@ def _accept(alerts: list[Alert], settings: WebhookSettings) -> Response[str]:
     return _json(202, {"alerts": answers})
 
 
-@app.post("/alertmanager")
+@app.post(
+    "/alertmanager",
+    summary="An Alertmanager delivery (webhook payload version 4)",
+    description="Bearer token or basic auth from the deployment's Alertmanager secret; each firing alert is decided "
+    "once per fingerprint + startsAt.",
+    responses=route_responses(),
+)
 def alertmanager() -> Response[str]:
     settings = _settings()
     body = _body(settings)
@@ -199,7 +206,13 @@ def alertmanager() -> Response[str]:
     return _accept(_parse(AlertmanagerPayload, body), settings)
 
 
-@app.post("/grafana")
+@app.post(
+    "/grafana",
+    summary="A Grafana unified alerting delivery (webhook contact point)",
+    description="HMAC-SHA256 signature of timestamp:body with the deployment's Grafana secret, within the replay "
+    "window.",
+    responses=route_responses(),
+)
 def grafana() -> Response[str]:
     settings = _settings()
     body = _body(settings)
