@@ -126,7 +126,13 @@ class DynamoAuditLog:
         item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         if item:
             entry = AuditEntry.model_validate_json(item["entry"]["S"])
-            changes: dict[str, Any] = {"status": status, "detail": detail, "updated_at": now}
+            # a resolution keeps what the remediation said, whichever comes first (Alertmanager may deliver the
+            # resolution while the remediation is still recording): "succeeded: ...; ... resolved at ..."
+            if status == "resolved" and entry.status != "resolved":
+                detail = f"{entry.status}: {entry.detail}; {detail}"
+            elif entry.status == "resolved" and status != "resolved":
+                detail, status = f"{status}: {detail}; {entry.detail}", "resolved"
+            changes: dict[str, Any] = {"status": status, "detail": detail[:1000], "updated_at": now}
             if execution_arn:
                 changes["execution_arn"] = execution_arn
             entry = entry.model_copy(update=changes)

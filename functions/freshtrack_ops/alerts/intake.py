@@ -104,7 +104,9 @@ class Intake:
         """A resolved alert starts nothing: it closes its firing's audit entry."""
         target = target_of(alert, self._targets)
         host = target.id if target else None
-        self._audit.complete(host, alert.dedupe_key, "resolved", f"{alert.alertname} resolved", now=self._now)
+        self._audit.complete(
+            host, alert.dedupe_key, "resolved", f"{alert.alertname} resolved at {self._now.isoformat()}", now=self._now
+        )
         return AlertDecision(
             alertname=alert.alertname, fingerprint=alert.fingerprint, status=alert.status, outcome="resolved",
             host=host, reason="resolved alerts start nothing",
