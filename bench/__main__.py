@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m bench [--only backup|restore|startup|update] [--mb 1200] [--small-mb 300] [--quick]``.
+"""Benchmarks: ``python -m bench [--only backup|restore|startup|update|dr|alerts] [--mb 1200] [--quick]``.
 
 Seeds one FreshTrack-shaped database on a local plane (shared by the backup and restore parts; one host,
 reached as ``demo`` over SSH and as ``demo-ssm`` over SSM), then: backup: per compression, the raw
@@ -29,7 +29,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import backup, dr, report, restore, startup, update
+from bench import alerts, backup, dr, report, restore, startup, update
 from bench.probes import MIB
 from freshtrack_ops.config import Compression
 from opsctl.local.host import LocalHost
@@ -126,9 +126,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=None, help="rounds on the big database (default 3)")
     parser.add_argument(
         "--only",
-        choices=("backup", "restore", "startup", "update", "dr"),
+        choices=("backup", "restore", "startup", "update", "dr", "alerts"),
         default=None,
-        help="run one part (default: all five)",
+        help="run one part (default: all six)",
     )
     parser.add_argument(
         "--budget-s", type=float, default=1140.0, help="skip further rounds past this many s of runtime (default 1140)"
@@ -156,6 +156,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.startup_out = args.out.with_name(f"startup{suffix}")
     args.update_out = args.out.with_name(f"update{suffix}")
     args.dr_out = args.out.with_name(f"dr{suffix}")
+    args.alerts_out = args.out.with_name(f"alerts{suffix}")
     args.dr_mb = args.dr_mb or (200.0 if args.quick else 1000.0)
     args.no_docs = args.no_docs or args.quick
     return args
@@ -665,9 +666,19 @@ def run_dr(args: argparse.Namespace, *, date: str) -> str:
     return report.dr_targets_table(data) + "\n\n" + report.dr_table(data)
 
 
+def run_alerts(args: argparse.Namespace, *, date: str) -> str:
+    """The alert part: heal time with the real monitoring stack, webhook ack latency and throughput."""
+    data = {"benchmark": "alerts", "date": date, **alerts.run(log, heal_rounds=1 if args.quick else 3)}
+    data["targets"] = alerts.targets(data)
+    _write(args.alerts_out, data)
+    if not args.no_docs:
+        report._replace_block(args.docs, alerts.BEGIN, alerts.END, alerts.section(data))
+    return alerts.section(data)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    parts = [args.only] if args.only else ["backup", "restore", "startup", "update", "dr"]
+    parts = [args.only] if args.only else ["backup", "restore", "startup", "update", "dr", "alerts"]
     date = datetime.now(UTC).isoformat(timespec="seconds")
     load_start = _loadavg()
     backup_data: dict[str, Any] | None = None
@@ -743,6 +754,9 @@ def main(argv: list[str] | None = None) -> int:
     if "dr" in parts:
         print()
         print(run_dr(args, date=date))
+    if "alerts" in parts:
+        print()
+        print(run_alerts(args, date=date))
     return 0
 
 
