@@ -3,13 +3,18 @@
 Over SSH (host "demo"): backup → a rejected bad request → test restore → simulated data loss → a restore
 refused for want of a confirmation → guarded restore (with the row counts before, after the loss and after
 the restore) → an update to a new release with a migration → an update to a broken release that rolls itself
-back (code and database). Over SSM Run Command (host "demo-ssm", no SSH at all): backup → test restore.
+back (code and database) → a disaster-recovery drill → an alert that heals itself (the real Prometheus sees the
+backend down, the real Alertmanager calls the webhook, the remediation brings it back, the alert resolves). Over SSM
+Run Command (host "demo-ssm", no SSH at all): backup → test restore.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +145,61 @@ def _demo_drill(demo: Demo, plane: LocalPlane) -> None:
         print("  UNEXPECTED: the drill left its server running or changed DNS")
 
 
+def _health(url: str) -> int:
+    try:
+        # the target's https health URL on 127.0.0.1 (Caddy's internal CA, trusted by the plane)
+        with urllib.request.urlopen(url, timeout=5, context=ssl.create_default_context()) as answer:  # noqa: S310
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _demo_alert(demo: Demo, plane: LocalPlane) -> None:
+    """The backend stops; Prometheus, Alertmanager and the webhook bring it back without anyone typing."""
+    health = plane.monitoring.caddy_url("demo")
+    print(
+        "\n  An alert that heals itself: the real Prometheus scrapes the backend behind the real Caddy, the real "
+        "Alertmanager calls the webhook (bearer token), the remediation workflow acts"
+    )
+    before = len(plane.executions("remediation"))
+    began = time.monotonic()
+    plane.host("demo").crash_service("backend")
+    print(f"    backend stopped: {health} answers {_health(health)}")
+    plane.monitoring.wait_alert("ServiceDown", host="demo", timeout_s=60)
+    print(f"    +{time.monotonic() - began:5.1f} s  Prometheus: ServiceDown firing (scrape 1 s, for: 2s)")
+    deadline = time.monotonic() + 120
+    while len(plane.executions("remediation")) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    print(f"    +{time.monotonic() - began:5.1f} s  Alertmanager delivered; the webhook started a remediation")
+    while _health(health) != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    healed = time.monotonic() - began
+    print(f"    +{healed:5.1f} s  health {_health(health)} again: healed without a person")
+    plane.wait_idle(60)
+    runs = plane.executions("remediation")
+    ex = plane.wait(runs[0]["executionArn"], "remediation") if len(runs) > before else None
+    if ex is not None:
+        for state in ex.states():
+            print(f"    {'x' if state.failed else '-'} {state.name:<26} {state.duration_s * 1000:8.0f} ms")
+    plane.monitoring.wait_alert("ServiceDown", host="demo", resolved=True, source="alertmanager", timeout_s=60)
+    plane.wait_idle(60)
+    print(f"    +{time.monotonic() - began:5.1f} s  the alert resolved; remediations started: "
+          f"{len(plane.executions('remediation')) - before} (the resolution starts nothing)")  # fmt: skip
+    ok = ex is not None and ex.status == "SUCCEEDED" and len(plane.executions("remediation")) == before + 1
+    demo.summary.append(
+        {"workflow": "remediation", "title": "An alert that heals itself", "host": "demo", "transport": "ssh",
+         "status": ex.status if ex else "NOT STARTED", "expected": "SUCCEEDED", "error": ex.error if ex else None,
+         "duration_s": round(healed, 3), "output": ex.output if ex else None}
+    )  # fmt: skip
+    if not ok:
+        demo.unexpected += 1
+        print("  UNEXPECTED: the alert did not heal the backend exactly once")
+
+
 def run_demo(readings: int = 20_000) -> int:
     began = time.monotonic()
     print("Starting the local plane: embedded AWS (moto), real PostgreSQL, real sshd on 127.0.0.1 ...")
-    with LocalPlane(readings=readings, log_level="ERROR") as plane:
+    with LocalPlane(readings=readings, log_level="ERROR", monitoring=True) as plane:
         host = plane.host("demo")
         ready = time.monotonic() - began
         print(f"  host 'demo' over {plane.transport}; app {host.app_dir}; plane ready in {ready:.1f} s")
@@ -200,6 +256,7 @@ def run_demo(readings: int = 20_000) -> int:
 
         _demo_updates(demo, plane)
         _demo_drill(demo, plane)
+        _demo_alert(demo, plane)
 
         print("\n  Over SSM Run Command: the host streams pg_dump to S3 itself (presigned part URLs, no AWS keys)")
         ssm_backup = demo.run(
