@@ -71,3 +71,4 @@ clean:
 
 docs: venv
 	$(PY) tools/update_state_map.py
+	$(PY) tools/update_webhook_openapi.py
