@@ -18,10 +18,11 @@ def test_the_document_describes_both_routes_their_bodies_refusals_and_credential
     document = json.loads(DOC.read_text(encoding="utf-8"))
     OpenAPI.model_validate(document)  # a well-formed OpenAPI 3.1 document
     schemas = document["components"]["schemas"]
-    for path, body, security in (
+    routes: tuple[tuple[str, str, list[dict[str, list[str]]]], ...] = (
         ("/alertmanager", "AlertmanagerPayload", [{"bearer": []}, {"basic": []}]),
         ("/grafana", "GrafanaPayload", [{"grafanaSignature": [], "grafanaTimestamp": []}]),
-    ):
+    )
+    for path, body, security in routes:
         operation = document["paths"][path]["post"]
         assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(f"/{body}")
         assert set(operation["responses"]) == {"202", "400", "401", "403", "413", "415", "429", "500"}
