@@ -266,6 +266,20 @@ def test_a_storm_is_held_by_the_rate_limit_with_one_escalation(world: World) -> 
     assert world.notifications() == ["FreshTrack remediation suspended on demo"]
 
 
+def test_a_suppressed_alert_is_asked_again_on_its_re_send_and_acts_once_the_window_passed(world: World) -> None:
+    limit = RemediationSettings().max_attempts
+    storm = json.dumps(_payload(*[_alert(fingerprint=f"{i:016x}") for i in range(limit + 1)])).encode()
+    assert [a["outcome"] for a in world.post("/alertmanager", storm, AM_HEADERS)[1]["alerts"]][-1] == "suppressed"
+    last = json.dumps(_payload(_alert(fingerprint=f"{limit:016x}"))).encode()
+    assert world.post("/alertmanager", last, AM_HEADERS)[1]["alerts"][0]["outcome"] == "suppressed"  # not remembered
+    boto3.client("dynamodb", region_name=REGION).delete_item(  # the window passed: the guard's counters are gone
+        TableName=world.table, Key={"pk": {"S": "REMEDIATION#demo"}, "sk": {"S": "GUARD#compose-up"}}
+    )
+    assert world.post("/alertmanager", last, AM_HEADERS)[1]["alerts"][0]["outcome"] == "started"
+    assert len(world.executions()) == limit + 1
+    assert world.notifications() == ["FreshTrack remediation suspended on demo"]  # escalated once
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "status"),
     [

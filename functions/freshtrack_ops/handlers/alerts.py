@@ -172,24 +172,46 @@ def _decide_all(alerts: list[Alert], settings: WebhookSettings) -> list[dict[str
             continue
         # which delivery decided: a stored decision from another request, or from an earlier copy of the same alert
         # in this batch, is a re-send (deduplicated), not a second start
-        decider = f"{request_id}#{index}"
-
-        def work(alert: Alert = alert, decider: str = decider) -> dict[str, Any]:
-            return intake.firing(alert).model_dump() | {"decided_in": decider}
-
-        try:
-            decided = once(alert_key={"key": alert.dedupe_key}, work=work)
-        except IdempotencyAlreadyInProgressError:
-            decided = AlertDecision(
-                alertname=alert.alertname, fingerprint=alert.fingerprint, status=alert.status,
-                outcome="deduplicated", reason="the same alert is being decided by another delivery",
-            ).model_dump()  # fmt: skip
-        if decided.pop("decided_in", decider) != decider:
-            decided |= {"outcome": "deduplicated", "reason": f"already {decided['outcome']} for this alert"}
-        elif decided["outcome"] == "started":
+        decided = _decide_firing(once, intake, alert, decider=f"{request_id}#{index}")
+        if decided["outcome"] == "started":
             metrics.add_metric(name="RemediationsStarted", unit=MetricUnit.Count, value=1)
         answers.append(decided)
     return answers
+
+
+class _NotRemembered(Exception):
+    """A decision the dedupe record must not keep: raising deletes powertools' in-progress record."""
+
+    def __init__(self, decision: dict[str, Any]) -> None:
+        super().__init__(decision["outcome"])
+        self.decision = decision
+
+
+def _decide_firing(
+    once: Callable[..., dict[str, Any]], intake: Intake, alert: Alert, *, decider: str
+) -> dict[str, Any]:
+    """One firing alert, decided once per episode. A suppressed one is not remembered: the guard refused it for now
+    (rate limit or breaker), so Alertmanager's next re-send (repeat_interval) asks the guard again and acts once the
+    window or cool-down has passed; the escalation still goes out once per episode (the guard's store says so)."""
+
+    def work() -> dict[str, Any]:
+        decision = intake.firing(alert).model_dump() | {"decided_in": decider}
+        if decision["outcome"] == "suppressed":
+            raise _NotRemembered(decision)
+        return decision
+
+    try:
+        decided = once(alert_key={"key": alert.dedupe_key}, work=work)
+    except _NotRemembered as refused:
+        decided = refused.decision
+    except IdempotencyAlreadyInProgressError:
+        decided = AlertDecision(
+            alertname=alert.alertname, fingerprint=alert.fingerprint, status=alert.status,
+            outcome="deduplicated", reason="the same alert is being decided by another delivery",
+        ).model_dump()  # fmt: skip
+    if decided.pop("decided_in", decider) != decider:
+        decided |= {"outcome": "deduplicated", "reason": f"already {decided['outcome']} for this alert"}
+    return decided
 
 
 def _accept(alerts: list[Alert], settings: WebhookSettings) -> Response[str]:
