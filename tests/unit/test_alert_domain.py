@@ -19,7 +19,7 @@ from freshtrack_ops.adapters.sfn_starter import SfnRemediationStarter
 from freshtrack_ops.alerts import auth
 from freshtrack_ops.alerts.auth import Forbidden, Unauthenticated, check_alertmanager, check_grafana, grafana_signature
 from freshtrack_ops.alerts.intake import Intake, execution_name, target_of
-from freshtrack_ops.alerts.models import Alert
+from freshtrack_ops.alerts.models import Alert, AlertmanagerPayload, alerts_of
 from freshtrack_ops.alerts.settings import WebhookSettings
 from freshtrack_ops.config import SshTarget, SsmTarget, TargetSet
 from freshtrack_ops.remediation.guard import Admission, AuditEntry, AuditStatus, GuardState, decide
@@ -111,6 +111,20 @@ def test_grafana_milliseconds_and_unsigned_timestamps() -> None:
     check_grafana({"X-Grafana-Alerting-Signature": grafana_signature("key", None, body)}, body, key, body_only, now)
     with pytest.raises(Forbidden):
         check_grafana({"X-Grafana-Alerting-Signature": grafana_signature("key", "1", body)}, body, key, body_only, now)
+
+
+#: what Alertmanager 0.25.0 (Debian's prometheus-alertmanager) POSTed for one alert posted to its API and then ended
+#: (captured from a real run; only externalURL's host changed)
+REAL_ALERTMANAGER = (
+    '{"receiver":"hook","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"ServiceDown","host":"demo","service":"backend"},"annotations":{"summary":"down"},"startsAt":"2026-11-30T19:27:07Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://127.0.0.1:9090/graph","fingerprint":"5e114fd942d2405f"}],"groupLabels":{},"commonLabels":{"alertname":"ServiceDown","host":"demo","service":"backend"},"commonAnnotations":{"summary":"down"},"externalURL":"http://127.0.0.1:19093","version":"4","groupKey":"{}:{}","truncatedAlerts":0}\n',
+    '{"receiver":"hook","status":"resolved","alerts":[{"status":"resolved","labels":{"alertname":"ServiceDown","host":"demo","service":"backend"},"annotations":{"summary":"down"},"startsAt":"2026-11-30T19:27:07Z","endsAt":"2026-11-30T19:27:13Z","generatorURL":"http://127.0.0.1:9090/graph","fingerprint":"5e114fd942d2405f"}],"groupLabels":{},"commonLabels":{"alertname":"ServiceDown","host":"demo","service":"backend"},"commonAnnotations":{"summary":"down"},"externalURL":"http://127.0.0.1:19093","version":"4","groupKey":"{}:{}","truncatedAlerts":0}\n',
+)
+
+
+def test_alertmanager_0_25_s_real_deliveries_parse_and_share_one_episode() -> None:
+    firing, resolved = (alerts_of(AlertmanagerPayload.model_validate_json(body))[0] for body in REAL_ALERTMANAGER)
+    assert (firing.status, resolved.status, firing.alertname) == ("firing", "resolved", "ServiceDown")
+    assert firing.dedupe_key == resolved.dedupe_key  # the resolved one closes the firing one's audit entry
 
 
 def _targets(**remediation: Any) -> TargetSet:
