@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from freshtrack_ops.remediation.models import AlertSource
 
@@ -51,13 +51,20 @@ class AlertmanagerPayload(_Strict):
 
 
 class GrafanaAlert(AlertmanagerAlert):
+    """Grafana's ExtendedAlert (grafana/alerting templates/template_data.go): the Alertmanager alert plus links and
+    values; ``imageURL``, ``embeddedImage``, ``orgId`` and ``enrichments`` are omitted when empty, ``values`` is
+    null when the rule has none."""
+
     silenceURL: Url = ""  # noqa: N815
     dashboardURL: Url = ""  # noqa: N815
     panelURL: Url = ""  # noqa: N815
-    values: dict[str, float | int | None] | None = None
+    values: dict[str, float | None] | None = None
     valueString: Text = ""  # noqa: N815
     imageURL: Url = ""  # noqa: N815
+    embeddedImage: str = ""  # noqa: N815 - a base64 image (email only in practice); the body limit bounds it
     orgId: int | None = None  # noqa: N815
+    #: Grafana 12's alert enrichments (free-form JSON, unused here)
+    enrichments: JsonValue = None
 
 
 class GrafanaPayload(_Strict):
@@ -75,7 +82,9 @@ class GrafanaPayload(_Strict):
     alerts: list[GrafanaAlert] = Field(max_length=MAX_ALERTS)
     orgId: int  # noqa: N815
     title: Text = ""
-    state: Literal["alerting", "ok", "pending", "no_data", "nodata", "paused", "error"] = "alerting"
+    #: "alerting" when any alert of the group fires, else "ok" (receivers/webhook/v1/webhook.go; the legacy
+    #: states no_data/paused/pending belong to Grafana's old dashboard alerting, not to this payload)
+    state: Literal["alerting", "ok"]
     message: Text = ""
 
 

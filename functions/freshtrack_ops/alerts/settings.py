@@ -23,9 +23,14 @@ class WebhookSettings(BaseModel):
     #: how Alertmanager authenticates: ``http_config.authorization`` (bearer) or ``http_config.basic_auth``
     alertmanager_auth: Literal["bearer", "basic"] = "bearer"
     #: Grafana's webhook contact point HMAC: the signature header and the timestamp header (signed is
-    #: ``timestamp:body``, hex HMAC-SHA256)
+    #: ``timestamp:body``, hex HMAC-SHA256). Set both in the contact point: Grafana's own fallback for an empty
+    #: header field is ``X-Grafana-Alert-Signature`` (grafana/alerting http/hmac.go), not the placeholder its form
+    #: shows. An empty timestamp header means Grafana sends none and signs the body alone: no replay window then
+    #: (a replayed alert is still only ever started once, by the dedupe record).
     grafana_signature_header: Header = "X-Grafana-Alerting-Signature"
-    grafana_timestamp_header: Header = "X-Grafana-Alerting-Signature-Timestamp"
+    grafana_timestamp_header: Annotated[str, StringConstraints(pattern=f"^$|{HEADER_PATTERN}")] = (
+        "X-Grafana-Alerting-Signature-Timestamp"
+    )
     #: a Grafana delivery whose timestamp is further than this from now is a replay (403)
     replay_window_s: int = Field(default=300, ge=10, le=3600)
     #: bodies above this are refused with 413 before they are parsed

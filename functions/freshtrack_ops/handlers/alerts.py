@@ -20,6 +20,8 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBase, HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import (
@@ -36,7 +38,7 @@ from freshtrack_ops.adapters.sfn_starter import SfnRemediationStarter
 from freshtrack_ops.alerts.auth import Forbidden, Unauthenticated, check_alertmanager, check_grafana
 from freshtrack_ops.alerts.intake import AlertDecision, Intake
 from freshtrack_ops.alerts.models import Alert, AlertmanagerPayload, GrafanaPayload, alerts_of
-from freshtrack_ops.alerts.openapi import route_responses
+from freshtrack_ops.alerts.responses import Accepted, GatewayMessage, Refusal
 from freshtrack_ops.alerts.settings import WebhookSettings
 from freshtrack_ops.config import describe_validation_error
 from freshtrack_ops.observability import logger, metrics, tracer
@@ -64,7 +66,7 @@ def _refused(exc: Refused) -> Response[str]:
         "webhook refused", extra={"status": exc.status, "reason": exc.reason, "path": app.current_event.path}
     )
     metrics.add_metric(name=f"WebhookRefused{exc.status}", unit=MetricUnit.Count, value=1)
-    return _json(exc.status, {"error": exc.reason, "started": []})
+    return _json(exc.status, Refusal(error=exc.reason).model_dump())
 
 
 def _settings() -> WebhookSettings:
@@ -129,7 +131,9 @@ def _once(table: str, ttl_s: int, client_id: int) -> Callable[..., dict[str, Any
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="alert_key",
         persistence_store=layer,
-        config=IdempotencyConfig(expires_after_seconds=ttl_s),
+        # the same config object the handler registers the Lambda context on (_decide_all): a second instance would
+        # leave the in-progress expiry unset (powertools warns "Couldn't determine the remaining time left")
+        config=_idempotency_config(ttl_s),
     )
     def decide(*, alert_key: dict[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return work()
@@ -161,28 +165,53 @@ def _decide_all(alerts: list[Alert], settings: WebhookSettings) -> list[dict[str
     _idempotency_config(settings.dedupe_ttl_s).register_lambda_context(app.lambda_context)
     request_id = app.current_event.request_context.request_id
     answers: list[dict[str, Any]] = []
-    for alert in alerts:
+    for index, alert in enumerate(alerts):
         metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=1)
         if alert.status == "resolved":
             answers.append(intake.resolved(alert).model_dump())
             continue
-
-        def work(alert: Alert = alert) -> dict[str, Any]:
-            return intake.firing(alert).model_dump() | {"decided_in": request_id}
-
-        try:
-            decided = once(alert_key={"key": alert.dedupe_key}, work=work)
-        except IdempotencyAlreadyInProgressError:
-            decided = AlertDecision(
-                alertname=alert.alertname, fingerprint=alert.fingerprint, status=alert.status,
-                outcome="deduplicated", reason="the same alert is being decided by another delivery",
-            ).model_dump()  # fmt: skip
-        if decided.pop("decided_in", request_id) != request_id:
-            decided |= {"outcome": "deduplicated", "reason": f"already {decided['outcome']} for this alert"}
-        elif decided["outcome"] == "started":
+        # which delivery decided: a stored decision from another request, or from an earlier copy of the same alert
+        # in this batch, is a re-send (deduplicated), not a second start
+        decided = _decide_firing(once, intake, alert, decider=f"{request_id}#{index}")
+        if decided["outcome"] == "started":
             metrics.add_metric(name="RemediationsStarted", unit=MetricUnit.Count, value=1)
         answers.append(decided)
     return answers
+
+
+class _NotRemembered(Exception):
+    """A decision the dedupe record must not keep: raising deletes powertools' in-progress record."""
+
+    def __init__(self, decision: dict[str, Any]) -> None:
+        super().__init__(decision["outcome"])
+        self.decision = decision
+
+
+def _decide_firing(
+    once: Callable[..., dict[str, Any]], intake: Intake, alert: Alert, *, decider: str
+) -> dict[str, Any]:
+    """One firing alert, decided once per episode. A suppressed one is not remembered: the guard refused it for now
+    (rate limit or breaker), so Alertmanager's next re-send (repeat_interval) asks the guard again and acts once the
+    window or cool-down has passed; the escalation still goes out once per episode (the guard's store says so)."""
+
+    def work() -> dict[str, Any]:
+        decision = intake.firing(alert).model_dump() | {"decided_in": decider}
+        if decision["outcome"] == "suppressed":
+            raise _NotRemembered(decision)
+        return decision
+
+    try:
+        decided = once(alert_key={"key": alert.dedupe_key}, work=work)
+    except _NotRemembered as refused:
+        decided = refused.decision
+    except IdempotencyAlreadyInProgressError:
+        decided = AlertDecision(
+            alertname=alert.alertname, fingerprint=alert.fingerprint, status=alert.status,
+            outcome="deduplicated", reason="the same alert is being decided by another delivery",
+        ).model_dump()  # fmt: skip
+    if decided.pop("decided_in", decider) != decider:
+        decided |= {"outcome": "deduplicated", "reason": f"already {decided['outcome']} for this alert"}
+    return decided
 
 
 def _accept(alerts: list[Alert], settings: WebhookSettings) -> Response[str]:
@@ -191,13 +220,40 @@ def _accept(alerts: list[Alert], settings: WebhookSettings) -> Response[str]:
     return _json(202, {"alerts": answers})
 
 
+def _refusal(description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {content_types.APPLICATION_JSON: {"model": Refusal}}}
+
+
+_RESPONSES: dict[int, OpenAPIResponse] = {
+    202: {
+        "description": "Accepted: one decision per alert (started, deduplicated, resolved, ignored, suppressed, "
+        "notified); remediations run asynchronously",
+        "content": {content_types.APPLICATION_JSON: {"model": Accepted}},
+    },
+    400: _refusal("The body is not this route's format (the field named); nothing started"),
+    401: _refusal("Credentials or signature missing; nothing started"),
+    403: _refusal("Credentials or signature wrong, or a Grafana timestamp outside the replay window; nothing started"),
+    413: _refusal("Body larger than webhook.max_body_bytes; nothing started"),
+    415: _refusal("Content-Type is not application/json; nothing started"),
+    429: {
+        "description": "API Gateway's stage throttling (webhook.throttle_rate_per_s, throttle_burst): retry later",
+        "content": {content_types.APPLICATION_JSON: {"model": GatewayMessage}},
+    },
+    500: {
+        "description": "A downstream AWS failure (DynamoDB, Step Functions, Secrets Manager), never bad input: the "
+        "sender's retry is right and safe (the dedupe record)",
+        "content": {content_types.APPLICATION_JSON: {"model": GatewayMessage}},
+    },
+}
+
+
 @app.post(
-    "/alertmanager",
-    summary="An Alertmanager delivery (webhook payload version 4)",
-    description="Bearer token or basic auth from the deployment's Alertmanager secret; each firing alert is decided "
-    "once per fingerprint + startsAt.",
-    responses=route_responses(),
-)
+    "/alertmanager", summary="Prometheus Alertmanager webhook (payload version 4)", operation_id="alertmanager",
+    description="webhook_config of Alertmanager 0.25 with http_config.authorization (bearer) or http_config."
+    "basic_auth, as the deployment's webhook.alertmanager_auth says; the credentials are in its Secrets Manager "
+    "secret.",
+    responses=_RESPONSES, security=[{"bearer": []}, {"basic": []}], tags=["alerts"],
+)  # fmt: skip
 def alertmanager() -> Response[str]:
     settings = _settings()
     body = _body(settings)
@@ -207,12 +263,12 @@ def alertmanager() -> Response[str]:
 
 
 @app.post(
-    "/grafana",
-    summary="A Grafana unified alerting delivery (webhook contact point)",
-    description="HMAC-SHA256 signature of timestamp:body with the deployment's Grafana secret, within the replay "
-    "window.",
-    responses=route_responses(),
-)
+    "/grafana", summary="Grafana unified alerting webhook contact point (payload version 1)", operation_id="grafana",
+    description="Signed with the contact point's HMAC: hex HMAC-SHA256 over `timestamp:body` (over the body alone "
+    "when webhook.grafana_timestamp_header is empty); the header names are webhook.grafana_signature_header and "
+    "webhook.grafana_timestamp_header, the key is in the deployment's Secrets Manager secret.",
+    responses=_RESPONSES, security=[{"grafanaSignature": [], "grafanaTimestamp": []}], tags=["alerts"],
+)  # fmt: skip
 def grafana() -> Response[str]:
     settings = _settings()
     body = _body(settings)
@@ -227,3 +283,61 @@ def grafana() -> Response[str]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The endpoint's OpenAPI document (docs/webhook-openapi.json, written by tools/update_webhook_openapi.py).
+
+    Paths, responses and security come from the resolver. The request bodies are added from the payload models:
+    powertools documents a body only through a validated ``Body()`` parameter, and its validation would parse the
+    body before the credentials are checked (an unauthenticated caller would learn the format; the order here is
+    413, 415, 401/403, then 400).
+    """
+    defaults = WebhookSettings()
+    schemes = {
+        "bearer": HTTPBearer(description="webhook.alertmanager_auth: bearer; the secret's token"),
+        "basic": HTTPBase(scheme="basic", description="webhook.alertmanager_auth: basic; the secret's user/password"),
+        "grafanaSignature": APIKey(
+            in_=APIKeyIn.header, name=defaults.grafana_signature_header,
+            description="hex HMAC-SHA256 of timestamp:body with the secret's hmac_key",
+        ),
+        "grafanaTimestamp": APIKey(
+            in_=APIKeyIn.header, name=defaults.grafana_timestamp_header,
+            description=f"Unix seconds, within webhook.replay_window_s ({defaults.replay_window_s} s) of now "
+            "(webhook.grafana_timestamp_header)",
+        ),
+    }  # fmt: skip
+    document: dict[str, Any] = json.loads(
+        app.get_openapi_json_schema(
+            title="FreshTrack Ops alert webhook", version="1",
+            description="Alerts from Prometheus Alertmanager and Grafana in, guarded remediations out "
+            "(docs/remediation.md).",
+            security_schemes=schemes,  # type: ignore[arg-type]
+        )
+    )  # fmt: skip
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for path, model in (("/alertmanager", AlertmanagerPayload), ("/grafana", GrafanaPayload)):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+        document["paths"][path]["post"]["requestBody"] = {
+            "required": True,
+            "content": {content_types.APPLICATION_JSON: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        }
+    # powertools always adds its request-validation error schemas; no route here answers with them
+    used = _referenced(document["paths"], schemas)
+    document["components"]["schemas"] = {name: schemas[name] for name in sorted(used)}
+    return document
+
+
+def _referenced(start: object, schemas: dict[str, Any]) -> set[str]:
+    """The component schemas reachable from ``start`` through ``$ref``s."""
+    found: set[str] = set()
+    todo = [start]
+    while todo:
+        text = json.dumps(todo.pop())
+        for name, schema in schemas.items():
+            if name not in found and f'"#/components/schemas/{name}"' in text:
+                found.add(name)
+                todo.append(schema)
+    return found
