@@ -35,10 +35,9 @@ class AlertmanagerAlert(_Strict):
     fingerprint: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{1,64}$")]
 
 
-class AlertmanagerPayload(_Strict):
-    """https://prometheus.io/docs/alerting/latest/configuration/#webhook_config"""
+class _Group(_Strict):
+    """What both formats say of the alert group (Grafana's payload extends Alertmanager's)."""
 
-    version: Literal["4"]
     groupKey: Text  # noqa: N815
     truncatedAlerts: int = Field(default=0, ge=0)  # noqa: N815
     status: Literal["firing", "resolved"]
@@ -47,6 +46,12 @@ class AlertmanagerPayload(_Strict):
     commonLabels: Labels  # noqa: N815
     commonAnnotations: Labels  # noqa: N815
     externalURL: Url  # noqa: N815
+
+
+class AlertmanagerPayload(_Group):
+    """https://prometheus.io/docs/alerting/latest/configuration/#webhook_config"""
+
+    version: Literal["4"]
     alerts: list[AlertmanagerAlert] = Field(max_length=MAX_ALERTS)
 
 
@@ -67,18 +72,10 @@ class GrafanaAlert(AlertmanagerAlert):
     enrichments: JsonValue = None
 
 
-class GrafanaPayload(_Strict):
+class GrafanaPayload(_Group):
     """https://grafana.com/docs/grafana/latest/alerting/configure-notifications/manage-contact-points/integrations/webhook-notifier/"""
 
     version: Literal["1"]
-    groupKey: Text  # noqa: N815
-    truncatedAlerts: int = Field(default=0, ge=0)  # noqa: N815
-    status: Literal["firing", "resolved"]
-    receiver: Text
-    groupLabels: Labels  # noqa: N815
-    commonLabels: Labels  # noqa: N815
-    commonAnnotations: Labels  # noqa: N815
-    externalURL: Url  # noqa: N815
     alerts: list[GrafanaAlert] = Field(max_length=MAX_ALERTS)
     orgId: int  # noqa: N815
     title: Text = ""
