@@ -48,19 +48,10 @@ def config(*, webhook_url: str, credentials_file: Path) -> dict[str, Any]:
     }
 
 
-class Alertmanager:
+class Alertmanager(process.HttpDaemon):
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = 0
-        self.config_file = root / "alertmanager.yml"
+        super().__init__(root, "alertmanager")
         self.credentials_file = root / "webhook-token"
-        self.pid_file = root / "alertmanager.pid"
-        self.log_file = root / "alertmanager.log"
-        self._pid = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def write_config(self, *, webhook_url: str, token: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -86,18 +77,4 @@ class Alertmanager:
             "--cluster.listen-address=",
             "--log.level=warn",
         ]
-        self._pid = process.spawn(
-            argv, pid_file=self.pid_file, log_file=self.log_file, cwd=self.root, die_with_parent=True
-        )
-
-    def wait_ready(self, timeout_s: float = 15.0) -> None:
-        process.wait_http(
-            f"{self.url}/-/ready",
-            pid=self._pid,
-            marker=str(self.config_file),
-            log_file=self.log_file,
-            timeout_s=timeout_s,
-        )
-
-    def stop(self) -> None:
-        process.stop(self.pid_file, str(self.config_file))
+        self.run(argv)

@@ -175,3 +175,32 @@ def _check(pid: int, marker: str, log_file: Path, deadline: float, what: str) ->
         raise DaemonError(f"{marker}: exited before {what} was ready: {log_tail(log_file)}")
     if time.monotonic() > deadline:
         raise DaemonError(f"{marker}: {what} not ready in time: {log_tail(log_file)}")
+
+
+class HttpDaemon:
+    """A daemon of the stack with an HTTP readiness endpoint (``/-/ready``) on 127.0.0.1: its files under ``root``
+    (``<name>.yml``, ``.pid``, ``.log``), started by ``run(argv)``, stopped by its pid file."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root = root
+        self.port = 0
+        self.config_file = root / f"{name}.yml"
+        self.pid_file = root / f"{name}.pid"
+        self.log_file = root / f"{name}.log"
+        self._pid = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def run(self, argv: list[str]) -> None:
+        self._pid = spawn(argv, pid_file=self.pid_file, log_file=self.log_file, cwd=self.root, die_with_parent=True)
+
+    def wait_ready(self, timeout_s: float = 15.0) -> None:
+        wait_http(
+            f"{self.url}/-/ready", pid=self._pid, marker=str(self.config_file), log_file=self.log_file,
+            timeout_s=timeout_s,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        stop(self.pid_file, str(self.config_file))

@@ -87,19 +87,10 @@ def config(*, backends: Mapping[str, int], alertmanager_port: int, rules_file: P
     }
 
 
-class Prometheus:
+class Prometheus(process.HttpDaemon):
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = 0
-        self.config_file = root / "prometheus.yml"
+        super().__init__(root, "prometheus")
         self.rules_file = root / "rules.yml"
-        self.pid_file = root / "prometheus.pid"
-        self.log_file = root / "prometheus.log"
-        self._pid = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def write_config(self, *, backends: Mapping[str, int], alertmanager_port: int) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -118,18 +109,4 @@ class Prometheus:
             "--rules.alert.resend-delay=1s",
             "--log.level=warn",
         ]
-        self._pid = process.spawn(
-            argv, pid_file=self.pid_file, log_file=self.log_file, cwd=self.root, die_with_parent=True
-        )
-
-    def wait_ready(self, timeout_s: float = 15.0) -> None:
-        process.wait_http(
-            f"{self.url}/-/ready",
-            pid=self._pid,
-            marker=str(self.config_file),
-            log_file=self.log_file,
-            timeout_s=timeout_s,
-        )
-
-    def stop(self) -> None:
-        process.stop(self.pid_file, str(self.config_file))
+        self.run(argv)
