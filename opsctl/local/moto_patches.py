@@ -106,6 +106,13 @@ class _InFlight:
 _IN_FLIGHT = _InFlight()
 
 
+def invocations_in_flight() -> int:
+    """Lambda invocations running now, including the task threads of executions that already ended (a Parallel
+    state that failed leaves its other branch's task running, as Lambda does)."""
+    with _IN_FLIGHT:
+        return _IN_FLIGHT.count
+
+
 def _clear_metrics_when_idle() -> None:
     """With POWERTOOLS_METRICS_DISABLED (no EMF on stdout here) a flush does not clear what was added (EMF
     provider ``flush_metrics``: ``clear_metrics`` only when enabled), so the next invocation would inherit this

@@ -461,16 +461,23 @@ class LocalPlane:
         self._events.wait_delivered(timeout_s)
 
     def wait_idle(self, timeout_s: float = 120.0) -> None:
-        """Wait until nothing runs: no webhook request in the bridge, no execution of any workflow running, every
-        SSM command ended and its completion handled (checked again after each wait: one may start another)."""
+        """Wait until nothing runs: no webhook request in the bridge, no execution of any workflow running, no Lambda
+        invocation in flight (a task of an execution that already ended may still run), every SSM command ended and
+        its completion handled (checked again after each wait: one may start another)."""
         deadline = time.monotonic() + timeout_s
         while True:
             if not self._bridge.wait_idle(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"webhook requests still in flight after {timeout_s} s")
             running = self._running_workflows()
+            if moto_patches.invocations_in_flight():
+                running.append("lambda invocations")
             if not running:
                 self.wait_ssm_idle(max(0.1, deadline - time.monotonic()))
-                if self._bridge.wait_idle(0) and not self._running_workflows():
+                if (
+                    self._bridge.wait_idle(0)
+                    and not self._running_workflows()
+                    and not moto_patches.invocations_in_flight()
+                ):
                     return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"executions still running after {timeout_s} s: {', '.join(running) or 'late ones'}")

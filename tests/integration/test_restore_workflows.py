@@ -160,6 +160,9 @@ def test_pg_restore_failing_after_the_drop_reverts_to_the_safety_backup(
 def test_wrong_or_missing_confirmation_touches_nothing(
     plane: LocalPlane, verified_backup: dict[str, Any], execution_input: dict[str, Any], field: str, host_name: str
 ) -> None:
+    # an earlier test's refused restore may still be finishing its safety dump (the Parallel state failed on the
+    # verification; the dump's task runs on, as a Lambda would): what this request touches is counted after it
+    plane.wait_idle()
     before = _snapshot(plane, host_name)
     commands_before = len(plane.host(host_name).commands())
     request = {"host": host_name} | {key: value.format(host=host_name) for key, value in execution_input.items()}
