@@ -87,7 +87,18 @@ def stop(state_dir: Path) -> bool:
         return process.stop(state_dir / PID_FILE, marker(state_dir))
 
 
-def _start(state_dir: Path, backend: dict[str, Any]) -> None:
+def _start(state_dir: Path, backend: dict[str, Any], attempts: int = 2) -> None:
+    """Start the backend process and wait for its port; once more when it died starting (a loaded machine)."""
+    for attempt in range(attempts):
+        try:
+            _start_once(state_dir, backend)
+            return
+        except process.DaemonError:
+            if attempt == attempts - 1:
+                raise
+
+
+def _start_once(state_dir: Path, backend: dict[str, Any]) -> None:
     log_file = state_dir / LOG_FILE
     pid = process.spawn(
         [str(a) for a in backend["argv"]],

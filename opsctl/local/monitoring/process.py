@@ -170,8 +170,15 @@ def wait_http(
         time.sleep(0.03)
 
 
+def _alive_after(pid: int, marker: str, seconds: float) -> bool:
+    time.sleep(seconds)
+    return alive(pid, marker)
+
+
 def _check(pid: int, marker: str, log_file: Path, deadline: float, what: str) -> None:
-    if not alive(pid, marker):
+    # read twice before calling it dead: one read of /proc can catch a process between fork and exec (its command
+    # line not yet the daemon's) on a loaded machine
+    if not alive(pid, marker) and not _alive_after(pid, marker, 0.2):
         raise DaemonError(f"{marker}: exited before {what} was ready: {log_tail(log_file)}")
     if time.monotonic() > deadline:
         raise DaemonError(f"{marker}: {what} not ready in time: {log_tail(log_file)}")
