@@ -183,8 +183,9 @@ def run(log: Callable[[str], None], *, heal_rounds: int = 3, acks: int = 300, se
         load = throughput(plane, seconds)
         log(f"alerts: {load['alerts_per_s']} alerts/s, {load['status_5xx']} 5xx")
         started = len(plane.executions("remediation"))
+        monitoring_start_s = plane.monitoring.start_seconds
     return {
-        "monitoring_start_s": round(plane.monitoring.start_seconds, 2),
+        "monitoring_start_s": round(monitoring_start_s, 2),
         "prometheus_for_s": FOR_S,
         "alertmanager_group_wait_s": GROUP_WAIT_S,
         "heal": heals,

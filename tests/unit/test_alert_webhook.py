@@ -382,3 +382,13 @@ def test_fuzzed_requests_never_get_a_5xx_nor_start_anything(
     assert 400 <= status < 500 or status == 202, answer
     if status != 202:
         assert len(world.executions()) == started
+
+
+def test_one_alert_twice_in_a_suppressed_delivery_is_audited_once_without_a_5xx(world: World) -> None:
+    storm = [_alert(fingerprint=f"{i:016x}") for i in range(5)]
+    twice = _alert(fingerprint="00000000000000ff")
+    status, answer = world.post("/alertmanager", json.dumps(_payload(*storm, twice, twice)).encode(), AM_HEADERS)
+    assert status == 202
+    assert [a["outcome"] for a in answer["alerts"]][-2:] == ["suppressed", "suppressed"]
+    audited = [e.audit_id for e in runtime.audit_log().entries("demo")]
+    assert len(audited) == len(set(audited)) == 6

@@ -34,6 +34,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from freshtrack_ops import runtime
+from freshtrack_ops.adapters.remediation_store import BufferedAudit
 from freshtrack_ops.adapters.sfn_starter import SfnRemediationStarter
 from freshtrack_ops.alerts.auth import Forbidden, Unauthenticated, check_alertmanager, check_grafana
 from freshtrack_ops.alerts.intake import AlertDecision, Intake
@@ -155,8 +156,9 @@ def _notify(subject: str, message: str) -> None:
 
 def _decide_all(alerts: list[Alert], settings: WebhookSettings) -> list[dict[str, Any]]:
     config = runtime.settings()
+    audit = BufferedAudit(runtime.audit_log())
     intake = Intake(
-        runtime.targets(), guard=runtime.remediation_guard(), audit=runtime.audit_log(),
+        runtime.targets(), guard=runtime.remediation_guard(), audit=audit,
         starter=SfnRemediationStarter(runtime.client("stepfunctions"), config.remediation_state_machine_arn),
         notify=_notify, escalate=_escalate, now=datetime.now(UTC),
     )  # fmt: skip
@@ -165,8 +167,8 @@ def _decide_all(alerts: list[Alert], settings: WebhookSettings) -> list[dict[str
     _idempotency_config(settings.dedupe_ttl_s).register_lambda_context(app.lambda_context)
     request_id = app.current_event.request_context.request_id
     answers: list[dict[str, Any]] = []
+    metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=len(alerts))
     for index, alert in enumerate(alerts):
-        metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=1)
         if alert.status == "resolved":
             answers.append(intake.resolved(alert).model_dump())
             continue
@@ -176,6 +178,7 @@ def _decide_all(alerts: list[Alert], settings: WebhookSettings) -> list[dict[str
         if decided["outcome"] == "started":
             metrics.add_metric(name="RemediationsStarted", unit=MetricUnit.Count, value=1)
         answers.append(decided)
+    audit.flush()  # before the 202: an accepted delivery is audited
     return answers
 
 
