@@ -317,6 +317,8 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
                     "dynamodb:DeleteItem",
                     "dynamodb:Query",
                     "dynamodb:UpdateItem",
+                    # the webhook audits a delivery's alerts in one call (adapters/remediation_store.py)
+                    "dynamodb:BatchWriteItem",
                 ],
                 resources=[resources.storage.table_arn],
             )

@@ -89,6 +89,9 @@ class Intake:
         self._notify = notify
         self._escalate = escalate
         self._now = now
+        #: (host, action) pairs the guard refused during this delivery: the window does not move within one
+        #: delivery, so the rest of a storm is refused without asking the store again
+        self._refused: dict[tuple[str, str], str] = {}
 
     def _record(self, alert: Alert, status: AuditStatus, detail: str, host: str | None, **extra: str | None) -> None:
         self._audit.record(
@@ -112,6 +115,21 @@ class Intake:
             host=host, reason="resolved alerts start nothing",
         )  # fmt: skip
 
+    def already_refused(self, alert: Alert) -> AlertDecision | None:
+        """The decision for an alert whose (host, action) the guard refused earlier in this delivery (audited as
+        suppressed, nothing started, nothing asked of the store); None when it needs deciding."""
+        target = target_of(alert, self._targets)
+        settings = target.remediation if target else None
+        rule = settings.rule_for(alert.alertname, alert.labels) if settings and settings.enabled else None
+        if target is None or rule is None or (target.id, rule.action) not in self._refused:
+            return None
+        reason = self._refused[(target.id, rule.action)]
+        self._record(alert, "suppressed", reason, target.id, action=rule.action)
+        return AlertDecision(
+            alertname=alert.alertname, fingerprint=alert.fingerprint, status=alert.status, outcome="suppressed",
+            host=target.id, action=rule.action, reason=reason,
+        )  # fmt: skip
+
     def firing(self, alert: Alert) -> AlertDecision:
         """Decide a firing alert (called once per alert episode: the handler dedupes re-sends around it)."""
         base = {"alertname": alert.alertname, "fingerprint": alert.fingerprint, "status": alert.status}
@@ -133,6 +151,7 @@ class Intake:
             return AlertDecision(**base, outcome="notified", host=target.id, action="notify-only", reason=why)
         admission = self._guard.admit(target.id, rule.action, settings, self._now)
         if not admission.allowed:
+            self._refused[(target.id, rule.action)] = admission.reason
             if admission.escalate:
                 self._escalate(
                     f"FreshTrack remediation suspended on {target.id}"[:100],

@@ -174,7 +174,10 @@ def _decide_all(alerts: list[Alert], settings: WebhookSettings) -> list[dict[str
             continue
         # which delivery decided: a stored decision from another request, or from an earlier copy of the same alert
         # in this batch, is a re-send (deduplicated), not a second start
-        decided = _decide_firing(once, intake, alert, decider=f"{request_id}#{index}")
+        refused = intake.already_refused(alert)
+        decided = (
+            refused.model_dump() if refused else _decide_firing(once, intake, alert, decider=f"{request_id}#{index}")
+        )
         if decided["outcome"] == "started":
             metrics.add_metric(name="RemediationsStarted", unit=MetricUnit.Count, value=1)
         answers.append(decided)
