@@ -244,7 +244,8 @@ def section(data: dict[str, Any]) -> str:
             "",
             "Backend stopped → health 200 through Caddy again (s): detection = until Prometheus fires (scrape + "
             "`for`), delivery = until the remediation execution starts (`group_wait` + webhook), remediation = the "
-            "execution, ours = heal - `for` - `group_wait`.",
+            "execution, ours = heal - `for` - `group_wait`. Detection is read by polling Prometheus' API every 50 ms "
+            "while Alertmanager hears of the alert at once, so a delivery can read a little below zero.",
             "",
             "| round | heal | detection | delivery | remediation | ours |",
             "| --- | --- | --- | --- | --- | --- |",
