@@ -14,6 +14,7 @@ import pytest
 from freshtrack_ops.config import UpdateSettings
 from opsctl.local import iam
 from opsctl.local.host import LocalHost
+from opsctl.local.names import function_arn
 from opsctl.local.plane import LocalPlane
 from opsctl.local.sshd import available as sshd_available
 
@@ -120,3 +121,18 @@ def abort_in_flight(plane: LocalPlane, execution_arn: str, gate: Gate) -> dict[s
     plane.sfn.stop_execution(executionArn=execution_arn, error="Aborted", cause="aborted by an operator")
     gate.release()
     return plane.abort(execution_arn)
+
+
+def host_task_state(task: str, payload: dict[str, str]) -> dict[str, Any]:
+    """A host task's state as the workflows write it (``lambda:invoke.waitForTaskToken`` with the execution id and
+    the task token added to ``payload``), ending the machine: for tests that drive host steps alone."""
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {
+            "FunctionName": function_arn(task),
+            "Payload": payload | {"execution_id.$": "$$.Execution.Id", "task_token.$": "$$.Task.Token"},
+        },
+        "TimeoutSeconds": 300,
+        "End": True,
+    }

@@ -22,7 +22,6 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,9 +30,9 @@ from freshtrack_ops.adapters.transfer import TRANSFER_PREFIX
 from freshtrack_ops.dr import app_config
 from freshtrack_ops.ports import CommandResult
 from opsctl.local import app_repo
-from opsctl.local.names import function_arn
 from opsctl.local.plane import Execution, LocalPlane
 from opsctl.local.sshd import available as sshd_available
+from tests.integration.conftest import host_task_state
 
 pytestmark = pytest.mark.integration
 
@@ -262,19 +261,6 @@ def test_the_repository_url_never_reaches_an_argv_of_ours(
 
 
 # -- the steps, as the workflow runs them -------------------------------------------------------------------
-def task_state(task: str, payload: dict[str, str]) -> dict[str, Any]:
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-        "Parameters": {
-            "FunctionName": function_arn(task),
-            "Payload": payload | {"execution_id.$": "$$.Execution.Id", "task_token.$": "$$.Task.Token"},
-        },
-        "TimeoutSeconds": 300,
-        "End": True,
-    }
-
-
 #: the two tasks as the disaster-recovery workflow will call them (host, secret name, revision: no value)
 DEFINITION = {
     "StartAt": "Which",
@@ -284,8 +270,8 @@ DEFINITION = {
             "Choices": [{"Variable": "$.step", "StringEquals": "capture", "Next": "CaptureConfig"}],
             "Default": "Bootstrap",
         },
-        "CaptureConfig": task_state("DrCaptureConfig", {"host.$": "$.host", "secret_name.$": "$.secret_name"}),
-        "Bootstrap": task_state(
+        "CaptureConfig": host_task_state("DrCaptureConfig", {"host.$": "$.host", "secret_name.$": "$.secret_name"}),
+        "Bootstrap": host_task_state(
             "DrBootstrap", {"host.$": "$.host", "secret_name.$": "$.secret_name", "revision.$": "$.revision"}
         ),
     },

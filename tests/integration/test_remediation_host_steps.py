@@ -20,9 +20,9 @@ import pytest
 
 from freshtrack_ops.remediation.commands import planned_commands, ran_as_planned
 from freshtrack_ops.remediation.settings import RemediationSettings
-from opsctl.local.names import function_arn
 from opsctl.local.plane import LocalPlane
 from opsctl.local.sshd import available as sshd_available
+from tests.integration.conftest import host_task_state
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +31,7 @@ CERT_DAYS = 5
 
 
 def task_state(task: str) -> dict[str, Any]:
-    payload = {"host.$": "$.host", "action.$": "$.action", "service.$": "$.service"}
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-        "Parameters": {
-            "FunctionName": function_arn(task),
-            "Payload": payload | {"execution_id.$": "$$.Execution.Id", "task_token.$": "$$.Task.Token"},
-        },
-        "TimeoutSeconds": 300,
-        "End": True,
-    }
+    return host_task_state(task, {"host.$": "$.host", "action.$": "$.action", "service.$": "$.service"})
 
 
 #: the two tasks as the remediation workflow's CheckBefore/Act/Verify states call them

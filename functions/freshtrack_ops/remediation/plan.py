@@ -21,7 +21,7 @@ LOCK_POLL_S = 5
 #: how often verification re-checks the alert's condition
 VERIFY_POLL_S = 5
 #: actions after which the application must answer on its health URL too
-SERVICE_ACTIONS = frozenset({"compose-up", "restart-service", "restart-top-memory"})
+HEALTH_CHECKED_ACTIONS = frozenset({"compose-up", "restart-service", "restart-top-memory"})
 
 
 def parse_request(raw: dict[str, object]) -> RemediationRequest:
@@ -95,7 +95,7 @@ def plan_remediation(
         audit_id=audit_id,
         alert=request.alert,
         commands=planned_commands(target, request.action, request.service) if route != "notify-only" else [],
-        check_health=request.action in SERVICE_ACTIONS,
+        check_health=request.action in HEALTH_CHECKED_ACTIONS,
         lock_owner=event.execution_id,
         lock_lease_seconds=settings.lock_lease_seconds,
         lock_poll_s=LOCK_POLL_S,
