@@ -43,6 +43,7 @@ from stacks.storage_stack import (
     BACKUP_PREFIX,
     DEPLOY_LOG_PREFIX,
     DR_TRANSFER_PREFIX,
+    REPORT_PREFIX,
     SSM_EXCHANGE_PREFIX,
     SSM_OUTPUT_PREFIX,
     StorageRefs,
@@ -70,6 +71,7 @@ KNOWN_GRANTS = frozenset(
         "bucket-write",
         "bucket-tags",
         "deploy-logs",
+        "reports",
         "table",
         "notify",
         "start-test-restore",
@@ -201,8 +203,36 @@ class FunctionResources:
     def deploy_log_objects_arn(self) -> str:
         return f"{self.storage.bucket_arn}/{DEPLOY_LOG_PREFIX}*"
 
+    def report_objects_arn(self) -> str:
+        return f"{self.storage.bucket_arn}/{REPORT_PREFIX}*"
+
     def ssm_output_objects_arn(self) -> str:
         return f"{self.storage.bucket_arn}/{SSM_OUTPUT_PREFIX}*"
+
+
+def _prefix_statements(
+    grants: frozenset[str], resources: FunctionResources
+) -> tuple[list[iam.PolicyStatement], set[str]]:
+    """The grants on one key prefix of the bucket besides backups/: deploy logs (write only: never read back or
+    overwritten by the functions) and reports (GetObject too: the report's link in the notification is presigned
+    by the function that wrote it)."""
+    statements: list[iam.PolicyStatement] = []
+    kms_actions: set[str] = set()
+    if "deploy-logs" in grants:
+        statements.append(
+            iam.PolicyStatement(
+                sid="DeployLogs", actions=["s3:PutObject"], resources=[resources.deploy_log_objects_arn()]
+            )
+        )
+        kms_actions |= {"kms:Encrypt", "kms:GenerateDataKey"}
+    if "reports" in grants:
+        statements.append(
+            iam.PolicyStatement(
+                sid="Reports", actions=["s3:PutObject", "s3:GetObject"], resources=[resources.report_objects_arn()]
+            )
+        )
+        kms_actions |= {"kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"}
+    return statements, kms_actions
 
 
 def grant_statements(grants: Iterable[str], resources: FunctionResources) -> list[iam.PolicyStatement]:
@@ -297,16 +327,9 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
                     resources=[resources.storage.bucket_arn],
                 )
             )
-    if "deploy-logs" in grants:
-        statements.append(
-            iam.PolicyStatement(
-                # write only: a deploy log is never read back or overwritten by the functions
-                sid="DeployLogs",
-                actions=["s3:PutObject"],
-                resources=[resources.deploy_log_objects_arn()],
-            )
-        )
-        kms_actions |= {"kms:Encrypt", "kms:GenerateDataKey"}
+    prefix_statements, prefix_kms_actions = _prefix_statements(grants, resources)
+    statements += prefix_statements
+    kms_actions |= prefix_kms_actions
     if "table" in grants:
         statements.append(
             iam.PolicyStatement(
@@ -672,6 +695,13 @@ class TaskFunction(Construct):
                 f"AwsSolutions-IAM5[Resource::{bucket_export}/{DEPLOY_LOG_PREFIX}*]",
                 "Deploy logs are written per host, update and phase (deploy-logs/<host>/<update id>/<phase>.json), "
                 "so the key part must be a wildcard; PutObject only, no backup object is in the prefix.",
+            )
+        if "reports" in task.grants:
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::{bucket_export}/{REPORT_PREFIX}*]",
+                "Reports are written per host, kind and day (reports/<host>/daily/<date>.html, reports/<host>/logs/"
+                "...), so the key part must be a wildcard; no backup object is in the prefix.",
             )
         self._acknowledge_dr(task, resources)
         if task.grants & (BUCKET_GRANTS | {"bucket-tags"}):

@@ -37,6 +37,10 @@ ACCESS_LOG_DAYS = 365
 #: scripts/deploy-automated.sh's output of each update (``steps/update.py`` DEPLOY_LOG_PREFIX): a year of them
 DEPLOY_LOG_PREFIX = "deploy-logs/"
 DEPLOY_LOG_DAYS = 365
+#: the daily check's reports (``reports/<host>/daily/<date>.json|.html``) and the service workflow's saved logs
+#: (``reports/<host>/logs/...``): a year and a month, so a year-on-year comparison still finds last year's day
+REPORT_PREFIX = "reports/"
+REPORT_DAYS = 400
 #: disaster recovery moves a host's app configuration (.env.production, secrets/) between the app-config secret and
 #: the host through one object here per transfer (SSM path), deleted with every version right after
 #: (stacks/dr_grants.py, app_config_statements); the lifecycle removes what a failed run left, a day later
@@ -137,6 +141,12 @@ class BackupBucket(Construct):
                     id="ExpireSsmExchange",
                     prefix=SSM_EXCHANGE_PREFIX,
                     expiration=Duration.days(SSM_EXCHANGE_DAYS),
+                    noncurrent_version_expiration=Duration.days(SSM_NONCURRENT_DAYS),
+                ),
+                s3.LifecycleRule(
+                    id="ExpireReports",
+                    prefix=REPORT_PREFIX,
+                    expiration=Duration.days(REPORT_DAYS),
                     noncurrent_version_expiration=Duration.days(SSM_NONCURRENT_DAYS),
                 ),
                 s3.LifecycleRule(

@@ -25,9 +25,11 @@ from pydantic import (
 )
 
 from freshtrack_ops.alerts.settings import WebhookSettings
+from freshtrack_ops.daily.settings import DailyCheckSettings
 from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.redact import redact
 from freshtrack_ops.remediation.settings import RemediationSettings
+from freshtrack_ops.schedules import scheduler_cron
 
 HOST_ID_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
 #: a health URL the host itself may be asked to fetch (health_check_from: host): scheme, host, port, path only.
@@ -62,37 +64,6 @@ ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}
 #: a Secrets Manager secret NAME (the ARN adds "-" and 6 random characters; IAM names it ``<name>-??????``)
 SECRET_NAME_PATTERN = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 - a pattern, not a secret
 CRON_PATTERN = r"^cron\([^()]+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$"
-
-
-#: what each field of an EventBridge Scheduler cron expression may hold (minutes, hours, day-of-month, month,
-#: day-of-week, year): the values and wildcards of the "Cron expressions reference" (EventBridge user guide)
-_CRON_FIELDS = (
-    ("minutes", r"[0-9,*/-]+"),
-    ("hours", r"[0-9,*/-]+"),
-    ("day-of-month", r"[0-9,*?/LW-]+"),
-    ("month", r"([0-9]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|[,*/-])+"),
-    ("day-of-week", r"([0-9]|SUN|MON|TUE|WED|THU|FRI|SAT|[,*?L#-])+"),
-    ("year", r"[0-9,*/-]+"),
-)
-
-
-def scheduler_cron(expression: str) -> str:
-    """An EventBridge Scheduler ``cron(...)`` expression: six fields separated by spaces, each with the values and
-    wildcards its field takes, and ``?`` in exactly one of day-of-month and day-of-week ("You can't specify the
-    Day-of-month and Day-of-week fields in the same cron expression": EventBridge's cron reference). The
-    service still has the last word (e.g. ranges); this catches what a typo makes of a schedule."""
-    match = re.fullmatch(r"cron\(([^()]*)\)", expression)
-    if match is None:
-        raise ValueError("expected cron(minutes hours day-of-month month day-of-week year)")
-    fields = match.group(1).split(" ")
-    if len(fields) != len(_CRON_FIELDS):
-        raise ValueError(f"a cron expression has {len(_CRON_FIELDS)} fields separated by single spaces")
-    for (name, pattern), value in zip(_CRON_FIELDS, fields, strict=True):
-        if not re.fullmatch(pattern, value):
-            raise ValueError(f"the {name} field {value!r} is not a value EventBridge Scheduler takes there")
-    if (fields[2] == "?") == (fields[4] == "?"):
-        raise ValueError("exactly one of day-of-month and day-of-week must be '?'")
-    return expression
 
 
 def _no_dotdot(path: str) -> str:
@@ -341,6 +312,8 @@ class TargetBase(BaseModel):
     dr: DrSettings | None = None
     #: what alerts may do to this target (docs/remediation.md); the defaults map the manual's alerts
     remediation: RemediationSettings = RemediationSettings()
+    #: the daily check's schedule and thresholds (docs/daily-operations.md); the defaults are the manual's
+    daily_check: DailyCheckSettings = DailyCheckSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

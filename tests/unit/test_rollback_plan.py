@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from freshtrack_ops.config import LocalTarget, TargetSet, UpdateSettings, scheduler_cron
+from freshtrack_ops.config import LocalTarget, TargetSet, UpdateSettings
 from freshtrack_ops.errors import BackupNotFound, InvalidInput, NothingToRollBack
 from freshtrack_ops.models import ValidateBackupEvent
 from freshtrack_ops.ports import CatalogEntry
+from freshtrack_ops.schedules import scheduler_cron
 from freshtrack_ops.update.images import pins_for
 from freshtrack_ops.update.models import DeploymentOutcome, ImagesRecord, PinImagesEvent
 from freshtrack_ops.update.plan import plan_update
