@@ -43,6 +43,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import describe_validation_error
+from freshtrack_ops.daily.models import DailyCheckRequest
 from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
 from freshtrack_ops.fleet.models import FleetUpdateRequest
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
@@ -59,6 +60,7 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "disaster-recovery": DisasterRecoveryRequest,
     "capture-config": CaptureConfigRequest,
     "remediation": RemediationRequest,
+    "daily-check": DailyCheckRequest,
 }
 
 
@@ -73,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("workflow", choices=sorted(INPUT_MODELS))
     start.add_argument("--host", help="the target id (every workflow but update-fleet)")
     start.add_argument("--reason", help="free text recorded with the execution")
-    start.add_argument("--trigger", help="backup only: schedule|console|webhook|pre-update|pre-restore|pre-rollback")
+    start.add_argument(
+        "--trigger", help="backup, daily-check: schedule|console|webhook|pre-update|pre-restore|pre-rollback"
+    )
     start.add_argument(
         "--backup-id", help="test-restore/restore/disaster-recovery: a backup id, latest, or latest-verified"
     )
