@@ -96,11 +96,13 @@ def day_numbers(days: Sequence[str]) -> list[int]:
 
 
 def nice_scale(peak: float, integer: bool) -> tuple[float, float]:
-    """The value axis's (top, step): a step of 1, 2 or 5 times a power of ten, about ``Y_TICKS`` of them."""
+    """The value axis's (top, step): a step of 1, 2, (2.5,) or 5 times a power of ten, about ``Y_TICKS`` of them."""
     peak = peak if peak > 0 else 1.0
     raw = peak / Y_TICKS
     magnitude = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    # 2.5 gives percentages their quarters; counts keep to whole steps (2.5 would round up to a ragged 3)
+    factors = (1, 2, 5, 10) if integer else (1, 2, 2.5, 5, 10)
+    step = next(m * magnitude for m in factors if m * magnitude >= raw * (1 - 1e-9))
     if integer:
         step = max(1.0, float(math.ceil(step)))
     return step * math.ceil(peak / step - 1e-9), step
@@ -129,7 +131,7 @@ def _path(days: Sequence[int], values: Sequence[float | None], frame: _Frame) ->
 
 
 def _y_axis(frame: _Frame, step: float, chart: Chart) -> list[str]:
-    decimals = 0 if step >= 1 else math.ceil(-math.log10(step))
+    decimals = len(f"{step:g}".partition(".")[2])  # 0.25 needs two, 0.5 one, 25 none
     out: list[str] = []
     for i in range(round(frame.top / step) + 1):
         value = i * step
