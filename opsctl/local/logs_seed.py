@@ -195,13 +195,15 @@ def realistic_lines(now: datetime | None = None) -> dict[str, list[Stamped]]:
     return {service: sorted(stamped, key=lambda item: item[0]) for service, stamped in lines.items()}
 
 
-def window_counts(lines: dict[str, list[Stamped]], now: datetime, window: timedelta = WINDOW) -> dict[str, int]:
-    """What each query counts of ``lines`` within ``window`` before ``now``."""
+def window_counts(
+    lines: dict[str, list[Stamped]], now: datetime, window: timedelta = WINDOW, slow_ms: int = SLOW_MS
+) -> dict[str, int]:
+    """What each query counts of ``lines`` within ``window`` before ``now`` (slow: above ``slow_ms``)."""
 
     def recent(service: str) -> list[str]:
         return [message for when, message in lines.get(service, []) if when >= now - window]
 
-    return count_queries(recent("backend"), recent("caddy"))
+    return count_queries(recent("backend"), recent("caddy"), slow_ms)
 
 
 # -- the log files -----------------------------------------------------------------------------------

@@ -70,7 +70,9 @@ else
   section_error cert "openssl: command not found"
 fi
 printf 'log.window=%s\n' "$LOG_SINCE"
-if ((ftops_in_app)); then
+if ((ftops_in_app)) && ! command -v "$DOCKER_BIN" >/dev/null; then
+  section_error log "$DOCKER_BIN: command not found"
+elif ((ftops_in_app)); then
   read_log_queries backend "$LOG_BACKEND" || section_error log "reader failed ($?)"
   read_log_queries caddy "$LOG_CADDY" || section_error log "reader failed ($?)"
 fi

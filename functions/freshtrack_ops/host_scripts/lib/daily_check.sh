@@ -242,10 +242,6 @@ END {
 read_log_queries() {
   local kind="$1" service="$2" line value
   local -a statuses
-  if ! command -v "$DOCKER_BIN" >/dev/null; then
-    section_error log "$DOCKER_BIN: command not found"
-    return 0
-  fi
   # control characters would break the one-line-per-value output: each becomes a space (\n ends the line)
   "$DOCKER_BIN" compose logs --since "$LOG_SINCE" --no-log-prefix "$service" 2>"$ftops_err" |
     tr '\000-\011\013-\037\177' ' ' |
