@@ -136,7 +136,9 @@ def test_the_two_urls_are_outputs(synth: Synth) -> None:
 # -- the secrets ------------------------------------------------------------------------------------------------
 def test_both_secrets_are_generated_by_secrets_manager_under_the_agreed_names(synth: Synth) -> None:
     secrets = synth.resources("control", "AWS::SecretsManager::Secret")
-    assert len(secrets) == 2
+    # and the chat webhook's (chat.enabled in the example: tests/infra/test_infra_chat.py)
+    webhook = {k for k, r in secrets.items() if "/webhook/" in r["Properties"]["Name"]}
+    assert len(webhook) == 2 and len(secrets) == 3
     for source, logical_id in _secret_ids(synth).items():
         props = secrets[logical_id]["Properties"]
         assert props["Name"] == f"freshtrack-ops/{synth.config.name}/webhook/{source}"

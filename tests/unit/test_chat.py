@@ -188,7 +188,8 @@ def test_giving_up_names_the_last_answer_and_the_attempts() -> None:
 
 
 def test_the_adapters_connections_are_never_traced_by_xray() -> None:
-    """The X-Ray SDK's http.client patch records each request's URL path (the credential): ours are ignored."""
+    """The X-Ray SDK's http.client patch records each request's URL path (the credential): the webhook's host is on
+    its ignore list once an adapter for it exists."""
     from aws_xray_sdk.ext.httplib.patch import _ignore_request  # the SDK's own check, as its patch calls it
 
     hook = chat_webhook.HttpChatWebhook(WebhookUrl("https", "hooks.slack.com", None, TOKEN_PATH), timeout_s=1)

@@ -6,58 +6,34 @@ must not receive the message. ``http.client`` sends exactly one request and logs
 
 X-Ray: a traced function (Powertools Tracer, ``auto_patch``) has ``http.client`` patched by the X-Ray SDK, which
 records each request's URL without its query (``aws_xray_sdk.ext.httplib``: ``strip_url``) in the trace, and
-Slack's secret is the path. The two connection classes below are registered with the SDK's ``add_ignored`` (by
-class name, the SDK's ``subclass`` rule), so requests made with them are not traced at all.
+Slack's secret is the path. The webhook's host is put on the SDK's ignore list (``Tracer.ignore_endpoint``, by
+hostname), so requests to it are not traced at all.
 """
 
 from __future__ import annotations
 
 import http.client
 import ssl
-from functools import cache
 
 from freshtrack_ops.chat.delivery import ChatUnreachable
 from freshtrack_ops.chat.secret import WebhookUrl
+from freshtrack_ops.observability import tracer
 
 USER_AGENT = "freshtrack-ops-chat/1"
-
-
-class _ChatHTTPSConnection(http.client.HTTPSConnection):
-    """A connection to the chat webhook: never traced (module docstring)."""
-
-
-class _ChatHTTPConnection(http.client.HTTPConnection):
-    """Plain HTTP: only ever to 127.0.0.1 (``chat.secret.webhook_url``); never traced."""
-
-
-UNTRACED_CLASSES = tuple(f"{cls.__module__}.{cls.__name__}" for cls in (_ChatHTTPSConnection, _ChatHTTPConnection))
-
-
-@cache
-def untraced() -> bool:
-    """Tell the X-Ray SDK's http.client patch to skip our connections (once per process; harmless when it is not
-    installed or tracing is off)."""
-    try:
-        from aws_xray_sdk.ext.httplib import add_ignored  # type: ignore[import-untyped]
-    except ImportError:  # the SDK is not there: nothing patches http.client
-        return False
-    for name in UNTRACED_CLASSES:
-        add_ignored(subclass=name)
-    return True
 
 
 class HttpChatWebhook:
     def __init__(self, url: WebhookUrl, *, timeout_s: float) -> None:
         self._url = url
         self._timeout_s = timeout_s
-        untraced()
+        tracer.ignore_endpoint(hostname=url.host)  # the URL's path is the credential: never in a trace
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._url.scheme == "https":
-            return _ChatHTTPSConnection(
+            return http.client.HTTPSConnection(
                 self._url.host, self._url.port, timeout=self._timeout_s, context=ssl.create_default_context()
             )
-        return _ChatHTTPConnection(self._url.host, self._url.port, timeout=self._timeout_s)
+        return http.client.HTTPConnection(self._url.host, self._url.port, timeout=self._timeout_s)
 
     def post(self, body: bytes) -> tuple[int, str | None]:
         connection = self._connection()
@@ -79,4 +55,4 @@ class HttpChatWebhook:
             connection.close()
 
 
-__all__ = ["UNTRACED_CLASSES", "HttpChatWebhook"]
+__all__ = ["HttpChatWebhook"]
