@@ -39,6 +39,7 @@ from constructs import Construct
 from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
 from freshtrack_ops.config import LAUNCH_TEMPLATE_ID_PATTERN, DeploymentConfig, SsmTarget, Target
 from freshtrack_ops.tasks import TASKS, WORKFLOWS, LambdaTask, Workflow
+from stacks.chat import ChatSecret, ChatSubscription
 from stacks.dr_grants import AwsLocation, dr_resources, ssh_key_secret_arns, standby_instance_ids
 from stacks.function_factory import (
     LOG_RETENTION,
@@ -73,6 +74,8 @@ COMMAND_EVENT_RETRIES = 2
 COMMAND_EVENT_MAX_AGE = Duration.hours(1)
 #: the task behind the alert webhook's HTTP API (stacks/webhook.py)
 WEBHOOK_TASK = "AlertWebhook"
+#: the task subscribed to the notification topic when chat notifications are enabled (stacks/chat.py)
+CHAT_TASK = "ChatNotify"
 #: the task EventBridge hands aborted / timed-out executions to (cancels their commands, releases their lock)
 JANITOR_TASK = "LockJanitor"
 #: its steps are safe to repeat (cancel, undo what the undo log still lists, conditional release) and useful while
@@ -815,6 +818,11 @@ class ControlPlaneStack(Stack):
             if config.webhook.enabled
             else None
         )
+        chat_secret = (
+            ChatSecret(self, "ChatSecret", deployment=config.name, key=data_key, settings=config.chat)
+            if config.chat.enabled
+            else None
+        )
         resources = FunctionResources(
             storage=refs,
             targets_parameter_arn=targets.parameter.parameter_arn,
@@ -833,6 +841,8 @@ class ControlPlaneStack(Stack):
             if any(t.dr is not None for t in config.targets)
             else None,
             webhook_secret_arns=webhook_secrets.arns() if webhook_secrets else (),
+            chat_secret_arns=(chat_secret.arn,) if chat_secret else (),
+            chat_secret_on_data_key=chat_secret is not None and chat_secret.secret is not None,
         )
         environment = {
             "BACKUP_BUCKET": refs.bucket_name,
@@ -931,6 +941,9 @@ class ControlPlaneStack(Stack):
         self.webhook: WebhookApi | None = None
         if webhook_secrets is not None:
             self._webhook(config, webhook_secrets, notifications.topic)
+        self.chat: ChatSubscription | None = None
+        if chat_secret is not None:
+            self._chat(chat_secret, notifications.topic)
 
         CfnOutput(self, "NotificationTopicArn", value=notifications.topic.topic_arn)
         CfnOutput(self, "TargetsParameterName", value=targets.parameter.parameter_name)
@@ -982,6 +995,30 @@ class ControlPlaneStack(Stack):
                 value=webhook_secret_name(config.name, source),
                 description=f"The Secrets Manager secret holding {source}'s webhook credential",
             )
+
+    def _chat(self, secret: ChatSecret, topic: sns.ITopic) -> None:
+        """ChatNotify: the secret's name and the settings in its environment, its subscription and dead letters."""
+        function = self.task_functions.by_task[CHAT_TASK].function
+        for key, value in secret.environment().items():
+            function.add_environment(key, value)
+        dead_letters = DeadLetters(
+            self,
+            "ChatDeadLetters",
+            sources="the chat subscription (SNS RedrivePolicy) and ChatNotify's asynchronous invocations",
+            alarm_description=(
+                "Notifications the chat webhook did not take (FreshTrack Ops chat dead-letter queue): see ChatNotify's "
+                "log for the answer (HTTP status), and the chat secret"
+            ),
+            topic=topic,
+        )
+        self.chat = ChatSubscription(self, "Chat", function=function, topic=topic, queue=dead_letters.queue)
+        self.chat_dead_letters = dead_letters
+        CfnOutput(
+            self,
+            "ChatSecretName",
+            value=secret.name,
+            description="The Secrets Manager secret holding the chat webhook URL (docs/configuration.md)",
+        )
 
     def callback_state_machine_arns(self, task: str) -> list[str]:
         """The workflows whose task tokens ``task`` may complete (``function_factory.callback_state_machine_arns``)."""

@@ -88,6 +88,8 @@ KNOWN_GRANTS = frozenset(
         # alert webhook and remediation
         "start-remediation",
         "webhook-secrets",
+        # chat notifications (stacks/chat.py)
+        "chat-secret",
     }
 )
 #: narrower capabilities a broader one already contains (a role holding both gets the broader one's statements)
@@ -193,6 +195,11 @@ class FunctionResources:
     #: the alert webhook's two secrets (``webhook_names``): ARNs in the stack, ``<name>-??????`` in the local
     #: plane; empty when the webhook is disabled (the grant then grants nothing)
     webhook_secret_arns: tuple[str, ...] = ()
+    #: the chat webhook's secret (stacks/chat.py): its ARN, or ``<name>-??????`` for a configured existing one and
+    #: in the local plane; empty when chat is disabled (the grant then grants nothing)
+    chat_secret_arns: tuple[str, ...] = ()
+    #: the chat secret is the stack's, encrypted with the data key (reading it needs kms:Decrypt on that key)
+    chat_secret_on_data_key: bool = False
 
     def backup_objects_arn(self) -> str:
         return f"{self.storage.bucket_arn}/{BACKUP_PREFIX}*"
@@ -267,6 +274,9 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
     webhook_found, webhook_kms_actions = webhook_statements(grants, resources)
     statements.extend(webhook_found)
     kms_actions |= webhook_kms_actions
+    chat_found, chat_kms_actions = chat_statements(grants, resources)
+    statements.extend(chat_found)
+    kms_actions |= chat_kms_actions
     if "bucket-write" in grants:
         statements.append(
             iam.PolicyStatement(
@@ -379,6 +389,23 @@ def webhook_statements(
         resources=sorted(resources.webhook_secret_arns),
     )
     return [statement], {"kms:Decrypt"}
+
+
+def chat_statements(grants: frozenset[str], resources: FunctionResources) -> tuple[list[iam.PolicyStatement], set[str]]:
+    """``chat-secret``: read exactly the chat webhook's secret (none while chat is disabled).
+
+    The stack's own secret is encrypted with the data key (Secrets Manager decrypts with the caller's
+    ``kms:Decrypt``); a configured existing secret is expected under the account's ``aws/secretsmanager`` key, whose
+    key policy lets any principal of the account that may read the secret decrypt through Secrets Manager.
+    """
+    if "chat-secret" not in grants or not resources.chat_secret_arns:
+        return [], set()
+    statement = iam.PolicyStatement(
+        sid="ReadChatSecret",
+        actions=["secretsmanager:GetSecretValue"],
+        resources=sorted(resources.chat_secret_arns),
+    )
+    return [statement], ({"kms:Decrypt"} if resources.chat_secret_on_data_key else set())
 
 
 def servers_statement(table_arn: str) -> iam.PolicyStatement:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from freshtrack_ops.alerts.settings import WebhookSettings
+from freshtrack_ops.chat.settings import ChatSettings
 from freshtrack_ops.daily.settings import DailyCheckSettings
 from freshtrack_ops.errors import ConfigError
 from freshtrack_ops.redact import redact
@@ -484,6 +485,8 @@ class DeploymentConfig(BaseModel):
     vpc: VpcPlacement | None = None
     #: the alert webhook (Alertmanager, Grafana) that starts remediations (docs/remediation.md)
     webhook: WebhookSettings = WebhookSettings()
+    #: chat notifications: every notification also posted to a Slack-compatible webhook (docs/configuration.md)
+    chat: ChatSettings = ChatSettings()
 
     @model_validator(mode="after")
     def _unique_deployable_targets(self) -> DeploymentConfig:

@@ -209,3 +209,9 @@ class RemediationSuppressed(OpsError):
 class RemediationFailed(OpsError):
     """A remediation did not clear the alert's condition: an action's command failed or found nothing to act on
     (no allowed service running), or the condition still held after remediation.verify_timeout_s."""
+
+
+class ChatDeliveryFailed(OpsError):
+    """The chat webhook did not take a notification after ``chat.max_attempts`` requests (a 4xx other than 429 at
+    once). Names the last answer, never the URL (it is the credential); the message stays in Lambda's retries and
+    then the dead-letter queue."""

@@ -229,6 +229,15 @@ class Notifier(Protocol):
     def publish(self, subject: str, message: str) -> None: ...
 
 
+class ChatWebhook(Protocol):
+    """A Slack-compatible incoming webhook (adapters/chat_webhook.py)."""
+
+    def post(self, body: bytes) -> tuple[int, str | None]:
+        """POST the JSON ``body`` once: (HTTP status, Retry-After header or None). A request that got no answer
+        (refused, reset, timed out) raises ``ChatUnreachable`` naming what happened, never the URL."""
+        ...
+
+
 class CommandSender(Protocol):
     """SSM Run Command: host scripts sent as documents, their results read back."""
 

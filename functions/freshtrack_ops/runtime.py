@@ -63,6 +63,9 @@ class Settings(BaseModel):
     alertmanager_secret_arn: str = ""
     grafana_secret_arn: str = ""
     webhook_settings: str = ""
+    #: chat notifications: the secret holding the webhook URL (ARN or name) and the ``chat`` section as JSON
+    chat_secret_id: str = ""
+    chat_settings: str = ""
     #: the names of the SSM Command documents are ``<prefix>FreshTrackOps-<script>``
     ssm_document_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
     #: where the SSM agent writes command output in the backup bucket

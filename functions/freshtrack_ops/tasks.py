@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from freshtrack_ops.chat.settings import FUNCTION_TIMEOUT_S as CHAT_TIMEOUT_S
+
 #: what every task that runs a host script needs, on any transport: the targets, the SSH key, sending SSM
 #: commands, completing its own task token, and the ops table (where SSM commands wait for their completion)
 HOST_ACCESS = frozenset({"targets", "ssh-keys", "ssm-commands", "task-callback", "table"})
@@ -407,6 +409,16 @@ TASKS: dict[str, LambdaTask] = {
             timeout_s=120,
             memory_mb=512,
             grants=frozenset({"targets", "table", "reports"}),
+        ),
+        LambdaTask(
+            "ChatNotify",
+            "freshtrack_ops.handlers.chat.handler",
+            "Forward each notification of the topic (subject and message, presigned links redacted) to the chat "
+            "webhook; retry 429/5xx, then fail into the dead-letter queue",
+            # subscribed to the notification topic when chat is enabled (stacks/chat.py), invoked by no workflow;
+            # every attempt and pause of chat.max_attempts fits in it (ChatSettings checks)
+            timeout_s=CHAT_TIMEOUT_S,
+            grants=frozenset({"chat-secret"}),
         ),
         LambdaTask(
             "RetentionProtect",

@@ -47,6 +47,7 @@ from freshtrack_ops import tasks
 from opsctl.local.iam_actions import Lookup, requests_for
 from opsctl.local.iam_policy import Decision, Policy, Request
 from opsctl.local.names import ACCOUNT, BUCKET, REGION, TABLE, TARGETS_PARAMETER, function_name
+from stacks.chat_names import chat_secret_name
 from stacks.webhook_names import WEBHOOK_SOURCES, webhook_secret_arn_pattern, webhook_secret_name
 
 if TYPE_CHECKING:
@@ -358,6 +359,8 @@ def plane_resources(
         webhook_secret_arns=tuple(
             webhook_secret_arn_pattern("aws", REGION, ACCOUNT, name) for name in WEBHOOK_SECRET_NAMES.values()
         ),
+        # the same for the chat secret (``LocalPlane(chat=True)`` creates it; moto's secrets use no KMS key)
+        chat_secret_arns=(webhook_secret_arn_pattern("aws", REGION, ACCOUNT, chat_secret_name(PLANE_DEPLOYMENT)),),
     )
 
 

@@ -23,6 +23,11 @@ The alert webhook: a local stand-in for its API Gateway HTTP API (``monitoring.b
 Alertmanager and, per monitored host, Caddy and a backend process run too (``monitoring``, ``plane.monitoring``):
 each monitored target's health URL is then its Caddy's (TLS, verified against the plane's CA bundle).
 
+Chat notifications (``LocalPlane(chat=True)``): a Slack-compatible receiver on 127.0.0.1 (``chat_receiver``), its
+URL in the chat secret, and ChatNotify subscribed to the topic; SNS delivers to it as AWS does, asynchronously
+with the SNS event (``sns_delivery``). ``chat_messages`` is what the receiver took, ``chat_receiver.fail_next``
+makes it answer 429/500 for a while, ``chat_dead_letters`` what still failed after Lambda's retries.
+
 ``LocalPlane`` is a facade over parts with one job each: ``provisioning`` (AWS resources), ``targets``,
 ``ssm_side`` and ``presign_endpoint`` (setting up), ``running`` and ``events`` (executions and the
 EventBridge rules), ``inspection`` (what tests look at), ``configuration`` (the tasks' settings).
@@ -47,7 +52,8 @@ from freshtrack_ops.config import Target, TargetSet
 from freshtrack_ops.dr.inventory import ServerRecords
 from freshtrack_ops.host_scripts.ssm_document import document_name, document_scripts
 from freshtrack_ops.tasks import TASKS
-from opsctl.local import dns, iam, instances, moto_patches, provisioning
+from opsctl.local import dns, iam, instances, moto_patches, provisioning, sns_delivery
+from opsctl.local.chat_receiver import ChatReceiver
 from opsctl.local.configuration import EnvironmentOverlay, TaskSettings, library_environment
 from opsctl.local.events import EVENT_RETRY_PAUSES_S, EventRules
 from opsctl.local.execution import FINAL_STATUSES, Execution, StateRun
@@ -118,6 +124,7 @@ class LocalPlane:
         object_lock_days: int | None = None,
         monitoring: bool | tuple[str, ...] = False,
         webhook_handler: Callable[[dict[str, Any], Any], Any] | None = None,
+        chat: bool = False,
     ) -> None:
         """``function_timeouts``: task name -> seconds, instead of the catalog's (Lambda's timeout is enforced:
         a handler still running at it fails with Sandbox.Timedout). ``credential_lifetime_s``: the tasks
@@ -128,7 +135,8 @@ class LocalPlane:
         deployment config's ``object_lock_days``. ``monitoring``: run the real monitoring stack for every host
         not reached through SSM (True) or for the hosts named (``plane.monitoring``). ``webhook_handler``:
         what the webhook bridge calls with each request's API Gateway event, ``handler(event, context)``,
-        instead of the AlertWebhook function (tests capture deliveries with it)."""
+        instead of the AlertWebhook function (tests capture deliveries with it). ``chat``: chat notifications on,
+        to the plane's chat receiver (``chat_messages``)."""
         unknown = sorted(set(function_timeouts or {}) - set(TASKS))
         if unknown:
             raise ValueError(f"function_timeouts: unknown tasks {unknown}")
@@ -167,6 +175,7 @@ class LocalPlane:
             handler_invoker(webhook_handler) if webhook_handler is not None else lambda_invoker("AlertWebhook")
         )
         self._credentials: WebhookCredentials | None = None
+        self._chat = ChatReceiver() if chat else None
         self._monitoring: MonitoringStack | None = None
         self._runner = Runner(self.client, self._deployment, self._events)
         self._inspection = Inspection(self.client, self._deployment)
@@ -210,6 +219,8 @@ class LocalPlane:
             if self._monitored:
                 self._start_monitoring(webhook_url, self._credentials.token)
             self._deploy()
+            if self._chat is not None:
+                self._settings.apply(**provisioning.create_chat(self.client, self._deployment, self._chat.start()))
             self._settings.apply(presign_endpoint_url=self._presign.start())
             self._ssm.start({name: self.host(name) for name in self._ssm_target_names()})
             runtime.set_server_layout(self._server_layout)
@@ -239,6 +250,8 @@ class LocalPlane:
         )
         self._mock.start()
         moto_patches.install()
+        sns_delivery.install()
+        sns_delivery.STATE.dead_letters.clear()
         instances.install()
         dns.install()
         instances.STATE.launcher = self._provisioned
@@ -300,6 +313,9 @@ class LocalPlane:
             self._events.close()
         self._presign.stop()
         self._bridge.stop()
+        sns_delivery.wait_delivered(30)
+        if self._chat is not None:
+            self._chat.stop()
         monitoring, self._monitoring = self._monitoring, None
         if monitoring is not None:
             monitoring.stop()
@@ -474,7 +490,7 @@ class LocalPlane:
             if not self._bridge.wait_idle(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"webhook requests still in flight after {timeout_s} s")
             running = self._running_workflows()
-            if moto_patches.invocations_in_flight():
+            if moto_patches.invocations_in_flight() or sns_delivery.in_flight():
                 running.append("lambda invocations")
             if not running:
                 self.wait_ssm_idle(max(0.1, deadline - time.monotonic()))
@@ -482,6 +498,7 @@ class LocalPlane:
                     self._bridge.wait_idle(0)
                     and not self._running_workflows()
                     and not moto_patches.invocations_in_flight()
+                    and not sns_delivery.in_flight()
                 ):
                     return
             if time.monotonic() > deadline:
@@ -530,6 +547,25 @@ class LocalPlane:
     def webhook_answers(self) -> list[tuple[str, int]]:
         """(route path, HTTP status) of every request the webhook bridge answered, in order."""
         return list(self._bridge.answered)
+
+    # -- chat notifications -----------------------------------------------------------------------
+    @property
+    def chat_receiver(self) -> ChatReceiver:
+        """The plane's Slack-compatible receiver (``LocalPlane(chat=True)``): ``fail_next(status, count)``,
+        ``answers``, ``clear()``."""
+        if self._chat is None:
+            raise RuntimeError("chat: the plane has no chat receiver (LocalPlane(chat=True))")
+        return self._chat
+
+    @property
+    def chat_messages(self) -> list[dict[str, Any]]:
+        """What the chat receiver took so far (each a Slack message: ``{"text": ...}``), in order."""
+        return list(self._chat.messages) if self._chat is not None else []
+
+    @property
+    def chat_dead_letters(self) -> list[sns_delivery.DeadLetter]:
+        """Messages SNS delivered to a subscribed function that still failed after Lambda's two retries."""
+        return list(sns_delivery.STATE.dead_letters)
 
     # -- inspection ------------------------------------------------------------------------------
     def notifications(self) -> list[dict[str, Any]]:

@@ -17,8 +17,10 @@ from typing import Any
 import paramiko
 
 import state_machines
+from freshtrack_ops.chat.settings import ChatSettings
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from opsctl.local import moto_patches
+from opsctl.local.iam import PLANE_DEPLOYMENT
 from opsctl.local.names import (
     BUCKET,
     IMAGE_ID,
@@ -33,9 +35,15 @@ from opsctl.local.names import (
     TABLE,
     TASK_ROLE,
     TOPIC,
+    function_arn,
     function_name,
 )
 from opsctl.local.ops_table import create_ops_table
+from stacks.chat_names import chat_secret_name
+
+#: the function subscribed to the topic with chat on (stacks/control_plane_stack.py CHAT_TASK; not imported from
+#: there: that module imports aws_cdk)
+CHAT_TASK = "ChatNotify"
 
 Client = Callable[[str], Any]
 
@@ -107,6 +115,24 @@ def create_notifications(client: Client, deployment: Deployment) -> None:
         "QueueArn"
     ]
     sns.subscribe(TopicArn=deployment.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+
+#: the plane's chat settings: its receiver on 127.0.0.1, and short pauses (a test's retries take milliseconds)
+LOCAL_CHAT = ChatSettings(
+    enabled=True, allowed_hosts=("127.0.0.1",), timeout_s=2, backoff_s=0.02, max_retry_after_s=0.2
+)
+
+
+def create_chat(client: Client, deployment: Deployment, url: str) -> dict[str, str]:
+    """What the stack deploys with ``chat.enabled``: the secret (``{"url": ...}``, named as the stack names it for
+    deployment ``local``) and ChatNotify subscribed to the topic; returns the tasks' settings naming them."""
+    arn = client("secretsmanager").create_secret(
+        Name=chat_secret_name(PLANE_DEPLOYMENT),
+        Description="FreshTrack Ops (local): the chat webhook URL (the plane's receiver)",
+        SecretString=json.dumps({"url": url}),
+    )["ARN"]
+    client("sns").subscribe(TopicArn=deployment.topic_arn, Protocol="lambda", Endpoint=function_arn(CHAT_TASK))
+    return {"chat_secret_id": arn, "chat_settings": LOCAL_CHAT.model_dump_json()}
 
 
 def create_workflows(client: Client, deployment: Deployment, function_timeouts: Mapping[str, int]) -> None:

@@ -16,7 +16,7 @@ from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryReque
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from freshtrack_ops.update.models import UpdateRequest
-from stacks.control_plane_stack import COMMAND_DONE_TASK, JANITOR_TASK, camel
+from stacks.control_plane_stack import CHAT_TASK, COMMAND_DONE_TASK, JANITOR_TASK, camel
 from stacks.dr_grants import ssh_key_secret_arns
 from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render, started_workflows
 
@@ -92,6 +92,8 @@ SERVICES_OF_GRANT: dict[str, set[str]] = {
     "start-remediation": {"states"},
     # the two secrets, encrypted with the data key
     "webhook-secrets": {"secretsmanager", "kms"},
+    # the stack's chat secret, encrypted with the data key
+    "chat-secret": {"secretsmanager", "kms"},
 }
 
 
@@ -100,7 +102,7 @@ def test_role_is_derived_from_the_task_grants(synth: Synth, task: str) -> None:
     actions = _actions(_role_statements(synth, task))
     services = {a.split(":")[0] for a in actions}
     expected = {service for g in TASKS[task].grants for service in SERVICES_OF_GRANT[g]} | {"logs", "xray"}
-    if task in (COMMAND_DONE_TASK, JANITOR_TASK):
+    if task in (COMMAND_DONE_TASK, JANITOR_TASK, CHAT_TASK):
         expected.add("sqs")  # its asynchronous invocations' on-failure destination (the dead-letter queue)
     assert services == expected
     assert not any(a.endswith("*") for a in actions), actions
@@ -183,7 +185,8 @@ def test_the_tasks_that_finish_a_deployment_may_write_deploy_logs_and_no_other(s
 def test_ssh_keys_grant_names_exactly_the_configured_secrets(synth: Synth) -> None:
     """The SSH targets' keys, and those of the DR replacements and SSH standbys (tests/infra/test_infra_dr.py
     checks a configuration where they differ); the app-config secrets are the DR grants' (no other role's), the
-    webhook's the webhook grant's (tests/infra/test_infra_webhook.py)."""
+    webhook's the webhook grant's (tests/infra/test_infra_webhook.py), the chat secret ChatNotify's
+    (tests/infra/test_infra_chat.py)."""
     configured = set(ssh_key_secret_arns(synth.config.targets))
     assert configured
     for task, spec in TASKS.items():
@@ -192,7 +195,7 @@ def test_ssh_keys_grant_names_exactly_the_configured_secrets(synth: Synth) -> No
             for s in _role_statements(synth, task)
             if any(a.startswith("secretsmanager:") for a in actions_of(s))
             and "app-config" not in json.dumps(s)
-            and s.get("Sid") != "ReadWebhookSecrets"
+            and s.get("Sid") not in ("ReadWebhookSecrets", "ReadChatSecret")
         ]
         if "ssh-keys" in spec.grants:
             (statement,) = secret_statements
@@ -416,7 +419,12 @@ def test_one_schedule_per_target_in_utc(synth: Synth, workflow: str) -> None:
 def test_topic_is_encrypted_tls_only_with_one_email_subscription_each(synth: Synth) -> None:
     (topic,) = synth.resources("control", "AWS::SNS::Topic").values()
     assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::ImportValue": f"{synth.config.name}-DataKeyArn"}
-    subscriptions = synth.resources("control", "AWS::SNS::Subscription").values()
+    # besides these, ChatNotify's lambda subscription (chat.enabled in the example: tests/infra/test_infra_chat.py)
+    subscriptions = [
+        s
+        for s in synth.resources("control", "AWS::SNS::Subscription").values()
+        if s["Properties"]["Protocol"] != "lambda"
+    ]
     assert sorted(s["Properties"]["Endpoint"] for s in subscriptions) == sorted(synth.config.notification_emails)
     assert all(s["Properties"]["Protocol"] == "email" for s in subscriptions)
     (policy,) = synth.resources("control", "AWS::SNS::TopicPolicy").values()
@@ -480,9 +488,13 @@ def test_ssm_only_deployment_grants_no_secrets_and_still_passes_nag(
     example_config: DeploymentConfig, tmp_path: Path
 ) -> None:
     staging = next(t for t in example_config.targets if t.transport == "ssm")
-    # and the webhook off: its secrets are the only other secrets a deployment grants (test_infra_webhook.py)
+    # and the webhook and chat off: their secrets are the only other secrets a deployment grants
+    # (test_infra_webhook.py, test_infra_chat.py)
     webhook = example_config.webhook.model_copy(update={"enabled": False})
-    config = example_config.model_copy(update={"targets": (staging,), "notification_emails": (), "webhook": webhook})
+    chat = example_config.chat.model_copy(update={"enabled": False})
+    config = example_config.model_copy(
+        update={"targets": (staging,), "notification_emails": (), "webhook": webhook, "chat": chat}
+    )
     app = build_app(config, outdir=str(tmp_path), context=SKIP_BUNDLING)
     app.synth()  # cdk-nag passes here too
     assert_lint_clean(sorted(tmp_path.glob("*.template.json")))  # no subscription: no notification dead letters

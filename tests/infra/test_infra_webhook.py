@@ -136,7 +136,9 @@ def test_the_two_urls_are_outputs(synth: Synth) -> None:
 # -- the secrets ------------------------------------------------------------------------------------------------
 def test_both_secrets_are_generated_by_secrets_manager_under_the_agreed_names(synth: Synth) -> None:
     secrets = synth.resources("control", "AWS::SecretsManager::Secret")
-    assert len(secrets) == 2
+    # and the chat webhook's (chat.enabled in the example: tests/infra/test_infra_chat.py)
+    webhook = {k for k, r in secrets.items() if "/webhook/" in r["Properties"]["Name"]}
+    assert len(webhook) == 2 and len(secrets) == 3
     for source, logical_id in _secret_ids(synth).items():
         props = secrets[logical_id]["Properties"]
         assert props["Name"] == f"freshtrack-ops/{synth.config.name}/webhook/{source}"
@@ -262,11 +264,15 @@ def test_escalations_and_failed_remediations_alarm_the_topic(synth: Synth) -> No
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
-# -- the webhook switched off -----------------------------------------------------------------------------------
+# -- the webhook (and chat notifications) switched off ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def disabled_synth(example_config: DeploymentConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    """The optional features off in one synth (a synth costs tens of seconds): the webhook and chat notifications."""
     webhook = example_config.webhook.model_copy(update={"enabled": False})
-    yield synthesize(example_config.model_copy(update={"webhook": webhook}), tmp_path_factory.mktemp("cdk.out.off"))
+    chat = example_config.chat.model_copy(update={"enabled": False})
+    yield synthesize(
+        example_config.model_copy(update={"webhook": webhook, "chat": chat}), tmp_path_factory.mktemp("cdk.out.off")
+    )
 
 
 def test_webhook_disabled_means_no_api_no_secrets_and_no_secret_grant(disabled_synth: Synth) -> None:
@@ -280,6 +286,22 @@ def test_webhook_disabled_means_no_api_no_secrets_and_no_secret_grant(disabled_s
     assert not {*SECRET_ENV.values(), "WEBHOOK_SETTINGS"} & set(env)
     # remediation still runs (opsctl starts it): its alarms stay
     assert [a for a in _alarms(disabled_synth) if a.get("MetricName") == "RemediationEscalations"]
+
+
+def test_chat_disabled_means_no_subscription_no_secret_no_grant_and_no_dead_letters(disabled_synth: Synth) -> None:
+    from stacks.chat_names import SECRET_ENV as CHAT_SECRET_ENV
+    from stacks.control_plane_stack import CHAT_TASK
+
+    subscriptions = disabled_synth.resources("control", "AWS::SNS::Subscription").values()
+    assert not [s for s in subscriptions if s["Properties"]["Protocol"] == "lambda"]
+    function_id, props = task_functions(disabled_synth)[CHAT_TASK]
+    assert CHAT_SECRET_ENV not in props["Environment"]["Variables"]
+    assert not [s for s in role_statements(disabled_synth, CHAT_TASK) if s.get("Sid") == "ReadChatSecret"]
+    configs = disabled_synth.resources("control", "AWS::Lambda::EventInvokeConfig").values()
+    assert not [c for c in configs if c["Properties"]["FunctionName"] == {"Ref": function_id}]
+    permissions = disabled_synth.resources("control", "AWS::Lambda::Permission").values()
+    assert not [p for p in permissions if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}]
+    assert "ChatSecretName" not in disabled_synth.control["Outputs"]
 
 
 # -- template sizes ---------------------------------------------------------------------------------------------

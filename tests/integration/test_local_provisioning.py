@@ -226,3 +226,17 @@ def test_the_dr_roles_of_a_dr_section_allow_the_workflow_calls_and_refuse_the_ot
         plane.update_target("demo", dr=None)
         plane.reload_task_policies()
         route53.change_resource_record_sets(**upsert(demo.domain, "127.0.0.1"))
+
+
+def test_chat_off_means_no_lambda_subscription_and_nothing_posted(plane: LocalPlane) -> None:
+    """This plane runs without ``chat`` (the default): the topic has its read-back queue only, and a notification
+    reaches no function (tests/integration/test_chat_notifications.py has chat on)."""
+    sns = plane.client("sns")
+    protocols = [s["Protocol"] for s in sns.list_subscriptions_by_topic(TopicArn=plane.topic_arn)["Subscriptions"]]
+    assert protocols == ["sqs"]
+    before = plane.finished_invocations("ChatNotify")
+    sns.publish(TopicArn=plane.topic_arn, Subject="chat off", Message="only the queue gets this")
+    plane.wait_idle()
+    assert plane.finished_invocations("ChatNotify") == before == 0
+    assert plane.chat_messages == [] and plane.chat_dead_letters == []
+    assert any(n["Subject"] == "chat off" for n in plane.notifications())
