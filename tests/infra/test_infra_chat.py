@@ -37,7 +37,8 @@ def _subscription(synth: Synth) -> dict[str, Any]:
         if r["Properties"]["Protocol"] == "lambda"
     ]
     assert found["Endpoint"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    return found
+    subscription: dict[str, Any] = found
+    return subscription
 
 
 def test_the_example_enables_chat() -> None:
