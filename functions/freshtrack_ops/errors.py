@@ -209,3 +209,8 @@ class RemediationSuppressed(OpsError):
 class RemediationFailed(OpsError):
     """A remediation did not clear the alert's condition: an action's command failed or found nothing to act on
     (no allowed service running), or the condition still held after remediation.verify_timeout_s."""
+
+
+class ServiceActionFailed(OpsError):
+    """A service operation's command failed on the host (docker compose, fail2ban-client): the notification says
+    which command and what it printed, and the services' states are whatever the command left."""

@@ -10,6 +10,7 @@ from freshtrack_ops.steps.dr import BootstrapStep, CaptureConfigStep
 from freshtrack_ops.steps.job_poll import JobPollStep
 from freshtrack_ops.steps.remediation import RemediationActStep, RemediationCheckStep
 from freshtrack_ops.steps.restore import CountsStep, DatabaseStep, HealthStep, LoadStep, ServicesStep, VerifyStep
+from freshtrack_ops.steps.service import ServiceActStep
 from freshtrack_ops.steps.update import (
     CheckoutStep,
     DeployStep,
@@ -42,6 +43,7 @@ DR_CAPTURE_CONFIG = CaptureConfigStep()
 DR_BOOTSTRAP = BootstrapStep()
 REMEDIATION_ACT = RemediationActStep()
 REMEDIATION_CHECK = RemediationCheckStep()
+SERVICE_ACT = ServiceActStep()
 
 DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD, DEPLOY)}
 STEPS: dict[str, AnyStep] = {
@@ -68,5 +70,6 @@ STEPS: dict[str, AnyStep] = {
         DR_BOOTSTRAP,
         REMEDIATION_ACT,
         REMEDIATION_CHECK,
+        SERVICE_ACT,
     )
 }
