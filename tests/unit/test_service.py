@@ -153,6 +153,11 @@ def test_a_refusal_is_audited_with_what_was_refused() -> None:
     (entry,) = audit.recorded
     assert (entry.status, entry.action, entry.host) == ("refused", "emergency-stop", "demo")
     assert entry.detail.startswith("refused: confirm: emergency-stop takes services down")
+    # a field its pattern refuses too, under the request's host (an action that is none is not recorded as one)
+    with pytest.raises(InvalidInput):
+        plan(audit, action="rm -rf /")
+    assert (audit.recorded[-1].status, audit.recorded[-1].action) == ("refused", None)
+    assert audit.recorded[-1].detail.startswith("refused: action: Input should be")
 
 
 def test_an_unknown_target_is_refused_naming_the_host() -> None:

@@ -8,6 +8,7 @@ import ipaddress
 import math
 import re
 from datetime import datetime
+from typing import get_args
 
 from pydantic import ValidationError
 
@@ -18,6 +19,7 @@ from freshtrack_ops.service.commands import planned_commands
 from freshtrack_ops.service.models import (
     DEFAULT_LOG_TAIL,
     DESTRUCTIVE_ACTIONS,
+    ServiceAction,
     ServicePlan,
     ServiceRequest,
     ValidateServiceEvent,
@@ -125,28 +127,45 @@ def _headline(request: ServiceRequest, jail: str | None, ip: str | None) -> str:
 
 
 def _audit(
-    audit: AuditLog, request: ServiceRequest, audit_id: str, execution_id: str, *, now: datetime,
+    audit: AuditLog, host: str, action: str | None, audit_id: str, execution_id: str, *, now: datetime,
     status: AuditStatus, detail: str,
 ) -> None:  # fmt: skip
     audit.record(
         AuditEntry(
-            audit_id=audit_id, host=request.host, source=AUDIT_SOURCE, alertname=None, fingerprint=None,
-            starts_at=None, status=status, action=request.action, execution_arn=execution_id, detail=detail[:1000],
-            created_at=now, updated_at=now,
+            audit_id=audit_id, host=host, source=AUDIT_SOURCE, alertname=None, fingerprint=None, starts_at=None,
+            status=status, action=action, execution_arn=execution_id, detail=detail[:1000], created_at=now,
+            updated_at=now,
         )
     )  # fmt: skip
+
+
+def _known_host(raw: dict[str, object], targets: TargetSet) -> str | None:
+    """The request's host when it is one of the targets (a refusal is audited under it), else None."""
+    host = raw.get("host")
+    return host if isinstance(host, str) and any(t.id == host for t in targets.targets) else None
+
+
+def _valid_request(raw: dict[str, object], targets: TargetSet) -> tuple[ServiceRequest, Target]:
+    request = parse_request(raw)
+    target = targets.get(request.host)
+    check_request(request, target)
+    return request, target
 
 
 def plan_service(event: ValidateServiceEvent, targets: TargetSet, *, audit: AuditLog, now: datetime) -> ServicePlan:
     """The plan, with its audit entry started; or InvalidInput / ConfigError naming the field. A refusal for a
     known target is audited too (who asked for what is worth keeping, above all a destructive action refused)."""
-    request = parse_request(event.request)
-    target = targets.get(request.host)
     audit_id = service_audit_id(event.execution_id)
     try:
-        check_request(request, target)
+        request, target = _valid_request(event.request, targets)
     except InvalidInput as exc:
-        _audit(audit, request, audit_id, event.execution_id, now=now, status="refused", detail=f"refused: {exc}")
+        host = _known_host(event.request, targets)
+        if host is not None:
+            raw_action = event.request.get("action")
+            action = raw_action if isinstance(raw_action, str) and raw_action in get_args(ServiceAction) else None
+            _audit(
+                audit, host, action, audit_id, event.execution_id, now=now, status="refused", detail=f"refused: {exc}"
+            )
         raise
     logs = request.action == "logs"
     tail = request.tail if logs else None
@@ -156,7 +175,9 @@ def plan_service(event: ValidateServiceEvent, targets: TargetSet, *, audit: Audi
     ip = canonical_ip(request.ip) if request.ip else None
     jail = target.daily_check.fail2ban_jail if request.action == "unban" else None
     headline = _headline(request, jail, ip)
-    _audit(audit, request, audit_id, event.execution_id, now=now, status="started", detail=headline)
+    _audit(
+        audit, request.host, request.action, audit_id, event.execution_id, now=now, status="started", detail=headline
+    )
     return ServicePlan(
         host=request.host,
         action=request.action,
