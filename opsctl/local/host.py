@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from opsctl.local import app_repo, sshd
+from opsctl.local import app_repo, sshd, stand_ins
 from opsctl.local.docker_shim import PROGRAM as DOCKER_SHIM
 from opsctl.local.docker_shim import faults
 from opsctl.local.docker_shim.state import BUILT_SERVICES, DEFAULT_SERVICES, START_LINES, ShimState
@@ -28,6 +28,7 @@ from opsctl.local.postgres import PostgresCluster
 from opsctl.local.seed import DB_NAME as SEED_DB
 from opsctl.local.seed import ROLE_NAME as SEED_ROLE
 from opsctl.local.seed import create_empty_database, seed
+from opsctl.local.stand_ins import fail2ban
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROJECT = "freshtrack-pro"
@@ -126,6 +127,8 @@ class LocalHost:
             encoding="utf-8",
         )
         self.docker_bin.chmod(0o755)
+        # the host's own commands the daily check and the service workflow run (stand_ins: they cannot run here)
+        stand_ins.write_wrapper(self.bin_dir, "fail2ban-client", self.state_dir)
         self._health = HealthServer(self.state_dir, self._pg.conninfo())
         self._health.start()
         if not self.blank:  # a blank host's app directory stays empty: the bootstrap clones into it (its sessions
@@ -318,6 +321,18 @@ class LocalHost:
         """``docker stats`` reports ``mem_percent`` MEM % for ``service`` until it stops or restarts (a leak the
         manual's High Memory Usage alert sees); None clears it (faults.py ``stats``)."""
         faults.set_stats_fault(ShimState(self.state_dir), service, mem_percent)
+
+    # -- the host's own commands (stand_ins) -------------------------------------------------------------
+    def set_fail2ban(
+        self, jail: str = "sshd", banned: Sequence[str] = (), running: bool = True, *, failed: int = 0
+    ) -> None:
+        """``fail2ban-client status <jail>`` lists exactly ``banned`` (``failed``: its "Currently failed");
+        ``running=False``: the server does not run (every call fails as fail2ban-client does then)."""
+        fail2ban.set_jail(self.state_dir, jail, tuple(banned), running=running, failed=failed)
+
+    def fail2ban_banned(self, jail: str = "sshd") -> tuple[str, ...]:
+        """The IPs jail ``jail`` bans now (what ``set <jail> unbanip`` changed)."""
+        return fail2ban.banned(self.state_dir, jail)
 
     def commands(self) -> list[list[str]]:
         """Every docker invocation so far (argv lists, ``["docker", "compose", ...]``)."""
