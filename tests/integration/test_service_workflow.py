@@ -155,13 +155,24 @@ def test_unban_removes_the_address_from_the_targets_jail(plane: LocalPlane, tran
     local.set_fail2ban(jail, ["203.0.113.7", "198.51.100.9"])
     act, ran = _succeeded(plane, host, action="unban", ip="203.0.113.7")
     assert act["commands"] == [f"fail2ban-client set {jail} unbanip 203.0.113.7"] and act["unbanned"] == "1"
-    assert local.fail2ban_banned(jail) == ["198.51.100.9"]
-    assert _compose(ran) == []
-    if transport == "ssh":  # fail2ban refuses an address it has not banned: the execution says so
-        ex, _act, notes = _run(plane, host, action="unban", ip="203.0.113.7")
-        assert (ex.status, ex.error) == ("FAILED", "ServiceActionFailed"), ex.cause
-        assert "fail2ban-client set" in (ex.cause or "") and notes[0]["Subject"].endswith("FAILED")
-        assert plane.lock_item(host) is None and _audit(host, ex.arn).status == "failed"
+    assert local.fail2ban_banned(jail) == ("198.51.100.9",)
+    assert _compose(ran) == [] and act["summary"].startswith("unbanned 203.0.113.7")
+    if transport == "ssh":  # fail2ban answers 0 for an address it had not banned: not banned, nothing changed
+        act, _ran = _succeeded(plane, host, action="unban", ip="203.0.113.7")
+        assert act["unbanned"] == "0" and act["summary"] == "203.0.113.7 was not banned: nothing to unban"
+        return
+    # a jail fail2ban does not have: the command fails, the execution says which command and why, and cleans up
+    settings = plane.target(host).daily_check
+    plane.update_target(host, daily_check=settings.model_copy(update={"fail2ban_jail": "nosuchjail"}).model_dump())
+    try:
+        ex, _act, notes = _run(plane, host, action="unban", ip="198.51.100.9")
+    finally:
+        plane.update_target(host, daily_check=settings.model_dump())
+    assert (ex.status, ex.error) == ("FAILED", "ServiceActionFailed"), ex.cause
+    assert "at `fail2ban-client set nosuchjail unbanip 198.51.100.9`" in (ex.cause or "")
+    assert [n["Subject"] for n in notes] == [f"FreshTrack service unban on {host} FAILED"]
+    assert plane.lock_item(host) is None and _audit(host, ex.arn).status == "failed"
+    assert local.fail2ban_banned(jail) == ("198.51.100.9",)
 
 
 def _refused(plane: LocalPlane, host: str, request: dict[str, Any], field: str) -> None:

@@ -124,7 +124,7 @@ def report(event: ServiceHostEvent, output: HostOutput) -> ServiceReport:
         lines = len(output.logs or [])
         summary = f"saved {lines} log line(s), redacted, to {event.log_key}; services: {states}"
     elif event.action == "unban":
-        summary = f"fail2ban answered {output.unbanned!r} to unbanning {event.ip}"
+        summary = _unban_summary(event, output.unbanned)
     else:
         summary = f"{event.action} {event.service or 'all services'}: {states}"
     return ServiceReport(
@@ -138,3 +138,11 @@ def report(event: ServiceHostEvent, output: HostOutput) -> ServiceReport:
         unbanned=output.unbanned,
         summary=summary,
     )
+
+
+def _unban_summary(event: ServiceHostEvent, answer: str | None) -> str:
+    """``set <jail> unbanip IP`` answers how many addresses it unbanned: since fail2ban 0.10.5/0.11.1 an address
+    that was not banned is no error but ``0`` (gh-2349; the stand-in copies it). Either way it is not banned now."""
+    if answer == "0":
+        return f"{event.ip} was not banned: nothing to unban"
+    return f"unbanned {event.ip} (fail2ban answered {answer!r})"
