@@ -15,6 +15,12 @@ place that turns such text into an error, a log line or a notification passes it
   (``https://x-access-token:<token>@github.com/...`` becomes ``https://<redacted>@github.com/...``).
 
 ``describe`` names a credential-bearing value without echoing it ("a presigned URL, 1532 characters").
+
+``redact_log_line`` is for lines of the application's own logs (the daily check's samples, the service
+workflow's saved logs): everything ``redact`` does, and whatever looks like a secret in a log line (see there).
+The daily check's host script (host_scripts/lib/daily_check.sh ``redact_lines``) applies the same rules with
+sed before a sample leaves the host, so SSM's stored output holds none either; the control plane applies this
+function again to what arrives (defence in depth: the two must not be trusted to agree on every edge).
 """
 
 from __future__ import annotations
@@ -61,10 +67,54 @@ def redact(text: str) -> str:
     return _CREDENTIAL_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
 
 
+#: a key whose value is a secret: ``password``, ``passwd``, ``secret``, ``token``, ``api_key``/``apikey``/``api-key``,
+#: also at the end of a longer key (``db_password``, ``access_token``, ``x-api-key``, ``JWT_SECRET``)
+_SECRET_KEY = r"[A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key)"  # noqa: S105 - a pattern
+#: ``key=value``, ``key: value``, ``"key":"value"``, ``\"key\":\"value\"`` (JSON inside a JSON string); the value
+#: a double-quoted string (escapes allowed), an escaped-quoted one, a single-quoted one, or a bare word ending at
+#: whitespace, ``&,;`` or a quote/bracket
+_KEY_VALUE = re.compile(
+    rf"(?i)(\b{_SECRET_KEY}(?:\\?[\"'])?\s*[:=]\s*)"
+    r"(\\\"[^\"]*\\\"|\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s&,;\"'\\)}\]]+)"
+)
+#: ``Bearer <token>`` anywhere (an Authorization header in any form)
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+#: ``Authorization: Basic <base64>`` (``Basic`` alone is too common a word)
+_BASIC = re.compile(r"(?i)(authorization(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?\s*basic)\s+[A-Za-z0-9+/=]+")
+#: an AWS access key id (long-term AKIA, temporary ASIA)
+_AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
+#: a PEM private key block, to its END line or, cut short, as far as it goes (its body holds no "--")
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[^-]|-(?!-))*(?:-----END [A-Z0-9 ]*PRIVATE KEY-----)?"
+)
+REDACTED_KEY = "<redacted private key>"
+
+
+def _quoted_redacted(match: re.Match[str]) -> str:
+    value = match.group(2)
+    if value.startswith('\\"'):
+        return f'{match.group(1)}\\"{REDACTED}\\"'
+    if value[0] in "\"'":
+        return f"{match.group(1)}{value[0]}{REDACTED}{value[0]}"
+    return f"{match.group(1)}{REDACTED}"
+
+
+def redact_log_line(text: str) -> str:
+    """``text`` (an application log line) with everything ``redact`` removes, and: values of secret-named keys
+    (``password=``, ``"token":"..."``, ``api_key: ...``, see ``_SECRET_KEY``), ``Bearer`` tokens, ``Authorization:
+    Basic`` credentials, AWS access key ids and private key blocks. Idempotent."""
+    text = redact(text)
+    text = _PRIVATE_KEY.sub(REDACTED_KEY, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _BASIC.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _AWS_KEY_ID.sub(REDACTED, text)
+    return _KEY_VALUE.sub(_quoted_redacted, text)
+
+
 def describe(value: str) -> str:
     """A credential-bearing value described, never echoed."""
     kind = "a presigned URL" if looks_presigned(value) or "://" in value else "a credential"
     return f"{kind}, {len(value)} characters"
 
 
-__all__ = ["REDACTED", "describe", "looks_presigned", "redact"]
+__all__ = ["REDACTED", "REDACTED_KEY", "describe", "looks_presigned", "redact", "redact_log_line"]

@@ -7,10 +7,12 @@ import getpass
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from opsctl.local import app_repo, sshd, stand_ins
+from opsctl.local import app_repo, logs_seed, sshd, stand_ins
 from opsctl.local.docker_shim import PROGRAM as DOCKER_SHIM
 from opsctl.local.docker_shim import faults
 from opsctl.local.docker_shim.state import BUILT_SERVICES, DEFAULT_SERVICES, START_LINES, ShimState
@@ -28,7 +30,7 @@ from opsctl.local.postgres import PostgresCluster
 from opsctl.local.seed import DB_NAME as SEED_DB
 from opsctl.local.seed import ROLE_NAME as SEED_ROLE
 from opsctl.local.seed import create_empty_database, seed
-from opsctl.local.stand_ins import fail2ban
+from opsctl.local.stand_ins import apt_check, df, fail2ban, ufw
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROJECT = "freshtrack-pro"
@@ -56,19 +58,25 @@ class LocalHost:
         use_sshd: bool = True,
         blank: bool = False,
         authorized_public_key: str | None = None,
+        realistic_logs: bool = False,
     ) -> None:
         """``blank``: a new server before its bootstrap (what the local plane's RunInstances creates): its
         PostgreSQL holds only what the compose's postgres service creates at its first start (role and empty
         database ``frostguard``: the manual's restore then recreates the database OWNER that role), the app
         directory exists but is empty (nothing cloned, no ``.env.production``, no ``secrets/``), and only the
         postgres container runs. ``authorized_public_key``: the key sshd accepts (an EC2 key pair's), instead of
-        a generated client key."""
+        a generated client key. ``realistic_logs``: seed a day of backend and Caddy logs at start
+        (``seed_realistic_logs``: errors, slow requests, authentication failures, ... for the daily report to show);
+        without it the services' logs hold their start lines only."""
         self.root = Path(root).resolve()
         self.name = name
         self.readings = readings
         self.use_sshd = use_sshd
         self.blank = blank
         self.authorized_public_key = authorized_public_key
+        self.realistic_logs = realistic_logs
+        #: ``/var/run/reboot-required`` of this host (the daily check reads it through FTOPS_REBOOT_REQUIRED_FILE)
+        self.reboot_required_file = self.root / "var" / "run" / "reboot-required"
         self.state_dir = self.root / "state"
         self.bin_dir = self.root / "bin"
         self.docker_bin = self.bin_dir / "docker"
@@ -128,7 +136,12 @@ class LocalHost:
         )
         self.docker_bin.chmod(0o755)
         # the host's own commands the daily check and the service workflow run (stand_ins: they cannot run here)
-        stand_ins.write_wrapper(self.bin_dir, "fail2ban-client", self.state_dir)
+        for tool in ("fail2ban-client", "ufw", "apt-check"):
+            stand_ins.write_wrapper(self.bin_dir, tool, self.state_dir)
+        df.write_df_wrapper(self.bin_dir, self.state_dir, shutil.which("df", path=DEFAULT_PATH) or "/bin/df")
+        self.reboot_required_file.parent.mkdir(parents=True, exist_ok=True)
+        if self.realistic_logs and not self.blank:
+            self.seed_realistic_logs()
         self._health = HealthServer(self.state_dir, self._pg.conninfo())
         self._health.start()
         if not self.blank:  # a blank host's app directory stays empty: the bootstrap clones into it (its sessions
@@ -277,9 +290,19 @@ class LocalHost:
         return self._sshd.known_hosts_line() if self._sshd is not None else ""
 
     def env(self, base_path: str | None = None) -> dict[str, str]:
-        """Environment for commands "on the host": the docker shim first on PATH, DOCKER and HEALTH_URL set."""
+        """Environment for commands "on the host": the docker shim and the stand-ins first on PATH, DOCKER and
+        HEALTH_URL set, and the two seams of the daily check's host script (daily_check.sh), which only this
+        environment sets, never a control-plane parameter: FTOPS_REBOOT_REQUIRED_FILE (this host's
+        /var/run/reboot-required) and FTOPS_APT_CHECK (the apt-check stand-in: the real
+        /usr/lib/update-notifier/apt-check may exist on the machine running the tests)."""
         path = base_path if base_path is not None else os.environ.get("PATH", DEFAULT_PATH)
-        return {"PATH": f"{self.bin_dir}:{path}", "DOCKER": str(self.docker_bin), "HEALTH_URL": self.health_url}
+        return {
+            "PATH": f"{self.bin_dir}:{path}",
+            "DOCKER": str(self.docker_bin),
+            "HEALTH_URL": self.health_url,
+            "FTOPS_REBOOT_REQUIRED_FILE": str(self.reboot_required_file),
+            "FTOPS_APT_CHECK": str(self.bin_dir / "apt-check"),
+        }
 
     # -- inspection ------------------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[object] = (), db: str = "frostguard") -> list[tuple[Any, ...]]:
@@ -333,6 +356,69 @@ class LocalHost:
     def fail2ban_banned(self, jail: str = "sshd") -> tuple[str, ...]:
         """The IPs jail ``jail`` bans now (what ``set <jail> unbanip`` changed)."""
         return fail2ban.banned(self.state_dir, jail)
+
+    def set_firewall(
+        self,
+        status: str = "active",
+        default_incoming: str = "deny",
+        rules: Sequence[tuple[str, str, str]] = ufw.DEFAULT_RULES,
+    ) -> None:
+        """What ``ufw status verbose`` shows: ``status`` active or inactive, the default incoming policy, and the
+        rules as (To, Action, From), e.g. ``("22/tcp", "ALLOW IN", "Anywhere")``; the defaults are the manual's
+        (SSH, HTTP, HTTPS allowed, v4 and v6; all other inbound denied)."""
+        ufw.set_firewall(self.state_dir, status=status, default_incoming=default_incoming, rules=tuple(rules))
+
+    def set_reboot_required(self, packages: Sequence[str] | None = None) -> None:
+        """``/var/run/reboot-required`` (and ``.pkgs``, one package a line) as unattended-upgrades leaves them;
+        None: no reboot required (both removed)."""
+        pkgs = self.reboot_required_file.with_name(self.reboot_required_file.name + ".pkgs")
+        if packages is None:
+            self.reboot_required_file.unlink(missing_ok=True)
+            pkgs.unlink(missing_ok=True)
+            return
+        self.reboot_required_file.write_text("*** System restart required ***\n", encoding="utf-8")
+        pkgs.write_text("".join(f"{package}\n" for package in packages), encoding="utf-8")
+
+    def set_pending_updates(self, updates: int = 0, security: int = 0) -> None:
+        """What apt-check counts: ``updates`` upgradable packages, ``security`` of them security updates."""
+        apt_check.set_pending(self.state_dir, updates=updates, security=security)
+
+    def set_cpu_fault(self, service: str, percent: float | None) -> None:
+        """``docker stats`` reports ``percent`` CPU % for ``service`` until it stops or restarts; None clears it."""
+        faults.set_stats_fault(ShimState(self.state_dir), service, percent, key="cpu_percent")
+
+    def set_disk_use(self, used_percent: int | None) -> None:
+        """``df -P`` reports the app directory's filesystem ``used_percent`` % used (its size unchanged; any path
+        on that filesystem, ``/`` too when it is the same); None: the real numbers again."""
+        mount = ""
+        if used_percent is not None:
+            out = subprocess.run(
+                ["df", "-P", "-k", str(self.app_dir)], capture_output=True, text=True, check=True, timeout=30
+            ).stdout
+            mount = out.splitlines()[-1].split(maxsplit=5)[5]
+        df.set_use(self.state_dir, mount, used_percent)
+
+    # -- logs ------------------------------------------------------------------------------------------
+    def seed_logs(self, service: str, lines: Sequence[str], at: datetime | None = None) -> None:
+        """Add ``lines`` to ``service``'s log (``docker compose logs``), stamped ``at`` (default: now), in time
+        order with what it holds."""
+        when = at or datetime.now(UTC)
+        logs_seed.append(self.state_dir / "logs", service, [(when, line) for line in lines])
+
+    def seed_realistic_logs(self, now: datetime | None = None) -> dict[str, int]:
+        """A day of backend and Caddy log lines (logs_seed: errors, slow requests, authentication failures,
+        database errors, Caddy 4xx/5xx, a few lines older than a day, one secret: logs_seed.SEEDED_SECRET), added
+        to what the logs hold. Returns what each of the manual's log queries counts of the SEEDED lines over the
+        24 h before ``now``: after ``clear_logs()``, exactly what the daily check must count."""
+        when = now or datetime.now(UTC)
+        lines = logs_seed.realistic_lines(when)
+        for service, stamped in lines.items():
+            logs_seed.append(self.state_dir / "logs", service, stamped)
+        return logs_seed.window_counts(lines, when)
+
+    def clear_logs(self) -> None:
+        """Empty every service's log (no finding from the log queries)."""
+        logs_seed.clear(self.state_dir / "logs")
 
     def commands(self) -> list[list[str]]:
         """Every docker invocation so far (argv lists, ``["docker", "compose", ...]``)."""

@@ -7,7 +7,7 @@ import pytest
 
 from freshtrack_ops import host_scripts
 from freshtrack_ops.errors import InvalidInput
-from freshtrack_ops.host_scripts.parameters import PARAMETERS, SCRIPT_PARAMETERS
+from freshtrack_ops.host_scripts.parameters import LOCAL_HOST_SEAMS, PARAMETERS, SCRIPT_PARAMETERS
 
 
 def test_values_are_quoted_and_never_executed() -> None:
@@ -66,6 +66,12 @@ def test_every_script_has_a_parameter_table_matching_what_it_reads() -> None:
     assert scripts == sorted(SCRIPT_PARAMETERS)
     for script in scripts:
         text = host_scripts.load(script)
-        read = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)(?::[?-])", text))
+        read = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)(?::[?-])", text)) - LOCAL_HOST_SEAMS
         assert read == set(SCRIPT_PARAMETERS[script]), script
         assert all(name in PARAMETERS for name in read)
+
+
+def test_the_local_host_seams_are_no_parameter() -> None:
+    """A seam (a stand-in's path, set only by the local host's sessions) can never come from the control plane."""
+    assert not LOCAL_HOST_SEAMS & set(PARAMETERS)
+    assert all(name.startswith("FTOPS_") for name in LOCAL_HOST_SEAMS)

@@ -383,12 +383,39 @@ PARAMETERS: dict[str, HostParameter] = {
             max_chars=39,
         ),
         HostParameter(
+            "LOG_SINCE",
+            r"^[1-9][0-9]{0,2}h$",
+            "How far back the daily check's log queries read (docker compose logs --since), in hours",
+            "24h",
+            max_chars=4,
+        ),
+        HostParameter(
+            "LOG_SAMPLES",
+            r"^([0-9]|10)$",
+            "How many of the newest matching lines the daily check shows per log query (redacted, 300 characters)",
+            "3",
+            max_chars=2,
+        ),
+        HostParameter(
+            "SLOW_MS",
+            decimal_range_pattern(1, 600_000),
+            "A backend request whose top-level response_time (ms) is above this is a slow request",
+            "1000",
+            max_chars=6,
+        ),
+        HostParameter(
             "F2B_JAIL",
             r"^[a-z][a-z0-9_-]{0,31}$",
             "The fail2ban jail (the target's daily_check.fail2ban_jail): daily_check.sh reads its bans, service.sh "
             "unbans in it",
             "sshd",
             max_chars=32,
+        ),
+        HostParameter(
+            "LOG_BACKEND", SERVICE_PATTERN, "The compose service of the backend API (its logs)", "backend", max_chars=63
+        ),
+        HostParameter(
+            "LOG_CADDY", SERVICE_PATTERN, "The compose service running Caddy (its access log)", "caddy", max_chars=63
         ),
         HostParameter(
             "MIGRATIONS_TABLE",
@@ -399,6 +426,12 @@ PARAMETERS: dict[str, HostParameter] = {
         ),
     )
 }
+
+#: Variables a script reads that are NO parameter: only the local host's session environment sets them (opsctl
+#: LocalHost.env, for its sshd sessions and its SSM stand-in), to point the script at a stand-in where the real
+#: file or program would be the test machine's own. Unset on a real host (neither an SSM document nor the SSH
+#: command line ever carries them), where the script reads the real path.
+LOCAL_HOST_SEAMS = frozenset({"FTOPS_REBOOT_REQUIRED_FILE", "FTOPS_APT_CHECK"})
 
 #: the parameters each script reads (the SSM document of a script declares exactly these)
 SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -458,6 +491,19 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
     ),
     "remediation_check.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICES", "DOMAIN", "CERT_PORT"),
     "service.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICE", "SERVICES", "TAIL", "SINCE", "IP", "F2B_JAIL"),
+    "daily_check.sh": (
+        "APP_DIR",
+        "DOCKER_BIN",
+        "SERVICES",
+        "DOMAIN",
+        "CERT_PORT",
+        "LOG_SINCE",
+        "LOG_SAMPLES",
+        "SLOW_MS",
+        "F2B_JAIL",
+        "LOG_BACKEND",
+        "LOG_CADDY",
+    ),
 }
 
 

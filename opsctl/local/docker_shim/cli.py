@@ -23,7 +23,7 @@ def run(state: ShimState, args: list[str], out: TextIO = sys.stdout, err: TextIO
     engine = Engine(state, out, err)
     if cmd == "system" and rest:
         if rest[0] == "df":
-            return engine.system_df()
+            return engine.system_df(rest[1:])
         if rest[0] == "prune":
             return engine.system_prune(rest[1:])
     if cmd == "image" and rest[:1] == ["inspect"]:

@@ -48,7 +48,11 @@ class Engine:
         last_change = max([p["ts"] for p in data["pulls"]] + [b["ts"] for b in data["builds"]], default="0")
         return last_change > last_prune
 
-    def system_df(self) -> int:
+    def system_df(self, args: list[str]) -> int:
+        """``system df [--format json|'{{json .}}']``: the table, or docker's one JSON object per type and line
+        (docker/cli formatter/disk_usage.go: the context's fields Active, Reclaimable, Size, TotalCount, Type, all
+        strings; ``json`` and the template ``{{json .}}`` print the same)."""
+        opts, _ = split_opts(args, frozenset({"--format"}))
         running = sum(1 for svc in self.s.services if self.s.service_state(svc).get("state") == "running")
         reclaim = self._reclaimable() or not self.s.read()["prunes"]
         rows = [
@@ -60,6 +64,12 @@ class Engine:
             ["Build Cache", "12" if reclaim else "0", "0", "845MB" if reclaim else "0B",
              "845MB" if reclaim else "0B"],
         ]  # fmt: skip
+        if opts.get("--format", [""])[-1] in ("json", "{{json .}}"):
+            keys = ("Type", "TotalCount", "Active", "Size", "Reclaimable")
+            self.out.writelines(
+                json.dumps(dict(sorted(zip(keys, row, strict=True))), separators=(",", ":")) + "\n" for row in rows[1:]
+            )
+            return 0
         write_table(rows, self.out)
         return 0
 
@@ -101,6 +111,7 @@ class Engine:
         opts, names = split_opts(args, frozenset({"--format"}))
         limits = self.s.limits()
         memory_faults = faults.stats_faults(self.s)
+        cpu_faults = faults.stats_faults(self.s, "cpu_percent")
         rows = []
         for svc in self.s.services:
             container = self.s.container(svc)
@@ -111,6 +122,7 @@ class Engine:
             cpu, frac = FAKE_USAGE.get(svc, (1.0, 0.1))
             if svc in memory_faults:
                 frac = memory_faults[svc] / 100
+            cpu = cpu_faults.get(svc, cpu)
             cpus, mem_mb = limits.get(svc, (1.0, 1024))
             used = mem_mb * frac
             mem = f"{used:.1f}MiB / {mem_mb / 1024:.2f}GiB" if mem_mb >= 1024 else f"{used:.1f}MiB / {mem_mb}MiB"

@@ -15,7 +15,8 @@ and may add ``unless_arg`` (calls carrying that argument are spared, e.g. a ``pg
 restores fail) and ``times`` (the fault fires only N times). ``compose:<sub>`` takes ``fail`` and ``message``.
 
 ``stats`` is no command's fault but ``docker stats``' numbers: ``{"stats": {"backend": {"mem_percent": 96.0}}}``
-makes the service's MEM % 96 (a leak, the manual's High Memory Usage) until its container stops or restarts
+makes the service's MEM % 96 (a leak, the manual's High Memory Usage), ``"cpu_percent"`` its CPU % (the manual's
+High CPU Usage), until its container stops or restarts
 (``ShimState.set_service`` forgets it then, as a new process starts with fresh memory).
 """
 
@@ -78,15 +79,21 @@ def set_fault(state: ShimState, name: str, spec: dict[str, Any] | None) -> None:
             path.unlink(missing_ok=True)
 
 
-def set_stats_fault(state: ShimState, service: str, mem_percent: float | None) -> None:
-    """Make ``docker stats`` report ``mem_percent`` for ``service`` (None: its real, deterministic number)."""
+def set_stats_fault(state: ShimState, service: str, mem_percent: float | None, *, key: str = "mem_percent") -> None:
+    """Make ``docker stats`` report ``mem_percent`` for ``service`` (None: its real, deterministic number);
+    ``key="cpu_percent"``: its CPU % instead (a runaway process, the manual's High CPU Usage)."""
     with state.locked():
         faults = state.faults()
         stats = dict(faults.get("stats") or {})
+        entry = dict(stats.get(service) or {})
         if mem_percent is None:
-            stats.pop(service, None)
+            entry.pop(key, None)
         else:
-            stats[service] = {"mem_percent": float(mem_percent)}
+            entry[key] = float(mem_percent)
+        if entry:
+            stats[service] = entry
+        else:
+            stats.pop(service, None)
         if stats:
             faults["stats"] = stats
         else:
@@ -98,16 +105,12 @@ def set_stats_fault(state: ShimState, service: str, mem_percent: float | None) -
             path.unlink(missing_ok=True)
 
 
-def stats_faults(state: ShimState) -> dict[str, float]:
-    """The MEM % the ``stats`` fault sets, per service."""
+def stats_faults(state: ShimState, key: str = "mem_percent") -> dict[str, float]:
+    """The MEM % (``key="cpu_percent"``: the CPU %) the ``stats`` fault sets, per service."""
     stats = state.faults().get("stats")
     if not isinstance(stats, dict):
         return {}
-    return {
-        str(service): float(spec["mem_percent"])
-        for service, spec in stats.items()
-        if isinstance(spec, dict) and "mem_percent" in spec
-    }
+    return {str(service): float(spec[key]) for service, spec in stats.items() if isinstance(spec, dict) and key in spec}
 
 
 def check_compose(state: ShimState, sub: str) -> None:

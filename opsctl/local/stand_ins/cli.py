@@ -7,11 +7,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from opsctl.local.stand_ins import fail2ban
+from opsctl.local.stand_ins import apt_check, df, fail2ban, ufw
 
 Tool = Callable[[Path, list[str], TextIO, TextIO], int]
 TOOLS: dict[str, Tool] = {
     "fail2ban-client": fail2ban.main,
+    "ufw": ufw.main,
+    "apt-check": apt_check.main,
+    "df": df.main,
 }
 
 
