@@ -2,7 +2,7 @@
 
 opsctl demo                                  run the demo on the embedded local plane
 opsctl schema backup|test-restore|restore|update|update-fleet|rollback|disaster-recovery|capture-config|remediation|
-                    service                  print the JSON schema of a workflow's input
+                    daily-check|service      print the JSON schema of a workflow's input
 opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
 opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
 opsctl start restore --host prod --backup-id ID|latest-verified --confirm frostguard --state-machine-arn ARN
@@ -48,6 +48,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import describe_validation_error
+from freshtrack_ops.daily.models import DailyCheckRequest
 from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
 from freshtrack_ops.fleet.models import FleetUpdateRequest
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
@@ -65,6 +66,7 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "disaster-recovery": DisasterRecoveryRequest,
     "capture-config": CaptureConfigRequest,
     "remediation": RemediationRequest,
+    "daily-check": DailyCheckRequest,
     "service": ServiceRequest,
 }
 
@@ -80,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("workflow", choices=sorted(INPUT_MODELS))
     start.add_argument("--host", help="the target id (every workflow but update-fleet)")
     start.add_argument("--reason", help="free text recorded with the execution")
-    start.add_argument("--trigger", help="backup only: schedule|console|webhook|pre-update|pre-restore|pre-rollback")
+    start.add_argument(
+        "--trigger", help="backup, daily-check: schedule|console|webhook|pre-update|pre-restore|pre-rollback"
+    )
     start.add_argument(
         "--backup-id", help="test-restore/restore/disaster-recovery: a backup id, latest, or latest-verified"
     )

@@ -22,6 +22,7 @@ from freshtrack_ops.config import SsmTarget
 from opsctl.local.plane import Execution, LocalPlane
 
 SUMMARY_PATH = Path("build/demo/summary.json")
+REPORT_DIR = Path("build/demo")
 LOSS_SQL = (
     "DELETE FROM temperature_readings WHERE recorded_at > (SELECT max(recorded_at) - interval '2 days' "
     "FROM temperature_readings)"
@@ -196,18 +197,57 @@ def _demo_alert(demo: Demo, plane: LocalPlane) -> None:
         print("  UNEXPECTED: the alert did not heal the backend exactly once")
 
 
+def _demo_ssm(demo: Demo, plane: LocalPlane) -> None:
+    """Backup and test restore over SSM Run Command (host \"demo-ssm\", no SSH at all)."""
+    print("\n  Over SSM Run Command: the host streams pg_dump to S3 itself (presigned part URLs, no AWS keys)")
+    ssm_backup = demo.run(
+        "Back up the demo-ssm host over SSM", "backup", {"host": "demo-ssm", "reason": "make demo (ssm)"}
+    )
+    if ssm_backup.output:
+        print(f"    S3 key   s3://{plane.bucket}/{ssm_backup.output['dump_key']}")
+        print(f"    sha256   {ssm_backup.output['sha256']} ({ssm_backup.output['size_bytes']} bytes)")
+    demo.run(
+        "Test-restore it over SSM (the host streams a presigned GET into pg_restore)",
+        "test-restore",
+        {"host": "demo-ssm", "backup_id": "latest"},
+    )
+
+
+def _demo_daily(demo: Demo, plane: LocalPlane) -> Path | None:
+    """The morning report: a day of realistic logs (errors, slow requests, failed logins, a 502) on the demo host,
+    then the daily check; its HTML report is copied out of the plane's S3 for a browser."""
+    seeded = plane.host("demo").seed_realistic_logs()
+    print("\n  A day of logs seeded on the demo host: " + ", ".join(f"{k} {v}" for k, v in seeded.items()))
+    ex = demo.run("The daily check of the demo host", "daily-check", {"host": "demo", "reason": "make demo"})
+    if ex.output is None:
+        return None
+    report = json.loads(plane.s3.get_object(Bucket=plane.bucket, Key=ex.output["json_key"])["Body"].read())
+    print(f"    verdict  {report['verdict'].upper()}")
+    for finding in report["findings"]:
+        if finding["level"] != "ok":
+            print(f"    [{finding['level'].upper():8}] {finding['check']}: {finding['summary']}")
+    html = plane.s3.get_object(Bucket=plane.bucket, Key=ex.output["html_key"])["Body"].read()
+    path = REPORT_DIR / f"daily-report-demo-{report['date']}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(html)
+    return path
+
+
+def _introduce(plane: LocalPlane, ready_s: float) -> None:
+    print(f"  host 'demo' over {plane.transport}; app {plane.host('demo').app_dir}; plane ready in {ready_s:.1f} s")
+    ssm_target = plane.target("demo-ssm")
+    instance = ssm_target.instance_id if isinstance(ssm_target, SsmTarget) else "?"
+    print(f"  host 'demo-ssm' over SSM Run Command (managed instance {instance})")
+    for note in plane.notes:
+        print(f"  note: {note}")
+
+
 def run_demo(readings: int = 20_000) -> int:
     began = time.monotonic()
     print("Starting the local plane: embedded AWS (moto), real PostgreSQL, real sshd on 127.0.0.1 ...")
     with LocalPlane(readings=readings, log_level="ERROR", monitoring=True) as plane:
         host = plane.host("demo")
-        ready = time.monotonic() - began
-        print(f"  host 'demo' over {plane.transport}; app {host.app_dir}; plane ready in {ready:.1f} s")
-        ssm_target = plane.target("demo-ssm")
-        instance = ssm_target.instance_id if isinstance(ssm_target, SsmTarget) else "?"
-        print(f"  host 'demo-ssm' over SSM Run Command (managed instance {instance})")
-        for note in plane.notes:
-            print(f"  note: {note}")
+        _introduce(plane, time.monotonic() - began)
         demo = Demo(plane)
 
         backup = demo.run(
@@ -258,18 +298,8 @@ def run_demo(readings: int = 20_000) -> int:
         _demo_drill(demo, plane)
         _demo_alert(demo, plane)
 
-        print("\n  Over SSM Run Command: the host streams pg_dump to S3 itself (presigned part URLs, no AWS keys)")
-        ssm_backup = demo.run(
-            "Back up the demo-ssm host over SSM", "backup", {"host": "demo-ssm", "reason": "make demo (ssm)"}
-        )
-        if ssm_backup.output:
-            print(f"    S3 key   s3://{plane.bucket}/{ssm_backup.output['dump_key']}")
-            print(f"    sha256   {ssm_backup.output['sha256']} ({ssm_backup.output['size_bytes']} bytes)")
-        demo.run(
-            "Test-restore it over SSM (the host streams a presigned GET into pg_restore)",
-            "test-restore",
-            {"host": "demo-ssm", "backup_id": "latest"},
-        )
+        _demo_ssm(demo, plane)
+        report_path = _demo_daily(demo, plane)
 
         print("\nNotifications published:")
         for message in plane.notifications():
@@ -281,6 +311,11 @@ def run_demo(readings: int = 20_000) -> int:
         json.dumps({"executions": demo.summary, "row_counts": counts}, indent=2, default=str) + "\n", encoding="utf-8"
     )
     print(f"\nSummary written to {SUMMARY_PATH} ({time.monotonic() - began:.1f} s in all)")
+    if report_path is None:
+        demo.unexpected += 1
+        print("UNEXPECTED: the daily check made no report")
+    else:
+        print(f"Daily report (open it in a browser): {report_path.resolve()}")
     if demo.unexpected:
         print(f"{demo.unexpected} step(s) did not end as expected")
         return 1

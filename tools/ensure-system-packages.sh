@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the local plane needs when they are missing (only as root; otherwise
 # say what is missing). The tests need a real PostgreSQL server and a real OpenSSH server; the local plane's
-# monitoring mode (opsctl/local/monitoring) runs Debian's Prometheus, Alertmanager and Caddy binaries itself.
+# monitoring mode (opsctl/local/monitoring) runs Debian's Prometheus, Alertmanager and Caddy binaries itself;
+# the HTML report's test runs Debian's chromium.
 set -euo pipefail
 
 missing=()
@@ -15,6 +16,8 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 [[ -x /usr/bin/prometheus ]] || missing+=(prometheus)
 [[ -x /usr/bin/prometheus-alertmanager ]] || missing+=(prometheus-alertmanager)
 [[ -x /usr/bin/caddy ]] || missing+=(caddy)
+# the daily report's page is checked in Debian's headless Chromium (tests/integration/test_daily_report_html.py)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

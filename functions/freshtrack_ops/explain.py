@@ -25,6 +25,7 @@ Workflow = Literal[
     "disaster-recovery",
     "capture-config",
     "remediation",
+    "daily-check",
     "service",
 ]
 #: rejected: the request was refused before anything was touched; failed: the workflow failed (and cleaned up);

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from freshtrack_ops.adapters.remediation_store import DynamoAuditLog, DynamoRemediationGuard
     from freshtrack_ops.adapters.s3_store import S3BackupStore
     from freshtrack_ops.adapters.servers import DynamoServerRegistry
+    from freshtrack_ops.daily.run import DailyPorts
 
 TARGETS_MAX_AGE_S = 60
 SECRET_MAX_AGE_S = 300
@@ -221,6 +222,24 @@ def audit_log() -> DynamoAuditLog:
     from freshtrack_ops.adapters.remediation_store import DynamoAuditLog
 
     return DynamoAuditLog(_client("dynamodb"), settings().ops_table)
+
+
+def daily_ports() -> DailyPorts:
+    """What the daily report task writes to and reads from (daily/run.py)."""
+    import boto3
+
+    from freshtrack_ops.adapters.daily_store import DynamoDailyHistory, S3ReportStore
+    from freshtrack_ops.daily.html import render_report
+    from freshtrack_ops.daily.run import DailyPorts
+
+    config = settings()
+    return DailyPorts(
+        history=DynamoDailyHistory(_client("dynamodb"), config.ops_table),
+        reports=S3ReportStore(_client("s3"), config.backup_bucket),
+        list_backups=catalog().list_backups,
+        render_html=render_report,
+        region=boto3.session.Session().region_name or "us-east-1",
+    )
 
 
 def notifier() -> Notifier | None:

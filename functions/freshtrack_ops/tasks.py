@@ -388,6 +388,29 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"table", "notify"}),
         ),
         LambdaTask(
+            "DailyCheckValidate",
+            "freshtrack_ops.handlers.daily.validate",
+            "Validate a daily-check request; the UTC day it is for",
+            grants=frozenset({"targets"}),
+        ),
+        LambdaTask(
+            "DailyCheckCollect",
+            "freshtrack_ops.handlers.daily_host.collect",
+            "Read the manual's daily checks on the host (daily_check.sh): services, docker stats, disk, certificate, "
+            "the log queries, firewall, fail2ban, reboot flag, pending updates",
+            timeout_s=300,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "DailyCheckReport",
+            "freshtrack_ops.handlers.daily.report",
+            "Judge a daily check against the target's thresholds; store the report (JSON, HTML with charts) and the "
+            "day's figures; emit them as metrics; word the notification",
+            timeout_s=120,
+            memory_mb=512,
+            grants=frozenset({"targets", "table", "reports"}),
+        ),
+        LambdaTask(
             "ServiceValidate",
             "freshtrack_ops.handlers.service.validate",
             "Validate a service operation (the action, the service, the address, the typed confirmation of a "
@@ -463,6 +486,12 @@ WORKFLOWS: dict[str, Workflow] = {
             "remediation.asl.json",
             "Remediate an alert on a target: guard, host lock, act (or report the commands in a dry run), verify the "
             "alert's condition, audit and notify",
+        ),
+        Workflow(
+            "daily-check",
+            "daily_check.asl.json",
+            "The daily check of a target: the manual's health, log, disk, certificate, firewall, fail2ban and update "
+            "checks, judged into a report (JSON, HTML with 30 days of charts) in S3 and a notification",
         ),
         Workflow(
             "service",

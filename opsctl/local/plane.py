@@ -255,12 +255,17 @@ class LocalPlane:
         self._targets.deploy(self._hosts, self._ssm_hosts | self._ssm_aliases.keys(), self._ssm_aliases)
         if self._monitoring is not None:
             for name in self._monitored:
-                # Caddy serves the health URL; its internal CA's leaves live 12 hours, so no 30-day minimum
+                # Caddy serves the health URL; its internal CA's leaves live 12 hours, so no 30-day minimum (for
+                # remediation's certificate check and for the daily check's certificate levels)
+                target = self._targets.get(name)
                 self._targets.update(
                     name,
                     health_url=self._monitoring.caddy_url(name),
-                    remediation=self._targets.get(name).remediation.model_copy(
+                    remediation=target.remediation.model_copy(
                         update={"certificate_port": self._monitoring.caddy_port(name), "certificate_min_days": 0}
+                    ),
+                    daily_check=target.daily_check.model_copy(
+                        update={"certificate_warning_days": 0, "certificate_critical_days": 0}
                     ),
                 )
         provisioning.create_replacement_templates(self.client, self._deployment)

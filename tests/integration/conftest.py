@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -136,3 +138,40 @@ def host_task_state(task: str, payload: dict[str, str]) -> dict[str, Any]:
         "TimeoutSeconds": 300,
         "End": True,
     }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def tls_listener(tmp: Path, days: int) -> Iterator[int]:
+    """A TLS listener on 127.0.0.1 serving a certificate that expires in ``days`` days (a stand-in for Caddy, for
+    the certificate checks: ``openssl s_server`` with a certificate made here); its port."""
+    key, cert = tmp / "key.pem", tmp / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-days", str(days), "-subj", "/CN=demo.freshtrack.local", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key), "-quiet"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "openssl s_server did not start"
+                time.sleep(0.05)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -10,9 +10,6 @@ with a certificate made here, valid for 5 days), on the port set as the target's
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +19,7 @@ from freshtrack_ops.remediation.commands import planned_commands, ran_as_planned
 from freshtrack_ops.remediation.settings import RemediationSettings
 from opsctl.local.plane import LocalPlane
 from opsctl.local.sshd import available as sshd_available
-from tests.integration.conftest import host_task_state
+from tests.integration.conftest import free_port, host_task_state, tls_listener
 
 pytestmark = pytest.mark.integration
 
@@ -49,41 +46,10 @@ DEFINITION = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def tls_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A TLS listener on 127.0.0.1 serving a certificate that expires in CERT_DAYS days (a stand-in for Caddy)."""
-    tmp = tmp_path_factory.mktemp("tls")
-    key, cert = tmp / "key.pem", tmp / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-days", str(CERT_DAYS), "-subj", "/CN=demo.freshtrack.local", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    port = free_port()
-    server = subprocess.Popen(
-        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key), "-quiet"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "openssl s_server did not start"
-                time.sleep(0.05)
+    with tls_listener(tmp_path_factory.mktemp("tls"), CERT_DAYS) as port:
         yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +44,32 @@ class DailyCheckRequest(Strict):
     host: HostRef = Field(description="Target id from the deployment configuration.")
     trigger: Trigger = Field(default="console", description="What started this check.")
     reason: Reason = Field(default="", description="Free text shown in the report.")
+
+
+class DailyPlan(Strict):
+    """What Validate hands the workflow: the target, the UTC day the check is for, and why it runs."""
+
+    host: HostRef
+    date: str
+    trigger: Trigger
+    reason: Reason
+
+
+class ValidateDailyEvent(Strict):
+    request: dict[str, object]
+    started_at: datetime
+
+
+class DailyHostEvent(Strict):
+    """What the Collect state passes the host step."""
+
+    host: HostRef
+
+
+class DailyFacts(Strict):
+    """daily_check.sh's output as facts (daily/facts.py): key -> values, samples already redacted."""
+
+    facts: dict[str, list[str]]
 
 
 class Finding(BaseModel):

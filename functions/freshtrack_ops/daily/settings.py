@@ -42,17 +42,19 @@ class Band(BaseModel):
 
 
 class FirewallRule(BaseModel):
-    """One inbound rule ``ufw status`` must list: ``<port>/<proto> <action> IN Anywhere``."""
+    """One inbound rule ``ufw status`` must list: ``<port>/<proto>  <action> IN  <source>`` (the manual's "Add
+    custom rule" example is port 5432, source 10.0.0.0/8)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     port: int = Field(ge=1, le=65535)
     proto: Literal["tcp", "udp"] = "tcp"
     action: Literal["ALLOW", "LIMIT"] = "ALLOW"
+    source: Annotated[str, Field(pattern=r"^(Anywhere|[0-9a-fA-F.:/]{2,43})$")] = "Anywhere"
 
     @property
     def key(self) -> str:
-        return f"{self.port}/{self.proto} {self.action}"
+        return f"{self.port}/{self.proto} {self.action} from {self.source}"
 
 
 #: the manual's "Default rules (configured by deployment)"
@@ -86,7 +88,7 @@ class DailyCheckSettings(BaseModel):
     disk_percent: Band = Band(warning=70, critical=85)
     #: a certificate with fewer days left is a warning (the manual's alert: < 30 days), fewer than
     #: ``certificate_critical_days`` (or expired) critical
-    certificate_warning_days: int = Field(default=30, ge=1, le=365)
+    certificate_warning_days: int = Field(default=30, ge=0, le=365)
     certificate_critical_days: int = Field(default=7, ge=0, le=365)
     #: hours since the newest verified backup: the RPO alarm's 26 h is the default critical level
     backup_age_hours: Band = Band(warning=25, critical=26)

@@ -6,6 +6,7 @@ from typing import Any
 
 from freshtrack_ops.steps.backup import DumpStep, PreflightStep
 from freshtrack_ops.steps.base import AnyStep, DataStep
+from freshtrack_ops.steps.daily import DailyCollectStep
 from freshtrack_ops.steps.dr import BootstrapStep, CaptureConfigStep
 from freshtrack_ops.steps.job_poll import JobPollStep
 from freshtrack_ops.steps.remediation import RemediationActStep, RemediationCheckStep
@@ -43,6 +44,7 @@ DR_CAPTURE_CONFIG = CaptureConfigStep()
 DR_BOOTSTRAP = BootstrapStep()
 REMEDIATION_ACT = RemediationActStep()
 REMEDIATION_CHECK = RemediationCheckStep()
+DAILY_COLLECT = DailyCollectStep()
 SERVICE_ACT = ServiceActStep()
 
 DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD, DEPLOY)}
@@ -70,6 +72,7 @@ STEPS: dict[str, AnyStep] = {
         DR_BOOTSTRAP,
         REMEDIATION_ACT,
         REMEDIATION_CHECK,
+        DAILY_COLLECT,
         SERVICE_ACT,
     )
 }
