@@ -118,7 +118,8 @@ def _seed_logs(plane: LocalPlane, host: str) -> None:
     lines = [
         f"{stamp(timedelta(hours=2))} old line before the window",
         f"{stamp(timedelta(seconds=5))} GET /api/health 200 3ms",
-        f"{stamp(timedelta(seconds=1))} ERROR reconnecting to postgres://frostguard:{SECRET}@postgres:5432/frostguard",
+        f"{stamp(timedelta(seconds=1))} ERROR reconnecting to postgres://frostguard:{SECRET}@postgres:5432/frostguard"
+        f" (retry with password={SECRET}, Authorization: Bearer {SECRET}x)",
     ]
     with (plane.host(host).state_dir / "logs" / "backend.log").open("a", encoding="utf-8") as log:
         log.writelines(f"{line}\n" for line in lines)
@@ -138,12 +139,18 @@ def test_logs_are_saved_to_s3_redacted_and_never_travel_in_the_execution(
     # the shim's own lines of the last hour come first (--since); the seeded ones are the newest
     assert body[-2:] == [
         "backend-1  | GET /api/health 200 3ms",
-        "backend-1  | ERROR reconnecting to postgres://<redacted>@postgres:5432/frostguard",
+        "backend-1  | ERROR reconnecting to postgres://<redacted>@postgres:5432/frostguard"
+        " (retry with password=<redacted>, Authorization: Bearer <redacted>)",
     ]
     assert len(body) == 2 if "tail" in window else not [line for line in body if "old line" in line]
     shown = json.dumps([ex.output, ex.history, notes], default=str)
     assert SECRET not in shown and "GET /api/health" not in shown, "log lines stay in S3"
     assert f"{len(body)} line(s), redacted, saved to {key}" in notes[0]["Message"]
+    if transport == "ssm":  # SSM keeps the command's output in S3: the host redacted the lines before they left it
+        outputs = plane.object_keys("ssm-output/")
+        assert outputs, "the SSM stand-in keeps command output as SSM does"
+        kept = "".join(plane.s3.get_object(Bucket=plane.bucket, Key=k)["Body"].read().decode() for k in outputs)
+        assert "Bearer <redacted>" in kept and SECRET not in kept
     assert _audit(host, ex.arn).status == "succeeded"
 
 

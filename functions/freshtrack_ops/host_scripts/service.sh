@@ -15,7 +15,8 @@
 # Stdout, parsed by the control plane (service/host.py): "ran=<command>" for each command as it starts (the strings
 # of service/commands.py), "unbanned=<fail2ban's answer>", then "after.<service>=<state>" and
 # "status.<service>=<status>" for every service of SERVICES; for logs, then the marker line LOG_MARKER and the log
-# lines to the end (last: nothing a log line says can be read as a report line). Exit 64: a refused parameter.
+# lines to the end (last: nothing a log line says can be read as a report line), redacted on the host already.
+# Exit 64: a refused parameter.
 set -euo pipefail
 : "${APP_DIR:?}" "${DOCKER_BIN:?}" "${ACTION:?}"
 SERVICE="${SERVICE:-}"
@@ -26,6 +27,8 @@ IP="${IP:-}"
 F2B_JAIL="${F2B_JAIL:-sshd}"
 LOG_MARKER="--- freshtrack-ops service logs follow ---"
 # @include lib/service.sh
+# redact_lines (the sed twin of freshtrack_ops.redact.redact_log_line) lives with the daily check's readers
+# @include lib/daily_check.sh
 read -r -a services <<<"$SERVICES"
 service_names_ok ${SERVICE:+"$SERVICE"} "${services[@]}" || exit 64
 refuse() {
@@ -113,5 +116,7 @@ esac
 service_report "${services[@]}"
 if [[ "$ACTION" == logs ]]; then
   printf '%s\n' "$LOG_MARKER"
-  "$DOCKER_BIN" compose logs ${SINCE:+--since "$SINCE"} ${TAIL:+"--tail=$TAIL"} ${SERVICE:+"$SERVICE"}
+  # redacted here first: SSM keeps a command's output (GetCommandInvocation, ssm-output/ in S3) for 30 days; the
+  # control plane redacts again (redact_log_line) before it saves the lines
+  "$DOCKER_BIN" compose logs ${SINCE:+--since "$SINCE"} ${TAIL:+"--tail=$TAIL"} ${SERVICE:+"$SERVICE"} | redact_lines
 fi

@@ -2,7 +2,8 @@
 
 service.sh prints ``ran=<command>`` lines, ``unbanned=<answer>``, ``after.<service>=<state>`` and
 ``status.<service>=<status>`` lines; for ``logs`` then a marker line and the log lines to the end. The log lines are
-redacted here, in the control plane, before they are stored (``save_logs``) — never returned in the task's output.
+redacted twice: on the host (``redact_lines``: SSM keeps a command's output) and here with ``redact_log_line``, the
+same rules, before the step stores them in S3; they are never returned in the task's output.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from freshtrack_ops.config import Target
 from freshtrack_ops.errors import InvalidInput, ServiceActionFailed
 from freshtrack_ops.host_command import HostCommand, tail
 from freshtrack_ops.ports import CommandResult
-from freshtrack_ops.redact import redact
+from freshtrack_ops.redact import redact_log_line
 from freshtrack_ops.service.models import ServiceHostEvent, ServiceReport
 from freshtrack_ops.service.plan import canonical_ip
 
@@ -25,15 +26,6 @@ EXIT_REFUSED = 64
 #: the line after which service.sh prints nothing but log lines (service.sh LOG_MARKER)
 LOG_MARKER = "--- freshtrack-ops service logs follow ---"
 _LINE = re.compile(r"^(ran|unbanned|(?:after|status)\.[a-z][a-z0-9_-]{0,62})=(.*)$")
-
-
-def redact_log_line(line: str) -> str:
-    """One log line with anything that looks like a secret removed.
-
-    TODO(issue 13): use ``freshtrack_ops.redact.redact_log_line`` once it lands (another helper writes it: tokens,
-    passwords, keys in log text); until then ``redact`` (presigned URLs, credential fields, a URL's user
-    information such as ``postgres://user:password@``)."""
-    return redact(line)
 
 
 @dataclass
