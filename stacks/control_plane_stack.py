@@ -50,6 +50,7 @@ from stacks.function_factory import (
     start_remediation_statement,
     start_test_restore_statement,
 )
+from stacks.monitoring_stack import MonitoringStack
 from stacks.nag import acknowledge, suppress_lint
 from stacks.ssm_documents import HostDocumentsStack, instance_arn
 from stacks.storage_stack import SSM_OUTPUT_PREFIX, StorageRefs, StorageStack
@@ -58,6 +59,8 @@ from stacks.webhook_names import webhook_secret_name
 from state_machines import asl_path, asl_text, invoked_tasks, placeholders, started_workflows, substitutions
 
 HOURLY_EXPRESSION = "cron(0 * * * ? *)"
+#: the workflow whose reports the daily-check alarms watch (they exist only once it is in the catalog)
+DAILY_CHECK_WORKFLOW = "daily-check"
 #: where the functions' Powertools Metrics go (their environment), and the ``service`` dimension it adds
 POWERTOOLS_METRICS_NAMESPACE = POWERTOOLS_ENV["POWERTOOLS_METRICS_NAMESPACE"]
 POWERTOOLS_SERVICE = POWERTOOLS_ENV["POWERTOOLS_SERVICE_NAME"]
@@ -154,6 +157,14 @@ SCHEDULED_RUNS: tuple[ScheduledRun, ...] = (
         "CaptureConfigSchedules",
         lambda t: t.dr.capture_schedule if t.dr is not None else None,
         lambda t: {"host": t.id},
+    ),
+    # input: a DailyCheckRequest (read-only on the host: the report, its metrics and the summary notification),
+    # only for targets with daily_check.enabled
+    ScheduledRun(
+        DAILY_CHECK_WORKFLOW,
+        "DailyCheckSchedules",
+        lambda t: t.daily_check.schedule if t.daily_check.enabled else None,
+        lambda t: {"host": t.id, "trigger": "schedule", "reason": "scheduled daily check"},
     ),
 )
 
@@ -878,7 +889,18 @@ class ControlPlaneStack(Stack):
         for name, task in TASKS.items():
             if task.schedule:
                 TaskSchedule(self, f"{name}Schedule", task=task, function=self.functions[name])
-        RpoAlarms(self, "RpoAlarms", config=config, topic=notifications.topic)
+        self.rpo_alarms = RpoAlarms(self, "RpoAlarms", config=config, topic=notifications.topic)
+        # dashboards and daily-check alarms: a nested stack (template size, stacks/monitoring_stack.py)
+        self.monitoring = MonitoringStack(
+            self,
+            "Monitoring",
+            config=config,
+            bucket_name=refs.bucket_name,
+            state_machines=self.state_machines,
+            rpo_alarms=self.rpo_alarms.alarms,
+            topic=notifications.topic,
+            daily_check=DAILY_CHECK_WORKFLOW in self.state_machines,
+        )
         if "disaster-recovery" in self.state_machines:
             self.dr_alarms = DrAlarms(
                 self,

@@ -438,6 +438,13 @@ class LocalHost:
         if service == "backend":  # monitoring mode: the backend process dies with its container
             backend_control.follow(self.state_dir, service_running=False)
 
+    def start_service(self, service: str) -> None:
+        """``docker compose up -d SERVICE`` on the host (through its docker shim), as an operator would."""
+        subprocess.run(
+            [str(self.docker_bin), "compose", "up", "-d", service],
+            cwd=self.app_dir, env=self.env(), check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
     def publish_release(
         self, tag: str, *, migration_sql: str | None = None, healthy: bool = True, withdraw: Sequence[str] = ()
     ) -> str:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from app import build_app
 from freshtrack_ops.config import DeploymentConfig, TargetSet
+from freshtrack_ops.daily.models import DailyCheckRequest
 from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
@@ -346,6 +347,9 @@ SCHEDULED: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
     "disaster-recovery": (DisasterRecoveryRequest, {"prod": "cron(0 5 ? * 2#1 *)"}),
     # the app config into its secret (dr.capture_schedule, daily by default): read-only on the host
     "capture-config": (CaptureConfigRequest, {"prod": "cron(30 2 * * ? *)"}),
+    # the daily check (daily_check.schedule, 07:00 UTC by default; read-only): PRECONDITION, needs the daily-check
+    # workflow in the catalog (until then test_one_schedule_per_target_in_utc[daily-check] fails)
+    "daily-check": (DailyCheckRequest, {"prod": "cron(0 7 * * ? *)", "staging": "cron(0 7 * * ? *)"}),
 }
 
 
@@ -378,7 +382,7 @@ def _machine_refs(synth: Synth) -> dict[str, Any]:
 
 @pytest.mark.parametrize("workflow", sorted(SCHEDULED))
 def test_one_schedule_per_target_in_utc(synth: Synth, workflow: str) -> None:
-    assert workflow in WORKFLOWS
+    assert workflow in WORKFLOWS, f"PRECONDITION: the {workflow} workflow is not in the catalog yet"
     model, expected = SCHEDULED[workflow]
     machine = _machine_refs(synth)[workflow]
     schedules = [s for s in _schedules(synth) if s["Target"]["Arn"] == machine]
@@ -396,6 +400,8 @@ def test_one_schedule_per_target_in_utc(synth: Synth, workflow: str) -> None:
         if workflow == "update":
             expected_input = {"kind": "images", "rollback_database": "auto", "reason": "scheduled image update"}
             assert payload == {"host": host} | expected_input
+        if workflow == "daily-check":
+            assert payload == {"host": host, "trigger": "schedule", "reason": "scheduled daily check"}
         if workflow == "disaster-recovery":
             # a drill with the request's defaults: provision a server, restore the latest verified backup
             assert payload == {"host": host, "mode": "drill"}

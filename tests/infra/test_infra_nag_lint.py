@@ -120,7 +120,7 @@ def test_an_unacknowledged_finding_fails_synth(example_config: DeploymentConfig,
 
 def test_cfn_lint_with_serverless_rules_reports_nothing(synth: Synth) -> None:
     templates = sorted(synth.outdir.glob("*.template.json"))
-    assert len(templates) == 3  # storage, host documents, control plane
+    assert len(templates) == 4  # storage, host documents, control plane and its nested monitoring stack
     assert_lint_clean(templates)
 
 

@@ -15,6 +15,7 @@ from stacks.storage_stack import (
     BACKUP_PREFIX,
     DEPLOY_LOG_PREFIX,
     DR_TRANSFER_PREFIX,
+    REPORT_PREFIX,
     SSM_EXCHANGE_PREFIX,
     SSM_OUTPUT_PREFIX,
     TTL_ATTRIBUTE,
@@ -93,6 +94,8 @@ def test_lifecycle_expires_the_ssm_exchange_output_deploy_log_and_dr_transfer_pr
         "ExpireSsmExchange": (SSM_EXCHANGE_PREFIX, 1),
         "ExpireSsmOutput": (SSM_OUTPUT_PREFIX, 30),
         "ExpireDeployLogs": (DEPLOY_LOG_PREFIX, 365),
+        # the daily reports and saved service logs (a year and a month)
+        "ExpireReports": (REPORT_PREFIX, 400),
         # a backstop: the DR workflow deletes every version of a transfer object (the app's secrets) at once
         "ExpireDrTransfer": (DR_TRANSFER_PREFIX, 1),
     }
@@ -111,6 +114,7 @@ def test_lifecycle_expires_the_ssm_exchange_output_deploy_log_and_dr_transfer_pr
         SSM_OUTPUT_PREFIX,
         DEPLOY_LOG_PREFIX,
         DR_TRANSFER_PREFIX,
+        REPORT_PREFIX,
     }
 
 

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 from freshtrack_ops import runtime
+from freshtrack_ops.config import SshTarget
 from freshtrack_ops.daily.settings import DailyCheckSettings
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.remediation.settings import RemediationSettings
 from opsctl.local import iam
 from opsctl.local.logs_seed import SEEDED_SECRET
-from opsctl.local.plane import LocalPlane
+from opsctl.local.plane import Execution, LocalPlane
 from tests.integration.conftest import free_port, tls_listener, update_plane
 
 pytestmark = pytest.mark.integration
@@ -74,6 +75,12 @@ def _healthy(plane: LocalPlane, cert_ports: dict[str, int]) -> None:
                 local.start_service(service)
 
 
+def _output(ex: Execution) -> dict[str, Any]:
+    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
+    assert ex.output is not None
+    return ex.output
+
+
 def _report(plane: LocalPlane, key: str) -> Any:
     body = plane.s3.get_object(Bucket=plane.bucket, Key=key)["Body"].read().decode()
     return json.loads(body) if key.endswith(".json") else body
@@ -86,19 +93,19 @@ def test_a_healthy_host_gets_an_ok_report_in_s3_and_a_notification(plane: LocalP
 
     ex = plane.run("daily-check", {"host": host, "trigger": "schedule"})
 
-    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
-    assert ex.output is not None and ex.output["verdict"] == "ok", ex.output
-    report = _report(plane, ex.output["json_key"])
+    output = _output(ex)
+    assert output["verdict"] == "ok", output
+    report = _report(plane, output["json_key"])
     assert report["verdict"] == "ok", [f for f in report["findings"] if f["level"] != "ok"]
     checks = {f["check"] for f in report["findings"]}
     assert {"health", "services", "cpu", "memory", "disk", "certificate", "backup", "firewall", "fail2ban"} <= checks
     assert report["figures"]["BackupSizeBytes"] == 42 * 1024 * 1024
     assert 59 < report["figures"]["CertificateDaysLeft"] <= 60
-    html = _report(plane, ex.output["html_key"])
+    html = _report(plane, output["html_key"])
     assert html.count('<svg class="chart"') >= 4
     (note,) = plane.notifications()[seen:]
     assert note["Subject"] == f"FreshTrack daily check {host}: OK (all checks ok)"
-    assert ex.output["html_key"] in note["Message"]
+    assert output["html_key"] in note["Message"]
 
 
 def test_a_degraded_host_gets_each_finding_redacted_samples_and_history(
@@ -117,8 +124,8 @@ def test_a_degraded_host_gets_each_finding_redacted_samples_and_history(
 
     ex = plane.run("daily-check", {"host": host})
 
-    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
-    report = _report(plane, ex.output["json_key"])
+    output = _output(ex)
+    report = _report(plane, output["json_key"])
     levels = {f["check"]: f["level"] for f in report["findings"]}
     assert report["verdict"] == "critical"
     assert levels["services"] == "critical"
@@ -130,7 +137,7 @@ def test_a_degraded_host_gets_each_finding_redacted_samples_and_history(
         assert report["figures"][query_figure(query)] == count, query
     fail2ban = next(f for f in report["findings"] if f["check"] == "fail2ban")
     assert fail2ban["samples"] == ["203.0.113.5", "198.51.100.7"]
-    html = _report(plane, ex.output["html_key"])
+    html = _report(plane, output["html_key"])
     (note,) = plane.notifications()[seen:]
     for text in (json.dumps(report), html, note["Message"]):
         assert SEEDED_SECRET not in text
@@ -146,14 +153,15 @@ def query_figure(query: str) -> str:
 
 def test_an_unreachable_host_still_makes_a_critical_report(plane: LocalPlane) -> None:
     host = "demo"
-    port = plane.target(host).port
+    target = plane.target(host)
+    assert isinstance(target, SshTarget)
+    port = target.port
     plane.update_target(host, port=free_port())  # nothing listens there: SSH cannot connect
     try:
         ex = plane.run("daily-check", {"host": host})
     finally:
         plane.update_target(host, port=port)
-    assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
-    report = _report(plane, ex.output["json_key"])
+    report = _report(plane, _output(ex)["json_key"])
     assert report["verdict"] == "critical"
     assert {f["check"] for f in report["findings"] if f["level"] == "critical"} >= {"host"}
 

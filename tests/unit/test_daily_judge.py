@@ -10,8 +10,8 @@ import pytest
 from freshtrack_ops.config import LocalTarget
 from freshtrack_ops.daily.facts import docker_size, parse_facts
 from freshtrack_ops.daily.judge import judge
-from freshtrack_ops.daily.judgement import BackupState, HealthAnswer
-from freshtrack_ops.daily.models import DailyPlan, HistoryPoint
+from freshtrack_ops.daily.judgement import BackupState, HealthAnswer, Judgement
+from freshtrack_ops.daily.models import DailyPlan, Finding, HistoryPoint
 from freshtrack_ops.daily.report import notification
 from freshtrack_ops.daily.run import DailyInputs, DailyPorts, run_daily_report
 from freshtrack_ops.explain import CaughtError
@@ -73,7 +73,7 @@ def facts_with(*changes: str, drop: tuple[str, ...] = ()) -> dict[str, list[str]
     return parse_facts("\n".join(lines))
 
 
-def finding(result, check):  # type: ignore[no-untyped-def]
+def finding(result: Judgement, check: str) -> Finding:
     (found,) = [f for f in result.findings if f.check == check]
     return found
 

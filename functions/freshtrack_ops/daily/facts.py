@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from freshtrack_ops.redact import redact as redact_log_line  # MERGE: redact_log_line (i13-host)
+from freshtrack_ops.redact import redact_log_line
 
 #: ``section.key=value``; the key has no ``=``, the value is the rest of the line (a log line may hold ``=``)
 _LINE = re.compile(r"^([a-z][a-z0-9_]*\.[A-Za-z0-9_.-]+)=(.*)$")
