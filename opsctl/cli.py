@@ -1,8 +1,8 @@
 """opsctl: the operator's command line.
 
 opsctl demo                                  run the demo on the embedded local plane
-opsctl schema backup|test-restore|restore|update|update-fleet|rollback|disaster-recovery|capture-config|remediation
-                                             print the JSON schema of a workflow's input
+opsctl schema backup|test-restore|restore|update|update-fleet|rollback|disaster-recovery|capture-config|remediation|
+                    daily-check|service      print the JSON schema of a workflow's input
 opsctl start backup --host prod --state-machine-arn ARN [--reason TEXT] [--wait]
 opsctl start test-restore --host prod [--backup-id ID|latest] --state-machine-arn ARN
 opsctl start restore --host prod --backup-id ID|latest-verified --confirm frostguard --state-machine-arn ARN
@@ -25,6 +25,11 @@ opsctl start capture-config --host prod --state-machine-arn ARN
 opsctl start remediation --host prod --action compose-up|restart-service|disk-cleanup|restart-top-memory|
                     certificate-check|notify-only [--service backend] [--dry-run] --state-machine-arn ARN
                                              one of the alert actions by hand (same guard, lock and audit)
+opsctl start service --host prod --action start|stop|restart|status|logs|emergency-stop|emergency-restart|
+                    force-rebuild|unban [--service backend] [--tail N] [--since 2h|1d|2024-05-01T00:00:00Z]
+                    [--ip 203.0.113.7] [--confirm prod] --state-machine-arn ARN
+                                             a service operation (docs/daily-operations.md): stop, restart and the
+                                             emergency actions need --confirm with the host id; logs go to S3
                                              validate the input locally, then start the execution
 opsctl halt-fleet EXECUTION_ARN --table OPS_TABLE --reason TEXT
                                              stop a fleet update from starting more hosts (running ones finish)
@@ -48,6 +53,7 @@ from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryReque
 from freshtrack_ops.fleet.models import FleetUpdateRequest
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
 from freshtrack_ops.remediation.models import RemediationRequest
+from freshtrack_ops.service.models import ServiceRequest
 from freshtrack_ops.update.models import RollbackRequest, UpdateRequest
 
 INPUT_MODELS: dict[str, type[BaseModel]] = {
@@ -61,6 +67,7 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "capture-config": CaptureConfigRequest,
     "remediation": RemediationRequest,
     "daily-check": DailyCheckRequest,
+    "service": ServiceRequest,
 }
 
 
@@ -83,8 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     start.add_argument(
         "--confirm",
-        help="restore: the database name; rollback: the host id; disaster-recovery --mode recover: the domain "
-        "(typed to confirm what is replaced)",
+        help="restore: the database name; rollback and service: the host id; disaster-recovery --mode recover: the "
+        "domain (typed to confirm what is replaced or taken down)",
     )
     start.add_argument("--mode", help="disaster-recovery: drill (default) or recover")
     start.add_argument("--replacement", help="disaster-recovery: provision (default) or a standby id")
@@ -99,8 +106,17 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--targets", help="update-fleet: all, or target ids in rollout order, comma-separated")
     start.add_argument("--canary", help="update-fleet: the target updated first, alone (default: the first)")
     start.add_argument("--max-concurrency", type=int, help="update-fleet: hosts updated at once after the canary")
-    start.add_argument("--action", help="remediation: what to do (docs/remediation.md)")
-    start.add_argument("--service", help="remediation: the service (compose-up: default all; restart-service)")
+    start.add_argument(
+        "--action", help="remediation: what to do (docs/remediation.md); service: docs/daily-operations.md"
+    )
+    start.add_argument(
+        "--service",
+        help="remediation: the service (compose-up: default all; restart-service); service: the one to act on "
+        "(default: all)",
+    )
+    start.add_argument("--tail", type=int, help="service --action logs: the last N lines (default 200)")
+    start.add_argument("--since", help="service --action logs: the lines since 30m, 2h, 1d or an RFC 3339 UTC time")
+    start.add_argument("--ip", help="service --action unban: the address fail2ban should unban")
     start.add_argument(
         "--dry-run", action="store_const", const=True, help="remediation: report the commands, change nothing"
     )
@@ -180,6 +196,9 @@ def _start(args: argparse.Namespace) -> int:
         "action": args.action,
         "service": args.service,
         "dry_run": args.dry_run,
+        "tail": args.tail,
+        "since": args.since,
+        "ip": args.ip,
     }
     raw: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
     try:

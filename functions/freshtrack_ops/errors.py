@@ -215,3 +215,8 @@ class ChatDeliveryFailed(OpsError):
     """The chat webhook did not take a notification after ``chat.max_attempts`` requests (a 4xx other than 429 at
     once). Names the last answer, never the URL (it is the credential); the message stays in Lambda's retries and
     then the dead-letter queue."""
+
+
+class ServiceActionFailed(OpsError):
+    """A service operation's command failed on the host (docker compose, fail2ban-client): the notification says
+    which command and what it printed, and the services' states are whatever the command left."""

@@ -26,6 +26,7 @@ Workflow = Literal[
     "capture-config",
     "remediation",
     "daily-check",
+    "service",
 ]
 #: rejected: the request was refused before anything was touched; failed: the workflow failed (and cleaned up);
 #: reverted: a restore failed after the drop and put the safety backup back; revert-failed: and that failed too

@@ -183,7 +183,8 @@ TASKS: dict[str, LambdaTask] = {
             # completes the waiting task; it sends and cancels no command. An SSM deployment's step writes its
             # deploy log here (deploy-logs). The DR config steps finish here over SSM: dr-capture-config reads its
             # transfer object into the app-config secret (PutSecretValue), both delete their transfer objects,
-            # every version (app-config-write)
+            # every version (app-config-write). A service logs action saves its redacted lines here over SSM
+            # (reports)
             grants=frozenset(
                 {
                     "targets",
@@ -194,6 +195,7 @@ TASKS: dict[str, LambdaTask] = {
                     "part-url-discard",
                     "deploy-logs",
                     "app-config-write",
+                    "reports",
                 }
             ),
         ),
@@ -421,6 +423,29 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"chat-secret"}),
         ),
         LambdaTask(
+            "ServiceValidate",
+            "freshtrack_ops.handlers.service.validate",
+            "Validate a service operation (the action, the service, the address, the typed confirmation of a "
+            "destructive one), audit its start, plan its commands",
+            grants=frozenset({"targets", "table"}),
+        ),
+        LambdaTask(
+            "ServiceAct",
+            "freshtrack_ops.handlers.service_host.act",
+            "Run one service operation on the host (compose up/stop/down/restart/ps/logs, the emergency stop, "
+            "restart and force rebuild, a fail2ban unban); save a logs action's lines to S3, redacted",
+            timeout_s=900,
+            # reports: a logs action writes reports/<host>/logs/<execution>.log (over SSH here; over SSM in
+            # HostCommandDone, which has the grant too)
+            grants=HOST_ACCESS | {"reports"},
+        ),
+        LambdaTask(
+            "ServiceRecord",
+            "freshtrack_ops.handlers.service.record",
+            "Close a service operation's audit entry; word its notification (what ran, the services' states after)",
+            grants=frozenset({"table"}),
+        ),
+        LambdaTask(
             "RetentionProtect",
             "freshtrack_ops.handlers.retention.protect",
             "Tag the last verified backups protected, the rest expiring; forget expired catalog entries",
@@ -479,6 +504,13 @@ WORKFLOWS: dict[str, Workflow] = {
             "daily_check.asl.json",
             "The daily check of a target: the manual's health, log, disk, certificate, firewall, fail2ban and update "
             "checks, judged into a report (JSON, HTML with 30 days of charts) in S3 and a notification",
+        ),
+        Workflow(
+            "service",
+            "service.asl.json",
+            "Operate a target's services (start, stop, restart, status, logs saved to S3, the emergency stop, restart "
+            "and force rebuild, a fail2ban unban): validated, confirmed when destructive, under the host lock, "
+            "audited and notified",
         ),
         Workflow(
             "update-fleet",

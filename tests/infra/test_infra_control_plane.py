@@ -77,6 +77,7 @@ SERVICES_OF_GRANT: dict[str, set[str]] = {
     "bucket-write": {"s3", "kms"},
     "bucket-tags": {"s3"},
     "deploy-logs": {"s3", "kms"},
+    "reports": {"s3", "kms"},
     "start-test-restore": {"states"},
     "table": {"dynamodb", "kms"},
     "notify": {"sns", "kms"},
@@ -151,6 +152,8 @@ OBJECT_ACTIONS_BY_PREFIX = {
     "ssm-exchange/": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:PutObjectTagging"},
     "ssm-output/": {"s3:GetObject"},  # only the agent writes command output
     "deploy-logs/": {"s3:PutObject"},  # written once per deployment, never read back by the functions
+    # daily reports and a service workflow's saved logs; GetObject: a report's link is presigned by its writer
+    "reports/": {"s3:PutObject", "s3:GetObject"},
     # a DR's app configuration in transit: deleted version by version (no DeleteObject: it would keep the data);
     # the bypass only with Object Lock (not in the example)
     "dr-transfer/": {"s3:PutObject", "s3:GetObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"},

@@ -65,6 +65,9 @@ class FakeStore:
     def put_log(self, key: str, body: str) -> None:
         self.objects[key] = body.encode()
 
+    def put_text(self, key: str, body: str, content_type: str = "text/plain; charset=utf-8") -> None:
+        self.objects[key] = body.encode()
+
     def get_text(self, key: str) -> str:
         return self.objects[key].decode()
 

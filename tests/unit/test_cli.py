@@ -31,6 +31,11 @@ def test_the_published_schema_is_the_input_model(workflow: str, capsys: pytest.C
         (["update-fleet", "--targets", "all", "--version", "v1.2.3", "--max-concurrency", "0"], "max_concurrency"),
         (["update-fleet", "--targets", "a,b", "--version", "v1.2.3", "--host", "a"], "host"),
         (["update-fleet", "--targets", "a,--b", "--version", "v1.2.3"], "targets.1"),
+        (["service", "--host", "prod", "--action", "rm -rf /"], "action"),
+        (["service", "--host", "prod", "--action", "logs", "--tail", "0"], "tail"),
+        (["service", "--host", "prod", "--action", "logs", "--since", "yesterday"], "since"),
+        (["service", "--host", "prod", "--action", "unban", "--ip", "1.2.3.4; reboot"], "ip"),
+        (["service", "--host", "prod", "--action", "restart", "--service", "Backend"], "service"),
     ],
 )
 def test_a_bad_start_is_refused_locally_naming_the_field(

@@ -102,14 +102,21 @@ class S3BackupStore:
         """Write a JSON log outside backups/ (deploy logs): no retention tag, the prefix's lifecycle expires it."""
         self._put_json(key, body)
 
-    def _put_json(self, key: str, body: str, tagging: str | None = None) -> None:
+    def put_text(self, key: str, body: str, content_type: str = "text/plain; charset=utf-8") -> None:
+        """Write a text object outside backups/ (a saved log, a report): no retention tag, the prefix's lifecycle
+        expires it."""
+        self._put_json(key, body, content_type=content_type)
+
+    def _put_json(
+        self, key: str, body: str, tagging: str | None = None, content_type: str = "application/json"
+    ) -> None:
         extra: dict[str, Any] = {"Tagging": tagging} if tagging is not None else {}
         self._client.put_object(
             Bucket=self.bucket,
             Key=key,
             Body=body.encode("utf-8"),
             ChecksumAlgorithm=UPLOAD_CHECKSUM,  # required under Object Lock (see UPLOAD_CHECKSUM)
-            ContentType="application/json",
+            ContentType=content_type,
             **extra,
         )
 

@@ -44,6 +44,7 @@ from freshtrack_ops.config import (
     SERVICE_PATTERN,
 )
 from freshtrack_ops.redact import describe, looks_presigned
+from freshtrack_ops.service.models import DOCKER_SINCE_PATTERN, IP_PATTERN, MAX_LOG_LINES
 
 #: the largest repeat count, or product of nested repeat counts, a pattern here may use (Go/RE2 refuse > 1000)
 MAX_REPEAT_BUDGET = 300
@@ -215,8 +216,9 @@ PARAMETERS: dict[str, HostParameter] = {
         HostParameter(
             "ACTION",
             r"^(create-scratch|drop-scratch|recreate-live|stop|start|status"
-            r"|compose-up|restart-service|disk-cleanup|restart-top-memory|certificate-check)$",
-            "What database.sh / services.sh should do, or the remediation action remediate.sh runs and "
+            r"|compose-up|restart-service|disk-cleanup|restart-top-memory|certificate-check"
+            r"|restart|logs|emergency-stop|emergency-restart|force-rebuild|unban)$",
+            "What database.sh / services.sh / service.sh should do, or the remediation action remediate.sh runs and "
             "remediation_check.sh checks (each script refuses the others' actions)",
             max_chars=len("restart-top-memory"),
         ),
@@ -224,7 +226,7 @@ PARAMETERS: dict[str, HostParameter] = {
         HostParameter(
             "SERVICE",
             r"^([a-z][a-z0-9_-]{0,62})?$",
-            "The one compose service a remediation acts on (empty: compose-up starts all of them)",
+            "The one compose service a remediation or service operation acts on (empty: all of them)",
             "",
             max_chars=63,
         ),
@@ -360,6 +362,27 @@ PARAMETERS: dict[str, HostParameter] = {
             credential=True,
         ),
         HostParameter(
+            "TAIL",
+            "^(" + decimal_range_pattern(1, MAX_LOG_LINES).removeprefix("^").removesuffix("$") + ")?$",
+            "docker compose logs --tail: the last N lines (empty: no --tail)",
+            "",
+            max_chars=len(str(MAX_LOG_LINES)),
+        ),
+        HostParameter(
+            "SINCE",
+            "^(" + DOCKER_SINCE_PATTERN.removeprefix("^").removesuffix("$") + ")?$",
+            "docker compose logs --since: a Go duration (30m, 2h) or an RFC 3339 UTC time (empty: no --since)",
+            "",
+            max_chars=len("2006-01-02T15:04:05Z"),
+        ),
+        HostParameter(
+            "IP",
+            "^(" + IP_PATTERN.removeprefix("^").removesuffix("$") + ")?$",
+            "The address fail2ban should unban (checked with Python's ipaddress too; empty: none)",
+            "",
+            max_chars=39,
+        ),
+        HostParameter(
             "LOG_SINCE",
             r"^[1-9][0-9]{0,2}h$",
             "How far back the daily check's log queries read (docker compose logs --since), in hours",
@@ -383,7 +406,8 @@ PARAMETERS: dict[str, HostParameter] = {
         HostParameter(
             "F2B_JAIL",
             r"^[a-z][a-z0-9_-]{0,31}$",
-            "The fail2ban jail whose bans the daily check reads (fail2ban-client status <jail>)",
+            "The fail2ban jail (the target's daily_check.fail2ban_jail): daily_check.sh reads its bans, service.sh "
+            "unbans in it",
             "sshd",
             max_chars=32,
         ),
@@ -466,6 +490,7 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
         "CERT_PORT",
     ),
     "remediation_check.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICES", "DOMAIN", "CERT_PORT"),
+    "service.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICE", "SERVICES", "TAIL", "SINCE", "IP", "F2B_JAIL"),
     "daily_check.sh": (
         "APP_DIR",
         "DOCKER_BIN",

@@ -49,6 +49,8 @@ EXECUTION_TIMEOUT_S: dict[str, int] = {
     "ssm_restore_stream.sh": 3600,
     # image rebuilds and migrations: the control plane's own limit is expected to be shorter
     "app_deploy.sh": 3600,
+    # a force rebuild (`build --no-cache`): the service workflow's Act state waits 900 s (service/host.py ACT_TIMEOUT_S)
+    "service.sh": 840,
 }
 DEFAULT_TIMEOUT_S = 600
 #: Host scripts whose stdout carries secret values: they run over SSH (or the local transport) only, where the

@@ -19,8 +19,9 @@ from freshtrack_ops.remediation.settings import RemediationSettings
 
 AuditStatus = Literal[
     "received", "ignored", "deduplicated", "suppressed", "notified", "started", "succeeded", "failed", "gave-way",
-    "resolved",
+    "resolved", "refused",
 ]  # fmt: skip
+# "refused": a service request refused by its validation (no confirmation, a bad field); nothing ran
 
 
 class Admission(BaseModel):

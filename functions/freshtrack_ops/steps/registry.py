@@ -11,6 +11,7 @@ from freshtrack_ops.steps.dr import BootstrapStep, CaptureConfigStep
 from freshtrack_ops.steps.job_poll import JobPollStep
 from freshtrack_ops.steps.remediation import RemediationActStep, RemediationCheckStep
 from freshtrack_ops.steps.restore import CountsStep, DatabaseStep, HealthStep, LoadStep, ServicesStep, VerifyStep
+from freshtrack_ops.steps.service import ServiceActStep
 from freshtrack_ops.steps.update import (
     CheckoutStep,
     DeployStep,
@@ -44,6 +45,7 @@ DR_BOOTSTRAP = BootstrapStep()
 REMEDIATION_ACT = RemediationActStep()
 REMEDIATION_CHECK = RemediationCheckStep()
 DAILY_COLLECT = DailyCollectStep()
+SERVICE_ACT = ServiceActStep()
 
 DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD, DEPLOY)}
 STEPS: dict[str, AnyStep] = {
@@ -71,5 +73,6 @@ STEPS: dict[str, AnyStep] = {
         REMEDIATION_ACT,
         REMEDIATION_CHECK,
         DAILY_COLLECT,
+        SERVICE_ACT,
     )
 }

@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 from opsctl.local.docker_shim import faults, images
 from opsctl.local.docker_shim.args import compose_global_files, compose_subcommand, parse_since, split_opts
-from opsctl.local.docker_shim.output import container_id, human_duration, not_found, write_table
+from opsctl.local.docker_shim.output import container_id, human_duration, not_found, render_template, write_table
 from opsctl.local.docker_shim.state import BUILT_SERVICES, ShimError, ShimState, image_digest, iso, now
 from opsctl.local.monitoring import backend_control
 
@@ -120,6 +120,9 @@ class Compose:
             return 0
         if opts.get("--format", [""])[-1] == "json":
             self.out.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+            return 0
+        if "{{" in opts.get("--format", [""])[-1]:
+            self.out.writelines(render_template(opts["--format"][-1], r) + "\n" for r in rows)
             return 0
         table = [["NAME", "IMAGE", "SERVICE", "STATUS", "PORTS"]]
         table += [[r["Name"], r["Image"], r["Service"], r["Status"], ""] for r in rows]

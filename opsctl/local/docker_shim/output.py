@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from typing import TextIO
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+from opsctl.local.docker_shim.state import ShimError
+
+#: a Go template field reference, the only template syntax the shim renders (``{{.Service}} {{.State}}``)
+_TEMPLATE_FIELD = re.compile(r"\{\{\s*\.([A-Za-z]+)\s*\}\}")
 
 
 def human_duration(seconds: float) -> str:
@@ -36,3 +42,18 @@ def not_found(err: TextIO, exe: str) -> int:
         "executable file not found in $PATH: unknown\n"
     )
     return 126
+
+
+def render_template(template: str, row: Mapping[str, Any]) -> str:
+    """``--format '{{.Service}} {{.State}}'``: each ``{{.Field}}`` replaced by the row's value, as docker's Go
+    templates print them; a field the row lacks is docker's template error (exit 1)."""
+
+    def field(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in row:
+            raise ShimError(f'template: :1: executing "" at <.{name}>: can\'t evaluate field {name}')
+        return str(row[name])
+
+    if "{{" in _TEMPLATE_FIELD.sub("", template):
+        raise ShimError(f"docker shim: unsupported template (fields only): {template}")
+    return _TEMPLATE_FIELD.sub(field, template)

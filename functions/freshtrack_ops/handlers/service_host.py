@@ -1,0 +1,9 @@
+"""Host task handler of the service workflow (``steps/service.py``): every transport, through ``handlers.host``
+like every host step."""
+
+from __future__ import annotations
+
+from freshtrack_ops.handlers.host import host_handler
+from freshtrack_ops.steps.registry import SERVICE_ACT
+
+act = host_handler(SERVICE_ACT)
