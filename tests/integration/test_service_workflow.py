@@ -114,7 +114,10 @@ def test_restart_and_status(plane: LocalPlane) -> None:
 
 def _seed_logs(plane: LocalPlane, host: str) -> None:
     """Three backend lines (the first two hours old), the last one with a database URL and its password."""
-    stamp = lambda ago: (datetime.now(UTC) - ago).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
+
+    def stamp(ago: timedelta) -> str:
+        return (datetime.now(UTC) - ago).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
     lines = [
         f"{stamp(timedelta(hours=2))} old line before the window",
         f"{stamp(timedelta(seconds=5))} GET /api/health 200 3ms",
