@@ -18,8 +18,8 @@ place that turns such text into an error, a log line or a notification passes it
 
 ``redact_log_line`` is for lines of the application's own logs (the daily check's samples, the service
 workflow's saved logs): everything ``redact`` does, and whatever looks like a secret in a log line (see there).
-The daily check's host script (host_scripts/lib/daily_check.sh ``redact_lines``) applies the same rules with
-sed before a sample leaves the host, so SSM's stored output holds none either; the control plane applies this
+The host scripts apply the same rules with sed (host_scripts/lib/redact.sh ``redact_lines``) before a line leaves
+the host, so SSM's stored output holds none either; the control plane applies this
 function again to what arrives (defence in depth: the two must not be trusted to agree on every edge).
 """
 

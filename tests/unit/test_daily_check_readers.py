@@ -10,7 +10,11 @@ from pathlib import Path
 
 from freshtrack_ops import host_scripts
 
-LIBRARY = resources.files(host_scripts).joinpath("lib/daily_check.sh").read_text(encoding="utf-8")
+#: the readers and the redaction they use (daily_check.sh includes both)
+LIBRARY = "\n".join(
+    resources.files(host_scripts).joinpath(f"lib/{name}.sh").read_text(encoding="utf-8")
+    for name in ("redact", "daily_check")
+)
 
 
 def reader(tmp_path: Path, call: str, fakes: dict[str, str], **env: str) -> list[str]:

@@ -1,14 +1,15 @@
 """Log lines lose whatever looks like a secret before they are stored or sent: ``redact_log_line`` on the control
-plane, and the same rules in sed on the host (lib/daily_check.sh ``redact_lines``), so SSM's stored output of the
+plane, and the same rules in sed on the host (lib/redact.sh ``redact_lines``), so SSM's stored output of the
 daily check holds no secret either."""
 
 from __future__ import annotations
 
 import subprocess
+from importlib import resources
 
 import pytest
 
-from freshtrack_ops.host_scripts import load
+from freshtrack_ops import host_scripts
 from freshtrack_ops.redact import REDACTED, redact_log_line
 
 #: (line, the secret in it, the line redacted)
@@ -60,8 +61,7 @@ PLAIN = [
 
 def host_redact(lines: list[str]) -> list[str]:
     """The host's redact_lines (GNU sed) over ``lines``."""
-    script = load("daily_check.sh")
-    library = script[script.index("redact_lines() {") : script.index("# section_error")]
+    library = resources.files(host_scripts).joinpath("lib/redact.sh").read_text(encoding="utf-8")
     proc = subprocess.run(
         ["bash", "-c", library + "\nredact_lines"],
         input="".join(f"{line}\n" for line in lines),

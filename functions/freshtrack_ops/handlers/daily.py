@@ -10,16 +10,15 @@ from typing import Annotated, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import StringConstraints, ValidationError
+from pydantic import StringConstraints
 
 from freshtrack_ops import runtime
-from freshtrack_ops.config import describe_validation_error
 from freshtrack_ops.daily.models import DailyCheckRequest, DailyFacts, DailyPlan, ValidateDailyEvent
 from freshtrack_ops.daily.run import DailyInputs, run_daily_report
-from freshtrack_ops.errors import InvalidInput
 from freshtrack_ops.explain import CaughtError
 from freshtrack_ops.models import HealthResult, Strict
 from freshtrack_ops.observability import logger, metrics, tracer
+from freshtrack_ops.requests import parse_request
 
 
 class ReportEvent(Strict):
@@ -35,11 +34,7 @@ class ReportEvent(Strict):
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=ValidateDailyEvent)
 def validate(event: ValidateDailyEvent, context: LambdaContext) -> dict[str, Any]:
-    try:
-        request = DailyCheckRequest.model_validate(event.request)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc)) from exc
-    target = runtime.targets().get(request.host)  # an unknown host: ConfigError naming it
+    request, target = parse_request(DailyCheckRequest, event.request, runtime.targets())
     day = event.started_at.astimezone(UTC).date().isoformat()
     plan = DailyPlan(host=target.id, date=day, trigger=request.trigger, reason=request.reason)
     return plan.model_dump(mode="json")

@@ -19,6 +19,8 @@ SLOW_MS="${SLOW_MS:-1000}"
 F2B_JAIL="${F2B_JAIL:-sshd}"
 LOG_BACKEND="${LOG_BACKEND:-backend}"
 LOG_CADDY="${LOG_CADDY:-caddy}"
+# @include lib/names.sh
+# @include lib/redact.sh
 # @include lib/remediation.sh
 # @include lib/daily_check.sh
 
@@ -36,7 +38,7 @@ if [[ ! "$CERT_PORT" =~ ^[1-9][0-9]{0,4}$ ]] || ((CERT_PORT > 65535)); then refu
 [[ "$DOCKER_BIN" =~ ^(docker|/[A-Za-z0-9._/-]+)$ ]] || refuse DOCKER_BIN "$DOCKER_BIN"
 [[ "$DOMAIN" =~ ^[A-Za-z0-9.-]{1,253}$ ]] || refuse DOMAIN "$DOMAIN"
 read -r -a ftops_services <<<"$SERVICES"
-remediation_names_ok "${ftops_services[@]}" "$LOG_BACKEND" "$LOG_CADDY" || exit 64
+service_names_ok "${ftops_services[@]}" "$LOG_BACKEND" "$LOG_CADDY" || exit 64
 
 exec 3>&1 # the readers' lines; a command's own stdout never reaches it unless a reader prints it
 ftops_tmp="$(mktemp -d)"

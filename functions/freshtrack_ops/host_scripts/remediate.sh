@@ -19,9 +19,10 @@ SERVICE="${SERVICE:-}"
 SERVICES="${SERVICES:-}"
 CADDY_SERVICE="${CADDY_SERVICE:-caddy}"
 CERT_PORT="${CERT_PORT:-443}"
+# @include lib/names.sh
 # @include lib/remediation.sh
 read -r -a services <<<"$SERVICES"
-remediation_names_ok ${SERVICE:+"$SERVICE"} "${services[@]}" "$CADDY_SERVICE" || exit 64
+service_names_ok ${SERVICE:+"$SERVICE"} "${services[@]}" "$CADDY_SERVICE" || exit 64
 cd "$APP_DIR"
 
 ran() {

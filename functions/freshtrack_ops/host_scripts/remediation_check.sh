@@ -11,9 +11,10 @@ set -euo pipefail
 : "${APP_DIR:?}" "${DOCKER_BIN:?}" "${ACTION:?}" "${DOMAIN:?}"
 SERVICES="${SERVICES:-}"
 CERT_PORT="${CERT_PORT:-443}"
+# @include lib/names.sh
 # @include lib/remediation.sh
 read -r -a services <<<"$SERVICES"
-remediation_names_ok "${services[@]}" || exit 64
+service_names_ok "${services[@]}" || exit 64
 cd "$APP_DIR"
 
 case "$ACTION" in

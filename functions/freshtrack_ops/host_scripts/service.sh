@@ -26,9 +26,9 @@ SINCE="${SINCE:-}"
 IP="${IP:-}"
 F2B_JAIL="${F2B_JAIL:-sshd}"
 LOG_MARKER="--- freshtrack-ops service logs follow ---"
+# @include lib/names.sh
+# @include lib/redact.sh
 # @include lib/service.sh
-# redact_lines (the sed twin of freshtrack_ops.redact.redact_log_line) lives with the daily check's readers
-# @include lib/daily_check.sh
 read -r -a services <<<"$SERVICES"
 service_names_ok ${SERVICE:+"$SERVICE"} "${services[@]}" || exit 64
 refuse() {

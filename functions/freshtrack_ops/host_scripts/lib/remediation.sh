@@ -3,18 +3,6 @@
 # remediation_check.sh). Each reader prints "<prefix>.<key>=<value>" lines on stdout, which the control plane
 # parses (remediation/host.py); docker's own chatter goes to stderr. Needs APP_DIR as the cwd and DOCKER_BIN.
 
-# remediation_names_ok NAME...: every name is a compose service name (the control plane checked the same
-# pattern, parameters.py; this is the host's own guard before a name reaches docker's command line)
-remediation_names_ok() {
-  local name
-  for name in "$@"; do
-    if [[ ! "$name" =~ ^[a-z][a-z0-9_-]{0,62}$ ]]; then
-      echo "refusing service name '$name'" >&2
-      return 64
-    fi
-  done
-}
-
 # service_states PREFIX SERVICE...: "<prefix>.<service>=running" or "=not running" for each service.
 # `ps --services --status running` names exactly the running services, with no JSON to parse here.
 service_states() {

@@ -3,18 +3,6 @@
 # "<key>=<value>" lines on stdout, parsed by the control plane (service/host.py); docker's own chatter goes to
 # stderr. Needs APP_DIR as the cwd and DOCKER_BIN.
 
-# service_names_ok NAME...: every name is a compose service name (the control plane checked the same pattern,
-# parameters.py; this is the host's own guard before a name reaches docker's command line)
-service_names_ok() {
-  local name
-  for name in "$@"; do
-    if [[ ! "$name" =~ ^[a-z][a-z0-9_-]{0,62}$ ]]; then
-      echo "refusing service name '$name'" >&2
-      return 64
-    fi
-  done
-}
-
 # service_report SERVICE...: "after.<service>=<State>" and "status.<service>=<Status>" for each service, from one
 # `docker compose ps --all` (State: running, exited, restarting, ...; Status: "Up 2 hours (healthy)"). A service
 # without a container (after `down`: compose lists none) is "absent". The Go template prints one line per
