@@ -237,6 +237,7 @@ def test_chat_off_means_no_lambda_subscription_and_nothing_posted(plane: LocalPl
     before = plane.finished_invocations("ChatNotify")
     sns.publish(TopicArn=plane.topic_arn, Subject="chat off", Message="only the queue gets this")
     plane.wait_idle()
-    assert plane.finished_invocations("ChatNotify") == before == 0
+    # the invocation count is the process's (an xdist worker may have run the chat module's planes first)
+    assert plane.finished_invocations("ChatNotify") == before
     assert plane.chat_messages == [] and plane.chat_dead_letters == []
     assert any(n["Subject"] == "chat off" for n in plane.notifications())
