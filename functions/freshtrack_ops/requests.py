@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Self, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from freshtrack_ops.config import Target, TargetSet, describe_validation_error
 from freshtrack_ops.errors import ConfigError, InvalidInput
@@ -21,6 +21,17 @@ class HostRequest(Protocol):
 
 
 RequestT = TypeVar("RequestT", bound=HostRequest)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_model(model: type[ModelT], raw: dict[str, object]) -> ModelT:
+    """The request, or InvalidInput naming the field and the value (its target is looked up by the caller)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc)) from exc
 
 
 def parse_request(model: type[RequestT], raw: dict[str, object], targets: TargetSet) -> tuple[RequestT, Target]:

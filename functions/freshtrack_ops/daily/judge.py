@@ -19,9 +19,23 @@ from freshtrack_ops.daily.models import Level
 Check = Callable[[Judgement, Target, Facts], None]
 
 
-def judge(target: Target, facts: Facts, health: HealthAnswer, backup: BackupState) -> Judgement:
+#: the checks of what the host reported, before and after the backup check (the manual's order)
+HOST_CHECKS_BEFORE: tuple[Check, ...] = (
+    checks.services,
+    checks.resources,
+    checks.disk,
+    checks.docker_disk,
+    checks.certificate,
+)
+HOST_CHECKS_AFTER: tuple[Check, ...] = (checks.logs, checks.firewall, checks.fail2ban, checks.reboot, checks.updates)
+
+
+def judge(
+    target: Target, facts: Facts | None, health: HealthAnswer, backup: BackupState, *, unread: str = ""
+) -> Judgement:
     """Every finding of the day, in the manual's order: health, services, resources, disk, certificate, backup,
-    logs, firewall, fail2ban, reboot, updates."""
+    logs, firewall, fail2ban, reboot, updates. ``facts`` None: nothing was read on the host (``unread`` says why);
+    its checks would all say "not reported", so one critical ``host`` finding stands for them."""
     settings = target.daily_check
     result = Judgement()
     result.thresholds = {
@@ -32,18 +46,15 @@ def judge(target: Target, facts: Facts, health: HealthAnswer, backup: BackupStat
         "certificate_days": f"{settings.certificate_warning_days}/{settings.certificate_critical_days}",
     }
     result.add("health", "ok" if health.ok else "critical", health.summary)
-    steps: tuple[Check, ...] = (
-        checks.services,
-        checks.resources,
-        checks.disk,
-        checks.docker_disk,
-        checks.certificate,
-    )
-    for step in steps:
-        step(result, target, facts)
-    checks.backup(result, target, backup)
-    for step in (checks.logs, checks.firewall, checks.fail2ban, checks.reboot, checks.updates):
-        step(result, target, facts)
+    if facts is None:
+        checks.backup(result, target, backup)
+        result.add("host", "critical", f"the host's checks could not run: {unread}")
+    else:
+        for step in HOST_CHECKS_BEFORE:
+            step(result, target, facts)
+        checks.backup(result, target, backup)
+        for step in HOST_CHECKS_AFTER:
+            step(result, target, facts)
     counts: Mapping[Level, int] = {
         level: sum(1 for f in result.findings if f.level == level) for level in ("warning", "critical")
     }

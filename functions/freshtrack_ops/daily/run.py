@@ -88,19 +88,10 @@ def backup_state(entries: list[CatalogEntry], now: datetime) -> BackupState:
 
 
 def judge_day(target: Target, inputs: DailyInputs, backup: BackupState) -> Judgement:
-    health = health_answer(inputs)
     if inputs.facts is not None:
-        return judge(target, inputs.facts, health, backup)
+        return judge(target, inputs.facts, health_answer(inputs), backup)
     name, cause = error_fields(inputs.collect_error or CaughtError())
-    result = judge(target, {}, health, backup)
-    # nothing was read on the host: its checks would all say "not reported"; one critical finding says why
-    kept = [f for f in result.findings if f.check in ("health", "backup")]
-    result.findings = kept
-    result.add("host", "critical", f"the host's checks could not run ({name}): {cause}")
-    result.figures = {k: v for k, v in result.figures.items() if k.startswith("Backup")}
-    result.figure("FindingsCritical", sum(1 for f in result.findings if f.level == "critical"))
-    result.figure("FindingsWarning", sum(1 for f in result.findings if f.level == "warning"))
-    return result
+    return judge(target, None, health_answer(inputs), backup, unread=f"({name}): {cause}")
 
 
 def run_daily_report(

@@ -7,14 +7,13 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 
-from pydantic import ValidationError
-
-from freshtrack_ops.config import Target, TargetSet, describe_validation_error
-from freshtrack_ops.errors import InvalidInput, RemediationSuppressed
+from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.errors import RemediationSuppressed
 from freshtrack_ops.remediation.commands import check_service, planned_commands
 from freshtrack_ops.remediation.guard import AuditEntry, AuditLog, RemediationGuard
 from freshtrack_ops.remediation.models import RemediationPlan, RemediationRequest, Route, ValidateRemediationEvent
 from freshtrack_ops.remediation.settings import HOST_ACTIONS
+from freshtrack_ops.requests import parse_model
 
 #: how often a remediation tries the host lock again while another workflow holds it
 LOCK_POLL_S = 5
@@ -22,13 +21,6 @@ LOCK_POLL_S = 5
 VERIFY_POLL_S = 5
 #: actions after which the application must answer on its health URL too
 HEALTH_CHECKED_ACTIONS = frozenset({"compose-up", "restart-service", "restart-top-memory"})
-
-
-def parse_request(raw: dict[str, object]) -> RemediationRequest:
-    try:
-        return RemediationRequest.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc)) from exc
 
 
 def console_audit_id(execution_id: str) -> str:
@@ -63,7 +55,7 @@ def plan_remediation(
 ) -> RemediationPlan:
     """The plan, or InvalidInput naming the field, or RemediationSuppressed when the guard refuses a request
     started by hand (the webhook passes the guard itself before it starts an execution, and says so in audit_id)."""
-    request = parse_request(event.request)
+    request = parse_model(RemediationRequest, event.request)
     target = targets.get(request.host)
     check_service(target, request.action, request.service)
     settings = target.remediation

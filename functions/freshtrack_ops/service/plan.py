@@ -10,11 +10,10 @@ import re
 from datetime import datetime
 from typing import get_args
 
-from pydantic import ValidationError
-
-from freshtrack_ops.config import Target, TargetSet, describe_validation_error
+from freshtrack_ops.config import Target, TargetSet
 from freshtrack_ops.errors import InvalidInput
 from freshtrack_ops.remediation.guard import AuditEntry, AuditLog, AuditStatus
+from freshtrack_ops.requests import parse_model
 from freshtrack_ops.service.commands import planned_commands
 from freshtrack_ops.service.models import (
     DEFAULT_LOG_TAIL,
@@ -35,13 +34,6 @@ AUDIT_SOURCE = "service"
 #: actions that act on every service and take no service name (the manual's Emergency Procedures)
 ALL_SERVICES_ACTIONS = frozenset({"emergency-stop", "emergency-restart", "force-rebuild"})
 _EXECUTION_NAME = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def parse_request(raw: dict[str, object]) -> ServiceRequest:
-    try:
-        return ServiceRequest.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc)) from exc
 
 
 def service_audit_id(execution_id: str) -> str:
@@ -146,7 +138,7 @@ def _known_host(raw: dict[str, object], targets: TargetSet) -> str | None:
 
 
 def _valid_request(raw: dict[str, object], targets: TargetSet) -> tuple[ServiceRequest, Target]:
-    request = parse_request(raw)
+    request = parse_model(ServiceRequest, raw)
     target = targets.get(request.host)
     check_request(request, target)
     return request, target

@@ -148,23 +148,25 @@ read_docker_df() {
 # the manual's `| json | response_time > 1000`); caddy: caddy_4xx / caddy_5xx (an access-log line's "status").
 # shellcheck disable=SC2016  # an awk program: the $ are awk's
 FTOPS_LOG_AWK='
+# scan_char C: one character of a JSON line read, keeping the globals json_instr (inside a string), json_esc (after a
+# backslash in one) and json_depth (object/array nesting outside strings) current
+function scan_char(c) {
+  if (json_instr) {
+    if (json_esc) json_esc = 0
+    else if (c == "\\") json_esc = 1
+    else if (c == "\"") json_instr = 0
+  } else if (c == "\"") json_instr = 1
+  else if (c == "{" || c == "[") json_depth++
+  else if (c == "}" || c == "]") json_depth--
+}
 # the number after "key": in a JSON object line, at its top level (depth 1, outside strings); "" when none
-function top_level_number(line, key,    want, at, i, c, depth, instr, esc, rest, value) {
+function top_level_number(line, key,    want, at, i, rest, value) {
   want = "\"" key "\""
-  depth = 0; instr = 0; esc = 0; i = 1
+  json_depth = 0; json_instr = 0; json_esc = 0; i = 1
   while ((at = index(substr(line, i), want)) > 0) {
     at += i - 1
-    for (; i < at; i++) {
-      c = substr(line, i, 1)
-      if (instr) {
-        if (esc) esc = 0
-        else if (c == "\\") esc = 1
-        else if (c == "\"") instr = 0
-      } else if (c == "\"") instr = 1
-      else if (c == "{" || c == "[") depth++
-      else if (c == "}" || c == "]") depth--
-    }
-    if (!instr && depth == 1) {
+    for (; i < at; i++) scan_char(substr(line, i, 1))
+    if (!json_instr && json_depth == 1) {
       rest = substr(line, at + length(want))
       if (match(rest, /^[ \t]*:[ \t]*-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/)) {
         value = substr(rest, 1, RLENGTH)
@@ -172,15 +174,8 @@ function top_level_number(line, key,    want, at, i, c, depth, instr, esc, rest,
         return value
       }
     }
-    # step over the key string (or the text inside a string) and go on
-    for (; i < at + length(want); i++) {
-      c = substr(line, i, 1)
-      if (instr) {
-        if (esc) esc = 0
-        else if (c == "\\") esc = 1
-        else if (c == "\"") instr = 0
-      } else if (c == "\"") instr = 1
-    }
+    # step over the key string (or the text inside a string: the key holds no brace) and go on
+    for (; i < at + length(want); i++) scan_char(substr(line, i, 1))
   }
   return ""
 }
