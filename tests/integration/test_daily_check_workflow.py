@@ -5,6 +5,7 @@ makes a (critical) report; bad input refused with nothing stored."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from freshtrack_ops.config import SshTarget
 from freshtrack_ops.daily.settings import DailyCheckSettings
 from freshtrack_ops.ports import CatalogEntry
 from freshtrack_ops.remediation.settings import RemediationSettings
+from freshtrack_ops.tasks import TASKS
 from opsctl.local import iam
 from opsctl.local.logs_seed import SEEDED_SECRET
 from opsctl.local.plane import Execution, LocalPlane
@@ -172,3 +174,23 @@ def test_an_unknown_host_is_refused_and_nothing_is_stored(plane: LocalPlane) -> 
     assert ex.status == "FAILED"
     assert "nope" in (ex.cause or "")
     assert plane.object_keys("reports/") == before
+
+
+def test_a_report_that_cannot_be_written_fails_the_execution_and_says_so(plane: LocalPlane) -> None:
+    """The failure path: the report task without its reports grant is refused by S3 (as in AWS); the execution
+    explains the error, notifies "no report" and fails; the next run with the grant writes the report."""
+    original = TASKS["DailyCheckReport"]
+    TASKS["DailyCheckReport"] = dataclasses.replace(original, grants=original.grants - {"reports"})
+    seen = len(plane.notifications())
+    try:
+        plane.reload_task_policies()
+        ex = plane.run("daily-check", {"host": "demo"})
+    finally:
+        TASKS["DailyCheckReport"] = original
+        plane.reload_task_policies()
+    assert ex.status == "FAILED"
+    assert "ftops-local-DailyCheckReport is not authorized" in str(ex.cause) and "s3:" in str(ex.cause)
+    assert plane.take_iam_denials()
+    (note,) = plane.notifications()[seen:]
+    assert note["Subject"] == "FreshTrack daily check demo: no report"
+    assert _output(plane.run("daily-check", {"host": "demo"}))["verdict"] == "ok"
