@@ -30,6 +30,9 @@
   keeps the parse tree of each definition text that parsed cleanly and builds a fresh program from it for every
   execution (the evaluation components carry per-execution state; the tree is only read). A definition that
   fails to parse is parsed, and refused, every time: the cache changes no outcome, only the time.
+* SNS: a Publish ``Subject`` with a line break or a control character is refused, as SNS does ("Subjects must be
+  UTF-8 text with no line breaks or control characters", Publish API reference); moto checks only the length
+  (at most 100 characters, which is what SNS enforces: moto issue 1503).
 * S3: uploads follow S3's integrity rules (a checksum on every upload under Object Lock, Content-MD5 checked,
   default retention on completed multipart uploads): ``s3_strict``.
 
@@ -340,6 +343,18 @@ def _cached_parse(original: Callable[[str], tuple[Any, Any]]) -> Callable[[str],
     return parse
 
 
+def _subject_checked(original: Callable[..., str]) -> Callable[..., str]:
+    from moto.sns.exceptions import InvalidParameterValue
+
+    def publish(self: Any, message: str, arn: str | None, phone_number: str | None = None,
+                subject: str | None = None, *args: Any, **kwargs: Any) -> str:  # fmt: skip
+        if subject is not None and any(ord(c) < 32 or ord(c) == 127 for c in subject):
+            raise InvalidParameterValue("Invalid parameter: Subject")
+        return original(self, message, arn, phone_number, subject, *args, **kwargs)
+
+    return publish
+
+
 def install() -> None:
     with _install_lock:
         if STATE.installed:
@@ -359,6 +374,9 @@ def install() -> None:
         LambdaBackend.invoke = _patched_invoke(LambdaBackend.invoke)  # type: ignore[method-assign]
         LambdaSimpleBackend.invoke = _patched_invoke(LambdaSimpleBackend.invoke)  # type: ignore[method-assign]
         WaitFunction._wait_interval = _patched_wait_interval  # type: ignore[method-assign]
+        from moto.sns.models import SNSBackend
+
+        SNSBackend.publish = _subject_checked(SNSBackend.publish)  # type: ignore[method-assign]
         AmazonStateLanguageParser.parse = staticmethod(  # type: ignore[method-assign,assignment]
             _cached_parse(AmazonStateLanguageParser.parse)
         )

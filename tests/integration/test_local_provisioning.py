@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 
 from freshtrack_ops.adapters.ssh import SshRunner, load_private_key
 from freshtrack_ops.dr.host_key import host_keys_from_console
@@ -241,3 +242,11 @@ def test_chat_off_means_no_lambda_subscription_and_nothing_posted(plane: LocalPl
     assert plane.finished_invocations("ChatNotify") == before
     assert plane.chat_messages == [] and plane.chat_dead_letters == []
     assert any(n["Subject"] == "chat off" for n in plane.notifications())
+
+
+def test_a_subject_with_a_line_break_is_refused_as_sns_does(plane: LocalPlane) -> None:
+    sns = plane.client("sns")
+    with pytest.raises(ClientError) as refused:
+        sns.publish(TopicArn=plane.topic_arn, Subject="two\nlines", Message="m")
+    assert refused.value.response["Error"]["Code"] == "InvalidParameter"
+    sns.publish(TopicArn=plane.topic_arn, Subject="x" * 100, Message="100 characters are accepted")
