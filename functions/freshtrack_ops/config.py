@@ -28,6 +28,7 @@ from freshtrack_ops.alerts.settings import WebhookSettings
 from freshtrack_ops.chat.settings import ChatSettings
 from freshtrack_ops.daily.settings import DailyCheckSettings
 from freshtrack_ops.errors import ConfigError
+from freshtrack_ops.maintenance.settings import MaintenanceSettings
 from freshtrack_ops.redact import redact
 from freshtrack_ops.remediation.settings import RemediationSettings
 from freshtrack_ops.schedules import scheduler_cron
@@ -315,6 +316,8 @@ class TargetBase(BaseModel):
     remediation: RemediationSettings = RemediationSettings()
     #: the daily check's schedule and thresholds (docs/daily-operations.md); the defaults are the manual's
     daily_check: DailyCheckSettings = DailyCheckSettings()
+    #: OS updates, secret rotation, scaling and the connection pool (docs/maintenance.md)
+    maintenance: MaintenanceSettings = MaintenanceSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -346,11 +349,22 @@ class TargetBase(BaseModel):
                 raise ValueError(f"update.built_services entry {service!r} is not in compose_services")
         if self.dr is not None:
             _check_dr(self, self.dr)
+        _check_maintenance(self.maintenance, self.compose_services)
         return self
 
     @property
     def effective_health_url(self) -> str:
         return str(self.health_url) if self.health_url else f"https://{self.domain}/api/health"
+
+
+def _check_maintenance(settings: MaintenanceSettings, services: tuple[str, ...]) -> None:
+    if settings.db_pool_min > settings.db_pool_max:
+        raise ValueError(
+            f"maintenance.db_pool_min: above db_pool_max {settings.db_pool_max} (got {settings.db_pool_min})"
+        )
+    for service in settings.db_pool_services:
+        if service not in services:
+            raise ValueError(f"maintenance.db_pool_services: {service!r} is not in compose_services")
 
 
 def _check_dr(target: TargetBase, dr: DrSettings) -> None:
