@@ -70,5 +70,6 @@ clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
 
 docs: venv
+	$(PY) -m state_machines.maintenance_asl
 	$(PY) tools/update_state_map.py
 	$(PY) tools/update_webhook_openapi.py

@@ -52,6 +52,7 @@ from freshtrack_ops.daily.models import DailyCheckRequest
 from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
 from freshtrack_ops.fleet.models import FleetUpdateRequest
 from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
+from freshtrack_ops.maintenance.models import DbPoolRequest, OsUpdateRequest, RotateSecretsRequest, ScaleRequest
 from freshtrack_ops.remediation.models import RemediationRequest
 from freshtrack_ops.service.models import ServiceRequest
 from freshtrack_ops.update.models import RollbackRequest, UpdateRequest
@@ -68,6 +69,10 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "remediation": RemediationRequest,
     "daily-check": DailyCheckRequest,
     "service": ServiceRequest,
+    "os-update": OsUpdateRequest,
+    "rotate-secrets": RotateSecretsRequest,
+    "db-pool": DbPoolRequest,
+    "scale": ScaleRequest,
 }
 
 
@@ -90,8 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     start.add_argument(
         "--confirm",
-        help="restore: the database name; rollback and service: the host id; disaster-recovery --mode recover: the "
-        "domain (typed to confirm what is replaced or taken down)",
+        help="restore: the database name; rollback, service, rotate-secrets and scale: the host id; "
+        "disaster-recovery --mode recover: the domain (typed to confirm what is replaced or taken down)",
     )
     start.add_argument("--mode", help="disaster-recovery: drill (default) or recover")
     start.add_argument("--replacement", help="disaster-recovery: provision (default) or a standby id")
@@ -118,8 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--since", help="service --action logs: the lines since 30m, 2h, 1d or an RFC 3339 UTC time")
     start.add_argument("--ip", help="service --action unban: the address fail2ban should unban")
     start.add_argument(
-        "--dry-run", action="store_const", const=True, help="remediation: report the commands, change nothing"
+        "--dry-run",
+        action="store_const",
+        const=True,
+        help="remediation and the maintenance workflows: report the commands, change nothing",
     )
+    start.add_argument("--size", type=int, help="db-pool: the new DB_POOL_SIZE")
+    start.add_argument("--instance-type", help="scale: the new EC2 instance type (one of allowed_instance_types)")
+    start.add_argument("--reboot", help="os-update: if-required (default) or never")
     start.add_argument("--state-machine-arn", required=True)
     start.add_argument("--wait", action="store_true", help="poll until the execution ends")
     for verb in ("approve", "reject"):
@@ -199,6 +210,9 @@ def _start(args: argparse.Namespace) -> int:
         "tail": args.tail,
         "since": args.since,
         "ip": args.ip,
+        "size": args.size,
+        "instance_type": args.instance_type,
+        "reboot": args.reboot,
     }
     raw: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
     try:

@@ -220,3 +220,16 @@ class ChatDeliveryFailed(OpsError):
 class ServiceActionFailed(OpsError):
     """A service operation's command failed on the host (docker compose, fail2ban-client): the notification says
     which command and what it printed, and the services' states are whatever the command left."""
+
+
+class MaintenanceFailed(OpsError):
+    """A maintenance change failed on the host (db_pool.sh, rotate_secrets.sh): the workflow reverts it."""
+
+
+class MaintenanceRefused(OpsError):
+    """The host is not in a state the change can start from (a file it edits is missing): nothing was changed."""
+
+
+class RotationPending(OpsError):
+    """An earlier secret rotation was neither verified nor reverted (its kept old values are still on the host):
+    nothing was rotated; revert or commit that one first (docs/maintenance.md)."""

@@ -27,6 +27,10 @@ Workflow = Literal[
     "remediation",
     "daily-check",
     "service",
+    "os-update",
+    "rotate-secrets",
+    "db-pool",
+    "scale",
 ]
 #: rejected: the request was refused before anything was touched; failed: the workflow failed (and cleaned up);
 #: reverted: a restore failed after the drop and put the safety backup back; revert-failed: and that failed too

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from freshtrack_ops.config import HOST_ID_PATTERN, INSTANCE_ID_PATTERN, SERVICE_PATTERN
 
-Trigger = Literal["schedule", "console", "webhook", "pre-update", "pre-restore", "pre-rollback"]
+Trigger = Literal["schedule", "console", "webhook", "pre-update", "pre-restore", "pre-rollback", "pre-maintenance"]
 BACKUP_ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
 BackupId = Annotated[str, StringConstraints(pattern=BACKUP_ID_PATTERN)]
 HostRef = Annotated[str, StringConstraints(pattern=HOST_ID_PATTERN)]

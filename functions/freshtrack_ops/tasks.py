@@ -446,6 +446,35 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"table"}),
         ),
         LambdaTask(
+            "MaintenanceValidate",
+            "freshtrack_ops.handlers.maintenance.validate",
+            "Validate a maintenance request (os-update, rotate-secrets, db-pool, scale: ranges, allowed instance "
+            "types, the typed confirmation), plan the pre-maintenance backup and the commands, audit its start",
+            grants=frozenset({"targets", "table"}),
+        ),
+        LambdaTask(
+            "MaintenanceRecord",
+            "freshtrack_ops.handlers.maintenance.record",
+            "Close a maintenance run's audit entry, count its outcome (MaintenanceHostNotBack for the alarm), word the "
+            "notification: what changed, or exactly where it stopped and the state the host is in",
+            grants=frozenset({"table"}),
+        ),
+        LambdaTask(
+            "MaintenanceDbPool",
+            "freshtrack_ops.handlers.maintenance_host.db_pool",
+            "Read, set or restore DB_POOL_SIZE in .env.production (atomically) and recreate the pool's services",
+            timeout_s=300,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "MaintenanceRotateSecrets",
+            "freshtrack_ops.handlers.maintenance_host.rotate_secrets",
+            "Rotate the database password and JWT secret on the host (generated there; ALTER ROLE on stdin; files "
+            "swapped atomically; compose down/up), revert to the kept old values, or commit (delete them)",
+            timeout_s=600,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
             "RetentionProtect",
             "freshtrack_ops.handlers.retention.protect",
             "Tag the last verified backups protected, the rest expiring; forget expired catalog entries",
@@ -511,6 +540,18 @@ WORKFLOWS: dict[str, Workflow] = {
             "Operate a target's services (start, stop, restart, status, logs saved to S3, the emergency stop, restart "
             "and force rebuild, a fail2ban unban): validated, confirmed when destructive, under the host lock, "
             "audited and notified",
+        ),
+        Workflow(
+            "db-pool",
+            "db_pool.asl.json",
+            "Change the database connection pool (DB_POOL_SIZE) after a verified backup; verify; put the old value "
+            "back on failure",
+        ),
+        Workflow(
+            "rotate-secrets",
+            "rotate_secrets.asl.json",
+            "Rotate the database password and JWT secret after a verified backup, without leaking them; verify; put "
+            "the old values back on failure; refresh the DR copy",
         ),
         Workflow(
             "update-fleet",

@@ -8,11 +8,14 @@ release is healthy; 503 ``{"status": "error", "reason": ..., "version": ...}`` w
 the database is unavailable; 500 when the deployed release is unhealthy (its ``release.json`` said
 ``"healthy": false``: a broken backend answers 500) or a container runs a broken pulled image (pulled while
 ``LocalHost.publish_images(healthy=False)`` was in force). Faults (``faults.json`` key ``health``):
-``{"fail": true}`` always 503; ``{"fail_versions": ["1.3.0"]}`` 503 while that version is deployed.
+``{"fail": true}`` always 503; ``{"fail_versions": ["1.3.0"]}`` 503 while that version is deployed;
+``{"fail_while_changed": {"<path under the app dir>": "<sha256>"}}`` 503 while a file's content differs from that
+hash (an app that does not work with a changed configuration: ``LocalHost.fail_health_while_changed``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +34,30 @@ def _broken(state: ShimState, release: dict[str, Any] | None) -> str:
         return f"release {release['version']} is unhealthy"
     broken = [svc for svc in state.services if images.broken(state.service_state(svc).get("image"))]
     return f"the image of {', '.join(broken)} is broken" if broken else ""
+
+
+def _changed_files(state: ShimState, hashes: dict[str, str]) -> str:
+    """The first of ``hashes``' files (relative to the app dir) whose content is not that hash any more ("")."""
+    for relative, digest in hashes.items():
+        path = state.app_dir() / relative
+        current = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+        if current != digest:
+            return relative
+    return ""
+
+
+def _fault_reason(state: ShimState, version: str) -> str:
+    """Why an injected fault makes the endpoint answer 503 now ("": it does not)."""
+    fault = state.faults().get("health")
+    if not isinstance(fault, dict):
+        return ""
+    if fault.get("fail"):
+        return "fault injected"
+    changed = _changed_files(state, fault.get("fail_while_changed") or {})
+    if changed:
+        return f"{changed} changed"
+    failing = {str(v).removeprefix("v") for v in fault.get("fail_versions", [])}
+    return f"version {version} is unhealthy" if version in failing else ""
 
 
 class HealthServer:
@@ -54,13 +81,9 @@ class HealthServer:
         state = ShimState(self.state_dir)
         release = state.deployed_release()
         version = str(release["version"]).removeprefix("v") if release else state.app_version()
-        fault = state.faults().get("health")
-        if isinstance(fault, dict):
-            if fault.get("fail"):
-                return 503, {"status": "error", "reason": "fault injected", "version": version}
-            failing = {str(v).removeprefix("v") for v in fault.get("fail_versions", [])}
-            if version in failing:
-                return 503, {"status": "error", "reason": f"version {version} is unhealthy", "version": version}
+        faulty = _fault_reason(state, version)
+        if faulty:
+            return 503, {"status": "error", "reason": faulty, "version": version}
         if state.service_state("backend").get("state") != "running":
             return 503, {"status": "error", "reason": "backend is not running", "version": version}
         try:

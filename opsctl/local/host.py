@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import json
 import os
 import shlex
@@ -339,6 +340,12 @@ class LocalHost:
     def set_fault(self, name: str, spec: dict[str, Any] | None) -> None:
         """Set (or clear with None) one faults.json entry, e.g. ``pg_dump`` / ``{"drop_connection_after_bytes": 1}``."""
         faults.set_fault(ShimState(self.state_dir), name, spec)
+
+    def fail_health_while_changed(self, *relative_paths: str) -> None:
+        """The health URL answers 503 while any of these files (relative to the app directory) differs from what it
+        holds now: an app that does not start with a changed configuration. No paths: the fault cleared."""
+        hashes = {p: hashlib.sha256((self.app_dir / p).read_bytes()).hexdigest() for p in relative_paths}
+        self.set_fault("health", {"fail_while_changed": hashes} if hashes else None)
 
     def set_memory_fault(self, service: str, mem_percent: float | None) -> None:
         """``docker stats`` reports ``mem_percent`` MEM % for ``service`` until it stops or restarts (a leak the

@@ -55,6 +55,7 @@ def _values(script: str) -> dict[str, str]:
         "UPDATE_ID": "demo-20260101T000000Z-0a1b2c3d",
         "GIT_REVISION": "v1.2.0-3-gabc1234",
         "UPLOAD_URL": "https://b.s3.us-east-1.amazonaws.com/dr-transfer/x?X-Amz-Signature=0a&X-Amz-Expires=9",
+        "ROTATION": "commit",
     }
     return {name: sample[name] for name in SCRIPT_PARAMETERS[script] if name in sample}
 

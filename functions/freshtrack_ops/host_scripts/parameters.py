@@ -418,6 +418,20 @@ PARAMETERS: dict[str, HostParameter] = {
             "LOG_CADDY", SERVICE_PATTERN, "The compose service running Caddy (its access log)", "caddy", max_chars=63
         ),
         HostParameter(
+            "POOL_SIZE",
+            "^(read|" + decimal_range_pattern(1, 1000).removeprefix("^(").removesuffix(")$") + ")?$",
+            "The DB_POOL_SIZE db_pool.sh writes to .env.production (the target's db_pool_min..max, checked first); "
+            "read: print it only; empty: remove the line (a revert to the app's default)",
+            "",
+            max_chars=4,
+        ),
+        HostParameter(
+            "ROTATION",
+            r"^(rotate|revert|commit)$",
+            "What rotate_secrets.sh does: rotate (keeping the old values), revert to them, or commit (delete them)",
+            max_chars=len("rotate"),
+        ),
+        HostParameter(
             "MIGRATIONS_TABLE",
             _IDENT,
             "The table in which the application records its applied migrations",
@@ -491,6 +505,8 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
     ),
     "remediation_check.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICES", "DOMAIN", "CERT_PORT"),
     "service.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICE", "SERVICES", "TAIL", "SINCE", "IP", "F2B_JAIL"),
+    "db_pool.sh": ("APP_DIR", "DOCKER_BIN", "POOL_SIZE", "SERVICES"),
+    "rotate_secrets.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_ROLE", "ROTATION", "SERVICES"),
     "daily_check.sh": (
         "APP_DIR",
         "DOCKER_BIN",

@@ -19,9 +19,11 @@ from freshtrack_ops.remediation.settings import RemediationSettings
 
 AuditStatus = Literal[
     "received", "ignored", "deduplicated", "suppressed", "notified", "started", "succeeded", "failed", "gave-way",
-    "resolved", "refused",
+    "resolved", "refused", "dry-run", "reverted", "revert-failed", "host-lost",
 ]  # fmt: skip
-# "refused": a service request refused by its validation (no confirmation, a bad field); nothing ran
+# "refused": a service or maintenance request refused by its validation (no confirmation, a bad field); nothing ran.
+# The maintenance workflows' own: "dry-run" (the commands listed, nothing run), "reverted" (a change failed and was
+# undone), "revert-failed" (and undoing it failed too), "host-lost" (the host did not answer after a reboot/start)
 
 
 class Admission(BaseModel):

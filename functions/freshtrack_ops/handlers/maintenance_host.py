@@ -1,0 +1,10 @@
+"""Host task handlers of the maintenance workflows (``steps/maintenance.py``): every transport, through
+``handlers.host`` like every host step."""
+
+from __future__ import annotations
+
+from freshtrack_ops.handlers.host import host_handler
+from freshtrack_ops.steps.registry import DB_POOL, ROTATE_SECRETS
+
+db_pool = host_handler(DB_POOL)
+rotate_secrets = host_handler(ROTATE_SECRETS)
