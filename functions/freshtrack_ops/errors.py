@@ -220,3 +220,15 @@ class ChatDeliveryFailed(OpsError):
 class ServiceActionFailed(OpsError):
     """A service operation's command failed on the host (docker compose, fail2ban-client): the notification says
     which command and what it printed, and the services' states are whatever the command left."""
+
+
+class InstanceCapacityUnavailable(OpsError):
+    """EC2 would not start the instance with its (new) type: no capacity for it in the instance's Availability Zone
+    (InsufficientInstanceCapacity), the type not offered there (Unsupported), or the account's instance or vCPU
+    limit reached (InstanceLimitExceeded, VcpuLimitExceeded). The instance stays stopped, with the type it was given:
+    a scale sets the old type back and starts it again."""
+
+
+class InstanceStateWrong(OpsError):
+    """EC2 refused a change because of the instance's state (IncorrectInstanceState): its type changes only while it
+    is stopped; a terminated or shutting-down instance never starts again."""
