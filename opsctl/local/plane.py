@@ -466,6 +466,12 @@ class LocalPlane:
             raise KeyError(f"host: no EC2 instance for {host!r} (known: {', '.join(sorted(self._ec2_instances))})")
         return self._ec2_instances[host]
 
+    @property
+    def ec2_instances(self) -> dict[str, str]:
+        """Every configured host's EC2 instance (host -> instance id): running from the plane's start, never
+        terminated by it, so not a launched server."""
+        return dict(self._ec2_instances)
+
     def set_power_callback(self, callback: ec2_scaling.PowerCallback | None) -> None:
         """``callback(instance_id, on)`` after StopInstances (False) or StartInstances (True) changed the state of a
         host's instance (``ec2_instance_id``); None: nobody is told."""
