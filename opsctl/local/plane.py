@@ -15,7 +15,10 @@ The state machines are created from ``state_machines/*.asl.json`` with ``state_m
 
 EC2 ``RunInstances`` from the plane's launch templates (``launch_templates``) boots a blank local host per
 instance, reached with ``host(<instance id>)`` and listed by ``hosts()``; ``TerminateInstances`` removes it
-(``instances``). Route 53 holds the demo domain's zone, one A record per target (``dns``, ``dns_records``).
+(``instances``). Every configured host also is an EC2 instance of its own (``ec2_instances``, its target's
+``maintenance.ec2_instance_id``) that a scale stops, resizes and starts: ``set_power_callback`` hears of each stop
+and start, ``set_ec2_capacity_fault`` makes a start of one type fail (``ec2_scaling``). Route 53 holds the demo
+domain's zone, one A record per target (``dns``, ``dns_records``).
 
 The alert webhook: a local stand-in for its API Gateway HTTP API (``monitoring.bridge``) is always there,
 ``webhook(name)`` gives its URL with valid credentials (secrets in the plane's Secrets Manager,
