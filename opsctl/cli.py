@@ -51,8 +51,8 @@ from freshtrack_ops.config import describe_validation_error
 from freshtrack_ops.daily.models import DailyCheckRequest
 from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
 from freshtrack_ops.fleet.models import FleetUpdateRequest
-from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
 from freshtrack_ops.maintenance.models import DbPoolRequest, OsUpdateRequest, RotateSecretsRequest, ScaleRequest
+from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
 from freshtrack_ops.remediation.models import RemediationRequest
 from freshtrack_ops.service.models import ServiceRequest
 from freshtrack_ops.update.models import RollbackRequest, UpdateRequest

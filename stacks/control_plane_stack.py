@@ -48,6 +48,7 @@ from stacks.function_factory import (
     FunctionResources,
     TaskFunction,
     callback_state_machine_arns,
+    scale_instance_ids,
     start_remediation_statement,
     start_test_restore_statement,
 )
@@ -843,6 +844,7 @@ class ControlPlaneStack(Stack):
             webhook_secret_arns=webhook_secrets.arns() if webhook_secrets else (),
             chat_secret_arns=(chat_secret.arn,) if chat_secret else (),
             chat_secret_on_data_key=chat_secret is not None and chat_secret.secret is not None,
+            scale_instance_arns=tuple(instance_arn(self, i) for i in scale_instance_ids(config.targets)),
         )
         environment = {
             "BACKUP_BUCKET": refs.bucket_name,

@@ -25,8 +25,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from freshtrack_ops.config import VpcPlacement
+from freshtrack_ops.config import Target, VpcPlacement
 from freshtrack_ops.dr.models import SERVERS_PARTITION
+from freshtrack_ops.errors import InvalidInput
+from freshtrack_ops.maintenance.scale import instance_id_of
 from freshtrack_ops.tasks import LambdaTask
 from stacks.dr_grants import (
     DrResources,
@@ -90,6 +92,9 @@ KNOWN_GRANTS = frozenset(
         "webhook-secrets",
         # chat notifications (stacks/chat.py)
         "chat-secret",
+        # the scale workflow: describe (its validator) and stop, resize, start the targets' instances
+        "ec2-describe",
+        "ec2-scale",
     }
 )
 #: narrower capabilities a broader one already contains (a role holding both gets the broader one's statements)
@@ -200,6 +205,8 @@ class FunctionResources:
     chat_secret_arns: tuple[str, ...] = ()
     #: the chat secret is the stack's, encrypted with the data key (reading it needs kms:Decrypt on that key)
     chat_secret_on_data_key: bool = False
+    #: the EC2 instances a scale may stop, resize and start (``scale_instance_ids``)
+    scale_instance_arns: tuple[str, ...] = ()
 
     def backup_objects_arn(self) -> str:
         return f"{self.storage.bucket_arn}/{BACKUP_PREFIX}*"
@@ -276,6 +283,7 @@ def grant_statements(grants: Iterable[str], resources: FunctionResources) -> lis
     kms_actions |= webhook_kms_actions
     chat_found, chat_kms_actions = chat_statements(grants, resources)
     statements.extend(chat_found)
+    statements.extend(scale_statements(grants, resources))
     kms_actions |= chat_kms_actions
     if "bucket-write" in grants:
         statements.append(
@@ -406,6 +414,41 @@ def chat_statements(grants: frozenset[str], resources: FunctionResources) -> tup
         resources=sorted(resources.chat_secret_arns),
     )
     return [statement], ({"kms:Decrypt"} if resources.chat_secret_on_data_key else set())
+
+
+def scale_statements(grants: frozenset[str], resources: FunctionResources) -> list[iam.PolicyStatement]:
+    """``ec2-describe``: DescribeInstances, which has no resource-level permissions (``*`` only); ``ec2-scale``: stop,
+    start and change the type of exactly the scalable targets' instances ("Actions, resources, and condition keys for
+    Amazon EC2", Service Authorization Reference: Start/StopInstances and ModifyInstanceAttribute take the
+    ``instance`` resource; maintenance/scale.py EC2_SCALE_PERMISSIONS). The new type cannot be limited by policy
+    (``ec2:InstanceType`` is the type the instance has): the validator checks it against allowed_instance_types."""
+    statements: list[iam.PolicyStatement] = []
+    if grants & {"ec2-describe", "ec2-scale"}:
+        statements.append(
+            iam.PolicyStatement(sid="DescribeInstances", actions=["ec2:DescribeInstances"], resources=["*"])
+        )
+    if "ec2-scale" in grants and resources.scale_instance_arns:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ScaleInstances",
+                actions=["ec2:ModifyInstanceAttribute", "ec2:StartInstances", "ec2:StopInstances"],
+                resources=sorted(resources.scale_instance_arns),
+            )
+        )
+    return statements
+
+
+def scale_instance_ids(targets: Iterable[Target]) -> list[str]:
+    """The EC2 instances of the targets a scale may resize (an allowed_instance_types list and an instance)."""
+    found = []
+    for target in targets:
+        if not target.maintenance.allowed_instance_types:
+            continue
+        try:
+            found.append(instance_id_of(target))
+        except InvalidInput:
+            continue
+    return sorted(set(found))
 
 
 def servers_statement(table_arn: str) -> iam.PolicyStatement:

@@ -50,6 +50,9 @@ HOST_RETRY = {
 NOTIFY_RETRY = {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2}
 #: refusals of a change step that mean nothing was changed: the before-change failure path, never a revert
 NOTHING_CHANGED = ["InvalidInput", "MaintenanceRefused", "RotationPending"]
+#: the Upgrade task's limit: apt's own (maintenance.apt_timeout_s, at most 3 h) and, over SSM, the agent's reboot
+#: and the script's second run (reboot_wait_s, at most 1 h), with room for the dpkg lock wait (at most 1 h)
+UPGRADE_TIMEOUT_S = 5 * 3600 + 600
 #: the seconds between two verify-deployment.sh attempts (update/plan.py VERIFY_INTERVAL_S)
 VERIFY_INTERVAL_S = 10
 
@@ -568,6 +571,253 @@ def rotate_secrets() -> Machine:
     return m
 
 
+def _countdown(machine: Machine, name: str, next_: str) -> str:
+    """A Pass that starts a wait loop's countdown (plan.probe_tries, every plan.probe_poll_s)."""
+    return machine.add(
+        name,
+        {"Type": "Pass", "Parameters": {"left.$": "$.plan.probe_tries"}, "ResultPath": "$.countdown", "Next": next_},
+    )
+
+
+def _count(machine: Machine, name: str, wait: str, exhausted: str) -> str:
+    """One try fewer: wait again while tries are left, else ``exhausted``."""
+    left, count = f"{name}Left", f"{name}Count"
+    machine.add(
+        left,
+        {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.countdown.left", "NumericGreaterThan": 0, "Next": count}],
+            "Default": exhausted,
+        },
+    )
+    machine.add(
+        count,
+        {
+            "Type": "Pass",
+            "Parameters": {"left.$": "States.MathAdd($.countdown.left, -1)"},
+            "ResultPath": "$.countdown",
+            "Next": wait,
+        },
+    )
+    return left
+
+
+def _timed_out(machine: Machine, name: str, error: str, cause: str, next_: str) -> str:
+    """A wait loop ran out of tries: its error (for the record) and the stage, then ``next_``."""
+    machine.add(
+        name,
+        {
+            "Type": "Pass",
+            "Parameters": {"Error": error, "Cause.$": cause},
+            "ResultPath": "$.error",
+            "Next": f"{name}Stage",
+        },
+    )
+    machine.add(f"{name}Stage", {"Type": "Pass", "Result": name, "ResultPath": "$.stage", "Next": next_})
+    return name
+
+
+def _instance_action(
+    machine: Machine, name: str, action: str, next_: str, catch: list[dict[str, Any]], *, instance_type: str = ""
+) -> str:
+    parameters: dict[str, Any] = {"action": action, "host.$": "$.plan.host", "instance_id.$": "$.plan.instance_id"}
+    if instance_type:
+        parameters["instance_type.$"] = instance_type
+    return machine.lambda_task(name, "ScaleInstance", parameters, result="$.reports.instance", next_=next_, catch=catch)
+
+
+def _instance_wait(machine: Machine, prefix: str, want: str, next_: str, on_error: str) -> str:
+    """Describe the instance every probe_poll_s until EC2 says ``want`` (plan.probe_tries times at most)."""
+    begin, wait, describe, reached = (f"{prefix}{s}" for s in ("Begin", "Wait", "Describe", "Reached"))
+    _countdown(machine, begin, wait)
+    machine.add(wait, {"Type": "Wait", "SecondsPath": "$.plan.probe_poll_s", "Next": describe})
+    _instance_action(machine, describe, "describe", reached, machine.caught(describe, on_error))
+    left = _count(machine, prefix, wait, f"{prefix}TimedOut")
+    machine.add(
+        reached,
+        {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.reports.instance.state", "StringEquals": want, "Next": next_}],
+            "Default": left,
+        },
+    )
+    _timed_out(
+        machine,
+        f"{prefix}TimedOut",
+        "InstanceStateTimeout",
+        f"States.Format('instance {{}} was not {want} after the reboot wait (maintenance.reboot_wait_s)', "
+        "$.plan.instance_id)",
+        on_error,
+    )
+    return begin
+
+
+def _probe_wait(machine: Machine, prefix: str, next_: str, on_lost: str, *, after_reboot: bool) -> str:
+    """Ask the host (host-probe) every probe_poll_s until it answers (after a reboot: with a new boot id), at most
+    plan.probe_tries times; a host that never does goes to ``on_lost`` with HostNotBack."""
+    begin, wait, probe, back = (f"{prefix}{s}" for s in ("Begin", "Wait", "", "Back"))
+    _countdown(machine, begin, wait)
+    machine.add(wait, {"Type": "Wait", "SecondsPath": "$.plan.probe_poll_s", "Next": probe})
+    payload: dict[str, Any] = {"host.$": "$.plan.host"}
+    if after_reboot:
+        payload["boot_id_before.$"] = "$.reports.reboot.boot_id"
+    left = _count(machine, prefix, wait, f"{prefix}Lost")
+    down = [
+        "HostUnreachable",
+        "HostConnectionLost",
+        "HostAuthFailed",
+        "HostCommandTimeout",
+        "States.Timeout",
+    ]
+    machine.host_task(
+        probe,
+        "MaintenanceProbe",
+        payload,
+        result="$.reports.probe",
+        next_=back,
+        timeout_s=300,
+        retry_host=False,
+        catch=[{"ErrorEquals": down, "ResultPath": "$.probe_error", "Next": left}, *machine.caught(probe, on_lost)],
+        comment="Is the host back: boot id, uptime, CPUs, memory and disk (an unreachable host is asked again).",
+    )
+    machine.add(
+        back,
+        {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.reports.probe.rebooted", "BooleanEquals": False, "Next": left}],
+            "Default": next_,
+        }
+        if after_reboot
+        else {"Type": "Pass", "Next": next_},
+    )
+    _timed_out(
+        machine,
+        f"{prefix}Lost",
+        "HostNotBack",
+        "States.Format('host {} did not answer again within maintenance.reboot_wait_s', $.plan.host)",
+        on_lost,
+    )
+    return begin
+
+
+def _host_lost(machine: Machine) -> None:
+    machine.record("RecordHostLost", "host-lost", "HostLost")
+    machine.fail("HostLost", "The host did not answer again after it went down: the host lock is kept (alarm).")
+
+
+def scale() -> Machine:
+    m = Machine("scale")
+    _prologue(m, "BackupPreflight")
+    _backup_states(m, "StopInstance")
+    # from the stop on, the service is down: every failure restarts the instance with its old type
+    _instance_action(m, "StopInstance", "stop", "StoppedBegin", m.caught("StopInstance", "StopBeforeRevert"))
+    _instance_wait(m, "Stopped", "stopped", "SetType", "StopBeforeRevert")
+    _instance_action(
+        m,
+        "SetType",
+        "set-type",
+        "StartInstance",
+        m.caught("SetType", "StopBeforeRevert"),
+        instance_type="$.plan.instance_type",
+    )
+    _instance_action(m, "StartInstance", "start", "RunningBegin", m.caught("StartInstance", "StopBeforeRevert"))
+    _instance_wait(m, "Running", "running", "ProbeBegin", "StopBeforeRevert")
+    _probe_wait(m, "Probe", "VerifyStart", "StopBeforeRevert", after_reboot=False)
+    m.verify("Verify", "ReleaseLock", "StopBeforeRevert")
+    revert_catch = "RecordRevertFailed"
+    _instance_action(m, "RevertStop", "stop", "RevertStoppedBegin", _revert_catch(m, "RevertStop"))
+    _instance_wait(m, "RevertStopped", "stopped", "RevertSetType", revert_catch)
+    _instance_action(
+        m,
+        "RevertSetType",
+        "set-type",
+        "RevertStart",
+        _revert_catch(m, "RevertSetType"),
+        instance_type="$.plan.previous_instance_type",
+    )
+    _instance_action(m, "RevertStart", "start", "RevertRunningBegin", _revert_catch(m, "RevertStart"))
+    _instance_wait(m, "RevertRunning", "running", "RevertProbeBegin", revert_catch)
+    _probe_wait(m, "RevertProbe", "RevertVerifyStart", "RecordHostLost", after_reboot=False)
+    m.verify("RevertVerify", "ReleaseLockAfterRevert", revert_catch)
+    _fix_revert_verify_catches(m, "RevertVerify")
+    for name in ("RevertStoppedDescribe", "RevertRunningDescribe"):
+        for catch in m.states[name]["Catch"]:
+            catch["ResultPath"] = "$.revert_error"
+    for name in ("RevertStoppedTimedOut", "RevertRunningTimedOut"):
+        m.states[name]["ResultPath"] = "$.revert_error"
+    _host_lost(m)
+    _epilogue(m, revert="RevertStop")
+    return m
+
+
+def os_update() -> Machine:
+    m = Machine("os-update")
+    _prologue(m, "BackupPreflight")
+    _backup_states(m, "Upgrade")
+    refused = m.caught("UpgradeRefused", "StopBeforeChange")
+    refused[0]["ErrorEquals"] = [*NOTHING_CHANGED, "AptLockTimeout"]
+    # over SSM the command outlives the reboot: one that never ends is a host that never came back
+    lost = m.caught("UpgradeLost", "RecordHostLost")
+    lost[0]["ErrorEquals"] = ["HostCommandTimeout", "States.Timeout"]
+    m.host_task(
+        "Upgrade",
+        "MaintenanceOsUpgrade",
+        {"host.$": "$.plan.host", "run_id.$": "$.plan.run_id", "reboot.$": "$.plan.reboot"},
+        result="$.reports.change",
+        next_="RebootNeeded",
+        timeout_s=UPGRADE_TIMEOUT_S,
+        catch=[*refused, *lost, *m.caught("Upgrade", "StopBeforeRevert")],
+        comment="apt-get update and a non-interactive upgrade (the dpkg lock waited for, a time limit); over SSM a "
+        "required reboot through the SSM Agent (exit 194), the command ending after the host is back.",
+    )
+    m.add(
+        "RebootNeeded",
+        {
+            "Type": "Choice",
+            "Comment": "SSH: the reboot is the control plane's (reboot, then wait).",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.plan.reboot", "StringEquals": "if-required"},
+                        {"Variable": "$.reports.change.reboot_required", "BooleanEquals": True},
+                        {"Variable": "$.reports.change.rebooted", "BooleanEquals": False},
+                    ],
+                    "Next": "Reboot",
+                }
+            ],
+            "Default": "VerifyStart",
+        },
+    )
+    m.host_task(
+        "Reboot",
+        "MaintenanceOsReboot",
+        {"host.$": "$.plan.host"},
+        result="$.reports.reboot",
+        next_="RebootedBegin",
+        catch=m.caught("Reboot", "StopBeforeRevert"),
+        retry_host=False,
+        comment="/var/run/reboot-required exists: reboot (scheduled a few seconds out, so the session ends "
+        "cleanly), remembering the boot id.",
+    )
+    _probe_wait(m, "Rebooted", "VerifyStart", "RecordHostLost", after_reboot=True)
+    m.verify("Verify", "ReleaseLock", "StopBeforeRevert")
+    m.host_task(
+        "RestartServices",
+        "ServiceAct",
+        {"host.$": "$.plan.host", "action": "start"},
+        result="$.reports.revert",
+        next_="RevertVerifyStart",
+        catch=_revert_catch(m, "RestartServices"),
+        comment="Packages cannot be downgraded safely: the services are started again (docker compose up -d) "
+        "and verified; the upgraded packages stay.",
+    )
+    m.verify("RevertVerify", "ReleaseLockAfterRevert", "RecordRevertFailed")
+    _fix_revert_verify_catches(m, "RevertVerify")
+    _host_lost(m)
+    _epilogue(m, revert="RestartServices")
+    return m
+
+
 def _fix_revert_verify_catches(machine: Machine, prefix: str) -> None:
     """A revert's verification failing is the revert failing: its error goes to ``$.revert_error``."""
     for name in (prefix, f"{prefix}Health"):
@@ -575,7 +825,7 @@ def _fix_revert_verify_catches(machine: Machine, prefix: str) -> None:
             catch["ResultPath"] = "$.revert_error"
 
 
-BUILDERS = {"db-pool": db_pool, "rotate-secrets": rotate_secrets}
+BUILDERS = {"db-pool": db_pool, "rotate-secrets": rotate_secrets, "scale": scale, "os-update": os_update}
 COMMENTS = {
     "db-pool": "FreshTrack Ops db-pool (the manual's Database Scaling): lock, a verified pre-maintenance backup, "
     "DB_POOL_SIZE set in .env.production and the backend recreated, verify-deployment.sh + health; a failure puts "
@@ -585,7 +835,23 @@ COMMENTS = {
     "swapped atomically, compose down/up), verify-deployment.sh + health, the old values deleted and the DR copy "
     "refreshed; a failure puts the old values back and verifies again. Generated by state_machines/maintenance_asl.py.",
 }
-FILES = {"db-pool": "db_pool.asl.json", "rotate-secrets": "rotate_secrets.asl.json"}
+COMMENTS["scale"] = (
+    "FreshTrack Ops scale (the manual's Vertical Scaling of an EC2 target): lock, a verified pre-maintenance backup, "
+    "stop, the new instance type, start, the host answers, verify-deployment.sh + health; if EC2 cannot start the "
+    "new type or anything after the stop fails, the old type back, started and verified. Generated by "
+    "state_machines/maintenance_asl.py."
+)
+COMMENTS["os-update"] = (
+    "FreshTrack Ops os-update (the manual's monthly System Updates): lock, a verified pre-maintenance backup, apt-get "
+    "update and upgrade, a reboot only if /var/run/reboot-required (SSM: the agent's exit 194; SSH: reboot and wait "
+    "for a new boot id), verify-deployment.sh + health; a host that does not come back keeps the lock and alarms "
+    "(MaintenanceHostNotBack); a failed verification starts the services again. Generated by "
+    "state_machines/maintenance_asl.py."
+)
+FILES = {
+    "db-pool": "db_pool.asl.json",
+    "rotate-secrets": "rotate_secrets.asl.json",
+}
 #: an execution's own limit: the backup (a host job may run hours), the change and the verification
 TIMEOUT_S = 8 * 24 * 3600
 

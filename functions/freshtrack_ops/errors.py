@@ -233,3 +233,24 @@ class MaintenanceRefused(OpsError):
 class RotationPending(OpsError):
     """An earlier secret rotation was neither verified nor reverted (its kept old values are still on the host):
     nothing was rotated; revert or commit that one first (docs/maintenance.md)."""
+
+
+class InstanceCapacityUnavailable(OpsError):
+    """EC2 would not start the instance with its (new) type: no capacity for it in the instance's Availability Zone
+    (InsufficientInstanceCapacity), the type not offered there (Unsupported), or the account's instance or vCPU
+    limit reached (InstanceLimitExceeded, VcpuLimitExceeded). The instance stays stopped, with the type it was given:
+    a scale sets the old type back and starts it again."""
+
+
+class InstanceStateWrong(OpsError):
+    """EC2 refused a change because of the instance's state (IncorrectInstanceState): its type changes only while it
+    is stopped; a terminated or shutting-down instance never starts again."""
+
+
+class InstanceStateTimeout(OpsError):
+    """An EC2 instance did not reach the state a scale waits for (stopped, running) within maintenance.reboot_wait_s."""
+
+
+class HostNotBack(OpsError):
+    """The host did not answer again within maintenance.reboot_wait_s after a reboot or an instance start: the
+    workflow keeps the host lock, and the MaintenanceHostNotBack alarm fires."""

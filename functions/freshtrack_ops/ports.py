@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from freshtrack_ops.adapters.pending import PendingCommand
@@ -314,3 +314,34 @@ class FleetGate(Protocol):
         ...
 
     def halted(self, execution_id: str) -> FleetHalt | None: ...
+
+
+#: EC2's instance states (DescribeInstances ``State.Name``)
+InstanceState = Literal["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """An EC2 instance as a scale sees it."""
+
+    instance_id: str
+    state: InstanceState
+    instance_type: str
+    availability_zone: str
+
+
+class InstanceControl(Protocol):
+    """Stopping, resizing and starting one EC2 instance (adapters/ec2_instances.py). Each call returns as soon as EC2
+    took the request; the workflow polls ``describe`` until the state it waits for (never a sleeping task)."""
+
+    def describe(self, instance_id: str) -> InstanceInfo: ...
+
+    def stop(self, instance_id: str) -> None: ...
+
+    def start(self, instance_id: str) -> None:
+        """InstanceCapacityUnavailable when EC2 will not start it with its type (it stays stopped)."""
+        ...
+
+    def set_instance_type(self, instance_id: str, instance_type: str) -> None:
+        """InstanceStateWrong unless the instance is stopped; InvalidInput for a type EC2 does not know."""
+        ...

@@ -23,6 +23,7 @@ from freshtrack_ops.ports import (
     DeploymentHistory,
     FleetGate,
     HostRunner,
+    InstanceControl,
     Notifier,
     PendingCommandStore,
     PresignedUploads,
@@ -278,6 +279,25 @@ def ssm_commands() -> CommandSender:
     )
 
 
+def instances() -> InstanceControl:
+    """EC2 stop/start/resize of one instance (a scale)."""
+    from freshtrack_ops.adapters.ec2_instances import Ec2InstanceControl
+
+    return Ec2InstanceControl(_scaling_ec2())
+
+
+@cache
+def _scaling_ec2() -> Any:
+    """EC2 with one quick SDK retry instead of botocore's legacy four: InsufficientInstanceCapacity is a 5xx that
+    botocore would retry for seconds with backoff, inside a task that must answer at once; the scale workflow
+    decides what a capacity refusal means (the old type back) and waits between polls in Wait states."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 2})
+    return boto3.session.Session().client("ec2", config=config)
+
+
 #: where the presigning credentials come from when not from the function's environment (the local plane
 #: issues short-lived ones to prove that URLs outlived by their credentials are replaced); None: boto3's chain
 _presign_credentials: Callable[[], tuple[str, str, str | None]] | None = None
@@ -399,6 +419,7 @@ def reset() -> None:
 
     _environment_settings.cache_clear()
     _client.cache_clear()
+    _scaling_ec2.cache_clear()
     _presigner.cache_clear()
     _presigners_by_key.clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -450,7 +450,8 @@ TASKS: dict[str, LambdaTask] = {
             "freshtrack_ops.handlers.maintenance.validate",
             "Validate a maintenance request (os-update, rotate-secrets, db-pool, scale: ranges, allowed instance "
             "types, the typed confirmation), plan the pre-maintenance backup and the commands, audit its start",
-            grants=frozenset({"targets", "table"}),
+            # ec2-describe: a scale checks the instance's type and state before anything runs
+            grants=frozenset({"targets", "table", "ec2-describe"}),
         ),
         LambdaTask(
             "MaintenanceRecord",
@@ -473,6 +474,13 @@ TASKS: dict[str, LambdaTask] = {
             "swapped atomically; compose down/up), revert to the kept old values, or commit (delete them)",
             timeout_s=600,
             grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "ScaleInstance",
+            "freshtrack_ops.handlers.scale.instance",
+            "One EC2 action on a target's instance (describe, stop, set the type, start) for the scale workflow, which "
+            "polls describe between them",
+            grants=frozenset({"targets", "ec2-scale"}),
         ),
         LambdaTask(
             "RetentionProtect",

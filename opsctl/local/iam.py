@@ -331,7 +331,7 @@ def plane_resources(
     from freshtrack_ops.config import SsmTarget
     from opsctl.local.iam_actions import instance_arn, parameter_arn
     from stacks.dr_grants import AwsLocation, dr_resources, ssh_key_secret_arns, standby_instance_ids
-    from stacks.function_factory import FunctionResources
+    from stacks.function_factory import FunctionResources, scale_instance_ids
     from stacks.storage_stack import StorageRefs
 
     targets = list(targets)
@@ -361,6 +361,7 @@ def plane_resources(
         ),
         # the same for the chat secret (``LocalPlane(chat=True)`` creates it; moto's secrets use no KMS key)
         chat_secret_arns=(webhook_secret_arn_pattern("aws", REGION, ACCOUNT, chat_secret_name(PLANE_DEPLOYMENT)),),
+        scale_instance_arns=tuple(instance_arn(i) for i in scale_instance_ids(targets)),
     )
 
 

@@ -39,8 +39,9 @@ and the services' own guides where an operation needs more than its namesake act
   to tag resources during creation"), and an instance profile ``iam:PassRole`` of its role with
   ``iam:PassedToService`` = ``ec2.amazonaws.com`` (EC2 user guide, "Grant permissions to attach an IAM role to
   an instance"). The image, key pair and profile of a launch template count as named by the call.
-  TerminateInstances and GetConsoleOutput: each instance's ARN, with its tags as ``aws:ResourceTag/<key>``
-  (and ``ec2:ResourceTag/<key>``); Describe* actions support no resource (``*``).
+  TerminateInstances, StopInstances, StartInstances, ModifyInstanceAttribute and GetConsoleOutput: each instance's
+  ARN, with its tags as ``aws:ResourceTag/<key>`` (and ``ec2:ResourceTag/<key>``); Describe* actions support no
+  resource (``*``).
 * Route 53 ("Actions, resources, and condition keys for Amazon Route 53"): ChangeResourceRecordSets and
   ListResourceRecordSets the hosted zone (``arn:aws:route53:::hostedzone/<id>``, no region or account),
   GetChange the change (``arn:aws:route53:::change/<id>``). A change batch is one authorization with the
@@ -383,11 +384,15 @@ def _tag_context(tags: Mapping[str, str], *prefixes: str) -> dict[str, ContextVa
 def _ec2(operation: str, params: Params, lookup: Lookup) -> list[Request] | None:
     if operation in _EC2_NO_RESOURCE:
         return [Request(f"ec2:{operation}", "*")]
-    if operation == "TerminateInstances":
+    if operation in {"TerminateInstances", "StopInstances", "StartInstances"}:
         return [
-            Request("ec2:TerminateInstances", ec2_arn(f"instance/{i}"), _tag_context(lookup.instance_tags(i), "ec2"))
+            Request(f"ec2:{operation}", ec2_arn(f"instance/{i}"), _tag_context(lookup.instance_tags(i), "ec2"))
             for i in params["InstanceIds"]
         ]
+    if operation == "ModifyInstanceAttribute":
+        instance = str(params["InstanceId"])
+        tags = _tag_context(lookup.instance_tags(instance), "ec2")
+        return [Request("ec2:ModifyInstanceAttribute", ec2_arn(f"instance/{instance}"), tags)]
     if operation == "GetConsoleOutput":
         instance = str(params["InstanceId"])
         tags = _tag_context(lookup.instance_tags(instance), "ec2")

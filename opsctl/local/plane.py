@@ -15,7 +15,10 @@ The state machines are created from ``state_machines/*.asl.json`` with ``state_m
 
 EC2 ``RunInstances`` from the plane's launch templates (``launch_templates``) boots a blank local host per
 instance, reached with ``host(<instance id>)`` and listed by ``hosts()``; ``TerminateInstances`` removes it
-(``instances``). Route 53 holds the demo domain's zone, one A record per target (``dns``, ``dns_records``).
+(``instances``). Every configured host also is an EC2 instance of its own (``ec2_instances``, its target's
+``maintenance.ec2_instance_id``) that a scale stops, resizes and starts: ``set_power_callback`` hears of each stop
+and start, ``set_ec2_capacity_fault`` makes a start of one type fail (``ec2_scaling``). Route 53 holds the demo
+domain's zone, one A record per target (``dns``, ``dns_records``).
 
 The alert webhook: a local stand-in for its API Gateway HTTP API (``monitoring.bridge``) is always there,
 ``webhook(name)`` gives its URL with valid credentials (secrets in the plane's Secrets Manager,
@@ -52,7 +55,7 @@ from freshtrack_ops.config import Target, TargetSet
 from freshtrack_ops.dr.inventory import ServerRecords
 from freshtrack_ops.host_scripts.ssm_document import document_name, document_scripts
 from freshtrack_ops.tasks import TASKS
-from opsctl.local import dns, iam, instances, moto_patches, provisioning, sns_delivery
+from opsctl.local import dns, ec2_scaling, iam, instances, moto_patches, provisioning, sns_delivery
 from opsctl.local.chat_receiver import ChatReceiver
 from opsctl.local.configuration import EnvironmentOverlay, TaskSettings, library_environment
 from opsctl.local.events import EVENT_RETRY_PAUSES_S, EventRules
@@ -177,6 +180,9 @@ class LocalPlane:
         self._credentials: WebhookCredentials | None = None
         self._chat = ChatReceiver() if chat else None
         self._monitoring: MonitoringStack | None = None
+        #: host -> its EC2 instance (``ec2_scaling``), and who is told when one is stopped or started
+        self._ec2_instances: dict[str, str] = {}
+        self._power_callback: ec2_scaling.PowerCallback | None = None
         self._runner = Runner(self.client, self._deployment, self._events)
         self._inspection = Inspection(self.client, self._deployment)
         self._provisioned = ProvisionedHosts(
@@ -253,6 +259,7 @@ class LocalPlane:
         sns_delivery.install()
         sns_delivery.STATE.dead_letters.clear()
         instances.install()
+        ec2_scaling.install()
         dns.install()
         instances.STATE.launcher = self._provisioned
         # moto logs every failed state at ERROR; the executions' own history says it better
@@ -266,6 +273,9 @@ class LocalPlane:
         provisioning.create_notifications(self.client, self._deployment)
         self._settings.apply(notification_topic_arn=self._deployment.topic_arn)
         self._targets.deploy(self._hosts, self._ssm_hosts | self._ssm_aliases.keys(), self._ssm_aliases)
+        self._ec2_instances = ec2_scaling.launch_host_instances(self.client, list(self._hosts))
+        self._targets.add_scaling(self._ec2_instances, ec2_scaling.LOCAL_ALLOWED_TYPES)
+        ec2_scaling.activate(self._on_power, set(self._ec2_instances.values()))
         if self._monitoring is not None:
             for name in self._monitored:
                 # Caddy serves the health URL; its internal CA's leaves live 12 hours, so no 30-day minimum (for
@@ -320,6 +330,7 @@ class LocalPlane:
         if monitoring is not None:
             monitoring.stop()
         runtime.set_server_layout(None)
+        ec2_scaling.deactivate()
         self._provisioned.stop()
         instances.STATE.launcher = None
         for host in self._hosts.values():
@@ -450,6 +461,35 @@ class LocalPlane:
         default, e.g. an older version of the script); the original version is default again after."""
         with self._ssm.document(script, content):
             yield
+
+    # -- EC2 scaling ---------------------------------------------------------------------------------
+    def ec2_instance_id(self, host: str) -> str:
+        """The EC2 instance of a configured host (its target's ``maintenance.ec2_instance_id``)."""
+        if host not in self._ec2_instances:
+            raise KeyError(f"host: no EC2 instance for {host!r} (known: {', '.join(sorted(self._ec2_instances))})")
+        return self._ec2_instances[host]
+
+    @property
+    def ec2_instances(self) -> dict[str, str]:
+        """Every configured host's EC2 instance (host -> instance id): running from the plane's start, never
+        terminated by it, so not a launched server."""
+        return dict(self._ec2_instances)
+
+    def set_power_callback(self, callback: ec2_scaling.PowerCallback | None) -> None:
+        """``callback(instance_id, on)`` after StopInstances (False) or StartInstances (True) changed the state of a
+        host's instance (``ec2_instance_id``); None: nobody is told."""
+        self._power_callback = callback
+
+    def set_ec2_capacity_fault(self, instance_type: str | None) -> None:
+        """StartInstances of an instance of ``instance_type`` fails with InsufficientInstanceCapacity and leaves it
+        stopped (None: EC2 has capacity again)."""
+        with ec2_scaling.STATE.lock:
+            ec2_scaling.STATE.capacity_fault = instance_type
+
+    def _on_power(self, instance_id: str, on: bool) -> None:
+        callback = self._power_callback
+        if callback is not None:
+            callback(instance_id, on)
 
     def set_ssm_online(self, host: str, online: bool) -> None:
         """Take the SSM agent of ``host`` offline (ConnectionLost; commands Undeliverable) or back online."""

@@ -73,6 +73,16 @@ class Targets:
             self._targets[name] = parse_target(target.model_dump() | {"dr": dr})
         self._write()
 
+    def add_scaling(self, instance_ids: Mapping[str, str], allowed_types: tuple[str, ...]) -> None:
+        """Each host's EC2 instance as its ``maintenance.ec2_instance_id`` and the types a scale may choose."""
+        for name, instance_id in instance_ids.items():
+            target = self._targets[name]
+            maintenance = target.maintenance.model_copy(
+                update={"ec2_instance_id": instance_id, "allowed_instance_types": allowed_types}
+            )
+            self._targets[name] = parse_target(target.model_dump() | {"maintenance": maintenance.model_dump()})
+        self._write()
+
     def all(self) -> list[Target]:
         return list(self._targets.values())
 

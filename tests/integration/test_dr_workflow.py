@@ -26,9 +26,15 @@ def plane() -> Iterator[LocalPlane]:
 
 
 def _instances(plane: LocalPlane) -> dict[str, str]:
-    """Every EC2 instance moto knows: id -> state."""
+    """Every EC2 instance moto knows but the configured hosts' own (no launched servers): id -> state."""
     reservations = plane.client("ec2").describe_instances()["Reservations"]
-    return {i["InstanceId"]: i["State"]["Name"] for r in reservations for i in r["Instances"]}
+    hosts = set(plane.ec2_instances.values())
+    return {
+        i["InstanceId"]: i["State"]["Name"]
+        for r in reservations
+        for i in r["Instances"]
+        if i["InstanceId"] not in hosts
+    }
 
 
 def _running_instances(plane: LocalPlane) -> set[str]:

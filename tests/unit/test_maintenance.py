@@ -17,68 +17,101 @@ from freshtrack_ops.maintenance.plan import maintenance_id, plan_maintenance
 from freshtrack_ops.maintenance.pool import pool_command, read_pool
 from freshtrack_ops.maintenance.record import describe
 from freshtrack_ops.maintenance.rotation import read_rotation, rotation_command
-from freshtrack_ops.ports import CommandResult
-from freshtrack_ops.remediation.guard import AuditEntry
+from freshtrack_ops.ports import CommandResult, InstanceInfo
+from freshtrack_ops.remediation.guard import AuditEntry, AuditStatus
 
 EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:ftops-maintenance:run-1"
 NOW = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
 
 
 class Audit:
+    """The audit log (remediation.guard.AuditLog) in memory."""
+
     def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
+        self.recorded: list[AuditEntry] = []
 
     def record(self, entry: AuditEntry) -> None:
-        self.entries.append(entry)
+        self.recorded.append(entry)
+
+    def complete(self, host: str | None, audit_id: str, status: AuditStatus, detail: str, *, now: datetime,
+                 execution_arn: str | None = None) -> None:  # fmt: skip
+        raise AssertionError("the validator only opens entries")
+
+    def entries(self, host: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        return self.recorded[:limit]
 
 
 def _targets(**maintenance: Any) -> TargetSet:
     local = parse_target({"id": "demo", "transport": "local", "domain": "demo.example.com", "maintenance": maintenance})
     ssm = parse_target(
         {"id": "cloud", "transport": "ssm", "instance_id": "i-0123456789abcdef0", "domain": "cloud.example.com",
-         "maintenance": {"allowed_instance_types": ["t3.large", "t3.xlarge"]}}
+         "maintenance": {"allowed_instance_types": ["t3.medium", "t3.large", "t3.xlarge"]}}
     )  # fmt: skip
     return TargetSet(targets=[local, ssm])
+
+
+class Instances:
+    """EC2 as the validator sees it: the SSM target's instance runs as a t3.medium."""
+
+    def describe(self, instance_id: str) -> InstanceInfo:
+        return InstanceInfo(instance_id, "running", "t3.medium", "eu-west-1a")
+
+    def stop(self, instance_id: str) -> None:
+        raise AssertionError("the validator changes nothing")
+
+    start = stop
+
+    def set_instance_type(self, instance_id: str, instance_type: str) -> None:
+        raise AssertionError("the validator changes nothing")
 
 
 def _plan(workflow: str, request: dict[str, Any], targets: TargetSet | None = None) -> tuple[MaintenancePlan, Audit]:
     audit = Audit()
     event = ValidateMaintenanceEvent(
         workflow=workflow, request=request, execution_id=EXECUTION, started_at="2026-12-01T04:00:00Z"
-    )  # type: ignore[arg-type]
-    return plan_maintenance(event, targets or _targets(), audit=audit, now=NOW), audit
+    )
+    return plan_maintenance(event, targets or _targets(), audit=audit, now=NOW, instances=Instances()), audit
 
 
 def _refusal(workflow: str, request: dict[str, Any], targets: TargetSet | None = None) -> tuple[str, Audit]:
     audit = Audit()
     event = ValidateMaintenanceEvent(
         workflow=workflow, request=request, execution_id=EXECUTION, started_at="2026-12-01T04:00:00Z"
-    )  # type: ignore[arg-type]
+    )
     with pytest.raises(InvalidInput) as caught:
-        plan_maintenance(event, targets or _targets(), audit=audit, now=NOW)
+        plan_maintenance(event, targets or _targets(), audit=audit, now=NOW, instances=Instances())
     return str(caught.value), audit
 
 
-@pytest.mark.parametrize(
-    ("workflow", "request_", "message"),
-    [
-        ("db-pool", {"host": "demo", "size": 1}, "size: DB_POOL_SIZE must be within 2..100 (maintenance.db_pool_min/max) (got 1)"),
-        ("db-pool", {"host": "demo", "size": 101}, "(got 101)"),
-        ("db-pool", {"host": "demo"}, "size"),
-        ("rotate-secrets", {"host": "demo"}, "confirm: rotating the secrets restarts every service: type the target id 'demo' (got missing)"),
-        ("rotate-secrets", {"host": "demo", "confirm": "prod"}, "(got 'prod')"),
-        ("scale", {"host": "demo", "instance_type": "t3.large", "confirm": "demo"}, "host: 'demo' is not an EC2 instance"),
-        ("scale", {"host": "cloud", "instance_type": "m5.large", "confirm": "cloud"}, "instance_type: not one of 'cloud's allowed_instance_types (t3.large, t3.xlarge) (got 'm5.large')"),
-        ("scale", {"host": "cloud", "instance_type": "t3.large; reboot", "confirm": "cloud"}, "instance_type"),
-        ("os-update", {"host": "demo", "reboot": "always"}, "reboot"),
-        ("os-update", {"host": "demo", "shell": "rm -rf /"}, "shell"),
-    ],
-)  # fmt: skip
-def test_a_refusal_names_its_field_and_a_known_host_is_audited(workflow: str, request_: dict[str, Any], message: str) -> None:
+REFUSALS = [
+    ("db-pool", {"host": "demo", "size": 1}, "size: DB_POOL_SIZE must be within 2..100 (maintenance.db_pool_min/max)"),
+    ("db-pool", {"host": "demo", "size": 101}, "(got 101)"),
+    ("db-pool", {"host": "demo"}, "size"),
+    ("rotate-secrets", {"host": "demo"}, "confirm: rotating the secrets restarts every service: type the target id"),
+    ("rotate-secrets", {"host": "demo", "confirm": "prod"}, "(got 'prod')"),
+    ("scale", {"host": "demo", "instance_type": "t3.large", "confirm": "demo"}, "host: demo is not an EC2 instance"),
+    (
+        "scale",
+        {"host": "cloud", "instance_type": "m5.large", "confirm": "cloud"},
+        "(allowed: t3.medium, t3.large, t3.xlarge)",
+    ),
+    ("scale", {"host": "cloud", "instance_type": "t3.medium", "confirm": "cloud"}, "already has this type"),
+    ("scale", {"host": "cloud", "instance_type": "t3.large"}, "confirm: a scale stops instance and service"),
+    ("scale", {"host": "cloud", "instance_type": "t3.large; reboot", "confirm": "cloud"}, "instance_type"),
+    ("os-update", {"host": "demo", "reboot": "always"}, "reboot"),
+    ("os-update", {"host": "demo", "shell": "rm -rf /"}, "shell"),
+]
+
+
+@pytest.mark.parametrize(("workflow", "request_", "message"), REFUSALS)
+def test_a_refusal_names_its_field_and_a_known_host_is_audited(
+    workflow: str, request_: dict[str, Any], message: str
+) -> None:
     text, audit = _refusal(workflow, request_)
     assert message in text
-    (entry,) = audit.entries
-    assert (entry.status, entry.host, entry.source, entry.action) == ("refused", request_["host"], "maintenance", workflow)
+    (entry,) = audit.recorded
+    assert (entry.status, entry.host, entry.source) == ("refused", request_["host"], "maintenance")
+    assert entry.action == workflow
 
 
 def test_an_unknown_host_is_refused_and_nothing_is_audited() -> None:
@@ -87,7 +120,7 @@ def test_an_unknown_host_is_refused_and_nothing_is_audited() -> None:
                                      started_at="2026-12-01T04:00:00Z")  # fmt: skip
     with pytest.raises(Exception, match="ghost"):
         plan_maintenance(event, _targets(), audit=audit, now=NOW)
-    assert audit.entries == []
+    assert audit.recorded == []
 
 
 def test_a_plan_opens_its_audit_entry_and_lists_its_commands() -> None:
@@ -97,8 +130,10 @@ def test_a_plan_opens_its_audit_entry_and_lists_its_commands() -> None:
     assert plan.backup.trigger == "pre-maintenance" and plan.backup.host == "demo"
     assert plan.headline == "DB_POOL_SIZE=20 on demo, started by hand (more users)"
     assert plan.commands[0].startswith("pg_dump -Fc frostguard | S3 backups/demo/")
-    assert "set DB_POOL_SIZE=20 in /opt/freshtrack-pro/.env.production (atomically; the old value kept)" in plan.commands
-    (entry,) = audit.entries
+    assert "set DB_POOL_SIZE=20 in /opt/freshtrack-pro/.env.production (atomically; the old value kept)" in (
+        plan.commands
+    )
+    (entry,) = audit.recorded
     assert (entry.status, entry.detail) == ("started", plan.headline)
 
 
@@ -117,6 +152,7 @@ def test_os_update_plans_the_reboot_per_transport_and_the_time_limits() -> None:
 def test_scale_resolves_the_ssm_targets_instance() -> None:
     plan, _ = _plan("scale", {"host": "cloud", "instance_type": "t3.xlarge", "confirm": "cloud"})
     assert (plan.instance_id, plan.instance_type) == ("i-0123456789abcdef0", "t3.xlarge")
+    assert plan.previous_instance_type == "t3.medium"
     assert "ec2:ModifyInstanceAttribute i-0123456789abcdef0 InstanceType=t3.xlarge" in plan.commands
 
 
@@ -144,7 +180,7 @@ def test_the_pool_command_and_what_it_prints() -> None:
     assert (result.previous, result.size, result.after) == (10, 20, {"backend": "running"})
     assert read_pool(target, _result("previous=\n")).previous is None
     assert read_pool(target, _result("previous=15\n")).size == 15  # a read leaves it as it is
-    with pytest.raises(MaintenanceRefused, match="no /opt/freshtrack-pro/.env.production"):
+    with pytest.raises(MaintenanceRefused, match=r"no /opt/freshtrack-pro/\.env\.production"):
         read_pool(target, _result("", 66))
     with pytest.raises(MaintenanceFailed, match="at `docker compose up"):
         read_pool(target, _result("previous=10\nsize=20\nran=docker compose up -d backend\n", 1, "boom"))
@@ -158,7 +194,7 @@ def test_the_rotation_command_and_what_it_prints() -> None:
     result = read_rotation(target, RotationEvent(host="demo", rotation="rotate"), _result(out))
     assert result.rotated == ["postgres_password", "jwt_secret"] and result.env_updated == ["JWT_SECRET"]
     with pytest.raises(RotationPending, match="not finished"):
-        read_rotation(target, RotationEvent(host="demo", rotation="rotate"), _result("", 67, "rotation was not finished"))
+        read_rotation(target, RotationEvent(host="demo", rotation="rotate"), _result("", 67, "was not finished"))
     with pytest.raises(MaintenanceRefused):
         read_rotation(target, RotationEvent(host="demo", rotation="rotate"), _result("", 66, "no secrets"))
     with pytest.raises(MaintenanceFailed, match="revert failed"):

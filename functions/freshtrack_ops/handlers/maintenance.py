@@ -23,7 +23,10 @@ HOST_NOT_BACK_METRIC = "MaintenanceHostNotBack"
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=ValidateMaintenanceEvent)
 def validate(event: ValidateMaintenanceEvent, context: LambdaContext) -> dict[str, Any]:
-    plan = plan_maintenance(event, runtime.targets(), audit=runtime.audit_log(), now=datetime.now(UTC))
+    instances = runtime.instances() if event.workflow == "scale" else None
+    plan = plan_maintenance(
+        event, runtime.targets(), audit=runtime.audit_log(), now=datetime.now(UTC), instances=instances
+    )
     logger.info(
         "maintenance planned",
         extra={"host": plan.host, "workflow": plan.workflow, "audit_id": plan.audit_id, "dry_run": plan.dry_run},

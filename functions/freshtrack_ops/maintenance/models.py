@@ -108,6 +108,8 @@ class MaintenancePlan(Strict):
     # scale
     instance_id: Annotated[str, StringConstraints(pattern=r"^i-[0-9a-f]{8,17}$")] | None = None
     instance_type: InstanceType | None = None
+    #: the type before: what a failed scale goes back to
+    previous_instance_type: InstanceType | None = None
 
 
 MaintenanceOutcome = Literal["succeeded", "failed", "reverted", "revert-failed", "dry-run", "gave-way", "host-lost"]

@@ -9,8 +9,8 @@ import math
 from datetime import datetime
 
 from freshtrack_ops.backup.plan import plan_backup
-from freshtrack_ops.config import SsmTarget, Target, TargetSet
-from freshtrack_ops.errors import InvalidInput
+from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.errors import ConfigError, InvalidInput
 from freshtrack_ops.maintenance import commands
 from freshtrack_ops.maintenance.models import (
     REQUEST_MODELS,
@@ -22,7 +22,9 @@ from freshtrack_ops.maintenance.models import (
     ScaleRequest,
     ValidateMaintenanceEvent,
 )
+from freshtrack_ops.maintenance.scale import check_scale, instance_id_of
 from freshtrack_ops.models import ValidateBackupEvent
+from freshtrack_ops.ports import InstanceControl
 from freshtrack_ops.remediation.guard import AuditEntry, AuditLog, AuditStatus
 from freshtrack_ops.requests import parse_model
 from freshtrack_ops.update.plan import VERIFY_INTERVAL_S
@@ -41,24 +43,16 @@ def maintenance_id(workflow: str, execution_id: str) -> str:
     return f"{workflow}-" + hashlib.sha256(execution_id.encode()).hexdigest()[:32]
 
 
-def ec2_instance_id(target: Target) -> str | None:
-    """The target's EC2 instance: ``maintenance.ec2_instance_id``, else an SSM target's own ``i-…`` instance (a
-    managed instance ``mi-…`` is no EC2 instance and cannot be resized)."""
-    if target.maintenance.ec2_instance_id is not None:
-        return target.maintenance.ec2_instance_id
-    if isinstance(target, SsmTarget) and target.instance_id.startswith("i-"):
-        return target.instance_id
-    return None
-
-
-def _confirm_problem(confirm: str | None, target: Target, why: str) -> list[str]:
-    if confirm == target.id:
+def _confirm_problem(request: RotateSecretsRequest, target: Target, why: str) -> list[str]:
+    """The typed confirmation; a dry run changes nothing and needs none (a confirmation given must be right)."""
+    confirm = request.confirm
+    if confirm == target.id or (confirm is None and request.dry_run):
         return []
     shown = "missing" if confirm is None else repr(confirm)
     return [f"confirm: {why}: type the target id {target.id!r} (got {shown})"]
 
 
-def _problems(request: MaintenanceRequest, target: Target) -> list[str]:
+def _problems(request: MaintenanceRequest, target: Target, instances: InstanceControl | None) -> list[str]:
     """Everything wrong with the request for this target, one clause per field."""
     settings = target.maintenance
     if isinstance(request, DbPoolRequest):
@@ -69,31 +63,21 @@ def _problems(request: MaintenanceRequest, target: Target) -> list[str]:
             ]
         return []
     if isinstance(request, RotateSecretsRequest):
-        return _confirm_problem(request.confirm, target, "rotating the secrets restarts every service")
+        return _confirm_problem(request, target, "rotating the secrets restarts every service")
     if isinstance(request, ScaleRequest):
-        return _scale_problems(request, target)
+        return _scale_problems(request, target, instances)
     return []
 
 
-def _scale_problems(request: ScaleRequest, target: Target) -> list[str]:
-    problems: list[str] = []
-    allowed = target.maintenance.allowed_instance_types
-    if ec2_instance_id(target) is None:
-        problems.append(
-            f"host: {target.id!r} is not an EC2 instance: scaling needs maintenance.ec2_instance_id, or an SSM "
-            f"target on an EC2 instance (i-...) (got transport {target.transport!r})"
-        )
-    if not allowed:
-        problems.append(
-            f"instance_type: scaling is off for {target.id!r} (maintenance.allowed_instance_types is empty) "
-            f"(got {request.instance_type!r})"
-        )
-    elif request.instance_type not in allowed:
-        problems.append(
-            f"instance_type: not one of {target.id!r}'s allowed_instance_types ({', '.join(allowed)}) "
-            f"(got {request.instance_type!r})"
-        )
-    return problems + _confirm_problem(request.confirm, target, "scaling stops and starts the instance")
+def _scale_problems(request: ScaleRequest, target: Target, instances: InstanceControl | None) -> list[str]:
+    """The instance as EC2 describes it now (type, state) against the request (scale.check_scale)."""
+    if instances is None:
+        raise ConfigError("scale: the validator has no EC2 access (runtime.instances)")
+    try:
+        check_scale(request, target, instances.describe(instance_id_of(target)))
+    except InvalidInput as exc:
+        return [str(exc)]
+    return []
 
 
 def _known_host(raw: dict[str, object], targets: TargetSet) -> str | None:
@@ -124,21 +108,33 @@ def _headline(workflow: str, request: MaintenanceRequest) -> str:
     return text + (f" ({request.reason})" if request.reason else "")
 
 
-def _valid(event: ValidateMaintenanceEvent, targets: TargetSet) -> tuple[MaintenanceRequest, Target]:
+def _valid(
+    event: ValidateMaintenanceEvent, targets: TargetSet, instances: InstanceControl | None
+) -> tuple[MaintenanceRequest, Target, str | None]:
+    """The request and its target, and the instance's type before a scale."""
     request = parse_model(REQUEST_MODELS[event.workflow], event.request)
     target = targets.get(request.host)
-    problems = _problems(request, target)
+    problems = _problems(request, target, instances)
     if problems:
         raise InvalidInput("; ".join(problems))
-    return request, target
+    before = None
+    if isinstance(request, ScaleRequest) and instances is not None:
+        before = instances.describe(instance_id_of(target)).instance_type
+    return request, target, before
 
 
 def plan_maintenance(
-    event: ValidateMaintenanceEvent, targets: TargetSet, *, audit: AuditLog, now: datetime
+    event: ValidateMaintenanceEvent,
+    targets: TargetSet,
+    *,
+    audit: AuditLog,
+    now: datetime,
+    instances: InstanceControl | None = None,
 ) -> MaintenancePlan:
-    """The plan, with its audit entry opened; or InvalidInput / ConfigError naming the field."""
+    """The plan, with its audit entry opened; or InvalidInput / ConfigError naming the field. ``instances``: EC2,
+    for a scale (the instance's type and state are checked before anything runs)."""
     try:
-        request, target = _valid(event, targets)
+        request, target, before_type = _valid(event, targets, instances)
     except InvalidInput as exc:
         host = _known_host(event.request, targets)
         if host is not None:
@@ -172,14 +168,14 @@ def plan_maintenance(
         probe_poll_s=PROBE_POLL_S,
         probe_tries=max(1, math.ceil(settings.reboot_wait_s / PROBE_POLL_S)),
         headline=headline,
-        **_specific(request, target, ident),
+        **_specific(request, target, ident, before_type),
     )
     plan = plan.model_copy(update={"commands": commands.planned(plan, target)})
     _audit(audit, event, target.id, now=now, status="started", detail=headline)
     return plan
 
 
-def _specific(request: MaintenanceRequest, target: Target, ident: str) -> dict[str, object]:
+def _specific(request: MaintenanceRequest, target: Target, ident: str, before_type: str | None) -> dict[str, object]:
     """The plan fields of the request's own workflow."""
     if isinstance(request, OsUpdateRequest):
         return {"reboot": request.reboot, "run_id": ident.rsplit("-", 1)[-1]}
@@ -188,5 +184,9 @@ def _specific(request: MaintenanceRequest, target: Target, ident: str) -> dict[s
     if isinstance(request, RotateSecretsRequest):
         return {"capture_config": target.dr is not None}
     if isinstance(request, ScaleRequest):
-        return {"instance_id": ec2_instance_id(target), "instance_type": request.instance_type}
+        return {
+            "instance_id": instance_id_of(target),
+            "instance_type": request.instance_type,
+            "previous_instance_type": before_type,
+        }
     return {}
