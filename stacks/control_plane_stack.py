@@ -162,6 +162,22 @@ SCHEDULED_RUNS: tuple[ScheduledRun, ...] = (
         lambda t: t.dr.capture_schedule if t.dr is not None else None,
         lambda t: {"host": t.id},
     ),
+    # input: an OsUpdateRequest (the manual's monthly system updates: backup, apt upgrade, reboot if required,
+    # verify), only for targets with a maintenance.os_update_schedule (a maintenance window)
+    ScheduledRun(
+        "os-update",
+        "OsUpdateSchedules",
+        lambda t: t.maintenance.os_update_schedule,
+        lambda t: {"host": t.id, "trigger": "schedule", "reason": "monthly maintenance window"},
+    ),
+    # input: a RotateSecretsRequest (the manual's quarterly rotation; the schedule is the configured consent, so it
+    # carries the typed confirmation), only for targets with a maintenance.secret_rotation_schedule
+    ScheduledRun(
+        "rotate-secrets",
+        "SecretRotationSchedules",
+        lambda t: t.maintenance.secret_rotation_schedule,
+        lambda t: {"host": t.id, "confirm": t.id, "trigger": "schedule", "reason": "quarterly secret rotation"},
+    ),
     # input: a DailyCheckRequest (read-only on the host: the report, its metrics and the summary notification),
     # only for targets with daily_check.enabled
     ScheduledRun(

@@ -20,10 +20,12 @@ from constructs import Construct
 from freshtrack_ops.config import DeploymentConfig
 from stacks.daily_check_alarms import DailyCheckAlarms
 from stacks.dashboards import Dashboards
+from stacks.maintenance_alarms import MaintenanceAlarms
 
 
 class MonitoringStack(NestedStack):
-    """Per target a dashboard, per target with ``daily_check.enabled`` the DailyCheck alarms; and the overview."""
+    """Per target a dashboard and the MaintenanceHostNotBack alarm, per target with ``daily_check.enabled`` the
+    DailyCheck alarms; and the overview."""
 
     def __init__(
         self,
@@ -42,7 +44,7 @@ class MonitoringStack(NestedStack):
         super().__init__(
             scope,
             construct_id,
-            description="FreshTrack Ops: dashboards per target and the daily-check alarms",
+            description="FreshTrack Ops: dashboards per target, the daily-check and maintenance alarms",
             # the bodies are long JSON strings: indenting the template around them only adds bytes
             suppress_template_indentation=True,
         )
@@ -50,6 +52,8 @@ class MonitoringStack(NestedStack):
             DailyCheckAlarms(self, "DailyCheckAlarms", targets=config.targets, topic=topic) if daily_check else None
         )
         alarms = self.daily_check_alarms
+        self.maintenance_alarms = MaintenanceAlarms(self, "MaintenanceAlarms", targets=config.targets, topic=topic)
+        host_not_back = self.maintenance_alarms.host_not_back
         self.dashboards = Dashboards(
             self,
             "Dashboards",
@@ -58,7 +62,11 @@ class MonitoringStack(NestedStack):
             bucket_name=bucket_name,
             state_machines=state_machines,
             alarms_by_target={
-                t.id: [*(alarms.of(t.id) if alarms else ()), *([rpo_alarms[t.id]] if t.id in rpo_alarms else [])]
+                t.id: [
+                    *(alarms.of(t.id) if alarms else ()),
+                    *([rpo_alarms[t.id]] if t.id in rpo_alarms else []),
+                    host_not_back[t.id],
+                ]
                 for t in config.targets
             },
         )

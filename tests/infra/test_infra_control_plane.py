@@ -13,6 +13,7 @@ from app import build_app
 from freshtrack_ops.config import DeploymentConfig, TargetSet
 from freshtrack_ops.daily.models import DailyCheckRequest
 from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
+from freshtrack_ops.maintenance.models import OsUpdateRequest, RotateSecretsRequest
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from freshtrack_ops.update.models import UpdateRequest
@@ -95,6 +96,9 @@ SERVICES_OF_GRANT: dict[str, set[str]] = {
     "webhook-secrets": {"secretsmanager", "kms"},
     # the stack's chat secret, encrypted with the data key
     "chat-secret": {"secretsmanager", "kms"},
+    # the scale workflow's validator and instance task
+    "ec2-describe": {"ec2"},
+    "ec2-scale": {"ec2"},
 }
 
 
@@ -353,6 +357,9 @@ SCHEDULED: dict[str, tuple[type[BaseModel], dict[str, str]]] = {
     # the daily check (daily_check.schedule, 07:00 UTC by default; read-only): PRECONDITION, needs the daily-check
     # workflow in the catalog (until then test_one_schedule_per_target_in_utc[daily-check] fails)
     "daily-check": (DailyCheckRequest, {"prod": "cron(0 7 * * ? *)", "staging": "cron(0 7 * * ? *)"}),
+    # the monthly OS update and the quarterly rotation (maintenance.*_schedule): prod only
+    "os-update": (OsUpdateRequest, {"prod": "cron(0 3 ? * 1#2 *)"}),
+    "rotate-secrets": (RotateSecretsRequest, {"prod": "cron(0 4 1 1,4,7,10 ? *)"}),
 }
 
 
@@ -405,6 +412,15 @@ def test_one_schedule_per_target_in_utc(synth: Synth, workflow: str) -> None:
             assert payload == {"host": host} | expected_input
         if workflow == "daily-check":
             assert payload == {"host": host, "trigger": "schedule", "reason": "scheduled daily check"}
+        if workflow == "os-update":
+            assert payload == {"host": host, "trigger": "schedule", "reason": "monthly maintenance window"}
+        if workflow == "rotate-secrets":  # the schedule is the configured consent: it types the confirmation
+            assert payload == {
+                "host": host,
+                "confirm": host,
+                "trigger": "schedule",
+                "reason": "quarterly secret rotation",
+            }
         if workflow == "disaster-recovery":
             # a drill with the request's defaults: provision a server, restore the latest verified backup
             assert payload == {"host": host, "mode": "drill"}

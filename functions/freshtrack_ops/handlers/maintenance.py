@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -52,7 +52,12 @@ def record(event: MaintenanceOutcomeEvent, context: LambdaContext) -> dict[str, 
     metrics.add_dimension(name="host", value=plan.host)
     metrics.add_metric(name=f"Maintenance{event.outcome.title().replace('-', '')}", unit=MetricUnit.Count, value=1)
     if event.outcome == "host-lost":
-        metrics.add_metric(name=HOST_NOT_BACK_METRIC, unit=MetricUnit.Count, value=1)
+        # the host dimension only: the alarm (stacks/maintenance_alarms.py) is one per target, whichever workflow
+        with single_metric(
+            name=HOST_NOT_BACK_METRIC, unit=MetricUnit.Count, value=1, namespace=metrics.namespace
+        ) as metric:
+            metric.add_dimension(name="service", value=metrics.service or "freshtrack-ops")
+            metric.add_dimension(name="host", value=plan.host)
     logger.info(
         "maintenance recorded", extra={"audit_id": plan.audit_id, "outcome": event.outcome, "stage": event.stage}
     )
