@@ -220,3 +220,19 @@ class ChatDeliveryFailed(OpsError):
 class ServiceActionFailed(OpsError):
     """A service operation's command failed on the host (docker compose, fail2ban-client): the notification says
     which command and what it printed, and the services' states are whatever the command left."""
+
+
+class AptLockTimeout(OpsError):
+    """Another apt/dpkg run (unattended-upgrades) held the dpkg lock (or the package lists' lock) longer than the
+    target's ``maintenance.dpkg_lock_wait_s``: the OS update stopped before it upgraded anything. Worth trying again
+    later."""
+
+
+class AptTimedOut(OpsError):
+    """apt-get ran past the target's ``maintenance.apt_timeout_s`` and was stopped: packages may be half upgraded
+    (``sudo dpkg --configure -a`` finishes them; docs/runbooks.md)."""
+
+
+class OsUpdateFailed(OpsError):
+    """An OS update's command failed on the host (apt-get, or scheduling the reboot): the notification says which
+    command and what it printed."""

@@ -9,6 +9,7 @@ from freshtrack_ops.steps.base import AnyStep, DataStep
 from freshtrack_ops.steps.daily import DailyCollectStep
 from freshtrack_ops.steps.dr import BootstrapStep, CaptureConfigStep
 from freshtrack_ops.steps.job_poll import JobPollStep
+from freshtrack_ops.steps.maintenance_os import HostProbeStep, OsRebootStep, OsUpgradeStep
 from freshtrack_ops.steps.remediation import RemediationActStep, RemediationCheckStep
 from freshtrack_ops.steps.restore import CountsStep, DatabaseStep, HealthStep, LoadStep, ServicesStep, VerifyStep
 from freshtrack_ops.steps.service import ServiceActStep
@@ -46,6 +47,9 @@ REMEDIATION_ACT = RemediationActStep()
 REMEDIATION_CHECK = RemediationCheckStep()
 DAILY_COLLECT = DailyCollectStep()
 SERVICE_ACT = ServiceActStep()
+OS_UPGRADE = OsUpgradeStep()
+OS_REBOOT = OsRebootStep()
+HOST_PROBE = HostProbeStep()
 
 DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD, DEPLOY)}
 STEPS: dict[str, AnyStep] = {
@@ -74,5 +78,8 @@ STEPS: dict[str, AnyStep] = {
         REMEDIATION_CHECK,
         DAILY_COLLECT,
         SERVICE_ACT,
+        OS_UPGRADE,
+        OS_REBOOT,
+        HOST_PROBE,
     )
 }
