@@ -145,13 +145,19 @@ def parse_probe(stdout: str) -> HostProbe:
     )
 
 
+def apt_says(stderr: str) -> str:
+    """What apt's own error lines say (``E: ...``, the last three), else the output's last lines (redacted)."""
+    errors = [line for line in stderr.splitlines() if line.startswith("E: ")][-3:]
+    return tail("\n".join(errors)) if errors else tail(stderr)
+
+
 def _failure(target: Target, what: str, result: CommandResult) -> OpsError:
     """The named error of a failed os_update.sh run (its exit code), saying where it stopped."""
     values = dict(report_lines(result.stdout))
     at = values.get("failed", what)
     waited = f" after waiting {values['lock_waited_s']} s for the dpkg lock" if "lock_waited_s" in values else ""
     code = result.exit_code
-    cause = f"{target.id}: `{at}` failed (exit {code}){waited}: {tail(result.stderr)}"
+    cause = f"{target.id}: `{at}` failed (exit {code}){waited}: {apt_says(result.stderr)}"
     if code == EXIT_REFUSED:
         return InvalidInput(f"{target.id}: {SCRIPT} refused its parameters: {tail(result.stderr)}")
     if code == EXIT_LOCK_TIMEOUT:

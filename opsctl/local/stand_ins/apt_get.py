@@ -231,6 +231,7 @@ def _upgrade(state_dir: Path, options: dict[str, str], flags: set[str], out: Tex
     if data.get("fail") and chosen:
         first = chosen[0]
         out.write(f"Setting up {first['name']} ({first['candidate']}) ...\n")
+        out.flush()  # dpkg's error follows what it was doing
         err.write(
             f"dpkg: error processing package {first['name']} (--configure):\n"
             " installed post-installation script subprocess returned error exit status 1\n"
