@@ -606,7 +606,7 @@ class LocalHost:
                 state.write(data)
             backend_control.follow(self.state_dir, service_running=False)
             if self._sshd is not None:
-                self._sshd.stop()
+                self._sshd.stop(grace_s=2.0)  # its sessions get SIGTERM first, as at a real shutdown
         self._notify(False)
 
     def power_on(self) -> None:

@@ -4,6 +4,7 @@ module; each test leaves it powered on, without faults."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -147,7 +148,7 @@ def test_a_dpkg_lock_held_longer_than_the_wait_stops_the_update(host: LocalHost)
     began = time.monotonic()
     with pytest.raises(AptLockTimeout, match=r"past 2 s at `apt-get update`.*unattended-upgr"):
         upgrade(host, dpkg_lock_wait_s=2)
-    assert time.monotonic() - began < 15
+    assert time.monotonic() - began < 40  # not the 60 s the lock is held
     assert host.installed_packages()["openssl"] == "3.0.2-0ubuntu1.12"  # nothing upgraded
 
 
@@ -160,40 +161,46 @@ def test_a_failing_upgrade_says_what_dpkg_said(host: LocalHost) -> None:
 
 
 # -- the reboot (SSH) -------------------------------------------------------------------------------------------
-def _probe_until(host: LocalHost, answered: bool, timeout_s: float) -> HostProbe | None:
-    """Probe until the host answers (or, ``answered=False``, until it does not): the answer, or None."""
+def _probe_until(host: LocalHost, wanted: Callable[[HostProbe], bool], timeout_s: float) -> HostProbe:
+    """Probe until an answer is ``wanted`` (a host that does not answer is probed again)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(HostUnreachable):
             answer = probe(host)
-        except HostUnreachable:
-            if not answered:
-                return None
-        else:
-            if answered:
+            if wanted(answer):
                 return answer
         time.sleep(0.05)
-    raise AssertionError(f"the host did not {'answer' if answered else 'go down'} within {timeout_s} s")
+    raise AssertionError(f"no wanted answer within {timeout_s} s")
 
 
 def test_a_reboot_power_cycles_the_host(host: LocalHost) -> None:
     host.crash_service("worker")  # not running before the reboot: its restart policy leaves it stopped
     host.set_reboot_required(["linux-image-generic"])
     before = host.boot_id()
+    down: list[str] = []
+
+    def powered(on: bool) -> None:
+        if not on:  # the moment the host is off: sshd refuses, which the wait loop sees as HostUnreachable
+            try:
+                probe(host)
+            except HostUnreachable as exc:
+                down.append(str(exc))
+            down.append(str(host.services()))
+
+    host.on_power = powered
     target = ssh_target(host)
-    began = time.monotonic()
-    scheduled = over_ssh(host, target, lambda runner: OS_REBOOT.run(HostEvent(host="demo"), target, runner))
-    assert scheduled.boot_id == before
-    _probe_until(host, answered=False, timeout_s=5)  # sshd refuses: HostUnreachable, what the wait loop catches
-    assert host.services()["backend"] == "exited"
-    answer = _probe_until(host, answered=True, timeout_s=10)  # the same pinned host key is accepted again
-    elapsed = time.monotonic() - began
-    assert answer is not None and answer.boot_id != before and answer.boot_id == host.boot_id()
-    assert answer.uptime_s <= 2 and not answer.reboot_required
+    try:
+        scheduled = over_ssh(host, target, lambda runner: OS_REBOOT.run(HostEvent(host="demo"), target, runner))
+        assert scheduled.boot_id == before
+        answer = _probe_until(host, lambda answer: answer.boot_id != before, timeout_s=20)
+    finally:
+        host.on_power = None
+    assert len(down) == 2 and "cannot connect" in down[0] and "'backend': 'exited'" in down[1], down
+    # the same pinned host key is accepted again
+    assert answer.boot_id == host.boot_id() and answer.uptime_s <= 5 and not answer.reboot_required
     assert host.services() == {"backend": "running", "worker": "exited", "postgres": "running", "redis": "running",
                                "caddy": "running"}  # fmt: skip
     assert host.sql("SELECT count(*) FROM sensors")[0][0] > 0  # postgres is back with its data
-    assert elapsed < 8, elapsed
     host.start_service("worker")
 
 

@@ -178,3 +178,30 @@ def test_a_probe_of_a_host_going_down_is_unreachable(error: Exception) -> None:
     """The wait loop catches HostUnreachable: a session that drops or stalls while the host goes down is one too."""
     with pytest.raises(HostUnreachable):
         HOST_PROBE.run(HostEvent(host="demo"), SSH, _Runner(error))
+
+
+def test_a_server_closing_mid_handshake_is_a_named_ssh_error() -> None:
+    """paramiko raises a bare EOFError when sshd goes away before it answers (seen while a host powers off): the
+    adapter names it, so the probe's HostUnreachable mapping (and every Catch) sees an OpsError."""
+    from freshtrack_ops.adapters.ssh import SshRunner
+
+    class Closing:
+        def is_active(self) -> bool:
+            return True
+
+        def open_session(self, timeout: float) -> None:
+            raise EOFError
+
+    runner = SshRunner(
+        host_id="demo",
+        address="127.0.0.1",
+        port=22,
+        user="root",
+        private_key=None,  # type: ignore[arg-type] # never used: the transport is given
+        host_public_key="ssh-ed25519 " + "A" * 68,
+    )
+    runner._transport = Closing()  # type: ignore[assignment]
+    with pytest.raises(HostConnectionLost, match="EOFError"):
+        runner.check()
+    with pytest.raises(HostUnreachable):
+        HOST_PROBE.run(HostEvent(host="demo"), SSH, runner)

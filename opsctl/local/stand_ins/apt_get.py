@@ -65,11 +65,13 @@ def set_packages(state_dir: Path, packages: Sequence[tuple[str, str, str, bool]]
 
 
 def set_fault(state_dir: Path, *, lock_held_s: float | None, fail: bool, hang_s: float | None) -> None:
-    """The dpkg lock held ``lock_held_s`` seconds from now by unattended-upgrades; every upgrade failing; every
-    upgrade taking ``hang_s`` seconds. None/False clears each."""
+    """The dpkg lock (and the package lists' one) held by unattended-upgrades for ``lock_held_s`` seconds from the
+    first apt-get that meets it (how long a command takes to reach apt-get does not change what it sees); every
+    upgrade failing; every upgrade taking ``hang_s`` seconds. None/False clears each."""
+    lock = {"held_s": lock_held_s, "until": None} if lock_held_s else None
 
     def change(data: dict[str, Any]) -> None:
-        data.update(lock={"until": time.time() + lock_held_s} if lock_held_s else None, fail=fail, hang_s=hang_s or 0.0)
+        data.update(lock=lock, fail=fail, hang_s=hang_s or 0.0)
 
     files.update(path(state_dir), default_state, change)
 
@@ -121,9 +123,19 @@ def _parse(args: list[str]) -> tuple[str, dict[str, str], set[str]]:
     return words[0], options, flags
 
 
-def _lock_held(data: dict[str, Any]) -> bool:
-    lock: dict[str, Any] | None = data.get("lock")
-    return lock is not None and time.time() < float(lock["until"])
+def _lock_held(state_dir: Path) -> bool:
+    """Whether unattended-upgrades holds the lock now (its time starts at the first look)."""
+
+    def look(data: dict[str, Any]) -> bool:
+        lock: dict[str, Any] | None = data.get("lock")
+        if lock is None:
+            return False
+        if lock["until"] is None:
+            lock["until"] = time.time() + float(lock["held_s"])
+        return time.time() < float(lock["until"])
+
+    held: bool = files.update(path(state_dir), default_state, look)
+    return held
 
 
 def _held_by(lock_file: str) -> str:
@@ -133,13 +145,13 @@ def _held_by(lock_file: str) -> str:
 
 def _wait_for_frontend_lock(state_dir: Path, timeout_s: int, out: TextIO, err: TextIO) -> bool:
     """apt's debSystem lock loop: True once the lock is free, False after ``timeout_s`` (messages as apt's)."""
-    if not _lock_held(files.read(path(state_dir), default_state)):
+    if not _lock_held(state_dir):
         return True
     if timeout_s <= 0:
         err.write(f"E: {_held_by(FRONTEND_LOCK)}\n")
     else:
         deadline = time.monotonic() + timeout_s
-        while _lock_held(files.read(path(state_dir), default_state)):
+        while _lock_held(state_dir):
             if time.monotonic() >= deadline:
                 break
             out.write(f"Waiting for cache lock: {_held_by(FRONTEND_LOCK)}...\n")
@@ -251,7 +263,7 @@ def main(state_dir: Path, args: list[str], out: TextIO, err: TextIO) -> int:
         err.write(f"E: {exc}\n")
         return FAILED
     if command == "update":
-        if _lock_held(files.read(path(state_dir), default_state)):
+        if _lock_held(state_dir):
             err.write(f"E: {_held_by(LISTS_LOCK)}\nE: Unable to lock directory /var/lib/apt/lists/\n")
             return FAILED
         out.write("Hit:1 http://archive.ubuntu.com/ubuntu jammy InRelease\nReading package lists...\n")
