@@ -140,7 +140,8 @@ class SshRunner:
             channel = transport.open_session(timeout=self._connect_timeout_s)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             # EOFError: paramiko's own when the server closes the connection before it answers (a host going down)
-            raise HostConnectionLost(f"{self._host_id}: cannot open a session: {str(exc) or type(exc).__name__}") from exc
+            why = str(exc) or type(exc).__name__
+            raise HostConnectionLost(f"{self._host_id}: cannot open a session: {why}") from exc
         channel.settimeout(timeout_s)
         return channel
 
