@@ -851,6 +851,8 @@ COMMENTS["os-update"] = (
 FILES = {
     "db-pool": "db_pool.asl.json",
     "rotate-secrets": "rotate_secrets.asl.json",
+    "scale": "scale.asl.json",
+    "os-update": "os_update.asl.json",
 }
 #: an execution's own limit: the backup (a host job may run hours), the change and the verification
 TIMEOUT_S = 8 * 24 * 3600

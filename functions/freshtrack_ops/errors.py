@@ -254,3 +254,19 @@ class InstanceStateTimeout(OpsError):
 class HostNotBack(OpsError):
     """The host did not answer again within maintenance.reboot_wait_s after a reboot or an instance start: the
     workflow keeps the host lock, and the MaintenanceHostNotBack alarm fires."""
+
+
+class AptLockTimeout(OpsError):
+    """Another apt/dpkg run (unattended-upgrades) held the dpkg lock (or the package lists' lock) longer than the
+    target's ``maintenance.dpkg_lock_wait_s``: the OS update stopped before it upgraded anything. Worth trying again
+    later."""
+
+
+class AptTimedOut(OpsError):
+    """apt-get ran past the target's ``maintenance.apt_timeout_s`` and was stopped: packages may be half upgraded
+    (``sudo dpkg --configure -a`` finishes them; docs/runbooks.md)."""
+
+
+class OsUpdateFailed(OpsError):
+    """An OS update's command failed on the host (apt-get, or scheduling the reboot): the notification says which
+    command and what it printed."""

@@ -476,6 +476,26 @@ TASKS: dict[str, LambdaTask] = {
             grants=HOST_ACCESS,
         ),
         LambdaTask(
+            "MaintenanceOsUpgrade",
+            "freshtrack_ops.handlers.maintenance_host.upgrade",
+            "apt-get update and a non-interactive upgrade on the host (the dpkg lock waited for, a time limit); over "
+            "SSM a required reboot through the SSM Agent (exit 194): the command ends after the host is back",
+            timeout_s=900,
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "MaintenanceOsReboot",
+            "freshtrack_ops.handlers.maintenance_host.reboot",
+            "Reboot an SSH host a few seconds after the command returns; its boot id before",
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
+            "MaintenanceProbe",
+            "freshtrack_ops.handlers.maintenance_host.probe",
+            "Ask the host whether it answers: boot id (rebooted since?), uptime, CPUs, memory, disk",
+            grants=HOST_ACCESS,
+        ),
+        LambdaTask(
             "ScaleInstance",
             "freshtrack_ops.handlers.scale.instance",
             "One EC2 action on a target's instance (describe, stop, set the type, start) for the scale workflow, which "
@@ -560,6 +580,18 @@ WORKFLOWS: dict[str, Workflow] = {
             "rotate_secrets.asl.json",
             "Rotate the database password and JWT secret after a verified backup, without leaking them; verify; put "
             "the old values back on failure; refresh the DR copy",
+        ),
+        Workflow(
+            "os-update",
+            "os_update.asl.json",
+            "The monthly OS update after a verified backup: apt upgrade, a reboot only if required, verify; a host "
+            "that does not come back alarms",
+        ),
+        Workflow(
+            "scale",
+            "scale.asl.json",
+            "Resize a target's EC2 instance after a verified backup: stop, new type, start, verify; the old type back "
+            "if the new one cannot start",
         ),
         Workflow(
             "update-fleet",

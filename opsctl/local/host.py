@@ -11,8 +11,10 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -31,7 +33,7 @@ from opsctl.local.postgres import PostgresCluster
 from opsctl.local.seed import DB_NAME as SEED_DB
 from opsctl.local.seed import ROLE_NAME as SEED_ROLE
 from opsctl.local.seed import create_empty_database, seed
-from opsctl.local.stand_ins import apt_check, df, fail2ban, ufw
+from opsctl.local.stand_ins import apt_check, apt_get, df, fail2ban, power, ufw
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROJECT = "freshtrack-pro"
@@ -78,6 +80,21 @@ class LocalHost:
         self.realistic_logs = realistic_logs
         #: ``/var/run/reboot-required`` of this host (the daily check reads it through FTOPS_REBOOT_REQUIRED_FILE)
         self.reboot_required_file = self.root / "var" / "run" / "reboot-required"
+        #: ``/proc/sys/kernel/random/boot_id`` of this host, a new one at every power-on (host scripts read it
+        #: through FTOPS_BOOT_ID_FILE; its mtime is the boot time)
+        self.boot_id_file = self.root / "proc" / "sys" / "kernel" / "random" / "boot_id"
+        #: how long a reboot keeps the host down (power off to power on)
+        self.reboot_delay_s = 2.0
+        #: told True/False when the host powers on/off (the plane takes the host's SSM agents online/offline)
+        self.on_power: Callable[[bool], None] | None = None
+        self._powered = True
+        self._never_returns = False
+        self._was_running: list[str] = []
+        self._power_lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._power_threads: list[threading.Thread] = []
+        #: what went wrong in a power thread (a reboot the watcher or ``reboot`` ran in the background)
+        self.power_errors: list[str] = []
         self.state_dir = self.root / "state"
         self.bin_dir = self.root / "bin"
         self.docker_bin = self.bin_dir / "docker"
@@ -137,8 +154,19 @@ class LocalHost:
         )
         self.docker_bin.chmod(0o755)
         # the host's own commands the daily check and the service workflow run (stand_ins: they cannot run here)
-        for tool in ("fail2ban-client", "ufw", "apt-check"):
+        for tool in ("fail2ban-client", "ufw", "apt-check", "apt-get", *power.TOOLS):
             stand_ins.write_wrapper(self.bin_dir, tool, self.state_dir)
+        if os.geteuid() != 0:
+            # the host scripts run apt-get and the reboot as root through `sudo -n`; this host's "root" is the user
+            # running it, so its sudo runs the command as it is (on its PATH only, like every stand-in)
+            sudo = self.bin_dir / "sudo"
+            sudo.write_text(
+                "#!/usr/bin/env bash\n# sudo of the opsctl local host: runs the command as this user\n"
+                'while [[ "${1:-}" == -* ]]; do shift; done\nexec "$@"\n',
+                encoding="utf-8",
+            )
+            sudo.chmod(0o755)
+        self._write_boot_id()
         df.write_df_wrapper(self.bin_dir, self.state_dir, shutil.which("df", path=DEFAULT_PATH) or "/bin/df")
         self.reboot_required_file.parent.mkdir(parents=True, exist_ok=True)
         if self.realistic_logs and not self.blank:
@@ -161,6 +189,7 @@ class LocalHost:
             )
             self._sshd.setup()
             self._sshd.start()
+        self._start_power_thread(self._watch_reboot_requests, "reboot-watcher")
 
     def _write_running_shim_state(self) -> None:
         """A deployed server: every service running on generation-1 images, the app's built from the release
@@ -214,6 +243,10 @@ class LocalHost:
     def stop(self) -> None:
         """Stop sshd (and its sessions), the health server, the backend process (monitoring mode) and PostgreSQL;
         safe to call repeatedly."""
+        self._stopping.set()
+        for thread in self._power_threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=30)
         server, self._sshd = self._sshd, None
         if server is not None:
             with contextlib.suppress(Exception):
@@ -295,7 +328,8 @@ class LocalHost:
         HEALTH_URL set, and the two seams of the daily check's host script (daily_check.sh), which only this
         environment sets, never a control-plane parameter: FTOPS_REBOOT_REQUIRED_FILE (this host's
         /var/run/reboot-required) and FTOPS_APT_CHECK (the apt-check stand-in: the real
-        /usr/lib/update-notifier/apt-check may exist on the machine running the tests)."""
+        /usr/lib/update-notifier/apt-check may exist on the machine running the tests) and os_update.sh's
+        FTOPS_BOOT_ID_FILE (this host's boot id, which its reboots change)."""
         path = base_path if base_path is not None else os.environ.get("PATH", DEFAULT_PATH)
         return {
             "PATH": f"{self.bin_dir}:{path}",
@@ -303,6 +337,7 @@ class LocalHost:
             "HEALTH_URL": self.health_url,
             "FTOPS_REBOOT_REQUIRED_FILE": str(self.reboot_required_file),
             "FTOPS_APT_CHECK": str(self.bin_dir / "apt-check"),
+            "FTOPS_BOOT_ID_FILE": str(self.boot_id_file),
         }
 
     # -- inspection ------------------------------------------------------------------------------
@@ -385,6 +420,24 @@ class LocalHost:
             return
         self.reboot_required_file.write_text("*** System restart required ***\n", encoding="utf-8")
         pkgs.write_text("".join(f"{package}\n" for package in packages), encoding="utf-8")
+
+    def set_os_updates(self, packages: Sequence[tuple[str, str, str, bool]]) -> None:
+        """What ``apt-get upgrade`` finds after ``apt-get update``: (name, installed version, candidate version,
+        needs_reboot) per package ("" installed: a new package, e.g. a new kernel's); the apt-check counts follow
+        (updates: the packages whose candidate is not installed)."""
+        apt_get.set_packages(self.state_dir, packages, self.reboot_required_file)
+
+    def set_apt_fault(
+        self, lock_held_s: float | None = None, fail: bool = False, *, hang_s: float | None = None
+    ) -> None:
+        """From now on: the dpkg lock (and the package lists' lock) held by unattended-upgrades for ``lock_held_s``
+        seconds; every upgrade failing in dpkg (exit 100); every upgrade taking ``hang_s`` seconds. The defaults
+        clear every fault."""
+        apt_get.set_fault(self.state_dir, lock_held_s=lock_held_s, fail=fail, hang_s=hang_s)
+
+    def installed_packages(self) -> dict[str, str]:
+        """name -> installed version of every package ``set_os_updates`` named (what upgrades changed)."""
+        return apt_get.installed(self.state_dir)
 
     def set_pending_updates(self, updates: int = 0, security: int = 0) -> None:
         """What apt-check counts: ``updates`` upgradable packages, ``security`` of them security updates."""
@@ -526,3 +579,117 @@ class LocalHost:
         """Restart sshd on the same port with the same keys."""
         if self._sshd is not None:
             self._sshd.start()
+
+    # -- power -----------------------------------------------------------------------------------
+    def boot_id(self) -> str:
+        """This boot's id (``/proc/sys/kernel/random/boot_id``): a new one after every reboot."""
+        return self.boot_id_file.read_text(encoding="utf-8").strip()
+
+    @property
+    def powered(self) -> bool:
+        return self._powered
+
+    def _write_boot_id(self) -> None:
+        self.boot_id_file.parent.mkdir(parents=True, exist_ok=True)
+        self.boot_id_file.write_text(f"{uuid.uuid4()}\n", encoding="utf-8")
+
+    def _notify(self, powered: bool) -> None:
+        if self.on_power is not None:
+            self.on_power(powered)
+
+    def power_off(self) -> None:
+        """As a shutdown does: the containers stop (the host remembers which ran: their restart policy starts them
+        at the next boot), sshd stops (its sessions end), the SSM agent goes offline (``on_power(False)``)."""
+        with self._power_lock:
+            if not self._powered:
+                return
+            self._powered = False
+            state = ShimState(self.state_dir)
+            with state.locked():
+                data = state.read()
+                self._was_running = [name for name, entry in data["services"].items() if entry["state"] == "running"]
+                for service in sorted(self._was_running, key=lambda name: name == "postgres"):  # postgres last
+                    state.set_service(data, service, "exited", 0)
+                state.write(data)
+            backend_control.follow(self.state_dir, service_running=False)
+            if self._sshd is not None:
+                self._sshd.stop(grace_s=2.0)  # its sessions get SIGTERM first, as at a real shutdown
+        self._notify(False)
+
+    def power_on(self) -> None:
+        """As a boot does: a new boot id, no reboot-required flag, sshd on the same port with the same keys, the
+        containers that ran before running again (the manual: "services auto-start"), the SSM agent online
+        (``on_power(True)``)."""
+        with self._power_lock:
+            if self._powered:
+                return
+            self._write_boot_id()
+            self.set_reboot_required(None)
+            if self._sshd is not None:
+                self._sshd.start()
+            state = ShimState(self.state_dir)
+            with state.locked():
+                data = state.read()
+                for service in sorted(self._was_running, key=lambda name: name != "postgres"):  # postgres first
+                    state.set_service(data, service, "running")
+                state.write(data)
+            backend_control.follow(self.state_dir, service_running="backend" in self._was_running, restarted=True)
+            self._powered = True
+        self._notify(True)
+
+    def reboot(self, delay_s: float | None = None) -> None:
+        """Power off now and on again ``delay_s`` (default ``reboot_delay_s``) later, in a thread; with
+        ``set_reboot_fault(never_returns=True)`` the host stays off."""
+        self.power_off()
+        if self._never_returns:
+            return
+        delay = self.reboot_delay_s if delay_s is None else delay_s
+        self._start_power_thread(lambda: self._power_on_after(delay), "power-on")
+
+    def set_reboot_fault(self, never_returns: bool) -> None:
+        """``never_returns``: a reboot leaves the host off (it "does not come back"); ``power_on`` still works."""
+        self._never_returns = never_returns
+
+    def _power_on_after(self, delay_s: float) -> None:
+        if self._stopping.wait(delay_s) or self._never_returns:
+            return
+        self.power_on()
+
+    def _start_power_thread(self, target: Callable[[], None], name: str) -> None:
+        def run() -> None:
+            try:
+                target()
+            except Exception as exc:  # a thread has no caller: kept for the tests to see
+                self.power_errors.append(f"{name}: {type(exc).__name__}: {exc}")
+
+        thread = threading.Thread(target=run, name=f"{self.name}-{name}", daemon=True)
+        self._power_threads = [t for t in self._power_threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _watch_reboot_requests(self) -> None:
+        """The reboot stand-ins' requests (stand_ins/power.py): reboot once the requesting command has ended (a
+        real reboot would end it; sshd first sends its exit status), or when its timer's delay has passed."""
+        request = power.request_path(self.state_dir)
+        while not self._stopping.wait(0.1):
+            try:
+                data = json.loads(request.read_text(encoding="utf-8"))
+            except (FileNotFoundError, ValueError):
+                continue
+            request.unlink(missing_ok=True)
+            deadline = float(data["at"]) + float(data["delay_s"])
+            while time.time() < deadline and _alive(int(data["pid"])):
+                if self._stopping.wait(0.05):
+                    return
+            # the session's exit status reaches the client before sshd goes (a timer's delay, shortened)
+            if self._stopping.wait(min(0.5, max(0.0, deadline - time.time()))):
+                return
+            self.reboot()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"

@@ -487,6 +487,12 @@ class LocalPlane:
             ec2_scaling.STATE.capacity_fault = instance_type
 
     def _on_power(self, instance_id: str, on: bool) -> None:
+        """A host's instance stopped or started: its local host powers off or on (services, sshd, the SSM agent),
+        then the test's callback hears of it."""
+        for name, instance in self._ec2_instances.items():
+            if instance == instance_id:
+                host = self._hosts[name]
+                host.power_on() if on else host.power_off()
         callback = self._power_callback
         if callback is not None:
             callback(instance_id, on)

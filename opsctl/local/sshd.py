@@ -59,6 +59,16 @@ def _children_tree(root_pid: int) -> list[int]:
     return found
 
 
+def _terminate(pids: list[int], grace_s: float) -> None:
+    """SIGTERM every process of ``pids`` and wait up to ``grace_s`` for them to be gone."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(0.02)
+
+
 class SshServer:
     """``sshd -D -e -f <root>/ssh/sshd_config`` listening on 127.0.0.1:<port>, key auth for ``user``."""
 
@@ -190,13 +200,19 @@ class SshServer:
         except OSError:
             return ""
 
-    def stop(self) -> None:
-        """Stop the listener and every session it forked (sessions outlive a killed listener otherwise)."""
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Stop the listener and every session it forked (sessions outlive a killed listener otherwise).
+
+        ``grace_s``: first SIGTERM the sessions and give them this long to end, as a shutdown does (a shell ends
+        with its EXIT traps run: a session killed outright while root's .bashrc runs ``pyenv rehash`` leaves
+        pyenv's lock file behind, and every later login shell on this machine waits 60 s for it)."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
         if proc.poll() is None:
             sessions = _children_tree(proc.pid)
+            if grace_s > 0 and sessions:
+                _terminate(sessions, grace_s)
             proc.terminate()
             try:
                 proc.wait(timeout=5)

@@ -20,6 +20,14 @@ its agent do:
   ``SSM_<NAME>`` variables, the host's PATH) with the document's ``timeoutSeconds``; the invocation is
   ``InProgress`` meanwhile, then ``Success`` / ``Failed`` (ResponseCode = exit code) or ``TimedOut`` /
   ``ExecutionTimedOut`` (the whole process group is killed);
+* a step that exits 194 asks for the agent's reboot, as amazon-ssm-agent does on Linux (commit 1c217c89:
+  ``appconfig.RebootExitCode``; ``pluginutil.GetStatus`` -> ``SuccessAndReboot``; ``processor.go`` ->
+  ``rebooter.RequestPendingReboot``, ``/sbin/shutdown -r +1``; after the boot ``runpluginutil.go`` runs the step
+  again): the instance's host reboots (``register_instance(reboot=...)``, ``LocalHost.reboot``: its agent goes
+  offline), the invocation stays ``InProgress``, and once the agent is online again the step runs again; its
+  result is the invocation's. Its output is appended to the first run's (the agent's stdout file is opened for
+  appending and kept after a 194, ``iomodule/commandoutput.go``). A host that never comes back leaves the
+  invocation InProgress until the document's execution timeout (then ``TimedOut``);
 * stdout/stderr go to ``StandardOutputContent`` (first 24,000 characters) / ``StandardErrorContent``
   (first 8,000) and, when the command names an output bucket, complete to
   ``<OutputS3KeyPrefix>/<command id>/<instance id>/awsrunShellScript/<step>/stdout|stderr`` with
@@ -36,6 +44,7 @@ Commands to instances that are not registered keep moto's canned behaviour.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 import signal
@@ -61,6 +70,10 @@ STDERR_API_LIMIT = 8_000
 AGENT_VERSION = "3.3.2746.0"
 _BASE_ENV_KEYS = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR")
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: a step's exit code that makes the agent reboot the instance and run the step again (Linux; Windows: 3010)
+REBOOT_EXIT_CODE = 194
+#: more reboots than this in one invocation fail it (the real agent would go on rebooting)
+MAX_REBOOTS = 5
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class LocalInstance:
     env: dict[str, str]
     online: bool = True
     workdir: Path | None = None
+    #: reboots the instance's host (exit 194): powers it off at once (the agent goes offline), on again later
+    reboot: Callable[[], None] | None = None
 
 
 @dataclass
@@ -84,17 +99,24 @@ class _State:
     cancelled: set[tuple[str, str]] = field(default_factory=set)
     #: called with the EventBridge event of every finished invocation (must not block)
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    #: set while the plane stops: invocations waiting for a rebooted host to come back give up
+    release_reboot_waits: threading.Event = field(default_factory=threading.Event)
 
 
 STATE = _State()
 
 
 def register_instance(
-    instance_id: str, env: Mapping[str, str], online: bool = True, workdir: Path | None = None
+    instance_id: str,
+    env: Mapping[str, str],
+    online: bool = True,
+    workdir: Path | None = None,
+    reboot: Callable[[], None] | None = None,
 ) -> None:
-    """Make ``send_command`` to ``instance_id`` run locally with ``env`` (e.g. ``LocalHost.env()``)."""
+    """Make ``send_command`` to ``instance_id`` run locally with ``env`` (e.g. ``LocalHost.env()``); ``reboot``:
+    what the agent's reboot does (``LocalHost.reboot``), without it a step's exit 194 fails the invocation."""
     with STATE.lock:
-        STATE.instances[instance_id] = LocalInstance(instance_id, dict(env), online, workdir)
+        STATE.instances[instance_id] = LocalInstance(instance_id, dict(env), online, workdir, reboot)
 
 
 def add_listener(listener: Callable[[dict[str, Any]], None]) -> None:
@@ -115,8 +137,7 @@ def unregister_instance(instance_id: str) -> None:
 
 def set_online(instance_id: str, online: bool) -> None:
     with STATE.lock:
-        current = STATE.instances[instance_id]
-        STATE.instances[instance_id] = LocalInstance(current.instance_id, current.env, online, current.workdir)
+        STATE.instances[instance_id] = dataclasses.replace(STATE.instances[instance_id], online=online)
 
 
 def wait_idle(timeout_s: float = 30.0) -> bool:
@@ -350,12 +371,17 @@ def _response_cancel_command(self: Any) -> Any:
 
 
 # -- running a command ----------------------------------------------------------------------------------
-def _run(backend: Any, command: Any, instance: LocalInstance, content: dict[str, Any], values: dict[str, str]) -> None:
-    argv, ssm_env = render_for_local(content, values)
-    base = {k: v for k, v in os.environ.items() if k in _BASE_ENV_KEYS}
-    env = {"PATH": _DEFAULT_PATH} | base | instance.env | ssm_env
-    timeout_s = document_timeout(content)
-    workdir = instance.workdir or Path(tempfile.gettempdir())
+@dataclass(frozen=True)
+class _Outcome:
+    """How one run of a step ended: ``exit`` (with its code), ``timeout``, ``cancelled`` or ``error`` (not started)."""
+
+    kind: str
+    code: int = -1
+    out: bytes = b""
+    err: bytes = b""
+
+
+def _run_once(argv: list[str], env: dict[str, str], workdir: Path, timeout_s: float, key: tuple[str, str]) -> _Outcome:
     try:
         process = subprocess.Popen(
             argv,
@@ -367,44 +393,81 @@ def _run(backend: Any, command: Any, instance: LocalInstance, content: dict[str,
             start_new_session=True,  # its own process group: a timeout kills everything it started
         )
     except OSError as exc:
-        _finish(
-            backend, command, instance.instance_id, status="Failed", details="Failed", code=1, err=str(exc).encode()
-        )
-        return
-    key = (command.command_id, instance.instance_id)
+        return _Outcome("error", 1, err=str(exc).encode())
     with STATE.lock:
         STATE.processes[key] = process
     try:
-        out, err = process.communicate(timeout=timeout_s)
+        out, err = process.communicate(timeout=max(timeout_s, 0.001))
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         out, err = process.communicate()
-        _finish(
-            backend,
-            command,
-            instance.instance_id,
-            status="TimedOut",
-            details="ExecutionTimedOut",
-            code=-1,
-            out=out,
-            err=err,
-        )
-        return
+        return _Outcome("timeout", out=out, err=err)
     finally:
         with STATE.lock:
             STATE.processes.pop(key, None)
             was_cancelled = key in STATE.cancelled
             STATE.cancelled.discard(key)
     if was_cancelled:
-        _finish(
-            backend, command, instance.instance_id, status="Cancelled", details="Cancelled", code=-1, out=out, err=err
-        )
-    elif process.returncode == 0:
-        _finish(backend, command, instance.instance_id, status="Success", details="Success", code=0, out=out, err=err)
-    else:
-        code = process.returncode if process.returncode >= 0 else 128 - process.returncode
-        _finish(backend, command, instance.instance_id, status="Failed", details="Failed", code=code, out=out, err=err)
+        return _Outcome("cancelled", out=out, err=err)
+    code = process.returncode if process.returncode >= 0 else 128 - process.returncode
+    return _Outcome("exit", code, out, err)
+
+
+def _reboot_and_wait(instance: LocalInstance, key: tuple[str, str], deadline: float) -> str:
+    """The agent's reboot: the host goes down now, and this waits for its agent to be online again. ``back``, or why
+    not: ``cancelled``, ``timeout`` (the execution timeout passed), ``gone`` (unregistered, or the plane stops)."""
+    if instance.reboot is None:
+        return "unsupported"
+    instance.reboot()
+    while True:
+        with STATE.lock:
+            current = STATE.instances.get(instance.instance_id)
+            if key in STATE.cancelled:
+                STATE.cancelled.discard(key)
+                return "cancelled"
+        if current is None or STATE.release_reboot_waits.is_set():
+            return "gone"
+        if current.online:
+            return "back"
+        if time.monotonic() >= deadline:
+            return "timeout"
+        time.sleep(0.05)
+
+
+def _run(backend: Any, command: Any, instance: LocalInstance, content: dict[str, Any], values: dict[str, str]) -> None:
+    argv, ssm_env = render_for_local(content, values)
+    base = {k: v for k, v in os.environ.items() if k in _BASE_ENV_KEYS}
+    env = {"PATH": _DEFAULT_PATH} | base | instance.env | ssm_env
+    timeout_s = document_timeout(content)
+    deadline = time.monotonic() + timeout_s
+    workdir = instance.workdir or Path(tempfile.gettempdir())
+    key = (command.command_id, instance.instance_id)
+    out, err = b"", b""
+    for _reboots in range(MAX_REBOOTS + 1):
+        outcome = _run_once(argv, env, workdir, deadline - time.monotonic(), key)
+        out, err = out + outcome.out, err + outcome.err
+        if outcome.kind != "exit" or outcome.code != REBOOT_EXIT_CODE:
+            break
+        waited = _reboot_and_wait(instance, key, deadline)
+        if waited != "back":
+            outcome = _Outcome(waited, REBOOT_EXIT_CODE)
+            break
+    _finish_outcome(backend, command, instance.instance_id, outcome, out=out, err=err)
+
+
+def _finish_outcome(backend: Any, command: Any, instance_id: str, outcome: _Outcome, *, out: bytes, err: bytes) -> None:
+    """The invocation's final status for how its last run ended."""
+    status, details, code = {
+        "timeout": ("TimedOut", "ExecutionTimedOut", -1),
+        "cancelled": ("Cancelled", "Cancelled", -1),
+        "gone": ("Failed", "Undeliverable", -1),
+        "unsupported": ("Failed", "Failed", outcome.code),
+        "error": ("Failed", "Failed", outcome.code),
+    }.get(outcome.kind, ("Success", "Success", 0) if outcome.code == 0 else ("Failed", "Failed", outcome.code))
+    if outcome.kind == "unsupported":
+        err += b"local SSM agent: exit 194 asks for a reboot, and this instance was registered without one\n"
+    _finish(backend, command, instance_id, status=status, details=details, code=code, out=out, err=err)
 
 
 def _finish(

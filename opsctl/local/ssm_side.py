@@ -26,6 +26,8 @@ class SsmSide:
         self._client = client
         self._on_event = on_event
         self._instances: list[str] = []
+        #: the agents on each host (a host may be reached as several SSM targets: aliases)
+        self._agents: dict[int, list[str]] = {}
         self._started = False
         self._lock = threading.RLock()
 
@@ -50,11 +52,25 @@ class SsmSide:
         self._started = True
 
     def add_instance(self, instance_id: str, host: LocalHost) -> None:
-        """An agent on ``host`` registered as ``instance_id`` (the documents exist from the first one on)."""
+        """An agent on ``host`` registered as ``instance_id`` (the documents exist from the first one on). It
+        reboots the host for a step that exits 194, and is offline while the host is powered off
+        (``LocalHost.on_power``, the same switch as the plane's ``set_ssm_online``)."""
         with self._lock:
             self._ensure_started()
-            ssm_executor.register_instance(instance_id, host.env(), workdir=host.root)
+            ssm_executor.register_instance(
+                instance_id, host.env(), online=host.powered, workdir=host.root, reboot=host.reboot
+            )
             self._instances.append(instance_id)
+            agents = self._agents.setdefault(id(host), [])
+            agents.append(instance_id)
+            host.on_power = lambda powered: self._power_changed(agents, powered)
+
+    def _power_changed(self, agents: list[str], powered: bool) -> None:
+        with self._lock:
+            registered = [instance_id for instance_id in agents if instance_id in self._instances]
+        for instance_id in registered:
+            with contextlib.suppress(KeyError):  # unregistered meanwhile (the plane stops)
+                ssm_executor.set_online(instance_id, powered)
 
     def remove_instance(self, instance_id: str) -> None:
         """The agent of ``instance_id`` is gone (its instance terminated): no longer listed, commands fail."""
@@ -62,15 +78,24 @@ class SsmSide:
             if instance_id in self._instances:
                 self._instances.remove(instance_id)
                 ssm_executor.unregister_instance(instance_id)
+            for agents in self._agents.values():
+                if instance_id in agents:
+                    agents.remove(instance_id)
 
     def stop(self) -> None:
-        """Let running commands end (60 s at most), then stop listening and forget the instances."""
-        ssm_executor.wait_idle(60)
+        """Let running commands end (60 s at most; one waiting for a host that does not come back after a reboot
+        ends at once), then stop listening and forget the instances."""
+        ssm_executor.STATE.release_reboot_waits.set()
+        try:
+            ssm_executor.wait_idle(60)
+        finally:
+            ssm_executor.STATE.release_reboot_waits.clear()
         ssm_executor.remove_listener(self._on_event)
         with self._lock:
             for instance_id in self._instances:
                 ssm_executor.unregister_instance(instance_id)
             self._instances.clear()
+            self._agents.clear()
             self._started = False
 
     @staticmethod

@@ -125,9 +125,9 @@ class SshRunner:
             if "host key" in str(exc).lower():
                 raise HostKeyMismatch(f"{where}: no host key of pinned type {self._pinned_type}: {exc}") from exc
             raise HostUnreachable(f"{where}: SSH negotiation failed: {exc}") from exc
-        except OSError as exc:
+        except (OSError, EOFError) as exc:  # EOFError: the server went away mid-negotiation (sshd stopping)
             transport.close()
-            raise HostUnreachable(f"{where}: {exc}") from exc
+            raise HostUnreachable(f"{where}: {str(exc) or type(exc).__name__}") from exc
         transport.set_keepalive(self._keepalive_s)
         return transport
 
@@ -138,8 +138,10 @@ class SshRunner:
             transport = self._transport
         try:
             channel = transport.open_session(timeout=self._connect_timeout_s)
-        except (paramiko.SSHException, OSError) as exc:
-            raise HostConnectionLost(f"{self._host_id}: cannot open a session: {exc}") from exc
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            # EOFError: paramiko's own when the server closes the connection before it answers (a host going down)
+            why = str(exc) or type(exc).__name__
+            raise HostConnectionLost(f"{self._host_id}: cannot open a session: {why}") from exc
         channel.settimeout(timeout_s)
         return channel
 

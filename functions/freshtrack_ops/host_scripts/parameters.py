@@ -217,9 +217,9 @@ PARAMETERS: dict[str, HostParameter] = {
             "ACTION",
             r"^(create-scratch|drop-scratch|recreate-live|stop|start|status"
             r"|compose-up|restart-service|disk-cleanup|restart-top-memory|certificate-check"
-            r"|restart|logs|emergency-stop|emergency-restart|force-rebuild|unban)$",
-            "What database.sh / services.sh / service.sh should do, or the remediation action remediate.sh runs and "
-            "remediation_check.sh checks (each script refuses the others' actions)",
+            r"|restart|logs|emergency-stop|emergency-restart|force-rebuild|unban|upgrade|reboot|probe)$",
+            "What database.sh / services.sh / service.sh / os_update.sh should do, or the remediation action "
+            "remediate.sh runs and remediation_check.sh checks (each script refuses the others' actions)",
             max_chars=len("restart-top-memory"),
         ),
         HostParameter("SERVICES", SERVICES_PATTERN, "Space-separated services", "", max_chars=SERVICES_MAX_CHARS),
@@ -432,6 +432,43 @@ PARAMETERS: dict[str, HostParameter] = {
             max_chars=len("rotate"),
         ),
         HostParameter(
+            "DPKG_LOCK_WAIT_S",
+            "^(0|" + decimal_range_pattern(1, 3600).removeprefix("^(").removesuffix(")$") + ")$",
+            "How long an OS update waits for another apt/dpkg run to let go of the dpkg lock (seconds)",
+            "600",
+            max_chars=4,
+        ),
+        HostParameter(
+            "APT_TIMEOUT_S",
+            decimal_range_pattern(1, 10_800),
+            "Every apt-get of an OS update is stopped this many seconds after the update started",
+            "1800",
+            max_chars=5,
+        ),
+        HostParameter(
+            "REBOOT",
+            r"^(none|ssm)$",
+            "ssm: a required reboot is done by the SSM Agent (exit 194, the step runs again after it); none: the "
+            "report says whether one is required",
+            "none",
+            max_chars=4,
+        ),
+        HostParameter(
+            "RUN_ID",
+            r"^([A-Za-z0-9][A-Za-z0-9_-]*)?$",
+            "The OS update this run belongs to (derived from the execution): names the report kept across an SSM "
+            "reboot",
+            "",
+            max_chars=80,
+        ),
+        HostParameter(
+            "STATE_DIR",
+            ABS_PATH_PATTERN,
+            "Where an OS update keeps its report across a reboot (under /var/tmp, which a reboot keeps)",
+            "/var/tmp/freshtrack-ops/os-update",
+            max_chars=255,
+        ),
+        HostParameter(
             "MIGRATIONS_TABLE",
             _IDENT,
             "The table in which the application records its applied migrations",
@@ -445,7 +482,7 @@ PARAMETERS: dict[str, HostParameter] = {
 #: LocalHost.env, for its sshd sessions and its SSM stand-in), to point the script at a stand-in where the real
 #: file or program would be the test machine's own. Unset on a real host (neither an SSM document nor the SSH
 #: command line ever carries them), where the script reads the real path.
-LOCAL_HOST_SEAMS = frozenset({"FTOPS_REBOOT_REQUIRED_FILE", "FTOPS_APT_CHECK"})
+LOCAL_HOST_SEAMS = frozenset({"FTOPS_REBOOT_REQUIRED_FILE", "FTOPS_APT_CHECK", "FTOPS_BOOT_ID_FILE"})
 
 #: the parameters each script reads (the SSM document of a script declares exactly these)
 SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -507,6 +544,7 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "service.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICE", "SERVICES", "TAIL", "SINCE", "IP", "F2B_JAIL"),
     "db_pool.sh": ("APP_DIR", "DOCKER_BIN", "POOL_SIZE", "SERVICES"),
     "rotate_secrets.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_ROLE", "ROTATION", "SERVICES"),
+    "os_update.sh": ("ACTION", "DPKG_LOCK_WAIT_S", "APT_TIMEOUT_S", "REBOOT", "RUN_ID", "STATE_DIR"),
     "daily_check.sh": (
         "APP_DIR",
         "DOCKER_BIN",

@@ -51,6 +51,8 @@ EXECUTION_TIMEOUT_S: dict[str, int] = {
     "app_deploy.sh": 3600,
     # a force rebuild (`build --no-cache`): the service workflow's Act state waits 900 s (service/host.py ACT_TIMEOUT_S)
     "service.sh": 840,
+    # an OS update: apt-get stops at APT_TIMEOUT_S (at most 3 h), after up to DPKG_LOCK_WAIT_S (1 h) for the lock
+    "os_update.sh": 4 * 3600 + 600,
 }
 DEFAULT_TIMEOUT_S = 600
 #: Host scripts whose stdout carries secret values: they run over SSH (or the local transport) only, where the

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from freshtrack_ops.explain import CaughtError, error_fields
-from freshtrack_ops.maintenance.models import MaintenanceOutcomeEvent, MaintenanceRecord
+from freshtrack_ops.maintenance.models import MaintenanceOutcomeEvent, MaintenancePlan, MaintenanceRecord
 from freshtrack_ops.maintenance.plan import LOCK_WAIT_S
 from freshtrack_ops.redact import redact
 
@@ -30,6 +30,12 @@ _STATE = {
     "back if it has to be rebuilt (disaster-recovery workflow). The host lock is kept.",
 }
 
+#: an OS update is not undone (packages are not downgraded automatically): its way back starts the services again
+_OS_UPDATE_REVERTED = (
+    "Packages are not downgraded automatically: the services were started again (docker compose up -d) and "
+    "verified. The upgraded packages stay (below); the pre-maintenance backup is the way back for the data."
+)
+
 
 def _mapping(value: object) -> Mapping[str, object]:
     return value if isinstance(value, Mapping) else {}
@@ -42,7 +48,8 @@ def _backup_lines(reports: Mapping[str, object]) -> list[str]:
     return [f"Pre-maintenance backup: {backup['backup_id']} ({backup.get('dump_key', '')}), verified before the change"]
 
 
-def _change_lines(workflow: str, reports: Mapping[str, object]) -> list[str]:
+def _change_lines(plan: MaintenancePlan, reports: Mapping[str, object]) -> list[str]:
+    workflow = plan.workflow
     change = _mapping(reports.get("change"))
     lines: list[str] = []
     if workflow == "os-update" and change:
@@ -62,7 +69,7 @@ def _change_lines(workflow: str, reports: Mapping[str, object]) -> list[str]:
     elif workflow == "rotate-secrets" and change:
         lines.append(f"Rotated: {', '.join(str(s) for s in _list(change.get('rotated')))} (values never shown)")
     elif workflow == "scale":
-        lines += _scale_lines(reports)
+        lines += _scale_lines(plan, reports)
     return lines
 
 
@@ -70,15 +77,13 @@ def _list(value: object) -> list[object]:
     return value if isinstance(value, list) else []
 
 
-def _scale_lines(reports: Mapping[str, object]) -> list[str]:
-    before, after = _mapping(reports.get("before")), _mapping(reports.get("size"))
-    lines = []
-    if before:
-        now = _mapping(reports.get("started")).get("instance_type", "?")
-        lines.append(f"Instance type: {before.get('instance_type')} -> {now}")
-    if after:
+def _scale_lines(plan: MaintenancePlan, reports: Mapping[str, object]) -> list[str]:
+    """The type before and after and, once the host answered, its size (the probe's nproc, MemTotal, df /)."""
+    lines = [f"Instance type: {plan.previous_instance_type} -> {plan.instance_type}"]
+    size = _mapping(reports.get("probe"))
+    if size:
         lines.append(
-            f"Now: {after.get('cpus')} CPU(s), {after.get('memory_mb')} MB memory, {after.get('disk_gb')} GB disk"
+            f"Now: {size.get('cpus')} CPU(s), {size.get('memory_mb')} MB memory, {size.get('disk_gb')} GB disk"
         )
     return lines
 
@@ -101,13 +106,14 @@ def describe(event: MaintenanceOutcomeEvent) -> MaintenanceRecord:
         lines += ["Another workflow holds the host lock, so nothing was run. Start it again once that is done.",
                   f"Lock: {cause}"]  # fmt: skip
     elif outcome == "succeeded":
-        lines += _backup_lines(reports) + _change_lines(plan.workflow, reports) + _verify_lines(reports)
+        lines += _backup_lines(reports) + _change_lines(plan, reports) + _verify_lines(reports)
     else:
-        lines += [f"Stopped at: {event.stage or 'unknown state'}", f"Error: {name}: {cause[:800]}", _STATE[outcome]]
+        state = _OS_UPDATE_REVERTED if (plan.workflow, outcome) == ("os-update", "reverted") else _STATE[outcome]
+        lines += [f"Stopped at: {event.stage or 'unknown state'}", f"Error: {name}: {cause[:800]}", state]
         if event.revert_error:
             revert_name, revert_cause = error_fields(CaughtError.model_validate(event.revert_error))
             lines.append(f"Revert error: {revert_name}: {revert_cause[:600]}")
-        lines += _backup_lines(reports) + _change_lines(plan.workflow, reports)
+        lines += _backup_lines(reports) + _change_lines(plan, reports)
     lines += ["", f"Audit id: {plan.audit_id}. Execution {event.execution_id}."]
     subject = _SUBJECTS[outcome].format(workflow=plan.workflow, host=plan.host)[:100]
     return MaintenanceRecord(subject=subject, message=redact("\n".join(lines)), error_name=name, error_cause=cause)

@@ -10,6 +10,7 @@ from freshtrack_ops.steps.daily import DailyCollectStep
 from freshtrack_ops.steps.dr import BootstrapStep, CaptureConfigStep
 from freshtrack_ops.steps.job_poll import JobPollStep
 from freshtrack_ops.steps.maintenance import PoolStep, RotationStep
+from freshtrack_ops.steps.maintenance_os import HostProbeStep, OsRebootStep, OsUpgradeStep
 from freshtrack_ops.steps.remediation import RemediationActStep, RemediationCheckStep
 from freshtrack_ops.steps.restore import CountsStep, DatabaseStep, HealthStep, LoadStep, ServicesStep, VerifyStep
 from freshtrack_ops.steps.service import ServiceActStep
@@ -49,6 +50,9 @@ DAILY_COLLECT = DailyCollectStep()
 SERVICE_ACT = ServiceActStep()
 DB_POOL = PoolStep()
 ROTATE_SECRETS = RotationStep()
+OS_UPGRADE = OsUpgradeStep()
+OS_REBOOT = OsRebootStep()
+HOST_PROBE = HostProbeStep()
 
 DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD, DEPLOY)}
 STEPS: dict[str, AnyStep] = {
@@ -79,5 +83,8 @@ STEPS: dict[str, AnyStep] = {
         SERVICE_ACT,
         DB_POOL,
         ROTATE_SECRETS,
+        OS_UPGRADE,
+        OS_REBOOT,
+        HOST_PROBE,
     )
 }

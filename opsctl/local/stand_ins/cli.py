@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from opsctl.local.stand_ins import apt_check, df, fail2ban, ufw
+from opsctl.local.stand_ins import apt_check, apt_get, df, fail2ban, power, ufw
 
 Tool = Callable[[Path, list[str], TextIO, TextIO], int]
 TOOLS: dict[str, Tool] = {
@@ -15,7 +16,9 @@ TOOLS: dict[str, Tool] = {
     "ufw": ufw.main,
     "apt-check": apt_check.main,
     "df": df.main,
+    "apt-get": apt_get.main,
 }
+TOOLS.update({tool: functools.partial(power.main, tool) for tool in power.TOOLS})
 
 
 def main(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
