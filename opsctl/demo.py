@@ -213,6 +213,34 @@ def _demo_ssm(demo: Demo, plane: LocalPlane) -> None:
     )
 
 
+def _demo_maintenance(demo: Demo, plane: LocalPlane) -> None:
+    """The manual's Security Maintenance and Scaling, each after a verified backup and verified after: a pool change,
+    a monthly OS update whose new kernel reboots the host (SSH: the workflow reboots and waits for a new boot id),
+    a secret rotation (no value ever shown), and a resize of demo-ssm's EC2 instance."""
+    host = plane.host("demo")
+    print("\n  Maintenance: each takes the host lock and a verified backup first, verifies after, reverts on failure")
+    demo.run("Raise the database connection pool", "db-pool", {"host": "demo", "size": 20, "reason": "make demo"})
+    host.set_os_updates(
+        [
+            ("linux-image-amd64", "6.1.112-1", "6.1.119-1", True),
+            ("openssl", "3.0.14-1~deb12u2", "3.0.15-1~deb12u1", False),
+        ]
+    )
+    boot = host.boot_id()
+    demo.run("The monthly OS update: apt upgrade, a new kernel, so a reboot", "os-update", {"host": "demo"})
+    print(f"    packages now {host.installed_packages()}; rebooted: {host.boot_id() != boot}")
+    demo.run(
+        "Rotate the database password and JWT secret (generated on the host, never shown)",
+        "rotate-secrets",
+        {"host": "demo", "confirm": "demo", "reason": "make demo"},
+    )
+    demo.run(
+        "Resize demo-ssm's EC2 instance (stop, new type, start, verify)",
+        "scale",
+        {"host": "demo-ssm", "instance_type": "t3.large", "confirm": "demo-ssm", "reason": "make demo"},
+    )
+
+
 def _demo_daily(demo: Demo, plane: LocalPlane) -> Path | None:
     """The morning report: a day of realistic logs (errors, slow requests, failed logins, a 502) on the demo host,
     then the daily check; its HTML report is copied out of the plane's S3 for a browser."""
@@ -299,6 +327,7 @@ def run_demo(readings: int = 20_000) -> int:
         _demo_alert(demo, plane)
 
         _demo_ssm(demo, plane)
+        _demo_maintenance(demo, plane)
         report_path = _demo_daily(demo, plane)
 
         print("\nNotifications published:")

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import NestedStack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -21,6 +20,7 @@ from freshtrack_ops.config import DeploymentConfig
 from stacks.daily_check_alarms import DailyCheckAlarms
 from stacks.dashboards import Dashboards
 from stacks.maintenance_alarms import MaintenanceAlarms
+from stacks.rpo_alarms import RpoAlarms
 
 
 class MonitoringStack(NestedStack):
@@ -35,7 +35,6 @@ class MonitoringStack(NestedStack):
         config: DeploymentConfig,
         bucket_name: str,
         state_machines: Mapping[str, sfn.IStateMachine],
-        rpo_alarms: Mapping[str, cloudwatch.IAlarm],
         topic: sns.ITopic,
         daily_check: bool,
     ) -> None:
@@ -52,6 +51,8 @@ class MonitoringStack(NestedStack):
             DailyCheckAlarms(self, "DailyCheckAlarms", targets=config.targets, topic=topic) if daily_check else None
         )
         alarms = self.daily_check_alarms
+        self.rpo_alarms = RpoAlarms(self, "RpoAlarms", config=config, topic=topic)
+        rpo_alarms = self.rpo_alarms.alarms
         self.maintenance_alarms = MaintenanceAlarms(self, "MaintenanceAlarms", targets=config.targets, topic=topic)
         host_not_back = self.maintenance_alarms.host_not_back
         self.dashboards = Dashboards(

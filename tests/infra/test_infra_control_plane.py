@@ -17,8 +17,9 @@ from freshtrack_ops.maintenance.models import OsUpdateRequest, RotateSecretsRequ
 from freshtrack_ops.models import BackupRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from freshtrack_ops.update.models import UpdateRequest
-from stacks.control_plane_stack import CHAT_TASK, COMMAND_DONE_TASK, JANITOR_TASK, camel
+from stacks.control_plane_stack import CHAT_TASK, COMMAND_DONE_TASK, JANITOR_TASK
 from stacks.dr_grants import ssh_key_secret_arns
+from stacks.names import camel
 from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render, started_workflows
 
 from .conftest import (
@@ -538,11 +539,14 @@ def test_scheduled_tasks_run_in_utc_with_their_catalog_expression(synth: Synth) 
 
 
 def test_one_rpo_alarm_per_target_notifies_the_topic(synth: Synth) -> None:
+    """In the monitoring nested stack (stacks/monitoring_stack.py: the control plane's 500 resources)."""
     alarms = [
         a
-        for a in synth.resources("control", "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("MetricName") == "NewestVerifiedBackupAgeHours"
+        for path in synth.outdir.glob("*ControlPlaneMonitoring*.nested.template.json")
+        for a in json.loads(path.read_text())["Resources"].values()
+        if a["Type"] == "AWS::CloudWatch::Alarm" and a["Properties"].get("MetricName") == "NewestVerifiedBackupAgeHours"
     ]
+    assert alarms
     by_host = {
         next(d["Value"] for d in a["Properties"]["Dimensions"] if d["Name"] == "host"): a["Properties"] for a in alarms
     }

@@ -154,8 +154,8 @@ def test_the_rpo_alarm_shows_on_its_targets_dashboard(synth: Synth, monitoring: 
     for target in synth.config.targets:
         _, body = _bodies(monitoring)[target_dashboard_name(synth.config.name, target.id)]
         (alarms,) = [w for w in body["widgets"] if w["type"] == "alarm"]
-        # RPO alarm (+ the two daily-check alarms once the workflow exists), all passed in as parameters
-        assert len(alarms["properties"]["alarms"]) == 1 + 2 * (DAILY_CHECK_WORKFLOW in WORKFLOWS)
+        # RPO and MaintenanceHostNotBack alarms (+ the two daily-check alarms once the workflow exists)
+        assert len(alarms["properties"]["alarms"]) == 2 + 2 * (DAILY_CHECK_WORKFLOW in WORKFLOWS)
 
 
 def test_overview_shows_a_verdict_per_target(synth: Synth, monitoring: dict[str, Any]) -> None:
@@ -304,7 +304,11 @@ def test_PRECONDITION_daily_check_alarms_notify_the_topic_in_the_deployment(
     synth: Synth, monitoring: dict[str, Any]
 ) -> None:
     assert DAILY_CHECK_WORKFLOW in WORKFLOWS, "PRECONDITION: the daily-check workflow is not in the catalog yet"
-    alarms = [a["Properties"] for a in monitoring["Resources"].values() if a["Type"] == "AWS::CloudWatch::Alarm"]
+    alarms = [
+        a["Properties"]
+        for a in monitoring["Resources"].values()
+        if a["Type"] == "AWS::CloudWatch::Alarm" and a["Properties"]["MetricName"] == "FindingsCritical"
+    ]
     enabled = {t.id for t in synth.config.targets if t.daily_check.enabled}
     hosts = [next(d["Value"] for d in a["Dimensions"] if d["Name"] == "host") for a in alarms]
     assert sorted(hosts) == sorted([*enabled, *enabled])

@@ -13,8 +13,9 @@ from app import build_app
 from freshtrack_ops.config import DeploymentConfig, SsmTarget
 from freshtrack_ops.host_scripts.ssm_document import document_name, document_scripts
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
-from stacks.control_plane_stack import COMMAND_DONE_TASK, FINAL_COMMAND_STATUSES, camel
+from stacks.control_plane_stack import COMMAND_DONE_TASK, FINAL_COMMAND_STATUSES
 from stacks.function_factory import TASK_CALLBACK_ACTIONS
+from stacks.names import camel
 from state_machines import invoked_tasks
 
 from .conftest import (
@@ -42,6 +43,9 @@ WILDCARD_ACTIONS_OF_GRANT = {
     "ec2-replacement": {"ec2:DescribeInstances", "ssm:DescribeInstanceInformation"},
     # the lock janitor finds an aborted drill's server by its tag
     "drill-cleanup": {"ec2:DescribeInstances"},
+    # the scale workflow's validator and instance task: DescribeInstances has no resource-level permissions
+    "ec2-describe": {"ec2:DescribeInstances"},
+    "ec2-scale": {"ec2:DescribeInstances"},
 }
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 

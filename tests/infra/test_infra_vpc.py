@@ -47,6 +47,9 @@ DR_REPLACEMENT_SIDS = {
     "ReadReplacementConsoles",
     "TerminateDrillReplacements",
     "FollowReplacements",
+    # the scale workflow (stacks/function_factory.py scale_statements)
+    "DescribeInstances",
+    "ScaleInstances",
 }
 
 
@@ -61,7 +64,7 @@ def test_without_vpc_config_no_function_is_placed_in_a_vpc(synth: Synth) -> None
     # no network-interface permission either; EC2 only where the DR replacement launches servers
     for task, spec in TASKS.items():
         ec2 = [s for s in role_statements(synth, task) if any(a.startswith("ec2:") for a in actions_of(s))]
-        assert not ec2 or spec.grants & {"ec2-replacement", "drill-cleanup"}, task
+        assert not ec2 or spec.grants & {"ec2-replacement", "drill-cleanup", "ec2-describe", "ec2-scale"}, task
         assert not any("NetworkInterface" in a for s in ec2 for a in actions_of(s)), task
 
 

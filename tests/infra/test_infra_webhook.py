@@ -19,7 +19,7 @@ from aws_cdk.assertions import Template
 from freshtrack_ops.alerts.settings import WebhookSettings
 from freshtrack_ops.config import DeploymentConfig
 from freshtrack_ops.tasks import TASKS
-from stacks.control_plane_stack import camel
+from stacks.names import camel
 from stacks.webhook import ROUTES, SECRET_LENGTH, WebhookApi, WebhookSecrets
 from stacks.webhook_names import SECRET_ENV, SECRET_FIELDS, WebhookSource, webhook_secret_name
 
