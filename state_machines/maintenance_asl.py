@@ -21,25 +21,16 @@ import copy
 import json
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
-MACHINES = Path(__file__).resolve().parent
+from state_machines import ASL_DIR, LAMBDA_SERVICE_RETRY
+
+MACHINES = ASL_DIR
+#: Lambda's own transient errors: the one Retry entry every Lambda task carries (tests/asl checks each copy)
+LAMBDA_RETRY = LAMBDA_SERVICE_RETRY
 State = dict[str, Any]
 States = dict[str, State]
 
-LAMBDA_RETRY = {
-    "ErrorEquals": [
-        "Lambda.ServiceException",
-        "Lambda.AWSLambdaException",
-        "Lambda.SdkClientException",
-        "Lambda.TooManyRequestsException",
-    ],
-    "IntervalSeconds": 2,
-    "MaxAttempts": 3,
-    "BackoffRate": 2,
-    "JitterStrategy": "FULL",
-}
 HOST_RETRY = {
     "ErrorEquals": ["HostUnreachable", "HostConnectionLost"],
     "IntervalSeconds": 10,

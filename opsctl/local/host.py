@@ -96,6 +96,8 @@ class LocalHost:
         #: what went wrong in a power thread (a reboot the watcher or ``reboot`` ran in the background)
         self.power_errors: list[str] = []
         self.state_dir = self.root / "state"
+        #: HOME of the sshd sessions (see ``_start``)
+        self.session_home = self.root / "home"
         self.bin_dir = self.root / "bin"
         self.docker_bin = self.bin_dir / "docker"
         self.app_dir = self.root / "opt" / PROJECT
@@ -118,7 +120,7 @@ class LocalHost:
         return self
 
     def _start(self) -> None:
-        for d in (self.root, self.state_dir, self.state_dir / "logs", self.bin_dir):
+        for d in (self.root, self.state_dir, self.state_dir / "logs", self.bin_dir, self.session_home):
             d.mkdir(parents=True, exist_ok=True)
         self._pg = PostgresCluster()
         self._pg.init()
@@ -184,7 +186,11 @@ class LocalHost:
                 self.root,
                 user=self.ssh_user,
                 pid_file=self.state_dir / "sshd.pid",
-                session_env=self.env(base_path=DEFAULT_PATH),
+                # HOME: the sessions' own (empty) home. bash reads ~/.bashrc when sshd starts it, even for a command;
+                # the machine user's .bashrc may run anything there (root's here runs `pyenv rehash`, and a session
+                # cut off while it runs leaves pyenv's lock behind: every later login on the machine then waits
+                # 60 s for it). A host's scripts never depend on the login user's dotfiles.
+                session_env=self.env(base_path=DEFAULT_PATH) | {"HOME": str(self.session_home)},
                 authorized_public_key=self.authorized_public_key,
             )
             self._sshd.setup()

@@ -119,6 +119,10 @@ class SshRunner:
             raise
         except paramiko.AuthenticationException as exc:
             transport.close()
+            if "saw EOF" in str(exc):
+                # paramiko's "transport shut down or saw EOF": the server closed the connection during the
+                # login (sshd stopping: a host going down), not a refused key
+                raise HostUnreachable(f"{where}: the server closed the connection during the login") from exc
             raise HostAuthFailed(f"{where}: public key of user {self._user!r} refused") from exc
         except paramiko.SSHException as exc:
             transport.close()
