@@ -173,7 +173,14 @@ class SshRunner:
         command = host_scripts.shell_command(script, env)
         channel = self._session(timeout_s)
         try:
-            channel.exec_command(command)
+            try:
+                channel.exec_command(command)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                # EOFError: paramiko's own when the server goes away between the session and the command (a host
+                # going down)
+                raise HostConnectionLost(
+                    f"{self._host_id}: {script}: the command could not start: {str(exc) or type(exc).__name__}"
+                ) from exc
             feeder = None
             if stdin is not None:
                 feeder = StdinFeeder(stdin, channel.sendall, channel.shutdown_write)
@@ -210,8 +217,8 @@ class SshStream:
             return self._channel.recv(size)
         except TimeoutError as exc:
             raise HostCommandTimeout(f"{self._what}: no output for {self._timeout_s:.0f} s") from exc
-        except (paramiko.SSHException, OSError) as exc:
-            raise HostConnectionLost(f"{self._what}: connection lost: {exc}") from exc
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostConnectionLost(f"{self._what}: connection lost: {str(exc) or type(exc).__name__}") from exc
 
     def finish(self) -> CommandResult:
         got_status = self._channel.status_event.wait(self._timeout_s)
