@@ -12,6 +12,9 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
   missing+=(postgresql)
 fi
 command -v git >/dev/null 2>&1 || missing+=(git)
+# backup.compression zstd-stream / lz4-stream: the host compresses the dump stream (host_scripts/lib/archive.sh)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
 # the paths opsctl/local/monitoring runs (Debian's packages install them there)
 [[ -x /usr/bin/prometheus ]] || missing+=(prometheus)
 [[ -x /usr/bin/prometheus-alertmanager ]] || missing+=(prometheus-alertmanager)

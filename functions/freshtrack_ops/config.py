@@ -80,7 +80,7 @@ ServiceName = Annotated[str, StringConstraints(pattern=SERVICE_PATTERN)]
 AbsPath = Annotated[str, StringConstraints(pattern=ABS_PATH_PATTERN), AfterValidator(_no_dotdot)]
 
 
-Compression = Literal["gzip-default", "gzip-1", "lz4", "zstd"]
+Compression = Literal["gzip-default", "gzip-1", "lz4", "zstd", "zstd-stream", "lz4-stream"]
 
 
 class BackupSettings(BaseModel):

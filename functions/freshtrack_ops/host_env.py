@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from freshtrack_ops.config import Compression, Target
-
-_PG_DUMP_COMPRESS: dict[Compression, str] = {"gzip-default": "", "gzip-1": "1", "lz4": "lz4", "zstd": "zstd"}
+from freshtrack_ops.backup import compression
+from freshtrack_ops.config import Target
 
 
 def host_env(target: Target) -> dict[str, str]:
@@ -18,4 +17,4 @@ def host_env(target: Target) -> dict[str, str]:
 
 
 def dump_env(target: Target) -> dict[str, str]:
-    return host_env(target) | {"PG_DUMP_COMPRESS": _PG_DUMP_COMPRESS[target.backup.compression]}
+    return host_env(target) | compression.dump_env(target.backup.compression)

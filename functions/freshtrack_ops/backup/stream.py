@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from freshtrack_ops.backup.compression import METHODS
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import DumpFailed, UploadFailed
 from freshtrack_ops.host_command import tail
@@ -27,7 +28,6 @@ DEFAULT_PART_SIZE = 8 * 1024 * 1024
 READ_SIZE = 1024 * 1024
 QUEUE_PARTS = 2
 IDLE_TIMEOUT_S = 300.0
-PG_DUMP_MAGIC = b"PGDMP"
 ROWCOUNTS_PREFIX = "ROWCOUNTS "
 
 
@@ -97,17 +97,19 @@ def parse_row_counts(stderr: str) -> dict[str, int]:
 
 
 class _MagicCheck:
-    """Wraps a stream to check the first bytes are a pg_dump custom-format header."""
+    """Wraps a stream to check the first bytes are a pg_dump custom-format header (or the frame of the host's
+    codec around one)."""
 
-    def __init__(self, stream: ByteStream) -> None:
+    def __init__(self, stream: ByteStream, magic: bytes) -> None:
         self._stream = stream
+        self._magic = magic
         self._head = b""
 
     def read(self, size: int) -> bytes:
         chunk = self._stream.read(size)
-        if len(self._head) < len(PG_DUMP_MAGIC):
-            self._head += chunk[: len(PG_DUMP_MAGIC) - len(self._head)]
-            if len(self._head) >= len(PG_DUMP_MAGIC) and self._head != PG_DUMP_MAGIC:
+        if len(self._head) < len(self._magic):
+            self._head += chunk[: len(self._magic) - len(self._head)]
+            if len(self._head) >= len(self._magic) and self._head != self._magic:
                 raise DumpFailed(f"output is not a pg_dump custom-format archive (starts {self._head!r})")
         return chunk
 
@@ -132,11 +134,12 @@ def stream_dump(
     )
     try:
         with runner.stream("backup_dump.sh", dump_env(target), timeout_s=IDLE_TIMEOUT_S) as stream:
-            stats = pump(_MagicCheck(stream), upload, part_size)
+            magic = METHODS[target.backup.compression].magic
+            stats = pump(_MagicCheck(stream, magic), upload, part_size)
             result = stream.finish()
         if result.exit_code != 0:
             raise DumpFailed(f"{target.id}: pg_dump exited {result.exit_code}: {tail(result.stderr)}")
-        if stats.size < len(PG_DUMP_MAGIC):
+        if stats.size < len(magic):
             raise DumpFailed(f"{target.id}: pg_dump produced {stats.size} bytes")
         row_counts = parse_row_counts(result.stderr)
         parts = upload.complete()

@@ -1,26 +1,22 @@
 #!/usr/bin/env bash
-# Stream `pg_dump -Fc` of DB_NAME to stdout (no temporary file on the host) and, on stderr, one line
+# Stream `pg_dump -Fc` of DB_NAME to stdout (compressed by pg_dump or by the host: lib/archive.sh) (no temporary file on the host) and, on stderr, one line
 # "ROWCOUNTS <json>" with exact per-table row counts taken in the SAME snapshot as the dump:
 # a psql session exports a repeatable-read snapshot, counts in it, and pg_dump --snapshot reuses it.
 set -euo pipefail
 : "${APP_DIR:?}" "${DOCKER_BIN:?}" "${PG_SERVICE:?}" "${DB_NAME:?}" "${DB_ROLE:?}"
 PG_DUMP_COMPRESS="${PG_DUMP_COMPRESS:-}"
+ARCHIVE_CODEC="${ARCHIVE_CODEC:-}"
 
 # @include lib/count_rows.sh
 # @include lib/snapshot.sh
+# @include lib/dump_archive.sh
 
 cd "$APP_DIR"
 
 snapshot_open
 
-compress_args=()
-if [[ -n "$PG_DUMP_COMPRESS" ]]; then
-  compress_args=("--compress=$PG_DUMP_COMPRESS")
-fi
-
 dump_status=0
-"$DOCKER_BIN" compose exec -T "$PG_SERVICE" pg_dump -U "$DB_ROLE" -Fc "${compress_args[@]}" \
-  --snapshot="$SNAPSHOT" "$DB_NAME" || dump_status=$?
+dump_archive || dump_status=$?
 
 snapshot_close
 

@@ -18,3 +18,11 @@ echo "database_size_bytes=$(psql_value 'select pg_database_size(current_database
 echo "pg_dump_version=$(compose exec -T "$PG_SERVICE" pg_dump --version)"
 echo "app_version=$(git -C "$APP_DIR" describe --tags --always 2>/dev/null || echo unknown)"
 echo "free_disk_mb=$(df -Pm "$APP_DIR" | awk 'NR==2 {print $4}')"
+# the stream codecs this host has (backup.compression zstd-stream / lz4-stream need theirs: lib/archive.sh)
+codecs=()
+for codec in zstd lz4; do
+  if command -v "$codec" >/dev/null 2>&1; then
+    codecs+=("$codec")
+  fi
+done
+echo "host_codecs=$(IFS=,; echo "${codecs[*]}")"

@@ -16,6 +16,7 @@
 set -euo pipefail
 : "${APP_DIR:?}" "${DOCKER_BIN:?}" "${PG_SERVICE:?}" "${DB_NAME:?}" "${DB_ROLE:?}" "${PART_URLS_URL:?}" "${PART_SIZE:?}"
 PG_DUMP_COMPRESS="${PG_DUMP_COMPRESS:-}"
+export ARCHIVE_CODEC="${ARCHIVE_CODEC:-}"
 JOB_ID="${JOB_ID:-}"
 JOB_DIR="${JOB_DIR:-/var/tmp/freshtrack-ops/jobs}"
 #: how long a part waits for fresh URLs in a job (the control plane polls every few minutes at most)
@@ -37,6 +38,7 @@ export ftops_origin
 
 # @include lib/count_rows.sh
 # @include lib/snapshot.sh
+# @include lib/dump_archive.sh
 
 cd "$APP_DIR"
 work="$(mktemp -d)"
@@ -108,9 +110,9 @@ upload_part() {
   local part="$FILE" n url stamp status etag refused=0 bad_char='[^A-Za-z0-9._~%/?=&:-]'
   n=$((10#${part##*.}))
   cat >"$part"
-  if ((n == 1)) && [[ "$(head -c 5 "$part")" != "PGDMP" ]]; then
+  if ((n == 1)) && ! archive_magic_ok "$part"; then
     rm -f "$part"
-    echo "output is not a pg_dump custom-format archive" >&2
+    echo "output is not a pg_dump custom-format archive${ARCHIVE_CODEC:+ in a $ARCHIVE_CODEC frame}" >&2
     return 41
   fi
   while :; do
@@ -155,14 +157,9 @@ upload_part() {
   fi
   printf 'PART %d %s\n' "$n" "$etag"
 }
-export -f list_stamp part_url wait_for_urls put_part url_refused upload_part
+export -f list_stamp part_url wait_for_urls put_part url_refused upload_part archive_magic_ok
 
 snapshot_open
-
-compress_args=()
-if [[ -n "$PG_DUMP_COMPRESS" ]]; then
-  compress_args=("--compress=$PG_DUMP_COMPRESS")
-fi
 
 # sha256 and byte count of the whole stream, computed on the way
 mkfifo "$work/sha.fifo" "$work/len.fifo"
@@ -173,8 +170,7 @@ len_pid=$!
 bg_pids=("$sha_pid" "$len_pid")
 
 set +e
-"$DOCKER_BIN" compose exec -T "$PG_SERVICE" pg_dump -U "$DB_ROLE" -Fc "${compress_args[@]}" \
-  --snapshot="$SNAPSHOT" "$DB_NAME" |
+dump_archive |
   tee "$work/sha.fifo" "$work/len.fifo" |
   SHELL="$(command -v bash)" split -b "$PART_SIZE" -a 5 --numeric-suffixes=1 --filter=upload_part - "$work/part."
 statuses=("${PIPESTATUS[@]}")
@@ -187,7 +183,7 @@ if [[ "${statuses[2]}" -ne 0 ]]; then
   exit 44
 fi
 if [[ "${statuses[0]}" -ne 0 ]]; then
-  echo "pg_dump exited with status ${statuses[0]}" >&2
+  echo "the dump exited with status ${statuses[0]}" >&2
   exit "${statuses[0]}"
 fi
 if [[ "${statuses[1]}" -ne 0 ]]; then

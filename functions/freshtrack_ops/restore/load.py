@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from freshtrack_ops.backup.compression import read_env
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import HostCommandFailed
 from freshtrack_ops.host_command import tail
@@ -21,7 +22,7 @@ def load_backup(backup: BackupRef, database: str, target: Target, runner: HostRu
     manifest = load_manifest(backup, store)
     started = time.monotonic()
     chunks = HashingChunks(store.iter_chunks(backup.dump_key, HashingChunks.CHUNK))
-    env = host_env(target) | {"TARGET_DB": database}
+    env = host_env(target) | {"TARGET_DB": database} | read_env(manifest.compression, manifest.backup_id)
     result = runner.run("restore_stream.sh", env, timeout_s=RESTORE_TIMEOUT_S, stdin=chunks)
     chunks.drain()
     # The object may have changed since it was verified: a mismatch fails the load (and reverts a restore).

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 
+from freshtrack_ops.backup.compression import read_env
 from freshtrack_ops.config import Target
 from freshtrack_ops.errors import BackupCorrupt, HostCommandFailed
 from freshtrack_ops.host_command import HostCommand, tail
 from freshtrack_ops.host_env import host_env
 from freshtrack_ops.models import LoadEvent, LoadResult, Manifest, VerifyResult
 from freshtrack_ops.ports import CommandResult
-from freshtrack_ops.restore.verify import check_digest_of, toc_entries
+from freshtrack_ops.restore.verify import check_digest_of, raise_for_host_tools, toc_entries
 
 #: the execution timeout of the read documents (ssm_document.EXECUTION_TIMEOUT_S)
 READ_TIMEOUT_S = 3600.0
@@ -22,12 +23,14 @@ _BAD_URL = 64
 _DIGEST_LINE = re.compile(r"SHA256 ([0-9a-f]{64}) (0|[1-9][0-9]{0,15})")
 
 
-def verify_command(target: Target, object_url: str) -> HostCommand:
-    return HostCommand("ssm_archive_list.sh", host_env(target) | {"OBJECT_URL": object_url}, READ_TIMEOUT_S)
+def verify_command(target: Target, manifest: Manifest, object_url: str) -> HostCommand:
+    env = host_env(target) | read_env(manifest.compression, manifest.backup_id) | {"OBJECT_URL": object_url}
+    return HostCommand("ssm_archive_list.sh", env, READ_TIMEOUT_S)
 
 
-def load_command(target: Target, database: str, object_url: str) -> HostCommand:
-    env = host_env(target) | {"TARGET_DB": database, "OBJECT_URL": object_url}
+def load_command(target: Target, manifest: Manifest, database: str, object_url: str) -> HostCommand:
+    env = host_env(target) | read_env(manifest.compression, manifest.backup_id)
+    env |= {"TARGET_DB": database, "OBJECT_URL": object_url}
     return HostCommand("ssm_restore_stream.sh", env, READ_TIMEOUT_S)
 
 
@@ -42,6 +45,7 @@ def reported_digest(stdout: str) -> tuple[int, str] | None:
 
 def read_verify(manifest: Manifest, target: Target, result: CommandResult) -> VerifyResult:
     _raise_for_transfer(manifest, target, result, "pg_restore --list")
+    raise_for_host_tools(manifest, target, result.exit_code, result.stderr)
     if result.exit_code != 0:
         raise BackupCorrupt(f"{manifest.backup_id}: pg_restore --list rejected the archive: {tail(result.stderr)}")
     size, sha256 = _digest(manifest, result)

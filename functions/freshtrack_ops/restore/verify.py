@@ -3,8 +3,9 @@ pg_restore can list — in one streamed pass from S3 through the host's ``pg_res
 
 from __future__ import annotations
 
+from freshtrack_ops.backup.compression import read_env
 from freshtrack_ops.config import Target
-from freshtrack_ops.errors import BackupCorrupt
+from freshtrack_ops.errors import BackupCorrupt, HostCommandFailed
 from freshtrack_ops.host_command import tail
 from freshtrack_ops.host_env import host_env
 from freshtrack_ops.models import BackupRef, Manifest, VerifyResult
@@ -12,6 +13,8 @@ from freshtrack_ops.ports import BackupStore, HostRunner
 from freshtrack_ops.restore.stream import HashingChunks
 
 LIST_TIMEOUT_S = 600.0
+#: lib/archive.sh: the archive's codec (zstd, lz4) is not installed on the host - not the archive's fault
+CODEC_MISSING = 47
 
 
 def load_manifest(backup: BackupRef, store: BackupStore) -> Manifest:
@@ -33,15 +36,23 @@ def check_digest_of(size: int, sha256: str, manifest: Manifest) -> None:
 def verify_archive(backup: BackupRef, target: Target, runner: HostRunner, store: BackupStore) -> VerifyResult:
     manifest = load_manifest(backup, store)
     chunks = HashingChunks(store.iter_chunks(backup.dump_key, HashingChunks.CHUNK))
-    result = runner.run("archive_list.sh", host_env(target), timeout_s=LIST_TIMEOUT_S, stdin=chunks)
+    env = host_env(target) | read_env(manifest.compression, manifest.backup_id)
+    result = runner.run("archive_list.sh", env, timeout_s=LIST_TIMEOUT_S, stdin=chunks)
     chunks.drain()  # pg_restore --list stops after the TOC; hash the rest too
     check_digest(chunks, manifest)
+    raise_for_host_tools(manifest, target, result.exit_code, result.stderr)
     if result.exit_code != 0:
         raise BackupCorrupt(f"{manifest.backup_id}: pg_restore --list rejected the archive: {tail(result.stderr)}")
     entries = toc_entries(result.stdout)
     if entries == 0:
         raise BackupCorrupt(f"{manifest.backup_id}: the archive lists no entries")
     return VerifyResult(backup_id=manifest.backup_id, sha256=chunks.sha256, size_bytes=chunks.size, toc_entries=entries)
+
+
+def raise_for_host_tools(manifest: Manifest, target: Target, exit_code: int, stderr: str) -> None:
+    """A host that cannot decompress the archive is the host's problem, not a corrupt backup."""
+    if exit_code == CODEC_MISSING:
+        raise HostCommandFailed(f"{target.id}: cannot read {manifest.backup_id}: {tail(stderr)}")
 
 
 def toc_entries(listing: str) -> int:

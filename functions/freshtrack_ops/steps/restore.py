@@ -62,7 +62,8 @@ class VerifyStep(DataStep[VerifyEvent, DataContext, VerifyResult]):
         return verify_archive(event.backup, target, runner, runtime.store())
 
     def command(self, event: VerifyEvent, target: Target) -> tuple[HostCommand, DataContext]:
-        return ssm_read.verify_command(target, _object_url(event.backup.dump_key)), DataContext()
+        manifest = load_manifest(event.backup, runtime.store())
+        return ssm_read.verify_command(target, manifest, _object_url(event.backup.dump_key)), DataContext()
 
     def interpret(
         self, event: VerifyEvent, target: Target, context: DataContext, result: CommandResult
@@ -95,7 +96,8 @@ class LoadStep(DataStep[LoadEvent, LoadContext, LoadResult]):
         return load_backup(event.backup, event.database, target, runner, runtime.store())
 
     def command(self, event: LoadEvent, target: Target) -> tuple[HostCommand, LoadContext]:
-        command = ssm_read.load_command(target, event.database, _object_url(event.backup.dump_key))
+        manifest = load_manifest(event.backup, runtime.store())
+        command = ssm_read.load_command(target, manifest, event.database, _object_url(event.backup.dump_key))
         return command, LoadContext(started_at=time.time())
 
     def interpret(self, event: LoadEvent, target: Target, context: LoadContext, result: CommandResult) -> LoadResult:
