@@ -31,7 +31,7 @@ from typing import Any
 
 from bench import alerts, backup, dr, report, restore, startup, update
 from bench.probes import MIB
-from freshtrack_ops.config import Compression
+from freshtrack_ops.config import StoredCompression
 from opsctl.local.host import LocalHost
 from opsctl.local.plane import LocalPlane
 from opsctl.local.seed import estimate_readings_for_mb
@@ -41,6 +41,9 @@ PART_SIZE_MB = 8
 RSS_TARGET_MB = 128.0
 RSS_FLAT_SLACK_MB = 16.0  # two parts: "flat" = the big DB's peak is at most this much above the small DB's
 STREAM_VS_RAW_TARGET = 1.05
+#: issue 15: a backup takes at most half the manual's dump-then-upload (`pg_dump -Fc > file`, then the upload) and
+#: stores no more bytes than it
+BACKUP_VS_MANUAL_TARGET = 0.5
 RESTORE_RESERVE_S = 420.0  # the restore part on the big database: backup, test restore, 5 restores, RTO
 TAIL_RESERVE_S = 300.0  # SSH runs, traced runs, product-memory runs, re-seeding, the small database, startup
 
@@ -162,6 +165,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _manual_way_targets(results: dict[str, Any], compressions: list[StoredCompression]) -> list[dict[str, str]]:
+    """Per compression and transport: the backup's data path (the StreamDump state) against the manual's way at
+    its own compression (`gzip-default`: `pg_dump -Fc > file`, then the upload), bytes stored, host CPU seconds."""
+    manual = results["gzip-default"]["manual"]
+    manual_s, manual_mb = manual["total_s"]["median"], manual["size_bytes"]["median"] / MIB
+    targets: list[dict[str, str]] = []
+    for comp in compressions:
+        for label, key in (("SSH", "stream"), ("SSM", "ssm")):
+            run = results[comp][key]
+            ratio = _ratio(run["stream_state_s"]["median"], manual_s)
+            stored_mb = run["size_bytes"]["median"] / MIB
+            host_cpu = run.get("host_cpu_s")
+            cpu = f"{host_cpu['median']:.1f} s" if isinstance(host_cpu, dict) else "n/a"
+            targets.append(
+                {
+                    "target": (
+                        f"backup ≤ {BACKUP_VS_MANUAL_TARGET} x the manual's dump + upload (`gzip-default`) at ≤ its "
+                        f"bytes ({label}, `{comp}`)"
+                    ),
+                    "measured": (
+                        f"{ratio:.3f} x ({run['stream_state_s']['median']:.1f} s vs {manual_s:.1f} s), "
+                        f"{stored_mb:.1f} MB vs {manual_mb:.1f} MB stored, host CPU {cpu}"
+                    ),
+                    "result": _verdict(
+                        ratio is not None and ratio <= BACKUP_VS_MANUAL_TARGET and stored_mb <= manual_mb
+                    ),
+                }
+            )
+    return targets
+
+
 def run_backup(
     args: argparse.Namespace,
     plane: LocalPlane,
@@ -179,7 +213,7 @@ def run_backup(
     small_readings = estimate_readings_for_mb(args.small_mb)
     big_size = backup.db_size_bytes(host)
     support = backup.compression_support(host)
-    compressions: list[Compression] = ["gzip-default", "gzip-1"]
+    compressions: list[StoredCompression] = ["gzip-default", "gzip-1"]
     for method in ("lz4", "zstd"):
         if support["methods"][method]["supported"]:
             compressions.append(method)
@@ -188,6 +222,12 @@ def run_backup(
                 f"`{method}`: not measured, this pg_dump refuses it ({support['pg_dump_version']}; "
                 f"its help says `{support['help']}`): `--compress=METHOD` is PostgreSQL 16+."
             )
+    host_codecs: tuple[StoredCompression, ...] = ("zstd-stream", "lz4-stream")
+    for host_codec in host_codecs:
+        if support["methods"][host_codec]["supported"]:
+            compressions.append(host_codec)
+        else:
+            notes.append(f"`{host_codec}`: not measured, {support['methods'][host_codec]['error']}.")
     pg_version = str(host.sql("SELECT version()")[0][0])
     # warm-up, not measured: page cache, the handlers' imports and clients, per transport (SSM: presigning,
     # the local S3 HTTP endpoint, the executor and the completion Lambda)
@@ -313,6 +353,7 @@ def run_backup(
                 "result": _verdict(ratio is not None and ratio < 1.0),
             }
         )
+    targets.extend(_manual_way_targets(results, compressions))
     targets.append(
         {
             "target": (

@@ -14,6 +14,7 @@ import gc
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 import tracemalloc
@@ -37,19 +38,25 @@ from bench.probes import (
     rss_mb,
     self_cpu_s,
 )
-from freshtrack_ops import runtime
+from freshtrack_ops import host_scripts, runtime
 from freshtrack_ops.adapters import presign
 from freshtrack_ops.adapters.s3_store import S3BackupStore, S3MultipartUpload
 from freshtrack_ops.adapters.ssh import SshRunner, SshStream, load_private_key
+from freshtrack_ops.backup.compression import METHODS
 from freshtrack_ops.backup.stream import IDLE_TIMEOUT_S, parse_row_counts, pump
-from freshtrack_ops.config import BackupSettings, Compression, SsmTarget
+from freshtrack_ops.config import BackupSettings, SsmTarget, StoredCompression
 from freshtrack_ops.host_env import dump_env
 from opsctl.local.host import LocalHost
 from opsctl.local.plane import LocalPlane
 from opsctl.local.seed import seed
 
 #: ``pg_dump --compress`` value of each BackupSettings.compression (as the product's backup_dump.sh uses it).
-COMPRESS_ARG: dict[Compression, str | None] = {"gzip-default": None, "gzip-1": "1", "lz4": "lz4", "zstd": "zstd"}
+COMPRESS_ARG: dict[StoredCompression, str | None] = {
+    name: method.pg_dump_compress or None for name, method in METHODS.items()
+}
+#: the product's host library: the raw and manual runs of a ``*-stream`` compression pipe pg_dump through the very
+#: ``archive_encode`` the backup scripts use
+_ARCHIVE_LIB = (Path(host_scripts.__file__).parent / "lib" / "archive.sh").read_text(encoding="utf-8")
 DB_NAME = "frostguard"
 DB_ROLE = "frostguard"
 #: the target reached over SSH (or the local transport) and the SSM target on the same machine and database
@@ -110,6 +117,11 @@ def compression_support(host: LocalHost) -> dict[str, Any]:
     help_line = next((line.strip() for line in help_text.splitlines() if "--compress" in line), "")
     methods: dict[str, Any] = {}
     for compression, arg in COMPRESS_ARG.items():
+        codec = METHODS[compression].codec
+        if codec:
+            found = shutil.which(codec)
+            methods[compression] = {"supported": found is not None, "error": None if found else f"no {codec} on PATH"}
+            continue
         if arg is None:
             methods[compression] = {"supported": True}
             continue
@@ -128,15 +140,19 @@ def _dump_argv(host: LocalHost, compress: str | None, extra: list[str] | None = 
 
 
 def _dump_process(
-    host: LocalHost, compress: str | None, stdout: Any, extra: list[str] | None = None
+    host: LocalHost, compress: str | None, stdout: Any, extra: list[str] | None = None, codec: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    argv = _dump_argv(host, compress, extra)
+    if codec:  # pg_dump -Z0 | archive_encode (lib/archive.sh), pipefail: either failing fails the run
+        script = f"set -euo pipefail\n{_ARCHIVE_LIB}\n" + '"$@" | archive_encode'
+        argv = ["bash", "-c", script, "dump", *argv]
     return subprocess.run(
-        _dump_argv(host, compress, extra),
+        argv,
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
         cwd=host.app_dir,
-        env={**os.environ, **host.env()},
+        env={**os.environ, **host.env(), "ARCHIVE_CODEC": codec},
         check=False,
     )
 
@@ -149,13 +165,13 @@ class DumpRun:
     size_bytes: int
 
 
-def run_dump(host: LocalHost, compression: Compression, out: Path | None = None) -> DumpRun:
+def run_dump(host: LocalHost, compression: StoredCompression, out: Path | None = None) -> DumpRun:
     """``pg_dump -Fc`` through the shim to ``out`` (or /dev/null), timed and CPU-accounted."""
     pm = postmaster_pid(host)
     cpu0, srv0 = children_cpu_s(), reaped_children_cpu_s(pm) if pm else None
     with (out or Path(os.devnull)).open("wb") as sink:
         started = time.perf_counter()
-        proc = _dump_process(host, COMPRESS_ARG[compression], sink)
+        proc = _dump_process(host, COMPRESS_ARG[compression], sink, codec=METHODS[compression].codec)
         wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"pg_dump failed ({proc.returncode}): {proc.stderr[-500:]}")
@@ -180,7 +196,7 @@ class ManualRun:
     upload_cpu_s: float
 
 
-def run_manual(plane: LocalPlane, compression: Compression, key: str) -> ManualRun:
+def run_manual(plane: LocalPlane, compression: StoredCompression, key: str) -> ManualRun:
     """Dump to a file on the host, then ``upload_file`` it (default TransferConfig) to the same bucket."""
     host = plane.host("demo")
     path = host.root / "manual-backup.dump"
@@ -298,7 +314,7 @@ def _object_sha256(plane: LocalPlane, key: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def stream_python_heap_peak(plane: LocalPlane, compression: Compression) -> dict[str, Any]:
+def stream_python_heap_peak(plane: LocalPlane, compression: StoredCompression) -> dict[str, Any]:
     """One streamed backup under tracemalloc: peak live Python memory before complete(), above the start.
 
     Unlike RSS this ignores memory that was freed but kept by the allocator (moto, in-process, leaves a lot
@@ -333,7 +349,7 @@ def _task_result(history: list[dict[str, Any]], entered: Any, exited: Any) -> di
     return {}
 
 
-def set_compression(plane: LocalPlane, compression: Compression, target: str = SSH_TARGET) -> None:
+def set_compression(plane: LocalPlane, compression: StoredCompression, target: str = SSH_TARGET) -> None:
     """Switch ``target``'s backup compression (each target has its own backup settings)."""
     current = plane.target(target).backup
     plane.update_target(
@@ -341,7 +357,7 @@ def set_compression(plane: LocalPlane, compression: Compression, target: str = S
     )
 
 
-def run_stream(plane: LocalPlane, compression: Compression, target: str = SSH_TARGET) -> StreamRun:
+def run_stream(plane: LocalPlane, compression: StoredCompression, target: str = SSH_TARGET) -> StreamRun:
     """One backup workflow on ``target`` (SSH_TARGET or SSM_TARGET), timed, CPU- and RSS-accounted, verified."""
     set_compression(plane, compression, target)
     host = plane.host(target)  # an SSM alias resolves to the same local machine
@@ -549,7 +565,7 @@ class DiscardUpload:
         return None
 
 
-def product_stream_memory(plane: LocalPlane, compression: Compression, part_size: int) -> dict[str, Any]:
+def product_stream_memory(plane: LocalPlane, compression: StoredCompression, part_size: int) -> dict[str, Any]:
     """The real SSH dump stream (backup_dump.sh through the product's runner) pumped into a DiscardUpload.
 
     Peak RSS: ``VmHWM`` reset before the run, read after it, minus the RSS before it (moto plays no part,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from freshtrack_ops.backup import compression
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import StoredCompression, Target
 
 
 def host_env(target: Target) -> dict[str, str]:
@@ -16,5 +16,7 @@ def host_env(target: Target) -> dict[str, str]:
     }
 
 
-def dump_env(target: Target) -> dict[str, str]:
-    return host_env(target) | compression.dump_env(target.backup.compression)
+def dump_env(target: Target, stored: StoredCompression | None = None) -> dict[str, str]:
+    """The dump scripts' environment; ``stored``: the compression preflight chose (the target's setting, ``auto``
+    as its fallback, when none)."""
+    return host_env(target) | compression.dump_env(stored or compression.resolve(target.backup.compression, []))

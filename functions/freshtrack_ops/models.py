@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from freshtrack_ops.config import HOST_ID_PATTERN, INSTANCE_ID_PATTERN, SERVICE_PATTERN
+from freshtrack_ops.config import HOST_ID_PATTERN, INSTANCE_ID_PATTERN, SERVICE_PATTERN, StoredCompression
 
 Trigger = Literal["schedule", "console", "webhook", "pre-update", "pre-restore", "pre-rollback", "pre-maintenance"]
 BACKUP_ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
@@ -99,6 +99,8 @@ class PreflightReport(Strict):
     #: how long the dump should take: the database size at the measured rate (or the target's assumed one);
     #: the dump task compares it with its own budget to stream inline or run a host job
     estimated_dump_s: float | None = None
+    #: the compression the dump writes: the target's setting, ``auto`` resolved for this host (backup/compression.py)
+    compression: StoredCompression | None = None
 
 
 class DumpEvent(Strict):

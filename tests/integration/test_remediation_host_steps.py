@@ -10,6 +10,7 @@ with a certificate made here, valid for 5 days), on the port set as the target's
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -141,11 +142,14 @@ def test_disk_cleanup_prunes_without_volumes_and_reports_df_before_and_after(pla
     (prune,) = local.shim_state()["prunes"][prunes:]
     assert prune["args"] == ["-af"] and prune["volumes"] is False
     assert not [c for c in local.commands() if "--volumes" in c]
-    used = act["after"]["used_percent"]
-    # the threshold decides: the filesystem is below 100 % used and above 1 %
+    # the threshold decides: the filesystem is below 100 % used and above 1 %. The check reads df again: the
+    # machine's shared disk may have moved by a point since the act (seen in CI: 26 % then 25 %)
     settings(plane, host, disk_threshold_percent=100)
     check = run(plane, "check", host, "disk-cleanup")
-    assert check["ok"] is True and check["facts"]["threshold_percent"] == 100 and f"{used}% used" in check["summary"]
+    assert check["ok"] is True and check["facts"]["threshold_percent"] == 100
+    match = re.search(r"\b(\d+)% used", check["summary"])
+    assert match is not None, check["summary"]
+    assert abs(int(match.group(1)) - act["after"]["used_percent"]) <= 2, (check["summary"], act["after"])
     settings(plane, host, disk_threshold_percent=1)
     assert run(plane, "check", host, "disk-cleanup")["ok"] is False
 

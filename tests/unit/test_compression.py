@@ -13,8 +13,8 @@ import pytest
 
 from freshtrack_ops import host_scripts
 from freshtrack_ops.backup.compression import METHODS, archive_codec, dump_env, read_env
-from freshtrack_ops.backup.preflight import check_compression, read_preflight
-from freshtrack_ops.config import BackupSettings, Compression, LocalTarget
+from freshtrack_ops.backup.preflight import read_preflight
+from freshtrack_ops.config import BackupSettings, Compression, LocalTarget, StoredCompression
 from freshtrack_ops.errors import BackupCorrupt, ConfigError
 from freshtrack_ops.host_scripts.parameters import check_values
 from freshtrack_ops.ports import CommandResult
@@ -40,8 +40,8 @@ def _compress(codec: str, data: bytes) -> bytes:
     return _bash("archive_encode", codec=codec, stdin=data).stdout
 
 
-@pytest.mark.parametrize("compression", get_args(Compression))
-def test_every_compression_has_host_parameters_the_patterns_accept(compression: Compression) -> None:
+@pytest.mark.parametrize("compression", get_args(StoredCompression))
+def test_every_compression_has_host_parameters_the_patterns_accept(compression: StoredCompression) -> None:
     env = dump_env(compression)
     check_values("backup_dump.sh", env)
     check_values("ssm_backup_upload.sh", env)
@@ -123,9 +123,18 @@ def test_preflight_refuses_a_stream_codec_the_host_lacks() -> None:
 
 def test_preflight_refuses_pg_dump_methods_older_pg_dumps_lack() -> None:
     with pytest.raises(ConfigError, match=r"needs pg_dump 16 or newer .*use zstd-stream"):
-        check_compression(_target("zstd"), "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", "")
-    check_compression(_target("zstd"), "pg_dump (PostgreSQL) 16.4", "")
-    check_compression(_target("gzip-default"), "pg_dump (PostgreSQL) 12.1", "")
+        read_preflight(_target("zstd"), _preflight("", pg_dump="pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"))
+    assert read_preflight(_target("zstd"), _preflight("", pg_dump="pg_dump (PostgreSQL) 16.4")).compression == "zstd"
+    assert (
+        read_preflight(_target("gzip-1"), _preflight("", pg_dump="pg_dump (PostgreSQL) 12.1")).compression == "gzip-1"
+    )
+
+
+def test_auto_takes_zstd_where_the_host_has_it_and_gzip_where_not() -> None:
+    assert read_preflight(_target("auto"), _preflight("zstd,lz4")).compression == "zstd-stream"
+    assert read_preflight(_target("auto"), _preflight("lz4")).compression == "gzip-default"
+    assert read_preflight(_target("auto"), _preflight("")).compression == "gzip-default"
+    assert BackupSettings().compression == "auto"
 
 
 def test_every_method_names_a_codec_the_host_library_knows() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import get_args
 
-from freshtrack_ops.config import Compression
+from freshtrack_ops.config import Compression, StoredCompression
 from freshtrack_ops.errors import BackupCorrupt
 
 #: the first bytes of a stored object: pg_dump's custom-format header, or the frame of the host's codec (zstd: RFC
@@ -37,7 +37,7 @@ class CompressionMethod:
         return CODEC_MAGIC[self.codec] if self.codec else PG_DUMP_MAGIC
 
 
-METHODS: dict[Compression, CompressionMethod] = {
+METHODS: dict[StoredCompression, CompressionMethod] = {
     "gzip-default": CompressionMethod(""),
     "gzip-1": CompressionMethod("1"),
     "lz4": CompressionMethod("lz4", min_pg_dump_major=16),
@@ -45,11 +45,23 @@ METHODS: dict[Compression, CompressionMethod] = {
     "zstd-stream": CompressionMethod("0", codec="zstd"),
     "lz4-stream": CompressionMethod("0", codec="lz4"),
 }
-assert set(METHODS) == set(get_args(Compression)), "every Compression needs a method"
+assert set(METHODS) == set(get_args(StoredCompression)), "every StoredCompression needs a method"
 _BY_NAME: dict[str, CompressionMethod] = {str(name): method for name, method in METHODS.items()}
 
 
-def dump_env(compression: Compression) -> dict[str, str]:
+#: what ``auto`` becomes: the host-compressed stream where the host has zstd, pg_dump's own gzip where it has not
+AUTO_PREFERRED: StoredCompression = "zstd-stream"
+AUTO_FALLBACK: StoredCompression = "gzip-default"
+
+
+def resolve(setting: Compression, host_codecs: list[str]) -> StoredCompression:
+    """The compression a dump uses: the setting, or for ``auto`` the best one this host can write."""
+    if setting != "auto":
+        return setting
+    return AUTO_PREFERRED if METHODS[AUTO_PREFERRED].codec in host_codecs else AUTO_FALLBACK
+
+
+def dump_env(compression: StoredCompression) -> dict[str, str]:
     """The host parameters of a dump with this compression."""
     method = METHODS[compression]
     return {"PG_DUMP_COMPRESS": method.pg_dump_compress, "ARCHIVE_CODEC": method.codec}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from freshtrack_ops.backup.compression import METHODS
-from freshtrack_ops.config import Target
+from freshtrack_ops.backup.compression import METHODS, resolve
+from freshtrack_ops.config import StoredCompression, Target
 from freshtrack_ops.errors import ConfigError, DatabaseNotReady, HostCommandFailed, InsufficientDisk
 from freshtrack_ops.host_command import HostCommand, parse_key_values, tail
 from freshtrack_ops.host_env import host_env
@@ -39,7 +39,9 @@ def read_preflight(target: Target, result: CommandResult) -> PreflightReport:
         )
     except (KeyError, ValueError) as exc:
         raise HostCommandFailed(f"{target.id}: preflight output incomplete ({exc}): {tail(result.stdout)}") from exc
-    check_compression(target, report.pg_dump_version, values.get("host_codecs", ""))
+    codecs = [codec for codec in values.get("host_codecs", "").split(",") if codec]
+    report = report.model_copy(update={"compression": resolve(target.backup.compression, codecs)})
+    check_compression(target, report, codecs)
     if report.free_disk_mb < target.backup.min_free_disk_mb:
         raise InsufficientDisk(
             f"{target.id}: {report.free_disk_mb} MB free under {target.app_dir}, "
@@ -48,15 +50,16 @@ def read_preflight(target: Target, result: CommandResult) -> PreflightReport:
     return report
 
 
-def check_compression(target: Target, pg_dump_version: str, host_codecs: str) -> None:
+def check_compression(target: Target, report: PreflightReport, host_codecs: list[str]) -> StoredCompression:
     """Refuse before the dump a compression this host cannot write (pg_dump too old, the codec missing)."""
-    compression = target.backup.compression
+    compression: StoredCompression = report.compression or resolve(target.backup.compression, host_codecs)
+    pg_dump_version = report.pg_dump_version
     method = METHODS[compression]
-    if method.codec and method.codec not in host_codecs.split(","):
+    if method.codec and method.codec not in host_codecs:
         raise ConfigError(
             f"backup.compression: {compression} needs {method.codec} on {target.id} "
             f"(apt-get install {method.codec}, or choose another compression) "
-            f"(got host codecs: {host_codecs or 'none'})"
+            f"(got host codecs: {','.join(host_codecs) or 'none'})"
         )
     major = _major(pg_dump_version)
     if method.min_pg_dump_major and major is not None and major < method.min_pg_dump_major:
@@ -64,6 +67,7 @@ def check_compression(target: Target, pg_dump_version: str, host_codecs: str) ->
             f"backup.compression: {compression} needs pg_dump {method.min_pg_dump_major} or newer on {target.id}; "
             f"use {method.codec or compression}-stream or gzip (got {pg_dump_version})"
         )
+    return compression
 
 
 def _major(version: str) -> int | None:

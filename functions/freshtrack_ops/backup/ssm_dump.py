@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from botocore.exceptions import BotoCoreError, ClientError
 
 from freshtrack_ops.adapters import presign
+from freshtrack_ops.backup.compression import resolve
 from freshtrack_ops.backup.stream import parse_row_counts
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import StoredCompression, Target
 from freshtrack_ops.errors import DumpFailed, OpsError, UploadFailed
 from freshtrack_ops.host_command import HostCommand, tail
 from freshtrack_ops.host_env import dump_env
@@ -43,6 +44,8 @@ class SsmUpload(DataContext):
     started_at: float
     #: how many part URLs the upload was planned for (fresh URLs are minted up to this part)
     parts: int = 0
+    #: the compression the host was told to write (the manifest records it)
+    compression: StoredCompression = "gzip-default"
 
 
 def start_ssm_dump(
@@ -53,6 +56,7 @@ def start_ssm_dump(
     estimated_bytes: int | None,
     expires_s: int,
     part_size: int | None = None,
+    compression: StoredCompression | None = None,
     clock: Callable[[], float] = time.time,
 ) -> tuple[HostCommand, SsmUpload]:
     """``expires_s``: how long the part URLs live (an inline command must end within it; a job gets fresh
@@ -66,10 +70,16 @@ def start_ssm_dump(
         expires_s=expires_s,
         metadata={"backup-id": plan.backup_id, "host": plan.host, "format": "pg_dump-custom"},
     )
-    env = dump_env(target) | {"PART_URLS_URL": list_url, "PART_SIZE": str(parts.part_size)}
+    stored = compression or resolve(target.backup.compression, [])
+    env = dump_env(target, stored) | {"PART_URLS_URL": list_url, "PART_SIZE": str(parts.part_size)}
     command = HostCommand("ssm_backup_upload.sh", env, timeout_s=3600)
     upload = SsmUpload(
-        upload_id=upload_id, list_key=list_key, part_size=parts.part_size, started_at=started, parts=parts.parts
+        upload_id=upload_id,
+        list_key=list_key,
+        part_size=parts.part_size,
+        started_at=started,
+        parts=parts.parts,
+        compression=stored,
     )
     return command, upload
 
@@ -115,7 +125,7 @@ def finish_ssm_dump(
         sha256=sha256,
         parts=parts,
         row_counts=row_counts,
-        compression=target.backup.compression,
+        compression=upload.compression,
         started_at=datetime.fromtimestamp(upload.started_at, UTC),
         finished_at=datetime.fromtimestamp(finished, UTC),
         duration_s=round(finished - upload.started_at, 3),

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from freshtrack_ops.backup.compression import METHODS
-from freshtrack_ops.config import Target
+from freshtrack_ops.backup.compression import METHODS, resolve
+from freshtrack_ops.config import StoredCompression, Target
 from freshtrack_ops.errors import DumpFailed, UploadFailed
 from freshtrack_ops.host_command import tail
 from freshtrack_ops.host_env import dump_env
@@ -124,8 +124,11 @@ def stream_dump(
     store: BackupStore,
     *,
     part_size: int = DEFAULT_PART_SIZE,
+    compression: StoredCompression | None = None,
     clock: Callable[[], float] = time.time,
 ) -> DumpResult:
+    """``compression``: what preflight chose (the target's setting, ``auto`` as its fallback, when None)."""
+    stored = compression or resolve(target.backup.compression, [])
     started = clock()
     upload = store.start_upload(
         plan.dump_key,
@@ -133,8 +136,8 @@ def stream_dump(
         metadata={"backup-id": plan.backup_id, "host": plan.host, "format": "pg_dump-custom"},
     )
     try:
-        with runner.stream("backup_dump.sh", dump_env(target), timeout_s=IDLE_TIMEOUT_S) as stream:
-            magic = METHODS[target.backup.compression].magic
+        with runner.stream("backup_dump.sh", dump_env(target, stored), timeout_s=IDLE_TIMEOUT_S) as stream:
+            magic = METHODS[stored].magic
             stats = pump(_MagicCheck(stream, magic), upload, part_size)
             result = stream.finish()
         if result.exit_code != 0:
@@ -153,7 +156,7 @@ def stream_dump(
         sha256=stats.sha256,
         parts=parts,
         row_counts=row_counts,
-        compression=target.backup.compression,
+        compression=stored,
         started_at=datetime.fromtimestamp(started, UTC),
         finished_at=datetime.fromtimestamp(finished, UTC),
         duration_s=round(finished - started, 3),

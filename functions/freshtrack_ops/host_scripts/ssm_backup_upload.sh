@@ -183,7 +183,7 @@ if [[ "${statuses[2]}" -ne 0 ]]; then
   exit 44
 fi
 if [[ "${statuses[0]}" -ne 0 ]]; then
-  echo "the dump exited with status ${statuses[0]}" >&2
+  echo "pg_dump exited with status ${statuses[0]}" >&2
   exit "${statuses[0]}"
 fi
 if [[ "${statuses[1]}" -ne 0 ]]; then

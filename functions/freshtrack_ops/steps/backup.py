@@ -19,7 +19,7 @@ from freshtrack_ops.backup.ssm_dump import (
     start_ssm_dump,
 )
 from freshtrack_ops.backup.stream import stream_dump
-from freshtrack_ops.config import Target
+from freshtrack_ops.config import StoredCompression, Target
 from freshtrack_ops.host_command import HostCommand
 from freshtrack_ops.jobs import JobStarted, Mode
 from freshtrack_ops.models import DumpEvent, DumpResult, HostEvent, PreflightReport
@@ -73,7 +73,7 @@ class DumpStep(DataStep[DumpEvent, SsmUpload, DumpResult]):
 
     def stream(self, event: DumpEvent, target: RunnerTarget, runner: HostRunner) -> DumpResult:
         part_size = runtime.settings().part_size_mb * 1024 * 1024
-        return stream_dump(event.plan, target, runner, runtime.store(), part_size=part_size)
+        return stream_dump(event.plan, target, runner, runtime.store(), part_size=part_size, compression=_stored(event))
 
     def command(self, event: DumpEvent, target: Target) -> tuple[HostCommand, SsmUpload]:
         estimated = event.preflight.database_size_bytes if event.preflight else None
@@ -84,6 +84,7 @@ class DumpStep(DataStep[DumpEvent, SsmUpload, DumpResult]):
             estimated_bytes=estimated,
             expires_s=runtime.settings().presign_validity_s,
             part_size=runtime.settings().part_size_mb * 1024 * 1024,
+            compression=_stored(event),
         )
 
     def interpret(self, event: DumpEvent, target: Target, context: SsmUpload, result: CommandResult) -> DumpResult:
@@ -129,3 +130,8 @@ def dump_rate(measured_mb_s: float | None, target: Target) -> float:
     costs a few polls (the transfer runs as a job), an optimistic one a transfer cut off at the timeout."""
     assumed = target.backup.assumed_dump_mb_s
     return min(measured_mb_s, assumed) if measured_mb_s else assumed
+
+
+def _stored(event: DumpEvent) -> StoredCompression | None:
+    """The compression preflight chose for this host (None: an older report; the target's setting decides)."""
+    return event.preflight.compression if event.preflight else None
