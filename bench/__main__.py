@@ -608,7 +608,8 @@ def restore_data(
         "quick": args.quick,
         **{k: summary.pop(k) for k in list(summary) if k.endswith("_ratio")},
         **summary,
-        "machine": machine,
+        "machine": machine
+        | {"restore_loadavg_start": raw["loadavg"]["start"], "restore_loadavg_end": raw["loadavg"]["end"]},
         "config": {"mb": args.mb, "restore_repeat_asked": args.restore_repeat},
         "database": {"big": {"size_mb": summary["database_mb"], "seed_s": round(seed_s, 1)}},
         "runtime_s": round(time.monotonic() - _started, 1),
@@ -745,11 +746,13 @@ def main(argv: list[str] | None = None) -> int:
                 if "restore" not in parts:
                     return
                 later = TAIL_RESERVE_S if "backup" in parts else 30.0
+                restore_raw["loadavg"] = {"start": _loadavg()}
                 restore_raw.update(
                     restore.run_all(
                         plane, repeat=args.restore_repeat, deadline=_started + args.budget_s - later, log=log
                     )
                 )
+                restore_raw["loadavg"]["end"] = _loadavg()
 
             if "backup" in parts:
                 backup_data = run_backup(
@@ -798,6 +801,8 @@ def main(argv: list[str] | None = None) -> int:
     if "alerts" in parts:
         print()
         print(run_alerts(args, date=date))
+    if not args.no_docs:
+        report.write_summary_docs(args.docs, args.out.parent)
     return 0
 
 

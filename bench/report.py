@@ -400,14 +400,14 @@ def _div(a: Any, b: Any) -> float | None:
 
 
 def restore_ratios_table(data: dict[str, Any]) -> str:
-    t = data["target"]
     rto = data["rto"]
     low, high = rto["manual_estimate_s"]
+    targets = data.get("targets") or [data["target"]]
     return "\n".join(
         [
             "| ratio / target | measured | result |",
             "|---|---|---|",
-            f"| {t['target']} (`restore_vs_local_ratio`) | {t['measured']} | {t['result']} |",
+            *(f"| {t['target']} | {t['measured']} | {t['result']} |" for t in targets),
             f"| `stream_vs_local_ratio` | {_fmt(data['stream_vs_local_ratio'], 3)} | |",
             f"| `jobs2_vs_stream_ratio` | {_fmt(data['jobs2_vs_stream_ratio'], 3)} | |",
             f"| `tempfile_j2_vs_stream_ratio` (temp file worth it if ≤ 0.90) | "
@@ -608,3 +608,29 @@ def dr_section(data: dict[str, Any]) -> str:
 
 def write_dr_docs(path: Path, data: dict[str, Any]) -> None:
     _replace_block(path, DR_BEGIN, DR_END, dr_section(data))
+
+
+# -- summary: every target with a limit, as a table and a chart ------------------------------------------------
+SUMMARY_BEGIN = "<!-- bench:summary:begin (written by `make bench`; edits inside are overwritten) -->"
+SUMMARY_END = "<!-- bench:summary:end -->"
+CHART = Path("images") / "bench-targets.png"
+
+
+def write_summary_docs(path: Path, results_dir: Path) -> None:
+    """The table of every target with a numeric limit in the results on disk, and its chart next to the doc."""
+    from bench import chart
+
+    rows = chart.ratio_rows(results_dir)
+    chart.write_png(rows, path.parent / CHART)
+    block = "\n\n".join(
+        [
+            SUMMARY_BEGIN,
+            "## Every target at a glance",
+            "Each measured value as a fraction of its limit (≤ 1.00: met), from the last run of each part "
+            "(`bench/results/*.json`; a part not re-run keeps its earlier figures: see its section's date).",
+            f"![measured / limit of every target]({CHART.as_posix()})",
+            chart.table(rows),
+            SUMMARY_END,
+        ]
+    )
+    _replace_block(path, SUMMARY_BEGIN, SUMMARY_END, block)

@@ -335,6 +335,54 @@ def run_all(
     }
 
 
+#: issue 15: the destructive restore, everything included, within 10 % of a local pg_restore of the same dump
+RESTORE_VS_LOCAL_TARGET = 1.10
+RSS_TARGET_MB = 128.0
+
+
+def targets(rto: dict[str, Any], local: float | None, stream: float | None, rss: list[float]) -> list[dict[str, str]]:
+    """The restore part's targets as {target, measured, result} (the shape of backup.json's)."""
+
+    def row(target: str, measured: str, ok: bool) -> dict[str, str]:
+        return {"target": target, "measured": measured, "result": "PASS" if ok else "**MISS**"}
+
+    execution, without_safety = float(rto["execution_s"]), float(rto["execution_excluding_safety_s"])
+    rows = []
+    if local:
+        limit = RESTORE_VS_LOCAL_TARGET
+        rows.append(
+            row(
+                f"destructive restore, everything included ≤ {limit} x plain local `pg_restore`",
+                f"{execution:.1f} s / {local:.1f} s = {execution / local:.3f} x",
+                execution / local <= limit,
+            )
+        )
+        rows.append(
+            row(
+                f"destructive restore without its safety backup ≤ {limit} x plain local `pg_restore`",
+                f"{without_safety:.1f} s / {local:.1f} s = {without_safety / local:.3f} x",
+                without_safety / local <= limit,
+            )
+        )
+        if stream is not None:
+            rows.append(
+                row(
+                    f"streamed load (S3 → SSH → `pg_restore`) ≤ {limit} x plain local `pg_restore`",
+                    f"{stream:.1f} s / {local:.1f} s = {stream / local:.3f} x",
+                    stream / local <= limit,
+                )
+            )
+    if rss:
+        rows.append(
+            row(
+                f"peak RSS of the streamed load ≤ {RSS_TARGET_MB:.0f} MB above the process baseline",
+                f"+{max(rss):.1f} MB",
+                max(rss) <= RSS_TARGET_MB,
+            )
+        )
+    return rows
+
+
 def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     """The JSON block of the restore part: medians, ratios, target, recommendation."""
     prepared: Prepared = raw["prepared"]
@@ -376,6 +424,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             "measured": f"{rto_ex:.1f} s / {local} s = {ratio(rto_ex, local)} x",
             "result": "PASS" if (ratio(rto_ex, local) or 99.0) <= 1.10 else "**MISS**",
         },
+        "targets": targets(rto, local, stream, rss),
         "tempfile_wins_by_10pct": wins,
         "recommendation": recommendation,
         "seconds": {
