@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from freshtrack_ops.config import BackupSettings
 from opsctl.local.plane import LocalPlane
 from tests.integration.conftest import TRANSPORT_HOSTS, dr_plane, verified_backup
 
@@ -132,6 +133,28 @@ def test_a_drill_restores_the_verified_backup_onto_a_new_server_and_terminates_i
     assert list(record["phases"]) == ["provisioned", "bootstrapped", "restored", "verified"]
     notice = [n for n in plane.notifications() if n["Subject"] == "FreshTrack DR drill succeeded"][-1]
     assert host_name in notice["Message"] and "RTO" in notice["Message"] and "terminated" in notice["Message"]
+
+
+@pytest.mark.parametrize(
+    ("transport", "compression"),
+    [("ssh", "gzip-default"), ("ssm", "lz4-stream")],  # the drills above run with the default: zstd-stream here
+)
+def test_a_drill_restores_a_backup_of_another_compression(plane: LocalPlane, transport: str, compression: str) -> None:
+    """The new server reads what the manifest says: pg_dump's own archive, or decompresses the host's frame."""
+    host_name = TRANSPORT_HOSTS[transport]
+    plane.update_target(host_name, backup=BackupSettings.model_validate({"compression": compression}).model_dump())
+    try:
+        backup = verified_backup(plane, host_name)
+    finally:
+        plane.update_target(host_name, backup=BackupSettings().model_dump())
+    manifest = plane.manifest(backup["manifest_key"])
+    assert manifest["compression"] == compression
+
+    ex = plane.run("disaster-recovery", {"host": host_name, "backup_id": backup["backup_id"]})
+
+    assert ex.status == "SUCCEEDED" and ex.output is not None, (ex.error, ex.cause)
+    assert ex.output["counts"]["row_counts"] == manifest["row_counts"]
+    assert _running_instances(plane) == set()
 
 
 def test_the_app_secrets_never_reach_history_logs_or_notifications(
