@@ -1,5 +1,5 @@
-"""Every compression this host can write, through every reader: pg_dump's own (``gzip-*``: the stored object is
-the archive) and the host's (``zstd-stream``, ``lz4-stream``: a zstd/lz4 frame around it, decompressed on the host
+"""Every compression this host can write, through every reader: pg_dump's own (``gzip-default``: the stored object
+is the archive) and the host's (``zstd-stream``, ``lz4-stream``: a zstd/lz4 frame around it, decompressed on the host
 by the test restore and the restore); the sha256 of the stored object is the manifest's and the data comes back
 equal. Once per transport (``lz4``/``zstd``, pg_dump 16's own methods, are refused by this PostgreSQL 15: unit
 tests cover the preflight's refusal). The disaster-recovery tests run with the default, ``auto``."""
@@ -20,8 +20,7 @@ pytestmark = pytest.mark.integration
 #: the first bytes of pg_dump's custom format, a zstd frame and an lz4 frame (RFC 8878 3.1.1; the LZ4 frame
 #: format's magic number)
 MAGIC: dict[str, bytes] = {
-    "gzip-default": b"PGDMP",
-    "gzip-1": b"PGDMP",
+    "gzip-default": b"PGDMP",  # gzip-1 differs only in pg_dump's --compress (tests/unit/test_compression.py)
     "zstd-stream": b"\x28\xb5\x2f\xfd",
     "lz4-stream": b"\x04\x22\x4d\x18",
 }
