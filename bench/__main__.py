@@ -220,7 +220,10 @@ def run_backup(
         else:
             notes.append(
                 f"`{method}`: not measured, this pg_dump refuses it ({support['pg_dump_version']}; "
-                f"its help says `{support['help']}`): `--compress=METHOD` is PostgreSQL 16+."
+                f"its help says `{support['help']}`): `--compress=METHOD` is PostgreSQL 16+. No PostgreSQL 16 with "
+                "them here: Debian 12 packages PostgreSQL 15 only, and the PyPI wheel pgserver 0.1.4 (PostgreSQL "
+                "16.2) was built without them (`this build does not support compression with ZSTD`, tried "
+                "2026-12-01); `zstd-stream` and `lz4-stream` compress the same way on any pg_dump."
             )
     host_codecs: tuple[StoredCompression, ...] = ("zstd-stream", "lz4-stream")
     for host_codec in host_codecs:
