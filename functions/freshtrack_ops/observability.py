@@ -9,6 +9,11 @@ from aws_lambda_powertools.logging.types import LogRecord
 from freshtrack_ops.redact import redact
 
 SERVICE = "freshtrack-ops"
+#: what the Tracer patches in a deployed (traced) function: botocore, every AWS call (boto3's included). Named rather
+#: than Powertools' default, the X-Ray SDK's ``patch_all``, which imports every supported library that is installed
+#: to patch it: sqlite3 in the asset, requests and psycopg wherever they are installed (the dev virtualenv), none of
+#: which the functions use. ``patch_all`` leaves http.client alone (the SDK's NO_DOUBLE_PATCH), and so does this.
+PATCHED_MODULES = ("botocore",)
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
@@ -21,5 +26,5 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 
 
 logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
-tracer = Tracer(service=SERVICE)
+tracer = Tracer(service=SERVICE, patch_modules=PATCHED_MODULES)
 metrics = Metrics(namespace="FreshTrackOps", service=SERVICE)
