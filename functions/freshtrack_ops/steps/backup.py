@@ -129,3 +129,8 @@ def dump_rate(measured_mb_s: float | None, target: Target) -> float:
     costs a few polls (the transfer runs as a job), an optimistic one a transfer cut off at the timeout."""
     assumed = target.backup.assumed_dump_mb_s
     return min(measured_mb_s, assumed) if measured_mb_s else assumed
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+PREFLIGHT = PreflightStep()
+DUMP = DumpStep()
