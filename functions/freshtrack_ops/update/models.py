@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from freshtrack_ops.dr.models import DR_ID_PATTERN
+from freshtrack_ops.config import DR_ID_PATTERN
 from freshtrack_ops.host_scripts.parameters import (
     IMAGE_DIGEST_REF_BODY,
     IMAGE_DIGEST_REF_MAX_CHARS,
