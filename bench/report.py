@@ -483,11 +483,13 @@ def startup_reference(data: dict[str, Any]) -> str:
     reference = imports.get("reference")
     if not reference:
         return ""
-    floor, client = reference["floor"], reference["first_aws_client"]
+    floor, client, aws = reference["floor"], reference["first_aws_client"], reference.get("aws_floor")
     load = imports.get("loadavg", {})
     return (
-        f"Every handler module starts with `{floor['module']}` (Powertools' Logger, Metrics and Tracer, and what "
-        f"the Tracer patches): {_fmt(floor['import_s'], 3)} s. Not in the import time: the first invocation's "
+        f"Every handler module starts with `{floor['module']}` (Powertools' Logger, Metrics and Tracer): "
+        f"{_fmt(floor['import_s'], 3)} s; every one that makes AWS calls with `{aws['module'] if aws else 'n/a'}` "
+        f"(the settings and targets models, botocore patched for X-Ray): {_fmt(aws['import_s'] if aws else None, 3)} "
+        "s. Not in the import time: the first invocation's "
         f"boto3 and first client ({_fmt(client['s'], 3)} s), paid by nearly every task. Load average before and "
         f"after: {load.get('before')} / {load.get('after')}."
     )

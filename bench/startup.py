@@ -30,8 +30,10 @@ from freshtrack_ops.tasks import TASKS
 ROOT = Path(__file__).resolve().parent.parent
 #: issue 15: each handler module imports in at most this long in a fresh interpreter (median of the runs)
 TARGET_S = 0.30
-#: what every handler module imports first: Powertools' Logger, Metrics and Tracer (and what the Tracer patches)
+#: what every handler module imports first: Powertools' Logger, Metrics and Tracer
 FLOOR_MODULE = "freshtrack_ops.observability"
+#: what every handler module that makes AWS calls imports: the clients' module, which has the Tracer patch botocore
+AWS_FLOOR_MODULE = "freshtrack_ops.runtime"
 #: Runs in the fresh interpreter: the import alone timed inside it, then its RSS (kB) and how many modules it holds.
 _PROBE = (
     "import time, pathlib, sys\n"
@@ -41,10 +43,10 @@ _PROBE = (
     "s = pathlib.Path('/proc/self/status').read_text()\n"
     "print(d, [int(l.split()[1]) for l in s.splitlines() if l.startswith('VmRSS:')][0], len(sys.modules))\n"
 )
-#: After the floor module: what the first invocation of nearly every task adds (boto3 and its first client).
+#: After the AWS floor: what the first invocation of nearly every task adds (boto3 and its first client).
 _FIRST_CLIENT = (
     "import time\n"
-    f"import {FLOOR_MODULE}\n"
+    f"import {AWS_FLOOR_MODULE}\n"
     "t = time.perf_counter()\n"
     "import boto3\n"
     "boto3.session.Session().client('dynamodb')\n"
@@ -158,6 +160,7 @@ def _stdlib_only_cache(cache: Path, modules: list[str]) -> None:
 def _reference(repeat: int) -> dict[str, Any]:
     """What every handler pays besides its own modules, and what ``import_s`` leaves out."""
     floor = [_probe(FLOOR_MODULE) for _ in range(repeat)]
+    aws_floor = [_probe(AWS_FLOOR_MODULE) for _ in range(repeat)]
     first_client = [float(_run(_FIRST_CLIENT).strip().splitlines()[-1]) for _ in range(repeat)]
     return {
         "floor": {
@@ -165,8 +168,13 @@ def _reference(repeat: int) -> dict[str, Any]:
             "import_s": round(_median([p[1] for p in floor]), 3),
             "modules_loaded": floor[0][3],
         },
+        "aws_floor": {
+            "module": AWS_FLOOR_MODULE,
+            "import_s": round(_median([p[1] for p in aws_floor]), 3),
+            "modules_loaded": aws_floor[0][3],
+        },
         "first_aws_client": {
-            "what": f"after `import {FLOOR_MODULE}`: `import boto3` and one client (what a task's first call adds)",
+            "what": f"after `import {AWS_FLOOR_MODULE}`: `import boto3` and one client (what a task's first call adds)",
             "s": round(_median(first_client), 3),
         },
     }
