@@ -34,14 +34,15 @@ TARGET_S = 0.30
 FLOOR_MODULE = "freshtrack_ops.observability"
 #: what every handler module that makes AWS calls imports: the clients' module, which has the Tracer patch botocore
 AWS_FLOOR_MODULE = "freshtrack_ops.runtime"
-#: Runs in the fresh interpreter: the import alone timed inside it, then its RSS (kB) and how many modules it holds.
+#: Runs in the fresh interpreter: the import alone timed inside it (wall, then CPU), its RSS (kB) and how many
+#: modules it holds.
 _PROBE = (
     "import time, pathlib, sys\n"
-    "t = time.perf_counter()\n"
+    "t, c = time.perf_counter(), time.process_time()\n"
     "import {module}\n"
-    "d = time.perf_counter() - t\n"
+    "d, u = time.perf_counter() - t, time.process_time() - c\n"
     "s = pathlib.Path('/proc/self/status').read_text()\n"
-    "print(d, [int(l.split()[1]) for l in s.splitlines() if l.startswith('VmRSS:')][0], len(sys.modules))\n"
+    "print(d, u, [int(l.split()[1]) for l in s.splitlines() if l.startswith('VmRSS:')][0], len(sys.modules))\n"
 )
 #: After the AWS floor: what the first invocation of nearly every task adds (boto3 and its first client).
 _FIRST_CLIENT = (
@@ -110,14 +111,15 @@ def _run(code: str, *flags: str) -> str:
     return proc.stdout
 
 
-def _probe(module: str | None, *flags: str) -> tuple[float, float, float, int]:
-    """(subprocess wall s, in-process import s, RSS MB, modules loaded) of ``python -c 'import module'``."""
+def _probe(module: str | None, *flags: str) -> tuple[float, float, float, int, float]:
+    """(subprocess wall s, in-process import s, RSS MB, modules loaded, import CPU s) of ``python -c 'import
+    module'``."""
     code = _PROBE.format(module=module) if module else _PROBE.replace("import {module}\n", "")
     started = time.perf_counter()
     out = _run(code, *flags)
     wall = time.perf_counter() - started
-    inner, rss_kb, loaded = out.strip().splitlines()[-1].split()
-    return wall, float(inner), int(rss_kb) / 1024, int(loaded)
+    inner, cpu, rss_kb, loaded = out.strip().splitlines()[-1].split()
+    return wall, float(inner), int(rss_kb) / 1024, int(loaded), float(cpu)
 
 
 def top_imports(module: str, limit: int = 6) -> list[dict[str, Any]]:
@@ -220,6 +222,7 @@ def measure(repeat: int = 3) -> dict[str, Any]:
             rows[module] = {
                 "tasks": tasks,
                 "import_s": round(_median([p[1] for p in probes]), 3),
+                "import_cpu_s": round(_median([p[4] for p in probes]), 3),
                 "process_wall_s": round(_median([p[0] for p in probes]), 3),
                 "rss_mb": round(_median([p[2] for p in probes]), 1),
                 "modules_loaded": probes[0][3],
@@ -231,8 +234,9 @@ def measure(repeat: int = 3) -> dict[str, Any]:
     return {
         "definition": (
             f"median of {repeat} fresh interpreters: `import <module>` timed inside the interpreter "
-            "(import_s) and the whole `python -c` process (process_wall_s, includes interpreter start), "
-            "with a deployed function's environment and tracing active (the Tracer patches at import); "
+            "(import_s; import_cpu_s its CPU time, which a loaded machine inflates less) and the whole `python -c` "
+            "process (process_wall_s, includes interpreter start), with a deployed function's environment and "
+            "tracing active (botocore is patched at import where a module makes AWS calls); "
             "import_no_pyc_s: one run with only the standard library compiled, as in the deployed asset"
         ),
         "repeat": repeat,
