@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from freshtrack_ops.config import DR_ID_PATTERN, SshKeyType
-from freshtrack_ops.models import BackupId, BackupRef, HostRef, Reason, Strict
+from freshtrack_ops.fields import HostRef, Reason, Strict
+from freshtrack_ops.models import BackupId, BackupRef
 
 Mode = Literal["drill", "recover"]
 #: the tags of a provisioned replacement (``ProvisionSpec.tags``, on its instance and volumes). The task role may

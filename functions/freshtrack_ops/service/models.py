@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from freshtrack_ops.config import DOCKER_SINCE_PATTERN, IP_PATTERN, MAX_LOG_LINES
-from freshtrack_ops.models import HostRef, Reason, ServiceRef, Strict
+from freshtrack_ops.fields import HostRef, Reason, ServiceRef, Strict
 
 ServiceAction = Literal[
     "start",  # docker compose up -d [SERVICE]  (the manual's "Start all services"; start of one service)
