@@ -59,24 +59,6 @@ class BackupPlan(Strict):
     dump_rate_mb_s: float | None = None
 
 
-class LockEvent(Strict):
-    action: Literal["acquire", "release"]
-    host: HostRef
-    owner: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
-    lease_seconds: int = Field(default=3600, ge=1, le=86_400)
-    purpose: Annotated[str, StringConstraints(max_length=64)] = ""
-    #: the lock is ``owner``'s already (a restore run as an update's rollback): acquire only checks that it
-    #: still is, release leaves it to its owner
-    skip: bool = False
-
-
-class LockResult(Strict):
-    host: HostRef
-    owner: str
-    held: bool
-    expires_at: int | None = None
-
-
 class HostEvent(Strict):
     """A task that acts on one host with a validated plan."""
 
