@@ -119,6 +119,8 @@ def _own_steps(module: str) -> set[str]:
 
 
 MODULES = sorted(handler_modules())
+#: imported here, while collecting: importing the Tracer's recorder opens its UDP socket, which a test may not
+OWN_STEPS = {module: _own_steps(module) for module in MODULES}
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -129,7 +131,7 @@ def test_a_handler_module_loads_only_what_its_tasks_need(module: str) -> None:
     assert not never, f"{module} loads {sorted(never)}"
     short = module.rsplit(".", 1)[1]
     steps = {name.split(".")[2] for name in loaded if name.startswith("freshtrack_ops.steps.")}
-    assert steps - STEP_COMMON <= _own_steps(module), f"{module} loads the steps of {sorted(steps - STEP_COMMON)}"
+    assert steps - STEP_COMMON <= OWN_STEPS[module], f"{module} loads the steps of {sorted(steps - STEP_COMMON)}"
     workflows = {
         parts[1]
         for parts in (name.split(".") for name in loaded if name.startswith("freshtrack_ops."))
@@ -167,3 +169,11 @@ def test_a_step_looked_up_by_name_loads_its_own_module_only() -> None:
     dump = loaded_by("from freshtrack_ops.steps.catalog import STEPS\nSTEPS['dump']\n")
     assert "freshtrack_ops.steps.backup" in dump
     assert not {f"freshtrack_ops.steps.{m}" for m in ("update", "restore", "dr", "maintenance_os")} & dump
+
+
+def test_the_host_lock_and_its_table_load_no_workflow_models() -> None:
+    """HostLock runs twice in every mutating workflow (acquire, release): neither its module nor the lock table's
+    adapter, which its first invocation imports (runtime.lock_table), needs a workflow's models."""
+    loaded = loaded_by("import freshtrack_ops.handlers.lock\nimport freshtrack_ops.adapters.dynamo\n")
+    assert "freshtrack_ops.models" not in loaded
+    assert not {name for name in loaded if name.startswith(("freshtrack_ops.update.", "freshtrack_ops.backup."))}
