@@ -40,7 +40,7 @@ from freshtrack_ops.dr.models import DR_HOST_TAG, DR_ID_TAG, DR_MODE_TAG, DR_TAG
 from stacks.iam_keys import normalized_record_name
 from stacks.storage_stack import DR_TRANSFER_PREFIX
 
-#: every DR id starts so (``dr.models.DR_ID_PATTERN``): "tagged with a DR id" is ``StringLike dr-*``
+#: every DR id starts so (``config.DR_ID_PATTERN``): "tagged with a DR id" is ``StringLike dr-*``
 DR_ID_VALUES = "dr-*"
 #: the service a replacement's instance role is passed to ([EC2-PassRole])
 EC2_SERVICE = "ec2.amazonaws.com"

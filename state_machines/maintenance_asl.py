@@ -44,7 +44,7 @@ NOTHING_CHANGED = ["InvalidInput", "MaintenanceRefused", "RotationPending"]
 #: the Upgrade task's limit: apt's own (maintenance.apt_timeout_s, at most 3 h) and, over SSM, the agent's reboot
 #: and the script's second run (reboot_wait_s, at most 1 h), with room for the dpkg lock wait (at most 1 h)
 UPGRADE_TIMEOUT_S = 5 * 3600 + 600
-#: the seconds between two verify-deployment.sh attempts (update/plan.py VERIFY_INTERVAL_S)
+#: the seconds between two verify-deployment.sh attempts (freshtrack_ops.config VERIFY_INTERVAL_S)
 VERIFY_INTERVAL_S = 10
 
 

@@ -66,6 +66,18 @@ ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}
 #: a Secrets Manager secret NAME (the ARN adds "-" and 6 random characters; IAM names it ``<name>-??????``)
 SECRET_NAME_PATTERN = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 - a pattern, not a secret
 CRON_PATTERN = r"^cron\([^()]+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$"
+#: a disaster recovery's id (dr/models.py; update/models.py names the drill an update belongs to)
+DR_ID_PATTERN = r"^dr-[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
+#: the service workflow's values that also become script parameters (service/models.py, host_scripts/parameters.py):
+#: one IPv4 address or an IPv6 address (hex groups and colons; checked again with ipaddress), the most log lines,
+#: and ``docker compose logs --since`` as docker takes it: Go's time.ParseDuration has no ``d`` unit, so the plan
+#: turns ``1d`` into ``24h`` (99999d = 2399976h: seven digits)
+IP_PATTERN = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]{2,39})$"
+MAX_LOG_LINES = 10_000
+DOCKER_SINCE_PATTERN = r"^([1-9][0-9]{0,6}[smh]|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)$"
+#: how often an update (or a maintenance change, a recovery) asks scripts/verify-deployment.sh again while the
+#: deployment settles: the workflows' Wait between attempts (state_machines: VERIFY_INTERVAL_S)
+VERIFY_INTERVAL_S = 10
 
 
 def _no_dotdot(path: str) -> str:

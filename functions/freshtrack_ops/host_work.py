@@ -80,7 +80,7 @@ def _cancel(command_id: str, instance_id: str) -> None:
 def undo_entry(entry: UndoEntry) -> None:
     """Undo one entry: its step's S3 side first, then the host command it names (sent without waiting over
     SSM; the completion of such a command completes no task)."""
-    from freshtrack_ops.steps.registry import STEPS
+    from freshtrack_ops.steps.catalog import STEPS  # the entry's step module only
 
     if entry.kind == "instance":
         _terminate_tagged(entry)

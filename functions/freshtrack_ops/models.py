@@ -12,14 +12,11 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from freshtrack_ops.config import HOST_ID_PATTERN, INSTANCE_ID_PATTERN, SERVICE_PATTERN, StoredCompression
+from freshtrack_ops.config import INSTANCE_ID_PATTERN, StoredCompression
+from freshtrack_ops.fields import HostRef, Reason, Strict, Trigger
 
-Trigger = Literal["schedule", "console", "webhook", "pre-update", "pre-restore", "pre-rollback", "pre-maintenance"]
 BACKUP_ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
 BackupId = Annotated[str, StringConstraints(pattern=BACKUP_ID_PATTERN)]
-HostRef = Annotated[str, StringConstraints(pattern=HOST_ID_PATTERN)]
-ServiceRef = Annotated[str, StringConstraints(pattern=SERVICE_PATTERN)]
-Reason = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")]
 S3Key = Annotated[str, StringConstraints(pattern=r"^backups/[a-z0-9-]+/\d{4}/\d{2}/\d{2}/[A-Za-z0-9.-]+$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ExecutionArn = Annotated[
@@ -28,10 +25,6 @@ ExecutionArn = Annotated[
         pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$"
     ),
 ]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class BackupRequest(Strict):
@@ -64,24 +57,6 @@ class BackupPlan(Strict):
     lock_lease_seconds: int
     #: the newest measured pg_dump rate of this host (MB of database per second), if any backup measured one
     dump_rate_mb_s: float | None = None
-
-
-class LockEvent(Strict):
-    action: Literal["acquire", "release"]
-    host: HostRef
-    owner: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
-    lease_seconds: int = Field(default=3600, ge=1, le=86_400)
-    purpose: Annotated[str, StringConstraints(max_length=64)] = ""
-    #: the lock is ``owner``'s already (a restore run as an update's rollback): acquire only checks that it
-    #: still is, release leaves it to its owner
-    skip: bool = False
-
-
-class LockResult(Strict):
-    host: HostRef
-    owner: str
-    held: bool
-    expires_at: int | None = None
 
 
 class HostEvent(Strict):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from freshtrack_ops.config import LocalTarget, SshTarget, Target, TargetSet, describe_validation_error
 from freshtrack_ops.errors import ConfigError
+from freshtrack_ops.observability import trace_aws_calls
 from freshtrack_ops.ports import (
     ApprovalStore,
     CommandSender,
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 
 TARGETS_MAX_AGE_S = 60
 SECRET_MAX_AGE_S = 300
+
+# every AWS client comes from here: trace their calls from the start (observability.trace_aws_calls)
+trace_aws_calls()
 
 
 class Settings(BaseModel):

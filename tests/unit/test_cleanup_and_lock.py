@@ -8,12 +8,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from freshtrack_ops.adapters.dynamo import DynamoLockTable
+from freshtrack_ops.adapters.dynamo import DynamoDeploymentHistory, DynamoLockTable
 from freshtrack_ops.backup.cleanup import cleanup_backup
 from freshtrack_ops.errors import LockHeld
 from freshtrack_ops.explain import METRIC_OF, CaughtError, ExplainEvent, explain
 from freshtrack_ops.lock_janitor import ExecutionEnded, release_orphaned_lock
 from freshtrack_ops.models import CleanupEvent
+from freshtrack_ops.update.models import DeploymentOutcome
 from opsctl.local.ops_table import create_ops_table
 from tests.unit.fakes import FakeStore
 from tests.unit.test_stream import PLAN
@@ -112,3 +113,22 @@ def test_janitor_ignores_inputs_without_a_valid_host(table: Any) -> None:
     locks = DynamoLockTable(table, "ops")
     bad = ExecutionEnded.model_validate({"executionArn": "x", "status": "ABORTED", "input": '{"host": "A; rm"}'})
     assert release_orphaned_lock(bad, locks).host is None
+
+
+def test_the_deployment_history_next_to_the_lock_reads_back_what_it_recorded_newest_first(table: Any) -> None:
+    """DynamoDeploymentHistory shares the lock's module and imports the update workflow's model when it reads."""
+    now = [1_000_000.0]
+    history = DynamoDeploymentHistory(table, "ops", clock=lambda: now[0])
+    outcomes = [
+        DeploymentOutcome(
+            update_id=f"demo-20260101T00000{n}Z-0000000{n}", host="demo", from_version=f"1.{n}", from_commit="a" * 40,
+            to_version=f"1.{n + 1}", to_commit="b" * 40, backup_id="b", schema_changed=False, outcome="succeeded",
+            duration_s=1.0,
+        )
+        for n in (1, 2)
+    ]  # fmt: skip
+    for outcome in outcomes:
+        history.record_deployment(outcome)
+        now[0] += 1
+    assert history.deployments("demo") == outcomes[::-1]
+    assert history.deployments("other") == []

@@ -4,10 +4,10 @@ Why not urllib3 or ``urllib.request``: urllib3 logs each request's path at DEBUG
 status), and the path is the credential; ``urllib.request`` follows redirects, and an answer pointing elsewhere
 must not receive the message. ``http.client`` sends exactly one request and logs nothing.
 
-X-Ray: a traced function (Powertools Tracer, ``auto_patch``) has ``http.client`` patched by the X-Ray SDK, which
-records each request's URL without its query (``aws_xray_sdk.ext.httplib``: ``strip_url``) in the trace, and
-Slack's secret is the path. The webhook's host is put on the SDK's ignore list (``Tracer.ignore_endpoint``, by
-hostname), so requests to it are not traced at all.
+X-Ray: the Tracer patches botocore only (``observability.PATCHED_MODULES``), but were ``http.client`` patched by the
+X-Ray SDK, it would record each request's URL without its query (``aws_xray_sdk.ext.httplib``: ``strip_url``) in
+the trace, and Slack's secret is the path. The webhook's host is put on the SDK's ignore list
+(``Tracer.ignore_endpoint``, by hostname), so requests to it would not be traced at all.
 """
 
 from __future__ import annotations

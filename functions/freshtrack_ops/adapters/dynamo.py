@@ -11,10 +11,11 @@ from botocore.exceptions import ClientError
 
 from freshtrack_ops.errors import LockHeld
 from freshtrack_ops.ports import CatalogEntry, FleetHalt
-from freshtrack_ops.update.models import DeploymentOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from freshtrack_ops.update.models import DeploymentOutcome
 
 
 def lock_key(host: str) -> dict[str, dict[str, str]]:
@@ -179,6 +180,9 @@ class DynamoDeploymentHistory:
         )
 
     def deployments(self, host: str) -> list[DeploymentOutcome]:
+        # the update workflow's model, imported by its readers only: the lock and the catalog share this module
+        from freshtrack_ops.update.models import DeploymentOutcome
+
         response = self._client.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",

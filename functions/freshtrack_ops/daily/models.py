@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from freshtrack_ops.config import HostId
-from freshtrack_ops.models import HostRef, Reason, Strict, Trigger
+from freshtrack_ops.fields import HostRef, Reason, Strict, Trigger
 
 Level = Literal["ok", "warning", "critical"]
 #: worst first: the order findings are listed in, and ``max`` over it is a report's verdict

@@ -47,9 +47,9 @@ from freshtrack_ops.errors import (
     OpsError,
     RevisionNotFound,
 )
+from freshtrack_ops.fields import HostRef, Strict
 from freshtrack_ops.host_command import HostCommand, parse_key_values, tail
 from freshtrack_ops.host_scripts.parameters import GIT_REVISION_MAX_CHARS, GIT_REVISION_PATTERN
-from freshtrack_ops.models import HostRef, Strict
 from freshtrack_ops.ports import CommandResult, TransferObjects
 
 if TYPE_CHECKING:

@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from freshtrack_ops.config import SshKeyType
-from freshtrack_ops.models import BackupId, BackupRef, HostRef, Reason, Strict
+from freshtrack_ops.config import DR_ID_PATTERN, SshKeyType
+from freshtrack_ops.fields import HostRef, Reason, Strict
+from freshtrack_ops.models import BackupId, BackupRef
 
 Mode = Literal["drill", "recover"]
-DR_ID_PATTERN = r"^dr-[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
 #: the tags of a provisioned replacement (``ProvisionSpec.tags``, on its instance and volumes). The task role may
 #: launch only with exactly these tag keys, the DR id present, and terminate only instances tagged as a drill's
 #: (stacks/function_factory.py, ``ec2-replacement``)

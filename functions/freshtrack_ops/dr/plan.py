@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 
 from freshtrack_ops.config import (
+    VERIFY_INTERVAL_S,
     DrSettings,
     SshStandby,
     SshTarget,
@@ -36,7 +37,6 @@ from freshtrack_ops.errors import BackupNotFound, InvalidInput, NoVerifiedBackup
 from freshtrack_ops.ports import Catalog, CatalogEntry
 from freshtrack_ops.requests import parse_request
 from freshtrack_ops.restore.resolve import ref, resolve_backup
-from freshtrack_ops.update.plan import VERIFY_INTERVAL_S
 
 #: EC2 tag values are at most 256 characters (Tag, EC2 API reference)
 MAX_TAG_VALUE = 256

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from freshtrack_ops.models import HostRef, Reason, Strict
+from freshtrack_ops.fields import HostRef, Reason, Strict
 from freshtrack_ops.update.models import RollbackDatabase, UpdateKind, UpdateVersion
 
 #: the update workflow's own TimeoutSeconds (state_machines/update.asl.json; tests/asl checks they agree)

@@ -20,7 +20,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBase, HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
@@ -299,6 +298,9 @@ def openapi_document() -> dict[str, Any]:
     body before the credentials are checked (an unauthenticated caller would learn the format; the order here is
     413, 415, 401/403, then 400).
     """
+    # Powertools' OpenAPI models (pydantic, ~0.1 s to import) only for this document: never in the function
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBase, HTTPBearer
+
     defaults = WebhookSettings()
     schemes = {
         "bearer": HTTPBearer(description="webhook.alertmanager_auth: bearer; the secret's token"),

@@ -13,10 +13,10 @@ from freshtrack_ops.backup.chain import chain_test_restore
 from freshtrack_ops.backup.cleanup import cleanup_backup
 from freshtrack_ops.backup.manifest import measured_dump_rate, write_manifest
 from freshtrack_ops.backup.plan import plan_backup
-from freshtrack_ops.handlers.host import host_handler
+from freshtrack_ops.handlers.dispatch import host_handler
 from freshtrack_ops.models import ChainEvent, CleanupEvent, ManifestEvent, ValidateBackupEvent
 from freshtrack_ops.observability import logger, metrics, tracer
-from freshtrack_ops.steps.registry import DUMP, PREFLIGHT
+from freshtrack_ops.steps.backup import DUMP, PREFLIGHT
 
 
 @logger.inject_lambda_context

@@ -16,7 +16,8 @@ from freshtrack_ops import runtime
 from freshtrack_ops.daily.models import DailyCheckRequest, DailyFacts, DailyPlan, ValidateDailyEvent
 from freshtrack_ops.daily.run import DailyInputs, run_daily_report
 from freshtrack_ops.explain import CaughtError
-from freshtrack_ops.models import HealthResult, Strict
+from freshtrack_ops.fields import Strict
+from freshtrack_ops.models import HealthResult
 from freshtrack_ops.observability import logger, metrics, tracer
 from freshtrack_ops.requests import parse_request
 

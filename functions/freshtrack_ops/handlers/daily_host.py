@@ -1,8 +1,9 @@
-"""Host task handler of the daily-check workflow (``steps/daily.py``): every transport, through ``handlers.host``."""
+"""Host task handler of the daily-check workflow (``steps/daily.py``): every transport, through
+``handlers.dispatch``."""
 
 from __future__ import annotations
 
-from freshtrack_ops.handlers.host import host_handler
-from freshtrack_ops.steps.registry import DAILY_COLLECT
+from freshtrack_ops.handlers.dispatch import host_handler
+from freshtrack_ops.steps.daily import DAILY_COLLECT
 
 collect = host_handler(DAILY_COLLECT)

@@ -6,15 +6,37 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from freshtrack_ops import runtime
 from freshtrack_ops.errors import LockHeld
+from freshtrack_ops.fields import HostRef, Strict
 from freshtrack_ops.host_work import stop_host_work
 from freshtrack_ops.lock_janitor import ENDED_WITHOUT_CLEANUP, ExecutionEnded, janitor_message, release_orphaned_lock
-from freshtrack_ops.models import LockEvent, LockResult
 from freshtrack_ops.observability import logger, tracer
 from freshtrack_ops.ports import LockTable
+
+
+class LockEvent(Strict):
+    """The HostLock task's input (the workflows' Acquire/Release states)."""
+
+    action: Literal["acquire", "release"]
+    host: HostRef
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    lease_seconds: int = Field(default=3600, ge=1, le=86_400)
+    purpose: Annotated[str, StringConstraints(max_length=64)] = ""
+    #: the lock is ``owner``'s already (a restore run as an update's rollback): acquire only checks that it
+    #: still is, release leaves it to its owner
+    skip: bool = False
+
+
+class LockResult(Strict):
+    """The HostLock task's output."""
+
+    host: HostRef
+    owner: str
+    held: bool
+    expires_at: int | None = None
 
 
 @logger.inject_lambda_context

@@ -1,10 +1,10 @@
 """Host task handlers of the remediation workflow (``steps/remediation.py``): every transport, through
-``handlers.host`` like every host step. ``check`` serves both CheckBefore and Verify."""
+``handlers.dispatch`` like every host step. ``check`` serves both CheckBefore and Verify."""
 
 from __future__ import annotations
 
-from freshtrack_ops.handlers.host import host_handler
-from freshtrack_ops.steps.registry import REMEDIATION_ACT, REMEDIATION_CHECK
+from freshtrack_ops.handlers.dispatch import host_handler
+from freshtrack_ops.steps.remediation import REMEDIATION_ACT, REMEDIATION_CHECK
 
 act = host_handler(REMEDIATION_ACT)
 check = host_handler(REMEDIATION_CHECK)

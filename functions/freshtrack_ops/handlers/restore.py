@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from freshtrack_ops import runtime
-from freshtrack_ops.handlers.host import host_handler
+from freshtrack_ops.handlers.dispatch import host_handler
 from freshtrack_ops.models import (
     ApprovalEvent,
     RecordVerificationEvent,
@@ -19,7 +19,7 @@ from freshtrack_ops.observability import logger, metrics, tracer
 from freshtrack_ops.restore.approval import request_approval
 from freshtrack_ops.restore.plan import plan_restore, plan_test_restore
 from freshtrack_ops.restore.record import record_verification
-from freshtrack_ops.steps.registry import COUNTS, DATABASE, HEALTH, LOAD, SERVICES, VERIFY
+from freshtrack_ops.steps.restore import COUNTS, DATABASE, HEALTH, LOAD, SERVICES, VERIFY
 
 
 @logger.inject_lambda_context

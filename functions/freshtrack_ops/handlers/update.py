@@ -9,10 +9,10 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from freshtrack_ops import runtime
-from freshtrack_ops.handlers.host import host_handler
+from freshtrack_ops.handlers.dispatch import host_handler
 from freshtrack_ops.models import ValidateBackupEvent
 from freshtrack_ops.observability import logger, metrics, tracer
-from freshtrack_ops.steps.registry import (
+from freshtrack_ops.steps.update import (
     CHECKOUT,
     DEPLOY,
     DOWN,

@@ -37,14 +37,16 @@ from dataclasses import dataclass, field
 
 from freshtrack_ops.config import (
     ABS_PATH_PATTERN,
+    DOCKER_SINCE_PATTERN,
     DOMAIN_PATTERN,
     HEALTH_URL_MAX_CHARS,
     HEALTH_URL_PATTERN,
     IDENTIFIER_PATTERN,
+    IP_PATTERN,
+    MAX_LOG_LINES,
     SERVICE_PATTERN,
 )
 from freshtrack_ops.redact import describe, looks_presigned
-from freshtrack_ops.service.models import DOCKER_SINCE_PATTERN, IP_PATTERN, MAX_LOG_LINES
 
 #: the largest repeat count, or product of nested repeat counts, a pattern here may use (Go/RE2 refuse > 1000)
 MAX_REPEAT_BUDGET = 300

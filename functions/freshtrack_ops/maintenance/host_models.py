@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from freshtrack_ops.models import HostRef, Strict
+from freshtrack_ops.fields import HostRef, Strict
 
 ServiceState = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Rotation = Literal["rotate", "revert", "commit"]

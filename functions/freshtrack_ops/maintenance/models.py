@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from freshtrack_ops.fields import HostRef, Reason, ServiceRef, Strict
 from freshtrack_ops.maintenance.settings import InstanceType
-from freshtrack_ops.models import BackupPlan, HostRef, Reason, ServiceRef, Strict
+from freshtrack_ops.models import BackupPlan
 
 MaintenanceWorkflow = Literal["os-update", "rotate-secrets", "db-pool", "scale"]
 #: who started it: by hand (opsctl, the console) or the target's maintenance schedule

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from freshtrack_ops.models import HostRef, Strict
+from freshtrack_ops.fields import HostRef, Strict
 
 #: ``/proc/sys/kernel/random/boot_id``: a random UUID, new at every boot
 BOOT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"

@@ -9,7 +9,7 @@ import math
 from datetime import datetime
 
 from freshtrack_ops.backup.plan import plan_backup
-from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.config import VERIFY_INTERVAL_S, Target, TargetSet
 from freshtrack_ops.errors import ConfigError, InvalidInput
 from freshtrack_ops.maintenance import commands
 from freshtrack_ops.maintenance.models import (
@@ -27,7 +27,6 @@ from freshtrack_ops.models import ValidateBackupEvent
 from freshtrack_ops.ports import InstanceControl
 from freshtrack_ops.remediation.guard import AuditEntry, AuditLog, AuditStatus
 from freshtrack_ops.requests import parse_model
-from freshtrack_ops.update.plan import VERIFY_INTERVAL_S
 
 #: the source of the audit entries of these workflows (the remediation's are alert sources, the service's "service")
 AUDIT_SOURCE = "maintenance"

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
+from freshtrack_ops.fields import HostRef, Strict
 from freshtrack_ops.maintenance.settings import EC2_INSTANCE_ID_PATTERN, InstanceType
-from freshtrack_ops.models import HostRef, Strict
 
 Ec2InstanceId = Annotated[str, StringConstraints(pattern=EC2_INSTANCE_ID_PATTERN)]
 

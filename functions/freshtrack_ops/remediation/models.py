@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
-from freshtrack_ops.models import HostRef, ServiceRef, Strict
+from freshtrack_ops.fields import HostRef, ServiceRef, Strict
 from freshtrack_ops.remediation.settings import HOST_ACTIONS, Action, AlertName
 
 AlertSource = Literal["alertmanager", "grafana", "console"]

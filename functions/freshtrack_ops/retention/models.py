@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from freshtrack_ops.models import HostRef, Strict
+from freshtrack_ops.fields import HostRef, Strict
 
 
 class RetentionEvent(Strict):

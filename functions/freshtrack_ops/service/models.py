@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from freshtrack_ops.models import HostRef, Reason, ServiceRef, Strict
+from freshtrack_ops.config import DOCKER_SINCE_PATTERN, IP_PATTERN, MAX_LOG_LINES
+from freshtrack_ops.fields import HostRef, Reason, ServiceRef, Strict
 
 ServiceAction = Literal[
     "start",  # docker compose up -d [SERVICE]  (the manual's "Start all services"; start of one service)
@@ -27,9 +28,6 @@ DESTRUCTIVE_ACTIONS: frozenset[str] = frozenset(
 READ_ONLY_ACTIONS: frozenset[str] = frozenset({"status", "logs"})
 #: `docker compose logs --since` values: a duration (``30m``, ``2h``, ``1d``) or an RFC 3339 UTC time
 SINCE_PATTERN = r"^([1-9][0-9]{0,4}[smhd]|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)$"
-#: one IPv4 address or an IPv6 address (hex groups and colons); checked again with ipaddress
-IP_PATTERN = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]{2,39})$"
-MAX_LOG_LINES = 10_000
 
 
 class ServiceRequest(Strict):
@@ -53,9 +51,6 @@ class ServiceRequest(Strict):
 
 #: what the validator writes for a ``logs`` request without ``tail`` or ``since``: the manual's "Last N lines"
 DEFAULT_LOG_TAIL = 200
-#: ``docker compose logs --since`` as docker takes it: Go's time.ParseDuration has no ``d`` unit, so the plan turns
-#: ``1d`` into ``24h`` (99999d = 2399976h: seven digits)
-DOCKER_SINCE_PATTERN = r"^([1-9][0-9]{0,6}[smh]|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)$"
 #: ``reports/<host>/logs/<execution name>.log``: where a logs action's lines are saved (the reports grant's prefix)
 LOG_KEY_PATTERN = r"^reports/[a-z0-9-]+/logs/[A-Za-z0-9_-]{1,80}\.log$"
 #: an audit id of the service workflow: derived from the execution (a retried task reuses it)

@@ -135,3 +135,8 @@ def dump_rate(measured_mb_s: float | None, target: Target) -> float:
 def _stored(event: DumpEvent) -> StoredCompression | None:
     """The compression preflight chose for this host (None: an older report; the target's setting decides)."""
     return event.preflight.compression if event.preflight else None
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+PREFLIGHT = PreflightStep()
+DUMP = DumpStep()

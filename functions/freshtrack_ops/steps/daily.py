@@ -25,3 +25,7 @@ class DailyCollectStep(OnEventHost, HostStep[DailyHostEvent, NoContext, DailyFac
 
     def finish(self, event: DailyHostEvent, target: Target, context: NoContext, result: CommandResult) -> DailyFacts:
         return host.read_facts(target, result)
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+DAILY_COLLECT = DailyCollectStep()

@@ -176,3 +176,8 @@ def _discard_transfer(context: TransferContext) -> None:
         runtime.transfer_objects().delete(context.transfer_key)
     except Exception as exc:  # abandon never raises; the prefix's lifecycle is the backstop
         logger.warning("transfer object not deleted", extra={"key": context.transfer_key, "error": type(exc).__name__})
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+DR_CAPTURE_CONFIG = CaptureConfigStep()
+DR_BOOTSTRAP = BootstrapStep()

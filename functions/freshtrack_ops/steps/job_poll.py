@@ -17,6 +17,7 @@ from freshtrack_ops.jobs import JobExited, JobLost, JobPollEvent, JobStarted, Mo
 from freshtrack_ops.observability import metrics
 from freshtrack_ops.ports import CommandResult
 from freshtrack_ops.steps.base import DataStep, HostStep, job_key
+from freshtrack_ops.steps.catalog import DATA_STEPS
 
 
 class PollContext(BaseModel):
@@ -91,9 +92,12 @@ class JobPollStep(HostStep[JobPollEvent, PollContext, BaseModel]):
 
 
 def _wrapped(job: jobs.HostJob) -> tuple[DataStep[Any, Any, Any], BaseModel]:
-    from freshtrack_ops.steps.registry import DATA_STEPS
-
+    """The job's own step (its module is imported on the first poll of such a job) and the event it started with."""
     wrapped = DATA_STEPS.get(job.step)
     if wrapped is None:
         raise HostCommandFailed(f"host job {job.job_id}: unknown step {job.step!r}")
     return wrapped, wrapped.model.model_validate_json(job.event)
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+JOB_POLL = JobPollStep()

@@ -42,3 +42,8 @@ class RotationStep(OnEventHost, HostStep[RotationEvent, NoContext, RotationResul
 
     def finish(self, event: RotationEvent, target: Target, context: NoContext, result: CommandResult) -> RotationResult:
         return read_rotation(target, event, result)
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+DB_POOL = PoolStep()
+ROTATE_SECRETS = RotationStep()

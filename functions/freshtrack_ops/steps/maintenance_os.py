@@ -91,3 +91,9 @@ class HostProbeStep(OnEventHost, HostStep[ProbeEvent, NoContext, HostProbe]):
             return super().run(event, target, runner, mode, record)
         except (HostConnectionLost, HostCommandTimeout) as exc:
             raise HostUnreachable(f"{target.id}: does not answer yet: {exc}") from exc
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+OS_UPGRADE = OsUpgradeStep()
+OS_REBOOT = OsRebootStep()
+HOST_PROBE = HostProbeStep()

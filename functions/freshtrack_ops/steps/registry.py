@@ -1,90 +1,62 @@
-"""Every host step, one instance each, by the name pending commands, jobs and undo entries record."""
+"""Every host step, one instance each, by the name pending commands, jobs and undo entries record.
+
+Importing this module imports every step module (tests, the docs' state map). A task function imports its own
+steps from their modules, or looks one up by name in ``freshtrack_ops.steps.catalog`` (``STEPS`` here is that
+catalog), which imports that step's module only.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from freshtrack_ops.steps.backup import DumpStep, PreflightStep
-from freshtrack_ops.steps.base import AnyStep, DataStep
-from freshtrack_ops.steps.daily import DailyCollectStep
-from freshtrack_ops.steps.dr import BootstrapStep, CaptureConfigStep
-from freshtrack_ops.steps.job_poll import JobPollStep
-from freshtrack_ops.steps.maintenance import PoolStep, RotationStep
-from freshtrack_ops.steps.maintenance_os import HostProbeStep, OsRebootStep, OsUpgradeStep
-from freshtrack_ops.steps.remediation import RemediationActStep, RemediationCheckStep
-from freshtrack_ops.steps.restore import CountsStep, DatabaseStep, HealthStep, LoadStep, ServicesStep, VerifyStep
-from freshtrack_ops.steps.service import ServiceActStep
+from freshtrack_ops.steps.backup import DUMP, PREFLIGHT
+from freshtrack_ops.steps.catalog import DATA_STEPS, STEPS
+from freshtrack_ops.steps.daily import DAILY_COLLECT
+from freshtrack_ops.steps.dr import DR_BOOTSTRAP, DR_CAPTURE_CONFIG
+from freshtrack_ops.steps.job_poll import JOB_POLL
+from freshtrack_ops.steps.maintenance import DB_POOL, ROTATE_SECRETS
+from freshtrack_ops.steps.maintenance_os import HOST_PROBE, OS_REBOOT, OS_UPGRADE
+from freshtrack_ops.steps.remediation import REMEDIATION_ACT, REMEDIATION_CHECK
+from freshtrack_ops.steps.restore import COUNTS, DATABASE, HEALTH, LOAD, SERVICES, VERIFY
+from freshtrack_ops.steps.service import SERVICE_ACT
 from freshtrack_ops.steps.update import (
-    CheckoutStep,
-    DeployStep,
-    DownStep,
-    ImagesStep,
-    PinImagesStep,
-    SchemaStep,
-    UpdatePreflightStep,
-    VerifyDeploymentStep,
+    CHECKOUT,
+    DEPLOY,
+    DOWN,
+    IMAGES,
+    PIN_IMAGES,
+    SCHEMA,
+    UPDATE_PREFLIGHT,
+    VERIFY_DEPLOYMENT,
 )
 
-PREFLIGHT = PreflightStep()
-DUMP = DumpStep()
-VERIFY = VerifyStep()
-LOAD = LoadStep()
-DATABASE = DatabaseStep()
-COUNTS = CountsStep()
-SERVICES = ServicesStep()
-HEALTH = HealthStep()
-JOB_POLL = JobPollStep()
-UPDATE_PREFLIGHT = UpdatePreflightStep()
-SCHEMA = SchemaStep()
-CHECKOUT = CheckoutStep()
-DEPLOY = DeployStep()
-VERIFY_DEPLOYMENT = VerifyDeploymentStep()
-DOWN = DownStep()
-IMAGES = ImagesStep()
-PIN_IMAGES = PinImagesStep()
-DR_CAPTURE_CONFIG = CaptureConfigStep()
-DR_BOOTSTRAP = BootstrapStep()
-REMEDIATION_ACT = RemediationActStep()
-REMEDIATION_CHECK = RemediationCheckStep()
-DAILY_COLLECT = DailyCollectStep()
-SERVICE_ACT = ServiceActStep()
-DB_POOL = PoolStep()
-ROTATE_SECRETS = RotationStep()
-OS_UPGRADE = OsUpgradeStep()
-OS_REBOOT = OsRebootStep()
-HOST_PROBE = HostProbeStep()
-
-DATA_STEPS: dict[str, DataStep[Any, Any, Any]] = {step.name: step for step in (DUMP, VERIFY, LOAD, DEPLOY)}
-STEPS: dict[str, AnyStep] = {
-    step.name: step
-    for step in (
-        PREFLIGHT,
-        DUMP,
-        VERIFY,
-        LOAD,
-        DATABASE,
-        COUNTS,
-        SERVICES,
-        HEALTH,
-        JOB_POLL,
-        UPDATE_PREFLIGHT,
-        SCHEMA,
-        CHECKOUT,
-        DEPLOY,
-        VERIFY_DEPLOYMENT,
-        DOWN,
-        IMAGES,
-        PIN_IMAGES,
-        DR_CAPTURE_CONFIG,
-        DR_BOOTSTRAP,
-        REMEDIATION_ACT,
-        REMEDIATION_CHECK,
-        DAILY_COLLECT,
-        SERVICE_ACT,
-        DB_POOL,
-        ROTATE_SECRETS,
-        OS_UPGRADE,
-        OS_REBOOT,
-        HOST_PROBE,
-    )
-}
+__all__ = [
+    "CHECKOUT",
+    "COUNTS",
+    "DAILY_COLLECT",
+    "DATABASE",
+    "DATA_STEPS",
+    "DB_POOL",
+    "DEPLOY",
+    "DOWN",
+    "DR_BOOTSTRAP",
+    "DR_CAPTURE_CONFIG",
+    "DUMP",
+    "HEALTH",
+    "HOST_PROBE",
+    "IMAGES",
+    "JOB_POLL",
+    "LOAD",
+    "OS_REBOOT",
+    "OS_UPGRADE",
+    "PIN_IMAGES",
+    "PREFLIGHT",
+    "REMEDIATION_ACT",
+    "REMEDIATION_CHECK",
+    "ROTATE_SECRETS",
+    "SCHEMA",
+    "SERVICES",
+    "SERVICE_ACT",
+    "STEPS",
+    "UPDATE_PREFLIGHT",
+    "VERIFY",
+    "VERIFY_DEPLOYMENT",
+]

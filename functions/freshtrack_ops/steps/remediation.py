@@ -51,3 +51,8 @@ class RemediationCheckStep(OnEventHost, HostStep[RemediationHostEvent, NoContext
         self, event: RemediationHostEvent, target: Target, context: NoContext, result: CommandResult
     ) -> ConditionReport:
         return host.read_condition(target, event, result)
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+REMEDIATION_ACT = RemediationActStep()
+REMEDIATION_CHECK = RemediationCheckStep()

@@ -199,3 +199,12 @@ def _scratch_key(database: str) -> str:
 def _object_url(key: str) -> str:
     """A presigned GET of a backup object; the host fetches it once, at the command's start."""
     return runtime.presigned_uploads().object_url(key, runtime.settings().presign_validity_s)
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+VERIFY = VerifyStep()
+LOAD = LoadStep()
+DATABASE = DatabaseStep()
+COUNTS = CountsStep()
+SERVICES = ServicesStep()
+HEALTH = HealthStep()

@@ -33,3 +33,7 @@ class ServiceActStep(OnEventHost, HostStep[ServiceHostEvent, NoContext, ServiceR
         if event.log_key is not None and output.logs is not None:
             runtime.store().put_text(event.log_key, host.redacted_log(output.logs))
         return host.report(event, output)
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+SERVICE_ACT = ServiceActStep()

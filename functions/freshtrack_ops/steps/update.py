@@ -209,3 +209,14 @@ class PinImagesStep(OnEventHost, HostStep[PinImagesEvent, NoContext, PinResult])
 
     def finish(self, event: PinImagesEvent, target: Target, context: NoContext, result: CommandResult) -> PinResult:
         return images.read_pin(event, target, result)
+
+
+#: the one instance of each step (steps/catalog.py finds them by name)
+UPDATE_PREFLIGHT = UpdatePreflightStep()
+SCHEMA = SchemaStep()
+CHECKOUT = CheckoutStep()
+DEPLOY = DeployStep()
+VERIFY_DEPLOYMENT = VerifyDeploymentStep()
+DOWN = DownStep()
+IMAGES = ImagesStep()
+PIN_IMAGES = PinImagesStep()

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from freshtrack_ops.dr.models import DR_ID_PATTERN
+from freshtrack_ops.config import DR_ID_PATTERN
+from freshtrack_ops.fields import HostRef, Reason, ServiceRef, Strict
 from freshtrack_ops.host_scripts.parameters import (
     IMAGE_DIGEST_REF_BODY,
     IMAGE_DIGEST_REF_MAX_CHARS,
@@ -18,7 +19,7 @@ from freshtrack_ops.host_scripts.parameters import (
     VERSION_TAG_PATTERN,
 )
 from freshtrack_ops.jobs import DataContext
-from freshtrack_ops.models import BackupPlan, HostRef, Reason, ServiceRef, Strict
+from freshtrack_ops.models import BackupPlan
 
 UpdateKind = Literal["release", "images"]
 #: what a deployment record says happened: an update of the code or of the images, or a rollback (workflow)

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from freshtrack_ops.backup.plan import plan_backup
-from freshtrack_ops.config import Target, TargetSet
+from freshtrack_ops.config import VERIFY_INTERVAL_S, Target, TargetSet
 from freshtrack_ops.errors import InvalidInput
-from freshtrack_ops.models import Trigger, ValidateBackupEvent
+from freshtrack_ops.fields import Trigger
+from freshtrack_ops.models import ValidateBackupEvent
 from freshtrack_ops.requests import parse_request
 from freshtrack_ops.update.models import DeploymentKind, RollbackDatabase, UpdatePlan, UpdateRequest
 
-#: how often an update asks scripts/verify-deployment.sh again while the deployment settles
-VERIFY_INTERVAL_S = 10
 #: what update_preflight.sh resolves for an image update: the code that is checked out
 CURRENT = "current"
 
