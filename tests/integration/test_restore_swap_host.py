@@ -25,6 +25,7 @@ from freshtrack_ops.host_env import host_env
 from freshtrack_ops.ports import CommandResult
 from freshtrack_ops.restore.swap import swap_names
 from opsctl.local.host import LocalHost
+from opsctl.local.names import function_arn
 from opsctl.local.plane import Execution, LocalPlane
 from opsctl.local.sshd import available as sshd_available
 from tests.integration.conftest import host_task_state
@@ -36,19 +37,40 @@ LIVE = "frostguard"
 INCOMING_MARK = "freshtrack-ops:incoming"
 ASIDE_MARK = f"freshtrack-ops:aside:{LIVE}"
 
+
+def database_state(prefix: str, result_path: str, next_state: str) -> dict[str, Any]:
+    """The HostDatabase task with its event's fields at ``prefix`` of the input."""
+    fields = ("host", "action", "database", "confirm", "aside")
+    state = host_task_state("HostDatabase", {f"{name}.$": f"{prefix}.{name}" for name in fields})
+    del state["End"]
+    return state | {"ResultPath": result_path, "Next": next_state}
+
+
+#: The task as the workflows call it; its result is the output. ``then`` (optional): a second action in the same
+#: execution; ``undo``: the execution then undoes its undo log as the lock janitor does after an abort
+#: (``host_work.stop_host_work`` of every kind: the ``StopHostWork`` task with scope ``all``), and outputs its report.
 DEFINITION = {
     "StartAt": "Database",
     "States": {
-        "Database": host_task_state(
-            "HostDatabase",
-            {
-                "host.$": "$.host",
-                "action.$": "$.action",
-                "database.$": "$.database",
-                "confirm.$": "$.confirm",
-                "aside.$": "$.aside",
-            },
-        )
+        "Database": database_state("$", "$.done", "Then"),
+        "Then": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.then", "IsPresent": True, "Next": "Second"}],
+            "Default": "UndoOrFinish",
+        },
+        "Second": database_state("$.then", "$.then_done", "UndoOrFinish"),
+        "UndoOrFinish": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.undo", "BooleanEquals": True, "Next": "Undo"}],
+            "Default": "Finish",
+        },
+        "Undo": {
+            "Type": "Task",
+            "Resource": function_arn("StopHostWork"),
+            "Parameters": {"execution_id.$": "$$.Execution.Id", "scope": "all"},
+            "End": True,
+        },
+        "Finish": {"Type": "Pass", "OutputPath": "$.done", "End": True},
     },
 }
 
@@ -93,11 +115,23 @@ def seed_kept(plane: LocalPlane) -> Iterator[None]:
 def run(plane: LocalPlane, host: str, action: str, database: str, **fields: str | None) -> Execution:
     execution = plane.run(
         "restore",
-        {"host": host, "action": action, "database": database, "confirm": "", "aside": None} | fields,
+        {"host": host, "action": action, "database": database, "confirm": "", "aside": None, "undo": False} | fields,
         timeout_s=180,
     )
     plane.wait_ssm_idle()
     return execution
+
+
+def event(host: str, action: str, database: str, **fields: str | None) -> dict[str, Any]:
+    return {"host": host, "action": action, "database": database, "confirm": "", "aside": None} | fields
+
+
+def undone(plane: LocalPlane, execution_input: dict[str, Any]) -> dict[str, Any]:
+    """Run the action(s), then undo the execution's undo log as the janitor would after an abort; its report."""
+    execution = plane.run("restore", execution_input | {"undo": True}, timeout_s=180)
+    plane.wait_ssm_idle()
+    assert execution.status == "SUCCEEDED" and execution.output is not None, (execution.error, execution.cause)
+    return execution.output
 
 
 def ok(plane: LocalPlane, host: str, action: str, database: str, **fields: str | None) -> dict[str, Any]:
@@ -200,6 +234,33 @@ def test_a_verified_swap_drops_the_aside_later(plane: LocalPlane, transport: str
     failed = run(plane, name, "swap-back", names.incoming, confirm=LIVE, aside=names.aside)
     assert failed.status == "FAILED" and "does not exist" in (failed.cause or ""), failed.cause
     assert databases(host) == after
+
+
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+def test_the_undo_log_drops_an_incoming_database_but_never_the_aside(
+    plane: LocalPlane, transport: str, seed_kept: None
+) -> None:
+    name = TRANSPORTS[transport]
+    host = plane.host(name)
+    live_oid, live_data = databases(host)[LIVE][0], fingerprint(host, LIVE)
+    before = databases(host)
+
+    # ended after create-incoming (a load under way): the undo log drops the incoming database
+    loading = swap_names(LIVE, f"arn:test:{transport}:aborted-load")
+    report = undone(plane, event(name, "create-incoming", loading.incoming))
+    assert (report["undone"], report["failed"]) == ([f"incoming#{loading.incoming}"], [])
+    assert databases(host) == before
+
+    # ended after create-incoming and swap-in, in one execution: the restored database stays live and the old one
+    # stays aside, marked — the way back is never dropped by a cleanup (the incoming entry's drop finds nothing)
+    names = swap_names(LIVE, f"arn:test:{transport}:aborted-after-swap")
+    swap = event(name, "swap-in", names.incoming, confirm=LIVE, aside=names.aside)
+    report = undone(plane, event(name, "create-incoming", names.incoming) | {"then": swap})
+    assert (report["undone"], report["failed"]) == ([f"incoming#{names.incoming}"], [])
+    after = databases(host)
+    assert after[names.aside] == (live_oid, ASIDE_MARK)
+    assert fingerprint(host, names.aside) == live_data
+    assert after[LIVE][0] != live_oid and names.incoming not in after
 
 
 @pytest.mark.parametrize("transport", sorted(TRANSPORTS))
