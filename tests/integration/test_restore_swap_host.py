@@ -232,7 +232,8 @@ def test_a_verified_swap_drops_the_aside_later(plane: LocalPlane, transport: str
     ok(plane, name, "drop-aside", names.aside, aside=names.aside)
     # and a swap-back without an aside changes nothing
     failed = run(plane, name, "swap-back", names.incoming, confirm=LIVE, aside=names.aside)
-    assert failed.status == "FAILED" and "does not exist" in (failed.cause or ""), failed.cause
+    assert (failed.status, failed.error) == ("FAILED", "DatabaseStateRefused"), failed.cause
+    assert "does not exist" in (failed.cause or "")
     assert databases(host) == after
 
 
@@ -272,7 +273,7 @@ def test_swap_in_is_refused_when_the_aside_exists_and_nothing_changes(plane: Loc
     host.sql(f'CREATE DATABASE "{names.aside}"', db="postgres")
     before = databases(host)
     refused = run(plane, name, "swap-in", names.incoming, confirm=LIVE, aside=names.aside)
-    assert (refused.status, refused.error) == ("FAILED", "HostCommandFailed"), refused.cause
+    assert (refused.status, refused.error) == ("FAILED", "DatabaseStateRefused"), refused.cause
     assert f"{names.aside} exists" in (refused.cause or "")
     assert databases(host) == before
 
@@ -296,10 +297,11 @@ def test_create_incoming_replaces_a_leftover_of_ours_and_refuses_anything_else(
     load_marker(host, other, "not ours")
     before = databases(host)
     refused = run(plane, name, "create-incoming", other)
-    assert (refused.status, refused.error) == ("FAILED", "HostCommandFailed")
+    assert (refused.status, refused.error) == ("FAILED", "DatabaseStateRefused")
     assert "no incoming database of ours" in (refused.cause or "")
     # nor does the undo's drop-incoming touch it
-    assert run(plane, name, "drop-incoming", other).status == "FAILED"
+    not_ours = run(plane, name, "drop-incoming", other)
+    assert (not_ours.status, not_ours.error) == ("FAILED", "DatabaseStateRefused")
     assert databases(host) == before
     assert host.sql("SELECT value FROM restored_marker", db=other) == [("not ours",)]
 

@@ -10,10 +10,11 @@ import re
 import pytest
 
 from freshtrack_ops.config import LocalTarget
-from freshtrack_ops.errors import InvalidInput
+from freshtrack_ops.errors import DatabaseBusy, DatabaseStateRefused, HostCommandFailed, InvalidInput
 from freshtrack_ops.host_scripts.parameters import check_values
 from freshtrack_ops.models import DatabaseActionResult, DatabaseEvent
-from freshtrack_ops.restore.database import database_command
+from freshtrack_ops.ports import CommandResult
+from freshtrack_ops.restore.database import database_command, read_database_action
 from freshtrack_ops.restore.swap import MIB, RESERVE_MB, decide_restore_path, needed_mb, short_id, swap_names
 from freshtrack_ops.steps.base import NoContext
 from freshtrack_ops.steps.registry import DATABASE
@@ -125,6 +126,27 @@ def test_the_old_guards_still_hold() -> None:
         database_command(event("drop-scratch", LIVE), TARGET)
     with pytest.raises(InvalidInput, match="needs confirm="):
         database_command(event("recreate-live", LIVE), TARGET)
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "error"),
+    [
+        (66, DatabaseStateRefused),
+        (67, DatabaseStateRefused),
+        (68, DatabaseStateRefused),
+        (69, DatabaseBusy),
+        (65, HostCommandFailed),
+        (70, HostCommandFailed),
+        (3, HostCommandFailed),
+    ],
+)
+def test_the_scripts_refusals_are_named_errors(exit_code: int, error: type[Exception]) -> None:
+    swap = event("swap-in", NAMES.incoming, confirm=LIVE, aside=NAMES.aside)
+    result = CommandResult(exit_code=exit_code, stdout="", stderr="refusing: why")
+    with pytest.raises(error, match=r"^demo: swap-in .* failed: refusing: why$") as raised:
+        read_database_action(swap, TARGET, result)
+    assert type(raised.value) is error
+    assert read_database_action(swap, TARGET, CommandResult(exit_code=0, stdout="done: x\n", stderr="")) == "done: x"
 
 
 # -- the undo log ------------------------------------------------------------------------------------------------

@@ -4,12 +4,20 @@ database.sh)."""
 from __future__ import annotations
 
 from freshtrack_ops.config import Target
-from freshtrack_ops.errors import HostCommandFailed, InvalidInput
+from freshtrack_ops.errors import DatabaseBusy, DatabaseStateRefused, HostCommandFailed, InvalidInput, OpsError
 from freshtrack_ops.host_command import HostCommand, tail
 from freshtrack_ops.host_env import host_env
 from freshtrack_ops.models import DatabaseEvent
 from freshtrack_ops.ports import CommandResult, HostRunner
 
+#: database.sh's exit codes that name a refusal a workflow may tell apart (66 a name taken, 67 a database missing,
+#: 68 not marked as ours, 69 sessions kept coming back); any other failure is HostCommandFailed
+_REFUSALS: dict[int, type[OpsError]] = {
+    66: DatabaseStateRefused,
+    67: DatabaseStateRefused,
+    68: DatabaseStateRefused,
+    69: DatabaseBusy,
+}
 #: the actions that take an aside database (and only they)
 ASIDE_ACTIONS = ("swap-in", "swap-back", "drop-aside")
 
@@ -60,5 +68,6 @@ def _check(event: DatabaseEvent, live: str) -> None:
 
 def read_database_action(event: DatabaseEvent, target: Target, result: CommandResult) -> str:
     if result.exit_code != 0:
-        raise HostCommandFailed(f"{target.id}: {event.action} {event.database} failed: {tail(result.stderr)}")
+        error = _REFUSALS.get(result.exit_code, HostCommandFailed)
+        raise error(f"{target.id}: {event.action} {event.database} failed: {tail(result.stderr)}")
     return result.stdout.strip()
