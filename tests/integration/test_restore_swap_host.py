@@ -395,3 +395,50 @@ def test_swap_back_refuses_a_taken_name_and_still_brings_back_an_aside_without_a
     after = databases(host)
     assert after[LIVE] == (live_oid, None) and names.aside not in after and names.incoming not in after
     assert fingerprint(host, LIVE) == live_data
+
+
+def test_a_session_that_comes_back_is_retried_then_refused_and_other_errors_are_not_retried(
+    plane: LocalPlane,
+) -> None:
+    """The swap's transaction failing with 55006 (a session reconnected between the terminate and the rename: the
+    server's error, here injected by the docker shim into the swap's psql calls, the state reads spared) is tried
+    again, SWAP_ATTEMPTS times; any other error is not. (The real server's 55006 and its rollback: the PostgreSQL
+    facts in docs/restore-swap.md.)"""
+    host = plane.host("demo")
+    names = swap_names(LIVE, "arn:test:busy")
+    live_oid = databases(host)[LIVE][0]
+    ok(plane, "demo", "create-incoming", names.incoming)
+    before = databases(host)
+    busy = {
+        "fail": True,
+        "exit_code": 3,
+        "unless_arg": "-At",  # state_of's reads
+        "message": f'psql:<stdin>:4: ERROR:  55006: database "{LIVE}" is being accessed by other users',
+    }
+    swap_in = {"CONFIRM_DB": LIVE, "ASIDE_DB": names.aside}
+    try:
+        host.set_fault("psql", busy | {"times": 5})
+        refused = script(plane, "swap-in", names.incoming, **swap_in)
+        assert refused.exit_code == 69 and "5 attempts, nothing renamed" in refused.stderr, refused.stderr
+        assert databases(host) == before and faults(host) == {}  # all five attempts were made
+
+        host.set_fault("psql", busy | {"times": 2})  # two attempts refused, the third goes through
+        swapped = script(plane, "swap-in", names.incoming, **swap_in)
+        assert swapped.exit_code == 0, swapped.stderr
+        assert databases(host)[names.aside] == (live_oid, ASIDE_MARK) and faults(host) == {}
+
+        taken = busy | {"message": 'psql:<stdin>:5: ERROR:  42P04: database "x" already exists'}
+        host.set_fault("psql", taken | {"times": 2})
+        failed = script(plane, "swap-back", names.incoming, **swap_in)
+        assert failed.exit_code == 70 and "42P04" in failed.stderr
+        assert faults(host)["psql"]["times"] == 1  # tried once, not again
+    finally:
+        host.set_fault("psql", None)
+    back = script(plane, "swap-back", names.incoming, **swap_in)
+    assert back.exit_code == 0, back.stderr
+    assert databases(host)[LIVE] == (live_oid, None)
+
+
+def faults(host: LocalHost) -> dict[str, Any]:
+    path = host.state_dir / "faults.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
