@@ -104,7 +104,7 @@ swap_sql() {
       rm -f "$err"
       return 0
     fi
-    if ! grep -q '55006' "$err"; then
+    if ! grep -qE 'ERROR: +55006:' "$err"; then
       cat "$err" >&2
       rm -f "$err"
       exit 70
@@ -113,7 +113,7 @@ swap_sql() {
   done
   cat "$err" >&2
   rm -f "$err"
-  refuse 69 "sessions kept coming back to $DB_NAME or $TARGET_DB ($SWAP_ATTEMPTS attempts, nothing renamed)"
+  refuse 69 "sessions kept coming back to the databases being renamed ($SWAP_ATTEMPTS attempts, nothing renamed)"
 }
 
 case "$ACTION" in
