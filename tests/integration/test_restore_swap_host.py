@@ -3,9 +3,10 @@ PostgreSQL of a local host (docs/restore-swap.md).
 
 The first part runs the DatabaseStep as a workflow does (``lambda:invoke.waitForTaskToken``, the real handler and
 its IAM role) over SSH ("demo") and SSM ("demo-ssm", the local plane's agent stand-in): the plane's restore state
-machine is replaced by the one task (the restore workflow's rewiring is another change). The second part runs the
-script alone (the local transport) for the refusals the Python guards never let through, so the script's own
-guards are what is tested."""
+machine is replaced by the task (the restore workflow's rewiring is another change), optionally followed by a
+second action and by the undo of the execution's undo log (what the lock janitor runs after an abort). The second
+part runs the script alone (the local transport) for the refusals the Python guards never let through, so the
+script's own guards are what is tested, and for the swap's retry."""
 
 from __future__ import annotations
 
@@ -113,11 +114,7 @@ def seed_kept(plane: LocalPlane) -> Iterator[None]:
 
 
 def run(plane: LocalPlane, host: str, action: str, database: str, **fields: str | None) -> Execution:
-    execution = plane.run(
-        "restore",
-        {"host": host, "action": action, "database": database, "confirm": "", "aside": None, "undo": False} | fields,
-        timeout_s=180,
-    )
+    execution = plane.run("restore", event(host, action, database, **fields) | {"undo": False}, timeout_s=180)
     plane.wait_ssm_idle()
     return execution
 
