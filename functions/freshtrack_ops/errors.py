@@ -109,6 +109,15 @@ class NotFastForward(OpsError):
     """The branch's tip is not a fast-forward of what runs now (the manual's `git pull` would have to merge)."""
 
 
+class DatabaseStateRefused(OpsError):
+    """database.sh refused a restore-by-swap action: the databases are not in the state it needs (a name already
+    taken, a database missing, one not marked as ours: exit 66, 67, 68); nothing was changed."""
+
+
+class DatabaseBusy(OpsError):
+    """Sessions kept coming back to a database being renamed (swap-in, swap-back: exit 69); nothing was renamed."""
+
+
 class DowngradeRefused(OpsError):
     """The target version is older than the running one and the request did not allow a downgrade."""
 

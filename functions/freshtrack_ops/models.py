@@ -242,11 +242,29 @@ class VerifyResult(Strict):
     toc_entries: int
 
 
+DatabaseAction = Literal[
+    "create-scratch",
+    "drop-scratch",
+    "recreate-live",
+    "create-incoming",
+    "drop-incoming",
+    "swap-in",
+    "swap-back",
+    "drop-aside",
+]
+
+
 class DatabaseEvent(Strict):
+    """One database.sh action (see the script's header). ``database`` is TARGET_DB: the scratch or incoming
+    database, the live one for recreate-live, the aside itself for drop-aside."""
+
     host: HostRef
-    action: Literal["create-scratch", "drop-scratch", "recreate-live"]
+    action: DatabaseAction
     database: DatabaseName
+    #: the live database's name, typed again: recreate-live, swap-in and swap-back
     confirm: str = ""
+    #: the previous live database, renamed aside by swap-in: swap-in, swap-back and drop-aside only
+    aside: DatabaseName | None = None
 
 
 class DatabaseActionResult(Strict):

@@ -138,7 +138,8 @@ TASKS: dict[str, LambdaTask] = {
         LambdaTask(
             "HostDatabase",
             "freshtrack_ops.handlers.restore.database",
-            "Create or drop a scratch database, or recreate the live one",
+            "Create or drop a scratch or incoming database, recreate the live one, swap an incoming one in or back, "
+            "drop an aside",
             timeout_s=300,
             grants=HOST_ACCESS,
         ),

@@ -213,11 +213,23 @@ PARAMETERS: dict[str, HostParameter] = {
         HostParameter("DB_ROLE", _IDENT, "The database's owner role", max_chars=63),
         HostParameter("TARGET_DB", _IDENT, "Database a restore, count or scratch action works on", max_chars=63),
         HostParameter(
-            "CONFIRM_DB", r"^([a-z_][a-z0-9_]{0,62})?$", "Typed confirmation for recreate-live", "", max_chars=63
+            "CONFIRM_DB",
+            r"^([a-z_][a-z0-9_]{0,62})?$",
+            "Typed confirmation (the live database's name) for recreate-live, swap-in and swap-back",
+            "",
+            max_chars=63,
+        ),
+        HostParameter(
+            "ASIDE_DB",
+            r"^([a-z_][a-z0-9_]{0,62})?$",
+            "The previous live database, renamed aside by swap-in (swap-back, drop-aside; empty: none)",
+            "",
+            max_chars=63,
         ),
         HostParameter(
             "ACTION",
-            r"^(create-scratch|drop-scratch|recreate-live|stop|start|status"
+            r"^(create-scratch|drop-scratch|recreate-live|create-incoming|drop-incoming|swap-in|swap-back|drop-aside"
+            r"|stop|start|status"
             r"|compose-up|restart-service|disk-cleanup|restart-top-memory|certificate-check"
             r"|restart|logs|emergency-stop|emergency-restart|force-rebuild|unban|upgrade|reboot|probe)$",
             "What database.sh / services.sh / service.sh / os_update.sh should do, or the remediation action "
@@ -506,7 +518,17 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
         "ARCHIVE_CODEC",
     ),
     "archive_list.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "ARCHIVE_CODEC"),
-    "database.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_NAME", "DB_ROLE", "ACTION", "TARGET_DB", "CONFIRM_DB"),
+    "database.sh": (
+        "APP_DIR",
+        "DOCKER_BIN",
+        "PG_SERVICE",
+        "DB_NAME",
+        "DB_ROLE",
+        "ACTION",
+        "TARGET_DB",
+        "CONFIRM_DB",
+        "ASIDE_DB",
+    ),
     "restore_stream.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_ROLE", "TARGET_DB", "ARCHIVE_CODEC"),
     "row_counts.sh": ("APP_DIR", "DOCKER_BIN", "PG_SERVICE", "DB_ROLE", "TARGET_DB"),
     "services.sh": ("APP_DIR", "DOCKER_BIN", "ACTION", "SERVICES"),

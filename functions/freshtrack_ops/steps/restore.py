@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -125,13 +126,19 @@ class DatabaseStep(OnEventHost, HostStep[DatabaseEvent, NoContext, DatabaseActio
         return DatabaseActionResult(result=read_database_action(event, target, result))
 
     def undo_entry(self, event: DatabaseEvent, target: Target, context: NoContext) -> UndoEntry | None:
-        """A scratch database is recorded before it is created: an execution that ends before its own
-        DropScratch (aborted, timed out) still gets it dropped."""
-        if event.action != "create-scratch":
+        """A scratch or incoming database is recorded before it is created: an execution that ends before its own
+        DropScratch/DropIncoming (aborted, timed out) still gets it dropped. (drop-incoming drops only a database
+        database.sh marked incoming: never one that was there before under that name.)
+
+        Nothing else is ever recorded: above all not an aside database, the way back of a restore by swap, which
+        only an explicit drop-aside removes. After a swap-in the incoming name is free, so its entry drops nothing;
+        after a swap-back it names the failed restore again, which is dropped."""
+        undo_action = _UNDO_ACTIONS.get(event.action)
+        if undo_action is None:
             return None
-        drop = event.model_copy(update={"action": "drop-scratch"})
+        drop = event.model_copy(update={"action": undo_action})
         return UndoEntry(
-            key=_scratch_key(event.database),
+            key=_undo_key(event.action, event.database),
             kind="scratch",
             step=self.name,
             host=target.id,
@@ -139,7 +146,8 @@ class DatabaseStep(OnEventHost, HostStep[DatabaseEvent, NoContext, DatabaseActio
         )
 
     def resolved_keys(self, event: DatabaseEvent, output: DatabaseActionResult) -> list[str]:
-        return [_scratch_key(event.database)] if event.action == "drop-scratch" else []
+        created = _RESOLVED_BY.get(event.action)
+        return [_undo_key(created, event.database)] if created is not None else []
 
     def undo(self, entry: UndoEntry, target: Target) -> HostCommand | None:
         return database_command(DatabaseEvent.model_validate_json(entry.event), target)
@@ -192,8 +200,17 @@ class HealthStep(OnEventHost, HostStep[HealthEvent, NoContext, HealthResult]):
         return checks.read_health_result(target, checks.health_command(target), result)
 
 
-def _scratch_key(database: str) -> str:
-    return f"scratch#{database}"
+#: what undoes a create action (recorded before it runs), and which create action a drop resolves
+_UNDO_ACTIONS: dict[str, Literal["drop-scratch", "drop-incoming"]] = {
+    "create-scratch": "drop-scratch",
+    "create-incoming": "drop-incoming",
+}
+_RESOLVED_BY: dict[str, str] = {drop: create for create, drop in _UNDO_ACTIONS.items()}
+
+
+def _undo_key(create_action: str, database: str) -> str:
+    """``scratch#<db>`` (the key scratch databases always had) or ``incoming#<db>``."""
+    return f"{create_action.removeprefix('create-')}#{database}"
 
 
 def _object_url(key: str) -> str:
