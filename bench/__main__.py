@@ -654,6 +654,7 @@ def run_startup(
         "benchmark": "startup",
         "date": date,
         "imports": imports,
+        "targets": imports.get("targets", []),
         "transitions": transitions,
         "transitions_source": source,
         "runtime_s": round(time.monotonic() - _started, 1),
