@@ -288,8 +288,10 @@ class PlaneLookup:
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
         for execution in stepfunctions_parser_backends[ACCOUNT][REGION]._get_executions():
-            worker = getattr(execution, "exec_worker", None)
-            if worker is not None and worker.env.callback_pool_manager.get(token) is not None:
+            # an execution's worker has no env before it starts and after it ended (seen in make demo: an
+            # AttributeError here failed a SendTaskSuccess)
+            env = getattr(getattr(execution, "exec_worker", None), "env", None)
+            if env is not None and env.callback_pool_manager.get(token) is not None:
                 arn: str = execution.state_machine_arn
                 return arn
         return None

@@ -240,10 +240,11 @@ def _closed_tasks_refused(original: Callable[..., Any]) -> Callable[..., Any]:
             raise _TaskTimedOut("Task Timed Out")
 
         for execution in self._get_executions():
-            worker = getattr(execution, "exec_worker", None)
-            if worker is None or worker.env.callback_pool_manager.get(task_token) is None:
+            # a worker has no env before its execution starts and after it ended
+            env = getattr(getattr(execution, "exec_worker", None), "env", None)
+            if env is None or env.callback_pool_manager.get(task_token) is None:
                 continue
-            if not isinstance(worker.env.program_state(), ProgramRunning):
+            if not isinstance(env.program_state(), ProgramRunning):
                 raise _TaskTimedOut("Task Timed Out")
         return original(self, task_token, *args, **kwargs)
 
