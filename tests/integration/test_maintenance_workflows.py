@@ -52,10 +52,13 @@ def _set_maintenance(plane: LocalPlane, host: str, **changes: Any) -> None:
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
     """Wait states take no time in the plane (moto_patches time_scale 0): the host-probe loop's tries
-    (reboot_wait_s / 10 s) are what bounds a reboot here; 900 s is 90 tries, a few seconds of probing."""
+    (reboot_wait_s / 10 s) are what bounds a reboot here, each as long as a refused SSH connect or SSM probe takes.
+    3600 s is 360 tries, about 7 s of probing at the 20 ms a try took in CI; the host is back after 0.5 s (90 tries
+    against the default 2 s were once used up before it came back, when the handlers got faster)."""
     with update_plane() as local_plane:
         for host in local_plane.hosts():
-            _set_maintenance(local_plane, host, verify_window_s=10, reboot_wait_s=900)
+            local_plane.host(host).reboot_delay_s = 0.5
+            _set_maintenance(local_plane, host, verify_window_s=10, reboot_wait_s=3600)
         yield local_plane
 
 
@@ -339,7 +342,7 @@ def test_a_host_that_does_not_come_back_keeps_the_lock_and_says_where(plane: Loc
         assert "Stopped at: RebootedLost" in note["Message"] and "did not answer again" in note["Message"]
         assert "Pre-maintenance backup:" in note["Message"]
     finally:
-        _set_maintenance(plane, host, reboot_wait_s=900)
+        _set_maintenance(plane, host, reboot_wait_s=3600)
         local.set_reboot_fault(never_returns=False)
         local.power_on()
         with iam.plane_calls():
