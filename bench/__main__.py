@@ -29,7 +29,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import alerts, backup, dr, report, restore, startup, update
+from bench import alerts, backup, dr, remote_s3, report, restore, startup, update
 from bench.probes import MIB
 from freshtrack_ops.config import StoredCompression
 from opsctl.local.host import LocalHost
@@ -241,34 +241,43 @@ def run_backup(
     manual: dict[str, list[backup.ManualRun]] = {c: [] for c in compressions}
     stream: dict[str, list[backup.StreamRun]] = {c: [] for c in compressions}
     ssm: dict[str, list[backup.StreamRun]] = {c: [] for c in compressions}
+    remote: dict[str, list[remote_s3.RemoteStreamRun]] = {c: [] for c in compressions}
     sizes: dict[str, int] = {}
-    rounds_started = time.monotonic()
-    for round_no in range(1, args.repeat + 1):
-        elapsed = time.monotonic() - _started
-        per_round = (time.monotonic() - rounds_started) / (round_no - 1) if round_no > 1 else 0.0
-        if round_no > 1 and elapsed + per_round + TAIL_RESERVE_S + reserve_s > args.budget_s:
-            notes.append(
-                f"Only {round_no - 1} of {args.repeat} rounds: more would exceed the {args.budget_s} s budget."
-            )
-            log(notes[-1])
-            break
-        for comp in compressions:
-            r = backup.run_dump(host, comp)
-            raw[comp].append(r)
-            m = backup.run_manual(plane, comp, f"bench/manual-{comp}-{round_no}.dump")
-            manual[comp].append(m)
-            sizes[comp] = m.size_bytes
-            s = backup.run_stream(plane, comp)
-            stream[comp].append(s)
-            v = backup.run_stream(plane, comp, target=backup.SSM_TARGET)
-            ssm[comp].append(v)
-            log(
-                f"round {round_no} {comp}: raw {r.wall_s:.2f}s, manual {m.total_s:.2f}s, "
-                f"SSH StreamDump {s.stream_state_s:.2f}s (exec {s.execution_s:.2f}s), "
-                f"{s.size_bytes / MIB:.1f} MB, RSS +{s.peak_rss_delta_mb} MB, sha ok {s.sha256_ok}; "
-                f"SSM StreamDump {v.stream_state_s:.2f}s (exec {v.execution_s:.2f}s), "
-                f"{v.size_bytes / MIB:.1f} MB in {v.parts} parts, RSS +{v.peak_rss_delta_mb} MB, sha ok {v.sha256_ok}"
-            )
+    with remote_s3.remote_s3() as s3:  # S3 in its own process, for the SSH data path (bench/remote_s3.py)
+        for comp in compressions[:1]:  # warm-up of the server and the client, not measured
+            remote_s3.run_remote_stream(plane, comp, s3)
+        rounds_started = time.monotonic()
+        for round_no in range(1, args.repeat + 1):
+            elapsed = time.monotonic() - _started
+            per_round = (time.monotonic() - rounds_started) / (round_no - 1) if round_no > 1 else 0.0
+            if round_no > 1 and elapsed + per_round + TAIL_RESERVE_S + reserve_s > args.budget_s:
+                notes.append(
+                    f"Only {round_no - 1} of {args.repeat} rounds: more would exceed the {args.budget_s} s budget."
+                )
+                log(notes[-1])
+                break
+            for comp in compressions:
+                r = backup.run_dump(host, comp)
+                raw[comp].append(r)
+                m = backup.run_manual(plane, comp, f"bench/manual-{comp}-{round_no}.dump")
+                manual[comp].append(m)
+                sizes[comp] = m.size_bytes
+                s = backup.run_stream(plane, comp)
+                stream[comp].append(s)
+                v = backup.run_stream(plane, comp, target=backup.SSM_TARGET)
+                ssm[comp].append(v)
+                rs = remote_s3.run_remote_stream(plane, comp, s3)
+                remote[comp].append(rs)
+                log(
+                    f"round {round_no} {comp}: raw {r.wall_s:.2f}s, manual {m.total_s:.2f}s, "
+                    f"SSH StreamDump {s.stream_state_s:.2f}s (exec {s.execution_s:.2f}s), "
+                    f"{s.size_bytes / MIB:.1f} MB, RSS +{s.peak_rss_delta_mb} MB, sha ok {s.sha256_ok}; "
+                    f"SSM StreamDump {v.stream_state_s:.2f}s (exec {v.execution_s:.2f}s), "
+                    f"{v.size_bytes / MIB:.1f} MB in {v.parts} parts, RSS +{v.peak_rss_delta_mb} MB, "
+                    f"sha ok {v.sha256_ok}; "
+                    f"SSH data path, S3 in its own process {rs.total_s:.2f}s (session {rs.session_s:.2f}, host start "
+                    f"{rs.first_byte_s:.2f}, body {rs.body_s:.2f}, complete {rs.complete_s:.2f}), sha ok {rs.sha256_ok}"
+                )
 
     log(f"SSH: {args.ssh_mib} MiB over one channel")
     ssh_channel = backup.ssh_channel_throughput(host, args.ssh_mib)
@@ -320,6 +329,8 @@ def run_backup(
             "stream": str_agg,
             "ssm": ssm_agg,
             "stream_vs_raw_ratio": _ratio(str_med, raw_med),
+            "remote_stream": aggregate(remote[comp]),
+            "remote_stream_vs_raw_ratio": _ratio(aggregate(remote[comp])["total_s"]["median"], raw_med),
             "stream_vs_manual_ratio": _ratio(str_med, man_agg["total_s"]["median"]),
             "execution_vs_raw_ratio": _ratio(str_agg["execution_s"]["median"], raw_med),
             "manual_vs_raw_ratio": _ratio(man_agg["total_s"]["median"], raw_med),
@@ -339,10 +350,28 @@ def run_backup(
     small_peak_default = float(small["gzip-default"]["peak_rss_delta_mb"])
     targets: list[dict[str, str]] = []
     for comp in compressions:
+        ratio = results[comp]["remote_stream_vs_raw_ratio"]
+        phases = results[comp]["remote_stream"]
+        targets.append(
+            {
+                "target": (
+                    f"streamed SSH backup ≤ {STREAM_VS_RAW_TARGET} x raw `pg_dump` (`{comp}`; the BackupDump data "
+                    "path, S3 in its own process)"
+                ),
+                "measured": (
+                    f"{ratio:.3f} x (session {phases['session_s']['median']:.2f} s, host start "
+                    f"{phases['first_byte_s']['median']:.2f} s, body {phases['body_s']['median']:.2f} s, complete "
+                    f"{phases['complete_s']['median']:.2f} s; raw {results[comp]['raw']['wall_s']['median']:.2f} s)"
+                ),
+                "result": _verdict(ratio is not None and ratio <= STREAM_VS_RAW_TARGET),
+            }
+        )
+    for comp in compressions:
         ratio = results[comp]["stream_vs_raw_ratio"]
         targets.append(
             {
-                "target": f"streamed ≤ {STREAM_VS_RAW_TARGET} x raw `pg_dump` (`{comp}`)",
+                "target": f"(informative) StreamDump state ≤ {STREAM_VS_RAW_TARGET} x raw `pg_dump` (`{comp}`; moto "
+                "in the plane's process)",
                 "measured": f"{ratio:.3f} x",
                 "result": _verdict(ratio is not None and ratio <= STREAM_VS_RAW_TARGET),
             }
