@@ -52,7 +52,7 @@ from freshtrack_ops.daily.models import DailyCheckRequest
 from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
 from freshtrack_ops.fleet.models import FleetUpdateRequest
 from freshtrack_ops.maintenance.models import DbPoolRequest, OsUpdateRequest, RotateSecretsRequest, ScaleRequest
-from freshtrack_ops.models import BackupRequest, RestoreRequest, TestRestoreRequest
+from freshtrack_ops.models import BackupRequest, DropAsidesRequest, RestoreRequest, TestRestoreRequest
 from freshtrack_ops.remediation.models import RemediationRequest
 from freshtrack_ops.service.models import ServiceRequest
 from freshtrack_ops.update.models import RollbackRequest, UpdateRequest
@@ -73,6 +73,7 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "rotate-secrets": RotateSecretsRequest,
     "db-pool": DbPoolRequest,
     "scale": ScaleRequest,
+    "drop-asides": DropAsidesRequest,
 }
 
 
@@ -131,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--size", type=int, help="db-pool: the new DB_POOL_SIZE")
     start.add_argument("--instance-type", help="scale: the new EC2 instance type (one of allowed_instance_types)")
     start.add_argument("--reboot", help="os-update: if-required (default) or never")
+    start.add_argument(
+        "--load-while-running",
+        action="store_const",
+        const=True,
+        help="restore by swap: load while the application runs, stop it only for the swap (minimal downtime)",
+    )
     start.add_argument("--state-machine-arn", required=True)
     start.add_argument("--wait", action="store_true", help="poll until the execution ends")
     for verb in ("approve", "reject"):
@@ -198,6 +205,7 @@ def _start(args: argparse.Namespace) -> int:
         "restore_database": args.restore_database,
         "rollback_database": args.rollback_database,
         "allow_downgrade": args.allow_downgrade,
+        "load_while_running": args.load_while_running,
         "host": args.host,
         "mode": args.mode,
         "replacement": args.replacement,

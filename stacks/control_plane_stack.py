@@ -48,6 +48,7 @@ from stacks.function_factory import (
     FunctionResources,
     TaskFunction,
     callback_state_machine_arns,
+    grant_task_callbacks,
     scale_instance_ids,
     start_remediation_statement,
     start_test_restore_statement,
@@ -62,6 +63,8 @@ from stacks.webhook_names import webhook_secret_name
 from state_machines import asl_path, asl_text, invoked_tasks, placeholders, started_workflows, substitutions
 
 HOURLY_EXPRESSION = "cron(0 * * * ? *)"
+#: the drop-asides workflow, for every target at once: hourly, away from the top of the hour the backups take
+DROP_ASIDES_EXPRESSION = "cron(40 * * * ? *)"
 #: the workflow whose reports the daily-check alarms watch (they exist only once it is in the catalog)
 DAILY_CHECK_WORKFLOW = "daily-check"
 #: where the functions' Powertools Metrics go (their environment), and the ``service`` dimension it adds
@@ -493,6 +496,27 @@ class WorkflowSchedules(Construct):
             )
 
 
+class FleetWorkflowSchedule(Construct):
+    """One schedule starting one workflow for every target at once (its input names none), in UTC."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, workflow: str, expression: str, state_machine: sfn.IStateMachine
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description=f"Scheduled {workflow} of every target",
+            schedule=scheduler.ScheduleExpression.expression(expression, TimeZone.ETC_UTC),
+            target=scheduler_targets.StepFunctionsStartExecution(
+                state_machine,
+                input=scheduler.ScheduleTargetInput.from_object({}),
+                max_event_age=Duration.hours(1),
+                retry_attempts=5,
+            ),
+        )
+
+
 class TaskSchedule(Construct):
     """A task invoked directly on a schedule (retention tags daily, the RPO guard hourly), in UTC."""
 
@@ -866,9 +890,8 @@ class ControlPlaneStack(Stack):
 
         self._grant_start("test-restore", "start-test-restore", start_test_restore_statement)
         self._grant_start("remediation", "start-remediation", start_remediation_statement)
-        for name, task in TASKS.items():
-            if "task-callback" in task.grants and self.state_machines:
-                self.task_functions.by_task[name].grant_task_callback(self.callback_state_machine_arns(name))
+        if self.state_machines:
+            self._grant_task_callbacks()
 
         self.schedules: dict[str, dict[str, scheduler.Schedule]] = {}
         for run in SCHEDULED_RUNS:
@@ -881,6 +904,17 @@ class ControlPlaneStack(Stack):
                     state_machine=self.state_machines[run.workflow],
                 ).schedules
 
+        self.drop_asides_schedule = (
+            FleetWorkflowSchedule(
+                self,
+                "DropAsidesSchedule",
+                workflow="drop-asides",
+                expression=DROP_ASIDES_EXPRESSION,
+                state_machine=self.state_machines["drop-asides"],
+            ).schedule
+            if "drop-asides" in self.state_machines
+            else None
+        )
         for name, task in TASKS.items():
             if task.schedule:
                 TaskSchedule(self, f"{name}Schedule", task=task, function=self.functions[name])
@@ -1003,6 +1037,15 @@ class ControlPlaneStack(Stack):
             value=secret.name,
             description="The Secrets Manager secret holding the chat webhook URL (docs/configuration.md)",
         )
+
+    def _grant_task_callbacks(self) -> None:
+        arns = {wf: m.state_machine_arn for wf, m in self.state_machines.items()}
+        roles_by_workflows: dict[tuple[str, ...], list[iam.IRole]] = {}
+        for name, task in TASKS.items():
+            if "task-callback" in task.grants:
+                workflows = tuple(sorted(callback_state_machine_arns(name, {wf: wf for wf in arns})))
+                roles_by_workflows.setdefault(workflows, []).append(self.task_functions.by_task[name].role)
+        grant_task_callbacks(self, roles_by_workflows, arns)
 
     def callback_state_machine_arns(self, task: str) -> list[str]:
         """The workflows whose task tokens ``task`` may complete (``function_factory.callback_state_machine_arns``)."""

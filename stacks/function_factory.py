@@ -846,20 +846,32 @@ class TaskFunction(Construct):
                 "may belong to the VPC owner's account, and group ids are unique in a region.",
             )
 
-    def grant_task_callback(self, state_machine_arns: Iterable[str]) -> iam.Policy:
-        """The late ``task-callback`` grant, as a policy of its own (not the role's default policy).
 
-        The workflows' definitions name this function's ARN, and the function depends on its role (and so on
-        the role's default policy): the state machine ARNs in the default policy would close a cycle. A
-        separate ``AWS::IAM::Policy`` outside the role construct depends on the role and the state machines,
-        and nothing depends on it (it is in place once the deployment completes).
-        """
-        return iam.Policy(
-            self,
-            "TaskCallbackPolicy",
-            roles=[self.role],
-            statements=[task_callback_statement(state_machine_arns)],
+def grant_task_callbacks(
+    scope: Construct, roles_by_workflows: Mapping[tuple[str, ...], list[iam.IRole]], arns: Mapping[str, str]
+) -> list[iam.Policy]:
+    """The late ``task-callback`` grants: one ``AWS::IAM::Policy`` per distinct set of workflows, attached to the
+    role of every function that completes the task tokens of exactly that set (least privilege unchanged: each
+    role gets its own set and no other).
+
+    A policy of its own, not the roles' default policies: the workflows' definitions name the functions' ARNs,
+    and a function depends on its role (and so on the role's default policy), so the state machine ARNs in the
+    default policy would close a cycle. A separate policy depends on the roles and the state machines, and
+    nothing depends on it (it is in place once the deployment completes). Shared per set, because a policy per
+    function was 31 of the control plane's resources (CloudFormation allows 500 per stack; 20 targets came to
+    505 with the restore by swap): the 31 functions need 22 distinct sets.
+    """
+    policies = []
+    for index, (workflows, roles) in enumerate(sorted(roles_by_workflows.items())):
+        policies.append(
+            iam.Policy(
+                scope,
+                f"TaskCallbackPolicy{index:02d}",
+                roles=roles,
+                statements=[task_callback_statement(arns[w] for w in workflows)],
+            )
         )
+    return policies
 
 
 class FunctionFactory:

@@ -132,6 +132,17 @@ class RestoreSettings(BaseModel):
     #: into pg_restore --list (download speed); deliberately slow (measured here: ~3.4 and ~60 MB/s)
     assumed_load_mb_s: float = Field(default=1.0, gt=0, le=10_000)
     assumed_verify_mb_s: float = Field(default=10.0, gt=0, le=10_000)
+    #: restore by swap (docs/restore-swap.md): load the backup into a new database next to the live one and swap
+    #: the names, keeping the old database as the way back, when PostgreSQL's data directory has the room (checked
+    #: on the host before each restore); false, or too little room: the old path (safety backup, drop, load)
+    swap: bool = True
+    #: how long the previous database is kept, renamed aside, after a restore by swap (0: dropped by the next
+    #: hourly drop-asides run); the catalog records it, the drop-asides workflow drops it after this
+    keep_aside_hours: float = Field(default=24.0, ge=0, le=30 * 24)
+    #: the minimal-downtime mode of a restore by swap: load while the application still runs on the live database
+    #: and stop it only for the swap. What users write during the load stays in the aside database, not in the
+    #: restored one (docs/restore-swap.md). A request's ``load_while_running`` overrides it.
+    load_while_running: bool = False
 
 
 class UpdateSettings(BaseModel):

@@ -31,6 +31,7 @@ Workflow = Literal[
     "rotate-secrets",
     "db-pool",
     "scale",
+    "drop-asides",
 ]
 #: rejected: the request was refused before anything was touched; failed: the workflow failed (and cleaned up);
 #: reverted: a restore failed after the drop and put the safety backup back; revert-failed: and that failed too

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from freshtrack_ops.config import INSTANCE_ID_PATTERN, StoredCompression
+from freshtrack_ops.explain import CaughtError
 from freshtrack_ops.fields import HostRef, Reason, Strict, Trigger
 
 BACKUP_ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{8}$"
@@ -76,6 +77,9 @@ class PreflightReport(Strict):
     estimated_dump_s: float | None = None
     #: the compression the dump writes: the target's setting, ``auto`` resolved for this host (backup/compression.py)
     compression: StoredCompression | None = None
+    #: MB free on the filesystem of PostgreSQL's data directory (``df -Pm`` of ``SHOW data_directory`` inside the
+    #: database container; None when the server would not say): what a restore by swap needs room on
+    pgdata_free_mb: int | None = None
 
 
 class DumpEvent(Strict):
@@ -189,6 +193,12 @@ class RestoreRequest(Strict):
         description="An update (or rollback) execution that holds the host lock and runs this restore as its "
         "rollback: the restore works under that lock and asks for no approval (the confirmation is still needed).",
     )
+    load_while_running: bool | None = Field(
+        default=None,
+        description="Restore by swap only: load the backup while the application runs on the live database and stop "
+        "it only for the swap (minimal downtime; what users write during the load is not in the restored database, "
+        "it stays in the aside one). Default: the target's restore.load_while_running.",
+    )
 
 
 class BackupRef(Strict):
@@ -229,6 +239,101 @@ class RestorePlan(Strict):
     #: the safety backup of the current database, taken through the backup tasks (trigger pre-restore)
     safety: BackupPlan
     safety_backup: BackupRef
+    #: restore by swap (restore.swap): the new database the backup is loaded into, and the name the live database
+    #: is renamed to (restore/swap.py); whether it is taken is decided on the host (RestoreDecide)
+    swap_enabled: bool
+    incoming: DatabaseName
+    aside: DatabaseName
+    load_while_running: bool
+    keep_aside_hours: float
+
+
+class RestoreDecideEvent(Strict):
+    """Swap or the old path: the restore's plan and the host's preflight (disk, database size)."""
+
+    action: Literal["decide"]
+    plan: RestorePlan
+    preflight: PreflightReport
+
+
+class RestorePathResult(Strict):
+    path: Literal["swap", "drop"]
+    needed_mb: int
+    free_mb: int
+    reason: str
+
+
+class AsideRecord(Strict):
+    """A restore's previous database, renamed aside by swap-in (catalog: pk HOST#<host>, sk ASIDE#<name>)."""
+
+    host: HostRef
+    name: DatabaseName
+    live: DatabaseName
+    backup_id: BackupId
+    execution_id: str
+    created_at: datetime
+    drop_after: datetime
+    #: why its drop failed (kept for an operator; the drop-asides workflow leaves it alone)
+    note: str | None = None
+
+
+class AsideRecordEvent(Strict):
+    action: Literal["record"]
+    plan: RestorePlan
+
+
+class DropAsidesRequest(Strict):
+    """Execution input of the drop-asides workflow: one target, or all (the hourly schedule)."""
+
+    host: HostRef | None = Field(default=None, description="Target id; unset: every target.")
+
+
+class AsidesDueEvent(Strict):
+    action: Literal["due"]
+    request: DropAsidesRequest
+
+
+class AsideDue(Strict):
+    host: HostRef
+    name: DatabaseName
+    live: DatabaseName
+
+
+class AsidesDueResult(Strict):
+    asides: list[AsideDue]
+
+
+class AsideForgetEvent(Strict):
+    action: Literal["forget"]
+    host: HostRef
+    name: DatabaseName
+    #: the drop's error as the Catch handed it on (the record is kept, marked); None: dropped, the record goes
+    error: CaughtError | None = None
+
+
+class AsideDropResult(Strict):
+    host: HostRef
+    name: DatabaseName
+    error: str | None = None
+
+
+class AsideReportEvent(Strict):
+    action: Literal["report"]
+    results: list[AsideDropResult]
+
+
+#: the RestoreSwap task's event: the swap-or-drop decision, or one of the aside catalog's four actions
+RestoreSwapEvent = Annotated[
+    RestoreDecideEvent | AsideRecordEvent | AsidesDueEvent | AsideForgetEvent | AsideReportEvent,
+    Field(discriminator="action"),
+]
+
+
+class AsideReportResult(Strict):
+    dropped: int
+    kept: int
+    notify: bool
+    message: str
 
 
 class VerifyEvent(Strict):

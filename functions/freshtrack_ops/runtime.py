@@ -36,7 +36,7 @@ from freshtrack_ops.ports import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from freshtrack_ops.adapters.dynamo import DynamoCatalog, DynamoLockTable
+    from freshtrack_ops.adapters.dynamo import DynamoAsideCatalog, DynamoCatalog, DynamoLockTable
     from freshtrack_ops.adapters.remediation_store import DynamoAuditLog, DynamoRemediationGuard
     from freshtrack_ops.adapters.s3_store import S3BackupStore
     from freshtrack_ops.adapters.servers import DynamoServerRegistry
@@ -199,6 +199,12 @@ def pending_commands() -> PendingCommandStore:
     from freshtrack_ops.adapters.pending import DynamoPendingCommands
 
     return DynamoPendingCommands(_client("dynamodb"), settings().ops_table)
+
+
+def aside_catalog() -> DynamoAsideCatalog:
+    from freshtrack_ops.adapters.dynamo import DynamoAsideCatalog
+
+    return DynamoAsideCatalog(_client("dynamodb"), settings().ops_table)
 
 
 def deployment_history() -> DeploymentHistory:

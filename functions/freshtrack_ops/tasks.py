@@ -122,6 +122,13 @@ TASKS: dict[str, LambdaTask] = {
             grants=frozenset({"targets", "table"}),
         ),
         LambdaTask(
+            "RestoreSwap",
+            "freshtrack_ops.handlers.restore_swap.handler",
+            "Restore by swap or the old path (room on the data directory); the aside databases' catalog: record one "
+            "before its swap, list the due ones, forget a dropped one or mark a failed drop, word the report",
+            grants=frozenset({"targets", "table", "bucket-read"}),
+        ),
+        LambdaTask(
             "RestoreApproval",
             "freshtrack_ops.handlers.restore.approval",
             "Keep the task token and ask for approval of a restore",
@@ -526,7 +533,18 @@ WORKFLOWS: dict[str, Workflow] = {
     for wf in (
         Workflow("backup", "backup.asl.json", "Stream a pg_dump of a target's database to S3 with a manifest"),
         Workflow("test-restore", "test_restore.asl.json", "Restore a backup into a scratch database and compare"),
-        Workflow("restore", "restore.asl.json", "Replace the live database from a backup; revert on failure"),
+        Workflow(
+            "restore",
+            "restore.asl.json",
+            "Replace the live database from a backup: by swap (the old database kept aside) when the disk allows, else "
+            "safety backup, drop and load; revert on failure",
+        ),
+        Workflow(
+            "drop-asides",
+            "drop_asides.asl.json",
+            "Drop the aside databases of restores by swap whose restore.keep_aside_hours are up (hourly, every "
+            "target); a failed drop keeps its catalog record and notifies",
+        ),
         Workflow(
             "update",
             "update.asl.json",

@@ -382,6 +382,18 @@ class LocalHost:
         """Set (or clear with None) one faults.json entry, e.g. ``pg_dump`` / ``{"drop_connection_after_bytes": 1}``."""
         faults.set_fault(ShimState(self.state_dir), name, spec)
 
+    def set_pgdata_free_mb(self, free_mb: int | None) -> None:
+        """``df`` inside the database container reports ``free_mb`` MB available (a nearly full data volume: the
+        restore's swap-or-drop decision); None: the real figure again."""
+        if free_mb is None:
+            self.set_fault("df", None)
+            return
+        table = (
+            "Filesystem     1048576-blocks  Used Available Capacity Mounted on\n"
+            f"/dev/pgdata            {free_mb + 1000} 1000 {free_mb} 50% /var/lib/postgresql/data\n"
+        )
+        self.set_fault("df", {"stdout": table})
+
     def fail_health_while_changed(self, *relative_paths: str) -> None:
         """The health URL answers 503 while any of these files (relative to the app directory) differs from what it
         holds now: an app that does not start with a changed configuration. No paths: the fault cleared."""

@@ -54,6 +54,7 @@ from freshtrack_ops import runtime
 from freshtrack_ops.config import Target, TargetSet
 from freshtrack_ops.dr.inventory import ServerRecords
 from freshtrack_ops.host_scripts.ssm_document import document_name, document_scripts
+from freshtrack_ops.models import AsideRecord
 from freshtrack_ops.tasks import TASKS
 from opsctl.local import dns, ec2_scaling, iam, instances, moto_patches, provisioning, sns_delivery
 from opsctl.local.chat_receiver import ChatReceiver
@@ -620,6 +621,12 @@ class LocalPlane:
 
     def pending_approval(self, execution_arn: str) -> bool:
         return self._inspection.pending_approval(execution_arn)
+
+    def asides(self, host: str) -> list[AsideRecord]:
+        """The catalog's aside databases of ``host`` (restores by swap, docs/restore-swap.md), oldest first."""
+        from freshtrack_ops.adapters.dynamo import DynamoAsideCatalog
+
+        return DynamoAsideCatalog(self.dynamodb, self.table).asides(host)
 
     def lock_item(self, host: str) -> dict[str, Any] | None:
         return self._inspection.lock_item(host)

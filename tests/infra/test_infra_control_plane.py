@@ -14,10 +14,10 @@ from freshtrack_ops.config import DeploymentConfig, TargetSet
 from freshtrack_ops.daily.models import DailyCheckRequest
 from freshtrack_ops.dr.models import CaptureConfigRequest, DisasterRecoveryRequest
 from freshtrack_ops.maintenance.models import OsUpdateRequest, RotateSecretsRequest
-from freshtrack_ops.models import BackupRequest, TestRestoreRequest
+from freshtrack_ops.models import BackupRequest, DropAsidesRequest, TestRestoreRequest
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
 from freshtrack_ops.update.models import UpdateRequest
-from stacks.control_plane_stack import CHAT_TASK, COMMAND_DONE_TASK, JANITOR_TASK
+from stacks.control_plane_stack import CHAT_TASK, COMMAND_DONE_TASK, DROP_ASIDES_EXPRESSION, JANITOR_TASK
 from stacks.dr_grants import ssh_key_secret_arns
 from stacks.names import camel
 from state_machines import TOPIC_PLACEHOLDER, asl_text, placeholders, render, started_workflows
@@ -375,7 +375,7 @@ def test_destructive_workflows_are_never_scheduled(synth: Synth) -> None:
         for s in _schedules(synth)
         if json.dumps(s["Target"]["Arn"]) in machines
     }
-    assert scheduled == set(SCHEDULED) & set(WORKFLOWS)
+    assert scheduled == (set(SCHEDULED) & set(WORKFLOWS)) | {"drop-asides"}
     assert "restore" not in scheduled and "rollback" not in scheduled
     # the update workflow is scheduled for image updates only, never for new code
     update = _machine_refs(synth)["update"]
@@ -385,6 +385,17 @@ def test_destructive_workflows_are_never_scheduled(synth: Synth) -> None:
     dr = _machine_refs(synth)["disaster-recovery"]
     modes = {json.loads(s["Target"]["Input"]).get("mode") for s in _schedules(synth) if s["Target"]["Arn"] == dr}
     assert modes == {"drill"}
+
+
+def test_drop_asides_runs_hourly_for_every_target_at_once(synth: Synth) -> None:
+    """One schedule for the fleet (its input names no target: every target's due asides), in UTC, away from the
+    top of the hour the backups take; the input is a valid DropAsidesRequest."""
+    drop = _machine_refs(synth)["drop-asides"]
+    (schedule,) = [s for s in _schedules(synth) if s["Target"]["Arn"] == drop]
+    assert schedule["ScheduleExpression"] == DROP_ASIDES_EXPRESSION == "cron(40 * * * ? *)"
+    assert schedule["ScheduleExpressionTimezone"] == "Etc/UTC"
+    request = DropAsidesRequest.model_validate(json.loads(schedule["Target"]["Input"]))
+    assert request.host is None
 
 
 def _machine_refs(synth: Synth) -> dict[str, Any]:
@@ -527,7 +538,8 @@ def test_ssm_only_deployment_grants_no_secrets_and_still_passes_nag(
     scheduled_tasks = [task for task in TASKS.values() if task.schedule]
     # staging's own schedules (not prod's image updates) and the scheduled tasks
     workflow_schedules = sum(staging.id in SCHEDULED[name][1] for name in set(SCHEDULED) & set(WORKFLOWS))
-    assert types.count("AWS::Scheduler::Schedule") == workflow_schedules + len(scheduled_tasks)
+    # + the fleet-wide drop-asides schedule
+    assert types.count("AWS::Scheduler::Schedule") == workflow_schedules + len(scheduled_tasks) + 1
 
 
 def test_scheduled_tasks_run_in_utc_with_their_catalog_expression(synth: Synth) -> None:

@@ -110,7 +110,7 @@ def test_every_workflow_succeeds_when_its_transfers_outlive_the_function_and_the
         "restore", {"host": host_name, "backup_id": backup.output["backup_id"], "confirm": "frostguard"}
     )
     assert restore.status == "SUCCEEDED", (restore.error, restore.cause)
-    assert _polls(restore, "RestoreDatabase") >= 1, restore.state_names()
+    assert _polls(restore, "LoadIncoming") >= 1, restore.state_names()  # the restore by swap's load
     assert host.table_counts() == counts
 
     plane.wait_ssm_idle()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -76,6 +78,18 @@ def test_failed_test_restore_drops_its_scratch_database_and_records_the_failure(
     assert again.status == "SUCCEEDED"
 
 
+@contextlib.contextmanager
+def old_path(plane: LocalPlane, host_name: str) -> Iterator[None]:
+    """``restore.swap`` off: the restore takes the old path (safety backup, drop, load; revert by reloading).
+    The restore by swap has its own tests (test_restore_swap_workflow.py)."""
+    original = plane.target(host_name).restore
+    plane.update_target(host_name, restore=original.model_copy(update={"swap": False}))
+    try:
+        yield
+    finally:
+        plane.update_target(host_name, restore=original)
+
+
 def test_restore_after_data_loss_brings_back_the_backup(
     plane: LocalPlane, verified_backup: dict[str, Any], host_name: str
 ) -> None:
@@ -85,7 +99,8 @@ def test_restore_after_data_loss_brings_back_the_backup(
     host.sql("DELETE FROM alerts")
     assert _snapshot(plane, host_name) != backup_state
 
-    ex = plane.run("restore", {"host": host_name, "backup_id": "latest-verified", "confirm": "frostguard"})
+    with old_path(plane, host_name):
+        ex = plane.run("restore", {"host": host_name, "backup_id": "latest-verified", "confirm": "frostguard"})
 
     assert ex.status == "SUCCEEDED", (ex.error, ex.cause)
     assert ex.output is not None and ex.output["restored_backup_id"] == verified_backup["backup_id"]
@@ -116,7 +131,8 @@ def test_corrupted_backup_is_refused_before_anything_is_touched(
 
     assert ex.status == "FAILED"
     assert ex.error == "BackupCorrupt"
-    assert "RecreateDatabase" not in ex.state_names() and "StopServices" not in ex.state_names()
+    names = ex.state_names()
+    assert "RecreateDatabase" not in names and "StopServices" not in names and "SwapIn" not in names
     assert _snapshot(plane, host_name) == before
     assert _stops(plane, commands_before, host_name) == []
     assert plane.lock_item(host_name) is None
@@ -132,7 +148,8 @@ def test_pg_restore_failing_after_the_drop_reverts_to_the_safety_backup(
     plane.notifications()
     host.set_fault("pg_restore", {"fail": True, "unless_arg": "--list", "times": 1})
     try:
-        ex = plane.run("restore", {"host": host_name, "backup_id": "latest-verified", "confirm": "frostguard"})
+        with old_path(plane, host_name):
+            ex = plane.run("restore", {"host": host_name, "backup_id": "latest-verified", "confirm": "frostguard"})
     finally:
         host.set_fault("pg_restore", None)
 

@@ -85,7 +85,9 @@ def test_rollback_to_previous_puts_the_code_and_the_migrated_database_back(plane
                                        and k.endswith(".manifest.json")))  # fmt: skip
     assert pre_rollback["trigger"] == "pre-rollback"
     notices = [str(n["Message"]) for n in plane.notifications() if "rollback succeeded" in str(n["Subject"])]
-    assert notices and "restored from" in notices[-1] and "safety backup" in notices[-1]
+    # the restore took the swap path: the database before it is kept aside, named in the notification
+    assert notices and "restored from" in notices[-1] and "kept as database" in notices[-1]
+    assert plane.asides(host_name), "and recorded in the catalog for drop-asides"
     assert plane.lock_item(host_name) is None
 
     # the update it undid is not offered again: the history has nothing left to roll back

@@ -175,17 +175,23 @@ def test_a_failed_verification_stops_the_safety_dump_still_running_beside_it(pla
     runs_before = len(ssm_executor.STATE.runs)
     # the safety dump is held until it is cancelled; verification (pg_restore --list) is held until the
     # safety dump has started beside it, then let go to fail
-    with hold(host, "pg_dump", unless_arg="--version") as dump, hold(host, "pg_restore") as verification:
-        started = time.monotonic()
-        arn = plane.start_execution(
-            "restore", {"host": HOST, "backup_id": backup.output["backup_id"], "confirm": "frostguard"}
-        )
-        dump.wait_held()
-        verification.wait_held()
-        verification.release()
-        ex = plane.wait(arn, "restore")
-        plane.wait_ssm_idle()
-        ended_after_s = time.monotonic() - started
+    # the old path (restore.swap off): the safety dump runs beside the verification (a restore by swap takes none)
+    restore_settings = plane.target(HOST).restore
+    plane.update_target(HOST, restore=restore_settings.model_copy(update={"swap": False}))
+    try:
+        with hold(host, "pg_dump", unless_arg="--version") as dump, hold(host, "pg_restore") as verification:
+            started = time.monotonic()
+            arn = plane.start_execution(
+                "restore", {"host": HOST, "backup_id": backup.output["backup_id"], "confirm": "frostguard"}
+            )
+            dump.wait_held()
+            verification.wait_held()
+            verification.release()
+            ex = plane.wait(arn, "restore")
+            plane.wait_ssm_idle()
+            ended_after_s = time.monotonic() - started
+    finally:
+        plane.update_target(HOST, restore=restore_settings)
 
     assert ex.status == "FAILED"
     assert ex.error == "BackupCorrupt", ex.cause

@@ -111,11 +111,16 @@ def test_a_broken_release_whose_migration_ran_is_rolled_back_with_its_database(
     assert "VerificationFailed" in (ex.cause or "") and "restored from the pre-update backup" in (ex.cause or "")
     assert _state(plane, host_name) == before, "code, schema, migrations and every table are as before the update"
     assert "RestoreDatabase" in ex.state_names()
-    manifests = [_manifest_of(plane, key) for key in plane.object_keys(f"backups/{host_name}/")]
-    safety = sorted((m for m in manifests if m and m["trigger"] == "pre-restore"), key=lambda m: str(m["finished_at"]))
-    assert safety, "the post-migration state is kept as the restore's safety backup"
+    # the restore took the swap path: the post-migration database is kept aside (catalogued), not dumped
+    asides = plane.asides(host_name)
+    assert asides, "the post-migration state is kept as the restore's aside database"
+    migrated = plane.host(host_name).sql(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'sensors' AND column_name = 'broken_note'",
+        db=asides[-1].name,
+    )
+    assert migrated == [(1,)], "the aside is the database as the broken release left it"
     notice = _notices(plane, "ROLLED BACK")
-    assert notice and safety[-1]["backup_id"] in notice[-1], "the notification names it"
+    assert notice and asides[-1].name in notice[-1], "the notification names it"
     assert plane.lock_item(host_name) is None
 
 

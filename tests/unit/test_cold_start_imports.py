@@ -74,6 +74,7 @@ OTHER_WORKFLOWS: dict[str, frozenset[str]] = {
     "fleet": frozenset({"backup", "update"}),
     "maintenance": frozenset({"backup", "remediation"}),
     "restore": frozenset({"backup"}),
+    "restore_swap": frozenset({"restore", "backup"}),  # the restore's swap decision and aside catalog
     "rollback": frozenset({"backup", "restore", "update"}),
     "scale": frozenset({"maintenance"}),
     "service": frozenset({"remediation"}),

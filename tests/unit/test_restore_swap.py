@@ -167,7 +167,21 @@ def test_an_incoming_database_is_recorded_before_it_is_created_and_resolved_by_i
     done = DatabaseActionResult(result="done")
     assert DATABASE.resolved_keys(event("drop-incoming", NAMES.incoming), done) == [entry.key]
     assert DATABASE.resolved_keys(created, done) == []
-    assert DATABASE.resolved_keys(event("swap-in", NAMES.incoming, confirm=LIVE, aside=NAMES.aside), done) == []
+    # swap-in renames the incoming database to the live name: its entry must go (an undo after that point would
+    # drop nothing under the free name, but a later swap-back records the name again for the failed restore)
+    swap_in = event("swap-in", NAMES.incoming, confirm=LIVE, aside=NAMES.aside)
+    assert DATABASE.resolved_keys(swap_in, done) == [entry.key]
+
+
+def test_a_swap_back_records_the_failed_restore_under_the_incoming_name() -> None:
+    """swap-back renames the failed live database to the incoming name: recorded before it runs, so an execution
+    that ends before its DropFailedIncoming still gets it dropped; the undo is a drop-incoming of that name, never
+    anything on the aside or the live name."""
+    back = event("swap-back", NAMES.incoming, confirm=LIVE, aside=NAMES.aside)
+    entry = DATABASE.undo_entry(back, TARGET, NoContext())
+    assert entry is not None and entry.key == f"incoming#{NAMES.incoming}"
+    undo = DatabaseEvent.model_validate_json(entry.event)
+    assert (undo.action, undo.database, undo.confirm, undo.aside) == ("drop-incoming", NAMES.incoming, "", None)
 
 
 def test_scratch_databases_keep_their_undo_key() -> None:
@@ -182,7 +196,6 @@ def test_scratch_databases_keep_their_undo_key() -> None:
     ("action", "database", "fields"),
     [
         ("swap-in", NAMES.incoming, {"confirm": LIVE, "aside": NAMES.aside}),
-        ("swap-back", NAMES.incoming, {"confirm": LIVE, "aside": NAMES.aside}),
         ("drop-aside", NAMES.aside, {"aside": NAMES.aside}),
         ("drop-incoming", NAMES.incoming, {}),
         ("recreate-live", LIVE, {"confirm": LIVE}),

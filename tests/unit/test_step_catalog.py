@@ -60,3 +60,12 @@ def test_the_catalog_behaves_like_a_dict_of_steps() -> None:
     with pytest.raises(KeyError):
         del steps["verify"]
     assert dict(steps) == {"dump": STEPS["dump"]}
+
+
+def test_every_function_description_fits_lambda() -> None:
+    """Lambda refuses a function description over 256 characters (CreateFunction's Description: "Length
+    Constraints: Minimum length of 0. Maximum length of 256."); CDK says so only at synth."""
+    from freshtrack_ops.tasks import TASKS
+
+    too_long = {name: len(task.description) for name, task in TASKS.items() if len(task.description) > 256}
+    assert too_long == {}

@@ -15,6 +15,7 @@ from freshtrack_ops.ports import CatalogEntry, FleetHalt
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from freshtrack_ops.models import AsideRecord
     from freshtrack_ops.update.models import DeploymentOutcome
 
 
@@ -191,6 +192,49 @@ class DynamoDeploymentHistory:
             ConsistentRead=True,
         )
         return [DeploymentOutcome.model_validate_json(item["outcome"]["S"]) for item in response.get("Items", [])]
+
+
+class DynamoAsideCatalog:
+    """Aside databases of restores by swap: pk ``HOST#<host>``, sk ``ASIDE#<name>`` (next to the host's backups),
+    the record as JSON (restore/aside.py)."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    @staticmethod
+    def _key(host: str, name: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"HOST#{host}"}, "sk": {"S": f"ASIDE#{name}"}}
+
+    def record_aside(self, record: AsideRecord) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={**self._key(record.host, record.name), "aside": {"S": record.model_dump_json()}},
+        )
+
+    def asides(self, host: str) -> list[AsideRecord]:
+        from freshtrack_ops.models import AsideRecord
+
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"HOST#{host}"}, ":prefix": {"S": "ASIDE#"}},
+            ConsistentRead=True,
+        )
+        records = [AsideRecord.model_validate_json(item["aside"]["S"]) for item in response.get("Items", [])]
+        return sorted(records, key=lambda r: r.created_at)
+
+    def forget_aside(self, host: str, name: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=self._key(host, name))
+
+    def mark_aside(self, host: str, name: str, note: str) -> None:
+        from freshtrack_ops.models import AsideRecord
+
+        item = self._client.get_item(TableName=self._table, Key=self._key(host, name), ConsistentRead=True).get("Item")
+        if not item:
+            return
+        record = AsideRecord.model_validate_json(item["aside"]["S"]).model_copy(update={"note": note})
+        self.record_aside(record)
 
 
 def fleet_key(execution_id: str) -> dict[str, dict[str, str]]:

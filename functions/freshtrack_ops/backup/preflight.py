@@ -40,7 +40,13 @@ def read_preflight(target: Target, result: CommandResult) -> PreflightReport:
     except (KeyError, ValueError) as exc:
         raise HostCommandFailed(f"{target.id}: preflight output incomplete ({exc}): {tail(result.stdout)}") from exc
     codecs = [codec for codec in values.get("host_codecs", "").split(",") if codec]
-    report = report.model_copy(update={"compression": resolve(target.backup.compression, codecs)})
+    pgdata_free = values.get("pgdata_free_mb", "")
+    report = report.model_copy(
+        update={
+            "compression": resolve(target.backup.compression, codecs),
+            "pgdata_free_mb": int(pgdata_free) if pgdata_free.isdigit() else None,
+        }
+    )
     check_compression(target, report, codecs)
     if report.free_disk_mb < target.backup.min_free_disk_mb:
         raise InsufficientDisk(

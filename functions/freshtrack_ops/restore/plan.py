@@ -20,6 +20,7 @@ from freshtrack_ops.models import (
 from freshtrack_ops.ports import Catalog
 from freshtrack_ops.requests import parse_request
 from freshtrack_ops.restore.resolve import ref, resolve_backup
+from freshtrack_ops.restore.swap import swap_names
 
 MAX_IDENTIFIER = 63
 
@@ -66,6 +67,7 @@ def plan_restore(
     if request.confirm is not None and request.confirm != target.database:
         raise InvalidInput(f"confirm: {request.confirm!r} is not the database name {target.database!r}")
     entry = resolve_backup(target.id, request.backup_id, catalog)
+    names = swap_names(target.database, event.execution_id)
     safety = plan_backup(
         ValidateBackupEvent(
             request={
@@ -93,4 +95,11 @@ def plan_restore(
         safety_backup=BackupRef(
             host=target.id, backup_id=safety.backup_id, dump_key=safety.dump_key, manifest_key=safety.manifest_key
         ),
+        swap_enabled=target.restore.swap,
+        incoming=names.incoming,
+        aside=names.aside,
+        load_while_running=(
+            target.restore.load_while_running if request.load_while_running is None else request.load_while_running
+        ),
+        keep_aside_hours=target.restore.keep_aside_hours,
     )

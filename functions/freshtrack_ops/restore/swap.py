@@ -106,3 +106,16 @@ def decide_restore_path(
         return SwapDecision("swap", need, free_disk_mb, reason)
     reason = f"{free_disk_mb} MB free, the incoming database needs {need} MB: safety backup and drop"
     return SwapDecision("drop", need, free_disk_mb, reason)
+
+
+def choose_restore_path(
+    swap_enabled: bool, free_disk_mb: int | None, live_size_bytes: int, backup_size_bytes: int | None
+) -> SwapDecision:
+    """The restore's path (RestoreDecide): ``restore.swap`` off is the old path; otherwise the room on PostgreSQL's
+    data directory decides (``free_disk_mb`` None, the server would not say where it is: the old path, as a swap
+    that runs out of disk half way would stop the load, not lose data, but the old path needs no guess)."""
+    if not swap_enabled:
+        return SwapDecision("drop", 0, free_disk_mb if free_disk_mb is not None else -1, "restore.swap is off")
+    if free_disk_mb is None:
+        return SwapDecision("drop", 0, -1, "the free disk of the data directory is unknown: safety backup and drop")
+    return decide_restore_path(free_disk_mb, live_size_bytes, backup_size_bytes)

@@ -131,14 +131,15 @@ class DatabaseStep(OnEventHost, HostStep[DatabaseEvent, NoContext, DatabaseActio
         database.sh marked incoming: never one that was there before under that name.)
 
         Nothing else is ever recorded: above all not an aside database, the way back of a restore by swap, which
-        only an explicit drop-aside removes. After a swap-in the incoming name is free, so its entry drops nothing;
-        after a swap-back it names the failed restore again, which is dropped."""
-        undo_action = _UNDO_ACTIONS.get(event.action)
-        if undo_action is None:
+        only an explicit drop-aside removes. A swap-in resolves the incoming entry (the database is live now and
+        its old name free); a swap-back records it again (the failed restore is renamed to the incoming name)."""
+        undo = _UNDO_ACTIONS.get(event.action)
+        if undo is None:
             return None
-        drop = event.model_copy(update={"action": undo_action})
+        undo_action, kind = undo
+        drop = event.model_copy(update={"action": undo_action, "confirm": "", "aside": None})
         return UndoEntry(
-            key=_undo_key(event.action, event.database),
+            key=_undo_key(kind, event.database),
             kind="scratch",
             step=self.name,
             host=target.id,
@@ -146,8 +147,8 @@ class DatabaseStep(OnEventHost, HostStep[DatabaseEvent, NoContext, DatabaseActio
         )
 
     def resolved_keys(self, event: DatabaseEvent, output: DatabaseActionResult) -> list[str]:
-        created = _RESOLVED_BY.get(event.action)
-        return [_undo_key(created, event.database)] if created is not None else []
+        kind = _RESOLVED_BY.get(event.action)
+        return [_undo_key(kind, event.database)] if kind is not None else []
 
     def undo(self, entry: UndoEntry, target: Target) -> HostCommand | None:
         return database_command(DatabaseEvent.model_validate_json(entry.event), target)
@@ -200,17 +201,26 @@ class HealthStep(OnEventHost, HostStep[HealthEvent, NoContext, HealthResult]):
         return checks.read_health_result(target, checks.health_command(target), result)
 
 
-#: what undoes a create action (recorded before it runs), and which create action a drop resolves
-_UNDO_ACTIONS: dict[str, Literal["drop-scratch", "drop-incoming"]] = {
-    "create-scratch": "drop-scratch",
-    "create-incoming": "drop-incoming",
+#: what undoes an action that leaves a database of ours under TARGET_DB (recorded before it runs), and the kind
+#: of that database: a scratch one, or an incoming one (created empty, or the failed restore a swap-back renames
+#: to the incoming name)
+_UNDO_ACTIONS: dict[str, tuple[Literal["drop-scratch", "drop-incoming"], str]] = {
+    "create-scratch": ("drop-scratch", "scratch"),
+    "create-incoming": ("drop-incoming", "incoming"),
+    "swap-back": ("drop-incoming", "incoming"),
 }
-_RESOLVED_BY: dict[str, str] = {drop: create for create, drop in _UNDO_ACTIONS.items()}
+#: the actions after which TARGET_DB no longer holds that database: dropped, or (swap-in) renamed to the live
+#: name — from then on it IS the live database, and no undo may touch its name's entry
+_RESOLVED_BY: dict[str, str] = {
+    "drop-scratch": "scratch",
+    "drop-incoming": "incoming",
+    "swap-in": "incoming",
+}
 
 
-def _undo_key(create_action: str, database: str) -> str:
+def _undo_key(kind: str, database: str) -> str:
     """``scratch#<db>`` (the key scratch databases always had) or ``incoming#<db>``."""
-    return f"{create_action.removeprefix('create-')}#{database}"
+    return f"{kind}#{database}"
 
 
 def _object_url(key: str) -> str:

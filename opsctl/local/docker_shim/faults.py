@@ -8,11 +8,14 @@ A fault for an exec'd command is one of:
 - ``{"delay_s": S}``: sleep, then run the command (a slow command: one that must outlive a timeout);
 - ``{"fail": true, "message": "...", "exit_code": 1}``: print an error, exit without running it (stdin is
   drained first unless it is a terminal, like a pg_restore reporting errors at the end);
+- ``{"stdout": TEXT}``: print TEXT, exit 0 (or ``exit_code``) without running the command: a command that answers
+  what the test needs, e.g. ``df`` of a nearly full database volume (``LocalHost.set_pgdata_free_mb``);
 - ``{"drop_connection_after_bytes": N}``: forward N bytes of stdout, then SIGKILL the sshd session that runs
   us (a dropped SSH connection mid-stream); exit 255 when there is no such session.
 
 and may add ``unless_arg`` (calls carrying that argument are spared, e.g. a ``pg_restore --list`` while real
-restores fail) and ``times`` (the fault fires only N times). ``compose:<sub>`` takes ``fail`` and ``message``.
+restores fail) and ``times`` (the fault fires only N times). ``compose:<sub>`` takes ``fail``, ``message``
+and ``times``.
 
 ``stats`` is no command's fault but ``docker stats``' numbers: ``{"stats": {"backend": {"mem_percent": 96.0}}}``
 makes the service's MEM % 96 (a leak, the manual's High Memory Usage), ``"cpu_percent"`` its CPU % (the manual's
@@ -115,8 +118,8 @@ def stats_faults(state: ShimState, key: str = "mem_percent") -> dict[str, float]
 
 def check_compose(state: ShimState, sub: str) -> None:
     """Raise the injected failure of ``docker compose <sub>``, if any."""
-    fault = state.faults().get(f"compose:{sub}")
-    if isinstance(fault, dict) and fault.get("fail"):
+    fault = claim(state, f"compose:{sub}", [])
+    if fault and fault.get("fail"):
         raise ShimError(str(fault.get("message", f"injected failure of docker compose {sub}")))
 
 
@@ -139,6 +142,24 @@ def claim(state: ShimState, name: str, argv: list[str]) -> dict[str, Any] | None
     return {k: v for k, v in fault.items() if k not in ("times", "unless_arg")}
 
 
+def _answer_without_running(name: str, fault: dict[str, Any], err: TextIO) -> int | None:
+    """The ``fail`` and ``stdout`` faults: the command's exit status, without running it (None: neither)."""
+    if fault.get("fail"):
+        if not sys.stdin.isatty():
+            with contextlib.suppress(OSError):
+                while sys.stdin.buffer.read(1 << 20):
+                    pass
+        msg = fault.get("message") or f"{name}: error: injected failure (opsctl fault {name}.fail)"
+        err.write(f"{msg}\n")
+        err.flush()
+        return int(fault.get("exit_code", 1))
+    if "stdout" in fault:
+        sys.stdout.write(str(fault["stdout"]))
+        sys.stdout.flush()
+        return int(fault.get("exit_code", 0))
+    return None
+
+
 def run_with_fault(
     state: ShimState, exe: str, argv: list[str], env: dict[str, str], fault: dict[str, Any], *, err: TextIO
 ) -> int:
@@ -155,15 +176,9 @@ def run_with_fault(
         time.sleep(delay)
         if set(fault) == {"delay_s"}:
             os.execvpe(exe, [argv[0], *argv[1:]], env)  # noqa: S606
-    if fault.get("fail"):
-        if not sys.stdin.isatty():
-            with contextlib.suppress(OSError):
-                while sys.stdin.buffer.read(1 << 20):
-                    pass
-        msg = fault.get("message") or f"{name}: error: injected failure (opsctl fault {name}.fail)"
-        err.write(f"{msg}\n")
-        err.flush()
-        return int(fault.get("exit_code", 1))
+    answered = _answer_without_running(name, fault, err)
+    if answered is not None:
+        return answered
     limit = fault.get("drop_connection_after_bytes")
     if limit is None:
         raise ShimError(f"unknown fault for {name}: {fault}")

@@ -1,0 +1,98 @@
+"""The aside databases of restores by swap (docs/restore-swap.md): recorded in the catalog before the swap, kept
+for ``restore.keep_aside_hours``, then dropped by the drop-asides workflow (``drop-aside``: only a database
+database.sh marked as that live database's aside). A record is written before the swap-in, so an aside never
+exists unrecorded; a record whose database is gone (the swap was undone, or never happened) is forgotten when
+the drop finds nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from freshtrack_ops.config import TargetSet
+from freshtrack_ops.errors import InvalidInput
+from freshtrack_ops.explain import ExplainEvent, explain
+from freshtrack_ops.models import (
+    AsideDropResult,
+    AsideDue,
+    AsideForgetEvent,
+    AsideRecord,
+    AsideRecordEvent,
+    AsideReportEvent,
+    AsideReportResult,
+)
+
+
+class AsideCatalog(Protocol):
+    def record_aside(self, record: AsideRecord) -> None: ...
+
+    def asides(self, host: str) -> list[AsideRecord]:
+        """Oldest first."""
+        ...
+
+    def forget_aside(self, host: str, name: str) -> None:
+        """A missing record is not an error."""
+        ...
+
+    def mark_aside(self, host: str, name: str, note: str) -> None:
+        """Keep the record, with why its drop failed (left for an operator)."""
+        ...
+
+
+def record_aside(event: AsideRecordEvent, catalog: AsideCatalog, now: datetime) -> AsideRecord:
+    """The record of the aside a swap-in is about to create, written before it."""
+    plan = event.plan
+    if plan.aside in (plan.database, plan.incoming):
+        raise InvalidInput(f"aside: must differ from the live and incoming databases (got {plan.aside!r})")
+    record = AsideRecord(
+        host=plan.host,
+        name=plan.aside,
+        live=plan.database,
+        backup_id=plan.backup.backup_id,
+        execution_id=plan.execution_id,
+        created_at=now,
+        drop_after=now + timedelta(hours=plan.keep_aside_hours),
+    )
+    catalog.record_aside(record)
+    return record
+
+
+def due_asides(targets: TargetSet, catalog: AsideCatalog, now: datetime, host: str | None = None) -> list[AsideDue]:
+    """The asides whose time is up, of one target or of all; a record of a target no longer configured is left
+    alone (its host cannot be reached) and shows in the next list."""
+    hosts = [host] if host is not None else [t.id for t in targets.targets]
+    if host is not None and host not in {t.id for t in targets.targets}:
+        raise InvalidInput(f"host: not a configured target (got {host!r})")
+    due: list[AsideDue] = []
+    for name in hosts:
+        for record in catalog.asides(name):
+            if record.drop_after <= now and record.note is None:
+                due.append(AsideDue(host=record.host, name=record.name, live=record.live))
+    return due
+
+
+def settle(event: AsideForgetEvent, catalog: AsideCatalog) -> AsideDropResult:
+    """After the drop: forget the record, or keep it marked with the drop's error (named and redacted)."""
+    if event.error is None:
+        catalog.forget_aside(event.host, event.name)
+        return AsideDropResult(host=event.host, name=event.name)
+    named = explain(ExplainEvent(workflow="drop-asides", outcome="failed", error=event.error))
+    note = f"{named.error_name}: {named.error_cause}"
+    catalog.mark_aside(event.host, event.name, note)
+    return AsideDropResult(host=event.host, name=event.name, error=note)
+
+
+def report(event: AsideReportEvent) -> AsideReportResult:
+    """One line per aside: dropped, or kept with the error (a notification only when one was kept)."""
+    dropped = [f"{r.host}/{r.name}" for r in event.results if r.error is None]
+    kept = [f"{r.host}/{r.name}: {r.error}" for r in event.results if r.error is not None]
+    lines = [f"Dropped {len(dropped)} aside database(s) whose time was up: {', '.join(dropped) or 'none'}."]
+    if kept:
+        lines.append(
+            f"KEPT {len(kept)} (the drop failed; its catalog record says why, an operator decides): " + "; ".join(kept)
+        )
+    return AsideReportResult(dropped=len(dropped), kept=len(kept), notify=bool(kept), message=" ".join(lines))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
