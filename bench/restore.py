@@ -246,25 +246,49 @@ def run_tempfile(plane: LocalPlane, prepared: Prepared, jobs: int) -> RestoreRun
 
 
 # -- the destructive restore (RTO) ---------------------------------------------------------------
-def run_rto(plane: LocalPlane, prepared: Prepared) -> dict[str, Any]:
+def drop_asides(plane: LocalPlane) -> None:
+    """What a restore by swap left aside (a whole copy of the database): dropped now, not after 24 h, so the next
+    measurement has the same disk and page cache as the first, and its catalog record forgotten."""
+    from freshtrack_ops.adapters.dynamo import DynamoAsideCatalog
+
     host = plane.host("demo")
+    catalog = DynamoAsideCatalog(plane.dynamodb, plane.table)
+    for record in plane.asides("demo"):
+        host.sql(f'DROP DATABASE IF EXISTS "{record.name}" WITH (FORCE)', db="postgres")
+        catalog.forget_aside(record.host, record.name)
+
+
+def run_rto(plane: LocalPlane, prepared: Prepared, *, swap: bool = True) -> dict[str, Any]:
+    """The destructive restore workflow, end to end: by swap (the default where the disk allows), or with
+    ``swap=False`` the old path (safety backup, drop, load)."""
+    host = plane.host("demo")
+    settings = plane.target("demo").restore
+    plane.update_target("demo", restore=settings.model_copy(update={"swap": swap}))
     host.sql("CHECKPOINT", db="postgres")
-    ex = plane.run(
-        "restore",
-        {"host": "demo", "backup_id": "latest-verified", "confirm": DB_NAME, "reason": "restore benchmark"},
-    )
+    try:
+        ex = plane.run(
+            "restore",
+            {"host": "demo", "backup_id": "latest-verified", "confirm": DB_NAME, "reason": "restore benchmark"},
+        )
+    finally:
+        plane.update_target("demo", restore=settings)
     _ok(ex, "restore")
+    path = (ex.output or {}).get("path")
+    if path != ("swap" if swap else "drop"):
+        raise RuntimeError(f"the restore took the {path} path, wanted {'swap' if swap else 'drop'}")
     states = {r.name: round(r.duration_s, 3) for r in ex.states()}
     safety = round(sum(_state_s(ex, s) for s in SAFETY_STATES), 3)
     live_ok = counts_match(host, prepared.row_counts, DB_NAME)
+    drop_asides(plane)
     settle(host)  # the restored database is neither frozen nor analysed; later measurements need it settled
     return {
+        "path": path,
         "execution_s": round(ex.duration_s, 3),
         "safety_backup_s": safety,
         "execution_excluding_safety_s": round(ex.duration_s - safety, 3),
-        "restore_database_s": states.get("RestoreDatabase"),
+        "restore_database_s": states.get("LoadIncoming", states.get("RestoreDatabase")),
         "live_counts_ok": live_ok,
-        "restored_backup_id": (ex.output or {}).get("backup_id"),
+        "restored_backup_id": (ex.output or {}).get("restored_backup_id"),
         "transitions": transitions(ex),
         "states": states,
     }
@@ -320,11 +344,14 @@ def run_all(
     finally:
         path.unlink(missing_ok=True)
     rto = run_rto(plane, prepared)
+    log(f"restore RTO by swap: {rto['execution_s']:.1f}s, LoadIncoming {rto['restore_database_s']}s")
+    old_path = run_rto(plane, prepared, swap=False)
     log(
-        f"restore RTO: {rto['execution_s']:.1f}s, safety backup {rto['safety_backup_s']:.1f}s, "
-        f"RestoreDatabase {rto['restore_database_s']}s"
+        f"restore RTO, old path: {old_path['execution_s']:.1f}s, safety backup {old_path['safety_backup_s']:.1f}s, "
+        f"RestoreDatabase {old_path['restore_database_s']}s"
     )
     return {
+        "rto_old_path": old_path,
         "prepared": prepared,
         "db_bytes": db_bytes,
         "download_s": round(download_s, 3),
@@ -340,30 +367,38 @@ RESTORE_VS_LOCAL_TARGET = 1.10
 RSS_TARGET_MB = 128.0
 
 
-def targets(rto: dict[str, Any], local: float | None, stream: float | None, rss: list[float]) -> list[dict[str, str]]:
+def targets(
+    rto: dict[str, Any],
+    local: float | None,
+    stream: float | None,
+    rss: list[float],
+    old_path: dict[str, Any] | None = None,
+) -> list[dict[str, str]]:
     """The restore part's targets as {target, measured, result} (the shape of backup.json's)."""
 
     def row(target: str, measured: str, ok: bool) -> dict[str, str]:
         return {"target": target, "measured": measured, "result": "PASS" if ok else "**MISS**"}
 
-    execution, without_safety = float(rto["execution_s"]), float(rto["execution_excluding_safety_s"])
+    execution = float(rto["execution_s"])
     rows = []
     if local:
         limit = RESTORE_VS_LOCAL_TARGET
         rows.append(
             row(
-                f"destructive restore, everything included ≤ {limit} x plain local `pg_restore`",
+                f"destructive restore (swap path, everything included) ≤ {limit} x plain local `pg_restore`",
                 f"{execution:.1f} s / {local:.1f} s = {execution / local:.3f} x",
                 execution / local <= limit,
             )
         )
-        rows.append(
-            row(
-                f"destructive restore without its safety backup ≤ {limit} x plain local `pg_restore`",
-                f"{without_safety:.1f} s / {local:.1f} s = {without_safety / local:.3f} x",
-                without_safety / local <= limit,
+        if old_path is not None:
+            old_s, safety = float(old_path["execution_s"]), float(old_path["safety_backup_s"])
+            rows.append(
+                row(
+                    f"(informative) the old path (safety backup {safety:.1f} s, drop, load) ≤ {limit} x local",
+                    f"{old_s:.1f} s / {local:.1f} s = {old_s / local:.3f} x",
+                    old_s / local <= limit,
+                )
             )
-        )
         if stream is not None:
             rows.append(
                 row(
@@ -398,7 +433,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
 
     local, j2, j4 = med("local"), med("local_j2"), med("local_j4")
     stream, tmp = med("stream"), med("tempfile_j2")
-    rto_ex = float(rto["execution_excluding_safety_s"])
+    rto_ex = float(rto["execution_s"])  # the swap path: no safety backup to leave out
+    old_path: dict[str, Any] | None = raw.get("rto_old_path")
     tmp_ratio = ratio(tmp, stream)
     wins = tmp_ratio is not None and tmp_ratio <= 0.90
     rss = [r.detail.get("peak_rss_delta_mb", 0.0) for r in runs.get("stream", [])]
@@ -420,11 +456,11 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         "tempfile_j2_vs_stream_ratio": tmp_ratio,
         "restore_database_state_vs_local_ratio": ratio(rto.get("restore_database_s"), local),
         "target": {
-            "target": "restore execution (safety backup excluded) ≤ 1.10 x plain local `pg_restore`",
+            "target": "restore execution (swap path, everything included) ≤ 1.10 x plain local `pg_restore`",
             "measured": f"{rto_ex:.1f} s / {local} s = {ratio(rto_ex, local)} x",
             "result": "PASS" if (ratio(rto_ex, local) or 99.0) <= 1.10 else "**MISS**",
         },
-        "targets": targets(rto, local, stream, rss),
+        "targets": targets(rto, local, stream, rss, old_path),
         "tempfile_wins_by_10pct": wins,
         "recommendation": recommendation,
         "seconds": {
@@ -444,6 +480,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             "manual_estimate_s": list(MANUAL_RTO_S),
             "vs_manual_low": ratio(float(rto["execution_s"]), MANUAL_RTO_S[0]),
         },
+        "rto_old_path": old_path,
+        "swap_vs_old_path_ratio": ratio(rto_ex, float(old_path["execution_s"])) if old_path else None,
         "backup": {
             "backup_id": prepared.ref.backup_id,
             "dump_mb": round(prepared.size_bytes / MIB, 2),

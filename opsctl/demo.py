@@ -1,11 +1,12 @@
 """`make demo`: the local plane doing the real job, narrated, with a machine-readable summary.
 
 Over SSH (host "demo"): backup → a rejected bad request → test restore → simulated data loss → a restore
-refused for want of a confirmation → guarded restore (with the row counts before, after the loss and after
-the restore) → an update to a new release with a migration → an update to a broken release that rolls itself
-back (code and database) → a disaster-recovery drill → an alert that heals itself (the real Prometheus sees the
-backend down, the real Alertmanager calls the webhook, the remediation brings it back, the alert resolves). Over SSM
-Run Command (host "demo-ssm", no SSH at all): backup → test restore.
+refused for want of a confirmation → guarded restore by swap (with the row counts before, after the loss and
+after the restore; the old database kept aside) → the hourly drop-asides run → an update to a new release with a
+migration → an update to a broken release that rolls itself back (code and database) → a disaster-recovery drill
+→ an alert that heals itself (the real Prometheus sees the backend down, the real Alertmanager calls the webhook,
+the remediation brings it back, the alert resolves). Over SSM Run Command (host "demo-ssm", no SSH at all):
+backup → test restore.
 """
 
 from __future__ import annotations
@@ -309,9 +310,18 @@ def run_demo(readings: int = 20_000) -> int:
             "InvalidInput",
         )
         demo.run(
-            "Restore the latest verified backup (safety backup first, revert on failure)",
+            "Restore the latest verified backup by swap (loaded next to the live database, names swapped in one "
+            "transaction, the old one kept aside; renamed back on failure)",
             "restore",
             {"host": "demo", "backup_id": "latest-verified", "confirm": "frostguard", "reason": "make demo"},
+        )
+        for record in plane.asides("demo"):
+            until = f"{record.drop_after:%Y-%m-%d %H:%M} UTC"
+            print(f"    the database before the restore is kept as {record.name} until {until}")
+        demo.run(
+            "The hourly drop-asides run: nothing is due yet (restore.keep_aside_hours, 24 by default)",
+            "drop-asides",
+            {"host": "demo"},
         )
         after_restore = host.table_counts()
         print("\n  Row counts on the live database:")

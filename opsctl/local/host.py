@@ -83,8 +83,11 @@ class LocalHost:
         #: ``/proc/sys/kernel/random/boot_id`` of this host, a new one at every power-on (host scripts read it
         #: through FTOPS_BOOT_ID_FILE; its mtime is the boot time)
         self.boot_id_file = self.root / "proc" / "sys" / "kernel" / "random" / "boot_id"
-        #: how long a reboot keeps the host down (power off to power on)
-        self.reboot_delay_s = 2.0
+        #: how long a reboot keeps the host down (power off to power on). Short, because the plane's Wait states take
+        #: no time (time_scale 0): what bounds a reboot is the os-update's probe tries (reboot_wait_s / 10 s: 90 by
+        #: default), each as long as a refused connect takes, about 15 ms. 2 s was once more than 90 tries lasted
+        #: (make demo's os-update ended HostNotBack on 2026-12-01); 0.5 s leaves them more than twice that.
+        self.reboot_delay_s = 0.5
         #: told True/False when the host powers on/off (the plane takes the host's SSM agents online/offline)
         self.on_power: Callable[[bool], None] | None = None
         self._powered = True

@@ -250,15 +250,23 @@ def test_the_undo_log_drops_an_incoming_database_but_never_the_aside(
     assert databases(host) == before
 
     # ended after create-incoming and swap-in, in one execution: the restored database stays live and the old one
-    # stays aside, marked — the way back is never dropped by a cleanup (the incoming entry's drop finds nothing)
+    # stays aside, marked — the way back is never dropped by a cleanup (the swap-in resolved the incoming entry:
+    # nothing is left to undo)
     names = swap_names(LIVE, f"arn:test:{transport}:aborted-after-swap")
     swap = event(name, "swap-in", names.incoming, confirm=LIVE, aside=names.aside)
     report = undone(plane, event(name, "create-incoming", names.incoming) | {"then": swap})
-    assert (report["undone"], report["failed"]) == ([f"incoming#{names.incoming}"], [])
+    assert (report["undone"], report["failed"]) == ([], [])
     after = databases(host)
     assert after[names.aside] == (live_oid, ASIDE_MARK)
     assert fingerprint(host, names.aside) == live_data
     assert after[LIVE][0] != live_oid and names.incoming not in after
+
+    # ended after a swap-back: the old database is live again, and the failed restore (renamed to the incoming
+    # name, recorded by the swap-back before it ran) is dropped by the undo log
+    back = undone(plane, event(name, "swap-back", names.incoming, confirm=LIVE, aside=names.aside))
+    assert (back["undone"], back["failed"]) == ([f"incoming#{names.incoming}"], [])
+    assert databases(host) == before
+    assert fingerprint(host, LIVE) == live_data
 
 
 @pytest.mark.parametrize("transport", sorted(TRANSPORTS))
