@@ -10,6 +10,7 @@ Lambda needs for it (``vpc_statements``).
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -112,6 +113,49 @@ POWERTOOLS_ENV = {
 }
 
 _IGNORED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+#: The asset ships bytecode compiled by the runtime's Python: /var/task is read-only, so without it every cold start
+#: compiles every module it imports. Measured on the bundled asset with python3.12 (2026-12-01, 23 handler
+#: modules, median of 3 fresh interpreters each): 0.53-1.15 s without .pyc, 0.18-0.47 s with (x 0.31-0.61); the
+#: asset grows from 60.8 to 73.0 MB unzipped (Lambda allows 250 MB). ``unchecked-hash``: the interpreter trusts the
+#: .pyc without a stat of its source (the asset never changes once built); a 3.12 .pyc is valid for every 3.12.x
+#: (the magic number changes only between minor versions).
+COMPILE_ARGS = ("-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash")
+
+
+def _python312_candidates() -> list[str]:
+    """Where a python3.12 may be: ``FRESHTRACK_OPS_PY312`` alone when set; else the PATH, then the interpreters
+    pyenv and uv install (a pyenv shim on the PATH refuses a version that is not selected)."""
+    configured = os.environ.get("FRESHTRACK_OPS_PY312")
+    if configured:
+        return [configured]
+    name = f"python{PYTHON_VERSION}"
+    found = [path] if (path := shutil.which(name)) else []
+    pyenv = Path(os.environ.get("PYENV_ROOT", "~/.pyenv")).expanduser() / "versions"
+    uv = Path("~/.local/share/uv/python").expanduser()
+    found += sorted(str(p) for p in pyenv.glob(f"{PYTHON_VERSION}.*/bin/{name}"))
+    found += sorted(str(p) for p in uv.glob(f"cpython-{PYTHON_VERSION}.*/bin/{name}"))
+    return found
+
+
+def bytecode_interpreter() -> str | None:
+    """A ``python3.12`` to compile the asset's bytecode with, or None (see ``_python312_candidates``)."""
+    for candidate in _python312_candidates():
+        if _is_python312(candidate):
+            return candidate
+    return None
+
+
+def _is_python312(found: str) -> bool:
+    try:
+        probe = subprocess.run(
+            [found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return False
+    return probe.returncode == 0 and probe.stdout.strip() == PYTHON_VERSION
 
 
 def pip_command(output_dir: str) -> list[str]:
@@ -138,6 +182,8 @@ def asset_hash() -> str:
     """Hash of what goes into the asset: our package, the pinned requirements and the pip command line."""
     digest = hashlib.sha256()
     digest.update(" ".join(pip_command("<out>")[1:]).encode())
+    # with or without bytecode is a different asset (a machine without python3.12 builds the one without)
+    digest.update(" ".join(COMPILE_ARGS).encode() if bytecode_interpreter() else b"no bytecode")
     digest.update(REQUIREMENTS.read_bytes())
     for path in _source_files():
         digest.update(str(path.relative_to(FUNCTIONS_DIR)).encode() + b"\0")
@@ -164,6 +210,17 @@ class PipLocalBundling:
             ignore=shutil.ignore_patterns(*_IGNORED_PARTS, "*.pyc"),
             dirs_exist_ok=True,
         )
+        interpreter = bytecode_interpreter()
+        if interpreter is None:
+            print(
+                f"warning: no python{PYTHON_VERSION} found (set FRESHTRACK_OPS_PY312): the Lambda asset ships no "
+                "bytecode, and every cold start compiles what it imports (about 2-3 x slower)",
+                file=sys.stderr,
+            )
+            return True
+        compiled = subprocess.run([interpreter, *COMPILE_ARGS, output_dir], capture_output=True, text=True, check=False)
+        if compiled.returncode != 0:
+            raise RuntimeError(f"compiling the Lambda asset's bytecode failed:\n{compiled.stdout}\n{compiled.stderr}")
         return True
 
 

@@ -13,7 +13,14 @@ import pytest
 
 from app import build_app
 from freshtrack_ops.config import DeploymentConfig
-from stacks.function_factory import FUNCTIONS_DIR, PACKAGE, PLATFORMS, REQUIREMENTS, pip_command
+from stacks.function_factory import (
+    FUNCTIONS_DIR,
+    PACKAGE,
+    PLATFORMS,
+    REQUIREMENTS,
+    bytecode_interpreter,
+    pip_command,
+)
 
 from .conftest import assert_lint_clean
 
@@ -91,6 +98,15 @@ def test_the_asset_bundles_exactly_the_dependencies_it_imports() -> None:
     assert pinned <= directly, f"pinned but never imported by the asset: {sorted(pinned - directly)}"
 
 
+def test_the_bytecode_is_compiled_only_by_the_runtimes_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .pyc of another minor version would be ignored by the runtime (and cost the asset its size for nothing):
+    an interpreter that is not 3.12 is not taken, whatever FRESHTRACK_OPS_PY312 names."""
+    monkeypatch.setenv("FRESHTRACK_OPS_PY312", sys.executable)  # the test's own interpreter: 3.11
+    assert sys.version_info[:2] != (3, 12) and bytecode_interpreter() is None
+    monkeypatch.setenv("FRESHTRACK_OPS_PY312", "/nonexistent/python3.12")
+    assert bytecode_interpreter() is None
+
+
 def test_pip_targets_amazon_linux_2023_too() -> None:
     """python3.12 runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_34 wheels install and run there."""
     assert PLATFORMS == ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
@@ -119,7 +135,18 @@ def test_bundles_lambda_asset_for_real(example_config: DeploymentConfig, tmp_pat
     assert not list(asset.glob("psycopg*"))
 
     files = [p for p in asset.rglob("*") if p.is_file()]
-    assert not [p for p in files if "__pycache__" in p.parts or p.suffix == ".pyc"]
+    bytecode = [p for p in files if p.suffix == ".pyc"]
+    if bytecode_interpreter() is not None:
+        # every module of ours has its python3.12 bytecode, hash-based and unchecked (PEP 552 flags 0b01): a cold
+        # start reads it instead of compiling the source on the read-only /var/task
+        for source in (asset / "freshtrack_ops").rglob("*.py"):
+            cached = source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc"
+            assert cached.is_file(), source
+            assert int.from_bytes(cached.read_bytes()[4:8], "little") == 0b01, cached
+        assert list((asset / "pydantic").rglob("*.cpython-312.pyc")), "the dependencies are compiled too"
+        assert not [p for p in bytecode if ".cpython-312." not in p.name]
+    else:
+        assert bytecode == [], "no python3.12 here: the asset ships no bytecode rather than the wrong one"
     assert not [p for p in files if "cpython-311" in p.name or "macosx" in p.name or "win_amd64" in p.name]
     size = sum(p.stat().st_size for p in files)
     print(f"asset {asset.name}: {size / 1e6:.1f} MB unzipped, {len(files)} files")
