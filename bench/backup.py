@@ -586,7 +586,7 @@ def product_stream_memory(plane: LocalPlane, compression: StoredCompression, par
         wall0 = time.time()
         started = time.perf_counter()
         try:
-            with runner.stream("backup_dump.sh", dump_env(target), timeout_s=IDLE_TIMEOUT_S) as stream:
+            with runner.stream("backup_dump.sh", dump_env(target, compression), timeout_s=IDLE_TIMEOUT_S) as stream:
                 stats = pump(stream, upload, part_size)
                 result = stream.finish()
         finally:

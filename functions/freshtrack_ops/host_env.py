@@ -16,7 +16,6 @@ def host_env(target: Target) -> dict[str, str]:
     }
 
 
-def dump_env(target: Target, stored: StoredCompression | None = None) -> dict[str, str]:
-    """The dump scripts' environment; ``stored``: the compression preflight chose (the target's setting, ``auto``
-    as its fallback, when none)."""
-    return host_env(target) | compression.dump_env(stored or compression.resolve(target.backup.compression, []))
+def dump_env(target: Target, stored: StoredCompression) -> dict[str, str]:
+    """The dump scripts' environment; ``stored``: the compression the preflight chose for this host."""
+    return host_env(target) | compression.dump_env(stored)

@@ -8,8 +8,9 @@ import pytest
 from freshtrack_ops.backup.stream import stream_dump
 from freshtrack_ops.config import BackupSettings, LocalTarget
 from freshtrack_ops.errors import DumpFailed, HostConnectionLost, UploadFailed
-from freshtrack_ops.models import BackupPlan
+from freshtrack_ops.models import BackupPlan, DumpEvent, PreflightReport
 from freshtrack_ops.ports import CommandResult
+from freshtrack_ops.steps.backup import _stored
 from tests.unit.fakes import FakeRunner, FakeStore, sha256
 
 TARGET = LocalTarget(id="demo", domain="demo.example.com")
@@ -37,7 +38,14 @@ def _dump_bytes(size: int) -> list[bytes]:
 def test_stream_uploads_parts_hashes_and_reports_counts() -> None:
     chunks = _dump_bytes(12 * 1024 * 1024)
     store = FakeStore()
-    result = stream_dump(PLAN, TARGET, FakeRunner(stream_chunks=chunks, stream_result=OK), store, part_size=PART)
+    result = stream_dump(
+        PLAN,
+        TARGET,
+        FakeRunner(stream_chunks=chunks, stream_result=OK),
+        store,
+        part_size=PART,
+        compression="gzip-default",
+    )
     upload = store.uploads[0]
     assert upload.completed and not upload.aborted
     assert b"".join(upload.parts) == b"".join(chunks)
@@ -48,14 +56,29 @@ def test_stream_uploads_parts_hashes_and_reports_counts() -> None:
     assert result.row_counts == COUNTS
 
 
-def test_compression_setting_reaches_the_script_as_environment() -> None:
+def test_the_chosen_compression_reaches_the_script_as_environment() -> None:
     runner = FakeRunner(stream_chunks=_dump_bytes(1000), stream_result=OK)
-    target = TARGET.model_copy(update={"backup": BackupSettings(compression="gzip-1")})
-    stream_dump(PLAN, target, runner, FakeStore(), part_size=PART)
+    stream_dump(PLAN, TARGET, runner, FakeStore(), part_size=PART, compression="gzip-1")
     script, env = runner.calls[0]
     assert script == "backup_dump.sh"
     assert env["PG_DUMP_COMPRESS"] == "1"
     assert env["DB_NAME"] == "frostguard"
+
+
+def test_the_dump_writes_what_the_preflight_chose_and_falls_back_in_one_place() -> None:
+    """The preflight resolves ``auto`` for the host (its codecs); the dump step takes that. A report without it
+    (an execution older than the choice) falls back to the target's setting without the host's codecs: ``auto``
+    is then gzip-default, which every pg_dump writes."""
+    report = PreflightReport(
+        server_version="15", pg_dump_version="15", app_version="v1", free_disk_mb=1, database_size_bytes=1
+    )
+    auto = TARGET.model_copy(update={"backup": BackupSettings(compression="auto")})
+    chosen = DumpEvent(plan=PLAN, preflight=report.model_copy(update={"compression": "zstd-stream"}))
+    assert _stored(chosen, auto) == "zstd-stream"
+    assert _stored(DumpEvent(plan=PLAN, preflight=report), auto) == "gzip-default"
+    assert _stored(
+        DumpEvent(plan=PLAN), TARGET.model_copy(update={"backup": BackupSettings(compression="gzip-1")})
+    ) == ("gzip-1")
 
 
 @pytest.mark.parametrize(
@@ -83,6 +106,6 @@ def test_compression_setting_reaches_the_script_as_environment() -> None:
 )
 def test_every_failure_aborts_the_upload(runner: FakeRunner, store: FakeStore, error: type[Exception]) -> None:
     with pytest.raises(error):
-        stream_dump(PLAN, TARGET, runner, store, part_size=PART)
+        stream_dump(PLAN, TARGET, runner, store, part_size=PART, compression="gzip-default")
     assert store.uploads[0].aborted
     assert not store.uploads[0].completed

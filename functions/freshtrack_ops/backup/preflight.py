@@ -41,13 +41,10 @@ def read_preflight(target: Target, result: CommandResult) -> PreflightReport:
         raise HostCommandFailed(f"{target.id}: preflight output incomplete ({exc}): {tail(result.stdout)}") from exc
     codecs = [codec for codec in values.get("host_codecs", "").split(",") if codec]
     pgdata_free = values.get("pgdata_free_mb", "")
+    stored = check_compression(target, resolve(target.backup.compression, codecs), report.pg_dump_version, codecs)
     report = report.model_copy(
-        update={
-            "compression": resolve(target.backup.compression, codecs),
-            "pgdata_free_mb": int(pgdata_free) if pgdata_free.isdigit() else None,
-        }
+        update={"compression": stored, "pgdata_free_mb": int(pgdata_free) if pgdata_free.isdigit() else None}
     )
-    check_compression(target, report, codecs)
     if report.free_disk_mb < target.backup.min_free_disk_mb:
         raise InsufficientDisk(
             f"{target.id}: {report.free_disk_mb} MB free under {target.app_dir}, "
@@ -56,10 +53,11 @@ def read_preflight(target: Target, result: CommandResult) -> PreflightReport:
     return report
 
 
-def check_compression(target: Target, report: PreflightReport, host_codecs: list[str]) -> StoredCompression:
-    """Refuse before the dump a compression this host cannot write (pg_dump too old, the codec missing)."""
-    compression: StoredCompression = report.compression or resolve(target.backup.compression, host_codecs)
-    pg_dump_version = report.pg_dump_version
+def check_compression(
+    target: Target, compression: StoredCompression, pg_dump_version: str, host_codecs: list[str]
+) -> StoredCompression:
+    """Refuse before the dump a compression this host cannot write (pg_dump too old, the codec missing); the
+    compression when it can."""
     method = METHODS[compression]
     if method.codec and method.codec not in host_codecs:
         raise ConfigError(

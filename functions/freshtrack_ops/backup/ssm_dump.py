@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from botocore.exceptions import BotoCoreError, ClientError
 
 from freshtrack_ops.adapters import presign
-from freshtrack_ops.backup.compression import resolve
 from freshtrack_ops.backup.stream import parse_row_counts
 from freshtrack_ops.config import StoredCompression, Target
 from freshtrack_ops.errors import DumpFailed, OpsError, UploadFailed
@@ -55,8 +54,8 @@ def start_ssm_dump(
     uploads: PresignedUploads,
     estimated_bytes: int | None,
     expires_s: int,
+    compression: StoredCompression,
     part_size: int | None = None,
-    compression: StoredCompression | None = None,
     clock: Callable[[], float] = time.time,
 ) -> tuple[HostCommand, SsmUpload]:
     """``expires_s``: how long the part URLs live (an inline command must end within it; a job gets fresh
@@ -70,8 +69,7 @@ def start_ssm_dump(
         expires_s=expires_s,
         metadata={"backup-id": plan.backup_id, "host": plan.host, "format": "pg_dump-custom"},
     )
-    stored = compression or resolve(target.backup.compression, [])
-    env = dump_env(target, stored) | {"PART_URLS_URL": list_url, "PART_SIZE": str(parts.part_size)}
+    env = dump_env(target, compression) | {"PART_URLS_URL": list_url, "PART_SIZE": str(parts.part_size)}
     command = HostCommand("ssm_backup_upload.sh", env, timeout_s=3600)
     upload = SsmUpload(
         upload_id=upload_id,
@@ -79,7 +77,7 @@ def start_ssm_dump(
         part_size=parts.part_size,
         started_at=started,
         parts=parts.parts,
-        compression=stored,
+        compression=compression,
     )
     return command, upload
 

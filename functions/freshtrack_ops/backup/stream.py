@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from freshtrack_ops.backup.compression import METHODS, resolve
+from freshtrack_ops.backup.compression import METHODS
 from freshtrack_ops.config import StoredCompression, Target
 from freshtrack_ops.errors import DumpFailed, UploadFailed
 from freshtrack_ops.host_command import tail
@@ -123,12 +123,11 @@ def stream_dump(
     runner: HostRunner,
     store: BackupStore,
     *,
+    compression: StoredCompression,
     part_size: int = DEFAULT_PART_SIZE,
-    compression: StoredCompression | None = None,
     clock: Callable[[], float] = time.time,
 ) -> DumpResult:
-    """``compression``: what preflight chose (the target's setting, ``auto`` as its fallback, when None)."""
-    stored = compression or resolve(target.backup.compression, [])
+    """``compression``: what the preflight chose for this host (steps/backup.py ``_stored``)."""
     started = clock()
     upload = store.start_upload(
         plan.dump_key,
@@ -136,8 +135,8 @@ def stream_dump(
         metadata={"backup-id": plan.backup_id, "host": plan.host, "format": "pg_dump-custom"},
     )
     try:
-        with runner.stream("backup_dump.sh", dump_env(target, stored), timeout_s=IDLE_TIMEOUT_S) as stream:
-            magic = METHODS[stored].magic
+        with runner.stream("backup_dump.sh", dump_env(target, compression), timeout_s=IDLE_TIMEOUT_S) as stream:
+            magic = METHODS[compression].magic
             stats = pump(_MagicCheck(stream, magic), upload, part_size)
             result = stream.finish()
         if result.exit_code != 0:
@@ -156,7 +155,7 @@ def stream_dump(
         sha256=stats.sha256,
         parts=parts,
         row_counts=row_counts,
-        compression=stored,
+        compression=compression,
         started_at=datetime.fromtimestamp(started, UTC),
         finished_at=datetime.fromtimestamp(finished, UTC),
         duration_s=round(finished - started, 3),

@@ -116,6 +116,18 @@ swap_sql() {
   refuse 69 "sessions kept coming back to the databases being renamed ($SWAP_ATTEMPTS attempts, nothing renamed)"
 }
 
+# drop_if_ours VAR NAME MARK CODE MESSAGE: the database NAME (the psql variable VAR holds it) absent: nothing to do;
+# carrying MARK: dropped; anything else: refused with CODE (not ours to drop: nothing is dropped by a name alone)
+drop_if_ours() {
+  local state
+  state=$(state_of "$2")
+  case "$state" in
+    absent) ;;
+    "present:$3") printf 'DROP DATABASE :"%s" WITH (FORCE);\n' "$1" | admin_sql ;;
+    *) refuse "$4" "$5" ;;
+  esac
+}
+
 case "$ACTION" in
   create-scratch)
     not_live "$TARGET_DB"
@@ -132,24 +144,15 @@ case "$ACTION" in
     ;;
   create-incoming)
     not_live "$TARGET_DB"
-    state=$(state_of "$TARGET_DB")
-    case "$state" in
-      absent) ;;
-      "present:$INCOMING_MARK") printf '%s\n' 'DROP DATABASE :"db" WITH (FORCE);' | admin_sql ;;
-      *) refuse 66 "$TARGET_DB exists and is no incoming database of ours" ;;
-    esac
+    # a leftover of an earlier attempt of this execution (marked) goes; anything else of that name is refused
+    drop_if_ours db "$TARGET_DB" "$INCOMING_MARK" 66 "$TARGET_DB exists and is no incoming database of ours"
     # CREATE DATABASE cannot run inside a transaction block: the marker follows at once, in the same session
     printf '%s\n' 'CREATE DATABASE :"db" OWNER :"role";' 'COMMENT ON DATABASE :"db" IS :'"'incoming_mark'"';' |
       admin_sql
     ;;
   drop-incoming)
     not_live "$TARGET_DB"
-    state=$(state_of "$TARGET_DB")
-    case "$state" in
-      absent) ;;
-      "present:$INCOMING_MARK") printf '%s\n' 'DROP DATABASE :"db" WITH (FORCE);' | admin_sql ;;
-      *) refuse 68 "$TARGET_DB is no incoming database of ours" ;;
-    esac
+    drop_if_ours db "$TARGET_DB" "$INCOMING_MARK" 68 "$TARGET_DB is no incoming database of ours"
     ;;
   swap-in)
     confirmed
@@ -198,12 +201,7 @@ SQL
   drop-aside)
     [[ "$ASIDE_DB" == "$TARGET_DB" ]] || refuse 65 "drop-aside needs TARGET_DB and ASIDE_DB equal"
     not_live "$ASIDE_DB"
-    state=$(state_of "$ASIDE_DB")
-    case "$state" in
-      absent) ;;
-      "present:$ASIDE_MARK") printf '%s\n' 'DROP DATABASE :"aside" WITH (FORCE);' | admin_sql ;;
-      *) refuse 68 "$ASIDE_DB is not marked as the aside of $DB_NAME" ;;
-    esac
+    drop_if_ours aside "$ASIDE_DB" "$ASIDE_MARK" 68 "$ASIDE_DB is not marked as the aside of $DB_NAME"
     ;;
   *)
     echo "unknown ACTION '$ACTION'" >&2

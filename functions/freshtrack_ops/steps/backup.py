@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from freshtrack_ops import jobs, runtime
 from freshtrack_ops.backup.cleanup import delete_unmanifested_dump
+from freshtrack_ops.backup.compression import resolve
 from freshtrack_ops.backup.preflight import preflight_command, read_preflight
 from freshtrack_ops.backup.ssm_dump import (
     FALLBACK_ESTIMATE_BYTES,
@@ -73,7 +74,8 @@ class DumpStep(DataStep[DumpEvent, SsmUpload, DumpResult]):
 
     def stream(self, event: DumpEvent, target: RunnerTarget, runner: HostRunner) -> DumpResult:
         part_size = runtime.settings().part_size_mb * 1024 * 1024
-        return stream_dump(event.plan, target, runner, runtime.store(), part_size=part_size, compression=_stored(event))
+        stored = _stored(event, target)
+        return stream_dump(event.plan, target, runner, runtime.store(), part_size=part_size, compression=stored)
 
     def command(self, event: DumpEvent, target: Target) -> tuple[HostCommand, SsmUpload]:
         estimated = event.preflight.database_size_bytes if event.preflight else None
@@ -84,7 +86,7 @@ class DumpStep(DataStep[DumpEvent, SsmUpload, DumpResult]):
             estimated_bytes=estimated,
             expires_s=runtime.settings().presign_validity_s,
             part_size=runtime.settings().part_size_mb * 1024 * 1024,
-            compression=_stored(event),
+            compression=_stored(event, target),
         )
 
     def interpret(self, event: DumpEvent, target: Target, context: SsmUpload, result: CommandResult) -> DumpResult:
@@ -132,9 +134,13 @@ def dump_rate(measured_mb_s: float | None, target: Target) -> float:
     return min(measured_mb_s, assumed) if measured_mb_s else assumed
 
 
-def _stored(event: DumpEvent) -> StoredCompression | None:
-    """The compression preflight chose for this host (None: an older report; the target's setting decides)."""
-    return event.preflight.compression if event.preflight else None
+def _stored(event: DumpEvent, target: Target) -> StoredCompression:
+    """The compression the dump writes: what the preflight chose for this host. The one fallback, for a report
+    without it (an execution started before preflights reported one): the target's setting resolved without the
+    host's codecs, so ``auto`` is ``gzip-default``, which every pg_dump writes."""
+    if event.preflight is not None and event.preflight.compression is not None:
+        return event.preflight.compression
+    return resolve(target.backup.compression, [])
 
 
 #: the one instance of each step (steps/catalog.py finds them by name)
