@@ -61,6 +61,20 @@ def verified_backup(plane: LocalPlane, host_name: str) -> dict[str, Any]:
     return output
 
 
+def wait_notification(plane: LocalPlane, subject: str, after: int = 0, timeout_s: float = 60.0) -> dict[str, Any]:
+    """The newest notification with ``subject`` among those published after the first ``after``, waiting for it:
+    an approval is stored before its request is
+    published, so "the execution waits for approval" can be true a moment before the request is out (a test that
+    read the notifications at once failed on a loaded CI machine)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = [n for n in plane.notifications()[after:] if n["Subject"] == subject]
+        if found:
+            return found[-1]
+        assert time.monotonic() < deadline, f"no notification {subject!r} within {timeout_s} s"
+        time.sleep(0.05)
+
+
 @pytest.fixture(autouse=True)
 def _no_iam_denials() -> Iterator[None]:
     """A denial the code caught and went on from (a 403 taken for "missing") fails no workflow: every call a

@@ -11,7 +11,7 @@ import pytest
 
 from freshtrack_ops.config import SshTarget, SsmTarget, server_key
 from opsctl.local.plane import LocalPlane
-from tests.integration.conftest import TRANSPORT_HOSTS, dr_plane, verified_backup
+from tests.integration.conftest import TRANSPORT_HOSTS, dr_plane, verified_backup, wait_notification
 
 pytestmark = pytest.mark.integration
 
@@ -100,13 +100,14 @@ def test_with_approval_configured_a_rejected_recovery_moves_nothing(plane: Local
     try:
         verified_backup(plane, host_name)
         server, dns_before = server_key(plane.inventory().get(host_name)), plane.dns_records(target.domain)
+        seen = len(plane.notifications())
         arn = plane.start_execution("disaster-recovery", {"host": host_name, "mode": "recover"})  # no confirm
         deadline = time.monotonic() + 300
         while not plane.pending_approval(arn):
             assert time.monotonic() < deadline, "the recovery never asked for approval"
             time.sleep(0.1)
-        asked = [n for n in plane.notifications() if n["Subject"] == "FreshTrack disaster recovery needs approval"]
-        assert asked and "opsctl approve" in asked[-1]["Message"]
+        asked = wait_notification(plane, "FreshTrack disaster recovery needs approval", after=seen)
+        assert "opsctl approve" in asked["Message"]
         plane.answer(arn, approve=False, reason="not now")
         ex = plane.wait(arn, "disaster-recovery")
     finally:

@@ -11,7 +11,7 @@ import pytest
 
 from freshtrack_ops.config import RestoreSettings
 from opsctl.local.plane import Execution, LocalPlane
-from tests.integration.conftest import hold
+from tests.integration.conftest import hold, wait_notification
 
 pytestmark = pytest.mark.integration
 SAMPLE_CHECKSUM = "SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM temperature_readings t"
@@ -212,10 +212,11 @@ def test_rejected_or_unanswered_approval_touches_nothing(
     before = _snapshot(plane, host_name)
     commands_before = len(plane.host(host_name).commands())
     try:
+        seen = len(plane.notifications())
         arn = _start_waiting_restore(plane, host_name)
-        request = [n for n in plane.notifications() if n["Subject"] == "FreshTrack restore needs approval"]
-        assert request and "will be DROPPED" in request[-1]["Message"]
-        assert "task" not in request[-1]["Message"].lower() or "token" not in request[-1]["Message"].lower()
+        request = wait_notification(plane, "FreshTrack restore needs approval", after=seen)
+        assert "will be DROPPED" in request["Message"]
+        assert "task" not in request["Message"].lower() or "token" not in request["Message"].lower()
         if answer == "reject":
             plane.answer(arn, approve=False, reason="not today")
         ex: Execution = plane.wait(arn, "restore")
