@@ -265,18 +265,6 @@ def run_tempfile(plane: LocalPlane, prepared: Prepared, jobs: int) -> RestoreRun
 
 
 # -- the destructive restore (RTO) ---------------------------------------------------------------
-def drop_asides(plane: LocalPlane) -> None:
-    """What a restore by swap left aside (a whole copy of the database): dropped now, not after 24 h, so the next
-    measurement has the same disk and page cache as the first, and its catalog record forgotten."""
-    from freshtrack_ops.adapters.dynamo import DynamoAsideCatalog
-
-    host = plane.host("demo")
-    catalog = DynamoAsideCatalog(plane.dynamodb, plane.table)
-    for record in plane.asides("demo"):
-        host.sql(f'DROP DATABASE IF EXISTS "{record.name}" WITH (FORCE)', db="postgres")
-        catalog.forget_aside(record.host, record.name)
-
-
 def run_rto(plane: LocalPlane, prepared: Prepared, *, swap: bool = True) -> dict[str, Any]:
     """The destructive restore workflow, end to end: by swap (the default where the disk allows), or with
     ``swap=False`` the old path (safety backup, drop, load)."""
@@ -298,7 +286,7 @@ def run_rto(plane: LocalPlane, prepared: Prepared, *, swap: bool = True) -> dict
     states = {r.name: round(r.duration_s, 3) for r in ex.states()}
     safety = round(sum(_state_s(ex, s) for s in SAFETY_STATES), 3)
     live_ok = counts_match(host, prepared.row_counts, DB_NAME)
-    drop_asides(plane)
+    plane.drop_asides("demo")  # now, not after 24 h: the next measurement gets the same disk and page cache
     settle(host)  # the restored database is neither frozen nor analysed; later measurements need it settled
     return {
         "path": path,

@@ -628,6 +628,16 @@ class LocalPlane:
 
         return DynamoAsideCatalog(self.dynamodb, self.table).asides(host)
 
+    def drop_asides(self, host: str) -> None:
+        """Drop what restores by swap left aside on ``host`` now (a whole copy of the database each) and forget
+        their records: what drop-asides does once they are due, for tests and benchmarks that cannot wait."""
+        from freshtrack_ops.adapters.dynamo import DynamoAsideCatalog
+
+        catalog = DynamoAsideCatalog(self.dynamodb, self.table)
+        for record in self.asides(host):
+            self.host(host).sql(f'DROP DATABASE IF EXISTS "{record.name}" WITH (FORCE)', db="postgres")
+            catalog.forget_aside(record.host, record.name)
+
     def lock_item(self, host: str) -> dict[str, Any] | None:
         return self._inspection.lock_item(host)
 

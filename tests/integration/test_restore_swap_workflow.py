@@ -69,14 +69,6 @@ def notifications_since(plane: LocalPlane, count: int) -> list[dict[str, Any]]:
     return plane.notifications()[count:]
 
 
-def forget_asides(plane: LocalPlane, host_name: str) -> None:
-    """Drop what a test left aside (a copy of the database each), and forget the records."""
-    catalog = DynamoAsideCatalog(plane.dynamodb, plane.table)
-    for record in plane.asides(host_name):
-        plane.host(host_name).sql(f'DROP DATABASE IF EXISTS "{record.name}" WITH (FORCE)', db="postgres")
-        catalog.forget_aside(record.host, record.name)
-
-
 def make_due(plane: LocalPlane, record: AsideRecord) -> None:
     """The record's time is up (what an hour of the schedule's clock does)."""
     past = datetime.now(UTC) - timedelta(seconds=1)
@@ -156,7 +148,7 @@ def test_minimal_downtime_loads_while_the_application_runs_and_stops_it_only_for
         assert snapshot(plane, host_name, ex.output["aside"]) == late
         assert set(host.services().values()) == {"running"}
     finally:
-        forget_asides(plane, host_name)
+        plane.drop_asides(host_name)
 
 
 def test_a_failed_load_into_the_incoming_database_leaves_the_live_one_untouched(
@@ -214,7 +206,7 @@ def test_a_failure_after_the_swap_renames_the_old_database_back(
         assert swept.status == "SUCCEEDED", (swept.error, swept.cause)
         assert plane.asides(host_name) == []
     finally:
-        forget_asides(plane, host_name)
+        plane.drop_asides(host_name)
 
 
 def test_a_refused_swap_in_changes_nothing_and_a_refused_drop_keeps_the_record(
@@ -261,7 +253,7 @@ def test_a_refused_swap_in_changes_nothing_and_a_refused_drop_keeps_the_record(
         again = plane.run("drop-asides", {"host": host_name})
         assert again.output is not None and again.output["due"]["asides"] == [], "a kept record waits for a person"
     finally:
-        forget_asides(plane, host_name)
+        plane.drop_asides(host_name)
 
 
 def test_too_little_room_on_the_data_directory_takes_the_old_path(
