@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from opsctl.cli import INPUT_MODELS, main
+from opsctl.cli import main
+from opsctl.inputs import INPUT_MODELS
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
