@@ -310,15 +310,22 @@ def test_the_largest_fleet_fits_step_functions_state_and_cause_limits() -> None:
 def test_opsctl_halt_fleet_halts_the_gate_and_names_the_hosts_started(
     gate: DynamoFleetGate, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import boto3
+
+    from opsctl import session
+    from opsctl.backend import Backend
     from opsctl.cli import main
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # the deployed stack's outputs name the table (moto here: the gate fixture's table "ops")
+    backend = Backend(client=boto3.client, outputs={"OpsTableName": "ops"}, where="test stack")
+    monkeypatch.setattr(session, "BACKEND_OVERRIDE", lambda _: backend)
     gate.claim(EXECUTION, "prod-a")
-    assert main(["halt-fleet", EXECUTION, "--table", "ops", "--reason", "customers report errors"]) == 0
+    assert main(["halt-fleet", EXECUTION, "--reason", "customers report errors"]) == 0
     assert "hosts started so far: prod-a" in capsys.readouterr().out
     assert gate.claim(EXECUTION, "prod-b") == gate.halted(EXECUTION)
     halted = gate.halted(EXECUTION)
     assert halted is not None and halted.by == "operator" and "customers report errors" in halted.reason
 
-    assert main(["halt-fleet", EXECUTION + "x", "--table", "ops", "--reason", "typo"]) == 0
-    assert "none (is this the fleet execution ARN?)" in capsys.readouterr().out
+    assert main(["halt-fleet", EXECUTION + "x", "--reason", "typo"]) == 0
+    assert "none (is this the fleet execution?)" in capsys.readouterr().out

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -127,7 +128,11 @@ class DynamoCatalog:
 
     def list_backups(self, host: str) -> list[CatalogEntry]:
         """Every catalogued backup of ``host``, newest first."""
-        entries: list[CatalogEntry] = []
+        return [entry for entry, _ in self.list_backups_with_manifests(host)]
+
+    def list_backups_with_manifests(self, host: str) -> list[tuple[CatalogEntry, dict[str, Any]]]:
+        """Every catalogued backup of ``host`` with its manifest (as stored with it), newest first."""
+        entries: list[tuple[CatalogEntry, dict[str, Any]]] = []
         paginator = self._client.get_paginator("query")
         pages = paginator.paginate(
             TableName=self._table,
@@ -138,19 +143,19 @@ class DynamoCatalog:
         )
         for page in pages:
             for item in page.get("Items", []):
-                entries.append(
-                    CatalogEntry(
-                        host=host,
-                        backup_id=item["backup_id"]["S"],
-                        dump_key=item["dump_key"]["S"],
-                        manifest_key=item["manifest_key"]["S"],
-                        size_bytes=int(item["size_bytes"]["N"]),
-                        finished_at=item["finished_at"]["S"],
-                        verification_status=item["verification_status"]["S"],
-                        verified_at=item.get("verified_at", {}).get("S") or None,
-                        dump_rate_mb_s=float(item["dump_rate_mb_s"]["N"]) if "dump_rate_mb_s" in item else None,
-                    )
+                entry = CatalogEntry(
+                    host=host,
+                    backup_id=item["backup_id"]["S"],
+                    dump_key=item["dump_key"]["S"],
+                    manifest_key=item["manifest_key"]["S"],
+                    size_bytes=int(item["size_bytes"]["N"]),
+                    finished_at=item["finished_at"]["S"],
+                    verification_status=item["verification_status"]["S"],
+                    verified_at=item.get("verified_at", {}).get("S") or None,
+                    dump_rate_mb_s=float(item["dump_rate_mb_s"]["N"]) if "dump_rate_mb_s" in item else None,
                 )
+                manifest = json.loads(item["manifest"]["S"]) if "manifest" in item else {}
+                entries.append((entry, manifest if isinstance(manifest, dict) else {}))
         return entries
 
     def forget(self, entry: CatalogEntry) -> None:
