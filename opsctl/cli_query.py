@@ -13,6 +13,7 @@ from rich.text import Text
 
 from opsctl import advice, render, timeline
 from opsctl.backend import Backend
+from opsctl.cli_schemas import BackupRow, DeploymentRow, ExecutionRow
 from opsctl.errors import InvalidArguments, NotFound
 from opsctl.inputs import INPUT_MODELS
 from opsctl.live import history
@@ -54,7 +55,7 @@ def executions(
         raise InvalidArguments(f"--status: unknown status (got {status!r}; one of {', '.join(STATUSES)})")
     listed = _list_executions(current.backend(), workflow, host, status, limit)
     if current.json:
-        current.emit_json(listed)
+        current.emit_json([ExecutionRow.model_validate(row).model_dump(mode="json") for row in listed])
         return
     _print_executions(current.out, listed)
 
@@ -216,7 +217,7 @@ def backups(
                 }
             )
     if current.json:
-        current.emit_json(listed)
+        current.emit_json([BackupRow.model_validate(row).model_dump(mode="json") for row in listed])
         return
     if not listed:
         current.out.print(f"no backups of {host}" if host else "no backups")
@@ -256,7 +257,7 @@ def deployments(
         for outcome in store.deployments(target)
     ]
     if current.json:
-        current.emit_json(listed)
+        current.emit_json([DeploymentRow.model_validate(row).model_dump(mode="json") for row in listed])
         return
     if not listed:
         current.out.print(f"no deployments recorded for {host}" if host else "no deployments recorded")

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from pydantic import BaseModel, ValidationError
 
+from opsctl.cli_schemas import StartedExecution
 from opsctl.errors import InvalidArguments
 from opsctl.inputs import INPUT_MODELS
 from opsctl.session import session
@@ -168,7 +169,8 @@ def start_workflow(
     arn = started["executionArn"]
     if not wait:
         if current.json:
-            current.emit_json({"execution_arn": arn, "workflow": workflow, "input": payload.model_dump(mode="json")})
+            started_json = StartedExecution(execution_arn=arn, workflow=workflow, input=payload.model_dump(mode="json"))
+            current.emit_json(started_json.model_dump(mode="json"))
         else:
             current.out.print(f"started {workflow}{f' on {host}' if host else ''}: {arn}")
             current.out.print(f"follow it: opsctl{' --local' if current.local else ''} show {name}", style="dim")

@@ -118,10 +118,11 @@ def execution_dict(described: dict[str, Any], workflow: str | None, timeline: Ti
         "cause": described.get("cause"),
         "next_steps": advice.next_steps(described.get("error")) if described["status"] != "SUCCEEDED" else [],
     }
-    if timeline is not None:
-        moment = timeline.ended or now()
-        document["states"] = [step_dict(step, moment) for step in timeline.steps]
-    return document
+    moment = (timeline.ended if timeline else None) or now()
+    document["states"] = [step_dict(step, moment) for step in timeline.steps] if timeline else []
+    from opsctl.cli_schemas import ExecutionDocument
+
+    return ExecutionDocument.model_validate(document).model_dump(mode="json")
 
 
 def _json_or_none(text: Any) -> Any:

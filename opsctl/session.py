@@ -25,14 +25,25 @@ class Session:
     stack: str | None = None
     region: str | None = None
     _backend: Backend | None = field(default=None, repr=False)
+    _consoles: dict[bool, Console] = field(default_factory=dict, repr=False)
 
     @property
     def out(self) -> Console:
-        return Console(highlight=False, soft_wrap=False)
+        return self._console(stderr=False)
 
     @property
     def err(self) -> Console:
-        return Console(stderr=True, highlight=False)
+        return self._console(stderr=True)
+
+    def _console(self, *, stderr: bool) -> Console:
+        """A terminal gets rich's view at its width; a pipe or a file gets lines up to 200 characters, unwrapped,
+        so ``grep`` finds a whole row."""
+        if stderr not in self._consoles:
+            console = Console(stderr=stderr, highlight=False)
+            if not console.is_terminal:
+                console = Console(stderr=stderr, highlight=False, width=200, no_color=True)
+            self._consoles[stderr] = console
+        return self._consoles[stderr]
 
     def backend(self) -> Backend:
         if self._backend is None:

@@ -21,6 +21,8 @@ command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
 [[ -x /usr/bin/caddy ]] || missing+=(caddy)
 # the daily report's page is checked in Debian's headless Chromium (tests/integration/test_daily_report_html.py)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# opsctl --wait's live view is checked once in a real terminal (tests/integration/test_cli_terminal.py)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
