@@ -107,29 +107,35 @@ NOT_SECTIONS = frozenset({"Table of Contents"})
 #: symptoms and the emergency procedures), so all are required; name here an H4 that is not.
 H4_NOT_PROCEDURES: frozenset[str] = frozenset()
 
-#: The operator CLI's commands and their options (beyond the global ones). THIS MUST MATCH THE CLI (opsctl/cli.py,
-#: being rewritten): its author replaces this constant with the real command list. ``None``: the options are the
-#: workflow input model's fields in kebab-case (``opsctl start WORKFLOW --host H --backup-id ID ...``).
+#: The operator CLI's commands and their options (beyond the global ones). THIS MUST MATCH THE CLI (opsctl/cli.py and
+#: its cli_*.py modules); the CLI's author replaces this constant with the CLI's own command list. Checked by hand
+#: against the typer app of 5b04081. ``None``: the options are the workflow input model's fields in kebab-case
+#: (``opsctl start WORKFLOW --host H --backup-id ID ...``) plus OPSCTL_START_OPTIONS.
 OPSCTL_COMMANDS: dict[str, frozenset[str] | None] = {
     "start": None,
-    "executions": frozenset({"--workflow", "--host", "--status"}),
-    "show": frozenset(),
-    "backups": frozenset({"--host"}),
+    "executions": frozenset({"--workflow", "--host", "--status", "--limit"}),
+    "show": frozenset({"--all"}),
+    "backups": frozenset({"--host", "--limit"}),
     "deployments": frozenset({"--host"}),
-    "approve": frozenset(),
-    "reject": frozenset(),
+    "approve": frozenset({"--reason"}),
+    "reject": frozenset({"--reason"}),
     "halt-fleet": frozenset({"--reason"}),
     "config validate": frozenset(),
     "config schema": frozenset(),
-    "config init": frozenset(),
+    "config init": frozenset(
+        {"--address", "--domain", "--email", "--force", "--host-key", "--instance-id", "--name", "--secret-arn"}
+        | {"--target-id", "--transport", "--user"}
+    ),
     "schema": frozenset(),
-    "demo": frozenset(),
+    "demo": frozenset({"--readings"}),
     "local up": frozenset(),
     "local down": frozenset(),
     "local status": frozenset(),
 }
-#: global options, and whether each takes a value
-OPSCTL_GLOBAL_OPTIONS: dict[str, bool] = {"--local": False, "--json": False, "--stack": True}
+#: what every ``opsctl start WORKFLOW`` takes besides its input's fields
+OPSCTL_START_OPTIONS = frozenset({"--wait", "--timeout"})
+#: global options (``--json`` is also an option of every command), and whether each takes a value
+OPSCTL_GLOBAL_OPTIONS: dict[str, bool] = {"--local": False, "--json": False, "--stack": True, "--region": True}
 #: commands whose first argument is a workflow name
 OPSCTL_WORKFLOW_ARGUMENT = frozenset({"start", "schema"})
 
@@ -367,7 +373,8 @@ def opsctl_problems(command: str) -> list[str]:
         if workflow not in INPUT_MODELS:
             return [f"{command!r}: {workflow!r} is not a workflow ({', '.join(sorted(INPUT_MODELS))})"]
         if allowed is None:
-            allowed = frozenset(f"--{field.replace('_', '-')}" for field in INPUT_MODELS[workflow].model_fields)
+            fields = INPUT_MODELS[workflow].model_fields
+            allowed = OPSCTL_START_OPTIONS | {f"--{field.replace('_', '-')}" for field in fields}
     for option in (a for a in arguments if a.startswith("-")):
         if option not in (allowed or ()):
             problems.append(f"{command!r}: {name} takes no option {option} (options: {sorted(allowed or ())})")
