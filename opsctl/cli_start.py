@@ -117,7 +117,10 @@ def _command(workflow: str, model: type[BaseModel]) -> Callable[..., None]:
     ]
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {param.name: param.annotation for param in params}
-    command.__doc__ = (model.__doc__ or f"Start {workflow}.").strip().splitlines()[0]
+    from freshtrack_ops.tasks import WORKFLOWS
+
+    # the catalog's one-line description (the state machine's comment in the console says the same)
+    command.__doc__ = WORKFLOWS[workflow].description if workflow in WORKFLOWS else f"Start {workflow}."
     command.__name__ = workflow.replace("-", "_")
     return command
 

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from freshtrack_ops.config import DeploymentConfig, SshTarget
 from freshtrack_ops.remediation.settings import DEFAULT_RULES
 from freshtrack_ops.tasks import TASKS
+from opsctl import cli_reference
 from opsctl.inputs import INPUT_MODELS
 from stacks.names import camel
 from stacks.webhook_names import WEBHOOK_SOURCES
@@ -107,37 +108,9 @@ NOT_SECTIONS = frozenset({"Table of Contents"})
 #: symptoms and the emergency procedures), so all are required; name here an H4 that is not.
 H4_NOT_PROCEDURES: frozenset[str] = frozenset()
 
-#: The operator CLI's commands and their options (beyond the global ones). THIS MUST MATCH THE CLI (opsctl/cli.py and
-#: its cli_*.py modules); the CLI's author replaces this constant with the CLI's own command list. Checked by hand
-#: against the typer app of 5b04081. ``None``: the options are the workflow input model's fields in kebab-case
-#: (``opsctl start WORKFLOW --host H --backup-id ID ...``) plus OPSCTL_START_OPTIONS.
-OPSCTL_COMMANDS: dict[str, frozenset[str] | None] = {
-    "start": None,
-    "executions": frozenset({"--workflow", "--host", "--status", "--limit"}),
-    "show": frozenset({"--all"}),
-    "backups": frozenset({"--host", "--limit"}),
-    "deployments": frozenset({"--host"}),
-    "approve": frozenset({"--reason"}),
-    "reject": frozenset({"--reason"}),
-    "halt-fleet": frozenset({"--reason"}),
-    "config validate": frozenset(),
-    "config schema": frozenset(),
-    "config init": frozenset(
-        {"--address", "--domain", "--email", "--force", "--host-key", "--instance-id", "--name", "--secret-arn"}
-        | {"--target-id", "--transport", "--user"}
-    ),
-    "schema": frozenset(),
-    "demo": frozenset({"--readings"}),
-    "local up": frozenset(),
-    "local down": frozenset(),
-    "local status": frozenset(),
-}
-#: what every ``opsctl start WORKFLOW`` takes besides its input's fields
-OPSCTL_START_OPTIONS = frozenset({"--wait", "--timeout"})
-#: global options (``--json`` is also an option of every command), and whether each takes a value
-OPSCTL_GLOBAL_OPTIONS: dict[str, bool] = {"--local": False, "--json": False, "--stack": True, "--region": True}
-#: commands whose first argument is a workflow name
-OPSCTL_WORKFLOW_ARGUMENT = frozenset({"start", "schema"})
+#: every opsctl command and its options, and the global options: read from the typer app itself
+OPSCTL_COMMANDS = cli_reference.command_options()
+OPSCTL_GLOBAL_OPTIONS = cli_reference.global_options()
 
 SECTION_SEPARATOR = " > "
 AUTOMATION_KINDS = ("workflow", "schedule", "setting", "task", "alarm", "alert", "webhook", "command")
@@ -349,7 +322,7 @@ def commands(program: str) -> list[str]:
 
 
 def opsctl_problems(command: str) -> list[str]:
-    """What is wrong with one ``opsctl ...`` command line against OPSCTL_COMMANDS and the workflow inputs."""
+    """What is wrong with one ``opsctl ...`` command line against the CLI's commands and their options."""
     words = shlex.split(command)[1:]
     rest: list[str] = []
     skip = False
@@ -365,20 +338,14 @@ def opsctl_problems(command: str) -> list[str]:
     name = " ".join(rest[:2]) if " ".join(rest[:2]) in OPSCTL_COMMANDS else rest[0]
     if name not in OPSCTL_COMMANDS:
         return [f"{command!r}: {name!r} is not an opsctl command ({', '.join(sorted(OPSCTL_COMMANDS))})"]
-    arguments = rest[len(name.split()) :]
-    problems: list[str] = []
+    if name == "schema" and (len(rest) < 2 or rest[1] not in INPUT_MODELS):
+        return [f"{command!r}: not a workflow ({', '.join(sorted(INPUT_MODELS))})"]
     allowed = OPSCTL_COMMANDS[name]
-    if name in OPSCTL_WORKFLOW_ARGUMENT:
-        workflow = arguments[0] if arguments else ""
-        if workflow not in INPUT_MODELS:
-            return [f"{command!r}: {workflow!r} is not a workflow ({', '.join(sorted(INPUT_MODELS))})"]
-        if allowed is None:
-            fields = INPUT_MODELS[workflow].model_fields
-            allowed = OPSCTL_START_OPTIONS | {f"--{field.replace('_', '-')}" for field in fields}
-    for option in (a for a in arguments if a.startswith("-")):
-        if option not in (allowed or ()):
-            problems.append(f"{command!r}: {name} takes no option {option} (options: {sorted(allowed or ())})")
-    return problems
+    return [
+        f"{command!r}: {name} takes no option {option} (options: {sorted(allowed)})"
+        for option in rest[len(name.split()) :]
+        if option.startswith("-") and option not in allowed
+    ]
 
 
 # --- the helpers themselves ----------------------------------------------------------------------------------------
