@@ -117,12 +117,19 @@ def _input_schema(workflow: str) -> Callable[[], str]:
     return render
 
 
+def _state_diagrams() -> str:
+    from opsctl.docs_gen.mermaid import state_machines_markdown
+
+    return state_machines_markdown()
+
+
 def _entries() -> list[GeneratedDoc]:
     from opsctl.inputs import INPUT_MODELS
 
     docs = [
         GeneratedDoc(Path("docs/architecture.md"), _state_map, block="state-map"),
         GeneratedDoc(Path("docs/webhook-openapi.json"), _webhook_openapi),
+        GeneratedDoc(Path("docs/state-machines.md"), _state_diagrams),
     ]
     docs += [GeneratedDoc(Path(f"docs/schemas/{w}-input.json"), _input_schema(w)) for w in INPUT_MODELS]
     return docs
