@@ -123,7 +123,17 @@ def _state_diagrams() -> str:
     return state_machines_markdown()
 
 
+def _config_reference(model: str) -> Callable[[], str]:
+    def render() -> str:
+        from opsctl.docs_gen.config_reference import model_table
+
+        return model_table(model)
+
+    return render
+
+
 def _entries() -> list[GeneratedDoc]:
+    from opsctl.docs_gen.config_reference import CONFIG_MODELS
     from opsctl.inputs import INPUT_MODELS
 
     docs = [
@@ -132,6 +142,10 @@ def _entries() -> list[GeneratedDoc]:
         GeneratedDoc(Path("docs/state-machines.md"), _state_diagrams),
     ]
     docs += [GeneratedDoc(Path(f"docs/schemas/{w}-input.json"), _input_schema(w)) for w in INPUT_MODELS]
+    docs += [
+        GeneratedDoc(Path("docs/configuration.md"), _config_reference(m), block=f"config-reference {m}")
+        for m in CONFIG_MODELS
+    ]
     return docs
 
 
