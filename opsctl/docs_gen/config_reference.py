@@ -78,19 +78,19 @@ def all_config_models() -> list[type[BaseModel]]:
             return
         found.append(model)
         for field in model.model_fields.values():
-            for nested in _models_in(field.annotation):
+            for nested in models_in(field.annotation):
                 visit(nested)
 
     visit(DeploymentConfig)
     return [m for m in found if m is not LocalTarget]
 
 
-def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+def models_in(annotation: Any) -> Iterator[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         yield annotation
         return
     for arg in get_args(annotation):
-        yield from _models_in(arg)
+        yield from models_in(arg)
 
 
 def model_table(name: str) -> str:
@@ -321,4 +321,4 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-__all__ = ["CONFIG_MODELS", "all_config_models", "model_table"]
+__all__ = ["CONFIG_MODELS", "all_config_models", "model_table", "models_in"]
