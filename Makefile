@@ -71,5 +71,4 @@ clean:
 
 docs: venv
 	$(PY) -m state_machines.maintenance_asl
-	$(PY) tools/update_state_map.py
-	$(PY) tools/update_webhook_openapi.py
+	$(PY) -m opsctl.docs_gen

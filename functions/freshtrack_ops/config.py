@@ -103,18 +103,58 @@ class BackupSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schedule: Annotated[str, StringConstraints(pattern=CRON_PATTERN)] = "cron(0 2 * * ? *)"
-    hourly: bool = False
-    #: ``auto``: zstd-stream where the host has zstd (measured: about half the manual's dump + upload, fewer bytes
-    #: than pg_dump's gzip; docs/performance.md), gzip-default where it has not
-    compression: Compression = "auto"
-    min_free_disk_mb: int = Field(default=512, ge=0)
-    lock_lease_seconds: int = Field(default=3600, ge=60, le=86_400)
-    #: start a test restore of every backup as soon as it is stored (in addition to the daily schedule)
-    verify_after_backup: bool = False
-    #: how fast pg_dump reads this database (MB of pg_database_size per second) until a backup has been
-    #: measured; deliberately slow (measured here: ~47 MB/s) so a long dump is never started inline
-    assumed_dump_mb_s: float = Field(default=10.0, gt=0, le=10_000)
+    schedule: Annotated[str, StringConstraints(pattern=CRON_PATTERN)] = Field(
+        default="cron(0 2 * * ? *)",
+        description=(
+            "EventBridge Scheduler expression of the daily backup, evaluated in UTC (`cron(minutes "
+            "hours day-of-month month day-of-week year)`, or `rate(...)`)."
+        ),
+        examples=["cron(0 2 * * ? *)", "rate(6 hours)"],
+    )
+    hourly: bool = Field(
+        default=False,
+        description=(
+            "When true the target is backed up every hour at minute 0 UTC (`cron(0 * * * ? *)`) and "
+            "`schedule` is ignored."
+        ),
+    )
+    compression: Compression = Field(
+        default="auto",
+        description=(
+            "How the dump is compressed. `auto`: `zstd-stream` where the host has `zstd` (the preflight"
+            " looks), `gzip-default` where it has not; chosen from the measurements in "
+            "docs/performance.md (zstd level 1 stored 15 % fewer bytes than pg_dump's gzip at a quarter"
+            " of its CPU). `gzip-*`, `lz4`, `zstd`: `pg_dump -Fc --compress=...` (`lz4`/`zstd` need "
+            "pg_dump 16+; the preflight refuses them on an older one). `zstd-stream`/`lz4-stream`: "
+            "`pg_dump -Fc -Z0` piped through the host's `zstd -T0` (every core) or `lz4`; the stored "
+            "object is a zstd/lz4 frame around the archive, decompressed on the host by every reader "
+            "(verify, test restore, restore, DR). Chosen explicitly, the host needs the `zstd`/`lz4` "
+            "package (the preflight refuses without it, naming the package). The manifest records the "
+            "compression; restoring such a file by hand: docs/runbooks.md#restoring-a-backup-by-hand."
+        ),
+    )
+    min_free_disk_mb: int = Field(
+        default=512, ge=0, description="The backup's preflight fails below this much free disk (MB) on the host."
+    )
+    lock_lease_seconds: int = Field(
+        default=3600, ge=60, le=86_400, description="Lease of the host lock a backup takes."
+    )
+    verify_after_backup: bool = Field(
+        default=False,
+        description=(
+            "Start a test restore of each backup as soon as it is stored (in addition to the daily test restore)."
+        ),
+    )
+    assumed_dump_mb_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=10_000,
+        description=(
+            "How fast `pg_dump` reads the database (MB of `pg_database_size` per second) until a backup"
+            " has measured it; decides inline vs host job (docs/host-jobs.md). Deliberately slow "
+            "(measured here: about 47 MB/s), so a long dump is never started inline."
+        ),
+    )
 
 
 class RestoreSettings(BaseModel):
@@ -122,27 +162,74 @@ class RestoreSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: require an approval (task token, SNS request) in addition to / instead of the typed confirmation
-    approval: bool = False
-    approval_timeout_s: int = Field(default=3600, ge=1, le=7 * 86_400)
-    #: scheduled test restore of the newest backup (EventBridge Scheduler)
-    test_restore_schedule: Annotated[str, StringConstraints(pattern=CRON_PATTERN)] = "cron(30 3 * * ? *)"
-    lock_lease_seconds: int = Field(default=7200, ge=300, le=86_400)
-    #: how fast a backup is read into pg_restore (MB of dump per second; pg_restore rebuilds indexes) and
-    #: into pg_restore --list (download speed); deliberately slow (measured here: ~3.4 and ~60 MB/s)
-    assumed_load_mb_s: float = Field(default=1.0, gt=0, le=10_000)
-    assumed_verify_mb_s: float = Field(default=10.0, gt=0, le=10_000)
-    #: restore by swap (docs/restore-swap.md): load the backup into a new database next to the live one and swap
-    #: the names, keeping the old database as the way back, when PostgreSQL's data directory has the room (checked
-    #: on the host before each restore); false, or too little room: the old path (safety backup, drop, load)
-    swap: bool = True
-    #: how long the previous database is kept, renamed aside, after a restore by swap (0: dropped by the next
-    #: hourly drop-asides run); the catalog records it, the drop-asides workflow drops it after this
-    keep_aside_hours: float = Field(default=24.0, ge=0, le=30 * 24)
-    #: the minimal-downtime mode of a restore by swap: load while the application still runs on the live database
-    #: and stop it only for the swap. What users write during the load stays in the aside database, not in the
-    #: restored one (docs/restore-swap.md). A request's ``load_while_running`` overrides it.
-    load_while_running: bool = False
+    approval: bool = Field(
+        default=False,
+        description=(
+            "A restore also waits for an approval (task token, SNS request) besides the typed "
+            "confirmation; then the confirmation may be left out."
+        ),
+    )
+    approval_timeout_s: int = Field(
+        default=3600,
+        ge=1,
+        le=7 * 86_400,
+        description="How long a restore waits for that approval before it aborts with `ApprovalTimedOut`.",
+    )
+    test_restore_schedule: Annotated[str, StringConstraints(pattern=CRON_PATTERN)] = Field(
+        default="cron(30 3 * * ? *)",
+        description=(
+            "When the non-destructive test restore of the newest backup runs (EventBridge Scheduler expression, UTC)."
+        ),
+        examples=["cron(30 3 * * ? *)"],
+    )
+    lock_lease_seconds: int = Field(
+        default=7200, ge=300, le=86_400, description="Lease of the host lock a restore takes."
+    )
+    assumed_load_mb_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=10_000,
+        description=(
+            "MB of dump per second `pg_restore` loads (it rebuilds indexes) until measured; decides "
+            "inline vs host job. Deliberately slow (measured here: about 3.4 MB/s)."
+        ),
+    )
+    assumed_verify_mb_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=10_000,
+        description=(
+            "MB of dump per second the verification (`pg_restore --list`, the download) reads; decides "
+            "inline vs host job (measured here: about 60 MB/s)."
+        ),
+    )
+    swap: bool = Field(
+        default=True,
+        description=(
+            "Restore by swap (docs/restore-swap.md): load the backup into a new database next to the "
+            "live one, rename them in one transaction, keep the old one aside as the way back. Taken "
+            "when PostgreSQL's data directory has room for it (1.25 x the larger of the live database "
+            "and the backup's source database + 2048 MB, measured on the host before each restore); "
+            "`false`, or too little room: the old path (safety backup, drop, load)."
+        ),
+    )
+    keep_aside_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=30 * 24,
+        description=(
+            "How long the old database stays aside after a restore by swap; the hourly `drop-asides` "
+            "workflow drops it after that (0: at its next run)."
+        ),
+    )
+    load_while_running: bool = Field(
+        default=False,
+        description=(
+            "Minimal downtime for a restore by swap: load while the application runs and stop it only "
+            "for the swap. What users write during the load is not in the restored database (it stays "
+            "in the aside one). A request's `load_while_running` overrides it."
+        ),
+    )
 
 
 class UpdateSettings(BaseModel):
@@ -150,21 +237,65 @@ class UpdateSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: scripts/deploy-automated.sh is stopped (and the update rolled back) after this long
-    deploy_timeout_s: int = Field(default=1800, ge=60, le=6 * 3600)
-    #: how long an update keeps asking scripts/verify-deployment.sh before it counts as failed
-    verify_window_s: int = Field(default=180, ge=10, le=3600)
-    #: how long a deployment usually takes (decides inline vs host job, as for transfers)
-    assumed_deploy_s: int = Field(default=600, ge=1, le=6 * 3600)
-    #: the table where the app records its applied migrations (read by the schema fingerprint)
-    migrations_table: Identifier = "schema_migrations"
-    lock_lease_seconds: int = Field(default=4 * 3600, ge=300, le=86_400)
-    #: the services whose image scripts/deploy-automated.sh builds from the app's code: an image rollback never
-    #: pins them (a digest is no build tag); they are rebuilt from the unchanged code instead
-    built_services: tuple[ServiceName, ...] = ("backend", "worker")
-    #: the manual's monthly Docker update (``kind: images``) on a schedule (EventBridge Scheduler cron, UTC);
-    #: unset: only on request. Scheduled image updates restore the pre-update backup only if the schema changed.
-    image_update_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = None
+    deploy_timeout_s: int = Field(
+        default=1800,
+        ge=60,
+        le=6 * 3600,
+        description=(
+            "`scripts/deploy-automated.sh` is stopped after this long and the update is rolled back "
+            "(`HostCommandTimeout`)."
+        ),
+    )
+    verify_window_s: int = Field(
+        default=180,
+        ge=10,
+        le=3600,
+        description=(
+            "How long an update keeps asking `scripts/verify-deployment.sh <domain>` and `health_url` "
+            "(every 10 s) before the deployment counts as failed and is rolled back."
+        ),
+    )
+    assumed_deploy_s: int = Field(
+        default=600,
+        ge=1,
+        le=6 * 3600,
+        description=(
+            "How long a deployment usually takes: over SSH a deployment longer than the invocation has "
+            "left runs as a host job (docs/host-jobs.md)."
+        ),
+    )
+    migrations_table: Identifier = Field(
+        default="schema_migrations",
+        description=(
+            "The app's table of applied migrations, read by the schema fingerprint before and after an update."
+        ),
+    )
+    lock_lease_seconds: int = Field(
+        default=4 * 3600,
+        ge=300,
+        le=86_400,
+        description=(
+            "Lease of the host lock an update or a rollback takes (a failed rollback keeps the lock until it ends)."
+        ),
+    )
+    built_services: tuple[ServiceName, ...] = Field(
+        default=("backend", "worker"),
+        description=(
+            "The services whose image `scripts/deploy-automated.sh` builds from the app's code (each "
+            "one of `compose_services`): a failed image update never pins them (a registry digest is no"
+            " build tag) but rebuilds them from the unchanged code."
+        ),
+    )
+    image_update_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = Field(
+        default=None,
+        description=(
+            'The manual\'s monthly Docker update on a schedule: an `update` execution `{"host", "kind": '
+            '"images", "rollback_database": "auto", "reason": "scheduled image update"}`, which '
+            "restores the pre-update backup only if the schema changed. Unset: image updates only on "
+            "request."
+        ),
+        examples=["cron(0 4 ? * 1#1 *)"],
+    )
 
 
 SshKeyType = Literal["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"]
@@ -176,13 +307,36 @@ class SshAccess(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transport: Literal["ssh"] = "ssh"
-    address: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:-]{1,253}$")]
-    port: int = Field(default=22, ge=1, le=65535)
-    user: Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)] = "root"
-    private_key_secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)]
-    host_public_key: Annotated[str, StringConstraints(pattern=HOST_PUBLIC_KEY_PATTERN)]
-    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    transport: Literal["ssh"] = Field(
+        default="ssh",
+        description=(
+            "How the control plane reaches the server: `ssh` (paramiko, the host key pinned) or `ssm` "
+            "(SSM Run Command)."
+        ),
+    )
+    address: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:-]{1,253}$")] = Field(
+        description="Host name or address to connect to over SSH.", examples=["app.example.com", "203.0.113.10"]
+    )
+    port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
+    user: Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)] = Field(
+        default="root", description="SSH login user."
+    )
+    private_key_secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)] = Field(
+        description=(
+            "Secrets Manager secret (full ARN, with the random suffix) whose value is the OpenSSH "
+            "private key. Only the functions that open SSH connections may read it, and only these "
+            "ARNs."
+        ),
+        examples=["arn:aws:secretsmanager:eu-west-1:123456789012:secret:freshtrack/prod-ssh-AbCdEf"],
+    )
+    host_public_key: Annotated[str, StringConstraints(pattern=HOST_PUBLIC_KEY_PATTERN)] = Field(
+        description=(
+            "The server's host key as in `known_hosts` (`ssh-keyscan -t ed25519 HOST`); connections to "
+            "any other key fail (`HostKeyMismatch`)."
+        ),
+        examples=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHk9r0Nw0x1zY0Zp5D0Zq3rVb9nWmTq8yXbVbKsZt7Qb"],
+    )
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120, description="SSH connect timeout in seconds.")
 
 
 class SsmAccess(BaseModel):
@@ -190,20 +344,36 @@ class SsmAccess(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transport: Literal["ssm"] = "ssm"
-    instance_id: Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)]
+    transport: Literal["ssm"] = Field(
+        default="ssm",
+        description=(
+            "How the control plane reaches the server: `ssh` (paramiko, the host key pinned) or `ssm` "
+            "(SSM Run Command)."
+        ),
+    )
+    instance_id: Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)] = Field(
+        description=(
+            "EC2 instance (`i-…`) or managed-instance (`mi-…`) id. The instance runs SSM Agent "
+            "3.3.2746.0+ and its role has the `SsmHostPolicyArn` policy (docs/ssm-deploy.md)."
+        ),
+        examples=["i-0123456789abcdef0"],
+    )
 
 
 class SshStandby(SshAccess):
     """A standby server reached over SSH: a prepared machine a disaster recovery may restore onto."""
 
-    id: HostId
+    id: HostId = Field(
+        description="The standby's id, unique among targets and standbys: a request names it as `replacement`."
+    )
 
 
 class SsmStandby(SsmAccess):
     """A standby server reached through SSM Run Command."""
 
-    id: HostId
+    id: HostId = Field(
+        description="The standby's id, unique among targets and standbys: a request names it as `replacement`."
+    )
 
 
 Standby = Annotated[SshStandby | SsmStandby, Field(discriminator="transport")]
@@ -215,64 +385,170 @@ class DrSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: the EC2 launch template a provisioned replacement is started from (id ``lt-…`` or name); it carries the
-    #: AMI, instance type, subnet, security groups, key pair and instance profile
     launch_template: (
         Annotated[str, StringConstraints(pattern=f"{LAUNCH_TEMPLATE_ID_PATTERN}|{LAUNCH_TEMPLATE_NAME_PATTERN}")] | None
-    ) = None
-    launch_template_version: Annotated[str, StringConstraints(pattern=LAUNCH_TEMPLATE_VERSION_PATTERN)] = "$Default"
-    #: the IAM role inside the template's instance profile: RunInstances with an instance profile needs
-    #: iam:PassRole on that role ("Grant permissions to attach an IAM role to an instance", EC2 user guide), and
-    #: the workflow's role gets PassRole on exactly this one. Required for an SSM replacement (the SSM Agent
-    #: registers with the instance's role credentials).
-    instance_role_arn: Annotated[str, StringConstraints(pattern=ROLE_ARN_PATTERN)] | None = None
-    #: how the control plane reaches a provisioned replacement; unset: the target's own transport (``ssh`` for
-    #: the embedded plane's local targets)
-    transport: Literal["ssh", "ssm"] | None = None
-    #: SSH replacement only: the login the launch template installs (its key pair or user data) and the secret
-    #: holding the matching private key; unset: the target's own (an SSH target's ``user`` and
-    #: ``private_key_secret_arn``)
-    ssh_user: Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)] | None = None
-    ssh_port: int = Field(default=22, ge=1, le=65535)
-    private_key_secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)] | None = None
-    #: the host key type pinned from the new instance's console output (never trusted on first use)
-    host_key_type: SshKeyType = "ssh-ed25519"
-    #: which address of a provisioned instance the control plane connects to: its public IPv4 address, or its
-    #: private one (functions placed in the instance's VPC, ``vpc:``)
-    connect_via: Literal["public-ip", "private-ip"] = "public-ip"
-    #: the Route 53 record a recovery points at the new server (UPSERT, then wait for INSYNC)
-    hosted_zone_id: Annotated[str, StringConstraints(pattern=HOSTED_ZONE_ID_PATTERN)]
-    #: unset: the target's domain
-    record_name: Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=253)] | None = None
-    record_type: Literal["A", "AAAA"] = "A"
-    #: short, so resolvers follow a recovery soon (Route 53 takes 0 to 2147483647 seconds)
-    record_ttl: int = Field(default=60, ge=0, le=2_147_483_647)
-    #: the Secrets Manager secret (name) holding the host's .env.production and secrets/ files
-    app_config_secret_name: Annotated[str, StringConstraints(pattern=SECRET_NAME_PATTERN)]
-    #: a monthly (or any) drill on a schedule (EventBridge Scheduler cron, UTC); unset: drills only on request
-    drill_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = None
-    #: the capture-config workflow (.env.production and secrets/ from this server into the app-config secret) on a
-    #: schedule: a recovery after the server is lost bootstraps from what was captured last. Daily after the
-    #: default backup by default; unset: captured only by drills, recoveries and on request
-    capture_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = "cron(30 2 * * ? *)"
-    #: time limits of a provisioned replacement: until EC2 reports it running, until it answers (SSH with the
-    #: pinned key, or online in SSM), and of the DNS change until Route 53 reports INSYNC
-    running_timeout_s: int = Field(default=600, ge=60, le=3600)
-    reachable_timeout_s: int = Field(default=900, ge=60, le=3600)
-    dns_insync_timeout_s: int = Field(default=600, ge=60, le=3600)
-    #: how often the workflow asks whether the new server runs and answers, and whether the DNS change is INSYNC
-    poll_interval_s: int = Field(default=10, ge=1, le=300)
-    #: the health URL a replacement fetches from itself before the domain points at it (e.g. the backend's port
-    #: published on 127.0.0.1): until a recovery moves the record, https://<domain> reaches the OLD server.
-    #: Unset: the replacement is checked by ``compose ps`` and this target's own URL fetched from the host
+    ) = Field(
+        default=None,
+        description=(
+            "The EC2 launch template a replacement server is started from (`replacement: provision`); "
+            "it carries the AMI, instance type, subnet, security groups, key pair and instance profile."
+            " An `lt-` + 17 hex value is read as an id, anything else as a name. A deployment needs the"
+            " id: IAM limits RunInstances to a template by its id only, and synth asks AWS nothing, so "
+            "a name stops synth (the local plane resolves names). Unset: only `standbys` can be "
+            "recovered onto."
+        ),
+        examples=["lt-0123456789abcdef0"],
+    )
+    launch_template_version: Annotated[str, StringConstraints(pattern=LAUNCH_TEMPLATE_VERSION_PATTERN)] = Field(
+        default="$Default",
+        description="The template version RunInstances uses: `$Default`, `$Latest` or a version number.",
+    )
+    instance_role_arn: Annotated[str, StringConstraints(pattern=ROLE_ARN_PATTERN)] | None = Field(
+        default=None,
+        description=(
+            "The role in the template's instance profile: the control plane gets `iam:PassRole` on this"
+            " role only (to `ec2.amazonaws.com`). Required for an SSM replacement (the SSM Agent "
+            "registers with the instance's role), and whenever the template names an instance profile."
+        ),
+        examples=["arn:aws:iam::123456789012:role/freshtrack-host"],
+    )
+    transport: Literal["ssh", "ssm"] | None = Field(
+        default=None,
+        description=(
+            "How the control plane reaches a provisioned replacement; unset: the target's own (`ssh` "
+            "for a local target)."
+        ),
+    )
+    ssh_user: Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)] | None = Field(
+        default=None,
+        description=("SSH replacement: the login the template installs; unset: the target's `user` (else `root`)."),
+    )
+    ssh_port: int = Field(default=22, ge=1, le=65535, description="SSH replacement: the port.")
+    private_key_secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)] | None = Field(
+        default=None,
+        description=(
+            "SSH replacement: the secret holding the private key of the template's login; unset: the "
+            "target's own. Required when the target itself is not reached over SSH."
+        ),
+    )
+    host_key_type: SshKeyType = Field(
+        default="ssh-ed25519",
+        description=(
+            "SSH replacement: the host key type pinned from the new instance's console output (never "
+            "trusted on first use)."
+        ),
+    )
+    connect_via: Literal["public-ip", "private-ip"] = Field(
+        default="public-ip",
+        description=(
+            "Which address of a provisioned instance the control plane connects to (`private-ip` for "
+            "functions placed in its VPC, `vpc:`)."
+        ),
+    )
+    hosted_zone_id: Annotated[str, StringConstraints(pattern=HOSTED_ZONE_ID_PATTERN)] = Field(
+        description="The Route 53 hosted zone of the record a recovery moves (UPSERT, then wait for INSYNC).",
+        examples=["Z0123456789ABCDEFGHIJ"],
+    )
+    record_name: Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=253)] | None = Field(
+        default=None, description="The record a recovery UPSERTs; unset: the target's `domain`."
+    )
+    record_type: Literal["A", "AAAA"] = Field(
+        default="A", description="The record's type: the new server's IPv4 (`A`) or IPv6 (`AAAA`) address."
+    )
+    record_ttl: int = Field(
+        default=60,
+        ge=0,
+        le=2_147_483_647,
+        description=(
+            "The record's TTL in seconds (Route 53's range). Short, so resolvers follow a recovery "
+            "soon; what resolvers cached before a recovery stays cached for the old TTL."
+        ),
+    )
+    app_config_secret_name: Annotated[str, StringConstraints(pattern=SECRET_NAME_PATTERN)] = Field(
+        description=(
+            "The Secrets Manager secret (its name; IAM matches it as `<name>-??????`) holding the "
+            "server's `.env.production` and `secrets/` files. Its value never appears in an input, "
+            "output, log or notification."
+        ),
+        examples=["freshtrack-ops/prod/app-config"],
+    )
+    drill_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = Field(
+        default=None,
+        description=(
+            'A drill on a schedule, input `{"host": "<id>", "mode": "drill"}` (provision a server, '
+            "latest verified backup). Needs `launch_template` (a scheduled drill provisions). Unset: "
+            "drills only on request."
+        ),
+        examples=["cron(0 5 ? * 2#1 *)"],
+    )
+    capture_schedule: Annotated[str, AfterValidator(scheduler_cron)] | None = Field(
+        default="cron(30 2 * * ? *)",
+        description=(
+            "The `capture-config` workflow (`.env.production` and `secrets/` into "
+            '`app_config_secret_name`), input `{"host": "<id>"}`: a recovery after the server is lost '
+            "bootstraps from the last capture. Daily after the default backup; unset: captured only by "
+            "drills, recoveries and on request."
+        ),
+    )
+    running_timeout_s: int = Field(
+        default=600,
+        ge=60,
+        le=3600,
+        description="A provisioned instance not `running` after this long fails the recovery.",
+    )
+    reachable_timeout_s: int = Field(
+        default=900,
+        ge=60,
+        le=3600,
+        description=(
+            "A running instance that does not answer (SSH with the pinned key, or online in SSM) after "
+            "this long fails the recovery."
+        ),
+    )
+    dns_insync_timeout_s: int = Field(
+        default=600, ge=60, le=3600, description="The DNS change not `INSYNC` after this long fails the recovery."
+    )
+    poll_interval_s: int = Field(
+        default=10,
+        ge=1,
+        le=300,
+        description=(
+            "How often the workflow asks whether a launched server runs and answers, and whether the "
+            "DNS change is INSYNC."
+        ),
+    )
     replacement_health_url: (
         Annotated[str, StringConstraints(pattern=HEALTH_URL_PATTERN, max_length=HEALTH_URL_MAX_CHARS)] | None
-    ) = None
-    #: require an approval (as restore.approval) in addition to / instead of the typed confirmation of a recovery
-    approval: bool = False
-    lock_lease_seconds: int = Field(default=6 * 3600, ge=900, le=86_400)
-    #: prepared servers a recovery may use instead of provisioning one (``replacement: <standby id>``)
-    standbys: tuple[Standby, ...] = ()
+    ) = Field(
+        default=None,
+        description=(
+            "The health URL a replacement fetches from itself before the domain points at it (a "
+            "`health_check_from: host` URL, e.g. the backend's port published on 127.0.0.1); until a "
+            "recovery moves the record, `https://<domain>` reaches the OLD server. Unset: `compose ps` "
+            "and the target's own URL fetched from the host."
+        ),
+        examples=["http://127.0.0.1:8080/api/health"],
+    )
+    approval: bool = Field(
+        default=False,
+        description=(
+            "A recovery also waits for an approval, as `restore.approval`; then the typed confirmation "
+            "may be left out (a wrong one still fails)."
+        ),
+    )
+    lock_lease_seconds: int = Field(
+        default=6 * 3600,
+        ge=900,
+        le=86_400,
+        description="Lease of the host lock a recovery or drill takes (one per host at a time).",
+    )
+    standbys: tuple[Standby, ...] = Field(
+        default=(),
+        description=(
+            "Prepared servers a recovery may use instead of a new one (`replacement: <standby id>`), "
+            "unique ids; see `Standby`."
+        ),
+    )
 
     @property
     def launch_template_spec(self) -> dict[str, str] | None:
@@ -317,35 +593,97 @@ class TargetBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: HostId
+    id: HostId = Field(
+        description='The host id used in execution input (`{"host": "prod"}`), S3 keys and lock items.',
+        examples=["prod", "staging"],
+    )
     # the application on the host
-    app_dir: AbsPath = "/opt/freshtrack-pro"
-    docker_bin: AbsPath | Literal["docker"] = "docker"
-    compose_services: tuple[ServiceName, ...] = ("backend", "worker", "postgres", "redis", "caddy")
-    postgres_service: ServiceName = "postgres"
-    app_services: tuple[ServiceName, ...] = ("backend", "worker")
-    database: Identifier = "frostguard"
-    db_role: Identifier = "frostguard"
-    domain: Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=253)]
-    health_url: HttpUrl | None = None
-    #: who fetches the health URL: the control plane (Lambda), or the host itself (curl; for hosts whose
-    #: URL the control plane cannot reach, e.g. SSM-only hosts in a private network)
-    health_check_from: Literal["control-plane", "host"] = "control-plane"
-    backup: BackupSettings = BackupSettings()
-    restore: RestoreSettings = RestoreSettings()
-    update: UpdateSettings = UpdateSettings()
-    #: where host jobs keep their state on the host (created mode 700; must be owned by the command's user)
-    job_dir: AbsPath = "/var/tmp/freshtrack-ops/jobs"
-    #: a host job still running after this long is stopped and its workflow fails (HostCommandTimeout)
-    max_transfer_hours: int = Field(default=12, ge=1, le=MAX_TRANSFER_HOURS)
-    #: disaster recovery onto another server (docs/disaster-recovery.md); unset: this target cannot be recovered
-    dr: DrSettings | None = None
-    #: what alerts may do to this target (docs/remediation.md); the defaults map the manual's alerts
-    remediation: RemediationSettings = RemediationSettings()
-    #: the daily check's schedule and thresholds (docs/daily-operations.md); the defaults are the manual's
-    daily_check: DailyCheckSettings = DailyCheckSettings()
-    #: OS updates, secret rotation, scaling and the connection pool (docs/maintenance.md)
-    maintenance: MaintenanceSettings = MaintenanceSettings()
+    app_dir: AbsPath = Field(default="/opt/freshtrack-pro", description="The application root on the host.")
+    docker_bin: AbsPath | Literal["docker"] = Field(
+        default="docker", description="The docker binary on the host: `docker` (from PATH) or an absolute path."
+    )
+    compose_services: tuple[ServiceName, ...] = Field(
+        default=("backend", "worker", "postgres", "redis", "caddy"), description="The compose services of the app."
+    )
+    postgres_service: ServiceName = Field(
+        default="postgres", description="The database service (one of `compose_services`)."
+    )
+    app_services: tuple[ServiceName, ...] = Field(
+        default=("backend", "worker"),
+        description="The services stopped and started around a restore (each one of `compose_services`).",
+    )
+    database: Identifier = Field(default="frostguard", description="Database name.")
+    db_role: Identifier = Field(default="frostguard", description="Database role.")
+    domain: Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=253)] = Field(
+        description="The app's public domain.", examples=["app.example.com"]
+    )
+    health_url: HttpUrl | None = Field(
+        default=None,
+        description=("The health endpoint checked after restores and updates; unset: `https://<domain>/api/health`."),
+        examples=["https://app.example.com/api/health"],
+    )
+    health_check_from: Literal["control-plane", "host"] = Field(
+        default="control-plane",
+        description=(
+            "Who fetches `health_url`: the control plane (Lambda), or the host itself with curl "
+            "(`health.sh`; for hosts whose URL the control plane cannot reach, e.g. SSM targets in a "
+            "private network). With `host`, `health_url` must be `scheme://host[:port]/path` (no query,"
+            " at most 2048 characters)."
+        ),
+    )
+    backup: BackupSettings = Field(
+        default=BackupSettings(), description="When and how the target is backed up (`BackupSettings`)."
+    )
+    restore: RestoreSettings = Field(
+        default=RestoreSettings(), description="How restores are guarded and verified (`RestoreSettings`)."
+    )
+    update: UpdateSettings = Field(
+        default=UpdateSettings(),
+        description="How application updates run, are verified and rolled back (`UpdateSettings`).",
+    )
+    job_dir: AbsPath = Field(
+        default="/var/tmp/freshtrack-ops/jobs",
+        description=(
+            "Where host jobs (transfers too long for one invocation) keep their state on the host; "
+            "created mode 700 and refused if it is a symlink or owned by another user "
+            "(docs/host-jobs.md)."
+        ),
+    )
+    max_transfer_hours: int = Field(
+        default=12,
+        ge=1,
+        le=MAX_TRANSFER_HOURS,
+        description=(
+            "A host job still running after this long is stopped and its workflow fails with `HostCommandTimeout`."
+        ),
+    )
+    dr: DrSettings | None = Field(
+        default=None,
+        description=(
+            "Disaster recovery of this target onto another server (`DrSettings`, "
+            "docs/disaster-recovery.md). Unset: a disaster-recovery request for the target is refused."
+        ),
+    )
+    remediation: RemediationSettings = Field(
+        default=RemediationSettings(),
+        description=(
+            "What alerts may do to this target: rules and the guard (`RemediationSettings`, "
+            "docs/remediation.md); the defaults map the manual's alerts."
+        ),
+    )
+    daily_check: DailyCheckSettings = Field(
+        default=DailyCheckSettings(),
+        description=(
+            "The daily check's schedule and thresholds (`DailyCheckSettings`, "
+            "docs/daily-operations.md); the defaults are the manual's."
+        ),
+    )
+    maintenance: MaintenanceSettings = Field(
+        default=MaintenanceSettings(),
+        description=(
+            "OS updates, secret rotation, scaling and the connection pool (`MaintenanceSettings`, docs/maintenance.md)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -427,7 +765,12 @@ class SsmTarget(SsmAccess, TargetBase):
 class LocalTarget(TargetBase):
     """The embedded plane's host without sshd (scripts run by a local bash); never in a deployment."""
 
-    transport: Literal["local"] = "local"
+    transport: Literal["local"] = Field(
+        default="local",
+        description=(
+            "`local`: the embedded plane's host without sshd (scripts run by a local bash); never in a deployment."
+        ),
+    )
 
 
 #: one FreshTrack Pro server: the ``transport`` field says which kind, and each kind has exactly its fields
@@ -492,12 +835,23 @@ class VpcPlacement(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: Lambda accepts up to 16 subnets and 5 security groups per function
     subnet_ids: tuple[Annotated[str, StringConstraints(pattern=SUBNET_ID_PATTERN)], ...] = Field(
-        min_length=1, max_length=16
+        min_length=1,
+        max_length=16,
+        description=(
+            "The subnets Lambda places the functions' network interfaces in (Lambda takes up to 16, no "
+            "repeats). Use private subnets in at least two Availability Zones."
+        ),
+        examples=[["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]],
     )
     security_group_ids: tuple[Annotated[str, StringConstraints(pattern=SECURITY_GROUP_ID_PATTERN)], ...] = Field(
-        min_length=1, max_length=5
+        min_length=1,
+        max_length=5,
+        description=(
+            "The security groups of those interfaces (up to 5, no repeats). They need egress to the "
+            "hosts (SSH port, or HTTPS for health checks) and to the AWS APIs."
+        ),
+        examples=[["sg-0123456789abcdef0"]],
     )
 
     @field_validator("subnet_ids", "security_group_ids")
@@ -514,21 +868,102 @@ class DeploymentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9-]{0,30}$")] = "FreshTrackOps"
-    targets: tuple[Target, ...] = Field(min_length=1)
-    retention_days: int = Field(default=30, ge=1, le=3650)
-    keep_last_verified: int = Field(default=7, ge=1, le=365)
-    keep_weekly: int = Field(default=0, ge=0, le=520)
-    keep_monthly: int = Field(default=0, ge=0, le=240)
-    rpo_alarm_hours: float = Field(default=26.0, gt=0, le=24 * 90)
-    notification_emails: tuple[Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)], ...] = ()
-    object_lock_days: int | None = Field(default=None, ge=1, le=3650)
-    #: unset: the functions run outside any VPC of the account (Lambda's default)
-    vpc: VpcPlacement | None = None
-    #: the alert webhook (Alertmanager, Grafana) that starts remediations (docs/remediation.md)
-    webhook: WebhookSettings = WebhookSettings()
-    #: chat notifications: every notification also posted to a Slack-compatible webhook (docs/configuration.md)
-    chat: ChatSettings = ChatSettings()
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9-]{0,30}$")] = Field(
+        default="FreshTrackOps",
+        description=(
+            "Prefix of the stack names (`<name>Storage`, `<name>HostDocuments`, `<name>ControlPlane`), "
+            "of the named exports (`<name>-BackupBucketArn`, ...) and of the targets parameter "
+            "(`/<name>/targets`). Two deployments in one account/region need two names; changing it "
+            "creates a new deployment next to the old one."
+        ),
+        examples=["FreshTrackOps", "ftops-staging"],
+    )
+    targets: tuple[Target, ...] = Field(
+        min_length=1,
+        description=(
+            "The servers this deployment operates (unique `id`s; `transport: local` exists only in the embedded plane)."
+        ),
+    )
+    retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description=(
+            "S3 lifecycle: backup objects under `backups/` tagged `retention=expiring` expire this many"
+            " days after creation (they become non-current versions, deleted 7 days later). The "
+            "retention task re-tags the backups to keep `retention=protected`, so the newest verified "
+            "ones never expire (docs/retention.md)."
+        ),
+    )
+    keep_last_verified: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description=(
+            "The retention task never lets the newest N verified backups of a host expire (the "
+            "functions' `KEEP_LAST_VERIFIED`)."
+        ),
+    )
+    keep_weekly: int = Field(
+        default=0,
+        ge=0,
+        le=520,
+        description="Also keep the newest verified backup of each of the last N weeks (`KEEP_WEEKLY`).",
+    )
+    keep_monthly: int = Field(
+        default=0,
+        ge=0,
+        le=240,
+        description="Also keep the newest verified backup of each of the last N months (`KEEP_MONTHLY`).",
+    )
+    rpo_alarm_hours: float = Field(
+        default=26.0,
+        gt=0,
+        le=24 * 90,
+        description=(
+            "Hours without a verified backup after which a host counts as late: the RPO alarm on "
+            "`NewestVerifiedBackupAgeHours` notifies."
+        ),
+    )
+    notification_emails: tuple[Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)], ...] = Field(
+        default=(),
+        description="One SNS e-mail subscription per address (each must confirm the AWS subscription mail).",
+        examples=[["ops@example.com"]],
+    )
+    object_lock_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description=(
+            "When set: S3 Object Lock on the backup bucket with a default GOVERNANCE retention of this "
+            "many days. Best set at the first deploy; once enabled on a bucket, Object Lock cannot be "
+            "turned off. S3 then refuses every upload without `Content-MD5` or an `x-amz-checksum-*` "
+            "value: the functions name a CRC32 checksum on every upload and the SSM host script sends "
+            "each part's `Content-MD5` (docs/architecture.md#s3-object-lock-and-upload-checksums). "
+            "Locally: `LocalPlane(object_lock_days=N)`."
+        ),
+    )
+    vpc: VpcPlacement | None = Field(
+        default=None,
+        description=(
+            "When set: every task function runs in these subnets with these security groups "
+            "(`VpcPlacement`). Unset: the functions run outside your VPCs (Lambda's default)."
+        ),
+    )
+    webhook: WebhookSettings = Field(
+        default=WebhookSettings(),
+        description=(
+            "The alert webhook (API Gateway HTTP API) for Alertmanager and Grafana (`WebhookSettings`, "
+            "docs/remediation.md)."
+        ),
+    )
+    chat: ChatSettings = Field(
+        default=ChatSettings(),
+        description=(
+            "Every notification also posted to a Slack-compatible incoming webhook (`ChatSettings`; see"
+            " Chat notifications below). Off by default."
+        ),
+    )
 
     @model_validator(mode="after")
     def _unique_deployable_targets(self) -> DeploymentConfig:

@@ -31,9 +31,19 @@ ExecutionArn = Annotated[
 class BackupRequest(Strict):
     """Execution input of the backup workflow (console, schedule, webhook or another workflow)."""
 
-    host: HostRef = Field(description="Target id from the deployment configuration.")
-    trigger: Trigger = Field(default="console", description="What started this backup.")
-    reason: Reason = Field(default="", description="Free text shown in the manifest and notification.")
+    host: HostRef = Field(description="Target id from the deployment configuration", examples=["prod"])
+    trigger: Trigger = Field(
+        default="console",
+        description=(
+            "What started the backup: schedule, console, webhook, pre-update, pre-restore, pre-rollback"
+            " or pre-maintenance"
+        ),
+    )
+    reason: Reason = Field(
+        default="",
+        description="Free text shown in the manifest and the notification",
+        examples=["before the v1.3 update"],
+    )
 
 
 class ValidateBackupEvent(Strict):
@@ -172,32 +182,40 @@ class TestRestoreRequest(Strict):
 
     __test__ = False  # not a pytest test class
 
-    host: HostRef = Field(description="Target id from the deployment configuration.")
-    backup_id: BackupId | Literal["latest"] = Field(default="latest", description="A backup id, or latest.")
+    host: HostRef = Field(description="Target id from the deployment configuration")
+    backup_id: BackupId | Literal["latest"] = Field(
+        default="latest", description="The backup to test-restore: a backup id, or latest (the newest backup)"
+    )
 
 
 class RestoreRequest(Strict):
     """Execution input of the destructive restore workflow."""
 
-    host: HostRef = Field(description="Target id from the deployment configuration.")
+    host: HostRef = Field(description="Target id from the deployment configuration")
     backup_id: BackupId | Literal["latest-verified"] = Field(
-        description="The backup to restore, or latest-verified (newest backup whose test restore passed)."
+        description=(
+            "The backup to restore: a backup id, or latest-verified (the newest backup whose test restore passed)"
+        )
     )
     confirm: Annotated[str, StringConstraints(max_length=63)] | None = Field(
         default=None,
-        description="Must equal the target's database name (e.g. frostguard), unless approval is configured.",
+        description="The target's database name, typed (may be left out when restore.approval is configured)",
+        examples=["frostguard"],
     )
-    reason: Reason = ""
+    reason: Reason = Field(default="", description="Free text shown in the notification and the audit")
     on_behalf_of: ExecutionArn | None = Field(
         default=None,
-        description="An update (or rollback) execution that holds the host lock and runs this restore as its "
-        "rollback: the restore works under that lock and asks for no approval (the confirmation is still needed).",
+        description=(
+            "The update or rollback execution whose host lock this restore runs under, as its database "
+            "rollback (no approval asked)"
+        ),
     )
     load_while_running: bool | None = Field(
         default=None,
-        description="Restore by swap only: load the backup while the application runs on the live database and stop "
-        "it only for the swap (minimal downtime; what users write during the load is not in the restored database, "
-        "it stays in the aside one). Default: the target's restore.load_while_running.",
+        description=(
+            "Restore by swap: load while the application runs and stop it only for the swap (default: "
+            "the target's restore.load_while_running)"
+        ),
     )
 
 
@@ -285,7 +303,7 @@ class AsideRecordEvent(Strict):
 class DropAsidesRequest(Strict):
     """Execution input of the drop-asides workflow: one target, or all (the hourly schedule)."""
 
-    host: HostRef | None = Field(default=None, description="Target id; unset: every target.")
+    host: HostRef | None = Field(default=None, description="Target id; unset: every target")
 
 
 class AsidesDueEvent(Strict):

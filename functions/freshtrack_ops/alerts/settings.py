@@ -19,24 +19,54 @@ class WebhookSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
-    #: how Alertmanager authenticates: ``http_config.authorization`` (bearer) or ``http_config.basic_auth``
-    alertmanager_auth: Literal["bearer", "basic"] = "bearer"
-    #: Grafana's webhook contact point HMAC: the signature header and the timestamp header (signed is
-    #: ``timestamp:body``, hex HMAC-SHA256). Set both in the contact point: Grafana's own fallback for an empty
-    #: header field is ``X-Grafana-Alert-Signature`` (grafana/alerting http/hmac.go), not the placeholder its form
-    #: shows. An empty timestamp header means Grafana sends none and signs the body alone: no replay window then
-    #: (a replayed alert is still only ever started once, by the dedupe record).
-    grafana_signature_header: Header = "X-Grafana-Alerting-Signature"
-    grafana_timestamp_header: Annotated[str, StringConstraints(pattern=f"^$|{HEADER_PATTERN}")] = (
-        "X-Grafana-Alerting-Signature-Timestamp"
+    enabled: bool = Field(
+        default=True, description="Off: no API, no webhook secrets (the remediation workflow still runs by hand)."
     )
-    #: a Grafana delivery whose timestamp is further than this from now is a replay (403)
-    replay_window_s: int = Field(default=300, ge=10, le=3600)
-    #: bodies above this are refused with 413 before they are parsed
-    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=6_000_000)
-    #: API Gateway stage throttling (steady rate and burst; callers past it get 429 and retry)
-    throttle_rate_per_s: int = Field(default=50, ge=1, le=10_000)
-    throttle_burst: int = Field(default=200, ge=1, le=5_000)
-    #: how long a delivered alert (fingerprint + startsAt) is remembered: its re-sends start nothing new
-    dedupe_ttl_s: int = Field(default=7 * 86_400, ge=300, le=90 * 86_400)
+    alertmanager_auth: Literal["bearer", "basic"] = Field(
+        default="bearer",
+        description=(
+            "How Alertmanager authenticates: `http_config.authorization` with the secret's `token` "
+            "(bearer), or `http_config.basic_auth` with its `username`/`password` (basic)."
+        ),
+    )
+    grafana_signature_header: Header = Field(
+        default="X-Grafana-Alerting-Signature",
+        description=(
+            "Where Grafana's contact point puts the hex HMAC-SHA256 of `timestamp:body`. Set it in the "
+            "contact point: Grafana's own fallback for an empty field is `X-Grafana-Alert-Signature`, "
+            "not the placeholder its form shows."
+        ),
+    )
+    grafana_timestamp_header: Annotated[str, StringConstraints(pattern=f"^$|{HEADER_PATTERN}")] = Field(
+        default="X-Grafana-Alerting-Signature-Timestamp",
+        description=(
+            "Where Grafana puts the timestamp (Unix seconds). Empty: Grafana sends none and signs the "
+            "body alone, so there is no replay window (a replayed alert still starts at most once, by "
+            "the dedupe record)."
+        ),
+    )
+    replay_window_s: int = Field(
+        default=300,
+        ge=10,
+        le=3600,
+        description="A Grafana delivery whose timestamp is further than this from now is a replay (403).",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=6_000_000, description="Bodies above this are refused with 413 before parsing."
+    )
+    throttle_rate_per_s: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description=(
+            "The HTTP API stage's steady throttling rate: callers past it get 429 and retry; it caps "
+            "the Lambda concurrency an alert storm can take."
+        ),
+    )
+    throttle_burst: int = Field(default=200, ge=1, le=5_000, description="The HTTP API stage's throttling burst.")
+    dedupe_ttl_s: int = Field(
+        default=7 * 86_400,
+        ge=300,
+        le=90 * 86_400,
+        description=("How long a delivered alert (fingerprint + startsAt) is remembered: its re-sends start nothing."),
+    )

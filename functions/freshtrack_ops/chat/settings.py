@@ -25,23 +25,51 @@ class ChatSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = False
-    #: an existing secret holding the URL; None: the stack creates ``freshtrack-ops/<deployment>/chat/webhook``
-    #: (a placeholder value the operator replaces, docs/configuration.md "Chat notifications")
-    secret_name: Annotated[str, StringConstraints(pattern=SECRET_NAME_PATTERN)] | None = None
-    #: the hosts the URL may name (https only): a URL edited in the secret cannot send the notifications elsewhere.
-    #: Add a self-hosted Mattermost's or Rocket.Chat's host here.
-    allowed_hosts: tuple[Annotated[str, StringConstraints(pattern=HOST_PATTERN)], ...] = Field(
-        default=("hooks.slack.com",), min_length=1
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "On: `ChatNotify` is subscribed to the notification topic and posts every notification to "
+            "the webhook in the chat secret. Off: no subscription, no secret, no grant."
+        ),
     )
-    #: one request's connect + answer timeout
-    timeout_s: float = Field(default=5.0, ge=1, le=20)
-    #: requests per message (the first and the retries of a 429, a 5xx, a timeout or a refused connection)
-    max_attempts: int = Field(default=3, ge=1, le=6)
-    #: the pause before the second attempt, doubled before each later one
-    backoff_s: float = Field(default=1.0, ge=0, le=10)
-    #: a 429's Retry-After is honoured up to this many seconds
-    max_retry_after_s: float = Field(default=10.0, ge=0, le=30)
+    secret_name: Annotated[str, StringConstraints(pattern=SECRET_NAME_PATTERN)] | None = Field(
+        default=None,
+        description=(
+            "Unset: the stack creates `freshtrack-ops/<name>/chat/webhook` (output `ChatSecretName`). "
+            "Set: an existing secret of yours, read by name (encrypted with the account's "
+            "`aws/secretsmanager` key, or grant the `ChatNotify` role `kms:Decrypt` on yours). One "
+            "webhook shared by several deployments is one such secret."
+        ),
+        examples=["shared/chat-webhook"],
+    )
+    allowed_hosts: tuple[Annotated[str, StringConstraints(pattern=HOST_PATTERN)], ...] = Field(
+        default=("hooks.slack.com",),
+        min_length=1,
+        description=(
+            "The hosts the URL may name (https only; lower-case DNS names, at least one). A URL edited "
+            "in the secret to point elsewhere is refused and nothing is sent. Add your Mattermost's or "
+            "Rocket.Chat's host."
+        ),
+        examples=[["hooks.slack.com", "chat.example.org"]],
+    )
+    timeout_s: float = Field(
+        default=5.0, ge=1, le=20, description="One request's timeout (connect and answer), seconds."
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=6,
+        description=(
+            "Requests per notification (the first and the retries of a 429, a 5xx, a timeout, a refused"
+            " connection). `max_attempts` x `timeout_s` plus the pauses must fit in 50 s."
+        ),
+    )
+    backoff_s: float = Field(
+        default=1.0, ge=0, le=10, description="The pause before the second attempt, doubled before each later one."
+    )
+    max_retry_after_s: float = Field(
+        default=10.0, ge=0, le=30, description="A 429's `Retry-After` (seconds) is honoured up to this."
+    )
 
     @model_validator(mode="after")
     def _fits_the_function_timeout(self) -> ChatSettings:

@@ -41,9 +41,9 @@ FIGURES: dict[str, str] = {
 class DailyCheckRequest(Strict):
     """Execution input of the daily-check workflow (the schedule's, or an operator's)."""
 
-    host: HostRef = Field(description="Target id from the deployment configuration.")
-    trigger: Trigger = Field(default="console", description="What started this check.")
-    reason: Reason = Field(default="", description="Free text shown in the report.")
+    host: HostRef = Field(description="Target id from the deployment configuration")
+    trigger: Trigger = Field(default="console", description="What started the check (schedules say schedule)")
+    reason: Reason = Field(default="", description="Free text shown in the report")
 
 
 class DailyPlan(Strict):

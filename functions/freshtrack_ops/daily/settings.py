@@ -31,8 +31,8 @@ class Band(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    warning: float = Field(ge=0)
-    critical: float = Field(ge=0)
+    warning: float = Field(ge=0, description="At or above this the figure is a warning.")
+    critical: float = Field(ge=0, description="At or above this the figure is critical (not below `warning`).")
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -47,10 +47,16 @@ class FirewallRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    port: int = Field(ge=1, le=65535)
-    proto: Literal["tcp", "udp"] = "tcp"
-    action: Literal["ALLOW", "LIMIT"] = "ALLOW"
-    source: Annotated[str, Field(pattern=r"^(Anywhere|[0-9a-fA-F.:/]{2,43})$")] = "Anywhere"
+    port: int = Field(ge=1, le=65535, description="The port of the rule.", examples=[5432])
+    proto: Literal["tcp", "udp"] = Field(default="tcp", description="The protocol.")
+    action: Literal["ALLOW", "LIMIT"] = Field(
+        default="ALLOW", description="What ufw does with the traffic: allow, or allow with rate limiting."
+    )
+    source: Annotated[str, Field(pattern=r"^(Anywhere|[0-9a-fA-F.:/]{2,43})$")] = Field(
+        default="Anywhere",
+        description="Where the traffic may come from: `Anywhere`, an address or a network.",
+        examples=["10.0.0.0/8"],
+    )
 
     @property
     def key(self) -> str:
@@ -80,30 +86,79 @@ class DailyCheckSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
-    #: EventBridge Scheduler expression (UTC); the manual's checks are a morning routine
-    schedule: Annotated[str, AfterValidator(scheduler_cron)] = "cron(0 7 * * ? *)"
-    cpu_percent: Band = Band(warning=70, critical=90)
-    memory_percent: Band = Band(warning=80, critical=95)
-    disk_percent: Band = Band(warning=70, critical=85)
-    #: a certificate with fewer days left is a warning (the manual's alert: < 30 days), fewer than
-    #: ``certificate_critical_days`` (or expired) critical
-    certificate_warning_days: int = Field(default=30, ge=0, le=365)
-    certificate_critical_days: int = Field(default=7, ge=0, le=365)
-    #: hours since the newest verified backup: the RPO alarm's 26 h is the default critical level
-    backup_age_hours: Band = Band(warning=25, critical=26)
-    #: how far back the log queries look, and how many sample lines each keeps
-    log_window_hours: int = Field(default=24, ge=1, le=168)
-    log_samples: int = Field(default=3, ge=0, le=10)
-    #: the manual's "Slow requests (> 1s)": a backend line whose ``response_time`` (ms) is above this
-    slow_request_ms: int = Field(default=1000, ge=1, le=600_000)
-    log_bands: dict[LogQuery, Band] = Field(default_factory=lambda: dict(DEFAULT_LOG_BANDS))
-    #: inbound rules ``ufw status`` must list, and nothing else allowed (drift is a warning)
-    firewall_rules: tuple[FirewallRule, ...] = DEFAULT_FIREWALL_RULES
-    #: the fail2ban jail whose bans are reported (and that the service workflow's unban works on)
-    fail2ban_jail: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "sshd"
-    #: how many days of history the report's charts show
-    history_days: int = Field(default=30, ge=2, le=366)
+    enabled: bool = Field(
+        default=True, description="Off: no schedule and no daily-check alarms for this target (its dashboard stays)."
+    )
+    schedule: Annotated[str, AfterValidator(scheduler_cron)] = Field(
+        default="cron(0 7 * * ? *)",
+        description="When the daily check runs (UTC); the manual's checks are a morning routine.",
+    )
+    cpu_percent: Band = Field(
+        default=Band(warning=70, critical=90),
+        description="CPU % of the busiest container (`docker stats`): warning and critical levels.",
+    )
+    memory_percent: Band = Field(
+        default=Band(warning=80, critical=95),
+        description="Memory % of the busiest container: warning and critical levels.",
+    )
+    disk_percent: Band = Field(
+        default=Band(warning=70, critical=85),
+        description="Disk use % of the app directory's and the root filesystem: warning and critical levels.",
+    )
+    certificate_warning_days: int = Field(
+        default=30,
+        ge=0,
+        le=365,
+        description="A served certificate with fewer days left is a warning (the manual's alert: < 30 days).",
+    )
+    certificate_critical_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description=("Fewer days left (or expired, or none served) is critical; at most `certificate_warning_days`."),
+    )
+    backup_age_hours: Band = Field(
+        default=Band(warning=25, critical=26),
+        description=(
+            "Hours since the newest verified backup: warning and critical levels (the RPO alarm's 26 h "
+            "is the default critical one)."
+        ),
+    )
+    log_window_hours: int = Field(default=24, ge=1, le=168, description="How far back the log queries look.")
+    log_samples: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="How many sample lines each log query keeps (cut to 300 characters, redacted).",
+    )
+    slow_request_ms: int = Field(
+        default=1000,
+        ge=1,
+        le=600_000,
+        description=('The manual\'s "Slow requests (> 1s)": a backend line whose `response_time` (ms) is above this.'),
+    )
+    log_bands: dict[LogQuery, Band] = Field(
+        default_factory=lambda: dict(DEFAULT_LOG_BANDS),
+        description=(
+            "Per log query, how many matching lines in the window make a warning / a critical finding. "
+            "Defaults: backend_errors 10/100, slow_requests 50/500, auth_failures 20/200, "
+            "database_errors 1/20, caddy_4xx 500/5000, caddy_5xx 1/50."
+        ),
+    )
+    firewall_rules: tuple[FirewallRule, ...] = Field(
+        default=DEFAULT_FIREWALL_RULES,
+        description=(
+            "Inbound rules `ufw status` must list, and nothing else allowed (drift is a warning); the "
+            "default is the manual's 22, 80 and 443/tcp from anywhere."
+        ),
+    )
+    fail2ban_jail: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = Field(
+        default="sshd",
+        description=("The fail2ban jail whose bans are reported (and that the service workflow's unban works on)."),
+    )
+    history_days: int = Field(
+        default=30, ge=2, le=366, description="How many days of history the report's charts show."
+    )
 
     @model_validator(mode="after")
     def _certificate_levels(self) -> Self:

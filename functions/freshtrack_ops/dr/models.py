@@ -29,33 +29,39 @@ SERVERS_PARTITION = "SERVERS"
 class DisasterRecoveryRequest(Strict):
     """Execution input of the disaster-recovery workflow."""
 
-    host: HostRef = Field(description="Target id from the deployment configuration (the server being replaced).")
+    host: HostRef = Field(description="Target id of the server being replaced")
     mode: Mode = Field(
         default="drill",
-        description="drill: recover onto a throw-away server and measure RTO/RPO, changing no DNS and no inventory; "
-        "recover: move the target onto the new server for real.",
+        description=(
+            "drill: recover onto a throw-away server and measure RTO/RPO (no DNS or inventory change); "
+            "recover: move the target for real"
+        ),
     )
     backup_id: BackupId | Literal["latest-verified"] = Field(
         default="latest-verified",
-        description="The backup to restore: an id of a backup whose test restore passed, or latest-verified.",
+        description="The backup to restore: latest-verified, or the id of a backup whose test restore passed",
     )
     replacement: Literal["provision"] | HostRef = Field(
         default="provision",
-        description="provision (a new EC2 instance from the target's launch template) or the id of one of the "
-        "target's standbys (dr.standbys).",
+        description=(
+            "provision (a new EC2 instance from the target's launch template) or the id of one of the "
+            "target's dr.standbys"
+        ),
     )
     confirm: Annotated[str, StringConstraints(max_length=253)] | None = Field(
         default=None,
-        description="recover only: must equal the target's domain (unless dr.approval is configured). "
-        "A drill takes no confirmation.",
+        description="recover only: the target's domain, typed (may be left out when dr.approval is configured)",
+        examples=["app.example.com"],
     )
-    reason: Reason = ""
+    reason: Reason = Field(default="", description="Free text shown in the notification and the recovery record")
 
 
 class CaptureConfigRequest(Strict):
     """Execution input of the capture-config workflow."""
 
-    host: HostRef = Field(description="Target id whose .env.production and secrets/ are captured into its secret.")
+    host: HostRef = Field(
+        description="Target id whose .env.production and secrets/ are captured into its app-config secret"
+    )
 
 
 class ValidateDisasterRecoveryEvent(Strict):

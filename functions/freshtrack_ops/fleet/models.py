@@ -43,21 +43,29 @@ GOOD_STATUSES: frozenset[str] = frozenset({"succeeded", "current"})
 class FleetUpdateRequest(Strict):
     """Execution input of the update-fleet workflow."""
 
-    version: UpdateVersion = Field(description="What every host is updated to (as the update workflow takes it).")
+    version: UpdateVersion = Field(
+        description="What every host is updated to, as the update workflow takes it", examples=["v1.3.0", "latest"]
+    )
     targets: tuple[HostRef, ...] | Literal["all"] = Field(
-        description="Target ids from the deployment configuration, in rollout order, or all (every target, in "
-        "configuration order)."
+        description="Target ids in rollout order, or all (every target, in configuration order)",
+        examples=["all", ["staging", "prod"]],
     )
     canary: HostRef | None = Field(
-        default=None, description="The target updated first, alone (one of targets); the first of them if unset."
+        default=None, description="The target updated first, alone (one of targets; default: the first of them)"
     )
     max_concurrency: int = Field(
-        default=1, ge=1, le=MAX_CONCURRENCY, description="How many hosts after the canary update at the same time."
+        default=1, ge=1, le=MAX_CONCURRENCY, description="How many hosts update at the same time after the canary"
     )
-    kind: UpdateKind = "release"
-    reason: Reason = ""
-    rollback_database: RollbackDatabase = "auto"
-    allow_downgrade: bool = False
+    kind: UpdateKind = Field(
+        default="release",
+        description="release: new code on every host; images: the manual's Docker update on every host",
+    )
+    reason: Reason = Field(default="", description="Free text shown in each host's update and the notification")
+    rollback_database: RollbackDatabase = Field(
+        default="auto",
+        description="Each failed update's database rollback: auto (if the schema changed), always or never",
+    )
+    allow_downgrade: bool = Field(default=False, description="Allow a version older than a host's running one")
 
 
 class ChildUpdate(Strict):

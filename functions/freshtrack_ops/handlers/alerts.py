@@ -291,7 +291,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    """The endpoint's OpenAPI document (docs/webhook-openapi.json, written by tools/update_webhook_openapi.py).
+    """The endpoint's OpenAPI document (docs/webhook-openapi.json, written by opsctl.docs_gen: make docs).
 
     Paths, responses and security come from the resolver. The request bodies are added from the payload models:
     powertools documents a body only through a validated ``Body()`` parameter, and its validation would parse the

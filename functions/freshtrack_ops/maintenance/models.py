@@ -23,37 +23,49 @@ Confirm = Annotated[str, StringConstraints(max_length=64)] | None
 class MaintenanceRequest(Strict):
     """What every maintenance request has."""
 
-    host: HostRef = Field(description="Target id from the deployment configuration.")
-    dry_run: bool = Field(default=False, description="List the commands it would run; change nothing, take no lock.")
-    trigger: MaintenanceTrigger = Field(default="console", description="What started it (schedules say schedule).")
-    reason: Reason = Field(default="", description="Free text kept in the audit entry and the notification.")
+    host: HostRef = Field(description="Target id from the deployment configuration")
+    dry_run: bool = Field(default=False, description="List the commands it would run; change nothing, take no lock")
+    trigger: MaintenanceTrigger = Field(default="console", description="What started it: console, or schedule")
+    reason: Reason = Field(default="", description="Free text kept in the audit entry and the notification")
 
 
 class OsUpdateRequest(MaintenanceRequest):
     """Execution input of os-update: the manual's monthly ``apt update && apt upgrade -y`` and reboot if required."""
 
     reboot: Literal["if-required", "never"] = Field(
-        default="if-required", description="Reboot when /var/run/reboot-required exists after the upgrade, or never."
+        default="if-required",
+        description=(
+            "if-required: reboot when /var/run/reboot-required exists after the upgrade; never: leave it to you"
+        ),
     )
 
 
 class RotateSecretsRequest(MaintenanceRequest):
     """Execution input of rotate-secrets: the manual's quarterly rotation of the database password and JWT secret."""
 
-    confirm: Confirm = Field(default=None, description="The target's id, typed: the services restart (down, up).")
+    confirm: Confirm = Field(
+        default=None, description="The target's id, typed: the services restart (down, up)", examples=["prod"]
+    )
 
 
 class DbPoolRequest(MaintenanceRequest):
     """Execution input of db-pool: the manual's ``DB_POOL_SIZE`` change ("Database Scaling")."""
 
-    size: int = Field(description="The new DB_POOL_SIZE (within the target's maintenance.db_pool_min..max).")
+    size: int = Field(
+        description="The new DB_POOL_SIZE, within the target's maintenance.db_pool_min..max", examples=[20]
+    )
 
 
 class ScaleRequest(MaintenanceRequest):
     """Execution input of scale: the manual's vertical scaling of an EC2 target."""
 
-    instance_type: InstanceType = Field(description="The new EC2 instance type (one of allowed_instance_types).")
-    confirm: Confirm = Field(default=None, description="The target's id, typed: the instance stops and starts.")
+    instance_type: InstanceType = Field(
+        description="The new EC2 instance type, one of the target's maintenance.allowed_instance_types",
+        examples=["t3.xlarge"],
+    )
+    confirm: Confirm = Field(
+        default=None, description="The target's id, typed: the instance stops and starts", examples=["staging"]
+    )
 
 
 REQUEST_MODELS: dict[str, type[MaintenanceRequest]] = {

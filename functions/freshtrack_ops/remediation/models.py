@@ -21,24 +21,29 @@ AuditId = Annotated[str, StringConstraints(pattern=r"^[a-z]+-[0-9a-f]{1,64}-[0-9
 class AlertRef(Strict):
     """Which alert asked for the remediation (what the audit entry and notification name)."""
 
-    source: AlertSource
-    alertname: AlertName
-    fingerprint: Fingerprint
-    starts_at: datetime
-    summary: Summary = ""
+    source: AlertSource = Field(description="Where the alert came from: alertmanager, grafana or console")
+    alertname: AlertName = Field(description="The alert's name (its alertname label)")
+    fingerprint: Fingerprint = Field(description="The alert's fingerprint (with starts_at, the dedupe key)")
+    starts_at: datetime = Field(description="When the alert started firing")
+    summary: Summary = Field(default="", description="The alert's summary annotation")
 
 
 class RemediationRequest(Strict):
     """Execution input of the remediation workflow (started by the webhook, or by hand from the console/CLI)."""
 
-    host: HostRef = Field(description="Target id from the deployment configuration.")
-    action: Action = Field(description="What to do (docs/remediation.md).")
-    service: ServiceRef | None = Field(
-        default=None, description="The service for compose-up (default: all) and restart-service (required)."
+    host: HostRef = Field(description="Target id from the deployment configuration")
+    action: Action = Field(
+        description=(
+            "What to do: compose-up, restart-service, disk-cleanup, restart-top-memory, "
+            "certificate-check or notify-only"
+        )
     )
-    dry_run: bool = Field(default=False, description="Report the commands it would run; change nothing.")
-    alert: AlertRef | None = Field(default=None, description="The alert that asked for it (set by the webhook).")
-    audit_id: AuditId | None = Field(default=None, description="The audit entry to complete (set by the webhook).")
+    service: ServiceRef | None = Field(
+        default=None, description="The service for compose-up (default: all) and restart-service (required)"
+    )
+    dry_run: bool = Field(default=False, description="Report the commands it would run; change nothing")
+    alert: AlertRef | None = Field(default=None, description="The alert that asked for it (set by the webhook)")
+    audit_id: AuditId | None = Field(default=None, description="The audit entry to complete (set by the webhook)")
 
 
 Route = Literal["act", "dry-run", "notify-only"]

@@ -48,13 +48,23 @@ class AlertRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    alert: AlertName
-    #: labels the alert must carry with exactly these values (e.g. {"service": "backend"})
-    matchers: dict[LabelName, LabelValue] = Field(default_factory=dict)
-    action: Action
-    #: the service the action works on: restart-service needs one; compose-up takes the alert's ``service``
-    #: label when the rule names none (and all services when neither does)
-    service: ServiceName | None = None
+    alert: AlertName = Field(
+        description="The alert name (`alertname` label) the rule matches.", examples=["ServiceDown"]
+    )
+    matchers: dict[LabelName, LabelValue] = Field(
+        default_factory=dict,
+        description="Labels the alert must carry with exactly these values.",
+        examples=[{"service": "backend"}],
+    )
+    action: Action = Field(description="What to do: one of the manual's troubleshooting steps (docs/remediation.md).")
+    service: ServiceName | None = Field(
+        default=None,
+        description=(
+            "The service the action works on: restart-service needs one; compose-up takes the alert's "
+            "`service` label when the rule names none (and all services when neither does); no other "
+            "action takes one."
+        ),
+    )
 
     @model_validator(mode="after")
     def _service_where_needed(self) -> Self:
@@ -83,33 +93,91 @@ class RemediationSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: off: every alert is recorded and notified, nothing acts
-    enabled: bool = True
-    rules: tuple[AlertRule, ...] = DEFAULT_RULES
-    #: every action is planned and reported, nothing runs on the host
-    dry_run: bool = False
-    #: at most this many actions per (host, action) in ``window_s``; past it the guard escalates once and stops
-    max_attempts: int = Field(default=3, ge=1, le=100)
-    window_s: int = Field(default=3600, ge=60, le=7 * 86_400)
-    #: this many failed actions in a row for one (host, action) open the circuit: no action until ``cooldown_s``
-    #: has passed (then one trial), escalated once
-    breaker_failures: int = Field(default=2, ge=1, le=100)
-    cooldown_s: int = Field(default=3600, ge=60, le=7 * 86_400)
-    #: a remediation waits this long for the host lock, then gives way to the running workflow
-    lock_wait_s: int = Field(default=60, ge=0, le=900)
-    lock_lease_seconds: int = Field(default=900, ge=120, le=86_400)
-    #: how long verification re-checks the alert's condition before the action counts as failed
-    verify_timeout_s: int = Field(default=120, ge=5, le=1800)
-    #: disk-cleanup succeeds when the used percentage of the app's filesystem is below this
-    disk_threshold_percent: int = Field(default=85, ge=1, le=100)
-    #: restart-top-memory only ever restarts one of these
-    memory_restart_allowed: tuple[ServiceName, ...] = ("backend", "worker")
-    #: certificate-check succeeds when the served certificate is valid for at least this many days
-    certificate_min_days: int = Field(default=30, ge=0, le=365)
-    #: where the certificate is fetched from (``openssl s_client -connect``), SNI = the target's domain
-    certificate_port: int = Field(default=443, ge=1, le=65535)
-    #: service names Caddy runs as (restarted by certificate-check)
-    caddy_service: ServiceName = "caddy"
+    enabled: bool = Field(default=True, description="Off: every alert is recorded and notified, nothing acts.")
+    rules: tuple[AlertRule, ...] = Field(
+        default=DEFAULT_RULES,
+        description=(
+            "First match wins: the alert name and exact label values select an action (`AlertRule`). "
+            "Defaults: ServiceDown → compose-up, BadGateway → restart-service backend, DiskSpaceLow → "
+            "disk-cleanup, HighMemoryUsage → restart-top-memory, SslCertificateExpiring → "
+            "certificate-check, HighCpuUsage → notify-only; anything else notify-only."
+        ),
+    )
+    dry_run: bool = Field(default=False, description="Every action is planned and reported, nothing runs on the host.")
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description=(
+            "At most this many actions per (host, action) in `window_s`; past it one escalation (SNS, "
+            "`RemediationEscalations`) and no action."
+        ),
+    )
+    window_s: int = Field(
+        default=3600, ge=60, le=7 * 86_400, description="The window `max_attempts` counts in (seconds)."
+    )
+    breaker_failures: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description=(
+            "This many failed actions in a row for one (host, action) open the circuit for `cooldown_s`"
+            " (one escalation), then one trial."
+        ),
+    )
+    cooldown_s: int = Field(
+        default=3600, ge=60, le=7 * 86_400, description="How long an open circuit stays open (seconds)."
+    )
+    lock_wait_s: int = Field(
+        default=60,
+        ge=0,
+        le=900,
+        description="How long a remediation waits for the host lock before giving way to the running workflow.",
+    )
+    lock_lease_seconds: int = Field(
+        default=900, ge=120, le=86_400, description="The host lock's lease while a remediation runs."
+    )
+    verify_timeout_s: int = Field(
+        default=120,
+        ge=5,
+        le=1800,
+        description=(
+            "How long verification re-checks the alert's condition (every 5 s) before the action counts as failed."
+        ),
+    )
+    disk_threshold_percent: int = Field(
+        default=85,
+        ge=1,
+        le=100,
+        description=(
+            "disk-cleanup succeeds when the app filesystem's use is below this (the manual's critical disk level)."
+        ),
+    )
+    memory_restart_allowed: tuple[ServiceName, ...] = Field(
+        default=("backend", "worker"),
+        description="restart-top-memory only ever restarts one of these (services of `compose_services`).",
+    )
+    certificate_min_days: int = Field(
+        default=30,
+        ge=0,
+        le=365,
+        description=(
+            "certificate-check succeeds when the served certificate is valid this many more days (the "
+            "manual's alert threshold)."
+        ),
+    )
+    certificate_port: int = Field(
+        default=443,
+        ge=1,
+        le=65535,
+        description=(
+            "Where `openssl s_client -connect 127.0.0.1:PORT -servername DOMAIN` reads the certificate on the host."
+        ),
+    )
+    caddy_service: ServiceName = Field(
+        default="caddy",
+        description="The service Caddy runs as (one of `compose_services`): what certificate-check restarts.",
+    )
 
     def rule_for(self, alertname: str, labels: Mapping[str, str]) -> AlertRule | None:
         return next((rule for rule in self.rules if rule.matches(alertname, labels)), None)

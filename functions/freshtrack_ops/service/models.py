@@ -33,20 +33,28 @@ SINCE_PATTERN = r"^([1-9][0-9]{0,4}[smhd]|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0
 class ServiceRequest(Strict):
     """Execution input of the service workflow (opsctl, the console)."""
 
-    host: HostRef = Field(description="Target id from the deployment configuration.")
-    action: ServiceAction = Field(description="What to do (docs/daily-operations.md).")
-    service: ServiceRef | None = Field(
-        default=None, description="The compose service to act on; none: every service (not for unban)."
+    host: HostRef = Field(description="Target id from the deployment configuration")
+    action: ServiceAction = Field(
+        description=(
+            "What to do: start, stop, restart, status, logs, emergency-stop, emergency-restart, force-rebuild or unban"
+        )
     )
-    tail: int | None = Field(default=None, ge=1, le=MAX_LOG_LINES, description="logs: the last N lines.")
+    service: ServiceRef | None = Field(
+        default=None,
+        description="The compose service to act on; none: every service (not for unban)",
+        examples=["backend"],
+    )
+    tail: int | None = Field(default=None, ge=1, le=MAX_LOG_LINES, description="logs: the last N lines")
     since: Annotated[str, StringConstraints(pattern=SINCE_PATTERN)] | None = Field(
-        default=None, description="logs: the lines since a duration (30m, 2h, 1d) or an RFC 3339 UTC time."
+        default=None,
+        description="logs: the lines since a duration (30m, 2h, 1d) or an RFC 3339 UTC time",
+        examples=["2h"],
     )
     ip: Annotated[str, StringConstraints(pattern=IP_PATTERN)] | None = Field(
-        default=None, description="unban: the address fail2ban should unban."
+        default=None, description="unban: the IPv4 or IPv6 address fail2ban should unban", examples=["203.0.113.7"]
     )
-    confirm: str | None = Field(default=None, max_length=64, description="Destructive actions: the target's id, typed.")
-    reason: Reason = Field(default="", description="Free text kept in the audit entry and notification.")
+    confirm: str | None = Field(default=None, max_length=64, description="Destructive actions: the target's id, typed")
+    reason: Reason = Field(default="", description="Free text kept in the audit entry and the notification")
 
 
 #: what the validator writes for a ``logs`` request without ``tail`` or ``since``: the manual's "Last N lines"

@@ -44,25 +44,35 @@ ImageDigestRef = Annotated[
 class UpdateRequest(Strict):
     """Execution input of the update workflow."""
 
-    host: HostRef = Field(description="Target id from the deployment configuration.")
+    host: HostRef = Field(description="Target id from the deployment configuration")
     version: UpdateVersion | None = Field(
         default=None,
-        description="kind release (required): vX.Y.Z (a release tag), latest (the newest release tag, "
-        "pre-releases excluded) or branch:<name> (the tip of that branch of origin; fast-forward only). "
-        "kind images: none (the running code stays).",
+        description=(
+            "What to deploy (kind release): vX.Y.Z, latest (the newest release tag) or branch:<name> "
+            "(fast-forward only); none for kind images"
+        ),
+        examples=["v1.3.0", "latest", "branch:main"],
     )
     kind: UpdateKind = Field(
         default="release",
-        description="release: new code; images: the manual's Docker update (docker compose pull, then the "
-        "deployment; rolled back by pinning the image digests that ran before).",
+        description=(
+            "release: new code; images: the manual's Docker update (compose pull, deploy; rolled back "
+            "by pinning the digests that ran before)"
+        ),
     )
-    reason: Reason = ""
+    reason: Reason = Field(
+        default="",
+        description="Free text shown in the deployment history and the notification",
+        examples=["monthly release"],
+    )
     rollback_database: RollbackDatabase = Field(
         default="auto",
-        description="When a failed update is rolled back, restore the pre-update backup: auto (if the schema "
-        "changed), always, never.",
+        description=(
+            "When a failed update is rolled back, restore the pre-update backup: auto (if the schema "
+            "changed), always or never"
+        ),
     )
-    allow_downgrade: bool = Field(default=False, description="Allow a target older than the running version.")
+    allow_downgrade: bool = Field(default=False, description="Allow a version older than the running one")
 
 
 class UpdatePlan(Strict):
@@ -252,21 +262,27 @@ class PinResult(Strict):
 class RollbackRequest(Strict):
     """Execution input of the rollback workflow (the manual's Rollback Procedure, on demand)."""
 
-    host: HostRef = Field(description="Target id from the deployment configuration.")
+    host: HostRef = Field(description="Target id from the deployment configuration")
     to: Literal["previous"] | VersionTag = Field(
         default="previous",
-        description="previous: undo the newest succeeded release deployment of the host's deployment history; "
-        "vX.Y.Z: undo every succeeded release deployment back to the one that left vX.Y.Z.",
+        description=(
+            "previous (undo the newest succeeded release deployment) or vX.Y.Z (undo every one back to "
+            "the one that left vX.Y.Z)"
+        ),
+        examples=["previous", "v1.2.0"],
     )
     restore_database: RollbackDatabase = Field(
         default="auto",
-        description="Restore the backup taken before the (oldest) deployment undone: auto (if a deployment "
-        "undone changed the schema), always, never.",
+        description=(
+            "Restore the backup taken before the oldest deployment undone: auto (if one changed the "
+            "schema), always or never"
+        ),
     )
     confirm: Annotated[str, StringConstraints(max_length=64)] = Field(
-        description="Must equal the host id: a rollback stops the application and may replace its database."
+        description="The host id, typed: a rollback stops the application and may replace its database",
+        examples=["prod"],
     )
-    reason: Reason = ""
+    reason: Reason = Field(default="", description="Free text shown in the deployment history and the notification")
 
 
 class RollbackPlan(Strict):
