@@ -117,6 +117,21 @@ def _input_schema(workflow: str) -> Callable[[], str]:
     return render
 
 
+def _cli_reference() -> str:
+    from opsctl.cli_reference import render
+
+    return render()
+
+
+def _cli_output_schema(name: str) -> Callable[[], str]:
+    def render() -> str:
+        from opsctl.cli_schemas import json_schema
+
+        return json_text(json_schema(name))
+
+    return render
+
+
 def _state_diagrams() -> str:
     from opsctl.docs_gen.mermaid import state_machines_markdown
 
@@ -133,6 +148,7 @@ def _config_reference(model: str) -> Callable[[], str]:
 
 
 def _entries() -> list[GeneratedDoc]:
+    from opsctl.cli_schemas import CLI_OUTPUTS
     from opsctl.docs_gen.config_reference import CONFIG_MODELS
     from opsctl.inputs import INPUT_MODELS
 
@@ -142,6 +158,8 @@ def _entries() -> list[GeneratedDoc]:
         GeneratedDoc(Path("docs/state-machines.md"), _state_diagrams),
     ]
     docs += [GeneratedDoc(Path(f"docs/schemas/{w}-input.json"), _input_schema(w)) for w in INPUT_MODELS]
+    docs += [GeneratedDoc(Path("docs/cli.md"), _cli_reference)]
+    docs += [GeneratedDoc(Path(f"docs/schemas/cli-{name}.json"), _cli_output_schema(name)) for name in CLI_OUTPUTS]
     docs += [
         GeneratedDoc(Path("docs/configuration.md"), _config_reference(m), block=f"config-reference {m}")
         for m in CONFIG_MODELS
