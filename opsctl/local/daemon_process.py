@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsctl.local.daemon import (
     LIFETIME_LOCK,
@@ -41,6 +41,9 @@ from opsctl.local.daemon import (
     PLANE_ROOT,
     STATUS_PATH,
 )
+
+if TYPE_CHECKING:
+    from opsctl.local.plane import LocalPlane
 
 #: the targets of the daemon's plane: "demo" over SSH, "demo-ssm" over SSM Run Command
 HOSTS = ("demo", "demo-ssm")
@@ -129,7 +132,7 @@ class NotificationLog:
                 handle.write("".join(json.dumps(item, sort_keys=True) + "\n" for item in new))
 
 
-def outputs_of(plane: Any, workflows: Iterable[str]) -> dict[str, str]:
+def outputs_of(plane: LocalPlane, workflows: Iterable[str]) -> dict[str, str]:
     """The keys the deployed stacks output, with the plane's values: ``<Camel>StateMachineArn`` per workflow
     (``stacks.names.camel``, as the control plane stack names them), the storage stack's names and ARNs, the
     topic, the targets parameter, and the alert webhooks' URLs and secret names."""
@@ -187,7 +190,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.starting = True
         self._readings = readings
-        self._plane: Any = None
+        self._plane: LocalPlane | None = None
         self._server: PlaneServer | None = None
         self._notifications: NotificationLog | None = None
         self._started_at = ""
@@ -248,7 +251,10 @@ class Daemon:
         assert self._notifications is not None
         logged = 0
         while not self.stopping.wait(NOTIFICATION_POLL_S):
-            self._notifications.poll()
+            try:
+                self._notifications.poll()
+            except Exception:  # the next poll tries again: a daemon must not die of one failed read
+                log.exception("reading the notifications failed")
             for denial in iam.STATE.denials[logged:]:
                 log.warning("IAM denied a task's call: %s", denial)
             logged = len(iam.STATE.denials)

@@ -8,6 +8,8 @@ import os
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,7 @@ def test_concurrent_starts_start_one_daemon_and_later_calls_reuse_it(
     assert endpoint.endpoint_url.startswith("http://127.0.0.1:")
     assert endpoint.hosts == ("demo", "demo-ssm")
     assert endpoint.state_dir == state_dir
+    assert os.getsid(endpoint.pid) == endpoint.pid  # a session of its own: it outlives the caller and its terminal
     assert daemon.ensure_running(state_dir, on_starting=lambda: pytest.fail("started a second daemon")) == endpoint
     monkeypatch.setenv(daemon.STATE_DIR_ENV, str(state_dir))
     assert daemon.default_state_dir() == state_dir
@@ -111,6 +114,10 @@ def test_outputs_are_the_stack_outputs(endpoint: PlaneEndpoint) -> None:
     topic = daemon.client(endpoint, "sns").get_topic_attributes(TopicArn=endpoint.outputs["NotificationTopicArn"])
     assert topic["Attributes"]["TopicArn"] == endpoint.outputs["NotificationTopicArn"]
     parameter = daemon.client(endpoint, "ssm").get_parameter(Name=endpoint.outputs["TargetsParameterName"])
+    # moto's own API is not served: its reset would wipe the plane, its data dump print every secret
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{endpoint.endpoint_url}/moto-api/data.json", timeout=10)
+    assert refused.value.code == 404
     targets = TargetSet.model_validate_json(parameter["Parameter"]["Value"])
     assert {"demo", "demo-ssm"} <= {target.id for target in targets.targets}
 
@@ -220,6 +227,9 @@ def test_stop_ends_the_daemon_and_a_stale_plane_file_is_ignored(endpoint: PlaneE
     assert not (state_dir / "plane").exists()
     assert daemon.status(state_dir) is None
     assert daemon.stop(state_dir) is False
+    log = (state_dir / "plane.log").read_text()
+    assert "ready in" in log and "stopped" in log
+    assert ' HTTP/1.1"' not in log  # no request lines: presigned URLs are credentials
     # the notifications stay readable after the stop
     assert any(n["Subject"] == "FreshTrack backup succeeded" for n in daemon.notifications(endpoint))
 
