@@ -49,6 +49,7 @@ from typing import Any
 
 __all__ = [
     "PlaneEndpoint",
+    "PlaneStartFailed",
     "client",
     "default_state_dir",
     "diagnostics",
@@ -72,6 +73,10 @@ DUMMY_ACCESS_KEY = "AKIAFTOPSLOCALPLANE0"
 DUMMY_SECRET_KEY = "local-plane-dummy-secret"  # noqa: S105 - a fixed dummy key, not a secret
 #: lines of plane.log quoted by the errors
 LOG_TAIL_LINES = 30
+
+
+class PlaneStartFailed(RuntimeError):
+    """The local plane could not be started (or reached): the message says why, with the last lines of its log."""
 
 
 @dataclass(frozen=True)
@@ -116,20 +121,20 @@ def ensure_running(
 ) -> PlaneEndpoint:
     """The running daemon of ``state_dir``, or a new one started detached (its own session, its output in
     ``plane.log``) and waited for: ``on_starting()`` is called once, just after it was launched. Raises
-    ``RuntimeError`` (the daemon died while starting) or ``TimeoutError`` (not ready within ``timeout_s``; it is
-    then stopped) quoting the last lines of its log."""
+    ``PlaneStartFailed`` quoting the last lines of its log when the daemon exited while starting, was not ready
+    within ``timeout_s`` (it is then stopped), or runs but does not answer."""
     directory = state_dir or default_state_dir()
     directory.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
-    with _locked(directory / START_LOCK, timeout_s):
+    with _locked(directory / START_LOCK, timeout_s, busy=PlaneStartFailed):
         running = status(directory)
         if running is not None:
             return running
         recorded = _read_plane_file(directory)
         if recorded is not None and pid_alive(recorded.pid):
-            raise RuntimeError(
+            raise PlaneStartFailed(
                 f"the local plane's daemon (pid {recorded.pid}) in {directory} does not answer at "
-                f"{recorded.endpoint_url}; stop it first (opsctl.local.daemon.stop, or kill {recorded.pid})"
+                f"{recorded.endpoint_url}; stop it first (`opsctl local down`, or kill {recorded.pid})"
                 + _log_tail(directory)
             )
         (directory / PLANE_FILE).unlink(missing_ok=True)  # stale: its process is gone
@@ -235,8 +240,9 @@ def _status_answer(endpoint_url: str, timeout_s: float) -> dict[str, Any] | None
 
 
 @contextlib.contextmanager
-def _locked(path: Path, timeout_s: float) -> Iterator[None]:
-    """An exclusive flock on ``path`` (waiting up to ``timeout_s``)."""
+def _locked(path: Path, timeout_s: float, busy: type[Exception] = TimeoutError) -> Iterator[None]:
+    """An exclusive flock on ``path``, waiting up to ``timeout_s`` (then raises ``busy``: another start or stop
+    of the plane has not ended)."""
     with path.open("a") as handle:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -245,7 +251,9 @@ def _locked(path: Path, timeout_s: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{path} is still locked after {timeout_s} s") from None
+                    raise busy(
+                        f"{path} is still locked after {timeout_s} s: another start or stop of the local plane runs"
+                    ) from None
                 time.sleep(0.05)
         try:
             yield
@@ -294,7 +302,7 @@ def _wait_ready(directory: Path, process: subprocess.Popen[bytes], deadline: flo
         code = process.poll()
         if code is not None:
             _CHILDREN.pop(process.pid, None)
-            raise RuntimeError(f"the local plane's daemon exited with {code} while starting" + _log_tail(directory))
+            raise PlaneStartFailed(f"the local plane's daemon exited with {code} while starting" + _log_tail(directory))
         recorded = _read_plane_file(directory)
         if recorded is not None and recorded.pid == process.pid:
             running = status(directory)
@@ -304,7 +312,7 @@ def _wait_ready(directory: Path, process: subprocess.Popen[bytes], deadline: flo
             process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(60)
-            raise TimeoutError(f"the local plane was not ready within {timeout_s} s" + _log_tail(directory))
+            raise PlaneStartFailed(f"the local plane was not ready within {timeout_s} s" + _log_tail(directory))
         time.sleep(0.1)
 
 

@@ -162,7 +162,7 @@ def write_atomically(path: Path, data: dict[str, Any]) -> None:
     temporary.replace(path)
 
 
-def _hold_lifetime_lock(directory: Path, timeout_s: float = 10) -> Any:
+def _hold_lifetime_lock(directory: Path, timeout_s: float = 2) -> Any:
     """The flock that says "a daemon runs here" (released when this process exits); None if another holds it."""
     import fcntl
 

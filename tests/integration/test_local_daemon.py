@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -252,3 +253,16 @@ def test_stop_ends_the_daemon_and_a_stale_plane_file_is_ignored(endpoint: PlaneE
     (state_dir / "plane.json").write_text(json.dumps(stale))
     assert daemon.stop(state_dir) is False
     assert not (state_dir / "plane.json").exists()
+
+
+def test_a_daemon_that_cannot_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    """Here: another daemon (this test) holds the directory's lifetime lock, so the new one exits at once."""
+    starting: list[int] = []
+    with (tmp_path / "plane.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(daemon.PlaneStartFailed) as failed:
+            daemon.ensure_running(tmp_path, timeout_s=60, on_starting=lambda: starting.append(1))
+    assert starting == [1]
+    assert "exited with 2 while starting" in str(failed.value)
+    assert "another daemon holds" in str(failed.value)  # the log's last lines are quoted
+    assert daemon.status(tmp_path) is None and not (tmp_path / "plane.json").exists()
