@@ -18,6 +18,10 @@
   PascalCase parameters (``StateMachineArn``, ``Input``) to boto3 unchanged and returns boto3's camelCase
   response; Step Functions maps both ways (its service integrations take and give the API's PascalCase
   names, e.g. ``$.Output``, ``$.ExecutionArn``). The patch maps them, as AWS does.
+* StartExecution without a name: Step Functions names the execution with a UUID; moto names every one "None", so
+  a second nameless start with the same input got the first execution back (moto's idempotency), with another
+  input ``ExecutionAlreadyExists``. The patch names it with a UUID, for API calls (the local plane's endpoint:
+  an operator's CLI) and service integrations alike.
 * Time: Wait states and Retry back-off sleep ``seconds * time_scale`` (0 in tests) instead of real time.
 * Lambda's timeout: an invocation still running at its function's timeout answers like Lambda does — the
   ``Sandbox.Timedout`` error (DESIGN 4b) — so code that only works without a deadline fails here too. A thread
@@ -321,6 +325,13 @@ def _pascal_case_sfn_integration(cls: Any) -> None:
     cls._eval_service_task = eval_service_task
 
 
+def _named_execution(original: Callable[..., Any]) -> Callable[..., Any]:
+    def start_execution(self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    return start_execution
+
+
 #: definition text -> its ANTLR parse tree (only definitions that parsed cleanly); bounded, cleared when full
 _PARSE_TREES: dict[str, Any] = {}
 _PARSE_TREES_MAX = 256
@@ -391,6 +402,9 @@ def install() -> None:
         _pascal_case_sfn_integration(StateTaskServiceSfn)
         StateTaskServiceCallback._evaluate_with_timeout = _fresh_token_per_attempt(  # type: ignore[method-assign]
             StateTaskServiceCallback._evaluate_with_timeout
+        )
+        StepFunctionsParserBackend.start_execution = _named_execution(  # type: ignore[method-assign]
+            StepFunctionsParserBackend.start_execution
         )
         for name in ("send_task_success", "send_task_failure"):
             setattr(StepFunctionsParserBackend, name, _closed_tasks_refused(getattr(StepFunctionsParserBackend, name)))

@@ -210,6 +210,11 @@ class LocalPlane:
     def topic_arn(self) -> str:
         return self._deployment.topic_arn
 
+    @property
+    def key_arn(self) -> str:
+        """The backup bucket's SSE-KMS key (the storage stack's ``DataKeyArn``)."""
+        return self._deployment.key_arn
+
     def start(self) -> LocalPlane:
         try:
             self._environment.apply(library_environment(self._log_level))
