@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from opsctl import advice
-from opsctl.timeline import ROUTING_TYPES, StateStep, Timeline
+from opsctl.timeline import ROUTING_TYPES, StateStep, Timeline, collapsed
 
 STATUS_STYLE = {
     "RUNNING": "yellow",
@@ -70,16 +70,20 @@ def timeline_table(timeline: Timeline, *, all_states: bool = False, last: int | 
     table.add_column("type", style="dim")
     table.add_column("duration", justify="right")
     table.add_column("detail", overflow="fold")
-    steps = [s for s in timeline.steps if all_states or s.kind not in ROUTING_TYPES or s.failed]
-    if last is not None and len(steps) > last:
-        table.add_row("", Text(f"… {len(steps) - last} earlier states", style="dim"), "", "", "")
-        steps = steps[-last:]
+    shown = [s for s in timeline.steps if all_states or s.kind not in ROUTING_TYPES or s.failed]
+    rows = collapsed(shown)
+    if last is not None and len(rows) > last:
+        table.add_row("", Text(f"… {len(rows) - last} earlier states", style="dim"), "", "", "")
+        rows = rows[-last:]
     moment = timeline.ended or now()
-    for step in steps:
+    for step, runs in rows:
+        name = step.name + (f" ({runs} runs)" if runs > 1 else "")
         detail: Any = _step_detail(step)
-        if step.running and step.progress is None:
-            detail = ProgressBar(total=None, width=24, pulse=True)
-        table.add_row(_step_mark(step), step.name, step.kind, seconds(step.duration_s(moment)), detail)
+        if step.running:  # a pulse: how far a running state is cannot be known, only that it moves
+            bar = ProgressBar(total=None, width=24, pulse=True)
+            detail = Table.grid(padding=(0, 1))
+            detail.add_row(bar, _step_detail(step))
+        table.add_row(_step_mark(step), name, step.kind, seconds(step.duration_s(moment)), detail)
     return table
 
 

@@ -133,15 +133,10 @@ def progress_of(output: Any) -> Progress | None:
     except ValueError:
         return None
     for job in _jobs(document):
-        try:
-            event = json.loads(job.get("event") or "{}")
-        except ValueError:
-            event = {}
-        part_mb = event.get("part_size_mb") if isinstance(event, dict) else None
         return Progress(
             step=str(job.get("step", "")),
             parts_done=int(job.get("parts_done") or 0),
-            part_bytes=int(part_mb) * 1024 * 1024 if isinstance(part_mb, int) else None,
+            part_bytes=int(job.get("part_bytes") or 0) or None,
         )
     return None
 
@@ -157,3 +152,24 @@ def _jobs(document: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(document, list):
         for value in document:
             yield from _jobs(value)
+
+
+def collapsed(steps: list[StateStep]) -> list[tuple[StateStep, int]]:
+    """Consecutive runs of one state (a host job's polls) as one step spanning them, with how many runs."""
+    merged: list[tuple[StateStep, int]] = []
+    for step in steps:
+        if merged and merged[-1][0].name == step.name:
+            first, runs = merged[-1]
+            span = StateStep(
+                name=step.name,
+                kind=step.kind,
+                entered=first.entered,
+                exited=step.exited,
+                error=step.error,
+                cause=step.cause,
+                progress=step.progress or first.progress,
+            )
+            merged[-1] = (span, runs + 1)
+        else:
+            merged.append((step, 1))
+    return merged

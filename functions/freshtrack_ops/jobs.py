@@ -57,6 +57,8 @@ class HostJob(BaseModel):
     poll_s: int = MIN_POLL_S
     polls: int = 0
     parts_done: int = 0
+    #: the size of each part a dump job uploads (0: the job uploads none): parts_done x part_bytes = bytes done
+    part_bytes: int = 0
     #: the part the job waits for fresh URLs from (0: none)
     needs_urls_from: int = 0
     #: when the job's part URLs (a dump's) were last minted
@@ -136,6 +138,7 @@ def new_job(
     *,
     limit_s: float | None = None,
     now: float | None = None,
+    part_bytes: int = 0,
 ) -> HostJob:
     """A job just started; its URLs (if it is a dump) were minted with it. It may run ``limit_s`` (the target's
     ``max_transfer_hours`` unless the step says otherwise)."""
@@ -149,6 +152,7 @@ def new_job(
         started_at=started,
         deadline_at=started + (limit_s if limit_s is not None else target.max_transfer_hours * 3600),
         urls_minted_at=started,
+        part_bytes=part_bytes,
     )
 
 

@@ -57,6 +57,9 @@ class DumpStep(DataStep[DumpEvent, SsmUpload, DumpResult]):
     model = DumpEvent
     context_model = SsmUpload
 
+    def part_bytes(self) -> int:
+        return runtime.settings().part_size_mb * 1024 * 1024
+
     def host(self, event: DumpEvent) -> str:
         return event.plan.host
 

@@ -188,6 +188,7 @@ class DataStep(HostStep[EventT, DataContextT, ResultT | JobStarted]):
             event.model_dump_json(),
             context.model_dump_json(),
             limit_s=self.job_limit_s(target),
+            part_bytes=self.part_bytes(),
         )
         return JobStarted(job=job)
 
@@ -231,6 +232,11 @@ class DataStep(HostStep[EventT, DataContextT, ResultT | JobStarted]):
         if context.job_id is None:
             return None
         return jobs.cancel_command(target, context.job_id)
+
+    def part_bytes(self) -> int:
+        """The size of the parts a job of this step uploads (0: it uploads none), so a poll's count of parts
+        done reads as bytes (``opsctl --wait`` shows them)."""
+        return 0
 
     def job_limit_s(self, target: Target) -> float | None:
         """How long the step's job may run before it is stopped (None: the target's ``max_transfer_hours``)."""
