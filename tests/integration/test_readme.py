@@ -33,6 +33,8 @@ README = REPO / "README.md"
 #: the project's install command, as the Makefile's venv recipe runs it (test_the_makefile_installs_... checks)
 INSTALL = ("pip", "install", "-q", "--no-deps", "-e", ".")
 
+#: where the blocks' `opsctl --local` keeps its background plane (under the scratch directory)
+LOCAL_PLANE_DIR = "local-plane"
 #: the blocks deliberately not run (first line -> why); the README's markers must agree with this
 NOT_RUN = {
     "make demo": "make test",  # make test runs this test; the demo takes a minute, tests/integration covers it
@@ -44,7 +46,8 @@ NOT_RUN = {
 }
 #: what each block that runs must show on stdout (it must also exit 0)
 EXPECTED = {
-    "alias opsctl=": ["usage: opsctl", '"title": "BackupRequest"'],
+    # the local plane is started by the first command, in the background, and stopped by the last
+    ".venv/bin/opsctl --local start backup": ["=> SUCCEEDED", "backup_id: demo-", "unverified", "local plane stopped"],
     "from opsctl.local import LocalPlane": ["README checks passed"],
 }
 #: appended to a Python block: what its variables must hold when it ends (the block itself only shows them)
@@ -143,9 +146,16 @@ def run_block(block: Block, cwd: Path, timeout_s: float = 240) -> subprocess.Com
         source = block.text + ("\n" + PYTHON_CHECKS[key] if key else "")
     else:
         raise AssertionError(f"README line {block.line}: no way to run a {block.language!r} block")
-    return subprocess.run(
-        argv, input=source, cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=timeout_s, check=False
-    )
+    # `opsctl --local` keeps its plane's files here, not in the home directory (a plane the reader runs is not this one)
+    env = _clean_env() | {"FRESHTRACK_OPS_LOCAL_DIR": str(cwd / LOCAL_PLANE_DIR)}
+    try:
+        return subprocess.run(
+            argv, input=source, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    finally:
+        from opsctl.local import daemon
+
+        daemon.stop(cwd / LOCAL_PLANE_DIR)  # a block that failed before its `opsctl local down` leaves none running
 
 
 # -- the README -------------------------------------------------------------------------------------------------
@@ -205,7 +215,7 @@ def test_the_fresh_venv_runs_the_package_without_pythonpath(scratch: Path) -> No
     ):
         result = subprocess.run(argv, cwd=scratch, env=env, capture_output=True, text=True, check=False)
         assert result.returncode == 0, (argv, result.stderr[-3000:])
-        assert "usage:" in result.stdout
+        assert "usage:" in result.stdout.lower()
     code = (
         "import json, bench, freshtrack_ops, opsctl, stacks, state_machines\n"
         "from opsctl.local import LocalPlane\n"
