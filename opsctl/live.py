@@ -60,7 +60,7 @@ def follow(current: Session, backend: Backend, arn: str, *, workflow: str, timeo
         while True:
             described = sfn.describe_execution(executionArn=arn)
             line = timeline.build(history(sfn, arn))
-            elapsed = time.monotonic() - began
+            elapsed = ((described.get("stopDate") or render.now()) - described["startDate"]).total_seconds()
             if live is not None:
                 live.update(Group(_header(workflow, described, elapsed), render.timeline_table(line, last=LIVE_ROWS)))
             elif not current.json:
@@ -100,7 +100,7 @@ def _report(current: Session, backend: Backend, described: dict[str, Any], workf
     out.print(Text("=> ").append(render.outcome_text(described)))
     output = render._json_or_none(described.get("output"))
     for text in render.output_lines(output):
-        out.print(f"   {text}")
+        out.print(f"   {text}", soft_wrap=True, markup=False)
     if described.get("error"):
         out.print(f"   {described['error']}: {described.get('cause') or ''}", style="red", markup=False)
         for text in advice.next_steps(described["error"]):

@@ -6,7 +6,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import shlex
+import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -217,6 +221,47 @@ def test_task_callbacks_through_the_endpoint(endpoint: PlaneEndpoint) -> None:
     assert json.loads(outcomes[True]["output"]) == {"approved": True, "reason": "daemon test"}
     assert (outcomes[False]["status"], outcomes[False]["error"]) == ("FAILED", "ApprovalRejected")
     assert daemon.diagnostics(endpoint)["iam"]["denials"] == []
+
+
+def test_opsctl_wait_in_a_real_terminal_shows_the_live_view_and_ends_with_the_outcome(
+    endpoint: PlaneEndpoint, state_dir: Path, tmp_path: Path
+) -> None:
+    """``opsctl --local start backup --wait`` in tmux (a real pseudo-terminal, 110x30): while it runs, the live
+    table shows the running state; it ends with the outcome, the backup's figures and exit 0. The daemon is the
+    module's: the CLI finds it through FRESHTRACK_OPS_LOCAL_DIR, as a reader's shell would."""
+    tmux = shutil.which("tmux")
+    assert tmux is not None, "tmux is needed (make sysdeps installs it)"
+    opsctl = Path(sys.executable).parent / "opsctl"
+    socket_name = f"ftops-{os.getpid()}"
+    command = (
+        f"FRESHTRACK_OPS_LOCAL_DIR={shlex.quote(str(state_dir))} {shlex.quote(str(opsctl))} --local "
+        "start backup --host demo --reason 'terminal test' --wait; echo EXIT=$?; sleep 60"
+    )
+    subprocess.run(
+        [tmux, "-L", socket_name, "-f", "/dev/null", "new-session", "-d", "-x", "110", "-y", "30", command], check=True
+    )
+    frames: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            frame = subprocess.run(
+                [tmux, "-L", socket_name, "capture-pane", "-p"], capture_output=True, text=True, check=True
+            ).stdout
+            frames.append(frame)
+            if "EXIT=" in frame:
+                break
+            time.sleep(0.05)
+    finally:
+        subprocess.run([tmux, "-L", socket_name, "kill-server"], check=False)
+    final = frames[-1]
+    (tmp_path / "screen.txt").write_text(final, encoding="utf-8")
+    print(final)
+    assert "EXIT=0" in final, final
+    running = [frame for frame in frames if " RUNNING " in frame and "… " in frame]
+    assert running, "no frame showed the execution running with its current state"
+    assert "=> SUCCEEDED" in final and "backup_id: demo-" in final and "notified: FreshTrack backup succeeded" in final
+    for state in ("ValidateInput", "AcquireLock", "Preflight", "StreamDump", "WriteManifest", "ReleaseLock"):
+        assert re.search(rf"✓\s+{state}\s+Task\s+\d+\.\d s", final), (state, final)
 
 
 def test_stop_ends_the_daemon_and_a_stale_plane_file_is_ignored(endpoint: PlaneEndpoint, state_dir: Path) -> None:
