@@ -93,3 +93,15 @@ def test_help_lists_every_workflow_and_the_exit_codes() -> None:
     assert code == 0 and all(workflow in out for workflow in ("backup", "restore", "disaster-recovery", "drop-asides"))
     code, out, _ = _invoke("--help")
     assert code == 0 and "Exit codes:" in out
+
+
+def test_shell_completion_completes_workflows_and_their_options() -> None:
+    def complete(words: str) -> list[str]:
+        env = {"_OPSCTL_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+        result = CliRunner().invoke(app, [], env=env, prog_name="opsctl")
+        assert result.exit_code == 0, result.output
+        return result.stdout.split()
+
+    assert complete("opsctl start ba") == ["backup"]
+    assert complete("opsctl start restore --ba") == ["--backup-id"]
+    assert "executions" in complete("opsctl ex")
