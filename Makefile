@@ -48,7 +48,7 @@ lint: venv
 # polls, and the infra suite on node (jsii); measured 1090 s serial vs 827 s with -n 2 on the same loaded
 # machine. --durations shows in CI where the time goes.
 test: venv sysdeps lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
+	$(PY) -m pytest -q -n 2 --dist loadscope --durations=25
 
 unit: venv
 	$(PY) -m pytest -q tests/unit tests/asl

@@ -18,6 +18,7 @@ from opsctl.inputs import INPUT_MODELS
 from opsctl.local.names import TARGETS_PARAMETER
 from opsctl.local.plane import LocalPlane
 from opsctl.local.sshd import available as sshd_available
+from tests.integration.conftest import verified_backup
 
 HOST = "demo"
 
@@ -65,9 +66,10 @@ def test_start_backup_wait_follows_it_to_its_outcome_and_json_matches_the_schema
     assert tasks and all(state.status == "succeeded" and state.exited is not None for state in tasks)
 
 
-def test_executions_show_and_backups_list_what_ran() -> None:
+def test_executions_show_and_backups_list_what_ran(plane: LocalPlane) -> None:
     started = json.loads(opsctl("start", "backup", "--host", HOST, "--json"))
     name = started["execution_arn"].rsplit(":", 1)[-1]
+    assert plane.wait(started["execution_arn"], "backup").status == "SUCCEEDED"
     shown = json.loads(opsctl("show", name, "--json", "--all"))
     assert shown["execution_arn"] == started["execution_arn"]
 
@@ -99,6 +101,7 @@ def test_a_failed_execution_exits_1_and_says_what_to_do_next() -> None:
 
 
 def test_reject_answers_a_restore_waiting_for_approval(plane: LocalPlane) -> None:
+    verified_backup(plane, HOST)  # what latest-verified picks (this test does not rely on the others)
     target = plane.target(HOST)
     plane.update_target(HOST, restore=target.restore.model_copy(update={"approval": True}).model_dump())
     try:
