@@ -1018,6 +1018,9 @@ def describe_validation_error(error: ValidationError, *, prefix: str = "") -> st
         if problem["type"] == "too_short" and any(item[: len(loc)] == tuple(loc) for item in failed_items):
             continue  # a list whose items failed also reads "too short" (the failed items were dropped)
         parts = [str(p) for i, p in enumerate(loc) if _is_field_part(loc, i)]
+        if problem["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str) and not _FIELD_PART.match(loc[-1]):
+            # an unknown key that is no identifier ("dry-run", "Host " ...): named quoted, as it was written
+            parts.append(_shorten(loc[-1], 40))
         field = prefix + (".".join(parts) or "(input)")
         messages, _ = by_field.setdefault(field, ([], problem.get("input")))
         if problem["msg"] not in messages:
@@ -1041,11 +1044,11 @@ def _is_field_part(loc: tuple[int | str, ...], index: int) -> bool:
     return bool(_FIELD_PART.match(part))
 
 
-def _shorten(value: Any) -> str:
+def _shorten(value: Any, limit: int = 80) -> str:
     """The offending value as a message shows it: redacted first (a presigned URL's query is a credential,
-    and a URL cut short could leave part of it), then cut to 80 characters."""
+    and a URL cut short could leave part of it), then cut to ``limit`` characters."""
     text = redact(repr(value))
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_deployment_config(path: Path) -> DeploymentConfig:
