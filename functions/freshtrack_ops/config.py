@@ -42,6 +42,9 @@ HEALTH_URL_PATTERN = r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9.
 HEALTH_URL_MAX_CHARS = 2048
 IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
 SERVICE_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+#: the longest list of service names, space separated, a host script takes (its SERVICES parameter's maxChars:
+#: 16 names of 63 characters); a target whose list is longer could run no host command that names them all
+SERVICE_LIST_MAX_CHARS = 16 * 64 - 1
 UNIX_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 ABS_PATH_PATTERN = r"^/[A-Za-z0-9._/-]{0,254}$"
 DOMAIN_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -696,6 +699,15 @@ class TargetBase(BaseModel):
                 f"(health_check_from: host takes scheme://host[:port]/path only, at most {HEALTH_URL_MAX_CHARS} "
                 "characters)"
             )
+        for field, names in (
+            ("compose_services", self.compose_services),
+            ("maintenance.db_pool_services", self.maintenance.db_pool_services),
+        ):
+            if len(" ".join(names)) > SERVICE_LIST_MAX_CHARS:
+                raise ValueError(
+                    f"{field}: at most {SERVICE_LIST_MAX_CHARS} characters as one space-separated list (the host "
+                    f"scripts' SERVICES parameter) (got {len(names)} names, {len(' '.join(names))} characters)"
+                )
         if self.postgres_service not in self.compose_services:
             raise ValueError(f"postgres_service {self.postgres_service!r} is not in compose_services")
         for service in self.app_services:
@@ -1018,6 +1030,9 @@ def describe_validation_error(error: ValidationError, *, prefix: str = "") -> st
         if problem["type"] == "too_short" and any(item[: len(loc)] == tuple(loc) for item in failed_items):
             continue  # a list whose items failed also reads "too short" (the failed items were dropped)
         parts = [str(p) for i, p in enumerate(loc) if _is_field_part(loc, i)]
+        if problem["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str) and not _FIELD_PART.match(loc[-1]):
+            # an unknown key that is no identifier ("dry-run", "Host " ...): named quoted, as it was written
+            parts.append(_shorten(loc[-1], 40))
         field = prefix + (".".join(parts) or "(input)")
         messages, _ = by_field.setdefault(field, ([], problem.get("input")))
         if problem["msg"] not in messages:
@@ -1041,11 +1056,11 @@ def _is_field_part(loc: tuple[int | str, ...], index: int) -> bool:
     return bool(_FIELD_PART.match(part))
 
 
-def _shorten(value: Any) -> str:
+def _shorten(value: Any, limit: int = 80) -> str:
     """The offending value as a message shows it: redacted first (a presigned URL's query is a credential,
-    and a URL cut short could leave part of it), then cut to 80 characters."""
+    and a URL cut short could leave part of it), then cut to ``limit`` characters."""
     text = redact(repr(value))
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_deployment_config(path: Path) -> DeploymentConfig:

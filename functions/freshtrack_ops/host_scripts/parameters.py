@@ -36,7 +36,6 @@ import re
 from dataclasses import dataclass, field
 
 from freshtrack_ops.config import (
-    ABS_PATH_PATTERN,
     DOCKER_SINCE_PATTERN,
     DOMAIN_PATTERN,
     HEALTH_URL_MAX_CHARS,
@@ -44,6 +43,7 @@ from freshtrack_ops.config import (
     IDENTIFIER_PATTERN,
     IP_PATTERN,
     MAX_LOG_LINES,
+    SERVICE_LIST_MAX_CHARS,
     SERVICE_PATTERN,
 )
 from freshtrack_ops.redact import describe, looks_presigned
@@ -112,6 +112,15 @@ def decimal_range_pattern(low: int, high: int) -> str:
     return "^(" + "|".join(alternatives) + ")$"
 
 
+#: A path on the host: absolute, the characters of the configuration's ABS_PATH_PATTERN, and no ``..`` segment,
+#: which the configuration refuses too (``config._no_dotdot``): a value that reached SSM by another way could not
+#: climb out of the directory it names. Every segment is ``..``-free by its first characters (a segment is a
+#: character other than ``.``, or ``.`` alone, or ``.`` and another character but ``.``, or ``..`` and more), with
+#: unbounded ``*``/``+`` only (the length is max_chars's: 255, the configuration's longest path). It takes every
+#: path the configuration takes, ``/`` included (tests/unit/test_fuzz_host_parameters.py checks both ways).
+_PATH_SEGMENT = r"([A-Za-z0-9_-][A-Za-z0-9._-]*|\.|\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\.\.[A-Za-z0-9._-]+)"
+HOST_PATH_BODY = rf"/+({_PATH_SEGMENT}(/+{_PATH_SEGMENT})*/*)?"
+HOST_PATH_PATTERN = f"^{HOST_PATH_BODY}$"
 MIB = 1024 * 1024
 #: S3's smallest part (but the last) and the largest part size the host scripts accept
 MIN_PART_SIZE, MAX_PART_SIZE = 5 * MIB, 512 * MIB
@@ -132,7 +141,7 @@ PRESIGNED_URL_MAX_CHARS = 8192
 #: ``( name{0,62}){0,15}`` nested 62 x 15 = 930, just under Go's 1000. The old pattern's longest value
 #: (16 names of 63 characters) is the length bound.
 SERVICES_PATTERN = r"^([a-z][a-z0-9_-]{0,62}( [a-z][a-z0-9_-]{0,62})*)?$"
-SERVICES_MAX_CHARS = 16 * 64 - 1
+SERVICES_MAX_CHARS = SERVICE_LIST_MAX_CHARS
 # -- application updates: git names --------------------------------------------------------------------
 #: A release version ``vX.Y.Z`` (no pre-release, no build metadata; semver numbers: no leading zeros, at most
 #: 9 digits each). ``update_preflight.sh``'s ``latest`` picks among the tags of exactly this shape.
@@ -200,11 +209,11 @@ PARAMETERS: dict[str, HostParameter] = {
     p.name: p
     for p in (
         HostParameter(
-            "APP_DIR", ABS_PATH_PATTERN, "Application root on the host, e.g. /opt/freshtrack-pro", max_chars=255
+            "APP_DIR", HOST_PATH_PATTERN, "Application root on the host, e.g. /opt/freshtrack-pro", max_chars=255
         ),
         HostParameter(
             "DOCKER_BIN",
-            r"^(docker|/[A-Za-z0-9._/-]{1,254})$",
+            f"^(docker|{HOST_PATH_BODY})$",
             "The docker CLI (name or absolute path)",
             max_chars=255,
         ),
@@ -290,7 +299,7 @@ PARAMETERS: dict[str, HostParameter] = {
         ),
         HostParameter(
             "JOB_DIR",
-            ABS_PATH_PATTERN,
+            HOST_PATH_PATTERN,
             "Where host jobs keep their state (created mode 700, must be owned by the command's user)",
             "/var/tmp/freshtrack-ops/jobs",
             max_chars=255,
@@ -484,7 +493,7 @@ PARAMETERS: dict[str, HostParameter] = {
         ),
         HostParameter(
             "STATE_DIR",
-            ABS_PATH_PATTERN,
+            HOST_PATH_PATTERN,
             "Where an OS update keeps its report across a reboot (under /var/tmp, which a reboot keeps)",
             "/var/tmp/freshtrack-ops/os-update",
             max_chars=255,
