@@ -52,10 +52,12 @@ DR_TRANSFER_DAYS = 1
 #: lock is free anyway) all write it; catalog items never do. The local plane's table declares the same
 #: (``opsctl/local/ops_table.py``).
 TTL_ATTRIBUTE = "expires_at"
+#: the encryption context CloudWatch Logs binds to every use of a log group's KMS key (the log group's ARN)
+LOGS_ENCRYPTION_CONTEXT = "kms:EncryptionContext:aws:logs:arn"
 
 
 class DataKey(Construct):
-    """The customer-managed KMS key of the deployment (bucket, table, notification topic)."""
+    """The customer-managed KMS key of the deployment (bucket, table, notification topic, log groups)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, name: str) -> None:
         super().__init__(scope, construct_id)
@@ -74,6 +76,22 @@ class DataKey(Construct):
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
+        # The control plane's log groups are encrypted with this key (KmsKeyId). CloudWatch Logs uses the key as
+        # the regional service principal, and only where the key policy lets it: the statement of the CloudWatch
+        # Logs user guide ("Encrypt log data in CloudWatch Logs using AWS KMS", step 2), its encryption context
+        # condition limiting it to log groups of this account and region. Log groups whose names CloudFormation
+        # generates cannot be named more narrowly here.
+        stack = Stack.of(self)
+        log_groups = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsEncryptLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={"ArnLike": {LOGS_ENCRYPTION_CONTEXT: log_groups}},
             )
         )
 
