@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from freshtrack_ops.config import DeploymentConfig
+from stacks.nag import skip_checkov
 
 #: every backup object (dump + manifest) lives under this prefix; IAM and the lifecycle are scoped to it
 BACKUP_PREFIX = "backups/"
@@ -34,6 +35,7 @@ SSM_OUTPUT_DAYS = 30
 #: a replaced or deleted exchange/output object is not worth keeping as a noncurrent version
 SSM_NONCURRENT_DAYS = 1
 ACCESS_LOG_DAYS = 365
+ACCESS_LOG_NONCURRENT_DAYS = 90
 #: scripts/deploy-automated.sh's output of each update (``steps/update.py`` DEPLOY_LOG_PREFIX): a year of them
 DEPLOY_LOG_PREFIX = "deploy-logs/"
 DEPLOY_LOG_DAYS = 365
@@ -109,11 +111,29 @@ class BackupBucket(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=False,
-            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(ACCESS_LOG_DAYS))],
+            # versioned (checkov CKV_AWS_21): a deleted or overwritten log object is kept as a noncurrent version
+            # for ACCESS_LOG_NONCURRENT_DAYS, so the record of who read or deleted backups survives a careless or
+            # hostile delete for that long
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs",
+                    expiration=Duration.days(ACCESS_LOG_DAYS),
+                    noncurrent_version_expiration=Duration.days(ACCESS_LOG_NONCURRENT_DAYS),
+                )
+            ],
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # no AwsSolutions-S1 finding here: cdk-nag recognises a server-access-log destination bucket
+        # no AwsSolutions-S1 finding here: cdk-nag recognises a server-access-log destination bucket; checkov does not
+        cfn_access_logs = self.access_logs.node.default_child
+        assert isinstance(cfn_access_logs, s3.CfnBucket)
+        skip_checkov(
+            cfn_access_logs,
+            "CKV_AWS_18",
+            "This bucket is the server-access-log destination of the backup bucket. Logging it in turn needs another "
+            "bucket, whose own logs need another (S3 user guide: do not make a bucket its own log destination, "
+            "it loops); the backup bucket's access is what is audited, and this bucket only receives its log objects.",
+        )
 
         lock: dict[str, Any] = {}
         if config.object_lock_days is not None:
