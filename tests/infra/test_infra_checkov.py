@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def run_checkov(root: Path, files: list[str]) -> dict[str, Any]:
     return dict(cloudformation)
 
 
-def skips(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def skips(template: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Logical id -> the resource's checkov skips (``Metadata: checkov: skip``)."""
     return {
         logical_id: list(resource["Metadata"][CHECKOV_METADATA]["skip"])
