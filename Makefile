@@ -1,10 +1,12 @@
 # FreshTrack Ops — every target creates or reuses .venv and installs what it needs.
 SHELL := /bin/bash
 PY := .venv/bin/python
+# checkov pins an older boto3 than the Lambda asset's: it lives in a venv of its own (requirements-checkov.txt)
+CHECKOV_VENV := .venv-checkov
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CONFIG ?= config/example.yaml
 
-.PHONY: docs demo test lint unit integration infra synth bench sysdeps venv clean
+.PHONY: docs demo test lint unit integration infra synth bench sysdeps venv checkov-venv clean
 
 # The project is installed into .venv in editable mode (pyproject.toml maps freshtrack_ops to functions/), so
 # opsctl, `python -m opsctl|bench` and `import freshtrack_ops` work without PYTHONPATH. An editable install
@@ -18,6 +20,15 @@ venv: .venv/.installed
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+# the security scan of the synthesized templates (tests/infra/test_infra_checkov.py runs its checkov CLI)
+checkov-venv: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements-checkov.txt
 	@touch $@
 
 # exit status 0 when the installed freshtrack_ops and opsctl are this checkout's (-I: no cwd, no PYTHONPATH)
@@ -47,7 +58,7 @@ lint: venv
 # Two workers: the integration tests spend much of their time waiting on PostgreSQL, sshd and the host's
 # polls, and the infra suite on node (jsii); measured 1090 s serial vs 827 s with -n 2 on the same loaded
 # machine. --durations shows in CI where the time goes.
-test: venv sysdeps lint
+test: venv checkov-venv sysdeps lint
 	$(PY) -m pytest -q -n 2 --dist loadscope --durations=25
 
 unit: venv
@@ -56,7 +67,7 @@ unit: venv
 integration: venv sysdeps
 	$(PY) -m pytest -q tests/integration
 
-infra: venv
+infra: venv checkov-venv
 	$(PY) -m pytest -q tests/infra
 
 synth: venv

@@ -37,12 +37,13 @@ FEATURE_FLAGS: dict[str, Any] = {
 
 def build_app(config: DeploymentConfig, outdir: str | None = None, context: dict[str, Any] | None = None) -> cdk.App:
     """The CDK app of one deployment: storage, host documents and control-plane stacks, cdk-nag AwsSolutions
-    checks."""
+    checks, and the checkov skips (``stacks.nag.CheckovSkips``)."""
     # imported here so a bad config is reported before the jsii/node runtime starts (~2 s)
     import aws_cdk as cdk
     from cdk_nag import AwsSolutionsChecks
 
     from stacks.control_plane_stack import ControlPlaneStack
+    from stacks.nag import CheckovSkips
     from stacks.ssm_documents import HostDocumentsStack, document_prefix
     from stacks.storage_stack import StorageStack
 
@@ -70,6 +71,8 @@ def build_app(config: DeploymentConfig, outdir: str | None = None, context: dict
     cdk.Tags.of(app).add("application", "freshtrack-ops")
     cdk.Tags.of(app).add("deployment", config.name)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    # the checkov findings that are wrong for this product, skipped in each resource's metadata with the reason
+    cdk.Aspects.of(app).add(CheckovSkips())
     return app
 
 

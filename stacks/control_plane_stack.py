@@ -348,12 +348,18 @@ class WorkflowStateMachine(Construct):
         functions: Mapping[str, lambda_.IFunction],
         notifications: Notifications,
         deployment: str,
+        log_key: kms.IKey,
         started: Mapping[str, sfn.IStateMachine] | None = None,
     ) -> None:
-        """``started``: the workflows this one starts (``.sync:2``), already created."""
+        """``started``: the workflows this one starts (``.sync:2``), already created; ``log_key``: the data key, which
+        encrypts the log group (its key policy lets CloudWatch Logs use it, stacks/storage_stack.py DataKey)."""
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
-            self, "Logs", log_group_name=vended_log_group_name(self, deployment, workflow.name), retention=LOG_RETENTION
+            self,
+            "Logs",
+            log_group_name=vended_log_group_name(self, deployment, workflow.name),
+            retention=LOG_RETENTION,
+            encryption_key=log_key,
         )
         arns = {name: fn.function_arn for name, fn in functions.items()}
         started = dict(started or {})
@@ -865,7 +871,9 @@ class ControlPlaneStack(Stack):
             "SSM_OUTPUT_PREFIX": SSM_OUTPUT_PREFIX.rstrip("/"),
         }
         self.task_functions = TaskFunctions(
-            self, "Tasks", factory_args={"environment": environment, "resources": resources, "vpc": config.vpc}
+            self,
+            "Tasks",
+            factory_args={"environment": environment, "resources": resources, "vpc": config.vpc, "log_key": data_key},
         )
         self.functions = self.task_functions.functions()
 
@@ -878,6 +886,7 @@ class ControlPlaneStack(Stack):
                 functions=self.functions,
                 notifications=notifications,
                 deployment=config.name,
+                log_key=data_key,
                 started={other: self.state_machines[other] for other in started_workflows(name)},
             ).state_machine
             self.state_machines[name] = machine
@@ -958,7 +967,7 @@ class ControlPlaneStack(Stack):
             )
         self.webhook: WebhookApi | None = None
         if webhook_secrets is not None:
-            self._webhook(config, webhook_secrets, notifications.topic)
+            self._webhook(config, webhook_secrets, notifications.topic, data_key)
         self.chat: ChatSubscription | None = None
         if chat_secret is not None:
             self._chat(chat_secret, notifications.topic)
@@ -985,7 +994,7 @@ class ControlPlaneStack(Stack):
                 if isinstance(function, lambda_.Function):
                     function.add_environment(f"{workflow.upper().replace('-', '_')}_STATE_MACHINE_ARN", arn)
 
-    def _webhook(self, config: DeploymentConfig, secrets: WebhookSecrets, topic: sns.ITopic) -> None:
+    def _webhook(self, config: DeploymentConfig, secrets: WebhookSecrets, topic: sns.ITopic, log_key: kms.IKey) -> None:
         """The webhook's settings and secrets' ARNs on the tasks that read them, its API, and the outputs."""
         for name, task in TASKS.items():
             function = self.functions[name]
@@ -999,6 +1008,7 @@ class ControlPlaneStack(Stack):
             function=self.functions[WEBHOOK_TASK],
             settings=config.webhook,
             topic=topic,
+            log_key=log_key,
         )
         for source, url in self.webhook.urls.items():
             CfnOutput(

@@ -22,6 +22,7 @@ from typing import Any
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -749,10 +750,13 @@ class TaskFunction(Construct):
         code: lambda_.Code,
         environment: Mapping[str, str],
         resources: FunctionResources,
+        log_key: kms.IKey,
         vpc: VpcPlacement | None = None,
     ) -> None:
+        """``log_key`` encrypts the function's log group (the data key: its policy lets CloudWatch Logs use it; the
+        function's role needs nothing on the key, CloudWatch Logs encrypts what it receives)."""
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION)
+        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, encryption_key=log_key)
         self.role = iam.Role(
             self,
             "Role",
@@ -940,12 +944,14 @@ class FunctionFactory:
         *,
         environment: Mapping[str, str],
         resources: FunctionResources,
+        log_key: kms.IKey,
         vpc: VpcPlacement | None = None,
     ) -> None:
         self._scope = scope
         self._code = lambda_code()
         self._environment = {**POWERTOOLS_ENV, **environment}
         self._resources = resources
+        self._log_key = log_key
         self._vpc = vpc
 
     def create(self, task: LambdaTask) -> TaskFunction:
@@ -956,5 +962,6 @@ class FunctionFactory:
             code=self._code,
             environment=self._environment,
             resources=self._resources,
+            log_key=self._log_key,
             vpc=self._vpc,
         )

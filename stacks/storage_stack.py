@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from freshtrack_ops.config import DeploymentConfig
+from stacks.nag import skip_checkov
 
 #: every backup object (dump + manifest) lives under this prefix; IAM and the lifecycle are scoped to it
 BACKUP_PREFIX = "backups/"
@@ -34,6 +35,7 @@ SSM_OUTPUT_DAYS = 30
 #: a replaced or deleted exchange/output object is not worth keeping as a noncurrent version
 SSM_NONCURRENT_DAYS = 1
 ACCESS_LOG_DAYS = 365
+ACCESS_LOG_NONCURRENT_DAYS = 90
 #: scripts/deploy-automated.sh's output of each update (``steps/update.py`` DEPLOY_LOG_PREFIX): a year of them
 DEPLOY_LOG_PREFIX = "deploy-logs/"
 DEPLOY_LOG_DAYS = 365
@@ -52,10 +54,12 @@ DR_TRANSFER_DAYS = 1
 #: lock is free anyway) all write it; catalog items never do. The local plane's table declares the same
 #: (``opsctl/local/ops_table.py``).
 TTL_ATTRIBUTE = "expires_at"
+#: the encryption context CloudWatch Logs binds to every use of a log group's KMS key (the log group's ARN)
+LOGS_ENCRYPTION_CONTEXT = "kms:EncryptionContext:aws:logs:arn"
 
 
 class DataKey(Construct):
-    """The customer-managed KMS key of the deployment (bucket, table, notification topic)."""
+    """The customer-managed KMS key of the deployment (bucket, table, notification topic, log groups)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, name: str) -> None:
         super().__init__(scope, construct_id)
@@ -76,6 +80,22 @@ class DataKey(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
             )
         )
+        # The control plane's log groups are encrypted with this key (KmsKeyId). CloudWatch Logs uses the key as
+        # the regional service principal, and only where the key policy lets it: the statement of the CloudWatch
+        # Logs user guide ("Encrypt log data in CloudWatch Logs using AWS KMS", step 2), its encryption context
+        # condition limiting it to log groups of this account and region. Log groups whose names CloudFormation
+        # generates cannot be named more narrowly here.
+        stack = Stack.of(self)
+        log_groups = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsEncryptLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={"ArnLike": {LOGS_ENCRYPTION_CONTEXT: log_groups}},
+            )
+        )
 
 
 class BackupBucket(Construct):
@@ -91,11 +111,29 @@ class BackupBucket(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=False,
-            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(ACCESS_LOG_DAYS))],
+            # versioned (checkov CKV_AWS_21): a deleted or overwritten log object is kept as a noncurrent version
+            # for ACCESS_LOG_NONCURRENT_DAYS, so the record of who read or deleted backups survives a careless or
+            # hostile delete for that long
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs",
+                    expiration=Duration.days(ACCESS_LOG_DAYS),
+                    noncurrent_version_expiration=Duration.days(ACCESS_LOG_NONCURRENT_DAYS),
+                )
+            ],
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # no AwsSolutions-S1 finding here: cdk-nag recognises a server-access-log destination bucket
+        # no AwsSolutions-S1 finding here: cdk-nag recognises a server-access-log destination bucket; checkov does not
+        cfn_access_logs = self.access_logs.node.default_child
+        assert isinstance(cfn_access_logs, s3.CfnBucket)
+        skip_checkov(
+            cfn_access_logs,
+            "CKV_AWS_18",
+            "This bucket is the server-access-log destination of the backup bucket. Logging it in turn needs another "
+            "bucket, whose own logs need another (S3 user guide: do not make a bucket its own log destination, "
+            "it loops); the backup bucket's access is what is audited, and this bucket only receives its log objects.",
+        )
 
         lock: dict[str, Any] = {}
         if config.object_lock_days is not None:

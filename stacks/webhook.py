@@ -144,7 +144,9 @@ class WebhookApi(Construct):
         function: lambda_.IFunction,
         settings: WebhookSettings,
         topic: sns.ITopic,
+        log_key: kms.IKey,
     ) -> None:
+        """``log_key`` encrypts the access log group (the data key: its policy lets CloudWatch Logs use it)."""
         super().__init__(scope, construct_id)
         self.api = apigwv2.HttpApi(
             self,
@@ -158,7 +160,7 @@ class WebhookApi(Construct):
         )
         for path in ROUTES.values():
             self.api.add_routes(path=path, methods=[apigwv2.HttpMethod.POST], integration=integration)
-        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION, encryption_key=log_key)
         self.stage = apigwv2.HttpStage(
             self,
             "DefaultStage",

@@ -135,8 +135,8 @@ class Statement:
 
     def _action_matches(self, action: str) -> bool:
         if self.not_actions:
-            return not any(_wildcard(pattern, action, fold=True) for pattern in self.not_actions)
-        return any(_wildcard(pattern, action, fold=True) for pattern in self.actions)
+            return not any(action_matches(pattern, action) for pattern in self.not_actions)
+        return any(action_matches(pattern, action) for pattern in self.actions)
 
     def _resource_matches(self, resource: str) -> bool:
         if self.not_resources:
@@ -202,6 +202,12 @@ def _value_matches(base: str, actual: str, values: tuple[str, ...]) -> bool:
     else:
         found = actual in values
     return found != negated
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """An ``Action`` element's entry against an action name, as IAM compares them: case-insensitively, with ``*``
+    and ``?`` (also what tests/infra checks the templates' actions against the known actions with)."""
+    return _wildcard(pattern, action, fold=True)
 
 
 def _arn_matches(pattern: str, arn: str) -> bool:

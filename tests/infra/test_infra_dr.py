@@ -27,6 +27,7 @@ from .conftest import (
     role_statements,
     synthesize,
 )
+from .known_actions import templates_in, unknown_actions
 
 pytestmark = pytest.mark.infra
 
@@ -411,3 +412,8 @@ def test_capture_schedules_keep_each_dr_targets_app_config_current(synth: Synth)
     assert {json.loads(s["Target"]["Input"])["host"]: s["ScheduleExpression"] for s in schedules} == expected
     for schedule in schedules:
         CaptureConfigRequest.model_validate_json(schedule["Target"]["Input"])
+
+
+def test_dr_templates_name_only_known_iam_actions(dr_synth: Synth) -> None:
+    """The DR grants (EC2, Route 53, SSM, Secrets Manager) name only actions that exist."""
+    assert unknown_actions(templates_in(dr_synth.outdir)) == []

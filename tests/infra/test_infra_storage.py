@@ -15,14 +15,16 @@ from stacks.storage_stack import (
     BACKUP_PREFIX,
     DEPLOY_LOG_PREFIX,
     DR_TRANSFER_PREFIX,
+    LOGS_ENCRYPTION_CONTEXT,
     REPORT_PREFIX,
     SSM_EXCHANGE_PREFIX,
     SSM_OUTPUT_PREFIX,
     TTL_ATTRIBUTE,
     StorageStack,
+    export_name,
 )
 
-from .conftest import Synth
+from .conftest import Synth, flatten
 
 pytestmark = pytest.mark.infra
 
@@ -31,7 +33,7 @@ def _backup_bucket(synth: Synth) -> dict[str, Any]:
     buckets = [
         b
         for b in synth.resources("storage", "AWS::S3::Bucket").values()
-        if "VersioningConfiguration" in b["Properties"]
+        if "LoggingConfiguration" in b["Properties"]  # the access-log bucket is not logged itself
     ]
     assert len(buckets) == 1
     props: dict[str, Any] = buckets[0]["Properties"]
@@ -52,6 +54,24 @@ def test_key_rotates_and_is_retained(synth: Synth) -> None:
     )
 
 
+def test_every_log_group_is_encrypted_with_the_data_key_which_only_cloudwatch_logs_may_use(synth: Synth) -> None:
+    groups = synth.resources("control", "AWS::Logs::LogGroup")
+    assert len(groups) > len(synth.resources("control", "AWS::Lambda::Function"))  # functions, workflows, webhook
+    for logical_id, group in groups.items():
+        key = group["Properties"]["KmsKeyId"]
+        assert key == {"Fn::ImportValue": export_name(synth.config.name, "DataKeyArn")}, logical_id
+    (key,) = synth.resources("storage", "AWS::KMS::Key").values()
+    (statement,) = [
+        s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "CloudWatchLogsEncryptLogGroups"
+    ]
+    # the CloudWatch Logs user guide's statement: the regional service principal, bound by the encryption context
+    # to log groups of this account and region
+    assert flatten(statement["Principal"]["Service"]) == "logs.${AWS::Region}.amazonaws.com"
+    assert statement["Effect"] == "Allow" and set(statement["Condition"]) == {"ArnLike"}
+    context = flatten(statement["Condition"]["ArnLike"][LOGS_ENCRYPTION_CONTEXT])
+    assert context == "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+
+
 def test_bucket_is_versioned_private_owner_enforced_and_retained(synth: Synth) -> None:
     props = _backup_bucket(synth)
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
@@ -62,7 +82,6 @@ def test_bucket_is_versioned_private_owner_enforced_and_retained(synth: Synth) -
         "RestrictPublicBuckets": True,
     }
     assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-    assert "LoggingConfiguration" in props
     for bucket in synth.resources("storage", "AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Retain"
 

@@ -25,6 +25,7 @@ from .conftest import (
     synthesize,
     task_functions,
 )
+from .known_actions import templates_in, unknown_actions
 
 pytestmark = pytest.mark.infra
 
@@ -159,3 +160,8 @@ def _config_error(tmp_path: Path, vpc: object) -> str:
 )
 def test_bad_vpc_config_names_field_and_value(tmp_path: Path, vpc: dict[str, Any], expected: str) -> None:
     assert expected in _config_error(tmp_path, vpc)
+
+
+def test_vpc_templates_name_only_known_iam_actions(vpc_synth: Synth) -> None:
+    """The network-interface statements name only actions that exist."""
+    assert unknown_actions(templates_in(vpc_synth.outdir)) == []

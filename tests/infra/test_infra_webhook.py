@@ -110,7 +110,15 @@ def test_throttling_is_the_configured_one(tmp_path: Path) -> None:
         stack, "Fn", runtime=lambda_.Runtime.PYTHON_3_12, handler="h.h", code=lambda_.Code.from_inline("x=1")
     )
     settings = WebhookSettings(throttle_rate_per_s=7, throttle_burst=13)
-    WebhookApi(stack, "Webhook", deployment="Probe", function=function, settings=settings, topic=sns.Topic(stack, "T"))
+    WebhookApi(
+        stack,
+        "Webhook",
+        deployment="Probe",
+        function=function,
+        settings=settings,
+        topic=sns.Topic(stack, "T"),
+        log_key=kms.Key(stack, "K"),
+    )
     Template.from_stack(stack).has_resource_properties(
         "AWS::ApiGatewayV2::Stage",
         {
