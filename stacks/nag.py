@@ -129,9 +129,7 @@ class CheckovSkips:
             asynchronous = function.node.scope is not None and (
                 function.node.scope.node.try_find_child("EventInvokeConfig") is not None
             )
-            skip_checkov(
-                function, "CKV_AWS_116", ASYNC_DEAD_LETTER_REASON if asynchronous else SYNC_DEAD_LETTER_REASON
-            )
+            skip_checkov(function, "CKV_AWS_116", ASYNC_DEAD_LETTER_REASON if asynchronous else SYNC_DEAD_LETTER_REASON)
         if function.vpc_config is None:
             skip_checkov(function, "CKV_AWS_117", NO_VPC_REASON)
         if function.kms_key_arn is None:
