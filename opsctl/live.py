@@ -22,6 +22,8 @@ from opsctl.session import Session
 
 #: seconds between polls of the history (Step Functions' GetExecutionHistory allows a few per second per account)
 POLL_S = 1.0
+#: how long the outcome waits for the local plane's notification of the execution to reach its file
+NOTIFICATION_WAIT_S = 3.0
 #: rows of the live table (older states scroll away; ``opsctl show`` lists them all)
 LIVE_ROWS = 18
 
@@ -106,7 +108,21 @@ def _report(current: Session, backend: Backend, described: dict[str, Any], workf
         for text in advice.next_steps(described["error"]):
             out.print(f"   {text}", markup=False)
     if backend.notifications is not None:
-        name = described["executionArn"].rsplit(":", 1)[-1]
-        for message in backend.notifications():
-            if name in str(message.get("Message", "")) or name in str(message.get("Subject", "")):
-                out.print(f"   notified: {message.get('Subject', '')}", style="dim", markup=False)
+        for message in _notifications_of(backend, described["executionArn"].rsplit(":", 1)[-1]):
+            out.print(f"   notified: {message.get('Subject', '')}", style="dim", markup=False)
+
+
+def _notifications_of(backend: Backend, name: str, wait_s: float = NOTIFICATION_WAIT_S) -> list[dict[str, Any]]:
+    """The local plane's notifications naming execution ``name``. The plane's process writes them to its file
+    every half second, so one published just before the execution ended may need a moment to appear."""
+    assert backend.notifications is not None
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = [
+            message
+            for message in backend.notifications()
+            if name in str(message.get("Message", "")) or name in str(message.get("Subject", ""))
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
