@@ -545,7 +545,10 @@ def _fetch(
     bucket, key = location
     if not host_may_read(backend, instance.instance_id, bucket, key):
         return "AccessDenied: Access Denied (status code: 403)"  # what S3 answers the agent's signed GetObject
-    data = s3_backends[backend.account_id][get_partition(backend.region_name)].get_object(bucket, key).value
+    found = s3_backends[backend.account_id][get_partition(backend.region_name)].get_object(bucket, key)
+    if found is None:
+        return "NoSuchKey: The specified key does not exist."
+    data = found.value
     destination = str(inputs.get("destinationPath") or Path(key).name)
     target = Path(destination) if Path(destination).is_absolute() else downloads / destination
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -295,6 +295,8 @@ def test_no_command_parameter_grants_access_to_a_backup(plane: LocalPlane) -> No
         "FreshTrackOps-ssm_archive_list",
         "FreshTrackOps-ssm_restore_stream",
     } <= documents
+    target = plane.target(HOST)
+    assert isinstance(target, SsmTarget)
     exchanged = 0
     for command in commands:
         for name, values in command.get("Parameters", {}).items():
@@ -309,7 +311,7 @@ def test_no_command_parameter_grants_access_to_a_backup(plane: LocalPlane) -> No
                 if name == "EXCHANGE_URL":
                     exchanged += 1
                     # an unsigned object URL: useless without the target host's own role
-                    assert f"/ssm-exchange/hosts/{plane.target(HOST).instance_id}/" in value
+                    assert f"/ssm-exchange/hosts/{target.instance_id}/" in value
     assert exchanged >= 3
     # an exchange object is readable by its own host only: another instance's agent is refused (AccessDenied)
     key = next(
@@ -319,7 +321,7 @@ def test_no_command_parameter_grants_access_to_a_backup(plane: LocalPlane) -> No
         if n == "EXCHANGE_URL"
     )
     backend = _ssm_backend(plane)
-    instance = plane.target(HOST).instance_id
+    instance = target.instance_id
     assert ssm_executor.host_may_read(backend, instance, plane.bucket, key)
     assert not ssm_executor.host_may_read(backend, "mi-0fffffffffffffff0", plane.bucket, key)
     dump = next(k for k in plane.object_keys("backups/") if k.endswith(".dump"))

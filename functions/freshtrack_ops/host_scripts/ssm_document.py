@@ -189,12 +189,12 @@ def run_command(script: str) -> list[str]:
     return lines
 
 
-class StepInputs(TypedDict):
+class StepInputs(TypedDict, total=False):
+    """A step's inputs: ``timeoutSeconds`` and ``runCommand`` (aws:runShellScript), or ``sourceType``,
+    ``sourceInfo`` and ``destinationPath`` (aws:downloadContent)."""
+
     timeoutSeconds: str
     runCommand: list[str]
-
-
-class FetchInputs(TypedDict):
     sourceType: str
     sourceInfo: str
     destinationPath: str
@@ -204,7 +204,7 @@ class DocumentStep(TypedDict):
     action: str
     name: str
     precondition: dict[str, list[str]]
-    inputs: StepInputs | FetchInputs
+    inputs: StepInputs
 
 
 class CommandDocument(TypedDict):
