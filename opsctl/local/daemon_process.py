@@ -41,6 +41,7 @@ from opsctl.local.daemon import (
     PLANE_ROOT,
     STATUS_PATH,
 )
+from opsctl.local.moto_http import QuietServer, moto_app
 
 if TYPE_CHECKING:
     from opsctl.local.plane import LocalPlane
@@ -87,31 +88,14 @@ class PlaneServer:
 
     def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
         self._status = status
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._server = QuietServer("local-plane-endpoint")
 
     def start(self) -> str:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-        from werkzeug.serving import make_server
-
-        class _QuietHandler(MotoRequestHandler):
-            def log_request(self, *_args: Any, **_kwargs: Any) -> None:
-                """No request lines: they would log presigned URLs."""
-
-        app = PlaneApp(DomainDispatcherApplication(create_backend_app), self._status)
-        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-plane-endpoint", daemon=True)
-        self._thread.start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        port = self._server.start(PlaneApp(moto_app(), self._status))
+        return f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._server.stop()
 
 
 class NotificationLog:

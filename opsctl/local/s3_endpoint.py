@@ -40,7 +40,6 @@ import contextlib
 import datetime
 import hashlib
 import hmac
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -50,6 +49,7 @@ import boto3
 from botocore.config import Config
 
 from opsctl.local import s3_strict
+from opsctl.local.moto_http import QuietServer, moto_app
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -207,49 +207,24 @@ class LocalS3Endpoint:
         self._secrets = {LOCAL_ACCESS_KEY: LOCAL_SECRET_KEY} | dict(extra_secrets or {})
         self._port = port
         self._clock = clock
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._server = QuietServer("local-s3-endpoint")
         self._check: _PresignCheck | None = None
         #: access key -> when it expires (temporary credentials from ``issue_credentials``)
         self._credentials_expire: dict[str, float] = {}
         self._issued = 0
 
     def start(self) -> LocalS3Endpoint:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
-
         s3_strict.install()
-
-        class _QuietHandler(MotoRequestHandler):
-            def log_request(self, *_args: Any, **_kwargs: Any) -> None:
-                """No request lines: they would log presigned URLs."""
-
-        self._check = _PresignCheck(
-            DomainDispatcherApplication(create_backend_app), self._secrets, self._clock, self._credentials_expire
-        )
-        self._server = make_server("127.0.0.1", self._port, self._check, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-s3-endpoint", daemon=True)
-        self._thread.start()
+        self._check = _PresignCheck(moto_app(), self._secrets, self._clock, self._credentials_expire)
+        self._server.start(self._check, self._port)
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._server.stop()
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("LocalS3Endpoint is not started")
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
