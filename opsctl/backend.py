@@ -14,17 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opsctl.errors import NotFound, Unreachable
+from stacks.names import camel  # plain names, no CDK import
 
 #: the deployment name when neither --stack nor FRESHTRACK_OPS_STACK says one (DeploymentConfig's default name)
 DEFAULT_STACK = "FreshTrackOps"
 #: the stacks whose outputs the CLI reads (stacks/: <name>ControlPlane and <name>Storage)
 STACK_SUFFIXES = ("ControlPlane", "Storage")
-
-
-def camel(name: str) -> str:
-    """``test-restore`` -> ``TestRestore``, as the stacks name their outputs (stacks/names.py; not imported: the
-    CLI does not load the CDK)."""
-    return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-") if part)
 
 
 @dataclass(frozen=True)

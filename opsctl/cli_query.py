@@ -164,7 +164,7 @@ def show(
     out.print(f"input    {described.get('input') or ''}", markup=False)
     out.print(f"arn      {arn}", style="dim", markup=False)
     out.print(render.timeline_table(line, all_states=all_states))
-    for text in render.output_lines(render._json_or_none(described.get("output"))):
+    for text in render.output_lines(render.parse_json(described.get("output"))):
         out.print(f"output   {text}", markup=False)
     if described.get("error"):
         out.print(f"error    {described['error']}", style="red", markup=False)

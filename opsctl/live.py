@@ -100,7 +100,7 @@ def _report(current: Session, backend: Backend, described: dict[str, Any], workf
         return
     out = current.out
     out.print(Text("=> ").append(render.outcome_text(described)))
-    output = render._json_or_none(described.get("output"))
+    output = render.parse_json(described.get("output"))
     for text in render.output_lines(output):
         out.print(f"   {text}", soft_wrap=True, markup=False)
     if described.get("error"):

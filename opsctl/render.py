@@ -116,8 +116,8 @@ def execution_dict(described: dict[str, Any], workflow: str | None, timeline: Ti
         "status": described["status"],
         "started": described.get("startDate"),
         "stopped": described.get("stopDate"),
-        "input": _json_or_none(described.get("input")),
-        "output": _json_or_none(described.get("output")),
+        "input": parse_json(described.get("input")),
+        "output": parse_json(described.get("output")),
         "error": described.get("error"),
         "cause": described.get("cause"),
         "next_steps": advice.next_steps(described.get("error")) if described["status"] != "SUCCEEDED" else [],
@@ -129,7 +129,7 @@ def execution_dict(described: dict[str, Any], workflow: str | None, timeline: Ti
     return ExecutionDocument.model_validate(document).model_dump(mode="json")
 
 
-def _json_or_none(text: Any) -> Any:
+def parse_json(text: Any) -> Any:
     if not isinstance(text, str):
         return None
     try:

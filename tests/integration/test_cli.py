@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from opsctl import session
-from opsctl.backend import Backend, camel
+from opsctl.backend import Backend
 from opsctl.cli import app
 from opsctl.cli_schemas import BackupRow, DeploymentRow, ExecutionDocument, ExecutionRow
 from opsctl.inputs import INPUT_MODELS
-from opsctl.local.names import TARGETS_PARAMETER
+from opsctl.local.daemon_process import outputs_of
 from opsctl.local.plane import LocalPlane
 from opsctl.local.sshd import available as sshd_available
 from tests.integration.conftest import verified_backup
@@ -33,12 +33,8 @@ def plane() -> Iterator[LocalPlane]:
 
 @pytest.fixture(autouse=True)
 def backend(plane: LocalPlane, monkeypatch: pytest.MonkeyPatch) -> Backend:
-    outputs = {f"{camel(name)}StateMachineArn": plane.state_machine_arn(name) for name in INPUT_MODELS}
-    outputs |= {
-        "OpsTableName": plane.table,
-        "BackupBucketName": plane.bucket,
-        "TargetsParameterName": TARGETS_PARAMETER,
-    }
+    # the outputs the background plane publishes (the stacks' keys), from this in-process plane
+    outputs = outputs_of(plane, INPUT_MODELS)
     chosen = Backend(client=plane.client, outputs=outputs, where="the test plane", notifications=plane.notifications)
     monkeypatch.setattr(session, "BACKEND_OVERRIDE", lambda _: chosen)
     return chosen

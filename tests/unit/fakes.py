@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,6 +25,7 @@ from freshtrack_ops.ports import (
     TagStore,
     TaskCallbacks,
 )
+from freshtrack_ops.remediation.guard import AuditEntry, AuditStatus
 
 
 @dataclass
@@ -256,3 +258,20 @@ def _fakes_match_their_ports() -> None:
     retention: RetentionCatalog = FakeCatalog()
     tags: TagStore = FakeTags({})
     del store, runner, callbacks, commands, pending, catalog, retention, tags
+
+
+class FakeAudit:
+    """The audit log (remediation.guard.AuditLog) in memory, for validators: they only open entries."""
+
+    def __init__(self) -> None:
+        self.recorded: list[AuditEntry] = []
+
+    def record(self, entry: AuditEntry) -> None:
+        self.recorded.append(entry)
+
+    def complete(self, host: str | None, audit_id: str, status: AuditStatus, detail: str, *, now: datetime,
+                 execution_arn: str | None = None) -> None:  # fmt: skip
+        raise AssertionError("the validator only opens entries")
+
+    def entries(self, host: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        return self.recorded[:limit]

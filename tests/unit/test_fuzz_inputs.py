@@ -28,14 +28,13 @@ from freshtrack_ops.maintenance.models import ValidateMaintenanceEvent
 from freshtrack_ops.maintenance.plan import plan_maintenance
 from freshtrack_ops.models import ValidateBackupEvent, ValidateRestoreEvent
 from freshtrack_ops.ports import CatalogEntry, InstanceInfo
-from freshtrack_ops.remediation.guard import AuditEntry, AuditStatus
 from freshtrack_ops.requests import parse_model
 from freshtrack_ops.restore.plan import plan_restore, plan_test_restore
 from freshtrack_ops.service.models import ValidateServiceEvent
 from freshtrack_ops.service.plan import plan_service
 from freshtrack_ops.update.plan import plan_update
 from opsctl.inputs import INPUT_MODELS
-from tests.unit.fakes import FakeCatalog
+from tests.unit.fakes import FakeAudit, FakeCatalog
 
 #: a valid input of every workflow (the README's examples), the seeds of the near-valid mutations
 VALID: dict[str, dict[str, Any]] = {
@@ -214,21 +213,6 @@ BACKUP = CatalogEntry(
 )  # fmt: skip
 
 
-class Audit:
-    def __init__(self) -> None:
-        self.recorded: list[AuditEntry] = []
-
-    def record(self, entry: AuditEntry) -> None:
-        self.recorded.append(entry)
-
-    def complete(self, host: str | None, audit_id: str, status: AuditStatus, detail: str, *, now: datetime,
-                 execution_arn: str | None = None) -> None:  # fmt: skip
-        raise AssertionError("a validator only opens entries")
-
-    def entries(self, host: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        return self.recorded[:limit]
-
-
 class Instances:
     def describe(self, instance_id: str) -> InstanceInfo:
         return InstanceInfo(instance_id, "running", "t3.medium", "eu-west-1a")
@@ -253,11 +237,13 @@ def _validate(workflow: str, raw: dict[str, Any]) -> object:
             return plan_test_restore(restore, TARGETS, FakeCatalog([BACKUP]))
         return plan_restore(restore, TARGETS, FakeCatalog([BACKUP]))
     if workflow == "service":
-        return plan_service(ValidateServiceEvent(request=raw, execution_id=EXECUTION), TARGETS, audit=Audit(), now=NOW)
+        return plan_service(
+            ValidateServiceEvent(request=raw, execution_id=EXECUTION), TARGETS, audit=FakeAudit(), now=NOW
+        )
     maintenance = ValidateMaintenanceEvent(
         workflow=workflow, request=raw, execution_id=EXECUTION, started_at=NOW.isoformat()
     )
-    return plan_maintenance(maintenance, TARGETS, audit=Audit(), now=NOW, instances=Instances())
+    return plan_maintenance(maintenance, TARGETS, audit=FakeAudit(), now=NOW, instances=Instances())
 
 
 PLANNED = ["backup", "update", "test-restore", "restore", "service", "os-update", "rotate-secrets", "db-pool", "scale"]

@@ -18,27 +18,10 @@ from freshtrack_ops.maintenance.pool import pool_command, read_pool
 from freshtrack_ops.maintenance.record import describe
 from freshtrack_ops.maintenance.rotation import read_rotation, rotation_command
 from freshtrack_ops.ports import CommandResult, InstanceInfo
-from freshtrack_ops.remediation.guard import AuditEntry, AuditStatus
+from tests.unit.fakes import FakeAudit
 
 EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:ftops-maintenance:run-1"
 NOW = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
-
-
-class Audit:
-    """The audit log (remediation.guard.AuditLog) in memory."""
-
-    def __init__(self) -> None:
-        self.recorded: list[AuditEntry] = []
-
-    def record(self, entry: AuditEntry) -> None:
-        self.recorded.append(entry)
-
-    def complete(self, host: str | None, audit_id: str, status: AuditStatus, detail: str, *, now: datetime,
-                 execution_arn: str | None = None) -> None:  # fmt: skip
-        raise AssertionError("the validator only opens entries")
-
-    def entries(self, host: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        return self.recorded[:limit]
 
 
 def _targets(**maintenance: Any) -> TargetSet:
@@ -65,16 +48,18 @@ class Instances:
         raise AssertionError("the validator changes nothing")
 
 
-def _plan(workflow: str, request: dict[str, Any], targets: TargetSet | None = None) -> tuple[MaintenancePlan, Audit]:
-    audit = Audit()
+def _plan(
+    workflow: str, request: dict[str, Any], targets: TargetSet | None = None
+) -> tuple[MaintenancePlan, FakeAudit]:
+    audit = FakeAudit()
     event = ValidateMaintenanceEvent(
         workflow=workflow, request=request, execution_id=EXECUTION, started_at="2026-12-01T04:00:00Z"
     )
     return plan_maintenance(event, targets or _targets(), audit=audit, now=NOW, instances=Instances()), audit
 
 
-def _refusal(workflow: str, request: dict[str, Any], targets: TargetSet | None = None) -> tuple[str, Audit]:
-    audit = Audit()
+def _refusal(workflow: str, request: dict[str, Any], targets: TargetSet | None = None) -> tuple[str, FakeAudit]:
+    audit = FakeAudit()
     event = ValidateMaintenanceEvent(
         workflow=workflow, request=request, execution_id=EXECUTION, started_at="2026-12-01T04:00:00Z"
     )
@@ -115,7 +100,7 @@ def test_a_refusal_names_its_field_and_a_known_host_is_audited(
 
 
 def test_an_unknown_host_is_refused_and_nothing_is_audited() -> None:
-    audit = Audit()
+    audit = FakeAudit()
     event = ValidateMaintenanceEvent(workflow="db-pool", request={"host": "ghost", "size": 20}, execution_id=EXECUTION,
                                      started_at="2026-12-01T04:00:00Z")  # fmt: skip
     with pytest.raises(Exception, match="ghost"):
