@@ -36,8 +36,10 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from freshtrack_ops.adapters.host_exchange import HOST_TAG
 from freshtrack_ops.adapters.ssm import FINAL_INVOCATION_STATUSES
 from freshtrack_ops.config import LAUNCH_TEMPLATE_ID_PATTERN, DeploymentConfig, SsmTarget, Target
+from freshtrack_ops.host_scripts.parameters import HOST_EXCHANGE_PREFIX
 from freshtrack_ops.tasks import TASKS, WORKFLOWS, LambdaTask, Workflow
 from stacks.chat import ChatSecret, ChatSubscription
 from stacks.dr_grants import AwsLocation, dr_resources, ssh_key_secret_arns, standby_instance_ids
@@ -743,7 +745,12 @@ class SsmHostPolicy(Construct):
     """What the instance role (EC2) or hybrid activation role of an SSM target needs beyond SSM's own policy.
 
     Operators attach it (output ``SsmHostPolicyArn``): the agent writes each command's complete output to
-    ``ssm-output/`` in the SSE-KMS backup bucket. Nothing else: the data path uses presigned URLs.
+    ``ssm-output/`` in the SSE-KMS backup bucket, and fetches the host exchange objects that carry its commands'
+    presigned URLs (``ssm-exchange/hosts/``, ``adapters/host_exchange.py``): only those tagged
+    ``freshtrack-ops:host`` = its own ARN, the ``ec2:SourceInstanceARN`` of an EC2 instance's role credentials or
+    the ``ssm:SourceInstanceARN`` of a hybrid node's (used as policy variables, as the Systems Manager user guide's
+    PutComplianceItems example does). A role shared by several hosts still reads only each host's own objects.
+    Nothing else: the backups themselves move through those presigned URLs.
 
     What the agent does there (amazon-ssm-agent ``agent/s3util/s3util.go``, ``S3Upload``): it first calls
     GetBucketEncryption on the bucket (IAM ``s3:GetEncryptionConfiguration``, a bucket action) to upload with the
@@ -762,10 +769,12 @@ class SsmHostPolicy(Construct):
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
         output_objects = f"{storage.bucket_arn}/{SSM_OUTPUT_PREFIX}*"
+        exchange_objects = f"{storage.bucket_arn}/{HOST_EXCHANGE_PREFIX}*"
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
-            description="FreshTrack Ops SSM targets: write Run Command output to the backup bucket (ssm-output/)",
+            description="FreshTrack Ops SSM targets: write Run Command output to the backup bucket (ssm-output/), "
+            "read the host's own exchange objects (ssm-exchange/hosts/)",
             statements=[
                 iam.PolicyStatement(sid="WriteCommandOutput", actions=["s3:PutObject"], resources=[output_objects]),
                 iam.PolicyStatement(
@@ -775,6 +784,20 @@ class SsmHostPolicy(Construct):
                     # the agent's canned ACL only: no other grant can be written onto an output object
                     conditions={"StringEquals": {"s3:x-amz-acl": self.OUTPUT_ACL}},
                 ),
+                *[
+                    iam.PolicyStatement(
+                        sid=sid,
+                        actions=["s3:GetObject"],
+                        resources=[exchange_objects],
+                        # the caller's own instance ARN: absent from the other kind of credentials, so each
+                        # statement matches only its kind, and only the objects written for that very host
+                        conditions={"StringEquals": {f"s3:ExistingObjectTag/{HOST_TAG}": f"${{{source_key}}}"}},
+                    )
+                    for sid, source_key in (
+                        ("ReadOwnExchangeEc2", "ec2:SourceInstanceARN"),
+                        ("ReadOwnExchangeHybrid", "ssm:SourceInstanceARN"),
+                    )
+                ],
                 iam.PolicyStatement(
                     sid="ReadBucketEncryption",
                     actions=["s3:GetEncryptionConfiguration"],
@@ -796,6 +819,12 @@ class SsmHostPolicy(Construct):
             "The agent writes each command's output under ssm-output/<command id>/<instance id>/..., keys "
             "known only once a command runs, so the key part must be a wildcard (PutObject, and PutObjectAcl "
             "limited to bucket-owner-full-control; no reads).",
+        )
+        acknowledge(
+            self,
+            f"AwsSolutions-IAM5[Resource::{storage.bucket_arn_export}/{HOST_EXCHANGE_PREFIX}*]",
+            "Host exchange objects are created per command (ssm-exchange/hosts/<instance id>/<random>): GetObject "
+            "only, and only on objects tagged with the caller's own instance ARN (s3:ExistingObjectTag condition).",
         )
 
 

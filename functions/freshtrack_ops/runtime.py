@@ -277,16 +277,29 @@ def task_callback() -> TaskCallbacks:
 
 
 def ssm_commands() -> CommandSender:
+    import boto3
+
+    from freshtrack_ops.adapters.host_exchange import HostExchange
     from freshtrack_ops.adapters.ssm import SsmCommands
 
     current = settings()
+    s3 = _client("s3")
+    region = boto3.session.Session().region_name or "us-east-1"
     return SsmCommands(
         _client("ssm"),
-        _client("s3"),
+        s3,
         output_bucket=current.backup_bucket,
         output_prefix=current.ssm_output_prefix,
         document_prefix=current.ssm_document_prefix,
+        exchange=HostExchange(s3, current.backup_bucket, region=region, account=_account_id),
     )
+
+
+@cache
+def _account_id() -> str:
+    """This account's id (STS GetCallerIdentity needs no permission): names the instance ARN an exchange object is
+    tagged with."""
+    return str(_client("sts").get_caller_identity()["Account"])
 
 
 def instances() -> InstanceControl:
@@ -431,5 +444,6 @@ def reset() -> None:
     _client.cache_clear()
     _scaling_ec2.cache_clear()
     _presigner.cache_clear()
+    _account_id.cache_clear()
     _presigners_by_key.clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -465,7 +465,14 @@ def _route53(operation: str, params: Params, _lookup: Lookup) -> list[Request] |
     ]
 
 
+def _sts(operation: str, _params: Params, _lookup: Lookup) -> list[Request] | None:
+    # GetCallerIdentity: "No permissions are required to perform this operation" (STS API reference); the SSM
+    # adapter asks it once for the account of the instance ARN a host exchange object is tagged with
+    return [] if operation == "GetCallerIdentity" else None
+
+
 _MAPPERS: dict[str, Callable[[str, Params, Lookup], list[Request] | None]] = {
+    "sts": _sts,
     "s3": _s3,
     "dynamodb": _dynamodb,
     "ssm": _ssm,

@@ -33,6 +33,19 @@ its agent do:
   ``<OutputS3KeyPrefix>/<command id>/<instance id>/awsrunShellScript/<step>/stdout|stderr`` with
   ``StandardOutputUrl``/``StandardErrorUrl`` pointing at them.
 
+* a document whose first step is ``aws:downloadContent`` (sourceType S3: the host exchange object of a script
+  that reads credentials, ``ssm_document.py``) has that step done as the agent does it with the instance's own
+  role: ``{{ NAME }}`` in its inputs is replaced by the parameter's value, the S3 URL is split into bucket and key
+  (virtual-hosted or path style, as ``s3util.ParseAmazonS3URL``), and the object is read through moto's S3
+  backend **only if the host policy lets this instance read it** (``host_may_read``: a key under
+  ``ssm-exchange/hosts/`` whose ``freshtrack-ops:host`` tag is this instance's ARN; anything else is
+  ``AccessDenied``, as S3 answers the agent). It lands in ``<orchestration dir>/downloads/<destinationPath>`` and
+  the run step runs with ``downloads`` as its working directory (``runscript.go``). A failed fetch does not stop
+  the run step (no ``onFailure``), which then finds no file;
+* ``GetCommandInvocation`` of a command whose document has more than one step needs ``PluginName`` (the API
+  reference: "If the document contains more than one step, you must specify the name of the step"): without it,
+  ``InvalidPluginName``.
+
 ``DescribeInstanceInformation`` (not implemented by moto) answers for the registered instances, so the SSM
 adapter's online check works locally. When an invocation ends, every listener added with ``add_listener``
 receives the event EventBridge would deliver ("EC2 Command Invocation Status-change Notification", source
@@ -46,7 +59,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -57,10 +73,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from freshtrack_ops.adapters.host_exchange import HOST_TAG, instance_arn
+from freshtrack_ops.host_scripts.parameters import HOST_EXCHANGE_PREFIX
 from freshtrack_ops.host_scripts.ssm_document import (
     PLUGIN_FOLDER,
     document_timeout,
+    fetch_step,
     render_for_local,
     resolve_parameters,
 )
@@ -101,6 +121,12 @@ class _State:
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     #: set while the plane stops: invocations waiting for a rebooted host to come back give up
     release_reboot_waits: threading.Event = field(default_factory=threading.Event)
+    #: how many steps each command's document has (GetCommandInvocation needs PluginName when more than one)
+    step_counts: dict[str, int] = field(default_factory=dict)
+    #: the parameters of every command sent to a registered instance, as ListCommands would show them, in order
+    sent: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    #: why an aws:downloadContent step failed, per (command id, instance id)
+    fetch_errors: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 STATE = _State()
@@ -160,6 +186,9 @@ def reset() -> None:
     with STATE.lock:
         STATE.instances.clear()
         STATE.runs.clear()
+        STATE.sent.clear()
+        STATE.step_counts.clear()
+        STATE.fetch_errors.clear()
         STATE.listeners.clear()
 
 
@@ -260,6 +289,8 @@ def _patched_send_command(original: Callable[..., Any]) -> Callable[..., Any]:
         if not local:
             return command
         with STATE.lock:
+            STATE.step_counts[command.command_id] = len(content.get("mainSteps") or [])
+            STATE.sent.append((command.command_id, document.name, dict(values)))
             command.status, command.status_details = "InProgress", "InProgress"
             command.completed_count = 0
             for invocation in command.invocations:
@@ -274,7 +305,7 @@ def _patched_send_command(original: Callable[..., Any]) -> Callable[..., Any]:
                     StandardErrorContent="",
                     StandardOutputUrl="",
                     StandardErrorUrl="",
-                    PluginName=content["mainSteps"][0]["name"],
+                    PluginName=content["mainSteps"][-1]["name"],  # the run step (GetCommandInvocation)
                     DocumentVersion=document.document_version,
                 )
         refusal = agent_check(content, values)
@@ -312,6 +343,10 @@ def _patched_send_command(original: Callable[..., Any]) -> Callable[..., Any]:
 def _patched_get_command_invocation(original: Callable[..., Any]) -> Callable[..., Any]:
     def get_command_invocation(self: Any, command_id: str, instance_id: str, plugin_name: str | None) -> Any:
         with STATE.lock:  # a copy: the runner thread updates the dict
+            if plugin_name is None and STATE.step_counts.get(command_id, 1) > 1:
+                raise _ssm_error(
+                    "InvalidPluginName", "The document has more than one step: PluginName names the step to read."
+                )
             return dict(original(self, command_id, instance_id, plugin_name))
 
     return get_command_invocation
@@ -435,6 +470,93 @@ def _reboot_and_wait(instance: LocalInstance, key: tuple[str, str], deadline: fl
         time.sleep(0.05)
 
 
+# -- aws:downloadContent (sourceType S3) with the instance's own role ---------------------------------------
+def host_may_read(backend: Any, instance_id: str, bucket: str, key: str) -> bool:
+    """Whether the host policy (``SsmHostPolicy``, stacks/control_plane_stack.py) lets ``instance_id`` GetObject
+    ``s3://bucket/key``: only a host exchange object (``ssm-exchange/hosts/``) tagged with this instance's ARN
+    (``s3:ExistingObjectTag/freshtrack-ops:host`` = ``${ec2:SourceInstanceARN}`` / ``${ssm:SourceInstanceARN}``)."""
+    from moto.s3.models import s3_backends
+    from moto.utilities.utils import get_partition
+
+    if not key.startswith(HOST_EXCHANGE_PREFIX):
+        return False
+    s3 = s3_backends[backend.account_id][get_partition(backend.region_name)]
+    try:
+        found = s3.get_object(bucket, key)
+    except Exception:
+        return False
+    if found is None:
+        return False
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(found).get("Tags", [])}
+    return tags.get(HOST_TAG) == instance_arn(instance_id, backend.region_name, backend.account_id)
+
+
+def _s3_location(url: str) -> tuple[str, str] | None:
+    """(bucket, key) of an S3 URL, virtual-hosted or path style (amazon-ssm-agent ``s3util.ParseAmazonS3URL``)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    match = re.fullmatch(r"((.+)\.)?s3[.-](([-a-z0-9]+)\.)?amazonaws\.com(\.cn)?", host)
+    if match is None:
+        return None
+    path = parts.path.lstrip("/")
+    if match.group(2):
+        return (match.group(2), unquote(path)) if path else None
+    bucket, _, key = path.partition("/")
+    return (bucket, unquote(key)) if bucket and key else None
+
+
+def _substitute(text: str, content: Mapping[str, Any], values: Mapping[str, str]) -> str:
+    """The agent's ``{{ NAME }}`` substitution of the document's non-ENV_VAR parameters (given value or default)."""
+    declared: Mapping[str, Mapping[str, Any]] = content.get("parameters") or {}
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        spec = declared.get(name)
+        if spec is None:
+            return match.group(0)
+        return str(values.get(name, spec.get("default", "")))
+
+    return re.sub(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}", value, text)
+
+
+def _fetch(
+    backend: Any,
+    instance: LocalInstance,
+    step: Mapping[str, Any],
+    *,
+    content: Mapping[str, Any],
+    values: Mapping[str, str],
+    downloads: Path,
+) -> str | None:
+    """Do the document's aws:downloadContent step; None when it succeeded, else the agent's error text."""
+    from moto.s3.models import s3_backends
+    from moto.utilities.utils import get_partition
+
+    inputs = step.get("inputs") or {}
+    if inputs.get("sourceType") != "S3":
+        return f"local SSM agent: only sourceType S3 is supported, not {inputs.get('sourceType')!r}"
+    try:
+        path = json.loads(_substitute(str(inputs.get("sourceInfo", "")), content, values))["path"].strip()
+    except (ValueError, KeyError, TypeError):
+        return "Source Info could not be unmarshalled for source type S3"
+    location = _s3_location(path)
+    if location is None:
+        return "invalid S3 path parameter"
+    bucket, key = location
+    if not host_may_read(backend, instance.instance_id, bucket, key):
+        return "AccessDenied: Access Denied (status code: 403)"  # what S3 answers the agent's signed GetObject
+    found = s3_backends[backend.account_id][get_partition(backend.region_name)].get_object(bucket, key)
+    if found is None:
+        return "NoSuchKey: The specified key does not exist."
+    data = found.value
+    destination = str(inputs.get("destinationPath") or Path(key).name)
+    target = Path(destination) if Path(destination).is_absolute() else downloads / destination
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    target.chmod(0o750)  # the agent's setPermissions: appconfig.ReadWriteExecuteAccess
+    return None
+
+
 def _run(backend: Any, command: Any, instance: LocalInstance, content: dict[str, Any], values: dict[str, str]) -> None:
     argv, ssm_env = render_for_local(content, values)
     base = {k: v for k, v in os.environ.items() if k in _BASE_ENV_KEYS}
@@ -444,6 +566,49 @@ def _run(backend: Any, command: Any, instance: LocalInstance, content: dict[str,
     workdir = instance.workdir or Path(tempfile.gettempdir())
     key = (command.command_id, instance.instance_id)
     out, err = b"", b""
+    fetch = fetch_step(content)
+    orchestration: Path | None = None
+    if fetch is not None:
+        # <orchestration dir>/downloads: where a relative destinationPath lands and the run step's working directory
+        orchestration = Path(tempfile.mkdtemp(prefix=f"ssm-{command.command_id[:8]}-"))
+        downloads = orchestration / "downloads"
+        downloads.mkdir(mode=0o700)
+        refused = _fetch(backend, instance, fetch, content=content, values=values, downloads=downloads)
+        if refused is not None:  # the fetch step's own output, not the run step's (GetCommandInvocation per step)
+            with STATE.lock:
+                STATE.fetch_errors[key] = f"{fetch.get('name')}: failed to download the content: {refused}"
+        workdir = downloads
+    try:
+        _run_steps(
+            backend,
+            command,
+            instance,
+            argv=argv,
+            env=env,
+            workdir=workdir,
+            deadline=deadline,
+            key=key,
+            out=out,
+            err=err,
+        )
+    finally:
+        if orchestration is not None:
+            shutil.rmtree(orchestration, ignore_errors=True)
+
+
+def _run_steps(
+    backend: Any,
+    command: Any,
+    instance: LocalInstance,
+    *,
+    argv: list[str],
+    env: dict[str, str],
+    workdir: Path,
+    deadline: float,
+    key: tuple[str, str],
+    out: bytes,
+    err: bytes,
+) -> None:
     for _reboots in range(MAX_REBOOTS + 1):
         outcome = _run_once(argv, env, workdir, deadline - time.monotonic(), key)
         out, err = out + outcome.out, err + outcome.err

@@ -127,6 +127,6 @@ class SsmSide:
     def execution_timeout(self, script: str, seconds: int) -> Iterator[None]:
         """Within the block, the Command document of ``script`` times out after ``seconds``."""
         content = document_content(script)
-        content["mainSteps"][0]["inputs"]["timeoutSeconds"] = str(seconds)
+        content["mainSteps"][-1]["inputs"]["timeoutSeconds"] = str(seconds)
         with self.document(script, content):
             yield

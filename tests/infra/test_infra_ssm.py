@@ -300,8 +300,32 @@ def test_ssm_host_policy_lets_the_agent_write_command_output_only(synth: Synth) 
     props: dict[str, Any] = policy["Properties"]
     assert "Roles" not in props and "Users" not in props and "Groups" not in props  # operators attach it
     by_sid = {s["Sid"]: s for s in props["PolicyDocument"]["Statement"]}
-    assert set(by_sid) == {"WriteCommandOutput", "OwnCommandOutput", "ReadBucketEncryption", "EncryptCommandOutput"}
+    assert set(by_sid) == {
+        "WriteCommandOutput",
+        "OwnCommandOutput",
+        "ReadOwnExchangeEc2",
+        "ReadOwnExchangeHybrid",
+        "ReadBucketEncryption",
+        "EncryptCommandOutput",
+    }
     bucket = f"${{Import:{synth.config.name}-BackupBucketArn}}"
+    # a host reads only the exchange objects written for it: tagged with its own instance ARN, as IAM sees the
+    # request (ec2:SourceInstanceARN with instance profile credentials, ssm:SourceInstanceARN for a hybrid node)
+    for sid, key in (
+        ("ReadOwnExchangeEc2", "ec2:SourceInstanceARN"),
+        ("ReadOwnExchangeHybrid", "ssm:SourceInstanceARN"),
+    ):
+        exchange = by_sid[sid]
+        assert actions_of(exchange) == ["s3:GetObject"]
+        assert [flatten(r) for r in resources_of(exchange)] == [f"{bucket}/ssm-exchange/hosts/*"]
+        assert exchange["Condition"] == {"StringEquals": {"s3:ExistingObjectTag/freshtrack-ops:host": f"${{{key}}}"}}
+    # nothing else of the bucket is readable: no backup, no output, no other exchange object
+    reads = [
+        s
+        for s in by_sid.values()
+        if any(a.startswith("s3:Get") and a != "s3:GetEncryptionConfiguration" for a in actions_of(s))
+    ]
+    assert {s["Sid"] for s in reads} == {"ReadOwnExchangeEc2", "ReadOwnExchangeHybrid"}
     write = by_sid["WriteCommandOutput"]
     assert actions_of(write) == ["s3:PutObject"]
     assert [flatten(r) for r in resources_of(write)] == [f"{bucket}/ssm-output/*"]

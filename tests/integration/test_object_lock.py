@@ -78,10 +78,10 @@ def test_backup_and_test_restore_succeed_with_object_lock(plane: LocalPlane, hos
 def test_the_ssm_backup_without_content_md5_fails_under_object_lock(plane: LocalPlane) -> None:
     """The host script as it was before it sent Content-MD5: S3 refuses its first part, nothing is left."""
     content = document_content(SCRIPT)
-    lines = content["mainSteps"][0]["inputs"]["runCommand"]
+    lines = content["mainSteps"][-1]["inputs"]["runCommand"]
     old_lines = [line.replace('-H "Content-MD5: $md5" ', "") for line in lines]
     assert sum(a != b for a, b in zip(lines, old_lines, strict=True)) == 1
-    content["mainSteps"][0]["inputs"]["runCommand"] = old_lines
+    content["mainSteps"][-1]["inputs"]["runCommand"] = old_lines
     before = _leftovers(plane)
     refused_before = len(s3_strict.refusals())
 

@@ -15,6 +15,7 @@ from moto import mock_aws
 from freshtrack_ops.adapters.ssm import SsmCommands
 from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.errors import HostCommandFailed, HostCommandTimeout, HostUnreachable, InvalidInput
+from freshtrack_ops.host_scripts.parameters import PARAMETERS
 from freshtrack_ops.host_scripts.ssm_document import CommandDocument, document_content, document_name, document_scripts
 from opsctl.local import ssm_executor
 from opsctl.local.host import LocalHost
@@ -233,9 +234,27 @@ def archive_env(host: LocalHost, url: str) -> dict[str, str]:
     }
 
 
+def _url_document(pattern: str | None = None) -> CommandDocument:
+    """ssm_archive_list.sh's document in its shape before issue 17, with OBJECT_URL a (ENV_VAR) parameter and the
+    run step only: what these tests of the agent's parameter check need (today the URL travels in the host exchange
+    object, and EXCHANGE_URL's pattern is checked the same way)."""
+    content = document_content("ssm_archive_list.sh")
+    content["parameters"].pop("EXCHANGE_URL")
+    spec = PARAMETERS["OBJECT_URL"]
+    content["parameters"]["OBJECT_URL"] = {
+        "type": "String",
+        "description": spec.description,
+        "allowedPattern": pattern or spec.pattern,
+        "maxChars": spec.max_chars,
+        "interpolationType": "ENV_VAR",
+    }
+    content["mainSteps"] = content["mainSteps"][-1:]
+    return content
+
+
 def _marked_document(ssm: Any, name: str, content: CommandDocument, marker: Any) -> None:
     """``content`` with a first step line that leaves ``marker`` behind: it exists only if the step ran."""
-    content["mainSteps"][0]["inputs"]["runCommand"].insert(1, f"touch {marker}")
+    content["mainSteps"][-1]["inputs"]["runCommand"].insert(1, f"touch {marker}")
     ssm.create_document(Name=name, Content=json.dumps(content), DocumentType="Command", DocumentFormat="JSON")
 
 
@@ -246,8 +265,7 @@ def test_a_document_whose_pattern_go_cannot_compile_fails_and_nothing_runs(
     compiles it), the agent refuses the document (Go: "invalid repeat count"), the invocation fails with no
     exit code and the script never starts. Before issue 8 the stand-in ran it."""
     ssm = aws["ssm"]
-    content = document_content("ssm_archive_list.sh")
-    content["parameters"]["OBJECT_URL"]["allowedPattern"] = OLD_PRESIGNED_URL_PATTERN
+    content = _url_document(OLD_PRESIGNED_URL_PATTERN)
     marker = tmp_path / "ran"
     _marked_document(ssm, "Old-ssm_archive_list", content, marker)
     command_id = send(ssm, "Old-ssm_archive_list", ONLINE, archive_env(host, PRESIGNED))
@@ -267,7 +285,7 @@ def test_the_generated_document_with_the_same_url_runs(aws: dict[str, Any], host
     """The control for the test above: today's pattern passes the agent's check and the step starts."""
     ssm = aws["ssm"]
     marker = tmp_path / "ran"
-    _marked_document(ssm, "New-ssm_archive_list", document_content("ssm_archive_list.sh"), marker)
+    _marked_document(ssm, "New-ssm_archive_list", _url_document(), marker)
     command_id = send(ssm, "New-ssm_archive_list", ONLINE, archive_env(host, PRESIGNED))
     invocation = wait(ssm, command_id, ONLINE)
     assert invocation["ResponseCode"] >= 0, invocation  # the script ran (and failed to download: no endpoint)
@@ -278,8 +296,11 @@ def test_a_value_over_max_chars_is_refused_at_send_and_not_echoed(aws: dict[str,
     ssm = aws["ssm"]
     too_long = PRESIGNED + "&pad=" + "a" * 8192  # matches the pattern; only maxChars refuses it
     before = host.commands()
+    ssm.create_document(
+        Name="Url-ssm_archive_list", Content=json.dumps(_url_document()), DocumentType="Command", DocumentFormat="JSON"
+    )
     with pytest.raises(ClientError) as caught:
-        send(ssm, "FreshTrackOps-ssm_archive_list", ONLINE, archive_env(host, too_long))
+        send(ssm, "Url-ssm_archive_list", ONLINE, archive_env(host, too_long))
     assert caught.value.response["Error"]["Code"] == "InvalidParameters"
     message = caught.value.response["Error"]["Message"]
     assert "OBJECT_URL" in message and "maxChars 8192" in message
@@ -295,8 +316,7 @@ def test_the_agents_refusal_quotes_the_url_and_the_adapters_error_does_not(
     check passes, the agent's refuses and, as the real agent does, quotes the whole value in its message.
     The named error built from that invocation carries the reason, not the URL."""
     ssm = aws["ssm"]
-    content = document_content("ssm_archive_list.sh")
-    content["parameters"]["OBJECT_URL"]["allowedPattern"] = r"^http://127\.0\.0\.1:[0-9]+/\w+\?[A-Za-z0-9=&-]+$"
+    content = _url_document(r"^http://127\.0\.0\.1:[0-9]+/\w+\?[A-Za-z0-9=&-]+$")
     marker = tmp_path / "ran"
     _marked_document(ssm, "Divergent-ssm_archive_list", content, marker)
     url = "http://127.0.0.1:4566/bucké?X-Amz-Credential=ASIAEXAMPLE&X-Amz-Signature=0a1b2c3d4e5f"

@@ -31,7 +31,12 @@ from freshtrack_ops.host_scripts.parameters import (
     HostParameter,
     check_values,
 )
-from freshtrack_ops.host_scripts.ssm_document import CommandDocument, document_content, document_scripts
+from freshtrack_ops.host_scripts.ssm_document import (
+    CommandDocument,
+    document_content,
+    document_scripts,
+    resolve_parameters,
+)
 from opsctl.local.ssm_executor import agent_check
 
 SCRIPTS = sorted(SCRIPT_PARAMETERS)
@@ -91,7 +96,8 @@ def test_the_old_patterns_do_not_survive_the_agent() -> None:
     assert _repeat_product(OLD_SERVICES_PATTERN) == 930
     assert _repeat_product(OLD_HEALTH_URL_PATTERN) == 1000
     content = document_content("ssm_archive_list.sh")
-    content["parameters"]["OBJECT_URL"]["allowedPattern"] = OLD_PRESIGNED_URL_PATTERN
+    # the URL is no parameter any more (it travels in the host exchange object): declared here as it once was
+    content["parameters"]["OBJECT_URL"] = {"type": "String", "allowedPattern": OLD_PRESIGNED_URL_PATTERN}
     refusal = agent_check(content, {"OBJECT_URL": "http://127.0.0.1:9/b/k?X-Amz-Signature=0a"} | _required(content))
     assert refusal is not None
     assert "/OBJECT_URL/" in refusal and "invalid repetition size: {1,1100}" in refusal
@@ -168,14 +174,20 @@ def test_python_re_and_re2_agree_on_every_value(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_check_values_refuses_a_value_over_max_chars_on_every_parameter(name: str) -> None:
     spec = PARAMETERS[name]
-    script = next(s for s in SCRIPTS if name in SCRIPT_PARAMETERS[s])
     rng = random.Random(name)
     # a sample within max_chars (nested unbounded repeats, as in the host paths, can draw longer ones)
     value = next(
         v for v in (_sample(sre_parse.parse(spec.pattern), rng) for _ in range(500)) if len(v) <= spec.max_chars
     )
-    check_values(script, {name: value})
     too_long = value + "x" * (spec.max_chars + 1 - len(value))
+    script = next((s for s in SCRIPTS if name in SCRIPT_PARAMETERS[s]), None)
+    if script is None:  # EXCHANGE_URL: declared by documents, set by the adapter, never read by a script
+        content = next(c for c in map(document_content, DOCUMENT_SCRIPTS) if name in c["parameters"])
+        resolve_parameters(content, {name: value} | _required(content))
+        with pytest.raises(ValueError, match=rf"parameter {name}: .* exceeds maxChars {spec.max_chars}"):
+            resolve_parameters(content, _required(content) | {name: too_long})
+        return
+    check_values(script, {name: value})
     with pytest.raises(ValueError, match=rf"^env: {name} is longer than its {spec.max_chars} characters"):
         check_values(script, {name: too_long})
 

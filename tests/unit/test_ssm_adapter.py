@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -236,3 +237,68 @@ def test_output_beyond_the_limit_is_cut_with_a_pointer(ssm: FakeSsm, s3: Any) ->
     assert result is not None
     assert result.stdout.startswith("y" * 1000)
     assert f"cut at 1000 of 5000 bytes; see s3://{BUCKET}/{key}" in result.stdout
+
+
+# -- credentials travel in a host exchange object, never as parameters -----------------------------------
+PRESIGNED = "https://b.s3.us-east-1.amazonaws.com/backups/x.dump?X-Amz-Credential=AKIA%2Fx&X-Amz-Signature=0a1b"
+READ_ENV = {"APP_DIR": "/opt/freshtrack-pro", "DOCKER_BIN": "docker", "PG_SERVICE": "postgres", "OBJECT_URL": PRESIGNED}
+
+
+def _exchange(s3: Any) -> Any:
+    from freshtrack_ops.adapters.host_exchange import HostExchange
+
+    return HostExchange(s3, BUCKET, region="us-east-1", account=lambda: "123456789012")
+
+
+def test_a_credential_goes_to_a_host_exchange_object_tagged_for_the_instance_not_into_the_parameters(
+    ssm: FakeSsm, s3: Any
+) -> None:
+    from freshtrack_ops.host_scripts.parameters import EXCHANGE_URL_PATTERN
+    from freshtrack_ops.redact import looks_presigned
+
+    _commands(ssm, s3, exchange=_exchange(s3)).send(TARGET, "ssm_archive_list.sh", READ_ENV)
+    (sent,) = ssm.sent
+    parameters = {name: value for name, (value,) in sent["Parameters"].items()}
+    assert "OBJECT_URL" not in parameters
+    assert not any(looks_presigned(value) or "X-Amz" in value for value in parameters.values())
+    url = parameters["EXCHANGE_URL"]
+    assert re.fullmatch(EXCHANGE_URL_PATTERN, url), url
+    key = url.split(".amazonaws.com/", 1)[1]
+    assert key.startswith(f"ssm-exchange/hosts/{INSTANCE}/")
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == f"OBJECT_URL {PRESIGNED}\n".encode()
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
+    assert tags["freshtrack-ops:host"] == f"arn:aws:ssm:us-east-1:123456789012:managed-instance/{INSTANCE}"
+
+
+def test_an_ec2_instance_is_named_by_its_instance_arn() -> None:
+    from freshtrack_ops.adapters.host_exchange import instance_arn
+
+    assert instance_arn("i-0abc1234", "eu-west-1", "1") == "arn:aws:ec2:eu-west-1:1:instance/i-0abc1234"
+    assert instance_arn("i-0abc1234", "cn-north-1", "1") == "arn:aws-cn:ec2:cn-north-1:1:instance/i-0abc1234"
+
+
+def test_a_refused_send_deletes_its_exchange_object(ssm: FakeSsm, s3: Any) -> None:
+    ssm.send_error = _client_error("InvalidParameters")
+    with pytest.raises(InvalidInput):
+        _commands(ssm, s3, exchange=_exchange(s3)).send(TARGET, "ssm_archive_list.sh", READ_ENV)
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="ssm-exchange/").get("KeyCount") == 0
+
+
+def test_a_credential_without_a_host_exchange_is_refused_before_anything_is_sent(ssm: FakeSsm, s3: Any) -> None:
+    with pytest.raises(ConfigError, match="host exchange"):
+        _commands(ssm, s3).send(TARGET, "ssm_archive_list.sh", READ_ENV)
+    assert ssm.sent == []
+
+
+def test_status_names_the_run_step(ssm: FakeSsm, s3: Any) -> None:
+    seen: list[dict[str, Any]] = []
+    ssm.invocation = _invocation("Success", "Success", 0)
+    original = ssm.get_command_invocation
+
+    def recording(**kwargs: Any) -> dict[str, Any]:
+        seen.append(kwargs)
+        return original(**kwargs)
+
+    ssm.get_command_invocation = recording  # type: ignore[method-assign]
+    _commands(ssm, s3).status("cmd-1", INSTANCE)
+    assert seen == [{"CommandId": "cmd-1", "InstanceId": INSTANCE, "PluginName": "runHostScript"}]

@@ -14,10 +14,15 @@ import pydantic
 import pytest
 
 from freshtrack_ops import host_scripts
+from freshtrack_ops.adapters.host_exchange import exchange_body
 from freshtrack_ops.config import SsmTarget
 from freshtrack_ops.host_scripts import ssm_document
-from freshtrack_ops.host_scripts.parameters import PARAMETERS, SCRIPT_PARAMETERS
+from freshtrack_ops.host_scripts.parameters import PARAMETERS, SCRIPT_PARAMETERS, credential_parameters
 from freshtrack_ops.host_scripts.ssm_document import (
+    EXCHANGE_FILE,
+    EXCHANGE_MISSING_EXIT,
+    EXCHANGE_PARAMETER,
+    declared_parameters,
     document_content,
     document_name,
     document_scripts,
@@ -60,28 +65,63 @@ def _values(script: str) -> dict[str, str]:
     return {name: sample[name] for name in SCRIPT_PARAMETERS[script] if name in sample}
 
 
+EXCHANGE_URL = "https://b-1.s3.us-east-1.amazonaws.com/ssm-exchange/hosts/i-0123456789abcdef0/" + "0" * 32
+
+
+def _document_values(script: str) -> dict[str, str]:
+    """What the adapter sends: the script's values without its credentials, plus EXCHANGE_URL when it has any."""
+    secret = credential_parameters(script)
+    values = {name: value for name, value in _values(script).items() if name not in secret}
+    return values | ({EXCHANGE_PARAMETER: EXCHANGE_URL} if secret else {})
+
+
+def _exchange_dir(script: str, tmp_path: Path) -> Path:
+    """A downloads directory holding the exchange file the fetch step would leave (the script's credentials)."""
+    secret = credential_parameters(script)
+    (tmp_path / EXCHANGE_FILE).write_bytes(exchange_body({n: v for n, v in _values(script).items() if n in secret}))
+    return tmp_path
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_script_has_a_schema_22_document_with_env_var_parameters(script: str) -> None:
     content = document_content(script)
     assert content["schemaVersion"] == "2.2"
-    assert list(content["parameters"]) == list(SCRIPT_PARAMETERS[script])
+    secret = credential_parameters(script)
+    plain = [name for name in SCRIPT_PARAMETERS[script] if name not in secret]
+    assert list(content["parameters"]) == [*plain, *([EXCHANGE_PARAMETER] if secret else [])]
+    assert list(content["parameters"]) == list(declared_parameters(script))
     for name, declared in content["parameters"].items():
         spec = PARAMETERS[name]
+        assert not spec.credential, (script, name)  # no document declares a credential parameter
         assert declared["type"] == "String"
-        assert declared["interpolationType"] == "ENV_VAR"
+        assert declared.get("interpolationType") == (None if name == EXCHANGE_PARAMETER else "ENV_VAR")
         assert declared["allowedPattern"] == spec.pattern
         assert declared["description"] == spec.description
         assert declared.get("default") == spec.default
-    (step,) = content["mainSteps"]
+    *fetch, step = content["mainSteps"]
     assert step["action"] == "aws:runShellScript"
     assert step["inputs"]["timeoutSeconds"] == str(ssm_document.execution_timeout(script))
     text = "\n".join(step["inputs"]["runCommand"])
     assert "{{" not in text
-    assert "{{" not in json.dumps(content)  # no parameter reference anywhere
+    if secret:
+        (fetch_step,) = fetch
+        assert fetch_step["action"] == "aws:downloadContent"
+        assert fetch_step["inputs"] == {
+            "sourceType": "S3",
+            "sourceInfo": json.dumps({"path": "{{ EXCHANGE_URL }}"}),
+            "destinationPath": EXCHANGE_FILE,
+        }
+        # the one parameter reference of the document: the exchange object's URL, in the fetch step
+        assert json.dumps(content).count("{{") == 1
+    else:
+        assert fetch == []
+        assert "{{" not in json.dumps(content)  # no parameter reference anywhere
     assert len(json.dumps(content).encode()) < 64 * 1024
     assert step["inputs"]["runCommand"][0] == "set -eu"
-    for name in SCRIPT_PARAMETERS[script]:
+    for name in plain:
         assert f'export {name}="$SSM_{name}"' in step["inputs"]["runCommand"]
+    for name in secret:
+        assert f"SSM_{name}" not in text
     assert step["inputs"]["runCommand"][-1] == f'exec bash -c "$script" {script}'
 
 
@@ -103,12 +143,44 @@ def test_timeouts_and_names() -> None:
 
 @pytest.mark.parametrize("script", SCRIPTS)
 @pytest.mark.parametrize("shell", [["/bin/sh", "-c"], ["bash", "--posix", "-c"]])
-def test_the_script_text_reaches_bash_unchanged(script: str, shell: list[str]) -> None:
+def test_the_script_text_reaches_bash_unchanged(script: str, shell: list[str], tmp_path: Path) -> None:
     """The here-doc carries the script byte for byte (no expansion), under dash and bash alike."""
-    argv, env = render_for_local(document_content(script), _values(script))
+    argv, env = render_for_local(document_content(script), _document_values(script))
     text = argv[-1].replace(f'exec bash -c "$script" {script}', 'printf %s "$script"')
-    out = subprocess.run([*shell, text], env=env, capture_output=True, text=True, check=True).stdout
+    cwd = _exchange_dir(script, tmp_path)
+    out = subprocess.run([*shell, text], env=env, cwd=cwd, capture_output=True, text=True, check=True).stdout
     assert out == host_scripts.load(script).rstrip("\n")
+
+
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if credential_parameters(s)])
+def test_credentials_reach_the_script_from_the_exchange_file_which_is_then_deleted(script: str, tmp_path: Path) -> None:
+    argv, env = render_for_local(document_content(script), _document_values(script))
+    assert not any("X-Amz" in value for value in env.values())  # no credential in the agent's SSM_* variables
+    secret = credential_parameters(script)
+    shown = " ".join(f'{name}="${name}"' for name in secret)
+    text = argv[-1].replace(f'exec bash -c "$script" {script}', f"exec bash -c 'echo {shown}'")
+    cwd = _exchange_dir(script, tmp_path)
+    out = subprocess.run(["/bin/sh", "-c", text], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    expected = " ".join(f"{name}={_values(script).get(name, PARAMETERS[name].default)}" for name in secret)
+    assert out.stdout.strip() == expected
+    assert not (cwd / EXCHANGE_FILE).exists()  # read once, then gone from the host's disk
+
+
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if credential_parameters(s)])
+def test_a_missing_or_odd_exchange_file_stops_the_step_before_the_script(script: str, tmp_path: Path) -> None:
+    argv, env = render_for_local(document_content(script), _document_values(script))
+    marker = tmp_path / "ran"
+    text = argv[-1].replace(f'exec bash -c "$script" {script}', f"touch {marker}")
+    missing = subprocess.run(
+        ["/bin/sh", "-c", text], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert missing.returncode == EXCHANGE_MISSING_EXIT
+    assert "was not delivered" in missing.stderr
+    (tmp_path / EXCHANGE_FILE).write_text("SOMETHING_ELSE https://example.invalid/\n")
+    odd = subprocess.run(["/bin/sh", "-c", text], env=env, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert odd.returncode == EXCHANGE_MISSING_EXIT
+    assert not (tmp_path / EXCHANGE_FILE).exists()
+    assert not marker.exists()
 
 
 def test_parameters_reach_the_script_only_through_the_environment() -> None:
@@ -170,6 +242,6 @@ def test_resolve_parameters_defaults_unknown_and_missing() -> None:
 def test_the_generated_wrapper_is_shellcheck_clean(script: str, tmp_path: Path) -> None:
     shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).with_name("shellcheck"))
     wrapper = tmp_path / "wrapper.sh"
-    wrapper.write_text("\n".join(document_content(script)["mainSteps"][0]["inputs"]["runCommand"]) + "\n")
+    wrapper.write_text("\n".join(document_content(script)["mainSteps"][-1]["inputs"]["runCommand"]) + "\n")
     result = subprocess.run([shellcheck, "--shell=sh", str(wrapper)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout

@@ -13,6 +13,7 @@ which ``status`` reads (up to ``max_output_bytes``), falling back to the API's c
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -29,7 +30,8 @@ from freshtrack_ops.errors import (
     InvalidInput,
     OpsError,
 )
-from freshtrack_ops.host_scripts.ssm_document import PLUGIN_FOLDER, STEP_NAME, document_name
+from freshtrack_ops.host_scripts.parameters import credential_parameters
+from freshtrack_ops.host_scripts.ssm_document import EXCHANGE_PARAMETER, PLUGIN_FOLDER, STEP_NAME, document_name
 from freshtrack_ops.ports import CommandResult
 from freshtrack_ops.redact import redact
 
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_ssm.type_defs import GetCommandInvocationResultTypeDef
+
+    from freshtrack_ops.adapters.host_exchange import HostExchange
 
 #: final statuses and status details of a command invocation, as EventBridge reports them in
 #: "EC2 Command Invocation Status-change Notification" (the completion rule matches all of them)
@@ -111,6 +115,7 @@ class SsmCommands:
         delivery_timeout_s: int = 60,
         check_online: bool = True,
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        exchange: HostExchange | None = None,
     ) -> None:
         if not 30 <= delivery_timeout_s <= 2_592_000:
             raise ValueError("delivery_timeout_s: SSM accepts 30..2592000 seconds")
@@ -122,6 +127,7 @@ class SsmCommands:
         self._delivery_timeout_s = delivery_timeout_s
         self._check_online = check_online
         self._max_output_bytes = max_output_bytes
+        self._exchange = exchange
 
     # -- sending -------------------------------------------------------------------------------------
     def document(self, script: str) -> str:
@@ -134,11 +140,27 @@ class SsmCommands:
         env = host_scripts.script_env(script, env)
         if self._check_online:
             self.check_online(instance_id)
+        # credentials (presigned URLs) never become command parameters, which ListCommands shows to anyone allowed
+        # to call it: they go into a host exchange object only this instance may read (adapters/host_exchange.py)
+        secret = credential_parameters(script)
+        parameters = {name: value for name, value in env.items() if name not in secret}
+        exchange_key = None
+        if secret:
+            if self._exchange is None:
+                raise ConfigError(f"{script}: reads credentials, and this SSM sender has no host exchange")
+            try:
+                exchange_key, parameters[EXCHANGE_PARAMETER] = self._exchange.put(
+                    instance_id, {name: value for name, value in env.items() if name in secret}
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise HostCommandFailed(
+                    f"{instance_id}: {script}: cannot store the host exchange object: {exc}"
+                ) from exc
         try:
             response = self._ssm.send_command(
                 DocumentName=self.document(script),
                 InstanceIds=[instance_id],
-                Parameters={name: [value] for name, value in sorted(env.items())},
+                Parameters={name: [value] for name, value in sorted(parameters.items())},
                 TimeoutSeconds=self._delivery_timeout_s,
                 Comment=f"FreshTrack Ops {script} on {target.id}"[:100],
                 OutputS3BucketName=self._bucket,
@@ -146,10 +168,19 @@ class SsmCommands:
                 CloudWatchOutputConfig={"CloudWatchOutputEnabled": False},
             )
         except ClientError as exc:
+            self._discard(exchange_key)
             raise self._send_error(exc, instance_id, script) from exc
         except BotoCoreError as exc:
+            self._discard(exchange_key)
             raise HostUnreachable(f"{instance_id}: {script}: SSM could not be called: {exc}") from exc
         return response["Command"]["CommandId"]
+
+    def _discard(self, exchange_key: str | None) -> None:
+        """Delete a host exchange object no command will fetch (best effort: the lifecycle rule expires it too)."""
+        if exchange_key is None or self._exchange is None:
+            return
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._exchange.delete(exchange_key)
 
     def cancel(self, command_id: str, instance_id: str) -> None:
         """Ask SSM to cancel a command (the agent stops the step); a command already finished is fine."""
@@ -192,7 +223,11 @@ class SsmCommands:
         as ``HostRunner.run`` returns it); raises the named error when it ended without exiting
         (timed out, cancelled, undeliverable)."""
         try:
-            invocation = self._ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+            # the run step by name: a document that fetches credentials first has two steps, and SSM then
+            # requires PluginName (GetCommandInvocation); naming it for a one-step document is fine too
+            invocation = self._ssm.get_command_invocation(
+                CommandId=command_id, InstanceId=instance_id, PluginName=STEP_NAME
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "InvocationDoesNotExist":
                 return None  # just sent: the invocation becomes visible a moment later

@@ -137,6 +137,18 @@ PRESIGNED_URL_PATTERN = (
 #: A presigned GET signed with session credentials is ~1.5 KB (docs/ssm.md); STS does not bound the size of a
 #: session token, so this leaves room. SSM counts parameter values against a document's 64 KB.
 PRESIGNED_URL_MAX_CHARS = 8192
+#: Where a command's credentials (its presigned URLs) wait for the one host allowed to read them: an S3 object
+#: ``ssm-exchange/hosts/<instance id>/<32 hex>`` in the backup bucket, named by its virtual-hosted URL. The SSM
+#: Agent on the target fetches it with its own role (the document's ``aws:downloadContent`` step); the host
+#: policy lets a host read only objects tagged with its own instance ARN (docs/ssm.md, "Credentials reach only
+#: the target host"). The URL itself grants nothing: no signature, no credential.
+HOST_EXCHANGE_PREFIX = "ssm-exchange/hosts/"
+EXCHANGE_URL_PATTERN = (
+    r"^https://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\.s3\.[a-z0-9-]{1,30}\.amazonaws\.com(\.cn)?"
+    r"/ssm-exchange/hosts/(i-[0-9a-f]{8,17}|mi-[0-9a-f]{17})/[0-9a-f]{32}$"
+)
+#: the pattern's longest match (a test checks it)
+_EXCHANGE_URL_MAX_CHARS = 195
 #: Space-separated compose service names (each as SERVICE_PATTERN). The names repeat with ``*``: the old
 #: ``( name{0,62}){0,15}`` nested 62 x 15 = 930, just under Go's 1000. The old pattern's longest value
 #: (16 names of 63 characters) is the length bound.
@@ -290,6 +302,12 @@ PARAMETERS: dict[str, HostParameter] = {
             "Presigned GET URL of a backup object",
             max_chars=PRESIGNED_URL_MAX_CHARS,
             credential=True,
+        ),
+        HostParameter(
+            "EXCHANGE_URL",
+            EXCHANGE_URL_PATTERN,
+            "S3 URL (no credential) of the object holding this command's presigned URLs, readable by this host only",
+            max_chars=_EXCHANGE_URL_MAX_CHARS,
         ),
         HostParameter(
             "HEALTH_URL",
@@ -609,6 +627,13 @@ SCRIPT_PARAMETERS: dict[str, tuple[str, ...]] = {
         "LOG_CADDY",
     ),
 }
+
+
+def credential_parameters(script: str) -> tuple[str, ...]:
+    """The parameters of ``script`` that carry a credential (a presigned URL). Over SSM they never travel as
+    command parameters: the adapter puts them into a host exchange object and the document declares
+    ``EXCHANGE_URL`` instead (``ssm_document.py``)."""
+    return tuple(name for name in SCRIPT_PARAMETERS.get(script, ()) if PARAMETERS[name].credential)
 
 
 def for_script(script: str, env: dict[str, str]) -> dict[str, str]:

@@ -15,6 +15,21 @@ Each script (but ``SSH_ONLY_SCRIPTS``, whose output holds secrets) becomes one s
   the script body from a quoted here-doc (no expansion of its text) and ``exec``s ``bash -c "$script"``.
 * ``timeoutSeconds`` (the execution timeout) comes from ``EXECUTION_TIMEOUT_S``.
 
+A script that reads credentials (presigned URLs: ``credential_parameters``) does not declare them: anyone
+allowed ``ssm:ListCommands`` reads every command's parameters. Its document declares ``EXCHANGE_URL`` instead,
+the S3 URL (no signature) of a host exchange object that holds them, and gets a first step,
+``aws:downloadContent`` (sourceType S3), with which the agent fetches that object with the host's own role into
+the command's ``downloads`` directory (``EXCHANGE_FILE``). The run step's working directory is that directory,
+and its runCommand reads the credentials from the file, deletes it and exports them under their usual names,
+so the script itself is unchanged. ``EXCHANGE_URL`` is the one value substituted into the document
+(``{{ EXCHANGE_URL }}`` in ``sourceInfo``, never in shell text); its pattern admits only our URL shape.
+Agent source (amazon-ssm-agent, commit 1c217c89): ``plugins/downloadcontent/downloadcontent.go`` (relative
+``destinationPath`` -> ``<orchestration dir>/downloads/``), ``downloadcontent/s3resource/s3resource.go`` and
+``fileutil/artifact/artifact.go`` (``s3Download``: GetObject with the agent's credentials),
+``plugins/runscript/runscript.go`` (an empty ``workingDirectory`` is ``<orchestration dir>/downloads`` when it
+exists), ``framework/runpluginutil/runpluginutil.go`` (a failed step without ``onFailure`` does not stop the
+next one: the run step then finds no file and exits ``EXCHANGE_MISSING_EXIT``).
+
 ``render_for_local`` is how the local plane's stand-in for the SSM agent runs such a document: the same
 runCommand text, run by ``/bin/sh`` with the ``SSM_*`` variables set.
 """
@@ -27,12 +42,20 @@ from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from freshtrack_ops import host_scripts
-from freshtrack_ops.host_scripts.parameters import PARAMETERS, SCRIPT_PARAMETERS
+from freshtrack_ops.host_scripts.parameters import PARAMETERS, SCRIPT_PARAMETERS, credential_parameters
 
 SCHEMA_VERSION = "2.2"
 #: the document step's name (the agent's plugin id: S3 output goes under ``.../awsrunShellScript/<step>/``)
 STEP_NAME = "runHostScript"
 PLUGIN_FOLDER = "awsrunShellScript"
+#: the first step of a document whose script reads credentials: the agent fetches the host exchange object
+FETCH_STEP_NAME = "fetchCredentials"
+#: the parameter naming that object (an S3 URL without any credential), and the file it is fetched to (relative to
+#: the command's downloads directory, the run step's working directory)
+EXCHANGE_PARAMETER = "EXCHANGE_URL"
+EXCHANGE_FILE = "ftops-exchange"
+#: the run step's exit code when the exchange object did not arrive or holds something unexpected
+EXCHANGE_MISSING_EXIT = 70
 NAME_PREFIX = "FreshTrackOps-"
 #: the here-doc delimiter that carries the script body; a script must never contain it as a line
 HEREDOC_DELIMITER = "FRESHTRACK_OPS_HOST_SCRIPT_END"
@@ -97,8 +120,59 @@ def _parameter_names(script: str) -> tuple[str, ...]:
     return names
 
 
+def declared_parameters(script: str) -> tuple[str, ...]:
+    """The parameters the document of ``script`` declares: every parameter the script reads but its credentials,
+    and ``EXCHANGE_URL`` when it reads any."""
+    names = _parameter_names(script)
+    secret = credential_parameters(script)
+    plain = tuple(name for name in names if name not in secret)
+    return (*plain, EXCHANGE_PARAMETER) if secret else plain
+
+
+def _exchange_lines(script: str) -> list[str]:
+    """POSIX sh that reads the script's credentials from the fetched exchange file (``NAME value`` lines), deletes
+    the file and exports them; a missing file, an unknown name or a missing required credential stops the step."""
+    secret = credential_parameters(script)
+    if not secret:
+        return []
+    lines = [
+        f'ftops_exchange="$PWD/{EXCHANGE_FILE}"',
+        'if [ ! -f "$ftops_exchange" ]; then',
+        "  echo 'host exchange: the credentials object was not delivered (aws:downloadContent failed: may this"
+        " host read it?)' >&2",
+        f"  exit {EXCHANGE_MISSING_EXIT}",
+        "fi",
+        "ftops_bad=",
+    ]
+    for name in secret:
+        default = PARAMETERS[name].default
+        if default is not None:
+            lines.append(f"{name}='{default}'")
+    lines.append("while IFS=' ' read -r ftops_name ftops_value; do")
+    lines.append('  case "$ftops_name" in')
+    lines += [f'    {name}) {name}="$ftops_value" ;;' for name in secret]
+    lines += ["    *) ftops_bad=1 ;;", "  esac", 'done < "$ftops_exchange"', 'rm -f "$ftops_exchange"']
+    lines += [
+        'if [ -n "$ftops_bad" ]; then',
+        "  echo 'host exchange: unexpected entry in the credentials object' >&2",
+        f"  exit {EXCHANGE_MISSING_EXIT}",
+        "fi",
+    ]
+    for name in secret:
+        if PARAMETERS[name].default is None:
+            lines += [
+                f'if [ -z "${{{name}+x}}" ]; then',
+                f"  echo 'host exchange: no {name} in the credentials object' >&2",
+                f"  exit {EXCHANGE_MISSING_EXIT}",
+                "fi",
+            ]
+    lines.append("export " + " ".join(secret))
+    return lines
+
+
 def run_command(script: str) -> list[str]:
-    """The step's shell lines (POSIX sh): export each parameter from its SSM_* variable, exec the script."""
+    """The step's shell lines (POSIX sh): export each parameter from its SSM_* variable (credentials from the
+    fetched exchange file), exec the script."""
     body = host_scripts.load(script).rstrip("\n")
     if HEREDOC_DELIMITER in body.splitlines():
         raise ValueError(f"script: {script} contains the here-doc delimiter {HEREDOC_DELIMITER}")
@@ -106,16 +180,24 @@ def run_command(script: str) -> list[str]:
         # the agent would treat it as a parameter reference
         raise ValueError(f"script: {script} contains '{{{{', which SSM reads as a parameter reference")
     lines = ["set -eu"]
-    lines += [f'export {name}="${env_var(name)}"' for name in _parameter_names(script)]
+    secret = credential_parameters(script)
+    lines += [f'export {name}="${env_var(name)}"' for name in _parameter_names(script) if name not in secret]
+    lines += _exchange_lines(script)
     lines.append(f"script=$(cat <<'{HEREDOC_DELIMITER}'")
     lines += body.split("\n")
     lines += [HEREDOC_DELIMITER, ")", f'exec bash -c "$script" {script}']
     return lines
 
 
-class StepInputs(TypedDict):
+class StepInputs(TypedDict, total=False):
+    """A step's inputs: ``timeoutSeconds`` and ``runCommand`` (aws:runShellScript), or ``sourceType``,
+    ``sourceInfo`` and ``destinationPath`` (aws:downloadContent)."""
+
     timeoutSeconds: str
     runCommand: list[str]
+    sourceType: str
+    sourceInfo: str
+    destinationPath: str
 
 
 class DocumentStep(TypedDict):
@@ -142,30 +224,48 @@ def document_content(script: str, *, timeout_s: int | None = None) -> CommandDoc
     if not _MIN_TIMEOUT_S <= timeout <= _MAX_TIMEOUT_S:
         raise ValueError(f"timeout_s: {timeout} is outside {_MIN_TIMEOUT_S}..{_MAX_TIMEOUT_S}")
     parameters: dict[str, dict[str, str | int]] = {}
-    for name in _parameter_names(script):
+    for name in declared_parameters(script):
         spec = PARAMETERS[name]
         declared: dict[str, str | int] = {
             "type": "String",
             "description": spec.description,
             "allowedPattern": spec.pattern,
             "maxChars": spec.max_chars,
-            "interpolationType": "ENV_VAR",
         }
+        if name != EXCHANGE_PARAMETER:
+            # EXCHANGE_URL is substituted into the fetch step's sourceInfo; everything else only reaches the
+            # run step as an environment variable
+            declared["interpolationType"] = "ENV_VAR"
         if spec.default is not None:
             declared["default"] = spec.default
         parameters[name] = declared
+    steps: list[DocumentStep] = []
+    if EXCHANGE_PARAMETER in parameters:
+        steps.append(
+            {
+                "action": "aws:downloadContent",
+                "name": FETCH_STEP_NAME,
+                "precondition": {"StringEquals": ["platformType", "Linux"]},
+                "inputs": {
+                    "sourceType": "S3",
+                    "sourceInfo": json.dumps({"path": "{{ " + EXCHANGE_PARAMETER + " }}"}),
+                    "destinationPath": EXCHANGE_FILE,
+                },
+            }
+        )
+    steps.append(
+        {
+            "action": "aws:runShellScript",
+            "name": STEP_NAME,
+            "precondition": {"StringEquals": ["platformType", "Linux"]},
+            "inputs": {"timeoutSeconds": str(timeout), "runCommand": run_command(script)},
+        }
+    )
     content: CommandDocument = {
         "schemaVersion": SCHEMA_VERSION,
         "description": f"FreshTrack Ops host script {script} (generated from host_scripts/{script}; do not edit)",
         "parameters": parameters,
-        "mainSteps": [
-            {
-                "action": "aws:runShellScript",
-                "name": STEP_NAME,
-                "precondition": {"StringEquals": ["platformType", "Linux"]},
-                "inputs": {"timeoutSeconds": str(timeout), "runCommand": run_command(script)},
-            }
-        ],
+        "mainSteps": steps,
     }
     size = len(json.dumps(content).encode("utf-8"))
     if size > MAX_DOCUMENT_BYTES:
@@ -174,8 +274,15 @@ def document_content(script: str, *, timeout_s: int | None = None) -> CommandDoc
 
 
 def document_timeout(content: Mapping[str, Any]) -> int:
-    """The execution timeout a document's (single) step declares."""
+    """The execution timeout a document's run step declares."""
     return int(_step(content)["inputs"]["timeoutSeconds"])
+
+
+def fetch_step(content: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The document's ``aws:downloadContent`` step (None when it has none)."""
+    steps = content.get("mainSteps") or []
+    found = [step for step in steps if step.get("action") == "aws:downloadContent"]
+    return found[0] if found else None
 
 
 def resolve_parameters(content: Mapping[str, Any], parameters: Mapping[str, str]) -> dict[str, str]:
@@ -225,28 +332,43 @@ def render_for_local(content: Mapping[str, Any], parameters: Mapping[str, str]) 
     if step.get("action") != "aws:runShellScript":
         raise ValueError(f"step {step.get('name')!r}: only aws:runShellScript is supported locally")
     resolved = resolve_parameters(content, parameters)
+    declared: Mapping[str, Mapping[str, Any]] = content.get("parameters") or {}
     text = "\n".join(step["inputs"]["runCommand"]) + "\n"
-    return ["/bin/sh", "-c", text], {env_var(name): value for name, value in resolved.items()}
+    # the agent sets SSM_<NAME> only for ENV_VAR parameters (EXCHANGE_URL is substituted into the fetch step)
+    return ["/bin/sh", "-c", text], {
+        env_var(name): value
+        for name, value in resolved.items()
+        if declared.get(name, {}).get("interpolationType") == "ENV_VAR"
+    }
 
 
 def _step(content: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The document's run step: its last step, after at most one fetch step."""
     steps = content.get("mainSteps") or []
-    if len(steps) != 1:
-        raise ValueError(f"expected one step, the document has {len(steps)}")
-    step: Mapping[str, Any] = steps[0]
+    if not 1 <= len(steps) <= 2:
+        raise ValueError(f"expected one or two steps, the document has {len(steps)}")
+    if len(steps) == 2 and steps[0].get("action") != "aws:downloadContent":
+        raise ValueError(f"step {steps[0].get('name')!r}: only aws:downloadContent may come before the run step")
+    step: Mapping[str, Any] = steps[-1]
     return step
 
 
 __all__ = [
+    "EXCHANGE_FILE",
+    "EXCHANGE_MISSING_EXIT",
+    "EXCHANGE_PARAMETER",
     "EXECUTION_TIMEOUT_S",
+    "FETCH_STEP_NAME",
     "SSH_ONLY_SCRIPTS",
     "STEP_NAME",
+    "declared_parameters",
     "document_content",
     "document_name",
     "document_scripts",
     "document_timeout",
     "env_var",
     "execution_timeout",
+    "fetch_step",
     "render_for_local",
     "resolve_parameters",
 ]
