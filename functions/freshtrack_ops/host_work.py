@@ -105,6 +105,7 @@ def undo_entry(entry: UndoEntry) -> None:
                 step=entry.step,
                 host=target.id,
                 event=entry.event,
+                exchange_key=ssm.take_exchange_key(command_id),
             )
         )
         return

@@ -253,6 +253,15 @@ class CommandSender(Protocol):
 
     def cancel(self, command_id: str, instance_id: str) -> None: ...
 
+    def take_exchange_key(self, command_id: str) -> str:
+        """The host exchange object ``send`` stored the command's credentials in ("" when none), to record with
+        the pending command."""
+        ...
+
+    def discard_exchange(self, exchange_key: str) -> None:
+        """Delete a host exchange object whose command has ended ("" : nothing)."""
+        ...
+
 
 class PendingCommandStore(Protocol):
     """Which workflow task waits for which SSM command (adapters/pending.py)."""

@@ -28,6 +28,8 @@ import pytest
 from freshtrack_ops.adapters.local import LocalRunner
 from freshtrack_ops.adapters.transfer import TRANSFER_PREFIX
 from freshtrack_ops.dr import app_config
+from freshtrack_ops.host_scripts.parameters import HOST_EXCHANGE_PREFIX
+from freshtrack_ops.host_scripts.ssm_document import STEP_NAME
 from freshtrack_ops.ports import CommandResult
 from opsctl.local import app_repo
 from opsctl.local.plane import Execution, LocalPlane
@@ -369,7 +371,10 @@ def assert_nothing_leaked(plane: LocalPlane, executions: list[Execution], text: 
     for command in ssm.list_commands()["Commands"]:
         seen.append(json.dumps(command, default=str))
         for instance in command.get("InstanceIds", []):
-            invocation = ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=instance)
+            # the run step by name: documents that fetch a host exchange object first have two steps
+            invocation = ssm.get_command_invocation(
+                CommandId=command["CommandId"], InstanceId=instance, PluginName=STEP_NAME
+            )
             seen.append(json.dumps(invocation, default=str))
     for key in plane.object_keys("ssm-output/"):
         seen.append(plane.s3.get_object(Bucket=plane.bucket, Key=key)["Body"].read().decode(errors="replace"))
@@ -378,6 +383,8 @@ def assert_nothing_leaked(plane: LocalPlane, executions: list[Execution], text: 
         assert value not in everything
     versions = plane.s3.list_object_versions(Bucket=plane.bucket, Prefix=TRANSFER_PREFIX)
     assert versions.get("Versions", []) == [] and versions.get("DeleteMarkers", []) == []
+    plane.wait_idle()
+    assert plane.object_keys(HOST_EXCHANGE_PREFIX) == [], "every host exchange object is deleted when its command ends"
 
 
 @pytest.mark.parametrize("transport", sorted(HOSTS))
@@ -415,8 +422,11 @@ def test_capture_then_bootstrap_a_new_server(
     assert git(app, "status", "--porcelain", "--untracked-files=all") == ""
     if transport == "ssm":  # both went through SSM documents, the content through transfer objects
         sent = {c["DocumentName"]: c["Parameters"] for c in plane.client("ssm").list_commands()["Commands"]}
-        assert set(sent["Local-FreshTrackOps-ssm_dr_capture_config"]) == {"APP_DIR", "UPLOAD_URL"}
-        assert sent["Local-FreshTrackOps-dr_bootstrap"]["PAYLOAD_URL"][0].startswith("http://127.0.0.1:")
+        # the URLs went in host exchange objects (adapters/host_exchange.py): the parameters name the object only
+        assert set(sent["Local-FreshTrackOps-ssm_dr_capture_config"]) == {"APP_DIR", "EXCHANGE_URL"}
+        assert "PAYLOAD_URL" not in sent["Local-FreshTrackOps-dr_bootstrap"]
+        exchange_url = sent["Local-FreshTrackOps-dr_bootstrap"]["EXCHANGE_URL"][0]
+        assert "/ssm-exchange/hosts/" in exchange_url and "X-Amz-" not in exchange_url
         assert "Local-FreshTrackOps-dr_capture_config" not in sent
     out, err = capfd.readouterr()
     logged = "\n".join(record.getMessage() + json.dumps(record.__dict__, default=str) for record in logs.records)

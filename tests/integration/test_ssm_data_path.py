@@ -18,11 +18,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
 
 from freshtrack_ops.adapters import presign
+from freshtrack_ops.adapters.host_exchange import HostExchange
 from freshtrack_ops.backup.stream import parse_row_counts
-from freshtrack_ops.errors import UploadFailed
-from freshtrack_ops.host_scripts.ssm_document import document_content, document_name
+from freshtrack_ops.errors import InvalidInput, UploadFailed
+from freshtrack_ops.host_scripts import script_env
+from freshtrack_ops.host_scripts.parameters import credential_parameters
+from freshtrack_ops.host_scripts.ssm_document import STEP_NAME, document_content, document_name
 from opsctl.local import ssm_executor
 from opsctl.local.host import LocalHost
 from opsctl.local.s3_endpoint import LocalS3Endpoint, local_s3_endpoint
@@ -47,6 +51,7 @@ class Env:
     ssm: Any
     presign: Any  # boto3 client whose presigned URLs point at the local S3 endpoint
     endpoint: LocalS3Endpoint
+    exchange: HostExchange  # where a command's presigned URLs go (the adapter's, adapters/host_exchange.py)
 
 
 @dataclass
@@ -87,7 +92,8 @@ def env(host: LocalHost) -> Iterator[Env]:
                     DocumentFormat="JSON",
                 )
             try:
-                yield Env(s3=s3, ssm=ssm, presign=endpoint.presign_client(), endpoint=endpoint)
+                exchange = HostExchange(s3, BUCKET, region=REGION, account=lambda: DEFAULT_ACCOUNT_ID)
+                yield Env(s3=s3, ssm=ssm, presign=endpoint.presign_client(), endpoint=endpoint, exchange=exchange)
             finally:
                 assert ssm_executor.wait_idle(60)
                 ssm_executor.reset()
@@ -98,23 +104,35 @@ def base_env(host: LocalHost) -> dict[str, str]:
 
 
 def run(env: Env, script: str, parameters: dict[str, str], timeout_s: float = 60) -> tuple[dict[str, Any], str]:
-    """send_command, poll get_command_invocation until final (here, in the test); the invocation and the
-    complete stdout (from the S3 output object, as the adapter reads it)."""
+    """send_command as the SSM adapter does (the presigned URLs in a host exchange object, the command naming it),
+    poll get_command_invocation until final (here, in the test); the invocation and the complete stdout (from
+    the S3 output object, as the adapter reads it)."""
+    secret = credential_parameters(script)
+    sent = {name: value for name, value in parameters.items() if name not in secret}
+    exchange_key = None
+    if secret & parameters.keys():
+        exchange_key, sent["EXCHANGE_URL"] = env.exchange.put(
+            INSTANCE, {n: v for n, v in parameters.items() if n in secret}
+        )
     command_id = env.ssm.send_command(
         DocumentName=document_name(script),
         InstanceIds=[INSTANCE],
-        Parameters={name: [value] for name, value in parameters.items()},
+        Parameters={name: [value] for name, value in sent.items()},
         TimeoutSeconds=30,
         OutputS3BucketName=BUCKET,
         OutputS3KeyPrefix=OUTPUT_PREFIX,
     )["Command"]["CommandId"]
     deadline = time.monotonic() + timeout_s
     while True:
-        invocation: dict[str, Any] = env.ssm.get_command_invocation(CommandId=command_id, InstanceId=INSTANCE)
+        invocation: dict[str, Any] = env.ssm.get_command_invocation(
+            CommandId=command_id, InstanceId=INSTANCE, PluginName=STEP_NAME
+        )
         if invocation["Status"] in FINAL:
             break
         assert time.monotonic() < deadline, f"{script} did not finish in {timeout_s} s"
         time.sleep(0.1)
+    if exchange_key is not None:  # as the completion handler does once the command ended
+        env.exchange.delete(exchange_key)
     key = f"{OUTPUT_PREFIX}/{command_id}/{INSTANCE}/awsrunShellScript/runHostScript/stdout"
     stdout = env.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
     return invocation, stdout
@@ -297,6 +315,10 @@ def test_an_expired_or_tampered_object_url_restores_nothing(env: Env, host: Loca
 )
 def test_a_url_outside_the_pattern_is_refused_before_anything_runs(env: Env, host: LocalHost, url: str) -> None:
     runs_before = len(ssm_executor.STATE.runs)
+    # the adapter checks every value against its parameter's pattern before it writes the exchange object
+    with pytest.raises(InvalidInput, match="OBJECT_URL"):
+        script_env("ssm_archive_list.sh", base_env(host) | {"OBJECT_URL": url})
+    # and the document takes no URL as a parameter at all: SSM refuses the command
     with pytest.raises(ClientError, match="InvalidParameters"):
         env.ssm.send_command(
             DocumentName=document_name("ssm_archive_list.sh"),

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from freshtrack_ops.adapters import presign
+from freshtrack_ops.adapters.host_exchange import HostExchange
 from freshtrack_ops.config import SsmTarget
+from freshtrack_ops.host_scripts.parameters import HOST_EXCHANGE_PREFIX
 from freshtrack_ops.observability import logger as ops_logger
 from opsctl.local import ssm_executor
 from opsctl.local.plane import LocalPlane
@@ -313,19 +315,20 @@ def test_no_command_parameter_grants_access_to_a_backup(plane: LocalPlane) -> No
                     # an unsigned object URL: useless without the target host's own role
                     assert f"/ssm-exchange/hosts/{target.instance_id}/" in value
     assert exchanged >= 3
+    # each exchange object was deleted when its command ended (HostCommandDone): the URLs in it do not outlive
+    # their use
+    plane.wait_idle()
+    assert plane.object_keys(HOST_EXCHANGE_PREFIX) == []
     # an exchange object is readable by its own host only: another instance's agent is refused (AccessDenied)
-    key = next(
-        v[0].split(".amazonaws.com/", 1)[1]
-        for c in commands
-        for n, v in c.get("Parameters", {}).items()
-        if n == "EXCHANGE_URL"
-    )
     backend = _ssm_backend(plane)
     instance = target.instance_id
+    exchange = HostExchange(plane.s3, plane.bucket, region=backend.region_name, account=lambda: backend.account_id)
+    key, _ = exchange.put(instance, {"OBJECT_URL": "http://127.0.0.1:1/k?X-Amz-Signature=0"})
     assert ssm_executor.host_may_read(backend, instance, plane.bucket, key)
     assert not ssm_executor.host_may_read(backend, "mi-0fffffffffffffff0", plane.bucket, key)
     dump = next(k for k in plane.object_keys("backups/") if k.endswith(".dump"))
     assert not ssm_executor.host_may_read(backend, instance, plane.bucket, dump)  # never a backup
+    exchange.delete(key)
     assert plane.lock_item(HOST) is None
 
 

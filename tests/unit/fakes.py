@@ -163,12 +163,23 @@ class FakeCommands:
     sent: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     command_id: str = "00000000-0000-0000-0000-000000000007"
+    #: the exchange key each sent command got (a fake one per command) and those discarded since
+    exchange_keys: dict[str, str] = field(default_factory=dict)
+    discarded: list[str] = field(default_factory=list)
 
     def send(self, target: SsmTarget, script: str, env: Mapping[str, str]) -> str:
         if self.send_error:
             raise self.send_error
         self.sent.append((target.id, script, dict(env)))
+        self.exchange_keys[self.command_id] = f"ssm-exchange/hosts/{target.instance_id}/{len(self.sent):032x}"
         return self.command_id
+
+    def take_exchange_key(self, command_id: str) -> str:
+        return self.exchange_keys.pop(command_id, "")
+
+    def discard_exchange(self, exchange_key: str) -> None:
+        if exchange_key:
+            self.discarded.append(exchange_key)
 
     def status(self, command_id: str, instance_id: str) -> CommandResult | None:
         if isinstance(self.result, BaseException):

@@ -218,6 +218,31 @@ def test_completion_interprets_the_result_with_the_same_step(world: World) -> No
     assert world.pending.records == {}
 
 
+def test_the_commands_host_exchange_object_is_recorded_and_deleted_when_it_ends(world: World) -> None:
+    _sent(world)
+    key = world.pending.records[COMMAND_ID].exchange_key
+    assert key.startswith("ssm-exchange/hosts/"), "the sender records the exchange object with the command"
+    world.ssm.result = CommandResult(0, "from-ssm\n", "")
+    _done(_status_event())
+    assert world.ssm.discarded == [key]
+
+
+def test_a_failed_command_deletes_its_host_exchange_object_too(world: World) -> None:
+    _sent(world)
+    key = world.pending.records[COMMAND_ID].exchange_key
+    world.ssm.result = HostCommandTimeout("mi-…: SSM reports ExecutionTimedOut")
+    _done(_status_event("TimedOut"))
+    assert world.ssm.discarded == [key]
+
+
+def test_a_command_nobody_can_complete_deletes_its_host_exchange_object(world: World) -> None:
+    world.pending.put_error = RuntimeError("table unavailable")
+    with pytest.raises(RuntimeError):
+        _sent(world)
+    assert world.ssm.cancelled == [COMMAND_ID]
+    assert [k.startswith("ssm-exchange/hosts/") for k in world.ssm.discarded] == [True]
+
+
 def test_a_duplicate_event_completes_nothing_twice(world: World) -> None:
     _sent(world)
     world.ssm.result = CommandResult(0, "once", "")

@@ -14,8 +14,10 @@ it with the host's own role; the host policy (``SsmHostPolicy``) allows ``s3:Get
 So a role shared by several hosts still lets each read only its own objects, and anyone else would need
 ``s3:GetObject`` and the data key's ``kms:Decrypt`` (the bucket is SSE-KMS), which ReadOnlyAccess does not give.
 
-The object expires with the ``ssm-exchange/`` lifecycle rule (1 day); the URLs in it expire sooner
-(``presign_validity_s``), and the run step deletes its local copy as soon as it has read it.
+The object is deleted when its command ends (``HostCommandDone``, from the key recorded with the pending command;
+the sender itself when the command could not be sent or recorded); the ``ssm-exchange/`` lifecycle rule (1 day)
+is the backstop. The URLs in it expire sooner (``presign_validity_s``), and the run step deletes its local copy
+as soon as it has read it.
 """
 
 from __future__ import annotations

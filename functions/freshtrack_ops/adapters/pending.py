@@ -35,6 +35,9 @@ class PendingCommand:
     context: str = "{}"
     #: the execution whose state waits (empty when the task was invoked outside a workflow)
     execution_id: str = ""
+    #: the host exchange object the command's credentials went in (adapters/host_exchange.py; empty: none), deleted
+    #: when the command ends
+    exchange_key: str = ""
 
 
 def command_key(command_id: str) -> dict[str, dict[str, str]]:
@@ -64,6 +67,7 @@ class DynamoPendingCommands:
                 "event": {"S": pending.event},
                 "context": {"S": pending.context},
                 "execution_id": {"S": pending.execution_id},
+                "exchange_key": {"S": pending.exchange_key},
                 "sent_at": {"N": str(now)},
                 "expires_at": {"N": str(now + RECORD_TTL_S)},
             },
@@ -128,4 +132,5 @@ def _from_item(command_id: str, item: Mapping[str, Any]) -> PendingCommand:
         event=item["event"]["S"],
         context=item["context"]["S"],
         execution_id=item.get("execution_id", {}).get("S", ""),
+        exchange_key=item.get("exchange_key", {}).get("S", ""),
     )

@@ -128,6 +128,9 @@ class SsmCommands:
         self._check_online = check_online
         self._max_output_bytes = max_output_bytes
         self._exchange = exchange
+        #: command id -> its host exchange object, until the sender takes it (``take_exchange_key``) to record it
+        #: with the pending command; the completion handler deletes the object (``discard_exchange``)
+        self._exchange_keys: dict[str, str] = {}
 
     # -- sending -------------------------------------------------------------------------------------
     def document(self, script: str) -> str:
@@ -173,7 +176,20 @@ class SsmCommands:
         except BotoCoreError as exc:
             self._discard(exchange_key)
             raise HostUnreachable(f"{instance_id}: {script}: SSM could not be called: {exc}") from exc
-        return response["Command"]["CommandId"]
+        command_id = response["Command"]["CommandId"]
+        if exchange_key is not None:
+            self._exchange_keys[command_id] = exchange_key
+        return command_id
+
+    def take_exchange_key(self, command_id: str) -> str:
+        """The host exchange object ``send`` wrote for ``command_id`` ("" when none), forgotten here: the sender
+        records it with the pending command so that whoever handles the command's end deletes it."""
+        return self._exchange_keys.pop(command_id, "")
+
+    def discard_exchange(self, exchange_key: str) -> None:
+        """Delete a host exchange object once its command has ended (fetched or never to be): the URLs in it
+        must not outlive their use. Best effort: the ``ssm-exchange/`` lifecycle rule expires it too."""
+        self._discard(exchange_key or None)
 
     def _discard(self, exchange_key: str | None) -> None:
         """Delete a host exchange object no command will fetch (best effort: the lifecycle rule expires it too)."""

@@ -148,6 +148,7 @@ def _send(step: AnyStep, event: BaseModel, target: SsmTarget, token: str, *, exe
         event=event.model_dump_json(),
         context=context.model_dump_json(),
         execution_id=execution_id,
+        exchange_key=ssm.take_exchange_key(command_id),
     )
     try:
         runtime.pending_commands().put(pending)
@@ -155,6 +156,7 @@ def _send(step: AnyStep, event: BaseModel, target: SsmTarget, token: str, *, exe
         # nobody could complete the task: stop the command and undo what it started
         with contextlib.suppress(Exception):
             ssm.cancel(command_id, target.instance_id)
+        ssm.discard_exchange(pending.exchange_key)
         step.abandon(event, target, context)
         raise
     return command_id

@@ -55,6 +55,8 @@ def command_done(event: CommandStatusEvent, context: LambdaContext) -> dict[str,
     pending = commands.get(detail.command_id)
     if pending is None:
         raise CommandNotRegistered(f"command {detail.command_id}: no pending task (yet)")
+    # the command has ended: the credentials it was given (host exchange object) are of no more use
+    runtime.ssm_commands().discard_exchange(pending.exchange_key)
     if not pending.task_token:
         # an undo sent by StopHostWork or the janitor: nobody waits for it
         logger.info("undo command ended", extra={"command_id": pending.command_id, "status": detail.status})
