@@ -119,19 +119,21 @@ class LockLog:
 
 
 @pytest.fixture(scope="module")
-def plane() -> Iterator[LocalPlane]:
-    aliases = {machine: {t: machine for t in targets if t != machine} for machine, targets in MACHINES.items()}
-    with update_plane(hosts=tuple(MACHINES), ssh_aliases=aliases["demo"], ssm_aliases=aliases["demo-ssm"]) as fleet:
-        yield fleet
-
-
-@pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     measured: dict[str, Any] = {"targets": FLEET_SIZE, "machines": {m: len(t) for m, t in MACHINES.items()}}
     yield measured
     path = tmp_path_factory.mktemp("fleet-load") / "fleet-load.json"
     path.write_text(json.dumps(measured, indent=2, default=str))
     print(f"\nfleet load report ({path}):\n{json.dumps(measured, indent=2, default=str)}")
+
+
+@pytest.fixture(scope="module")
+def plane(report: dict[str, Any]) -> Iterator[LocalPlane]:
+    aliases = {machine: {t: machine for t in targets if t != machine} for machine, targets in MACHINES.items()}
+    started = time.monotonic()
+    with update_plane(hosts=tuple(MACHINES), ssh_aliases=aliases["demo"], ssm_aliases=aliases["demo-ssm"]) as fleet:
+        report["plane_start_s"] = round(time.monotonic() - started, 2)
+        yield fleet
 
 
 def _owners_host(plane: LocalPlane, execution_arn: str) -> str:
@@ -176,6 +178,7 @@ def test_twenty_scheduled_backups_in_the_same_minute(plane: LocalPlane, report: 
     live_counts = {machine: plane.host(machine).table_counts() for machine in MACHINES}
     app_versions = {machine: plane.host(machine).app_version() for machine in MACHINES}
 
+    test_started = time.monotonic()
     with LockLog().recording() as locks:
         fired = time.monotonic()
         arns = plane.fire_schedules("backup")
@@ -238,8 +241,10 @@ def test_twenty_scheduled_backups_in_the_same_minute(plane: LocalPlane, report: 
             machine: round(statistics.mean(durations[t] for t in on_machine), 2)
             for machine, on_machine in MACHINES.items()
         },
+        "state_transitions_per_backup": sorted({_transitions(ex.history) for ex in runs.values()}),
         "locks_held_at_once_max": len(most),
         "lock_operations": len(locks.operations),
+        "test_wall_s": round(time.monotonic() - test_started, 2),
     }
 
 
@@ -249,6 +254,7 @@ def test_a_fleet_update_of_the_twenty_targets(plane: LocalPlane, report: dict[st
     and deploy in one directory. A real fleet has a server per target. Each machine's first target is really updated
     (pre-update backup, checkout, deploy, verify); the machine's other targets then find it at the release and end
     ``current`` (AlreadyAtVersion), which the fleet counts as updated."""
+    test_started = time.monotonic()
     for machine in MACHINES:
         plane.host(machine).publish_release(RELEASE)
     before = {machine: plane.host(machine).app_version() for machine in MACHINES}
@@ -273,6 +279,7 @@ def test_a_fleet_update_of_the_twenty_targets(plane: LocalPlane, report: dict[st
     _assert_locks_stayed_with_their_targets(locks, nested)
 
     durations = {h["host"]: _duration(plane, h["execution_arn"]) for h in fleet.output["hosts"]}
+    nested_transitions = {h["host"]: _transitions(plane.history(h["execution_arn"])) for h in fleet.output["hosts"]}
     report["fleet_update"] = {
         "total_s": round(fleet.duration_s, 2),
         "max_concurrency": 1,
@@ -280,7 +287,18 @@ def test_a_fleet_update_of_the_twenty_targets(plane: LocalPlane, report: dict[st
         "updated_s": {t: round(durations[t], 2) for t in MACHINES},
         "current_mean_s": round(statistics.mean(d for t, d in durations.items() if t not in MACHINES), 2),
         "per_host_overhead_s": round((fleet.duration_s - sum(durations.values())) / FLEET_SIZE, 2),
+        "state_transitions": {
+            "fleet": _transitions(fleet.history),
+            "updated": [nested_transitions[t] for t in MACHINES],
+            "current": sorted({n for t, n in nested_transitions.items() if t not in MACHINES}),
+        },
+        "test_wall_s": round(time.monotonic() - test_started, 2),
     }
+
+
+def _transitions(history: list[dict[str, Any]]) -> int:
+    """State transitions as Step Functions counts them for its quota: the states entered."""
+    return sum(1 for event in history if event["type"].endswith("StateEntered"))
 
 
 def _duration(plane: LocalPlane, execution_arn: str) -> float:
