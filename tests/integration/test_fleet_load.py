@@ -304,3 +304,35 @@ def _transitions(history: list[dict[str, Any]]) -> int:
 def _duration(plane: LocalPlane, execution_arn: str) -> float:
     described = plane.sfn.describe_execution(executionArn=execution_arn)
     return float((described["stopDate"] - described["startDate"]).total_seconds())
+
+
+@pytest.mark.parametrize(
+    ("operations", "message"),
+    [
+        ([("acquire", "demo", "arn-b", True), ("release", "demo", "arn-b", True)], "another target's lock"),
+        ([("acquire", "demo", "arn-a", False)], "one target waited for another"),
+        ([("acquire", "demo", "arn-x", True)], "not one of these"),
+        ([("acquire", "demo", "arn-a", True)], "demo"),  # never released
+    ],
+)
+def test_the_lock_checks_catch_a_crossed_refused_or_kept_lock(
+    operations: list[tuple[str, str, str, bool]], message: str
+) -> None:
+    """The checks above on recorded operations (no plane): each kind of violation is caught."""
+    log = LockLog()
+    for action, host, owner, ok in operations:
+        log._add(action, host, owner, ok)
+    with pytest.raises(AssertionError, match=message):
+        _assert_locks_stayed_with_their_targets(log, {"arn-a": "demo", "arn-b": "fleet-ssh-01"})
+
+
+def test_locks_held_together_are_counted_per_moment() -> None:
+    log = LockLog()
+    for action, host, owner in [
+        ("acquire", "demo", "a"),
+        ("acquire", "fleet-ssh-01", "b"),
+        ("release", "demo", "a"),
+        ("acquire", "demo-ssm", "c"),
+    ]:
+        log._add(action, host, owner, True)
+    assert log.held_together() == [{"demo"}, {"demo", "fleet-ssh-01"}, {"fleet-ssh-01", "demo-ssm"}]
