@@ -177,6 +177,10 @@ def test_twenty_scheduled_backups_in_the_same_minute(plane: LocalPlane, report: 
     assert set(inputs) == set(targets), "every target has a backup schedule"
     live_counts = {machine: plane.host(machine).table_counts() for machine in MACHINES}
     app_versions = {machine: plane.host(machine).app_version() for machine in MACHINES}
+    catalog = DynamoCatalog(plane.dynamodb, plane.table)
+    # what was there before (nothing, unless another test of this module ran first): each target gains one backup
+    keys_before = {target: set(plane.object_keys(f"backups/{target}/")) for target in targets}
+    catalogued_before = {target: {e.backup_id for e in catalog.list_backups(target)} for target in targets}
 
     test_started = time.monotonic()
     with LockLog().recording() as locks:
@@ -189,7 +193,6 @@ def test_twenty_scheduled_backups_in_the_same_minute(plane: LocalPlane, report: 
     assert set(runs) == set(targets)
     failed = {t: (ex.status, ex.error, ex.cause) for t, ex in runs.items() if ex.status != "SUCCEEDED"}
     assert failed == {}
-    catalog = DynamoCatalog(plane.dynamodb, plane.table)
     for target, ex in runs.items():
         assert json.loads(plane.sfn.describe_execution(executionArn=ex.arn)["input"]) == inputs[target]
         assert ex.output is not None
@@ -204,10 +207,10 @@ def test_twenty_scheduled_backups_in_the_same_minute(plane: LocalPlane, report: 
         counts = {name.removeprefix("public."): n for name, n in manifest.row_counts.items()}
         assert counts == live_counts[machine] and manifest.app_version == app_versions[machine], target
         # one backup per target: its dump and manifest under its own prefix, one catalog entry
-        assert sorted(plane.object_keys(f"backups/{target}/")) == sorted(
-            [manifest.dump_key, ex.output["manifest_key"]]
-        ), target
-        assert [entry.backup_id for entry in catalog.list_backups(target)] == [manifest.backup_id], target
+        new_keys = set(plane.object_keys(f"backups/{target}/")) - keys_before[target]
+        assert new_keys == {manifest.dump_key, ex.output["manifest_key"]}, target
+        catalogued = {e.backup_id for e in catalog.list_backups(target)} - catalogued_before[target]
+        assert catalogued == {manifest.backup_id}, target
     assert plane.incomplete_uploads() == []
     assert _no_lock_items(plane) == []
 
