@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import ArnFormat, Aws, CfnOutput, Duration, Fn, Stack, TimeZone
@@ -58,17 +57,15 @@ from stacks.function_factory import (
 from stacks.monitoring_stack import MonitoringStack
 from stacks.nag import acknowledge, suppress_lint
 from stacks.names import camel
+from stacks.scheduled_runs import DAILY_CHECK_WORKFLOW, SCHEDULED_RUNS, ScheduledRun
 from stacks.ssm_documents import HostDocumentsStack, instance_arn
 from stacks.storage_stack import SSM_OUTPUT_PREFIX, StorageRefs, StorageStack
 from stacks.webhook import RemediationAlarms, WebhookApi, WebhookSecrets
 from stacks.webhook_names import webhook_secret_name
 from state_machines import asl_path, asl_text, invoked_tasks, placeholders, started_workflows, substitutions
 
-HOURLY_EXPRESSION = "cron(0 * * * ? *)"
 #: the drop-asides workflow, for every target at once: hourly, away from the top of the hour the backups take
 DROP_ASIDES_EXPRESSION = "cron(40 * * * ? *)"
-#: the workflow whose reports the daily-check alarms watch (they exist only once it is in the catalog)
-DAILY_CHECK_WORKFLOW = "daily-check"
 #: where the functions' Powertools Metrics go (their environment), and the ``service`` dimension it adds
 POWERTOOLS_METRICS_NAMESPACE = POWERTOOLS_ENV["POWERTOOLS_METRICS_NAMESPACE"]
 POWERTOOLS_SERVICE = POWERTOOLS_ENV["POWERTOOLS_SERVICE_NAME"]
@@ -98,96 +95,6 @@ DEAD_LETTER_RETENTION = Duration.days(14)
 VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
 STANDARD_PARAMETER_LIMIT = 4096
 ADVANCED_PARAMETER_LIMIT = 8192
-
-
-@dataclass(frozen=True)
-class ScheduledRun:
-    """A workflow every target runs on a schedule: its expression (UTC) and execution input per target."""
-
-    workflow: str
-    construct_id: str
-    #: None: this target does not run it on a schedule
-    expression: Callable[[Target], str | None]
-    execution_input: Callable[[Target], dict[str, str]]
-
-
-def backup_expression(target: Target) -> str:
-    return HOURLY_EXPRESSION if target.backup.hourly else target.backup.schedule
-
-
-def drill_expression(target: Target) -> str | None:
-    """``dr.drill_schedule``; refused for a target without ``dr.launch_template``: a scheduled drill provisions its
-    server (``replacement: provision``, the request's default), so it would fail every time."""
-    if target.dr is None or target.dr.drill_schedule is None:
-        return None
-    if target.dr.launch_template is None:
-        raise ValueError(
-            f"targets.{target.id}.dr.drill_schedule: a scheduled drill provisions a server, and target "
-            f"{target.id!r} has no dr.launch_template"
-        )
-    return target.dr.drill_schedule
-
-
-SCHEDULED_RUNS: tuple[ScheduledRun, ...] = (
-    # input: a BackupRequest
-    ScheduledRun(
-        "backup",
-        "BackupSchedules",
-        backup_expression,
-        lambda t: {"host": t.id, "trigger": "schedule", "reason": "scheduled backup"},
-    ),
-    # input: a TestRestoreRequest (non-destructive: restores the newest backup into a scratch database)
-    ScheduledRun(
-        "test-restore",
-        "TestRestoreSchedules",
-        lambda t: t.restore.test_restore_schedule,
-        lambda t: {"host": t.id, "backup_id": "latest"},
-    ),
-    # input: an UpdateRequest of kind images (the manual's monthly Docker update), only for targets with an
-    # update.image_update_schedule; it rolls itself back (pinned digests) on failure. The release update and the
-    # rollback workflow are never scheduled: they change the code, on a person's decision.
-    ScheduledRun(
-        "update",
-        "ImageUpdateSchedules",
-        lambda t: t.update.image_update_schedule,
-        lambda t: {"host": t.id, "kind": "images", "rollback_database": "auto", "reason": "scheduled image update"},
-    ),
-    # input: a DisasterRecoveryRequest in drill mode (a throw-away server, no DNS or inventory change: the
-    # request's defaults provision it and restore the latest verified backup), only for targets with a
-    # dr.drill_schedule. A recovery (mode recover) is never scheduled: it moves the domain, on a person's decision.
-    ScheduledRun("disaster-recovery", "DrillSchedules", drill_expression, lambda t: {"host": t.id, "mode": "drill"}),
-    # input: a CaptureConfigRequest: the app config into its secret, so a recovery after the server is lost finds it
-    ScheduledRun(
-        "capture-config",
-        "CaptureConfigSchedules",
-        lambda t: t.dr.capture_schedule if t.dr is not None else None,
-        lambda t: {"host": t.id},
-    ),
-    # input: an OsUpdateRequest (the manual's monthly system updates: backup, apt upgrade, reboot if required,
-    # verify), only for targets with a maintenance.os_update_schedule (a maintenance window)
-    ScheduledRun(
-        "os-update",
-        "OsUpdateSchedules",
-        lambda t: t.maintenance.os_update_schedule,
-        lambda t: {"host": t.id, "trigger": "schedule", "reason": "monthly maintenance window"},
-    ),
-    # input: a RotateSecretsRequest (the manual's quarterly rotation; the schedule is the configured consent, so it
-    # carries the typed confirmation), only for targets with a maintenance.secret_rotation_schedule
-    ScheduledRun(
-        "rotate-secrets",
-        "SecretRotationSchedules",
-        lambda t: t.maintenance.secret_rotation_schedule,
-        lambda t: {"host": t.id, "confirm": t.id, "trigger": "schedule", "reason": "quarterly secret rotation"},
-    ),
-    # input: a DailyCheckRequest (read-only on the host: the report, its metrics and the summary notification),
-    # only for targets with daily_check.enabled
-    ScheduledRun(
-        DAILY_CHECK_WORKFLOW,
-        "DailyCheckSchedules",
-        lambda t: t.daily_check.schedule if t.daily_check.enabled else None,
-        lambda t: {"host": t.id, "trigger": "schedule", "reason": "scheduled daily check"},
-    ),
-)
 
 
 class TargetsParameter(Construct):
@@ -489,11 +396,17 @@ class WorkflowSchedules(Construct):
             expression = run.expression(target)
             if expression is None:
                 continue
+            window = run.time_window_minutes(target)
             self.schedules[target.id] = scheduler.Schedule(
                 self,
                 camel(target.id),
                 description=f"Scheduled {run.workflow} of {target.id}",
                 schedule=scheduler.ScheduleExpression.expression(expression, TimeZone.ETC_UTC),
+                time_window=(
+                    scheduler.TimeWindow.flexible(Duration.minutes(window))
+                    if window is not None
+                    else scheduler.TimeWindow.off()
+                ),
                 target=scheduler_targets.StepFunctionsStartExecution(
                     state_machine,
                     input=scheduler.ScheduleTargetInput.from_object(run.execution_input(target)),

@@ -121,6 +121,19 @@ class BackupSettings(BaseModel):
             "`schedule` is ignored."
         ),
     )
+    flexible_window_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=1440,
+        description=(
+            "EventBridge Scheduler's flexible time window of the backup schedule: the backup starts at some moment "
+            "within this many minutes after the scheduled time instead of exactly at it, so that many targets "
+            "sharing one schedule do not all start in the same second (docs/fleet-load.md). Unset: exactly on "
+            "time. With `hourly` it must be under 60; keep it (plus a backup's duration) before the target's "
+            "test restore."
+        ),
+        examples=[30],
+    )
     compression: Compression = Field(
         default="auto",
         description=(
@@ -158,6 +171,14 @@ class BackupSettings(BaseModel):
             "(measured here: about 47 MB/s), so a long dump is never started inline."
         ),
     )
+
+    @model_validator(mode="after")
+    def _window_within_the_hour(self) -> BackupSettings:
+        if self.hourly and self.flexible_window_minutes is not None and self.flexible_window_minutes >= 60:
+            raise ValueError(
+                f"flexible_window_minutes: {self.flexible_window_minutes} is not under an hourly backup's 60 minutes"
+            )
+        return self
 
 
 class RestoreSettings(BaseModel):

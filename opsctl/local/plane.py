@@ -31,6 +31,12 @@ URL in the chat secret, and ChatNotify subscribed to the topic; SNS delivers to 
 with the SNS event (``sns_delivery``). ``chat_messages`` is what the receiver took, ``chat_receiver.fail_next``
 makes it answer 429/500 for a while, ``chat_dead_letters`` what still failed after Lambda's retries.
 
+A fleet of many targets on few machines: ``ssh_aliases`` and ``ssm_aliases`` (target id -> configured host) add
+targets on a host's machine, each a target of its own (its own lock, catalog and ``backups/<id>/`` prefix, the
+machine's database and app directory); ``fire_schedules(workflow)`` starts every target's scheduled run at the same
+moment with the input its EventBridge Scheduler schedule holds, as when their schedules share a minute
+(tests/integration/test_fleet_load.py, docs/fleet-load.md).
+
 ``LocalPlane`` is a facade over parts with one job each: ``provisioning`` (AWS resources), ``targets``,
 ``ssm_side`` and ``presign_endpoint`` (setting up), ``running`` and ``events`` (executions and the
 EventBridge rules), ``inspection`` (what tests look at), ``configuration`` (the tasks' settings).
@@ -43,7 +49,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +92,7 @@ from opsctl.local.running import Runner
 from opsctl.local.sshd import available as sshd_available
 from opsctl.local.ssm_side import SsmSide
 from opsctl.local.targets import Targets
+from stacks.scheduled_runs import schedule_inputs
 
 __all__ = [
     "ACCOUNT",
@@ -117,6 +124,7 @@ class LocalPlane:
         hosts: tuple[str, ...] = ("demo", "demo-ssm"),
         ssm_hosts: tuple[str, ...] = ("demo-ssm",),
         ssm_aliases: Mapping[str, str] | None = None,
+        ssh_aliases: Mapping[str, str] | None = None,
         readings: int = 20_000,
         use_sshd: bool | None = None,
         time_scale: float = 0.0,
@@ -149,6 +157,10 @@ class LocalPlane:
         #: extra SSM targets on an existing host's machine (target id -> host name): one machine reachable
         #: over both transports, e.g. to compare them on the same database
         self._ssm_aliases = dict(ssm_aliases or {})
+        #: extra SSH targets on an existing SSH host's machine (target id -> host name): the same sshd, login and
+        #: app directory under another target id, e.g. a fleet of many targets on a few machines
+        self._ssh_aliases = dict(ssh_aliases or {})
+        self._check_aliases(hosts)
         self._readings = readings
         self._use_sshd = sshd_available() if use_sshd is None else use_sshd
         self._time_scale = time_scale
@@ -278,7 +290,9 @@ class LocalPlane:
         provisioning.create_storage(self.client, self._deployment, self.object_lock_days)
         provisioning.create_notifications(self.client, self._deployment)
         self._settings.apply(notification_topic_arn=self._deployment.topic_arn)
-        self._targets.deploy(self._hosts, self._ssm_hosts | self._ssm_aliases.keys(), self._ssm_aliases)
+        self._targets.deploy(
+            self._hosts, self._ssm_hosts | self._ssm_aliases.keys(), self._ssm_aliases, self._ssh_aliases
+        )
         self._ec2_instances = ec2_scaling.launch_host_instances(self.client, list(self._hosts))
         self._targets.add_scaling(self._ec2_instances, ec2_scaling.LOCAL_ALLOWED_TYPES)
         ec2_scaling.activate(self._on_power, set(self._ec2_instances.values()))
@@ -303,7 +317,7 @@ class LocalPlane:
             self.client, {target.domain: "127.0.0.1" for target in self._targets.all()}
         )
         self._targets.add_disaster_recovery(
-            self._deployment, {name: host.ssh_user for name, host in self._hosts.items()}
+            self._deployment, {name: self.host(name).ssh_user for name in [*self._hosts, *self._ssh_aliases]}
         )
         provisioning.create_workflows(self.client, self._deployment, self._function_timeouts)
         self._settings.apply(test_restore_state_machine_arn=self._deployment.state_machine_arn("test-restore"))
@@ -353,6 +367,20 @@ class LocalPlane:
         if self._owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def _check_aliases(self, hosts: tuple[str, ...]) -> None:
+        """Every alias names a host of this plane (an SSH alias: one reached over SSH) and no target id twice."""
+        ssh_on_ssm = sorted(alias for alias, name in self._ssh_aliases.items() if name in self._ssm_hosts)
+        if ssh_on_ssm:
+            raise ValueError(f"ssh_aliases: {ssh_on_ssm} name hosts reached through SSM (no sshd to share)")
+        for option, aliases in (("ssm_aliases", self._ssm_aliases), ("ssh_aliases", self._ssh_aliases)):
+            unknown = sorted(alias for alias, name in aliases.items() if name not in hosts)
+            if unknown:
+                raise ValueError(f"{option}: {unknown} name no host of this plane (hosts: {', '.join(hosts)})")
+        ids = [*hosts, *self._ssm_aliases, *self._ssh_aliases]
+        repeated = sorted({name for name in ids if ids.count(name) > 1})
+        if repeated:
+            raise ValueError(f"target ids configured twice: {repeated}")
+
     def _is_ssm(self, name: str) -> bool:
         return name in self._ssm_hosts or name in self._ssm_aliases
 
@@ -376,9 +404,9 @@ class LocalPlane:
         return self.client("dynamodb")
 
     def host(self, name: str = "demo") -> LocalHost:
-        """A configured host by name (an SSM alias: the host it runs on), or a launched instance's host by its
-        instance id (``i-...``)."""
-        name = self._ssm_aliases.get(name, name)
+        """A configured host by name (an SSM or SSH alias: the host it runs on), or a launched instance's host by
+        its instance id (``i-...``)."""
+        name = self._ssm_aliases.get(name, self._ssh_aliases.get(name, name))
         if name in self._hosts:
             return self._hosts[name]
         provisioned = self._provisioned.hosts()
@@ -510,6 +538,20 @@ class LocalPlane:
     # -- executions ------------------------------------------------------------------------------
     def start_execution(self, workflow: str, execution_input: Mapping[str, Any] | str) -> str:
         return self._runner.start_execution(workflow, execution_input)
+
+    def fire_schedules(self, workflow: str, targets: Iterable[str] | None = None) -> dict[str, str]:
+        """What EventBridge Scheduler does when the ``workflow`` schedules of many targets come due in the same minute
+        (EventBridge Scheduler never fires here): one StartExecution per target with the input its schedule holds
+        (``stacks.scheduled_runs.schedule_inputs``, from which the control-plane stack writes each schedule's
+        ``Input``), all released at the same moment, one thread each. ``targets``: only these (each must have such
+        a schedule); default: every target that has one. A flexible time window is not waited out: every run starts
+        at the window's opening, the most load at once. Target id -> execution ARN (``wait`` for each)."""
+        scheduled = schedule_inputs(workflow, self._targets.all())
+        chosen = list(scheduled) if targets is None else list(targets)
+        unscheduled = sorted(set(chosen) - set(scheduled))
+        if unscheduled:
+            raise KeyError(f"targets: no {workflow} schedule for {unscheduled} (scheduled: {', '.join(scheduled)})")
+        return self._runner.start_together(workflow, {target: scheduled[target] for target in chosen})
 
     def wait(self, execution_arn: str, workflow: str = "", timeout_s: float = 900.0) -> Execution:
         return self._runner.wait(execution_arn, workflow, timeout_s)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from freshtrack_ops.adapters.approvals import DynamoApprovalStore
@@ -27,11 +29,30 @@ class Runner:
 
     def start_execution(self, workflow: str, execution_input: Mapping[str, Any] | str) -> str:
         body = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
-        name = f"{workflow}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         arn: str = self._client("stepfunctions").start_execution(
-            stateMachineArn=self._deployment.state_machine_arn(workflow), name=name, input=body
+            stateMachineArn=self._deployment.state_machine_arn(workflow), name=_execution_name(workflow), input=body
         )["executionArn"]
         return arn
+
+    def start_together(self, workflow: str, inputs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+        """One execution of ``workflow`` per input, all started at the same moment: one thread each, released
+        together, through one client (a client is thread-safe, the default session that would make one per thread
+        is not). Key -> execution ARN."""
+        if not inputs:
+            return {}
+        sfn = self._client("stepfunctions")
+        machine = self._deployment.state_machine_arn(workflow)
+        ready = threading.Barrier(len(inputs))
+
+        def start(item: tuple[str, Mapping[str, Any]]) -> tuple[str, str]:
+            key, execution_input = item
+            name, body = _execution_name(workflow), json.dumps(execution_input)
+            ready.wait(timeout=60)
+            arn: str = sfn.start_execution(stateMachineArn=machine, name=name, input=body)["executionArn"]
+            return key, arn
+
+        with ThreadPoolExecutor(max_workers=len(inputs), thread_name_prefix=f"start-{workflow}") as pool:
+            return dict(pool.map(start, inputs.items()))
 
     def wait(self, execution_arn: str, workflow: str = "", timeout_s: float = 900.0) -> Execution:
         sfn = self._client("stepfunctions")
@@ -85,3 +106,7 @@ class Runner:
             store=DynamoApprovalStore(self._client("dynamodb"), TABLE),
             callbacks=TaskCallback(self._client("stepfunctions")),
         )
+
+
+def _execution_name(workflow: str) -> str:
+    return f"{workflow}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"

@@ -30,10 +30,19 @@ class Targets:
         self._client = client
         self._targets: dict[str, Target] = {}
 
-    def deploy(self, hosts: Mapping[str, LocalHost], ssm_names: AbstractSet[str], aliases: Mapping[str, str]) -> None:
-        """Targets for ``hosts`` (through SSM when named in ``ssm_names``) and ``aliases`` (alias -> host)."""
+    def deploy(
+        self,
+        hosts: Mapping[str, LocalHost],
+        ssm_names: AbstractSet[str],
+        aliases: Mapping[str, str],
+        ssh_aliases: Mapping[str, str] | None = None,
+    ) -> None:
+        """Targets for ``hosts`` (through SSM when named in ``ssm_names``), ``aliases`` (alias -> host, through SSM)
+        and ``ssh_aliases`` (alias -> SSH host: its target under another id, the same address, login and keys)."""
         for name, host in hosts.items():
             self._targets[name] = self._target_for(host, ssm=name in ssm_names)
+        for alias, name in (ssh_aliases or {}).items():
+            self._targets[alias] = parse_target(self._targets[name].model_dump() | {"id": alias})
         for alias, name in aliases.items():
             on_host = self._targets[name]
             self._targets[alias] = parse_target(

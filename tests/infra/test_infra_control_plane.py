@@ -497,6 +497,45 @@ def test_targets_parameter_tier_never_asks_for_a_downgrade(example_config: Deplo
     Template.from_stack(stack).has_resource_properties("AWS::SSM::Parameter", {"Tier": "Intelligent-Tiering"})
 
 
+def test_a_backup_flexible_window_is_its_schedules_and_only_its(example_config: DeploymentConfig) -> None:
+    """``backup.flexible_window_minutes`` becomes that target's backup schedule's FlexibleTimeWindow (EventBridge
+    Scheduler then starts it within the window: docs/fleet-load.md); every other schedule stays exactly on time, and
+    each schedule's input is ``schedule_inputs``' (what the local plane's ``fire_schedules`` sends)."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_stepfunctions as sfn
+    from aws_cdk.assertions import Template
+
+    from stacks.control_plane_stack import WorkflowSchedules
+    from stacks.scheduled_runs import schedule_inputs, scheduled_run
+
+    prod, staging = example_config.targets
+    spread = prod.model_copy(update={"backup": prod.backup.model_copy(update={"flexible_window_minutes": 30})})
+    stack = cdk.Stack(cdk.App(), "Schedules")
+    machine = sfn.StateMachine.from_state_machine_arn(
+        stack, "Machine", "arn:aws:states:eu-west-1:123456789012:stateMachine:backup"
+    )
+    for workflow in ("backup", "test-restore"):
+        WorkflowSchedules(
+            stack, workflow, run=scheduled_run(workflow), targets=(spread, staging), state_machine=machine
+        )
+    schedules = [
+        r["Properties"] for r in Template.from_stack(stack).find_resources("AWS::Scheduler::Schedule").values()
+    ]
+    windows = {(s["Description"], json.dumps(s["FlexibleTimeWindow"], sort_keys=True)) for s in schedules}
+    assert windows == {
+        ("Scheduled backup of prod", '{"MaximumWindowInMinutes": 30, "Mode": "FLEXIBLE"}'),
+        ("Scheduled backup of staging", '{"Mode": "OFF"}'),
+        ("Scheduled test-restore of prod", '{"Mode": "OFF"}'),
+        ("Scheduled test-restore of staging", '{"Mode": "OFF"}'),
+    }
+    backups = {
+        s["Description"].rsplit(" ", 1)[-1]: json.loads(s["Target"]["Input"])
+        for s in schedules
+        if "backup" in s["Description"]
+    }
+    assert backups == schedule_inputs("backup", (spread, staging))
+
+
 def test_targets_parameter_over_8KB_is_refused(example_config: DeploymentConfig) -> None:
     import aws_cdk as cdk
 

@@ -87,3 +87,33 @@ def test_each_transport_has_exactly_its_own_fields() -> None:
     with pytest.raises(ValueError, match="transport"):
         parse_target({"id": "stage", "transport": "carrier-pigeon", "domain": "stage.example.com"})
     assert isinstance(parse_target(_ssh_target()), SshTarget)
+
+
+@pytest.mark.parametrize(
+    ("backup", "error"),
+    [
+        ({"flexible_window_minutes": 30}, None),
+        ({"flexible_window_minutes": 1440}, None),
+        ({"hourly": True, "flexible_window_minutes": 15}, None),
+        ({"flexible_window_minutes": 0}, "flexible_window_minutes"),
+        ({"flexible_window_minutes": 1441}, "flexible_window_minutes"),
+        ({"hourly": True, "flexible_window_minutes": 60}, "not under an hourly backup's 60 minutes"),
+    ],
+)
+def test_backup_flexible_window_is_within_the_schedulers_range(
+    tmp_path: Path, backup: dict[str, object], error: str | None
+) -> None:
+    """EventBridge Scheduler takes 1..1440 minutes (FlexibleTimeWindow.MaximumWindowInMinutes); an hourly backup's
+    window must end before the next hour's."""
+    import yaml
+
+    path = tmp_path / "deployment.yaml"
+    path.write_text(yaml.safe_dump({"targets": [_ssh_target(backup=backup)]}))
+    if error is None:
+        assert (
+            load_deployment_config(path).targets[0].backup.flexible_window_minutes == backup["flexible_window_minutes"]
+        )
+        return
+    with pytest.raises(ConfigError, match=error) as caught:
+        load_deployment_config(path)
+    assert "backup" in str(caught.value)
