@@ -22,7 +22,6 @@ from freshtrack_ops.config import DeploymentConfig, Target
 from freshtrack_ops.daily.models import FIGURES, DailyCheckRequest
 from freshtrack_ops.daily.settings import Band
 from freshtrack_ops.tasks import WORKFLOWS
-from stacks.control_plane_stack import DAILY_CHECK_WORKFLOW, SCHEDULED_RUNS
 from stacks.daily_check_alarms import (
     MAX_EVALUATION_SECONDS,
     MISSING_AFTER_HOURS,
@@ -42,6 +41,7 @@ from stacks.dashboards import (
     overview_dashboard_name,
     target_dashboard_name,
 )
+from stacks.scheduled_runs import DAILY_CHECK_WORKFLOW, SCHEDULED_RUNS
 
 from .conftest import Synth, flatten, synthesize
 

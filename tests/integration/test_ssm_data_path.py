@@ -18,7 +18,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
 
 from freshtrack_ops.adapters import presign
 from freshtrack_ops.adapters.host_exchange import HostExchange
@@ -29,6 +28,7 @@ from freshtrack_ops.host_scripts.parameters import credential_parameters
 from freshtrack_ops.host_scripts.ssm_document import STEP_NAME, document_content, document_name
 from opsctl.local import ssm_executor
 from opsctl.local.host import LocalHost
+from opsctl.local.names import ACCOUNT as DEFAULT_ACCOUNT_ID
 from opsctl.local.s3_endpoint import LocalS3Endpoint, local_s3_endpoint
 
 pytestmark = pytest.mark.integration
