@@ -28,6 +28,7 @@ class Row:
     transport: str
     end_state: str
     invariants: tuple[str, ...]
+    variant: str = ""  # a parametrized case's variant (e.g. the state an abort hits): a row each
 
 
 def transport_of(host: str) -> str:
@@ -38,13 +39,22 @@ def transport_of(host: str) -> str:
 
 
 def record(
-    case: str, *, fault: str, workflow: str, state: str, transport: str, end_state: str, invariants: tuple[str, ...]
+    case: str,
+    *,
+    fault: str,
+    workflow: str,
+    state: str,
+    transport: str,
+    end_state: str,
+    invariants: tuple[str, ...],
+    variant: str = "",
 ) -> None:
+    """Record a case's row (call it last, once every invariant held). ``case`` is the test function's name."""
     directory = os.environ.get(RESULTS_ENV)
     if not directory:
         return
-    row = Row(case, fault, workflow, state, transport, end_state, invariants)
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{case}-{transport}")
+    row = Row(case, fault, workflow, state, transport, end_state, invariants, variant)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{case}-{variant}-{transport}")
     (Path(directory) / f"{name}.json").write_text(json.dumps(asdict(row)))
 
 
@@ -62,9 +72,9 @@ def table(rows: list[Row]) -> str:
         "| # | fault | workflow | state | transport | end state | invariants held |",
         "|---|---|---|---|---|---|---|",
     ]
-    ordered = sorted(rows, key=lambda r: (r.workflow, r.case, r.transport))
+    ordered = sorted(rows, key=lambda r: (r.workflow, r.case, r.variant, r.transport))
     for number, row in enumerate(ordered, 1):
-        fault = f"{row.fault} (`{row.case}`)"
+        fault = f"{row.fault}{f' [{row.variant}]' if row.variant else ''} (`{row.case}`)"
         cells = [str(number), fault, row.workflow, row.state, row.transport, row.end_state, ", ".join(row.invariants)]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     faults = len({r.case for r in rows})
