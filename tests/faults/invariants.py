@@ -8,7 +8,8 @@ adds its objects), it says so: nothing else may differ.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,9 @@ def check(
     gone_objects: Callable[[str], bool] = lambda _key: False,
     notification: str | Iterable[str] = (),
     hosts: Iterable[str] = (),
+    new_databases: Callable[[str], bool] = lambda _name: False,
+    new_instances: Callable[[str], bool] = lambda _instance: False,
+    kept_locks: Mapping[str, str] | None = None,
 ) -> tuple[str, ...]:
     """Every invariant after ``execution`` ended, or AssertionError naming the one broken.
 
@@ -115,17 +119,23 @@ def check(
     assert not lost, f"objects gone: {sorted(lost)}"
     held.append("no stray object")
 
-    scratch = databases(plane, before.host) - before.databases
+    scratch = {name for name in databases(plane, before.host) - before.databases if not new_databases(name)}
     assert not scratch, f"scratch databases left: {sorted(scratch)}"
     held.append("no scratch database")
 
-    drill = instances(plane) - before.instances
+    drill = {instance for instance in instances(plane) - before.instances if not new_instances(instance)}
     assert not drill, f"instances left: {sorted(drill)}"
     held.append("no drill host")
 
-    for host in {before.host, *hosts}:
+    kept = dict(kept_locks or {})
+    for host in {before.host, *hosts} - kept.keys():
         assert plane.lock_item(host) is None, f"{host} is still locked: {plane.lock_item(host)}"
-    held.append("no stuck lock")
+    for host, owner in kept.items():
+        item = plane.lock_item(host)
+        assert item is not None and item["owner"]["S"] == owner, f"{host}: the lock is not kept by {owner}: {item}"
+        # kept, not stuck: its lease ends (at most a day: the lock task's longest lease) and then anyone may take it
+        assert int(item["expires_at"]["N"]) <= time.time() + 86_400, f"{host}: a lease without an end: {item}"
+    held.append("no stuck lock" if not kept else "no stuck lock (kept until its lease ends)")
 
     subjects = [str(n["Subject"]) for n in plane.notifications()[before.notifications :]]
     wanted = [notification] if isinstance(notification, str) else list(notification)
