@@ -56,6 +56,9 @@ STATUS = {
     "ThrottledException": 400,
     "TooManyRequestsException": 429,
     "PriorRequestNotComplete": 400,
+    # a server error (EC2 API reference, "Error codes for the Amazon EC2 API": server error codes, HTTP 5xx; the
+    # SDKs retry it, the CLI reports "reached max retries"), not a 400 as other EC2 codes
+    "InsufficientInstanceCapacity": 500,
 }
 
 
