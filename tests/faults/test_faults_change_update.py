@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -56,6 +57,7 @@ def _running(plane: LocalPlane, host: str) -> tuple[str, str | None]:
 def _update_objects(ex: Execution, host: str) -> Callable[[str], bool]:
     """What an update adds by design: its pre-update backup (dump + manifest) and its deploy logs."""
     plan = (ex.state_output("ValidateInput") or {}).get("plan", {})
+    plan = plan.get("update", plan)  # the rollback workflow's plan carries the update's under "update"
     backup = (ex.state_output("BackupManifest") or {}).get("backup", {})
     update_id, backup_id = str(plan.get("update_id", "?")), str(backup.get("backup_id", "?"))
 
@@ -76,6 +78,19 @@ def _deployments(plane: LocalPlane, host: str) -> int:
             Select="COUNT",
         )["Count"]
     )
+
+
+def _last_deployment(plane: LocalPlane, host: str) -> dict[str, Any]:
+    """The newest item of the host's deployment history."""
+    items = plane.dynamodb.query(
+        TableName=plane.table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues={":pk": {"S": f"HOST#{host}"}, ":prefix": {"S": "DEPLOY#"}},
+        ScanIndexForward=False,
+        Limit=1,
+    )["Items"]
+    outcome: dict[str, Any] = json.loads(items[0]["outcome"]["S"])
+    return outcome
 
 
 def _wait_entered(plane: LocalPlane, arn: str, state: str, timeout_s: float = 180) -> None:
@@ -245,9 +260,14 @@ def test_ssm_agent_offline_during_the_deployment(plane: LocalPlane) -> None:
         finally:
             plane.set_ssm_online(host, True)
 
-    assert "HostUnreachable" in invariants.history_errors(ex)
+    # the deployment that was running finishes on the host (the local agent reports it although offline: in AWS the
+    # Deploy state would wait for the agent instead, until the state's timeout; the end is the same), then neither
+    # the verification nor the rollback's first step can be sent: the update stops where docs/updates.md says,
+    # RollbackFailed, the services left as they are (the new release, verified by nobody) and the lock kept
+    assert invariants.history_errors(ex) == ["HostUnreachable"] * 8, invariants.history_errors(ex)
+    assert ex.state_names()[-5:-3] == ["RollbackDown", "RollbackFailed"]
     assert "docs/runbooks.md" in (ex.cause or ""), ex.cause
-    assert local.app_version() == version and _running(plane, host)[1] in (running[1], version)
+    assert _running(plane, host) == (version, version) != running
     held = invariants.check(
         plane, before, ex, end="FAILED RollbackFailed", new_objects=_update_objects(ex, host),
         notification="ROLLBACK FAILED", kept_locks={host: ex.arn},
@@ -256,7 +276,8 @@ def test_ssm_agent_offline_during_the_deployment(plane: LocalPlane) -> None:
     plane.dynamodb.delete_item(TableName=plane.table, Key={"pk": {"S": f"LOCK#{host}"}, "sk": {"S": "LOCK"}})
     matrix.record(
         "test_ssm_agent_offline_during_the_deployment",
-        fault="the SSM agent goes offline while the new release deploys", workflow="update", state="Deploy",
+        fault="the SSM agent goes offline while the new release deploys", workflow="update",
+        state="Deploy (then Verify, RollbackDown)",
         transport="ssm", end_state="FAILED RollbackFailed: lock kept until its lease ends, runbook named",
         invariants=held,
     )  # fmt: skip
@@ -273,7 +294,7 @@ def test_a_lambda_timing_out_after_the_change_rolls_back(plane: LocalPlane) -> N
     version = _publish(plane, host)
     arn = plane.start_execution("update", {"host": host, "version": version})
     _wait_entered(plane, arn, "Checkout")
-    with _function_timeout("SchemaFingerprint", 2), _gates(local, "pg_dump", 1) as gates:
+    with _function_timeout("SchemaFingerprint", 1), _gates(local, "pg_dump", 1) as gates:
         gates[0].wait_held()  # SchemaAfter's pg_dump: its invocation runs into the function's timeout
         _wait_error(plane, arn, "Sandbox.Timedout")
     ex = plane.wait(arn, "update")
@@ -312,6 +333,37 @@ def test_sns_down_does_not_change_the_outcome_of_an_update(plane: LocalPlane) ->
         fault="SNS Publish answers 500 InternalError on every call", workflow="update", state="NotifySuccess",
         transport="ssh", end_state="SUCCEEDED, recorded, lock free (no notification: SNS is down)",
         invariants=(*held[:-1], "no notification (SNS down)"),
+    )  # fmt: skip
+
+
+def test_lambda_failing_the_record_task_of_a_rollback(plane: LocalPlane) -> None:
+    """The rollback workflow (docs/updates.md) undoing the update above; the record task's function fails at the
+    Lambda service on every invocation (ServiceException, HTTP 500: Lambda API reference, Invoke, Errors): the state
+    retries Lambda.ServiceException, then the rollback, which happened and was verified, succeeds all the same and
+    says it is not recorded."""
+    host = "demo"
+    deployment = _last_deployment(plane, host)
+    before = invariants.snapshot(plane, host)
+    lost = faults.ApiFault(
+        "lambda", "Invoke", "ServiceException", times=None, matches=lambda request: "UpdateRecord" in request.url
+    )
+    with faults.armed(lost):
+        ex = plane.run("rollback", {"host": host, "confirm": host, "reason": "fault matrix"})
+
+    # named as Step Functions names it (opsctl/local/moto_patches.py), so the state's Retry took it
+    assert invariants.history_errors(ex).count("Lambda.ServiceException") == 4, invariants.history_errors(ex)
+    assert ex.output is not None and ex.output["recorded"] is False, ex.output
+    assert _running(plane, host) == (deployment["from_version"],) * 2, "back at the version before the update"
+    held = invariants.check(
+        plane, before, ex, end="SUCCEEDED", new_objects=_update_objects(ex, host), notification="rollback succeeded"
+    )
+    assert lost.hits >= 4
+    assert "NOT recorded" in plane.notifications()[-1]["Message"]
+    matrix.record(
+        "test_lambda_failing_the_record_task_of_a_rollback",
+        fault="Lambda Invoke of the record task answers ServiceException (500) every time", workflow="rollback",
+        state="RecordRollback", transport="ssh",
+        end_state="SUCCEEDED (rolled back, verified); output and notification say NOT recorded", invariants=held,
     )  # fmt: skip
 
 
