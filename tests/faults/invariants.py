@@ -97,7 +97,10 @@ def check(
     ``end``: the expected end, ``STATUS`` or ``STATUS Error`` (e.g. ``FAILED HostConnectionLost``); ``data``: the
     live database's expected digest (default: unchanged); ``new_objects``/``gone_objects``: which object keys may
     appear/disappear (default: none); ``notification``: the one notification expected, by a substring of its
-    subject (several: each exactly once, in any order); ``hosts``: more hosts whose lock must be free."""
+    subject (several: each exactly once, in any order); ``hosts``: more hosts whose lock must be free. What a workflow
+    leaves by design, named by the case: ``new_databases`` (a restore by swap's catalogued aside), ``new_instances`` (a
+    failed recovery keeps its server for forensics), ``kept_locks`` (host -> the execution that keeps the host's lock
+    until its lease ends, as an update whose rollback failed does: held by it, with a lease that ends)."""
     plane.wait_idle()
     held: list[str] = []
     status, _, error = end.partition(" ")
