@@ -6,7 +6,7 @@ CHECKOV_VENV := .venv-checkov
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CONFIG ?= config/example.yaml
 
-.PHONY: docs demo test lint unit integration infra synth bench sysdeps venv checkov-venv clean
+.PHONY: docs demo test lint unit integration faults infra synth bench sysdeps venv checkov-venv clean
 
 # The project is installed into .venv in editable mode (pyproject.toml maps freshtrack_ops to functions/), so
 # opsctl, `python -m opsctl|bench` and `import freshtrack_ops` work without PYTHONPATH. An editable install
@@ -66,6 +66,10 @@ unit: venv
 
 integration: venv sysdeps
 	$(PY) -m pytest -q tests/integration
+
+# the fault matrix alone (docs/reliability.md; make test runs it too)
+faults: venv sysdeps
+	$(PY) -m pytest -q tests/faults
 
 infra: venv checkov-venv
 	$(PY) -m pytest -q tests/infra

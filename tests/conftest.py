@@ -29,3 +29,36 @@ def pytest_xdist_make_scheduler(config: Any, log: Any) -> Any:
             return unit_of_work(nodeid)
 
     return ModuleScheduling(config, log)
+
+
+def pytest_configure(config: Any) -> None:
+    """The controller (not an xdist worker) gives the fault matrix's cases a fresh directory to record into;
+    the workers inherit the environment."""
+    if hasattr(config, "workerinput"):
+        return
+    import os
+    import tempfile
+
+    from tests.faults.matrix import RESULTS_ENV
+
+    os.environ[RESULTS_ENV] = tempfile.mkdtemp(prefix="fault-matrix-")
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    """After a passing run of every fault case, docs/reliability.md's table is rewritten from their records (a
+    partial or failing run leaves it as it is)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    import os
+    import shutil
+    from pathlib import Path
+
+    from tests.faults import matrix
+
+    directory = Path(os.environ.get(matrix.RESULTS_ENV, ""))
+    if not directory.name or not directory.is_dir():
+        return
+    rows = matrix.load(directory)
+    if exitstatus == 0 and rows and {row.case for row in rows} == matrix.case_names():
+        matrix.write_doc(rows)
+    shutil.rmtree(directory, ignore_errors=True)

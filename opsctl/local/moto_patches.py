@@ -28,6 +28,8 @@
   cannot be frozen the way Lambda freezes the sandbox: the handler runs on, but the task token it carried is
   closed (SendTask* answers TaskTimedOut, as for an aborted execution), so its late success is refused and
   undone by the same code that undoes work outlived by its execution.
+* Lambda service errors (Invoke refused: ServiceException, TooManyRequestsException) of a Task whose Resource is a
+  function ARN are ``Lambda.<code>``, as in Step Functions (moto called them ``Exception``).
 * IAM: a task's calls are checked against its deployed role's policy while its handler runs (``iam``).
 * ASL parsing: moto parses a definition with a pure-Python ANTLR parser when the state machine is created and
   again at every execution start (about 0.3-0.7 s for our larger machines, most of a plane's start). The patch
@@ -367,6 +369,38 @@ def _subject_checked(original: Callable[..., str]) -> Callable[..., str]:
     return publish
 
 
+def _lambda_service_errors_named(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A Task whose Resource is a function ARN: an Invoke the Lambda service refuses (ServiceException,
+    TooManyRequestsException, ...) fails the state with ``Lambda.<code>``, as Step Functions reports it ("Lambda errors
+    are reported as Lambda.<ExceptionName>", Step Functions developer guide, "Handle Lambda service exceptions") and as
+    moto's own ``lambda:invoke`` integration already names it; moto's interpreter called every such error
+    ``Exception`` here, so the workflows' Retry on ``Lambda.ServiceException`` never ran locally (found by the fault
+    matrix: a record task failing at the Lambda service was caught at once instead of retried)."""
+
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        from botocore.exceptions import ClientError
+
+        if not isinstance(ex, ClientError):
+            return original(self, env, ex)
+        from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+        from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+        error = f"Lambda.{ex.response['Error']['Code']}"
+        cause = str(ex.response["Error"].get("Message", ""))
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item] # moto's own TypedDict, used as moto does
+                lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=error, cause=cause)
+            ),
+        )
+
+    return from_error
+
+
 def install() -> None:
     with _install_lock:
         if STATE.installed:
@@ -400,6 +434,11 @@ def install() -> None:
         )
 
         _pascal_case_sfn_integration(StateTaskServiceSfn)
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+
+        StateTaskLambda._from_error = _lambda_service_errors_named(  # type: ignore[method-assign]
+            StateTaskLambda._from_error
+        )
         StateTaskServiceCallback._evaluate_with_timeout = _fresh_token_per_attempt(  # type: ignore[method-assign]
             StateTaskServiceCallback._evaluate_with_timeout
         )

@@ -42,13 +42,14 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 import boto3
 from botocore.config import Config
 
-from opsctl.local import s3_strict
+from opsctl.local import faults, s3_strict
 from opsctl.local.moto_http import QuietServer, moto_app
 
 if TYPE_CHECKING:
@@ -173,8 +174,17 @@ class _PresignCheck:
             now=self._clock(),
             credentials_expire=self._credentials_expire,
         )
+        status = "400 Bad Request"
         if error is None:
-            return self._app(environ, start_response)
+            method = str(environ.get("REQUEST_METHOD", "GET"))
+            query = dict(parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True))
+            fault = faults.TRANSFERS.find(method, query)
+            if fault is None:
+                return self._app(environ, start_response)
+            error = (fault.code, "injected fault")
+            status = f"{fault.status} {HTTPStatus(fault.status).phrase}"
+        elif error[0] not in _BAD_REQUEST_CODES:
+            status = "403 Forbidden"
         code, message = error
         self.refused.append(code)
         body = (
@@ -185,7 +195,6 @@ class _PresignCheck:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         while stream is not None and length > 0 and (chunk := stream.read(min(length, 1 << 20))):
             length -= len(chunk)
-        status = "400 Bad Request" if code in _BAD_REQUEST_CODES else "403 Forbidden"
         start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
         return [body]
 

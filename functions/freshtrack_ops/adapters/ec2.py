@@ -7,6 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from freshtrack_ops.adapters.ec2_instances import CAPACITY_CODES
+from freshtrack_ops.errors import InstanceCapacityUnavailable
+
 #: instance states from which an instance never runs again (EC2 instance lifecycle)
 GONE_STATES = frozenset({"shutting-down", "terminated"})
 
@@ -29,16 +34,27 @@ class Ec2Instances:
         """RunInstances, one instance, tagged (instance and volume) at launch. ``client_token`` makes a retried
         call return the same instance instead of a second one (EC2 "Ensure idempotency": 64 ASCII characters)."""
         tag_list = [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
-        response = self._ec2.run_instances(
-            LaunchTemplate=dict(launch_template),
-            MinCount=1,
-            MaxCount=1,
-            ClientToken=client_token[:64],
-            TagSpecifications=[
-                {"ResourceType": "instance", "Tags": tag_list},
-                {"ResourceType": "volume", "Tags": tag_list},
-            ],
-        )
+        try:
+            response = self._ec2.run_instances(
+                LaunchTemplate=dict(launch_template),
+                MinCount=1,
+                MaxCount=1,
+                ClientToken=client_token[:64],
+                TagSpecifications=[
+                    {"ResourceType": "instance", "Tags": tag_list},
+                    {"ResourceType": "volume", "Tags": tag_list},
+                ],
+            )
+        except ClientError as exc:
+            # no capacity for the template's type in its zone, the type not offered there, or the account's limits
+            # (ec2_instances.py names the codes): a named error, as for a scale, not botocore's anonymous ClientError
+            # (which once was the whole error a failed recovery reported); nothing was launched
+            error: Any = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            if code in CAPACITY_CODES:
+                message = str(error.get("Message", ""))[:500]
+                raise InstanceCapacityUnavailable(f"RunInstances refused: {code}: {message}") from exc
+            raise
         return str(response["Instances"][0]["InstanceId"])
 
     def describe(self, instance_id: str) -> InstanceView:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import StringConstraints
 
 from freshtrack_ops import runtime
@@ -22,12 +23,19 @@ class RecordEvent(RemediationOutcome):
 
 
 def _escalate(subject: str, message: str) -> None:
-    """An escalation is a notification of its own (and the metric CDK alarms on), never the remediation's outcome."""
+    """An escalation is a notification of its own (and the metric CDK alarms on), never the remediation's outcome:
+    SNS failing (after the SDK's retries) is logged and changes nothing else. It once failed the record task,
+    leaving the audit entry open and ending the remediation AuditNotWritten instead of RemediationFailed
+    (tests/faults); the metric, flushed first, still raises the alarm."""
     metrics.add_metric(name="RemediationEscalations", unit=MetricUnit.Count, value=1)
     metrics.flush_metrics()  # now: validate flushes no metrics of its own (an empty flush warns)
     notifier = runtime.notifier()
-    if notifier is not None:
+    if notifier is None:
+        return
+    try:
         notifier.publish(subject, message)
+    except (ClientError, BotoCoreError) as exc:
+        logger.error("escalation not notified", extra={"subject": subject, "error": type(exc).__name__})
 
 
 @logger.inject_lambda_context

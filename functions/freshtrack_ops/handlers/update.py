@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from freshtrack_ops import runtime
 from freshtrack_ops.handlers.dispatch import host_handler
@@ -24,7 +25,7 @@ from freshtrack_ops.steps.update import (
 )
 from freshtrack_ops.update.models import RecordDeploymentEvent
 from freshtrack_ops.update.plan import plan_update
-from freshtrack_ops.update.record import record_deployment
+from freshtrack_ops.update.record import deployment_outcome, not_recorded
 
 
 @logger.inject_lambda_context
@@ -41,7 +42,16 @@ def validate(event: ValidateBackupEvent, context: LambdaContext) -> dict[str, An
 @metrics.log_metrics
 @event_parser(model=RecordDeploymentEvent)
 def record(event: RecordDeploymentEvent, context: LambdaContext) -> dict[str, Any]:
-    output = record_deployment(event, runtime.deployment_history())
+    outcome, output = deployment_outcome(event)
+    try:
+        runtime.deployment_history().record_deployment(outcome)
+    except (ClientError, BotoCoreError) as exc:
+        # after the SDK's own retries (throttling, 5xx): the deployment happened (or was undone) all the same, so
+        # the workflow goes on to unlock and notify, and the notification says the history lacks it (a raised
+        # error here once ended a verified update FAILED States.Runtime, with no notification: tests/faults)
+        logger.error("deployment not recorded", extra={"update_id": outcome.update_id, "error": type(exc).__name__})
+        output = not_recorded(outcome, output, exc)
+        metrics.add_metric(name="DeploymentsNotRecorded", unit=MetricUnit.Count, value=1)
     metrics.add_dimension(name="host", value=event.plan.host)
     if event.plan.kind == "rollback":
         name = "RollbacksSucceeded"

@@ -84,18 +84,21 @@ def record_outcome(
     plan = outcome.plan
     subject, message = describe(outcome)
     escalated = False
+    admission = None
     if outcome.outcome in ("succeeded", "failed"):
         admission = guard.record_outcome(plan.host, plan.action, outcome.outcome == "succeeded", settings, now)
-        if admission.escalate:
-            escalated = True
-            escalate(
-                f"FreshTrack remediation suspended on {plan.host}",
-                f"{plan.action} on {plan.host} failed {settings.breaker_failures} time(s) in a row: the circuit "
-                f"breaker is open for {settings.cooldown_s} s and nothing more is done automatically. "
-                f"{admission.reason}\n\nLast attempt:\n{message}",
-            )
+    # the audit entry is closed before anything is escalated: an escalation that cannot be sent must not leave it
+    # open (it did once, with SNS down: the entry said "started" for a failed remediation)
     detail = message.splitlines()[2] if len(message.splitlines()) > 2 else message
     audit.complete(
         plan.host, plan.audit_id, _AUDIT_STATUS[outcome.outcome], detail[:500], now=now, execution_arn=execution_id
     )
+    if admission is not None and admission.escalate:
+        escalated = True
+        escalate(
+            f"FreshTrack remediation suspended on {plan.host}",
+            f"{plan.action} on {plan.host} failed {settings.breaker_failures} time(s) in a row: the circuit "
+            f"breaker is open for {settings.cooldown_s} s and nothing more is done automatically. "
+            f"{admission.reason}\n\nLast attempt:\n{message}",
+        )
     return RemediationRecord(subject=subject, message=message, escalated=escalated)

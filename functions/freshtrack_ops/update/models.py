@@ -218,6 +218,12 @@ class UpdateOutput(Strict):
     backup_id: str
     schema_changed: bool
     duration_s: float
+    #: whether the deployment history holds this outcome (the rollback workflow's "previous" reads it). A write
+    #: that still fails after the SDK's retries (DynamoDB throttling, a 5xx) does not change what happened on the
+    #: host: the update stays succeeded (or rolled back) and ``history_note`` says, in the notification, that the
+    #: history has no record of it
+    recorded: bool = True
+    history_note: Annotated[str, StringConstraints(max_length=600)] = "Recorded in the deployment history."
 
 
 # -- image updates -------------------------------------------------------------------------------------------
