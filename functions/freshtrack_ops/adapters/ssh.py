@@ -184,6 +184,12 @@ class SshRunner:
             feeder = None
             if stdin is not None:
                 feeder = StdinFeeder(stdin, channel.sendall, channel.shutdown_write)
+            else:
+                # Nothing to send: end stdin now. Left open, a command that reads stdin (a tool asking a question,
+                # a failing pg_dump/pg_restore draining its input) waited for input that never came until the
+                # idle timeout (300 s for a dump; found by tests/faults), where the same script over SSM gets
+                # end of file at once (the agent gives it no input).
+                channel.shutdown_write()
             yield SshStream(channel, self._host_id, script, timeout_s, feeder)
         finally:
             channel.close()
