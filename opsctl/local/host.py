@@ -594,8 +594,9 @@ class LocalHost:
 
     def start_database(self) -> None:
         """Start the host's PostgreSQL again after ``stop_database`` (a database container that crashed and was
-        restarted by its restart policy), with the same data directory and port."""
-        self._cluster().start()
+        restarted by its restart policy), with the same data directory and port; nothing when it runs."""
+        if not self._cluster().is_running():
+            self._cluster().start()
 
     def stop_sshd(self) -> None:
         if self._sshd is not None:
