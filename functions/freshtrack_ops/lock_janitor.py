@@ -20,7 +20,11 @@ from freshtrack_ops.host_work import cancel_commands_of
 from freshtrack_ops.ports import LockTable
 
 ENDED_WITHOUT_CLEANUP = ("ABORTED", "TIMED_OUT")
-#: a destructive workflow stopped half-way must not let the next scheduled workflow touch the host
+#: a destructive workflow stopped half-way must not let the next scheduled workflow touch the host. A restore holds
+#: its lock as ``restore-verify`` (not kept) while it only reads the backup and prepares next to the live database,
+#: and takes it again as ``restore`` just before it stops the services or replaces the database (LockForSwap,
+#: LockForReplace): an abort before that leaves the host as it was (its incoming database is dropped from the undo
+#: log), so keeping the lock for the lease (2 h) only made the next backups fail LockHeld (found by tests/faults).
 KEEP_LOCKED_PURPOSES = {
     "restore": "services stopped, database replaced",
     "update": "code, containers or database between two versions",

@@ -2,8 +2,9 @@
 
 The fault matrix (tests/faults) needs S3, DynamoDB, SNS, Route 53 ... to fail the way the real services do, at
 the HTTP level, so that botocore's own retry handler sees them exactly as it would in AWS: a ``SlowDown`` 503 from
-S3 or a ``ProvisionedThroughputExceededException`` from DynamoDB is retried by the SDK (legacy mode: up to 4
-retries, 9 for DynamoDB) before the task sees an error; a ``ConditionalCheckFailedException`` is not. Raising
+S3 or a ``ProvisionedThroughputExceededException`` from DynamoDB is retried by the SDK (botocore 1.44's default
+standard mode: 3 attempts, 4 for DynamoDB, with exponential back-off; tests/faults counts them) before the task sees
+an error; a ``ConditionalCheckFailedException`` is not. Raising
 ``ClientError`` from ``_make_api_call`` instead would skip those retries and test a client no deployed task has.
 
 How: moto serves every in-process call from its ``before-send`` handler (``BotocoreStubber``); that handler's

@@ -592,6 +592,12 @@ class LocalHost:
         """Stop the host's PostgreSQL (with ``stop_sshd``: a server lost to a disaster)."""
         self._cluster().stop()
 
+    def start_database(self) -> None:
+        """Start the host's PostgreSQL again after ``stop_database`` (a database container that crashed and was
+        restarted by its restart policy), with the same data directory and port; nothing when it runs."""
+        if not self._cluster().is_running():
+            self._cluster().start()
+
     def stop_sshd(self) -> None:
         if self._sshd is not None:
             self._sshd.stop()

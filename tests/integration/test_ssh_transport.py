@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,19 @@ def test_a_closed_port_is_unreachable(plane: LocalPlane) -> None:
     runner = _runner(plane, port=1)
     with pytest.raises(HostUnreachable, match="cannot connect"):
         runner.run("preflight.sh", {}, timeout_s=10)
+
+
+def test_a_command_given_no_input_reads_end_of_file_at_once(plane: LocalPlane) -> None:
+    """Nothing to send: stdin ends at once, as over SSM (the agent gives a command no input). It was left open, and a
+    script that reads stdin (here pg_restore, given no archive) waited until the timeout (tests/faults found it)."""
+    from freshtrack_ops.host_env import host_env
+
+    runner = _runner(plane)
+    env = host_env(plane.target("demo")) | {"TARGET_DB": "frostguard_never_created"}
+    started = time.monotonic()
+    try:
+        result = runner.run("restore_stream.sh", env, timeout_s=30)
+    finally:
+        runner.close()
+    assert result.exit_code != 0 and "too short" in result.stderr, result.stderr
+    assert time.monotonic() - started < 15, "pg_restore read end of file, it did not wait for the timeout"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,7 +13,7 @@ from freshtrack_ops.adapters.dynamo import DynamoDeploymentHistory, DynamoLockTa
 from freshtrack_ops.backup.cleanup import cleanup_backup
 from freshtrack_ops.errors import LockHeld
 from freshtrack_ops.explain import METRIC_OF, CaughtError, ExplainEvent, explain
-from freshtrack_ops.lock_janitor import ExecutionEnded, release_orphaned_lock
+from freshtrack_ops.lock_janitor import KEEP_LOCKED_PURPOSES, ExecutionEnded, release_orphaned_lock
 from freshtrack_ops.models import CleanupEvent
 from freshtrack_ops.update.models import DeploymentOutcome
 from opsctl.local.ops_table import create_ops_table
@@ -107,6 +108,31 @@ def test_janitor_keeps_the_lock_of_an_interrupted_restore_update_or_rollback(tab
     assert not result.released
     assert "runbooks" in result.reason and f"interrupted {purpose}" in result.reason
     assert locks.holder("demo") == ("exec-interrupted", purpose)
+
+
+def test_janitor_frees_the_lock_of_a_restore_aborted_before_it_touched_the_live_side(table: Any) -> None:
+    """A restore holds its lock as restore-verify until it is about to stop the services or replace the database
+    (restore.asl.json LockForSwap/LockForReplace): aborted before, the host is as it was and the lock goes."""
+    locks = DynamoLockTable(table, "ops")
+    locks.acquire("demo", "exec-verifying", 600, "restore-verify")
+    result = release_orphaned_lock(_ended("ABORTED", "exec-verifying"), locks)
+    assert result.released and locks.holder("demo") is None
+    locks.acquire("demo", "exec-swapping", 600, "restore-verify")
+    locks.acquire("demo", "exec-swapping", 600, "restore")  # taken again, by its owner, before the first change
+    assert not release_orphaned_lock(_ended("ABORTED", "exec-swapping"), locks).released
+    assert locks.holder("demo") == ("exec-swapping", "restore")
+
+
+def test_the_restore_takes_its_lock_again_as_restore_before_each_first_change() -> None:
+    definition = json.loads((Path(__file__).parents[2] / "state_machines" / "restore.asl.json").read_text())
+    states = definition["States"]
+    assert states["AcquireLock"]["Parameters"]["purpose"] == "restore-verify"
+    assert "restore-verify" not in KEEP_LOCKED_PURPOSES and "restore" in KEEP_LOCKED_PURPOSES
+    for mark, before in (("LockForSwap", "StopBeforeLoad"), ("LockForReplace", "StopServices")):
+        assert states[mark]["Parameters"] | {"purpose": "restore"} == states[mark]["Parameters"]
+        assert states[mark]["Next"] == before
+    assert states["SwapPrepare"]["Next"] == "LockForSwap"
+    assert states["VerifyAndSafetyBackup"]["Next"] == "LockForReplace"
 
 
 def test_janitor_ignores_inputs_without_a_valid_host(table: Any) -> None:

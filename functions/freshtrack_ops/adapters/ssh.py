@@ -184,6 +184,18 @@ class SshRunner:
             feeder = None
             if stdin is not None:
                 feeder = StdinFeeder(stdin, channel.sendall, channel.shutdown_write)
+            else:
+                # Nothing to send: end stdin now. Left open, a command that reads stdin (a tool asking a question,
+                # a failing pg_dump/pg_restore draining its input) waited for input that never came until the
+                # idle timeout (300 s for a dump; found by tests/faults), where the same script over SSM gets
+                # end of file at once (the agent gives it no input).
+                try:
+                    channel.shutdown_write()
+                except (paramiko.SSHException, OSError, EOFError) as exc:
+                    raise HostConnectionLost(
+                        f"{self._host_id}: {script}: the connection dropped as the command started: "
+                        f"{str(exc) or type(exc).__name__}"
+                    ) from exc
             yield SshStream(channel, self._host_id, script, timeout_s, feeder)
         finally:
             channel.close()

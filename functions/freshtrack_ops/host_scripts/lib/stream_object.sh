@@ -26,7 +26,13 @@ stream_object_into() {
   len_pid=$!
 
   set +e
-  curl -sSf --proto =http,https --config - <<<"url = \"$url\"" |
+  # --retry: S3 answers some requests 500 InternalError or 503 SlowDown and asks the client to retry them
+  # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html). The upload's curl retried,
+  # this download did not: one 503 failed a whole SSM test restore, restore or recovery (tests/faults). curl
+  # retries only transient errors (a timeout, HTTP 408/429/500/502/503/504:
+  # https://everything.curl.dev/usingcurl/downloads/retry), which S3 sends before any byte of the body, and -f
+  # writes no error body: nothing reaches the pipe twice, and the SHA256 below still covers what was read.
+  curl -sSf --proto =http,https --retry 3 --retry-delay 1 --config - <<<"url = \"$url\"" |
     tee "$work/sha.fifo" "$work/len.fifo" |
     (
       status=0
