@@ -419,12 +419,12 @@ class LocalPlane:
             secrets = []
             errors.append(f"collecting the secrets failed: {type(exc).__name__}")
         places = itertools.chain(
-            history_places(self.client),
+            history_places(self.client, ACCOUNT, REGION),
             log_places(recorder.log_lines()),
             notification_places(self.notifications(), self.chat_messages, self.chat_dead_letters),
-            s3_places(self.client),
+            s3_places(ACCOUNT),
             dynamodb_places(self.client),
-            ssm_places(self.client),
+            ssm_places(self.client, ACCOUNT, REGION),
         )
         return scan(label, secrets, places, errors)
 

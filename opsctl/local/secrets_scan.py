@@ -246,11 +246,12 @@ def presigned_url_secrets(url: str, purpose: str) -> list[Secret]:
     return found
 
 
-def url_purpose(operation: str, params: Mapping[str, Any]) -> str:
-    """What a presigned URL grants, for a hit's message: ``GetObject of s3://bucket/key`` (keys are not secret)."""
-    bucket, key = params.get("Bucket", "?"), params.get("Key", "?")
-    part = f" part {params['PartNumber']}" if "PartNumber" in params else ""
-    return f"presigned {operation}{part} of s3://{bucket}/{key}"
+def url_purpose(operation: str, url: str) -> str:
+    """What a presigned URL grants, for a hit's message: ``presigned GetObject of <scheme://host/path>`` (the object,
+    never the query, which is the credential)."""
+    parts = urlsplit(url)
+    part = parse_qs(parts.query).get("partNumber", [""])[0]
+    return f"presigned {operation}{f' part {part}' if part else ''} of {parts.scheme}://{parts.netloc}{parts.path}"
 
 
 def secrets_from_secret_string(name: str, text: str) -> list[Secret]:

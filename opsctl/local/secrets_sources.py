@@ -16,7 +16,8 @@
 secrets scheduled for deletion included (the SSH keys, the webhook's token and key, the chat URL, the captured app
 configuration), the hosts' files once more, and the seeded app log secret (``logs_seed.SEEDED_SECRET``).
 
-``places`` yields, through the plane's own (unchecked) clients: every event of every execution of every state
+The ``*_places`` functions yield, through the plane's own (unchecked) clients or, where the API would take a call per
+object, from moto's backends in this process (S3, SSM command output): every event of every execution of every state
 machine; the recorded log lines; every SNS notification, chat message and chat dead letter; every S3 object version's
 and delete marker's key, every multipart upload's key, every object's metadata and tags, and the body of every
 object but the backup dumps and the data path's carriers (``ssm-exchange/``, ``dr-transfer/``: they hold presigned
@@ -115,25 +116,24 @@ def note(kind: str, origin: str, value: str) -> None:
 
 
 def _wrap_presigning() -> None:
-    """Wrap botocore's ``generate_presigned_url`` once per process: every URL minted is told to the active recorder
-    (clients created from now on get the wrapper; the plane creates its clients, and resets the tasks', after)."""
+    """Wrap botocore's ``RequestSigner.generate_presigned_url`` once per process (a method of the class: every client
+    presigns through it, those created before too): every URL minted is told to the active recorder."""
     global _presign_wrapped  # noqa: PLW0603 - the process-wide patch, installed once
     with _hook_lock:
         if _presign_wrapped:
             return
-        import botocore.signers
+        from botocore.signers import RequestSigner
 
-        original = botocore.signers.generate_presigned_url
+        original = RequestSigner.generate_presigned_url
 
-        def generate_presigned_url(self: Any, ClientMethod: str, Params: Any = None, *args: Any, **kwargs: Any) -> Any:  # noqa: N803 - botocore's names
-            url = original(self, ClientMethod, Params, *args, **kwargs)
+        def generate_presigned_url(self: Any, request_dict: Any, operation_name: str, *args: Any, **kwargs: Any) -> Any:
+            url = original(self, request_dict, operation_name, *args, **kwargs)
             recorder = _ACTIVE
             if recorder is not None and isinstance(url, str):
-                operation = self._PY_TO_OP_NAME.get(ClientMethod, ClientMethod)
-                recorder.add_url(url, url_purpose(operation, Params or {}))
+                recorder.add_url(url, url_purpose(operation_name, url))
             return url
 
-        botocore.signers.generate_presigned_url = generate_presigned_url
+        RequestSigner.generate_presigned_url = generate_presigned_url  # type: ignore[method-assign]
         _presign_wrapped = True
 
 
@@ -287,8 +287,13 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
 
-def history_places(client: Client) -> Iterator[Place]:
+def history_places(client: Client, account: str, region: str) -> Iterator[Place]:
+    """Every event of every execution of every state machine: listed through the API, each history read from moto's
+    Step Functions backend in this process (what GetExecutionHistory answers, without serializing it)."""
+    from moto.stepfunctions.responses import get_backend
+
     sfn = client("stepfunctions")
+    backend = get_backend(account, region)
     with iam.plane_calls():
         machines = [m for page in sfn.get_paginator("list_state_machines").paginate() for m in page["stateMachines"]]
         for machine in machines:
@@ -299,10 +304,10 @@ def history_places(client: Client) -> Iterator[Place]:
             ]
             for execution in executions:
                 label = f"{machine['name']}/{execution['name']}"
-                for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution["executionArn"]):
-                    for event in page["events"]:
-                        details = {k: v for k, v in event.items() if k.endswith("EventDetails")}
-                        yield Place(HISTORY, f"{label} event {event['id']} ({event['type']})", _json(details))
+                for event in list(backend.get_execution_history(execution["executionArn"])["events"]):
+                    details = {k: v for k, v in event.items() if k.endswith("EventDetails")}
+                    kind = getattr(event["type"], "value", event["type"])  # moto's HistoryEventType
+                    yield Place(HISTORY, f"{label} event {event['id']} ({kind})", _json(details))
 
 
 def log_places(lines: list[LogLine]) -> Iterator[Place]:
@@ -329,32 +334,30 @@ def _reads_body(key: str) -> bool:
     return not key.startswith(CARRIER_PREFIXES) and not key.endswith(".dump")
 
 
-def s3_places(client: Client) -> Iterator[Place]:
-    s3 = client("s3")
-    with iam.plane_calls():
-        for bucket in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
-            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-                for marker in page.get("DeleteMarkers", []):
-                    yield Place(S3_KEY, f"s3://{bucket}/{marker['Key']} (delete marker)", marker["Key"])
-                for version in page.get("Versions", []):
-                    yield from _object_places(s3, bucket, version["Key"], version.get("VersionId"), version["Size"])
-            for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
-                for upload in page.get("Uploads", []):
-                    yield Place(S3_KEY, f"s3://{bucket}/{upload['Key']} (multipart upload)", upload["Key"])
+def s3_places(account: str) -> Iterator[Place]:
+    """Every bucket's objects, read from moto's S3 backend in this process (what ListObjectVersions, GetObject and
+    GetObjectTagging answer, without three API round trips per object): every version's and delete marker's key,
+    every multipart upload's key and metadata, every object's metadata and tags, and the bodies ``_reads_body``."""
+    from moto.s3.models import FakeDeleteMarker, s3_backends
 
-
-def _object_places(s3: Any, bucket: str, key: str, version_id: str | None, size: int) -> Iterator[Place]:
-    where = f"s3://{bucket}/{key}"
-    yield Place(S3_KEY, where, key)
-    versioned = {"VersionId": version_id} if version_id and version_id != "null" else {}
-    head = s3.head_object(Bucket=bucket, Key=key, **versioned)
-    described = {k: head.get(k) for k in ("Metadata", "ContentType", "ContentDisposition", "ContentEncoding")}
-    yield Place(S3_METADATA, where, _json(described))
-    tags = s3.get_object_tagging(Bucket=bucket, Key=key, **versioned).get("TagSet", [])
-    yield Place(S3_TAGS, where, _json(tags))
-    if _reads_body(key) and size <= MAX_BODY_BYTES:
-        body = s3.get_object(Bucket=bucket, Key=key, **versioned)["Body"].read()
-        yield Place(S3_BODY, where, body.decode("utf-8", "replace"))
+    backend = s3_backends[account]["aws"]
+    for bucket in list(backend.buckets.values()):
+        for name, versions in list(bucket.keys.iterlists()):
+            where = f"s3://{bucket.name}/{name}"
+            for version in list(versions):
+                if isinstance(version, FakeDeleteMarker):
+                    yield Place(S3_KEY, f"{where} (delete marker)", name)
+                    continue
+                yield Place(S3_KEY, where, name)
+                # user metadata and the stored headers (Content-Type, Content-Disposition, ...)
+                yield Place(S3_METADATA, where, _json(dict(version.metadata)))
+                yield Place(S3_TAGS, where, _json(backend.tagger.get_tag_dict_for_resource(version.arn)))
+                if _reads_body(name) and version.size <= MAX_BODY_BYTES:
+                    yield Place(S3_BODY, where, version.value.decode("utf-8", "replace"))
+        for upload in list(bucket.multiparts.values()):
+            where = f"s3://{bucket.name}/{upload.key_name} (multipart upload)"
+            yield Place(S3_KEY, where, upload.key_name)
+            yield Place(S3_METADATA, where, _json(dict(upload.metadata or {})))
 
 
 def dynamodb_places(client: Client) -> Iterator[Place]:
@@ -368,7 +371,13 @@ def dynamodb_places(client: Client) -> Iterator[Place]:
                     yield Place(DYNAMODB_ITEM, f"{table} {key}", _json(item))
 
 
-def ssm_places(client: Client) -> Iterator[Place]:
+def ssm_places(client: Client, account: str, region: str) -> Iterator[Place]:
+    """Every SSM command's parameters as ``ssm:ListCommands`` shows them, its invocations' output (read from moto's
+    SSM backend, where the local agent writes it: what GetCommandInvocation answers) and every parameter's value."""
+    from moto.ssm.models import ssm_backends
+
+    from opsctl.local import ssm_executor
+
     ssm = client("ssm")
     with iam.plane_calls():
         commands: list[dict[str, Any]] = []
@@ -383,14 +392,15 @@ def ssm_places(client: Client) -> Iterator[Place]:
             where = f"{command.get('DocumentName')} {command['CommandId']}"
             shown = {k: command.get(k) for k in ("Parameters", "Comment", "OutputS3KeyPrefix", "NotificationConfig")}
             yield Place(SSM_PARAMETERS, where, _json(shown))
-            for instance_id in command.get("InstanceIds", []):
-                try:
-                    invocation = ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=instance_id)
-                except ClientError:
-                    continue
-                shown_keys = ("StandardOutputContent", "StandardErrorContent", "StatusDetails")
-                output = {k: invocation.get(k) for k in shown_keys}
-                yield Place(SSM_OUTPUT, f"{where} on {instance_id}", _json(output))
+        with ssm_executor.STATE.lock:  # the agent's threads update the invocations
+            invocations = [
+                (f"{command.document_name} {command.command_id} on {invocation.get('InstanceId')}", dict(invocation))
+                for command in ssm_backends[account][region]._commands
+                for invocation in command.invocations
+            ]
+        for where, invocation in invocations:
+            shown_keys = ("StandardOutputContent", "StandardErrorContent", "StatusDetails")
+            yield Place(SSM_OUTPUT, where, _json({k: invocation.get(k) for k in shown_keys}))
         for page in ssm.get_paginator("describe_parameters").paginate():
             for parameter in page.get("Parameters", []):
                 if parameter.get("Type") == "SecureString":
