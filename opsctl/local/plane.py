@@ -411,6 +411,7 @@ class LocalPlane:
         return self._scan_with(self._scan)
 
     def _scan_with(self, recorder: ScanRecorder) -> Report:
+        began = time.monotonic()
         label = os.environ.get("PYTEST_CURRENT_TEST", "").split("::", 1)[0] or self.root.name
         errors = list(recorder.errors)
         try:
@@ -426,7 +427,9 @@ class LocalPlane:
             dynamodb_places(self.client),
             ssm_places(self.client, ACCOUNT, REGION),
         )
-        return scan(label, secrets, places, errors)
+        report = scan(label, secrets, places, errors)
+        report.seconds = time.monotonic() - began  # the whole scan: the secrets' collection too
+        return report
 
     def _is_ssm(self, name: str) -> bool:
         return name in self._ssm_hosts or name in self._ssm_aliases
