@@ -203,7 +203,7 @@ def test_no_header_value_makes_a_check_raise_anything_but_a_refusal(
     headers: dict[str, str], body: bytes, mode: str
 ) -> None:
     """Whatever the headers hold (lone surrogates, control characters, any Unicode): 401, 403 or accepted."""
-    settings_ = WebhookSettings(alertmanager_auth=mode)  # type: ignore[arg-type]
+    settings_ = WebhookSettings(alertmanager_auth=mode)
     secret = {"token": TOKEN, "username": "alertmanager", "password": "pa:ss", "hmac_key": HMAC_KEY}
     assert _outcome(lambda: check_alertmanager(headers, secret, settings_)) in (202, 401, 403)
     assert _outcome(lambda: check_grafana(headers, body, secret, settings_, time.time())) in (202, 401, 403)
