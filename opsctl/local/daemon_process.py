@@ -249,9 +249,11 @@ class Daemon:
         self.plane_file.unlink(missing_ok=True)
         if self._server is not None:
             self._server.stop()
-        if self._plane is not None:
-            self._plane.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            if self._plane is not None:
+                self._plane.stop()  # SecretLeak when the secrets scan is on and found something: after stopping
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
         log.info("stopped")
 
 

@@ -90,6 +90,8 @@ class _State:
     invocations: list[tuple[str, float, str]] = field(default_factory=list)  # (function, seconds, outcome)
     #: task tokens of invocations that ran past their timeout: nobody may complete them any more
     closed_tokens: set[str] = field(default_factory=set)
+    #: told of every invocation that ended, ``observer(function, payload, is_error)`` (the secrets scan's recorder)
+    observers: list[Callable[[str, bytes, bool], None]] = field(default_factory=list)
 
 
 STATE = _State()
@@ -139,7 +141,15 @@ def _clear_metrics_when_idle() -> None:
 
 
 def invoke_in_process(function_name: str, function_arn: str, body: Any) -> tuple[bytes, bool]:
-    """Run the routed handler within its function's timeout; returns (payload, is_error)."""
+    """Run the routed handler within its function's timeout; returns (payload, is_error). Every observer in
+    ``STATE.observers`` is told of the outcome."""
+    payload, failed = _invoke_in_process(function_name, function_arn, body)
+    for observer in list(STATE.observers):
+        observer(function_name, payload, failed)
+    return payload, failed
+
+
+def _invoke_in_process(function_name: str, function_arn: str, body: Any) -> tuple[bytes, bool]:
     handler_path, memory, timeout = STATE.routes[function_name]
     event = json.loads(body) if body else {}
     context = LocalLambdaContext(

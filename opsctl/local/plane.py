@@ -37,6 +37,12 @@ machine's database and app directory); ``fire_schedules(workflow)`` starts every
 moment with the input its EventBridge Scheduler schedule holds, as when their schedules share a minute
 (tests/integration/test_fleet_load.py, docs/fleet-load.md).
 
+The secrets scan (issue 17, ``secrets_scan``, docs/architecture.md "Secrets scan"): with ``secrets_scan`` (by default
+when ``FTOPS_SECRETS_SCAN`` names a results directory, as the test session does) the plane records the secrets its
+run creates (``secrets_sources.ScanRecorder``), and ``stop`` searches every place the run wrote to for them, writes
+the results file and raises ``SecretLeak`` on any hit, after everything is stopped. ``secrets_scan_report()`` runs
+the same scan at any time.
+
 ``LocalPlane`` is a facade over parts with one job each: ``provisioning`` (AWS resources), ``targets``,
 ``ssm_side`` and ``presign_endpoint`` (setting up), ``running`` and ``events`` (executions and the
 EventBridge rules), ``inspection`` (what tests look at), ``configuration`` (the tasks' settings).
@@ -45,7 +51,9 @@ EventBridge rules), ``inspection`` (what tests look at), ``configuration`` (the 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -89,6 +97,16 @@ from opsctl.local.names import (
 from opsctl.local.presign_endpoint import PresignEndpoint
 from opsctl.local.provisioning import Deployment
 from opsctl.local.running import Runner
+from opsctl.local.secrets_scan import Report, SecretLeak, results_dir, scan, write_result
+from opsctl.local.secrets_sources import (
+    ScanRecorder,
+    dynamodb_places,
+    history_places,
+    log_places,
+    notification_places,
+    s3_places,
+    ssm_places,
+)
 from opsctl.local.sshd import available as sshd_available
 from opsctl.local.ssm_side import SsmSide
 from opsctl.local.targets import Targets
@@ -137,6 +155,7 @@ class LocalPlane:
         monitoring: bool | tuple[str, ...] = False,
         webhook_handler: Callable[[dict[str, Any], Any], Any] | None = None,
         chat: bool = False,
+        secrets_scan: bool | None = None,
     ) -> None:
         """``function_timeouts``: task name -> seconds, instead of the catalog's (Lambda's timeout is enforced:
         a handler still running at it fails with Sandbox.Timedout). ``credential_lifetime_s``: the tasks
@@ -148,7 +167,8 @@ class LocalPlane:
         not reached through SSM (True) or for the hosts named (``plane.monitoring``). ``webhook_handler``:
         what the webhook bridge calls with each request's API Gateway event, ``handler(event, context)``,
         instead of the AlertWebhook function (tests capture deliveries with it). ``chat``: chat notifications on,
-        to the plane's chat receiver (``chat_messages``)."""
+        to the plane's chat receiver (``chat_messages``). ``secrets_scan``: record the run's secrets and scan for them
+        when the plane stops (module docstring); None: when ``FTOPS_SECRETS_SCAN`` is set."""
         unknown = sorted(set(function_timeouts or {}) - set(TASKS))
         if unknown:
             raise ValueError(f"function_timeouts: unknown tasks {unknown}")
@@ -196,6 +216,9 @@ class LocalPlane:
         #: host -> its EC2 instance (``ec2_scaling``), and who is told when one is stopped or started
         self._ec2_instances: dict[str, str] = {}
         self._power_callback: ec2_scaling.PowerCallback | None = None
+        scanning = results_dir() is not None if secrets_scan is None else secrets_scan
+        self._scan: ScanRecorder | None = ScanRecorder(self.hosts) if scanning else None
+        self._started = False
         self._runner = Runner(self.client, self._deployment, self._events)
         self._inspection = Inspection(self.client, self._deployment)
         self._provisioned = ProvisionedHosts(
@@ -229,6 +252,8 @@ class LocalPlane:
 
     def start(self) -> LocalPlane:
         try:
+            if self._scan is not None:
+                self._scan.activate()
             self._environment.apply(library_environment(self._log_level))
             self._settings.apply()
             self._start_moto()
@@ -248,9 +273,12 @@ class LocalPlane:
             self._settings.apply(presign_endpoint_url=self._presign.start())
             self._ssm.start({name: self.host(name) for name in self._ssm_target_names()})
             runtime.set_server_layout(self._server_layout)
+            if self._scan is not None:
+                self._scan.snapshot_hosts()
         except BaseException:
             self.stop()
             raise
+        self._started = True
         return self
 
     def _start_monitoring(self, webhook_url: str, token: str) -> None:
@@ -338,6 +366,8 @@ class LocalPlane:
         )
 
     def stop(self) -> None:
+        """Stop everything; with the secrets scan on (and the plane fully started), scan before the hosts and the
+        embedded AWS go, and raise ``SecretLeak`` after everything has stopped if it found anything."""
         if self._presign.started:
             self._ssm.stop()
             self._events.close()
@@ -349,6 +379,7 @@ class LocalPlane:
         monitoring, self._monitoring = self._monitoring, None
         if monitoring is not None:
             monitoring.stop()
+        report = self._final_scan()
         runtime.set_server_layout(None)
         ec2_scaling.deactivate()
         self._provisioned.stop()
@@ -366,6 +397,53 @@ class LocalPlane:
         self._environment.restore()
         if self._owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
+        if report is not None and not report.ok:
+            raise SecretLeak(report)
+
+    def _final_scan(self) -> Report | None:
+        """The scan at stop (once): its results file written where ``FTOPS_SECRETS_SCAN`` says; the recorder is
+        deactivated whatever happens."""
+        recorder, self._scan = self._scan, None
+        if recorder is None:
+            return None
+        try:
+            if not self._started:
+                return None
+            report = self._scan_with(recorder)
+            directory = results_dir()
+            if directory is not None:
+                write_result(report, directory)
+            return report
+        finally:
+            recorder.deactivate()
+
+    def secrets_scan_report(self) -> Report:
+        """Scan now for every secret the run created so far, in every place (docs/architecture.md, "Secrets
+        scan"); needs the plane's secrets scan on (``LocalPlane(secrets_scan=True)`` or ``FTOPS_SECRETS_SCAN``)."""
+        if self._scan is None or not self._started:
+            raise RuntimeError("secrets scan: the plane records no secrets (LocalPlane(secrets_scan=True))")
+        return self._scan_with(self._scan)
+
+    def _scan_with(self, recorder: ScanRecorder) -> Report:
+        began = time.monotonic()
+        label = os.environ.get("PYTEST_CURRENT_TEST", "").split("::", 1)[0] or self.root.name
+        errors = list(recorder.errors)
+        try:
+            secrets = recorder.secrets(self.client)
+        except Exception as exc:  # without the secrets nothing can be scanned: that fails the scan
+            secrets = []
+            errors.append(f"collecting the secrets failed: {type(exc).__name__}")
+        places = itertools.chain(
+            history_places(self.client, ACCOUNT, REGION),
+            log_places(recorder.log_lines()),
+            notification_places(self.notifications(), self.chat_messages, self.chat_dead_letters),
+            s3_places(ACCOUNT),
+            dynamodb_places(self.client),
+            ssm_places(self.client, ACCOUNT, REGION),
+        )
+        report = scan(label, secrets, places, errors)
+        report.seconds = time.monotonic() - began  # the whole scan: the secrets' collection too
+        return report
 
     def _check_aliases(self, hosts: tuple[str, ...]) -> None:
         """Every alias names a host of this plane (an SSH alias: one reached over SSH) and no target id twice."""

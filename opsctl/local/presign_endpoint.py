@@ -14,8 +14,10 @@ import time
 import boto3
 
 from freshtrack_ops import runtime
+from opsctl.local import secrets_sources
 from opsctl.local.names import REGION
 from opsctl.local.s3_endpoint import LocalS3Endpoint
+from opsctl.local.secrets_scan import SESSION_SECRET
 
 
 class PresignEndpoint:
@@ -55,6 +57,7 @@ class PresignEndpoint:
             now = time.time()
             if self._credentials is None or now > self._credentials[2] - self._lifetime_s / 2:
                 key, secret = self._endpoint.issue_credentials(self._lifetime_s)
+                secrets_sources.note(SESSION_SECRET, f"temporary presigning credentials {key}", secret)
                 self._credentials = (key, secret, now + self._lifetime_s)
             key, secret, _ = self._credentials
             return key, secret, "local-session-token"

@@ -11,7 +11,6 @@ retry is right, and the dedupe record makes the retry safe. Alertmanager retries
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import time
 from collections.abc import Callable
@@ -88,7 +87,7 @@ def _body(settings: WebhookSettings) -> bytes:
         raise Refused(413, f"body: larger than {settings.max_body_bytes} bytes (got {len(raw)} characters)")
     try:
         body = base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode("utf-8")
-    except (binascii.Error, UnicodeEncodeError) as exc:
+    except ValueError as exc:  # binascii.Error, a non-ASCII body (b64decode), a lone surrogate (UnicodeEncodeError)
         raise Refused(400, "body: not valid base64 (isBase64Encoded)") from exc
     if len(body) > settings.max_body_bytes:
         raise Refused(413, f"body: larger than {settings.max_body_bytes} bytes (got {len(body)})")
