@@ -17,11 +17,10 @@ places; ``LocalPlane.stop`` runs the scan and raises ``SecretLeak`` on any hit.
 A hit names the secret's kind and origin and the place (``Hit.describe``), never the secret: every needle is
 removed from what the message quotes of the place.
 
-Known finding: until the SSM data path hands its presigned URLs over in an exchange object only the target host can
-read, the verification's and the restore's Run Command parameters carry a presigned GET of the whole dump (and the
-upload, the archive listing and a disaster recovery's transfer carry theirs). ``SSM_PARAMETER_URLS_KNOWN`` keeps
-those hits (presigned URLs in SSM command parameters, and nothing else) from failing a plane's scan; they are
-counted and reported as known. Set it to False once the exchange-object change has landed.
+Known finding (closed): before the SSM data path handed its presigned URLs over in host exchange objects, the
+verification's and the restore's Run Command parameters carried a presigned GET of the whole dump (and the upload's
+and a disaster recovery's transfer their own URLs). ``SSM_PARAMETER_URLS_KNOWN`` excused those hits (presigned URLs
+in SSM command parameters, and nothing else) while they were expected; it is False now: they fail like any other.
 """
 
 from __future__ import annotations
@@ -43,9 +42,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import re2
 
-#: the one switch for the known finding (module docstring): True while presigned URLs are still Run Command
-#: parameters; flip it to False when the exchange-object change lands
-SSM_PARAMETER_URLS_KNOWN = True
+#: the one switch for the known finding (module docstring): True excuses presigned URLs in Run Command parameters;
+#: False since the exchange-object change landed
+SSM_PARAMETER_URLS_KNOWN = False
 
 #: where a plane writes its scan's results (one JSON file per plane); set by the test session (tests/conftest.py),
 #: and what turns the scan on for every ``LocalPlane`` not told otherwise

@@ -1,10 +1,9 @@
 """The secrets scan on a real plane (issue 17; docs/architecture.md "Secrets scan").
 
 Every plane of the test session scans when it stops (tests/conftest.py names the results directory): a leak fails
-the module's teardown. Here: a run over both transports scans clean (but for the known finding), and the issue's own
-check that no SSM command parameter grants read of a backup, which fails until the exchange-object change lands (then
-flip ``secrets_scan.SSM_PARAMETER_URLS_KNOWN`` and drop the xfail). test_secrets_scan_leaks.py: a leak fails a
-plane's stop."""
+the module's teardown. Here: a run over both transports scans clean, and the issue's own check that no SSM command
+parameter grants read of a backup (the presigned URLs reach the host in an exchange object only its role may read).
+test_secrets_scan_leaks.py: a leak fails a plane's stop."""
 
 from __future__ import annotations
 
@@ -27,7 +26,6 @@ from opsctl.local.secrets_scan import (
     SSH_PRIVATE_KEY,
     SSM_PARAMETERS,
     WEBHOOK_TOKEN,
-    is_known,
 )
 
 pytestmark = pytest.mark.integration
@@ -37,7 +35,7 @@ HOST = "demo-ssm"
 
 def test_a_run_over_both_transports_scans_clean(plane: LocalPlane) -> None:
     """A backup and a test restore over SSH and over SSM: every secret the run made is searched for in every
-    place, and none is found (the SSM parameters' presigned URLs aside, while they are the known finding)."""
+    place, and none is found, the SSM commands' parameters included."""
     for host in ("demo", HOST):
         backup = plane.run("backup", {"host": host, "reason": "secrets scan"})
         assert backup.status == "SUCCEEDED" and backup.output is not None, backup.cause
@@ -47,7 +45,7 @@ def test_a_run_over_both_transports_scans_clean(plane: LocalPlane) -> None:
     report = plane.secrets_scan_report()
 
     assert report.ok, report.failure()
-    assert all(is_known(hit) for hit in report.known)
+    assert report.known == [], "nothing is excused: the switch for the known finding is off"
     # it searched for what the run made ...
     made = {SSH_PRIVATE_KEY, DATABASE_PASSWORD, JWT_SECRET, WEBHOOK_TOKEN, GRAFANA_KEY, PRESIGNED_URL}
     assert made <= set(report.secrets_by_kind), report.secrets_by_kind
@@ -57,7 +55,6 @@ def test_a_run_over_both_transports_scans_clean(plane: LocalPlane) -> None:
         assert report.places.get(category, 0) > 0, category
 
 
-@pytest.mark.xfail(strict=True, reason="presigned URLs still in SSM parameters until the exchange-object change lands")
 def test_no_ssm_command_parameter_grants_read_of_a_backup(plane: LocalPlane) -> None:
     """Issue 17: whoever may ssm:ListCommands reads every command's parameters. A backup, a test restore and a
     restore over SSM send no parameter holding a presigned URL of a backup object (the dump or its manifest)."""
