@@ -17,6 +17,7 @@ from typing import Any
 
 from freshtrack_ops.tasks import TASKS
 from opsctl.local import moto_patches
+from opsctl.local.names import function_name
 
 #: a gate never released lets its handler go after this long (a failing test must not hang the run)
 HOLD_TIMEOUT_S = 120.0
@@ -77,3 +78,17 @@ def lambda_gate(task: str, when: Callable[[Event], bool] = lambda _event: True) 
     finally:
         moto_patches.resolve_handler = original
         gate.release()
+
+
+@contextlib.contextmanager
+def function_timeout(task: str, seconds: int) -> Iterator[None]:
+    """Within the block, the Lambda function of ``task`` times out after ``seconds`` (Lambda ends an invocation at
+    its function's timeout with Sandbox.Timedout: the local plane enforces the configured timeout, DESIGN 4b), as a
+    redeploy with that timeout would."""
+    name = function_name(task)
+    handler, memory, timeout = moto_patches.STATE.routes[name]
+    moto_patches.STATE.routes[name] = (handler, memory, seconds)
+    try:
+        yield
+    finally:
+        moto_patches.STATE.routes[name] = (handler, memory, timeout)

@@ -16,11 +16,10 @@ import psycopg
 import pytest
 
 from freshtrack_ops.backup import stream
-from opsctl.local import faults, moto_patches
-from opsctl.local.names import function_name
+from opsctl.local import faults
 from opsctl.local.plane import Execution, LocalPlane
-from opsctl.local.sshd import available as sshd_available
 from tests.faults import invariants, matrix
+from tests.faults.gates import function_timeout
 from tests.integration.conftest import hold
 
 pytestmark = pytest.mark.integration
@@ -28,14 +27,6 @@ pytestmark = pytest.mark.integration
 SSH, SSM = "demo", "demo-ssm"
 #: Step Functions' own attempts of the dump (StreamDump's Retry: UploadFailed twice more)
 DUMP_ATTEMPTS = 3
-
-
-@pytest.fixture(scope="module")
-def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the fault matrix needs OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
-        yield local_plane
 
 
 def _backup_objects(ex: Execution) -> Callable[[str], bool]:
@@ -48,19 +39,6 @@ def _succeeded(plane: LocalPlane, before: invariants.Snapshot, ex: Execution) ->
     """Every invariant of a backup that succeeded: its dump and manifest added, one success notification."""
     added = _backup_objects(ex)
     return invariants.check(plane, before, ex, end="SUCCEEDED", new_objects=added, notification="succeeded")
-
-
-@contextlib.contextmanager
-def function_timeout(task: str, seconds: int) -> Iterator[None]:
-    """Within the block, the task's Lambda function times out after ``seconds`` (``LocalPlane(function_timeouts=
-    ...)`` for one case: a redeploy with another timeout); the plane answers ``Sandbox.Timedout`` as Lambda does."""
-    name = function_name(task)
-    handler, memory, timeout = moto_patches.STATE.routes[name]
-    moto_patches.STATE.routes[name] = (handler, memory, seconds)
-    try:
-        yield
-    finally:
-        moto_patches.STATE.routes[name] = (handler, memory, timeout)
 
 
 def test_ssh_dropped_mid_stream(plane: LocalPlane) -> None:

@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
-from opsctl.local import faults, moto_patches
+from opsctl.local import faults
 from opsctl.local.execution import Execution
 from opsctl.local.host import LocalHost
-from opsctl.local.names import function_name
 from opsctl.local.plane import LocalPlane
 from tests.faults import invariants, matrix
+from tests.faults.gates import function_timeout
 from tests.integration.conftest import Gate, update_plane
 
 #: every case publishes versions above the last one (the plane's hosts start at v1.2.0)
@@ -134,20 +134,6 @@ def _advance(host: LocalHost, command: str, gates: list[Gate], index: int) -> No
     following = gates[index + 1].path if index + 1 < len(gates) else None
     host.set_fault(command, {"wait_for": str(following)} if following else None)
     gates[index].release()
-
-
-@contextlib.contextmanager
-def _function_timeout(task: str, seconds: int) -> Iterator[None]:
-    """Within the block, the Lambda function of ``task`` times out after ``seconds`` (Lambda ends an invocation at
-    its function's timeout with Sandbox.Timedout: the local plane enforces the configured timeout, DESIGN 4b), as a
-    redeploy with that timeout would."""
-    name = function_name(task)
-    handler, memory, timeout = moto_patches.STATE.routes[name]
-    moto_patches.STATE.routes[name] = (handler, memory, seconds)
-    try:
-        yield
-    finally:
-        moto_patches.STATE.routes[name] = (handler, memory, timeout)
 
 
 def _body(request: AWSPreparedRequest) -> bytes:
@@ -294,7 +280,7 @@ def test_a_lambda_timing_out_after_the_change_rolls_back(plane: LocalPlane) -> N
     version = _publish(plane, host)
     arn = plane.start_execution("update", {"host": host, "version": version})
     _wait_entered(plane, arn, "Checkout")
-    with _function_timeout("SchemaFingerprint", 1), _gates(local, "pg_dump", 1) as gates:
+    with function_timeout("SchemaFingerprint", 1), _gates(local, "pg_dump", 1) as gates:
         gates[0].wait_held()  # SchemaAfter's pg_dump: its invocation runs into the function's timeout
         _wait_error(plane, arn, "Sandbox.Timedout")
     ex = plane.wait(arn, "update")

@@ -15,7 +15,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,7 +26,6 @@ from freshtrack_ops.update.models import DeploymentOutcome
 from opsctl.local import faults, iam
 from opsctl.local.events import EventRules
 from opsctl.local.plane import Execution, LocalPlane
-from opsctl.local.sshd import available as sshd_available
 from tests.faults import invariants, matrix
 from tests.faults.gates import lambda_gate
 
@@ -35,14 +33,6 @@ pytestmark = pytest.mark.integration
 
 SSH = "demo"
 CONFIRM = "frostguard"
-
-
-@pytest.fixture(scope="module")
-def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the fault matrix needs OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
-        yield local_plane
 
 
 @pytest.fixture(scope="module")

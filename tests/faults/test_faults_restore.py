@@ -19,7 +19,6 @@ from freshtrack_ops import runtime
 from freshtrack_ops.config import RestoreSettings
 from opsctl.local import iam
 from opsctl.local.plane import Execution, LocalPlane
-from opsctl.local.sshd import available as sshd_available
 from tests.faults import invariants, matrix
 from tests.faults.gates import lambda_gate
 from tests.integration.conftest import Gate, abort_in_flight, hold, wait_notification
@@ -28,14 +27,6 @@ pytestmark = pytest.mark.integration
 
 SSH = "demo"
 CONFIRM = "frostguard"
-
-
-@pytest.fixture(scope="module")
-def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the fault matrix needs OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
-        yield local_plane
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,15 @@
 """The secrets scan on a real plane (issue 17; docs/architecture.md "Secrets scan").
 
 Every plane of the test session scans when it stops (tests/conftest.py names the results directory): a leak fails
-the module's teardown. Here: a run over both transports scans clean, and the issue's own check that no SSM command
-parameter grants read of a backup (the presigned URLs reach the host in an exchange object only its role may read).
-test_secrets_scan_leaks.py: a leak fails a plane's stop."""
+the module's teardown. Here: a run over both transports scans clean, searching for every kind of secret in every kind
+of place. test_secrets_scan_leaks.py: a leak fails a plane's stop. That no SSM command parameter grants read of a
+backup (the presigned URLs reach the host in an exchange object only its role may read) is
+test_ssm_workflows.py::test_no_command_parameter_grants_access_to_a_backup."""
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
-
 import pytest
 
-from freshtrack_ops.redact import looks_presigned
 from opsctl.local.plane import LocalPlane
 from opsctl.local.secrets_scan import (
     DATABASE_PASSWORD,
@@ -53,35 +51,3 @@ def test_a_run_over_both_transports_scans_clean(plane: LocalPlane) -> None:
     # ... where the run wrote
     for category in (HISTORY, LOG_LINE, NOTIFICATION, S3_KEY, DYNAMODB_ITEM, SSM_PARAMETERS):
         assert report.places.get(category, 0) > 0, category
-
-
-def test_no_ssm_command_parameter_grants_read_of_a_backup(plane: LocalPlane) -> None:
-    """Issue 17: whoever may ssm:ListCommands reads every command's parameters. A backup, a test restore and a
-    restore over SSM send no parameter holding a presigned URL of a backup object (the dump or its manifest)."""
-    ssm = plane.client("ssm")
-    before = {c["CommandId"] for c in ssm.list_commands()["Commands"]}
-    backup = plane.run("backup", {"host": HOST, "reason": "issue 17"})
-    assert backup.status == "SUCCEEDED" and backup.output is not None, backup.cause
-    check = plane.run("test-restore", {"host": HOST, "backup_id": backup.output["backup_id"]})
-    assert check.status == "SUCCEEDED", check.cause
-    restore = plane.run("restore", {"host": HOST, "backup_id": backup.output["backup_id"], "confirm": "frostguard"})
-    assert restore.status == "SUCCEEDED", (restore.error, restore.cause)
-
-    commands = [c for c in ssm.list_commands()["Commands"] if c["CommandId"] not in before]
-    documents = {c["DocumentName"].removeprefix("Local-") for c in commands}
-    # the data path ran: the upload, the verification's read and the restore's load
-    assert {
-        "FreshTrackOps-ssm_backup_upload",
-        "FreshTrackOps-ssm_archive_list",
-        "FreshTrackOps-ssm_restore_stream",
-    } <= documents
-    backups = set(plane.object_keys("backups/"))
-    assert backups
-    granting = [
-        f"{command['DocumentName']} {name}"
-        for command in commands
-        for name, values in command.get("Parameters", {}).items()
-        for value in values
-        if looks_presigned(value) and any(unquote(urlsplit(value).path).endswith("/" + key) for key in backups)
-    ]
-    assert granting == [], f"command parameters granting read of a backup: {granting}"
