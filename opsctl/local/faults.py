@@ -24,9 +24,11 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+
+F = TypeVar("F", bound="Faultlike")
 
 #: each service's error format (botocore parses the error code from a different place per protocol); a fault for
 #: a service not listed is refused when it is armed, not silently answered in a format botocore cannot read
@@ -100,17 +102,34 @@ class ApiFault:
         return True
 
 
-@dataclass
-class _Armed:
-    faults: list[ApiFault] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+class Faultlike(Protocol):
+    def take(self, *args: Any) -> bool: ...
 
-    def find(self, service: str, operation: str, request: AWSPreparedRequest) -> ApiFault | None:
+
+class _Armed(Generic[F]):
+    """The faults armed now, of one kind; the first that takes a request answers it."""
+
+    def __init__(self) -> None:
+        self.faults: list[F] = []
+        self.lock = threading.Lock()
+
+    def find(self, *request: Any) -> F | None:
         with self.lock:
-            return next((f for f in self.faults if f.take(service, operation, request)), None)
+            return next((f for f in self.faults if f.take(*request)), None)
+
+    @contextlib.contextmanager
+    def arming(self, faults: tuple[F, ...]) -> Iterator[tuple[F, ...]]:
+        with self.lock:
+            self.faults.extend(faults)
+        try:
+            yield faults
+        finally:
+            with self.lock:
+                for fault in faults:
+                    self.faults.remove(fault)
 
 
-ARMED = _Armed()
+ARMED: _Armed[ApiFault] = _Armed()
 _installed = False
 
 
@@ -183,14 +202,8 @@ def install() -> None:
 def armed(*faults: ApiFault) -> Iterator[tuple[ApiFault, ...]]:
     """Within the block, matching calls answer the faults' errors; the faults (with their ``hits``) are yielded."""
     install()
-    with ARMED.lock:
-        ARMED.faults.extend(faults)
-    try:
+    with ARMED.arming(faults):
         yield faults
-    finally:
-        with ARMED.lock:
-            for fault in faults:
-                ARMED.faults.remove(fault)
 
 
 @dataclass
@@ -215,27 +228,11 @@ class TransferFault:
         return True
 
 
-@dataclass
-class _ArmedTransfers:
-    faults: list[TransferFault] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def find(self, method: str, query: dict[str, str]) -> TransferFault | None:
-        with self.lock:
-            return next((f for f in self.faults if f.take(method, query)), None)
-
-
-TRANSFERS = _ArmedTransfers()
+TRANSFERS: _Armed[TransferFault] = _Armed()
 
 
 @contextlib.contextmanager
 def transfers_armed(*faults: TransferFault) -> Iterator[tuple[TransferFault, ...]]:
     """Within the block, the host's matching presigned transfers are refused with the faults' errors."""
-    with TRANSFERS.lock:
-        TRANSFERS.faults.extend(faults)
-    try:
+    with TRANSFERS.arming(faults):
         yield faults
-    finally:
-        with TRANSFERS.lock:
-            for fault in faults:
-                TRANSFERS.faults.remove(fault)
