@@ -411,6 +411,20 @@ def _lambda_service_errors_named(original: Callable[..., Any]) -> Callable[..., 
     return from_error
 
 
+def _all_items_snapshot(self: Any) -> list[Any]:
+    """moto's ``Table.all_items`` (every Query and Scan) iterates the table's live dicts, so a put by another thread
+    mid-query raised ``RuntimeError: dictionary changed size during iteration`` (CI 2026-12-01: one of 20 backups
+    fired at once failed so, tests/integration/test_fleet_load.py). DynamoDB serves concurrent reads and writes;
+    here each dict is copied first (``list(d.values())`` runs without releasing the GIL)."""
+    items: list[Any] = []
+    for hash_set in list(self.items.values()):
+        if self.range_key_attr:
+            items.extend(list(hash_set.values()))
+        else:
+            items.append(hash_set)
+    return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
 def install() -> None:
     with _install_lock:
         if STATE.installed:
@@ -433,6 +447,9 @@ def install() -> None:
         from moto.sns.models import SNSBackend
 
         SNSBackend.publish = _subject_checked(SNSBackend.publish)  # type: ignore[method-assign]
+        from moto.dynamodb.models.table import Table
+
+        Table.all_items = _all_items_snapshot  # type: ignore[method-assign]
         AmazonStateLanguageParser.parse = staticmethod(  # type: ignore[method-assign,assignment]
             _cached_parse(AmazonStateLanguageParser.parse)
         )
