@@ -31,6 +31,13 @@
 * Lambda service errors (Invoke refused: ServiceException, TooManyRequestsException) of a Task whose Resource is a
   function ARN are ``Lambda.<code>``, as in Step Functions (moto called them ``Exception``).
 * IAM: a task's calls are checked against its deployed role's policy while its handler runs (``iam``).
+* One request per execution environment: Lambda gives each concurrent request its own execution environment
+  ("For each concurrent request, Lambda provisions a separate instance of your execution environment",
+  https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html), so module globals never see two requests.
+  Here every invocation is a thread of one process: a handler module that keeps the request in a global (powertools'
+  event handler keeps ``current_event`` on its resolver) runs one request at a time, or one delivery would read
+  another's headers and request id (measured: four concurrent webhook deliveries all answered "started", each
+  deciding as the first one's request).
 * ASL parsing: moto parses a definition with a pure-Python ANTLR parser when the state machine is created and
   again at every execution start (about 0.3-0.7 s for our larger machines, most of a plane's start). The patch
   keeps the parse tree of each definition text that parsed cleanly and builds a fresh program from it for every
@@ -104,6 +111,23 @@ def resolve_handler(dotted: str) -> Handler:
     return handler
 
 
+_ONE_AT_A_TIME_GUARD = threading.Lock()
+_ONE_AT_A_TIME: dict[str, threading.Lock | None] = {}
+
+
+def _environment_lock(dotted: str) -> threading.Lock | None:
+    """The lock that keeps a request-stateful handler module to one request at a time (None for the others): a
+    module holding a powertools event-handler resolver, whose ``current_event`` is the request being served."""
+    with _ONE_AT_A_TIME_GUARD:
+        if dotted not in _ONE_AT_A_TIME:
+            from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+            module = importlib.import_module(dotted.rpartition(".")[0])
+            stateful = any(isinstance(value, BaseRouter) for value in vars(module).values())
+            _ONE_AT_A_TIME[dotted] = threading.Lock() if stateful else None
+        return _ONE_AT_A_TIME[dotted]
+
+
 class _InFlight:
     """In-process invocations running now (they share the one powertools Metrics object, as they share this
     process)."""
@@ -150,6 +174,15 @@ def invoke_in_process(function_name: str, function_arn: str, body: Any) -> tuple
 
 
 def _invoke_in_process(function_name: str, function_arn: str, body: Any) -> tuple[bytes, bool]:
+    handler_path = STATE.routes[function_name][0]
+    environment = _environment_lock(handler_path)
+    if environment is None:
+        return _invoke_now(function_name, function_arn, body)
+    with environment:  # another execution environment's request: its wait is not this one's run time
+        return _invoke_now(function_name, function_arn, body)
+
+
+def _invoke_now(function_name: str, function_arn: str, body: Any) -> tuple[bytes, bool]:
     handler_path, memory, timeout = STATE.routes[function_name]
     event = json.loads(body) if body else {}
     context = LocalLambdaContext(
