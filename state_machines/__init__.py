@@ -33,6 +33,19 @@ LAMBDA_SERVICE_RETRY: dict[str, object] = {
     "JitterStrategy": "FULL",
 }
 
+#: The lock states' Retry (after LAMBDA_SERVICE_RETRY) for a lock table still throttling or failing after the SDK's
+#: own 4 attempts: 4 more tries over about a minute (5 + 10 + 20 + 40 s, full jitter), so a burst of DynamoDB
+#: throttling (e.g. a fleet's backups at the same minute on an on-demand table's new peak) neither fails a workflow
+#: before it touched the host nor leaves a lock for its lease when the release is refused. Every HostLock task of
+#: every ASL file carries it; tests/asl checks each copy against this one.
+LOCK_STORE_RETRY: dict[str, object] = {
+    "ErrorEquals": ["LockStoreUnavailable"],
+    "IntervalSeconds": 5,
+    "MaxAttempts": 4,
+    "BackoffRate": 2,
+    "JitterStrategy": "FULL",
+}
+
 
 def asl_path(workflow: str) -> Path:
     return ASL_DIR / WORKFLOWS[workflow].asl_file

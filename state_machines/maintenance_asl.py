@@ -23,7 +23,7 @@ import re
 import sys
 from typing import Any
 
-from state_machines import ASL_DIR, LAMBDA_SERVICE_RETRY
+from state_machines import ASL_DIR, LAMBDA_SERVICE_RETRY, LOCK_STORE_RETRY
 
 MACHINES = ASL_DIR
 #: Lambda's own transient errors: the one Retry entry every Lambda task carries (tests/asl checks each copy)
@@ -115,7 +115,7 @@ class Machine:
             "Resource": f"${{{function}FunctionArn}}",
             "Parameters": parameters,
             "ResultPath": result,
-            "Retry": [LAMBDA_RETRY],
+            "Retry": [LAMBDA_RETRY, LOCK_STORE_RETRY] if function == "HostLock" else [LAMBDA_RETRY],
             "Catch": catch,
             "Next": next_,
         }

@@ -33,6 +33,13 @@ class LockHeld(OpsError):
     """Another execution holds the host lock."""
 
 
+class LockStoreUnavailable(OpsError):
+    """The lock table still throttled or failed a lock write after the SDK's own attempts (DynamoDB's
+    ProvisionedThroughputExceededException, ThrottlingException, RequestLimitExceeded, InternalServerError,
+    ServiceUnavailable): every lock state retries it (``state_machines.LOCK_STORE_RETRY``), then the workflow fails
+    named. Retrying is safe: a put admits its own owner again, a delete of a lock already gone is a release."""
+
+
 class HostUnreachable(OpsError):
     """The host could not be reached (connect, authenticate). Transient: retried."""
 

@@ -22,7 +22,10 @@
   a second nameless start with the same input got the first execution back (moto's idempotency), with another
   input ``ExecutionAlreadyExists``. The patch names it with a UUID, for API calls (the local plane's endpoint:
   an operator's CLI) and service integrations alike.
-* Time: Wait states and Retry back-off sleep ``seconds * time_scale`` (0 in tests) instead of real time.
+* Time: Wait states and Retry back-off sleep ``seconds * time_scale`` (0 in tests) instead of real time, and so
+  does the SDK's own retry back-off (botocore's standard mode, ``ExponentialBackoff.delay_amount``: up to 1, 2, 4 s
+  between a throttled call's 4 attempts, so a lock state retrying a throttled table 5 times slept about 20 s of a
+  test's time). The attempts, their number and their order are botocore's own; only the pause is scaled.
 * Lambda's timeout: an invocation still running at its function's timeout answers like Lambda does — the
   ``Sandbox.Timedout`` error (DESIGN 4b) — so code that only works without a deadline fails here too. A thread
   cannot be frozen the way Lambda freezes the sandbox: the handler runs on, but the task token it carried is
@@ -254,6 +257,14 @@ def _patched_wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
 def _scaled_sleep(seconds: float) -> None:
     if seconds > 0 and STATE.time_scale > 0:
         time.sleep(seconds * STATE.time_scale)
+
+
+def _scaled_backoff(original: Callable[..., float]) -> Callable[..., float]:
+    @functools.wraps(original)
+    def delay_amount(self: Any, context: Any) -> float:
+        return float(original(self, context)) * STATE.time_scale
+
+    return delay_amount
 
 
 def _send_task_failure_with_cause(self: Any) -> Any:
@@ -512,6 +523,11 @@ def install() -> None:
         )
         fake_time.sleep = _scaled_sleep
         retrier_decl.time = fake_time  # type: ignore[attr-defined,assignment]
+        from botocore.retries.standard import ExponentialBackoff
+
+        ExponentialBackoff.delay_amount = _scaled_backoff(  # type: ignore[method-assign]
+            ExponentialBackoff.delay_amount
+        )
         s3_strict.install()
         iam.install()
         STATE.installed = True

@@ -10,7 +10,7 @@ import pytest
 import state_machines
 from freshtrack_ops import errors
 from freshtrack_ops.tasks import TASKS, WORKFLOWS
-from state_machines import LAMBDA_SERVICE_RETRY
+from state_machines import LAMBDA_SERVICE_RETRY, LOCK_STORE_RETRY
 
 WORKFLOW_NAMES = sorted(WORKFLOWS)
 FAKE_ARNS = {name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}" for name in TASKS}
@@ -228,6 +228,33 @@ def test_every_lambda_retry_is_the_standard_one(workflow: str) -> None:
     definition = json.loads(state_machines.asl_text(workflow))
     assert any(_invokes_lambda(s) for s in _states(definition).values())
     assert lambda_retry_problems(definition) == []
+
+
+def lock_retry_problems(definition: dict[str, Any]) -> list[str]:
+    """Every HostLock task retries LockStoreUnavailable with the standard rule, right after Lambda's; no other state
+    names the error (only the lock task raises it)."""
+    problems = []
+    for name, state in _states(definition).items():
+        rules = state.get("Retry", [])
+        is_lock = state["Type"] == "Task" and state.get("Resource") == "${HostLockFunctionArn}"
+        named = [rule for rule in rules if "LockStoreUnavailable" in rule["ErrorEquals"]]
+        if is_lock and rules[:2] != [LAMBDA_SERVICE_RETRY, LOCK_STORE_RETRY]:
+            problems.append(f"{name}: Retry is not [LAMBDA_SERVICE_RETRY, LOCK_STORE_RETRY]: {rules}")
+        if not is_lock and named:
+            problems.append(f"{name}: retries LockStoreUnavailable but is no HostLock task")
+    return problems
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_NAMES)
+def test_every_lock_state_retries_a_lock_table_still_throttling(workflow: str) -> None:
+    assert lock_retry_problems(json.loads(state_machines.asl_text(workflow))) == []
+
+
+def test_a_lock_state_without_the_lock_store_retry_is_found() -> None:
+    definition = json.loads(state_machines.asl_text("backup"))
+    definition["States"]["AcquireLock"]["Retry"] = [LAMBDA_SERVICE_RETRY]
+    definition["States"]["ReleaseLock"]["Retry"][1] = {**LOCK_STORE_RETRY, "MaxAttempts": 1}
+    assert [problem.split(":")[0] for problem in lock_retry_problems(definition)] == ["AcquireLock", "ReleaseLock"]
 
 
 def test_a_drifted_or_missing_lambda_retry_is_found() -> None:

@@ -18,6 +18,7 @@ import pytest
 from freshtrack_ops.backup import stream
 from opsctl.local import faults
 from opsctl.local.plane import Execution, LocalPlane
+from state_machines import LOCK_STORE_RETRY
 from tests.faults import invariants, matrix
 from tests.faults.gates import function_timeout
 from tests.integration.conftest import hold
@@ -235,8 +236,9 @@ def _lock_item(request: Any) -> bool:
 @pytest.mark.parametrize("variant", ["transient", "sustained"])
 def test_dynamodb_throttles_the_lock(plane: LocalPlane, variant: str) -> None:
     """DynamoDB throttles the lock's writes. Transient (the acquire twice, the release once): botocore's standard
-    retry mode gives DynamoDB 4 attempts, with back-off, so the backup never notices. Sustained: the acquire fails
-    after the SDK's attempts, before anything touched the host, and the backup fails named, nothing left."""
+    retry mode gives DynamoDB 4 attempts, with back-off, so the backup never notices. Sustained: each invocation's
+    acquire fails after the SDK's attempts as LockStoreUnavailable, the lock state retries it (LOCK_STORE_RETRY: 4
+    more invocations), then the backup fails named, before anything touched the host, nothing left."""
     before = invariants.snapshot(plane, SSH)
     commands = len(plane.host(SSH).commands())
     transient = variant == "transient"
@@ -253,12 +255,12 @@ def test_dynamodb_throttles_the_lock(plane: LocalPlane, variant: str) -> None:
         assert [f.hits for f in throttles] == [2, 1]
         end = "SUCCEEDED (the SDK retried)"
     else:
-        held = invariants.check(
-            plane, before, ex, end="FAILED ProvisionedThroughputExceededException", notification="FAILED"
-        )
+        held = invariants.check(plane, before, ex, end="FAILED LockStoreUnavailable", notification="FAILED")
         assert plane.host(SSH).commands()[commands:] == [], "nothing ran on the host"
-        assert throttles[0].hits == 4, "the SDK's four attempts (standard retry mode, DynamoDB)"
-        end = "FAILED ProvisionedThroughputExceededException, nothing ran"
+        attempts = 1 + int(str(LOCK_STORE_RETRY["MaxAttempts"]))
+        assert throttles[0].hits == 4 * attempts, "the SDK's four attempts (standard retry mode) in each state attempt"
+        assert invariants.history_errors(ex) == ["LockStoreUnavailable"] * attempts, invariants.history_errors(ex)
+        end = f"FAILED LockStoreUnavailable after {attempts} state attempts of 4 SDK attempts each, nothing ran"
     matrix.record(
         "test_dynamodb_throttles_the_lock", fault="DynamoDB throttles the lock's PutItem/DeleteItem",
         workflow="backup", state="AcquireLock", transport="ssh", end_state=end, invariants=held, variant=variant,

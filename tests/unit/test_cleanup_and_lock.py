@@ -7,11 +7,13 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from freshtrack_ops.adapters.dynamo import DynamoDeploymentHistory, DynamoLockTable
 from freshtrack_ops.backup.cleanup import cleanup_backup
-from freshtrack_ops.errors import LockHeld
+from freshtrack_ops.errors import LockHeld, LockStoreUnavailable
 from freshtrack_ops.explain import METRIC_OF, CaughtError, ExplainEvent, explain
 from freshtrack_ops.lock_janitor import KEEP_LOCKED_PURPOSES, ExecutionEnded, release_orphaned_lock
 from freshtrack_ops.models import CleanupEvent
@@ -72,6 +74,33 @@ def test_lock_is_exclusive_reentrant_and_released_only_by_its_owner(table: Any) 
     assert locks.release("demo", "exec-a") is True
     assert locks.release("demo", "exec-a") is False
     assert locks.acquire("demo", "exec-b", 600, "backup")
+
+
+@pytest.mark.parametrize(
+    ("code", "named"),
+    [("ProvisionedThroughputExceededException", True), ("ThrottlingException", True), ("InternalServerError", True),
+     ("ServiceUnavailable", True), ("RequestLimitExceeded", True), ("ValidationException", False),
+     ("AccessDeniedException", False)],
+)  # fmt: skip
+def test_a_lock_write_still_throttled_after_the_sdk_is_lock_store_unavailable(code: str, named: bool) -> None:
+    """What the lock states retry (LOCK_STORE_RETRY) is only what a later attempt may get past; a refusal that
+    would be refused again (a bad request, a missing permission) stays the SDK's error."""
+    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    locks = DynamoLockTable(client, "ops", clock=lambda: 1_000_000.0)
+    with Stubber(client) as stub:
+        stub.add_client_error("put_item", service_error_code=code, http_status_code=400)
+        stub.add_client_error("delete_item", service_error_code=code, http_status_code=500)
+        expected: type[Exception] = LockStoreUnavailable if named else ClientError
+        with pytest.raises(expected) as acquired:
+            locks.acquire("demo", "exec-a", 600, "backup")
+        with pytest.raises(expected) as released:
+            locks.release("demo", "exec-a")
+    if named:
+        assert str(acquired.value) == f"host 'demo': the lock acquire still answered {code} after the SDK's attempts"
+        assert "release" in str(released.value)
+    else:
+        assert not isinstance(acquired.value, LockStoreUnavailable)
+        assert not isinstance(released.value, LockStoreUnavailable)
 
 
 def test_an_expired_lease_can_be_taken_over(table: Any) -> None:

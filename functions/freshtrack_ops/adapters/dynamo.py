@@ -6,11 +6,11 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import ClientError
 
-from freshtrack_ops.errors import LockHeld
+from freshtrack_ops.errors import LockHeld, LockStoreUnavailable
 from freshtrack_ops.ports import CatalogEntry, FleetHalt
 
 if TYPE_CHECKING:
@@ -18,6 +18,24 @@ if TYPE_CHECKING:
 
     from freshtrack_ops.models import AsideRecord
     from freshtrack_ops.update.models import DeploymentOutcome
+
+
+#: DynamoDB's answers that a later attempt may not get (throttling, a server fault), per "Error handling with DynamoDB"
+#: (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html): the SDK retries them
+#: (standard mode: 4 attempts in all); what is left after that is the lock states' to retry (LockStoreUnavailable)
+TRANSIENT_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError",
+    "ServiceUnavailable",
+})  # fmt: skip
+
+
+def _raise_lock_write_error(exc: ClientError, host: str, write: str) -> NoReturn:
+    """A lock write's error that is not the condition's: LockStoreUnavailable when a later attempt may succeed."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in TRANSIENT_CODES:
+        message = f"host {host!r}: the lock {write} still answered {code} after the SDK's attempts"
+        raise LockStoreUnavailable(message) from exc
+    raise exc
 
 
 def lock_key(host: str) -> dict[str, dict[str, str]]:
@@ -51,7 +69,7 @@ class DynamoLockTable:
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+                _raise_lock_write_error(exc, host, "acquire")
             holder = self._holder(host)
             raise LockHeld(f"host {host!r} is locked by {holder}") from exc
         return expires_at
@@ -83,7 +101,7 @@ class DynamoLockTable:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
-            raise
+            _raise_lock_write_error(exc, host, "release")
         return True
 
 
