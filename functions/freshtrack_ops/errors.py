@@ -80,6 +80,12 @@ class BackupNotFound(OpsError):
     """No backup matches the requested id."""
 
 
+class DownloadFailed(OpsError):
+    """Reading a backup from S3 failed in a way a later read may get past: a 5xx or throttling still answered after
+    the SDK's attempts, or the connection cut mid-body. Nothing was concluded about the backup itself (that is
+    BackupCorrupt); the reading workflow ends on its failure path, its scratch or incoming database dropped."""
+
+
 class BackupCorrupt(OpsError):
     """A stored backup does not match its manifest (checksum, size, archive listing)."""
 

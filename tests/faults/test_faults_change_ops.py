@@ -141,17 +141,18 @@ def test_s3_failing_the_backup_download_of_a_drill(plane: LocalPlane, drill_back
     names = ex.state_names()
     assert "RestoreDatabase" in names and "TerminateAfterFailure" in names and "DnsUpsert" not in names
     assert plane.dr_history(host)[0]["outcome"] == "failed"
-    # the stream's S3 read fails with botocore's ClientError (the shared backup store names no S3 error of its own:
-    # the restore workflows end the same way); the message names GetObject and InternalError
+    # the stream's S3 read still failing after the SDK's attempts is DownloadFailed (the shared backup store's: the
+    # restore workflows end the same way), its message naming the object, GetObject and InternalError
     assert "InternalError" in (ex.cause or "") and "GetObject" in (ex.cause or ""), ex.cause
     held = invariants.check(
-        plane, before, ex, end="FAILED ClientError", new_objects=_bootstrap_log(ex),
+        plane, before, ex, end="FAILED DownloadFailed", new_objects=_bootstrap_log(ex),
         notification="DNS and inventory unchanged",
     )  # fmt: skip
     matrix.record(
         "test_s3_failing_the_backup_download_of_a_drill",
         fault="S3 GetObject of the backup answers 500 InternalError on every try", workflow="disaster-recovery",
-        state="RestoreDatabase", transport="ssh", end_state="FAILED: the drill server terminated, nothing else changed",
+        state="RestoreDatabase", transport="ssh",
+        end_state="FAILED DownloadFailed: the drill server terminated, nothing else changed",
         invariants=held,
     )  # fmt: skip
 

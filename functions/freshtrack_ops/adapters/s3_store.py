@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from freshtrack_ops.errors import BackupNotFound, UploadFailed
+from freshtrack_ops.errors import BackupNotFound, DownloadFailed, UploadFailed
 from freshtrack_ops.retention.tags import EXPIRING, RETENTION_TAG
 
 if TYPE_CHECKING:
@@ -161,15 +161,36 @@ class S3BackupStore:
         return aborted
 
     def iter_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        """The object's bytes in chunks. A missing object is BackupNotFound; S3 still failing after the SDK's attempts
+        (a 5xx, SlowDown) or the body cut mid-read is DownloadFailed; any other refusal (AccessDenied, KMS) stays the
+        SDK's error, naming its code."""
+        where = f"s3://{self.bucket}/{key}"
         try:
             response = self._client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if _code(exc) in ("NoSuchKey", "404"):
-                raise BackupNotFound(f"s3://{self.bucket}/{key} does not exist") from exc
+                raise BackupNotFound(f"{where} does not exist") from exc
+            if _status(exc) >= 500 or _code(exc) in S3_TRANSIENT_CODES:
+                message = f"{where}: GetObject still answered {_code(exc)} after the SDK's attempts"
+                raise DownloadFailed(message) from exc
             raise
         body = response["Body"]
-        while chunk := body.read(chunk_size):
-            yield chunk
+        read = 0
+        try:
+            while chunk := body.read(chunk_size):
+                read += len(chunk)
+                yield chunk
+        except BotoCoreError as exc:  # ResponseStreamingError, ReadTimeoutError: the body's connection failed
+            raise DownloadFailed(f"{where}: the read failed after {read} bytes: {type(exc).__name__}") from exc
+
+
+#: S3's error codes a later attempt may not get (besides every 5xx), per the S3 API reference's error list: throttling
+#: (SlowDown 503) and a request S3 gave up waiting for (RequestTimeout 400)
+S3_TRANSIENT_CODES: Final = frozenset({"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"})
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
 
 def _code(exc: ClientError) -> str:
