@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import IO, cast
 
 import boto3
 import pytest
@@ -54,7 +55,7 @@ class _CutBody(io.RawIOBase):
 
 def test_a_body_cut_mid_read_is_download_failed_after_what_was_read() -> None:
     store, stub = _store()
-    body = StreamingBody(_CutBody(b"abcdefghij", after=8), 10)
+    body = StreamingBody(cast("IO[bytes]", _CutBody(b"abcdefghij", after=8)), 10)
     stub.add_response("get_object", {"Body": body, "ContentLength": 10}, {"Bucket": "bucket", "Key": KEY})
     chunks: list[bytes] = []
     with stub, pytest.raises(DownloadFailed, match="after 8 bytes: ResponseStreamingError"):
