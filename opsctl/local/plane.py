@@ -436,6 +436,7 @@ class LocalPlane:
         places = itertools.chain(
             history_places(self.client, ACCOUNT, REGION),
             log_places(recorder.log_lines()),
+            recorder.passing_places(),
             notification_places(self.notifications(), self.chat_messages, self.chat_dead_letters),
             s3_places(ACCOUNT),
             dynamodb_places(self.client),

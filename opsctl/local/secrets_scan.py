@@ -80,6 +80,8 @@ DYNAMODB_ITEM = "DynamoDB item"
 SSM_PARAMETERS = "SSM command parameters"
 SSM_OUTPUT = "SSM command output"
 SSM_PARAMETER = "SSM parameter"
+LAMBDA_RESPONSE = "Lambda response"
+SSH_COMMAND = "SSH command line"
 PLACE_CATEGORIES = (
     HISTORY,
     LOG_LINE,
@@ -94,6 +96,8 @@ PLACE_CATEGORIES = (
     SSM_PARAMETERS,
     SSM_OUTPUT,
     SSM_PARAMETER,
+    LAMBDA_RESPONSE,
+    SSH_COMMAND,
 )
 
 #: needles shorter than this are not searched for (too likely to occur by chance)

@@ -8,6 +8,11 @@
   (what a deployed function, ``POWERTOOLS_LOG_LEVEL=INFO``, sends to CloudWatch Logs), every other logger's at
   WARNING and above (the Lambda runtime's root level), and the error report Lambda's runtime logs for each
   invocation that raised (``moto_patches.STATE.observers``);
+* what every Lambda invocation answered (``moto_patches.STATE.observers``): task outputs, and the webhook's HTTP
+  answers, which reach the caller (Alertmanager, Grafana, a person with curl) and no execution history;
+* every SSH command line a task sent (paramiko's ``Channel.exec_command`` is wrapped once per process): the host's
+  process list shows it to every local user while it runs, so no secret may be in it (parameters travel as quoted
+  ``env NAME=value`` words: ``host_scripts.quoted_command``);
 * the hosts' secrets as they change: after every Lambda invocation it reads each host's ``secrets/`` (with a
   rotation's kept values), ``.env.production`` and SSH client key, so a password rotated and reverted within the
   run is still searched for.
@@ -45,6 +50,7 @@ from opsctl.local.secrets_scan import (
     CHAT_MESSAGE,
     DYNAMODB_ITEM,
     HISTORY,
+    LAMBDA_RESPONSE,
     LOG_LINE,
     NOTIFICATION,
     S3_BODY,
@@ -52,6 +58,7 @@ from opsctl.local.secrets_scan import (
     S3_METADATA,
     S3_TAGS,
     SEEDED_LOG_SECRET,
+    SSH_COMMAND,
     SSH_PRIVATE_KEY,
     SSM_OUTPUT,
     SSM_PARAMETER,
@@ -106,6 +113,7 @@ class _LogCapture(logging.Handler):
 _ACTIVE: ScanRecorder | None = None
 _hook_lock = threading.Lock()
 _presign_wrapped = False
+_ssh_wrapped = False
 
 
 def note(kind: str, origin: str, value: str) -> None:
@@ -137,6 +145,28 @@ def _wrap_presigning() -> None:
         _presign_wrapped = True
 
 
+def _wrap_ssh_commands() -> None:
+    """Wrap paramiko's ``Channel.exec_command`` once per process: every command line sent is told to the active
+    recorder (the local sshd runs it as the process's argv, as a host's does)."""
+    global _ssh_wrapped  # noqa: PLW0603 - the process-wide patch, installed once
+    with _hook_lock:
+        if _ssh_wrapped:
+            return
+        from paramiko import Channel
+
+        original = Channel.exec_command
+
+        def exec_command(self: Any, command: str | bytes) -> Any:
+            recorder = _ACTIVE
+            if recorder is not None:
+                text = command.decode("utf-8", "replace") if isinstance(command, bytes) else str(command)
+                recorder.add_place(SSH_COMMAND, "sent over SSH", text)
+            return original(self, command)
+
+        Channel.exec_command = exec_command  # type: ignore[method-assign,assignment]
+        _ssh_wrapped = True
+
+
 class ScanRecorder:
     """What a plane's run created that is secret, and the log lines its tasks wrote (module docstring)."""
 
@@ -145,6 +175,8 @@ class ScanRecorder:
         self._lock = threading.Lock()
         self._secrets: dict[tuple[str, tuple[str, ...]], Secret] = {}
         self._logs: list[LogLine] = []
+        #: places seen as they passed (Lambda responses, SSH command lines): nothing keeps them to be read later
+        self._passing: list[Place] = []
         self._urls = 0
         #: what went wrong while recording (reported as scan errors: a recorder that missed something fails)
         self.errors: list[str] = []
@@ -167,6 +199,14 @@ class ScanRecorder:
         with self._lock:
             self._logs.append(LogLine(source, text))
 
+    def add_place(self, category: str, where: str, text: str) -> None:
+        with self._lock:
+            self._passing.append(Place(category, f"{where} #{len(self._passing) + 1}", text))
+
+    def passing_places(self) -> list[Place]:
+        with self._lock:
+            return list(self._passing)
+
     @property
     def urls_minted(self) -> int:
         return self._urls
@@ -183,8 +223,10 @@ class ScanRecorder:
 
     def _after_invocation(self, function: str, payload: bytes, failed: bool) -> None:
         try:
+            text = payload.decode("utf-8", "replace")
             if failed:  # the Lambda runtime logs an unhandled error's type, message and stack trace
-                self.add_log(f"{function} (Lambda error report)", payload.decode("utf-8", "replace"))
+                self.add_log(f"{function} (Lambda error report)", text)
+            self.add_place(LAMBDA_RESPONSE, function, text)
             self.snapshot_hosts()
         except Exception as exc:
             with self._lock:
@@ -195,6 +237,7 @@ class ScanRecorder:
         """Start recording: the presigning hook, the log capture, the invocation observer."""
         global _ACTIVE  # noqa: PLW0603 - one plane runs at a time in a process
         _wrap_presigning()
+        _wrap_ssh_commands()
         _ACTIVE = self
         task_logger = logging.getLogger(TASK_LOGGER)
         formatter = next((h.formatter for h in task_logger.handlers if h.formatter is not None), None)

@@ -17,10 +17,12 @@ from opsctl.local.secrets_scan import (
     GRAFANA_KEY,
     HISTORY,
     JWT_SECRET,
+    LAMBDA_RESPONSE,
     LOG_LINE,
     NOTIFICATION,
     PRESIGNED_URL,
     S3_KEY,
+    SSH_COMMAND,
     SSH_PRIVATE_KEY,
     SSM_PARAMETERS,
     WEBHOOK_TOKEN,
@@ -49,5 +51,14 @@ def test_a_run_over_both_transports_scans_clean(plane: LocalPlane) -> None:
     assert made <= set(report.secrets_by_kind), report.secrets_by_kind
     assert report.secrets_by_kind[PRESIGNED_URL] >= 4, "the SSM upload's part URLs, the verification's GET"
     # ... where the run wrote
-    for category in (HISTORY, LOG_LINE, NOTIFICATION, S3_KEY, DYNAMODB_ITEM, SSM_PARAMETERS):
+    for category in (
+        HISTORY,
+        LOG_LINE,
+        NOTIFICATION,
+        S3_KEY,
+        DYNAMODB_ITEM,
+        SSM_PARAMETERS,
+        LAMBDA_RESPONSE,
+        SSH_COMMAND,
+    ):
         assert report.places.get(category, 0) > 0, category

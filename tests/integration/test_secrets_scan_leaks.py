@@ -4,9 +4,12 @@ time: not in a module whose fixture plane is running)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from freshtrack_ops import runtime
@@ -18,11 +21,13 @@ from opsctl.local.secrets_scan import (
     DYNAMODB_ITEM,
     HISTORY,
     JWT_SECRET,
+    LAMBDA_RESPONSE,
     LOG_LINE,
     NOTIFICATION,
     PRESIGNED_URL,
     RESULTS_DIR_ENV,
     S3_KEY,
+    SSH_COMMAND,
     SSH_PRIVATE_KEY,
     SSM_PARAMETERS,
     WEBHOOK_TOKEN,
@@ -34,9 +39,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_leak_in_any_place_fails_the_plane_when_it_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Secrets of the run planted in a history, a log line, a notification (and so a chat message), an object key,
-    a DynamoDB item and an SSM command's parameters: the plane's stop raises SecretLeak naming each (kind, origin,
-    place) and quoting none, and its results file says the same."""
+    """Secrets of the run planted in a history (and the refusing Lambda's answer), a log line, a notification (and so
+    a chat message), an object key, a DynamoDB item, an SSM command's parameters and an SSH command line: the plane's
+    stop raises SecretLeak naming each (kind, origin, place) and quoting none, and its results file says the same."""
     if not sshd_available():
         pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
     monkeypatch.setenv(RESULTS_DIR_ENV, str(tmp_path))  # this plane's results are this test's, not the session's
@@ -69,6 +74,8 @@ def test_a_leak_in_any_place_fails_the_plane_when_it_stops(tmp_path: Path, monke
             DocumentName="AWS-RunShellScript",
             Parameters={"commands": [f"echo {key_line}"]},
         )
+        with contextlib.suppress(paramiko.SSHException):  # recorded as sent, then refused: the channel is not open
+            paramiko.Channel(1).exec_command(f"env PGPASSWORD={shlex.quote(password)} psql")
         plane.wait_idle()
         planted = True
     assert planted, "every leak was planted (the SecretLeak is not that of a failed block)"
@@ -83,6 +90,8 @@ def test_a_leak_in_any_place_fails_the_plane_when_it_stops(tmp_path: Path, monke
         (DATABASE_PASSWORD, S3_KEY),
         (PRESIGNED_URL, DYNAMODB_ITEM),
         (SSH_PRIVATE_KEY, SSM_PARAMETERS),
+        (DATABASE_PASSWORD, SSH_COMMAND),
+        (DATABASE_PASSWORD, LAMBDA_RESPONSE),  # the refused input, quoted by the validation's error
     } <= found, found
     origins = {hit.origin for hit in report.hits}
     assert "host demo: secrets/postgres_password.txt" in origins
