@@ -368,8 +368,8 @@ class LeftoverRecordEvent(Strict):
 
     action: Literal["leftover"]
     host: HostRef
-    #: the live database the leftover's name was derived from
-    live: DatabaseName
+    #: the live database the leftover's name was derived from (unset: the target's, as a test restore's plan has it)
+    live: DatabaseName | None = None
     name: DatabaseName
     kind: LeftoverKind
     execution_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)]

@@ -47,6 +47,8 @@ def event(kind: LeftoverKind = "incoming", execution_id: str = EXECUTION, **chan
         "execution_id": execution_id,
         "error": DROP_FAILED,
     } | changes
+    if kind == "scratch" and "live" not in changes:
+        del body["live"]  # a test restore's plan does not name it: the target's database
     return LeftoverRecordEvent.model_validate(body)
 
 

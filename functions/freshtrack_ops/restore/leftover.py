@@ -71,16 +71,17 @@ def record_leftover(
 ) -> LeftoverRecordResult:
     """Hand a database its execution could not drop over to the drop-asides run (checked first: see the module)."""
     target = targets.get(event.host)
-    if event.live != target.database:
-        raise InvalidInput(f"live: not the database of target {target.id} {target.database!r} (got {event.live!r})")
-    expected = owned_name(event.kind, event.live, event.execution_id)
+    live = target.database if event.live is None else event.live
+    if live != target.database:
+        raise InvalidInput(f"live: not the database of target {target.id} {target.database!r} (got {live!r})")
+    expected = owned_name(event.kind, live, event.execution_id)
     if event.name != expected:
         raise InvalidInput(f"name: not the {event.kind} database of this execution {expected!r} (got {event.name!r})")
     named = explain(ExplainEvent(workflow="drop-asides", outcome="failed", error=event.error))
     record = LeftoverRecord(
         host=event.host,
         name=event.name,
-        live=event.live,
+        live=live,
         kind=event.kind,
         execution_id=event.execution_id,
         created_at=now,
