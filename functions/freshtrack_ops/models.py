@@ -311,10 +311,18 @@ class AsidesDueEvent(Strict):
     request: DropAsidesRequest
 
 
+#: what a due database of the drop-asides run is: a restore's aside (dropped with drop-aside), or a leftover its
+#: owner could not drop (restore/leftover.py): a restore's incoming database (drop-incoming) or a test restore's
+#: scratch database (drop-scratch)
+DropKind = Literal["aside", "incoming", "scratch"]
+LeftoverKind = Literal["incoming", "scratch"]
+
+
 class AsideDue(Strict):
     host: HostRef
     name: DatabaseName
     live: DatabaseName
+    kind: DropKind = "aside"
 
 
 class AsidesDueResult(Strict):
@@ -325,6 +333,7 @@ class AsideForgetEvent(Strict):
     action: Literal["forget"]
     host: HostRef
     name: DatabaseName
+    kind: DropKind = "aside"
     #: the drop's error as the Catch handed it on (the record is kept, marked); None: dropped, the record goes
     error: CaughtError | None = None
 
@@ -332,7 +341,45 @@ class AsideForgetEvent(Strict):
 class AsideDropResult(Strict):
     host: HostRef
     name: DatabaseName
+    kind: DropKind = "aside"
     error: str | None = None
+
+
+class LeftoverRecord(Strict):
+    """An incoming or scratch database its own execution failed to drop (catalog: pk HOST#<host>, sk
+    LEFTOVER#<name>), written by that execution after its last drop attempt; the drop-asides run drops it."""
+
+    host: HostRef
+    name: DatabaseName
+    live: DatabaseName
+    kind: LeftoverKind
+    #: the execution that created it (its name is derived from this id: restore/leftover.py)
+    execution_id: str
+    created_at: datetime
+    #: why the owner's own drop failed
+    error: str
+    #: why the sweep's drop failed (kept for an operator; later runs leave it alone)
+    note: str | None = None
+
+
+class LeftoverRecordEvent(Strict):
+    """A restore's DropIncoming/DropFailedIncoming or a test restore's DropScratchAfterFailure failed: hand the
+    database over to the drop-asides run."""
+
+    action: Literal["leftover"]
+    host: HostRef
+    #: the live database the leftover's name was derived from (unset: the target's, as a test restore's plan has it)
+    live: DatabaseName | None = None
+    name: DatabaseName
+    kind: LeftoverKind
+    execution_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    error: CaughtError
+
+
+class LeftoverRecordResult(Strict):
+    record: LeftoverRecord
+    #: one sentence for the failure notification
+    message: str
 
 
 class AsideReportEvent(Strict):
@@ -340,9 +387,10 @@ class AsideReportEvent(Strict):
     results: list[AsideDropResult]
 
 
-#: the RestoreSwap task's event: the swap-or-drop decision, or one of the aside catalog's four actions
+#: the RestoreSwap task's event: the swap-or-drop decision, one of the aside catalog's four actions, or a leftover
+#: handed over to the drop-asides run
 RestoreSwapEvent = Annotated[
-    RestoreDecideEvent | AsideRecordEvent | AsidesDueEvent | AsideForgetEvent | AsideReportEvent,
+    RestoreDecideEvent | AsideRecordEvent | AsidesDueEvent | AsideForgetEvent | AsideReportEvent | LeftoverRecordEvent,
     Field(discriminator="action"),
 ]
 
@@ -350,6 +398,10 @@ RestoreSwapEvent = Annotated[
 class AsideReportResult(Strict):
     dropped: int
     kept: int
+    #: of ``dropped``: leftover incoming and scratch databases (the rest were asides)
+    leftovers_dropped: int = 0
+    #: the notification's subject (when ``notify``)
+    subject: str = ""
     notify: bool
     message: str
 

@@ -542,8 +542,9 @@ WORKFLOWS: dict[str, Workflow] = {
         Workflow(
             "drop-asides",
             "drop_asides.asl.json",
-            "Drop the aside databases of restores by swap whose restore.keep_aside_hours are up (hourly, every "
-            "target); a failed drop keeps its catalog record and notifies",
+            "Drop the aside databases of restores by swap whose restore.keep_aside_hours are up, and the incoming "
+            "and scratch databases failed runs handed over (hourly, every target); a failed drop keeps its catalog "
+            "record and notifies",
         ),
         Workflow(
             "update",

@@ -23,6 +23,7 @@ from freshtrack_ops.models import (
     AsideRecord,
     AsideRecordEvent,
     AsideReportEvent,
+    LeftoverRecord,
     RestorePlan,
     ValidateRestoreEvent,
 )
@@ -55,8 +56,24 @@ def plan(request: dict[str, object] | None = None, targets: TargetSet = TARGETS)
 
 
 class MemoryAsides:
+    """The aside catalog in memory, leftovers included (restore/leftover.py; tests in test_restore_leftover.py)."""
+
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], AsideRecord] = {}
+        self.leftover_records: dict[tuple[str, str], LeftoverRecord] = {}
+
+    def record_leftover(self, record: LeftoverRecord) -> None:
+        self.leftover_records[(record.host, record.name)] = record
+
+    def leftovers(self, host: str) -> list[LeftoverRecord]:
+        return sorted((r for (h, _), r in self.leftover_records.items() if h == host), key=lambda r: r.created_at)
+
+    def forget_leftover(self, host: str, name: str) -> None:
+        self.leftover_records.pop((host, name), None)
+
+    def mark_leftover(self, host: str, name: str, note: str) -> None:
+        if (host, name) in self.leftover_records:
+            self.leftover_records[(host, name)] = self.leftover_records[(host, name)].model_copy(update={"note": note})
 
     def record_aside(self, record: AsideRecord) -> None:
         self.records[(record.host, record.name)] = record

@@ -16,7 +16,7 @@ from freshtrack_ops.ports import CatalogEntry, FleetHalt
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from freshtrack_ops.models import AsideRecord
+    from freshtrack_ops.models import AsideRecord, LeftoverRecord
     from freshtrack_ops.update.models import DeploymentOutcome
 
 
@@ -219,7 +219,8 @@ class DynamoDeploymentHistory:
 
 class DynamoAsideCatalog:
     """Aside databases of restores by swap: pk ``HOST#<host>``, sk ``ASIDE#<name>`` (next to the host's backups),
-    the record as JSON (restore/aside.py)."""
+    the record as JSON (restore/aside.py); and the leftovers handed to the drop-asides run, sk ``LEFTOVER#<name>``
+    (restore/leftover.py)."""
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
@@ -258,6 +259,41 @@ class DynamoAsideCatalog:
             return
         record = AsideRecord.model_validate_json(item["aside"]["S"]).model_copy(update={"note": note})
         self.record_aside(record)
+
+    @staticmethod
+    def _leftover_key(host: str, name: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"HOST#{host}"}, "sk": {"S": f"LEFTOVER#{name}"}}
+
+    def record_leftover(self, record: LeftoverRecord) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={**self._leftover_key(record.host, record.name), "leftover": {"S": record.model_dump_json()}},
+        )
+
+    def leftovers(self, host: str) -> list[LeftoverRecord]:
+        from freshtrack_ops.models import LeftoverRecord
+
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"HOST#{host}"}, ":prefix": {"S": "LEFTOVER#"}},
+            ConsistentRead=True,
+        )
+        records = [LeftoverRecord.model_validate_json(item["leftover"]["S"]) for item in response.get("Items", [])]
+        return sorted(records, key=lambda r: r.created_at)
+
+    def forget_leftover(self, host: str, name: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=self._leftover_key(host, name))
+
+    def mark_leftover(self, host: str, name: str, note: str) -> None:
+        from freshtrack_ops.models import LeftoverRecord
+
+        key = self._leftover_key(host, name)
+        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        if not item:
+            return
+        record = LeftoverRecord.model_validate_json(item["leftover"]["S"]).model_copy(update={"note": note})
+        self.record_leftover(record)
 
 
 def fleet_key(execution_id: str) -> dict[str, dict[str, str]]:

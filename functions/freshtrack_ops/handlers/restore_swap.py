@@ -1,5 +1,6 @@
-"""The RestoreSwap task of the restore by swap: the swap-or-drop decision and the catalog of aside databases (one
-function for both: each task is a function, a role, a policy and a log group of the control plane's 500 resources)."""
+"""The RestoreSwap task of the restore by swap: the swap-or-drop decision, the catalog of aside databases and the
+leftovers failed restores and test restores hand over to the drop-asides run (one function for all: each task is a
+function, a role, a policy and a log group of the control plane's 500 resources)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from freshtrack_ops.models import (
     AsideRecordEvent,
     AsidesDueEvent,
     AsidesDueResult,
+    LeftoverRecordEvent,
     RestoreDecideEvent,
     RestorePathResult,
     RestoreSwapEvent,
 )
 from freshtrack_ops.observability import logger, tracer
-from freshtrack_ops.restore import aside
+from freshtrack_ops.restore import aside, leftover
 from freshtrack_ops.restore.swap import choose_restore_path
 from freshtrack_ops.restore.verify import load_manifest
 
@@ -54,6 +56,12 @@ def handler(event: RestoreSwapEvent, context: LambdaContext) -> dict[str, Any]:
         return AsidesDueResult(asides=due).model_dump(mode="json")
     if isinstance(event, AsideForgetEvent):
         result = aside.settle(event, store)
-        logger.info("aside dropped" if result.error is None else "aside kept", extra={"aside": event.name})
+        logger.info(
+            f"{event.kind} dropped" if result.error is None else f"{event.kind} kept", extra={"database": event.name}
+        )
         return result.model_dump(mode="json")
+    if isinstance(event, LeftoverRecordEvent):
+        recorded = leftover.record_leftover(event, runtime.targets(), store, aside.utc_now())
+        logger.warning("leftover handed to drop-asides", extra={"host": event.host, "database": event.name})
+        return recorded.model_dump(mode="json")
     return aside.report(event).model_dump(mode="json")

@@ -4,6 +4,9 @@
 #
 # Test restores and the old restore path:
 #   create-scratch / drop-scratch  TARGET_DB, which must differ from the live DB_NAME (drop-scratch: absent is fine).
+#                  drop-scratch also refuses (68) a database carrying one of our markers (an aside or an incoming
+#                  database is never a scratch one): the drop-asides run drops leftover scratch databases with it,
+#                  by a name from the catalog, and checks here what it is about to drop.
 #   recreate-live                  drops and recreates DB_NAME itself; demands TARGET_DB=CONFIRM_DB=DB_NAME.
 #
 # Restore by swap (docs/restore-swap.md): the backup is loaded into an INCOMING database next to the live one, the
@@ -135,6 +138,8 @@ case "$ACTION" in
     ;;
   drop-scratch)
     not_live "$TARGET_DB"
+    state=$(state_of "$TARGET_DB")
+    [[ "$state" != present:freshtrack-ops:* ]] || refuse 68 "$TARGET_DB is marked ${state#present:}: no scratch database"
     printf '%s\n' 'DROP DATABASE IF EXISTS :"db" WITH (FORCE);' | admin_sql
     ;;
   recreate-live)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 from freshtrack_ops.backup.plan import plan_backup
@@ -20,14 +19,21 @@ from freshtrack_ops.models import (
 from freshtrack_ops.ports import Catalog
 from freshtrack_ops.requests import parse_request
 from freshtrack_ops.restore.resolve import ref, resolve_backup
-from freshtrack_ops.restore.swap import swap_names
+from freshtrack_ops.restore.swap import short_id, swap_names
 
 MAX_IDENTIFIER = 63
 
 
-def scratch_database(database: str, backup_id: str) -> str:
-    """``<db>_verify_<8 hex>``: never the live name, always a valid identifier (≤ 63 characters)."""
-    suffix = "_verify_" + hashlib.sha256(backup_id.encode()).hexdigest()[:8]
+def scratch_database(database: str, execution_id: str) -> str:
+    """``<db>_verify_<8 hex of the execution id>``: never the live name, always a valid identifier (≤ 63 characters).
+
+    WHY per execution (it was per backup id): one name has one owner, as the incoming databases of restores by swap
+    (swap.short_id) have. Two test restores of the same backup (the schedule's and one by hand) used to share a name,
+    so the second one's create-scratch (DROP ... WITH (FORCE), then CREATE) dropped the first one's database under
+    its load, and a leftover of one could not be told from the database the other was loading: the drop-asides run
+    drops a leftover scratch database because its owner handed it over (restore/leftover.py), which is proof only
+    when no other execution can be using that name. The same for every attempt of one execution."""
+    suffix = "_verify_" + short_id(execution_id)
     name = database[: MAX_IDENTIFIER - len(suffix)] + suffix
     if name == database:  # cannot happen with the suffix, but this is the one name we must never touch
         raise InvalidInput(f"scratch database {name!r} would be the live database")
@@ -40,7 +46,7 @@ def plan_test_restore(event: ValidateRestoreEvent, targets: TargetSet, catalog: 
     return TestRestorePlan(
         host=target.id,
         backup=ref(entry),
-        scratch_db=scratch_database(target.database, entry.backup_id),
+        scratch_db=scratch_database(target.database, event.execution_id),
         execution_id=event.execution_id,
     )
 
