@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -217,83 +217,84 @@ class DynamoDeploymentHistory:
         return [DeploymentOutcome.model_validate_json(item["outcome"]["S"]) for item in response.get("Items", [])]
 
 
+_Record = TypeVar("_Record", "AsideRecord", "LeftoverRecord")
+
+
+class _HostRecords(Generic[_Record]):
+    """Records of one kind next to a host's backups: pk ``HOST#<host>``, sk ``<prefix><name>``, the record as JSON
+    in attribute ``attribute``; read oldest first (``created_at``)."""
+
+    def __init__(self, client: DynamoDBClient, table: str, model: type[_Record], prefix: str, attribute: str) -> None:
+        self._client = client
+        self._table = table
+        self._model: type[_Record] = model
+        self._prefix = prefix
+        self._attribute = attribute
+
+    def _key(self, host: str, name: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"HOST#{host}"}, "sk": {"S": f"{self._prefix}{name}"}}
+
+    def put(self, record: _Record) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={**self._key(record.host, record.name), self._attribute: {"S": record.model_dump_json()}},
+        )
+
+    def all(self, host: str) -> list[_Record]:
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"HOST#{host}"}, ":prefix": {"S": self._prefix}},
+            ConsistentRead=True,
+        )
+        records = [self._model.model_validate_json(item[self._attribute]["S"]) for item in response.get("Items", [])]
+        return sorted(records, key=lambda r: r.created_at)
+
+    def forget(self, host: str, name: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=self._key(host, name))
+
+    def mark(self, host: str, name: str, note: str) -> None:
+        """Keep the record with ``note`` (why it is left for an operator); a missing record stays missing."""
+        key = self._key(host, name)
+        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        if item:
+            self.put(self._model.model_validate_json(item[self._attribute]["S"]).model_copy(update={"note": note}))
+
+
 class DynamoAsideCatalog:
     """Aside databases of restores by swap: pk ``HOST#<host>``, sk ``ASIDE#<name>`` (next to the host's backups),
     the record as JSON (restore/aside.py); and the leftovers handed to the drop-asides run, sk ``LEFTOVER#<name>``
     (restore/leftover.py)."""
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._client = client
-        self._table = table
+        from freshtrack_ops.models import AsideRecord, LeftoverRecord
 
-    @staticmethod
-    def _key(host: str, name: str) -> dict[str, dict[str, str]]:
-        return {"pk": {"S": f"HOST#{host}"}, "sk": {"S": f"ASIDE#{name}"}}
+        self._asides = _HostRecords(client, table, AsideRecord, "ASIDE#", "aside")
+        self._leftovers = _HostRecords(client, table, LeftoverRecord, "LEFTOVER#", "leftover")
 
     def record_aside(self, record: AsideRecord) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item={**self._key(record.host, record.name), "aside": {"S": record.model_dump_json()}},
-        )
+        self._asides.put(record)
 
     def asides(self, host: str) -> list[AsideRecord]:
-        from freshtrack_ops.models import AsideRecord
-
-        response = self._client.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": f"HOST#{host}"}, ":prefix": {"S": "ASIDE#"}},
-            ConsistentRead=True,
-        )
-        records = [AsideRecord.model_validate_json(item["aside"]["S"]) for item in response.get("Items", [])]
-        return sorted(records, key=lambda r: r.created_at)
+        return self._asides.all(host)
 
     def forget_aside(self, host: str, name: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=self._key(host, name))
+        self._asides.forget(host, name)
 
     def mark_aside(self, host: str, name: str, note: str) -> None:
-        from freshtrack_ops.models import AsideRecord
-
-        item = self._client.get_item(TableName=self._table, Key=self._key(host, name), ConsistentRead=True).get("Item")
-        if not item:
-            return
-        record = AsideRecord.model_validate_json(item["aside"]["S"]).model_copy(update={"note": note})
-        self.record_aside(record)
-
-    @staticmethod
-    def _leftover_key(host: str, name: str) -> dict[str, dict[str, str]]:
-        return {"pk": {"S": f"HOST#{host}"}, "sk": {"S": f"LEFTOVER#{name}"}}
+        self._asides.mark(host, name, note)
 
     def record_leftover(self, record: LeftoverRecord) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item={**self._leftover_key(record.host, record.name), "leftover": {"S": record.model_dump_json()}},
-        )
+        self._leftovers.put(record)
 
     def leftovers(self, host: str) -> list[LeftoverRecord]:
-        from freshtrack_ops.models import LeftoverRecord
-
-        response = self._client.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": f"HOST#{host}"}, ":prefix": {"S": "LEFTOVER#"}},
-            ConsistentRead=True,
-        )
-        records = [LeftoverRecord.model_validate_json(item["leftover"]["S"]) for item in response.get("Items", [])]
-        return sorted(records, key=lambda r: r.created_at)
+        return self._leftovers.all(host)
 
     def forget_leftover(self, host: str, name: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=self._leftover_key(host, name))
+        self._leftovers.forget(host, name)
 
     def mark_leftover(self, host: str, name: str, note: str) -> None:
-        from freshtrack_ops.models import LeftoverRecord
-
-        key = self._leftover_key(host, name)
-        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-        if not item:
-            return
-        record = LeftoverRecord.model_validate_json(item["leftover"]["S"]).model_copy(update={"note": note})
-        self.record_leftover(record)
+        self._leftovers.mark(host, name, note)
 
 
 def fleet_key(execution_id: str) -> dict[str, dict[str, str]]:
