@@ -15,12 +15,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from freshtrack_ops import runtime
 from freshtrack_ops.adapters.dynamo import lock_key
+from freshtrack_ops.lock_janitor import KEEP_LOCKED_PURPOSES
 from freshtrack_ops.remediation.settings import RemediationSettings
 from freshtrack_ops.update.models import DeploymentOutcome
 from opsctl.local import faults, iam
@@ -69,7 +71,11 @@ LOCK_TAKERS: dict[str, tuple[dict[str, Any], str, str]] = {
     "rollback": ({"to": "previous", "confirm": SSH}, "FAILED LockHeld", "rollback request rejected"),
     "disaster-recovery": ({}, "FAILED LockHeld", "disaster recovery REFUSED"),
     "remediation": ({"action": "restart-service", "service": "backend"}, "SUCCEEDED", "remediation deferred"),
-    "service": ({"action": "restart", "service": "backend", "confirm": SSH}, "FAILED LockHeld", "service restart"),
+    "service": (
+        {"action": "restart", "service": "backend", "confirm": SSH},
+        "FAILED LockHeld",
+        "service restart on demo not run",
+    ),
     "os-update": ({}, "FAILED LockHeld", "os-update on demo not run"),
     "rotate-secrets": ({"confirm": SSH}, "FAILED LockHeld", "rotate-secrets on demo not run"),
     "db-pool": ({"size": 20}, "FAILED LockHeld", "db-pool on demo not run"),
@@ -77,66 +83,141 @@ LOCK_TAKERS: dict[str, tuple[dict[str, Any], str, str]] = {
 }
 #: the ones that wait for the lock before they give way (the others are refused at once)
 WAITERS = {"remediation", "service", "os-update", "rotate-secrets", "db-pool", "scale"}
-#: the holders: the workflows of this part of the matrix, each held right after it took the lock (its first host step,
-#: the backup preflight, held at its start): a backup, and a restore (which holds the lock as restore-verify first).
-#: A refusal depends only on the lock item (the shared HostLock task's conditional put), and what a refused workflow
-#: could do to any holder is asserted for each (nothing run on the host, the holder's lock left alone); holding each
-#: of the nine other workflows as well would add nine full runs (about two minutes) and no assertion.
-HOLDERS = {"backup": "succeeded", "restore": "restore succeeded"}
+
+#: the holders: every taker, each held right after it took the lock, at the start of the first Task after its
+#: AcquireLock (the task that state invokes, here): a restore holds it as restore-verify (RestorePreflight), a disaster
+#: recovery after its InitMarks Pass (CaptureConfig), db-pool reads the pool first (ReadPool), the other maintenance
+#: workflows start their pre-maintenance backup, update and rollback their preflight. Then the holder goes on: "finish"
+#: lets it run to its own end; "stop" aborts it at the gate as an operator would (the janitor frees its lock), where
+#: finishing would change the host (the rollback to the previous version, the recovery's replacement server, new
+#: secrets, another pool size, another instance type) or add a full pre-maintenance backup and an apt run to the round
+#: (os-update: 7 s after the gate against 1-4 s stopped, measured under load). An update to "latest" finds the host
+#: already there: its preflight refuses it (AlreadyAtVersion), nothing changed. A stopped rollback's lock is kept
+#: (lock_janitor.KEEP_LOCKED_PURPOSES: the janitor knows the lock's purpose, not how far the rollback got) and handed
+#: back as docs/runbooks.md says, by releasing it.
+HOLDERS: dict[str, tuple[str, str, str]] = {
+    "backup": ("BackupPreflight", "finish", "SUCCEEDED"),
+    "restore": ("BackupPreflight", "finish", "SUCCEEDED"),
+    "update": ("UpdatePreflight", "finish", "FAILED AlreadyAtVersion"),
+    "rollback": ("UpdatePreflight", "stop", "ABORTED"),
+    "disaster-recovery": ("DrCaptureConfig", "stop", "ABORTED"),
+    "remediation": ("RemediationCheck", "finish", "SUCCEEDED"),
+    "service": ("ServiceAct", "finish", "SUCCEEDED"),
+    "os-update": ("BackupPreflight", "stop", "ABORTED"),
+    "rotate-secrets": ("BackupPreflight", "stop", "ABORTED"),
+    "db-pool": ("MaintenanceDbPool", "stop", "ABORTED"),
+    "scale": ("BackupPreflight", "stop", "ABORTED"),
+}
+#: what the holder says when it ends (the janitor's subject for an aborted one)
+HOLDER_SAYS = {
+    "backup": "backup succeeded", "restore": "restore succeeded", "update": "update refused",
+    "remediation": "remediation succeeded", "service": "service restart on demo: done",
+}  # fmt: skip
+#: the waiters' lock wait in this case (seconds, each a whole number of polls: two tries after the first). Wait states
+#: take no time here (time_scale 0), so what a wait costs is its polls: each a HostLock invocation and five states
+#: (AcquireLock, LockTriesLeft, WaitForLock, CountLockTry, StoreLockTry) in moto's interpreter. At the product's waits
+#: (maintenance 600 s / 15 s: 40 polls; service 30 s / 5 s: 6; remediation's default lock_wait_s 60 s / 5 s: 12) the
+#: four maintenance waiters ran 208 states each and were the round's longest part (9-12 s of 12-17 s, measured under
+#: load); a wait of two polls still waits (asserted: the lock tried three times) and gives way, which is all the case
+#: asserts of a waiter.
+LOCK_WAIT = {"maintenance": 30, "service": 10, "remediation": 10}
+#: polls after the first try, as each plan computes them (ceil(wait / poll): maintenance 15 s, service and
+#: remediation 5 s)
+LOCK_POLLS = {"remediation": 2, "service": 2, "os-update": 2, "rotate-secrets": 2, "db-pool": 2, "scale": 2}
+
+
+def _owner(plane: LocalPlane, host: str) -> str | None:
+    owner: str | None = (plane.lock_item(host) or {}).get("owner", {}).get("S")
+    return owner
 
 
 def _end(ex: Execution) -> str:
     return f"{ex.status} {ex.error}" if ex.error else ex.status
 
 
+@pytest.fixture
+def short_lock_waits(plane: LocalPlane, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The waiters' lock waits of ``LOCK_WAIT`` (the handlers run in this process: their modules' constants are
+    the product's settings), the remediation's on the target as a redeploy would set it, with room in its guard for
+    every round's remediation (``max_attempts`` per window counts each request started by hand)."""
+    for module in ("plan", "record"):
+        monkeypatch.setattr(f"freshtrack_ops.maintenance.{module}.LOCK_WAIT_S", LOCK_WAIT["maintenance"])
+        monkeypatch.setattr(f"freshtrack_ops.service.{module}.LOCK_WAIT_S", LOCK_WAIT["service"])
+    original = plane.target(SSH).remediation
+    plane.update_target(
+        SSH, remediation=original.model_copy(update={"lock_wait_s": LOCK_WAIT["remediation"], "max_attempts": 100})
+    )
+    try:
+        yield
+    finally:
+        plane.update_target(SSH, remediation=original)
+
+
 @pytest.mark.parametrize("holder", list(HOLDERS))
-def test_lock_contention(plane: LocalPlane, verified: dict[str, Any], holder: str) -> None:
-    """A holds the lock; every lock-taking workflow B starts meanwhile (all at once): each B ends as it must when the
-    host is taken (LockHeld, or gives way) and runs nothing on the host; then A goes on and finishes. One row per
-    pair (A, B)."""
+def test_lock_contention(plane: LocalPlane, verified: dict[str, Any], short_lock_waits: None, holder: str) -> None:
+    """A holds the lock (held at the start of its first task after AcquireLock); every lock-taking workflow B starts
+    meanwhile (all at once): each B ends as it must when the host is taken (LockHeld at once, or waits and gives way)
+    and runs nothing on the host, and A's lock is untouched; then A goes on: it finishes, or (``HOLDERS``) an
+    operator stops it there and the janitor frees its lock (a rollback's lock is kept by design, and handed back).
+    One row per pair (A, B): every pair of the eleven."""
+    task, then, holder_end = HOLDERS[holder]
     host = plane.host(SSH)
     before = invariants.snapshot(plane, SSH)
-    request = {"host": SSH} | (
-        {"backup_id": verified["backup_id"], "confirm": "frostguard"} if holder == "restore" else {}
-    )
-    with lambda_gate("BackupPreflight") as gate:
-        a = plane.start_execution(holder, request)
+    extra = {"backup_id": verified["backup_id"], "confirm": CONFIRM} if holder == "restore" else LOCK_TAKERS[holder][0]
+    janitor: dict[str, Any] = {}
+    with lambda_gate(task) as gate:
+        a = plane.start_execution(holder, {"host": SSH} | extra)
         gate.wait_entered()
-        owner = (plane.lock_item(SSH) or {}).get("owner", {}).get("S")
-        assert owner == a, "A holds the lock while its preflight is held"
+        assert _owner(plane, SSH) == a, "A holds the lock while its first step after AcquireLock is held"
+        purpose = (plane.lock_item(SSH) or {}).get("purpose", {}).get("S")
         commands = len(host.commands())
-        started = {b: plane.start_execution(b, {"host": SSH} | extra) for b, (extra, _, _) in LOCK_TAKERS.items()}
+        started = {b: plane.start_execution(b, {"host": SSH} | e) for b, (e, _, _) in LOCK_TAKERS.items()}
         ended = {b: plane.wait(arn, b) for b, arn in started.items()}
         assert host.commands()[commands:] == [], "no B ran anything on the host"
-        assert (plane.lock_item(SSH) or {}).get("owner", {}).get("S") == a, "A still holds the lock"
+        assert _owner(plane, SSH) == a, "A still holds the lock"
+        if then == "stop":  # the stop registered first: moto ends the execution only when the held Lambda returns
+            plane.sfn.stop_execution(executionArn=a, error="Aborted", cause="aborted by an operator")
+            gate.release()
+            janitor = plane.abort(a)
     done = plane.wait(a, holder)
     for b, ex in ended.items():
         assert _end(ex) == LOCK_TAKERS[b][1], (b, ex.error, ex.cause)
         assert a in json.dumps(ex.history, default=str), f"{b}'s refusal names the holder"
+        tries = ex.state_names().count("AcquireLock")
+        assert tries == 1 + LOCK_POLLS.get(b, 0), f"{b} tried the lock {tries} times"
+    kept = then == "stop" and purpose in KEEP_LOCKED_PURPOSES
+    if then == "stop":
+        assert janitor["released"] is not kept, janitor
+        assert ("the lock is kept until its lease ends" in janitor["reason"]) is kept, janitor
     new_objects = lambda key: key.startswith(f"backups/{SSH}/") and key not in before.objects  # noqa: E731
     swapped = holder == "restore"
-    held = invariants.check(
-        plane, before, done, end="SUCCEEDED", new_objects=new_objects if holder == "backup" else lambda _key: False,
-        data=verified["digest"] if swapped else None, new_databases=lambda name: swapped and "_aside_" in name,
-        notification=[HOLDERS[holder], *(subject for _, _, subject in LOCK_TAKERS.values())],
-    )  # fmt: skip
+    try:
+        held = invariants.check(
+            plane, before, done, end=holder_end, new_objects=new_objects if holder == "backup" else lambda _key: False,
+            data=verified["digest"] if swapped else None, new_databases=lambda name: swapped and "_aside_" in name,
+            notification=[HOLDER_SAYS.get(holder, "ABORTED"), *(subject for _, _, subject in LOCK_TAKERS.values())],
+            lock_kept=kept,
+        )  # fmt: skip
+    finally:
+        if kept and _owner(plane, SSH) == a:  # the runbook's hand-back: a person frees the kept lock
+            with iam.plane_calls():
+                runtime.lock_table().release(SSH, a)
     plane.drop_asides(SSH)
+    if then == "finish":
+        went_on = f"the holder ({holder}) went on: {holder_end}"
+    else:
+        freed = "lock kept (by design), handed back" if kept else "lock freed"
+        went_on = f"the holder ({holder}) stopped at its gate: ABORTED, janitor: {freed}"
     for b in LOCK_TAKERS:
         how = "waited, gave way" if b in WAITERS else "refused at once"
         matrix.record(
             "test_lock_contention", fault="the host lock is held by another execution when it starts", workflow=b,
-            state="AcquireLock", transport="ssh",
-            end_state=f"{LOCK_TAKERS[b][1]} ({how}), nothing ran; the holder ({holder}) SUCCEEDED",
+            state="AcquireLock", transport="ssh", end_state=f"{LOCK_TAKERS[b][1]} ({how}), nothing ran; {went_on}",
             invariants=held, variant=f"{holder} holds, {b} starts",
         )  # fmt: skip
 
 
 # -- a lock left by a crashed execution --------------------------------------------------------------------------------
-
-
-def _owner(plane: LocalPlane, host: str) -> str | None:
-    owner: str | None = (plane.lock_item(host) or {}).get("owner", {}).get("S")
-    return owner
 
 
 def test_lock_lease_expires_under_a_crashed_execution(plane: LocalPlane, verified: dict[str, Any]) -> None:
