@@ -168,13 +168,14 @@ def test_lock_contention(plane: LocalPlane, verified: dict[str, Any], short_lock
     with lambda_gate(task) as gate:
         a = plane.start_execution(holder, {"host": SSH} | extra)
         gate.wait_entered()
-        assert _owner(plane, SSH) == a, "A holds the lock while its first step after AcquireLock is held"
-        purpose = (plane.lock_item(SSH) or {}).get("purpose", {}).get("S")
+        lock = plane.lock_item(SSH) or {}
+        assert lock.get("owner", {}).get("S") == a, "A holds the lock while its first step after AcquireLock is held"
+        purpose = lock.get("purpose", {}).get("S")
         commands = len(host.commands())
         started = {b: plane.start_execution(b, {"host": SSH} | e) for b, (e, _, _) in LOCK_TAKERS.items()}
         ended = {b: plane.wait(arn, b) for b, arn in started.items()}
         assert host.commands()[commands:] == [], "no B ran anything on the host"
-        assert _owner(plane, SSH) == a, "A still holds the lock"
+        assert plane.lock_item(SSH) == lock, "A's lock is untouched (owner, purpose, lease)"
         if then == "stop":  # the stop registered first: moto ends the execution only when the held Lambda returns
             plane.sfn.stop_execution(executionArn=a, error="Aborted", cause="aborted by an operator")
             gate.release()
