@@ -25,6 +25,12 @@ ENDED_WITHOUT_CLEANUP = ("ABORTED", "TIMED_OUT")
 #: and takes it again as ``restore`` just before it stops the services or replaces the database (LockForSwap,
 #: LockForReplace): an abort before that leaves the host as it was (its incoming database is dropped from the undo
 #: log), so keeping the lock for the lease (2 h) only made the next backups fail LockHeld (found by tests/faults).
+#: An update and a rollback do the same: ``update-prepare`` / ``rollback-prepare`` (not kept) while they run their
+#: preflight (git fetch, no checkout), read the schema and images and take their pre-change backup (aborted, it is
+#: cleaned up as an aborted backup's is), and ``update`` / ``rollback`` from LockForChange, the state just before the
+#: first one that changes the host (update: Checkout, or Deploy for an image update; rollback: Down). Before, an
+#: update stopped in its preflight kept the lock for its whole lease (4 h) and every backup meanwhile failed LockHeld
+#: (the fault matrix's lock contention, a rollback holder stopped at its preflight).
 KEEP_LOCKED_PURPOSES = {
     "restore": "services stopped, database replaced",
     "update": "code, containers or database between two versions",

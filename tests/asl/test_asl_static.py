@@ -306,3 +306,81 @@ def test_no_state_outlives_its_execution(workflow: str) -> None:
     transfers = _transfers_on_longest_path(definition["States"], definition["StartAt"])
     needed = approval + transfers * MAX_TRANSFER_HOURS * 3600
     assert needed < limit, f"{workflow}: approval {approval} s + {transfers} host jobs need {needed} s > {limit} s"
+
+
+# -- the update's and the rollback's two-step lock (lock_janitor.KEEP_LOCKED_PURPOSES) -------------------------------
+
+#: what an update or a rollback may run before its re-lock (LockForChange), holding its lock as <workflow>-prepare
+#: (released by the lock janitor when the execution is aborted or times out): reads of the host (preflight: a clean
+#: work tree check and ``git fetch --tags``, no checkout; the schema fingerprint; the running images' digests), the
+#: pre-change backup (a self-contained backup: an aborted one is undone from the undo log as a backup's is), and the
+#: failure path of a workflow that changed nothing (stop its host work, clean the backup up, explain, unlock, notify).
+#: A new state before the re-lock must be added here on purpose, or put after it.
+PREPARE_ONLY = {
+    "${HostLockFunctionArn}",
+    "${UpdatePreflightFunctionArn}",
+    "${SchemaFingerprintFunctionArn}",
+    "${AppImagesFunctionArn}",
+    "${BackupPreflightFunctionArn}",
+    "${BackupDumpFunctionArn}",
+    "${BackupManifestFunctionArn}",
+    "${BackupVerifyFunctionArn}",
+    "${HostJobPollFunctionArn}",
+    "${StopHostWorkFunctionArn}",
+    "${BackupCleanupFunctionArn}",
+    "${ExplainErrorFunctionArn}",
+    "arn:aws:states:::sns:publish",
+}
+#: the states that change the host, each reached only through the re-lock: code, containers, services, database
+CHANGES = {
+    "update": {"Checkout", "Deploy", "RollbackDown", "RollbackPinImages", "RollbackCheckout", "RestoreDatabase"},
+    "rollback": {"Down", "Checkout", "Deploy", "RestoreDatabase"},
+}
+
+
+def _successors(state: dict[str, Any]) -> list[str]:
+    found = [t for t in (state.get("Next"), state.get("Default")) if t]
+    return found + [c["Next"] for c in state.get("Choices", [])] + [c["Next"] for c in state.get("Catch", [])]
+
+
+def _reached_without(states: dict[str, dict[str, Any]], start: str, barrier: str) -> set[str]:
+    """The states reachable from ``start`` on a path (Next, Choices, Default, Catch) that does not pass ``barrier``."""
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name == barrier:
+            continue
+        seen.add(name)
+        todo.extend(_successors(states[name]))
+    return seen
+
+
+@pytest.mark.parametrize("workflow", sorted(CHANGES))
+def test_update_and_rollback_take_their_lock_again_before_the_first_change(workflow: str) -> None:
+    """AcquireLock takes the lock as <workflow>-prepare (the janitor frees it), LockForChange takes it again as
+    <workflow> (kept): every path from AcquireLock to a state that changes the host passes LockForChange, and nothing
+    before it changes anything. The re-lock's failure (a lock store still failing, a lease lost) takes the
+    failure path of a workflow that changed nothing."""
+    from freshtrack_ops.lock_janitor import KEEP_LOCKED_PURPOSES
+
+    states = json.loads(state_machines.asl_text(workflow))["States"]
+    acquire, relock = states["AcquireLock"], states["LockForChange"]
+    assert acquire["Parameters"]["purpose"] == f"{workflow}-prepare"
+    assert f"{workflow}-prepare" not in KEEP_LOCKED_PURPOSES and workflow in KEEP_LOCKED_PURPOSES
+    assert relock["Parameters"] == acquire["Parameters"] | {"purpose": workflow}
+    assert relock["Resource"] == acquire["Resource"] and relock["ResultPath"] == acquire["ResultPath"]
+    assert states["BackupVerifyIsJob"]["Default"] == "LockForChange", "right after the pre-change backup"
+    before = _reached_without(states, "AcquireLock", "LockForChange")
+    assert not CHANGES[workflow] & before, f"reached without the re-lock: {sorted(CHANGES[workflow] & before)}"
+    unclassified = {
+        name: states[name].get("Parameters", {}).get("FunctionName", states[name]["Resource"])
+        for name in before
+        if states[name]["Type"] == "Task"
+    }
+    assert {n: f for n, f in unclassified.items() if f not in PREPARE_ONLY} == {}, "a change before LockForChange?"
+    assert not any(states[name]["Type"] in ("Parallel", "Map") for name in before)
+    (catch,) = relock["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "StopBeforeChange"
+    after_failure = _reached_without(states, "StopBeforeChange", "LockForChange")
+    assert not CHANGES[workflow] & after_failure and "ReleaseLockAfterFailure" in after_failure
+    assert CHANGES[workflow] <= _reached_without(states, "LockForChange", "AcquireLock")

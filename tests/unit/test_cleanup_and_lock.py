@@ -164,6 +164,37 @@ def test_the_restore_takes_its_lock_again_as_restore_before_each_first_change() 
     assert states["VerifyAndSafetyBackup"]["Next"] == "LockForReplace"
 
 
+@pytest.mark.parametrize("workflow", ["update", "rollback"])
+def test_janitor_frees_the_lock_of_an_update_or_rollback_aborted_before_its_first_change(
+    table: Any, workflow: str
+) -> None:
+    """An update or a rollback holds its lock as <workflow>-prepare through its preflight and pre-change backup, and
+    takes it again as <workflow> in LockForChange, just before it changes the host: aborted before, the host is as it
+    was and the lock goes; aborted after, it is kept (the code, containers or database may be between versions)."""
+    locks = DynamoLockTable(table, "ops")
+    locks.acquire("demo", "exec-preparing", 600, f"{workflow}-prepare")
+    result = release_orphaned_lock(_ended("ABORTED", "exec-preparing"), locks)
+    assert result.released and locks.holder("demo") is None
+    locks.acquire("demo", "exec-timed-out", 600, f"{workflow}-prepare")
+    assert release_orphaned_lock(_ended("TIMED_OUT", "exec-timed-out"), locks).released
+    locks.acquire("demo", "exec-changing", 600, f"{workflow}-prepare")
+    locks.acquire("demo", "exec-changing", 600, workflow)  # taken again, by its owner, before the first change
+    assert not release_orphaned_lock(_ended("ABORTED", "exec-changing"), locks).released
+    assert locks.holder("demo") == ("exec-changing", workflow)
+
+
+@pytest.mark.parametrize("workflow", ["update", "rollback"])
+def test_update_and_rollback_take_their_lock_again_just_before_the_first_change(workflow: str) -> None:
+    """(Every path to a change passes LockForChange: tests/asl/test_asl_static.py.)"""
+    definition = json.loads((Path(__file__).parents[2] / "state_machines" / f"{workflow}.asl.json").read_text())
+    states = definition["States"]
+    assert states["AcquireLock"]["Parameters"]["purpose"] == f"{workflow}-prepare"
+    assert f"{workflow}-prepare" not in KEEP_LOCKED_PURPOSES and workflow in KEEP_LOCKED_PURPOSES
+    assert states["LockForChange"]["Parameters"]["purpose"] == workflow
+    first = {"update": "CodeOrImages", "rollback": "Down"}[workflow]
+    assert states["BackupVerifyIsJob"]["Default"] == "LockForChange" and states["LockForChange"]["Next"] == first
+
+
 def test_janitor_ignores_inputs_without_a_valid_host(table: Any) -> None:
     locks = DynamoLockTable(table, "ops")
     bad = ExecutionEnded.model_validate({"executionArn": "x", "status": "ABORTED", "input": '{"host": "A; rm"}'})
