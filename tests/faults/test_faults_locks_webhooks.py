@@ -92,9 +92,11 @@ WAITERS = {"remediation", "service", "os-update", "rotate-secrets", "db-pool", "
 #: finishing would change the host (the rollback to the previous version, the recovery's replacement server, new
 #: secrets, another pool size, another instance type) or add a full pre-maintenance backup and an apt run to the round
 #: (os-update: 7 s after the gate against 1-4 s stopped, measured under load). An update to "latest" finds the host
-#: already there: its preflight refuses it (AlreadyAtVersion), nothing changed. A stopped rollback's lock is kept
-#: (lock_janitor.KEEP_LOCKED_PURPOSES: the janitor knows the lock's purpose, not how far the rollback got) and handed
-#: back as docs/runbooks.md says, by releasing it.
+#: already there: its preflight refuses it (AlreadyAtVersion), nothing changed. Every holder is held before it changed
+#: anything, so none holds its lock under a purpose the janitor keeps (lock_janitor.KEEP_LOCKED_PURPOSES): an update
+#: and a rollback hold it as update-prepare / rollback-prepare until LockForChange (just before their first change),
+#: a restore as restore-verify until LockForSwap / LockForReplace. A stopped rollback's lock used to be kept for its
+#: whole lease (4 h; purpose rollback from AcquireLock on), every backup meanwhile refused LockHeld: now freed.
 HOLDERS: dict[str, tuple[str, str, str]] = {
     "backup": ("BackupPreflight", "finish", "SUCCEEDED"),
     "restore": ("BackupPreflight", "finish", "SUCCEEDED"),
@@ -158,7 +160,7 @@ def test_lock_contention(plane: LocalPlane, verified: dict[str, Any], short_lock
     """A holds the lock (held at the start of its first task after AcquireLock); every lock-taking workflow B starts
     meanwhile (all at once): each B ends as it must when the host is taken (LockHeld at once, or waits and gives way)
     and runs nothing on the host, and A's lock is untouched; then A goes on: it finishes, or (``HOLDERS``) an
-    operator stops it there and the janitor frees its lock (a rollback's lock is kept by design, and handed back).
+    operator stops it there and the janitor frees its lock (stopped before any change, a rollback's too).
     One row per pair (A, B): every pair of the eleven."""
     task, then, holder_end = HOLDERS[holder]
     host = plane.host(SSH)
@@ -186,29 +188,22 @@ def test_lock_contention(plane: LocalPlane, verified: dict[str, Any], short_lock
         assert a in json.dumps(ex.history, default=str), f"{b}'s refusal names the holder"
         tries = ex.state_names().count("AcquireLock")
         assert tries == 1 + LOCK_POLLS.get(b, 0), f"{b} tried the lock {tries} times"
-    kept = then == "stop" and purpose in KEEP_LOCKED_PURPOSES
+    assert purpose not in KEEP_LOCKED_PURPOSES, f"{holder} holds its lock as {purpose} before any change"
+    assert holder not in {"update", "rollback"} or purpose == f"{holder}-prepare", purpose
     if then == "stop":
-        assert janitor["released"] is not kept, janitor
-        assert ("the lock is kept until its lease ends" in janitor["reason"]) is kept, janitor
+        assert janitor["released"] is True and "kept" not in janitor["reason"], janitor
     new_objects = lambda key: key.startswith(f"backups/{SSH}/") and key not in before.objects  # noqa: E731
     swapped = holder == "restore"
-    try:
-        held = invariants.check(
-            plane, before, done, end=holder_end, new_objects=new_objects if holder == "backup" else lambda _key: False,
-            data=verified["digest"] if swapped else None, new_databases=lambda name: swapped and "_aside_" in name,
-            notification=[HOLDER_SAYS.get(holder, "ABORTED"), *(subject for _, _, subject in LOCK_TAKERS.values())],
-            lock_kept=kept,
-        )  # fmt: skip
-    finally:
-        if kept and _owner(plane, SSH) == a:  # the runbook's hand-back: a person frees the kept lock
-            with iam.plane_calls():
-                runtime.lock_table().release(SSH, a)
+    held = invariants.check(
+        plane, before, done, end=holder_end, new_objects=new_objects if holder == "backup" else lambda _key: False,
+        data=verified["digest"] if swapped else None, new_databases=lambda name: swapped and "_aside_" in name,
+        notification=[HOLDER_SAYS.get(holder, "ABORTED"), *(subject for _, _, subject in LOCK_TAKERS.values())],
+    )  # fmt: skip
     plane.drop_asides(SSH)
     if then == "finish":
         went_on = f"the holder ({holder}) went on: {holder_end}"
     else:
-        freed = "lock kept (by design), handed back" if kept else "lock freed"
-        went_on = f"the holder ({holder}) stopped at its gate: ABORTED, janitor: {freed}"
+        went_on = f"the holder ({holder}) stopped at its gate (its lock {purpose}): ABORTED, janitor: lock freed"
     for b in LOCK_TAKERS:
         how = "waited, gave way" if b in WAITERS else "refused at once"
         matrix.record(

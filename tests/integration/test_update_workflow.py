@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from opsctl.local.plane import Execution, LocalPlane
+from tests.faults.gates import lambda_gate
 from tests.integration.conftest import TRANSPORT_HOSTS, update_plane
 
 pytestmark = pytest.mark.integration
@@ -248,3 +249,60 @@ def test_an_update_while_a_restore_holds_the_lock_fails_with_lock_held(plane: Lo
     assert ex.status == "FAILED"
     assert ex.error == "LockHeld", ex.cause
     assert "Preflight" not in ex.state_names()
+
+
+# -- an update aborted by an operator: the lock janitor and the two-step lock (update.asl.json LockForChange) ----------
+
+
+def _abort_at_gate(plane: LocalPlane, arn: str, gate: Any) -> dict[str, Any]:
+    """Abort ``arn`` held at ``gate`` as an operator would: the stop registers first (moto ends the execution only
+    when the held Lambda returns), then the gate opens, then the janitor runs (tests/faults' lock contention)."""
+    plane.sfn.stop_execution(executionArn=arn, error="Aborted", cause="aborted by an operator")
+    gate.release()
+    janitor: dict[str, Any] = plane.abort(arn)
+    return janitor
+
+
+def test_an_update_aborted_in_its_preflight_frees_the_lock_and_the_next_backup_runs(
+    plane: LocalPlane, host_name: str
+) -> None:
+    """Held as update-prepare until LockForChange: stopped in its preflight (nothing changed yet), the janitor frees
+    the lock at once, so the next backup is not refused LockHeld for the update's whole lease (4 h)."""
+    before = _state(plane, host_name)
+    with lambda_gate("UpdatePreflight") as gate:
+        arn = plane.start_execution("update", {"host": host_name, "version": "latest"})
+        gate.wait_entered()
+        lock = plane.lock_item(host_name) or {}
+        assert lock.get("owner", {}).get("S") == arn and lock.get("purpose", {}).get("S") == "update-prepare", lock
+        janitor = _abort_at_gate(plane, arn, gate)
+    ex = plane.wait(arn, "update")
+
+    assert ex.status == "ABORTED" and "LockForChange" not in ex.state_names(), ex.state_names()
+    assert janitor["released"] is True, janitor
+    assert plane.lock_item(host_name) is None
+    assert _state(plane, host_name) == before
+    backup = plane.run("backup", {"host": host_name, "reason": "right after the aborted update"})
+    assert backup.status == "SUCCEEDED", (backup.error, backup.cause)
+
+
+def test_an_update_aborted_after_its_re_lock_keeps_the_lock(plane: LocalPlane) -> None:
+    """From LockForChange on (held as update) the update may be between two versions: aborted there, the janitor keeps
+    the lock until its lease ends, as docs/runbooks.md says, and the person hands it back. Held at the re-lock's own
+    Lambda, so the host is still as it was (the abort lands before Checkout)."""
+    host_name = TRANSPORT_HOSTS["ssh"]
+    before = _state(plane, host_name)
+    _publish(plane, host_name, _next_version())
+    with lambda_gate("HostLock", when=lambda event: event.get("purpose") == "update") as gate:
+        arn = plane.start_execution("update", {"host": host_name, "version": "latest"})
+        gate.wait_entered()
+        janitor = _abort_at_gate(plane, arn, gate)
+    ex = plane.wait(arn, "update")
+    try:
+        assert ex.status == "ABORTED", (ex.error, ex.cause)
+        assert ex.state_names()[-1] == "LockForChange" and "Checkout" not in ex.state_names(), ex.state_names()
+        assert janitor["released"] is False and "the lock is kept until its lease ends" in janitor["reason"], janitor
+        lock = plane.lock_item(host_name) or {}
+        assert lock.get("owner", {}).get("S") == arn and lock.get("purpose", {}).get("S") == "update", lock
+        assert _state(plane, host_name) == before
+    finally:  # the runbook's hand-back: a person frees the kept lock
+        plane.dynamodb.delete_item(TableName=plane.table, Key={"pk": {"S": f"LOCK#{host_name}"}, "sk": {"S": "LOCK"}})
