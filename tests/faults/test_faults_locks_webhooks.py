@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +28,7 @@ from opsctl.local.events import EventRules
 from opsctl.local.plane import Execution, LocalPlane
 from tests.faults import invariants, matrix
 from tests.faults.gates import lambda_gate
+from tests.integration.conftest import post_webhook
 
 pytestmark = pytest.mark.integration
 
@@ -304,15 +303,6 @@ def _grafana(alert: dict[str, Any]) -> bytes:
     ).encode()  # fmt: skip
 
 
-def _post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return int(answer.status), json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), json.loads(exc.read() or b"{}")
-
-
 def _remediations(plane: LocalPlane, seen: int) -> list[Execution]:
     """The remediation executions started since ``seen`` were counted, each waited for, oldest first."""
     plane.wait_idle()
@@ -333,12 +323,12 @@ def test_duplicate_webhooks_start_one_remediation(plane: LocalPlane) -> None:
     lost = faults.ApiFault("sfn", "StartExecution", "InternalFailure", when="after")
     answers: list[tuple[int, dict[str, Any]]] = []
     with faults.armed(lost):
-        threads = [threading.Thread(target=lambda: answers.append(_post(url, headers, body))) for _ in range(4)]
+        threads = [threading.Thread(target=lambda: answers.append(post_webhook(url, headers, body))) for _ in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        answers.append(_post(url, headers, body))
+        answers.append(post_webhook(url, headers, body))
     (remediation,) = _remediations(plane, seen)
     held = invariants.check(plane, before, remediation, end="SUCCEEDED", notification="remediation succeeded")
     assert [status for status, _ in answers] == [202] * 5, answers
@@ -368,7 +358,7 @@ def test_a_webhook_storm_is_held_by_the_rate_limit(plane: LocalPlane) -> None:
     seen = len(plane.executions("remediation"))
     url, headers = plane.webhook("alertmanager")
     alerts = [_alert("BadGateway", _fingerprint(), host=host_name) for _ in range(40)]
-    statuses = [_post(url, headers, _alertmanager(alerts[i : i + 20]))[0] for i in (0, 20)]
+    statuses = [post_webhook(url, headers, _alertmanager(alerts[i : i + 20]))[0] for i in (0, 20)]
     runs = _remediations(plane, seen)
     assert statuses == [202, 202]
     assert len(runs) == 3 and all(run.status == "SUCCEEDED" for run in runs), [(r.status, r.error) for r in runs]
@@ -398,15 +388,15 @@ def test_bad_signatures_and_replays_start_nothing(plane: LocalPlane) -> None:
     stale = {**headers, **plane.sign_grafana(body, timestamp=int(time.time()) - 3600)}
     am_url, am_headers = plane.webhook("alertmanager")
     refused = [
-        _post(url, forged, body)[0], _post(url, headers, body)[0], _post(url, stale, body)[0],
-        _post(am_url, {**am_headers, "Authorization": "Bearer forged"}, _alertmanager([]))[0],
+        post_webhook(url, forged, body)[0], post_webhook(url, headers, body)[0], post_webhook(url, stale, body)[0],
+        post_webhook(am_url, {**am_headers, "Authorization": "Bearer forged"}, _alertmanager([]))[0],
     ]  # fmt: skip
     plane.wait_idle()
     assert refused == [403, 401, 403, 403]
     assert len(plane.executions("remediation")) == seen, "nothing started"
     genuine = {**headers, **plane.sign_grafana(body)}
-    first = _post(url, genuine, body)
-    replayed = _post(url, genuine, body)
+    first = post_webhook(url, genuine, body)
+    replayed = post_webhook(url, genuine, body)
     (remediation,) = _remediations(plane, seen)
     held = invariants.check(plane, before, remediation, end="SUCCEEDED", notification="remediation succeeded")
     assert (first[0], first[1]["alerts"][0]["outcome"]) == (202, "started")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,6 +155,16 @@ def host_task_state(task: str, payload: dict[str, str]) -> dict[str, Any]:
         "TimeoutSeconds": 300,
         "End": True,
     }
+
+
+def post_webhook(url: str, headers: dict[str, str], body: bytes, timeout_s: float = 60.0) -> tuple[int, dict[str, Any]]:
+    """POST a delivery to the local webhook: (status, the JSON answer), 4xx/5xx answers included."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+            return int(answer.status), json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), json.loads(exc.read() or b"{}")
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ from freshtrack_ops import runtime
 from opsctl.local import iam
 from opsctl.local.plane import LocalPlane
 from opsctl.local.sshd import available as sshd_available
+from tests.integration.conftest import post_webhook
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +36,6 @@ def _status(url: str) -> int:
             return int(answer.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-
-
-def _post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return int(answer.status), json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), json.loads(exc.read() or b"{}")
 
 
 def _ended(plane: LocalPlane, count: int, timeout_s: float = 90.0) -> list[dict[str, Any]]:
@@ -115,7 +107,7 @@ def test_grafana_deliveries_over_ssm_duplicates_start_one_remediation(plane: Loc
     body = _grafana_body("HighMemoryUsage", "00000000000000a1", "demo-ssm")
     before = len(plane.executions("remediation"))
 
-    answers = [_post(url, {**headers, **plane.sign_grafana(body)}, body) for _ in range(3)]
+    answers = [post_webhook(url, {**headers, **plane.sign_grafana(body)}, body) for _ in range(3)]
 
     assert [status for status, _ in answers] == [202, 202, 202]
     assert [a["alerts"][0]["outcome"] for _, a in answers] == ["started", "deduplicated", "deduplicated"]
@@ -131,13 +123,13 @@ def test_wrong_missing_and_replayed_grafana_signatures_start_nothing(plane: Loca
     before = len(plane.executions("remediation"))
     wrong = {**headers, **plane.sign_grafana(body.replace(b"backend", b"worker!"))}
     replayed = {**headers, **plane.sign_grafana(body, timestamp=int(time.time()) - 3600)}
-    assert _post(url, wrong, body)[0] == 403
-    assert _post(url, headers, body)[0] == 401
-    assert _post(url, replayed, body)[0] == 403
-    assert _post(url, {**headers, "Content-Type": "text/plain", **plane.sign_grafana(body)}, body)[0] == 415
+    assert post_webhook(url, wrong, body)[0] == 403
+    assert post_webhook(url, headers, body)[0] == 401
+    assert post_webhook(url, replayed, body)[0] == 403
+    assert post_webhook(url, {**headers, "Content-Type": "text/plain", **plane.sign_grafana(body)}, body)[0] == 415
     am_url, am_headers = plane.webhook("alertmanager")
-    assert _post(am_url, {**am_headers, "Authorization": "Bearer nope"}, b"{}")[0] == 403
-    assert _post(am_url, am_headers, b'{"version": "4"}')[0] == 400
+    assert post_webhook(am_url, {**am_headers, "Authorization": "Bearer nope"}, b"{}")[0] == 403
+    assert post_webhook(am_url, am_headers, b'{"version": "4"}')[0] == 400
     plane.wait_idle(30)
     assert len(plane.executions("remediation")) == before
 
@@ -163,7 +155,7 @@ def test_a_storm_over_http_is_held_by_the_rate_limit_with_one_escalation_and_no_
                 "alerts": alerts[batch : batch + 20],
             }
         ).encode()  # fmt: skip
-        statuses.append(_post(url, headers, body)[0])
+        statuses.append(post_webhook(url, headers, body)[0])
     assert statuses == [202] * 10
     plane.wait_idle(120)
     started = plane.executions("remediation")[: len(plane.executions("remediation")) - before]
