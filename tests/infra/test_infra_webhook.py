@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from stacks.webhook_names import SECRET_ENV, SECRET_FIELDS, WebhookSource, webho
 
 from .conftest import Synth, actions_of, resources_of, role_statements, synthesize, task_functions
 from .test_infra_dr import dr_variant
+from .test_infra_vpc import vpc_variant
 
 pytestmark = pytest.mark.infra
 
@@ -313,22 +314,17 @@ def test_chat_disabled_means_no_subscription_no_secret_no_grant_and_no_dead_lett
 
 
 # -- template sizes ---------------------------------------------------------------------------------------------
-def _vpc_variant(config: DeploymentConfig) -> DeploymentConfig:
-    vpc = {"subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}
-    return DeploymentConfig.model_validate({**config.model_dump(), "vpc": vpc})
-
-
 @pytest.mark.parametrize("variant", ["example", "vpc", "dr"])
 def test_every_template_is_under_cloudformations_limit(
-    synth: Synth, example_config: DeploymentConfig, tmp_path: Path, variant: str
+    synth: Synth, example_config: DeploymentConfig, synth_of: Callable[[DeploymentConfig], Synth], variant: str
 ) -> None:
     """The file the CDK CLI uploads (as synthesized) is what CloudFormation counts; the VPC variant is the largest
     control plane (each role has the network-interface statements)."""
     if variant == "example":
         outdir = synth.outdir
     else:
-        config = _vpc_variant(example_config) if variant == "vpc" else dr_variant(example_config)
-        outdir = synthesize(config, tmp_path).outdir
+        config = vpc_variant(example_config) if variant == "vpc" else dr_variant(example_config)
+        outdir = synth_of(config).outdir  # the synth test_infra_vpc.py / test_infra_dr.py test
     sizes = {path.name: path.stat().st_size for path in outdir.glob("*.template.json")}
     print(variant, sizes)
     assert len(sizes) == 4  # with the control plane's nested monitoring stack (dashboards)
