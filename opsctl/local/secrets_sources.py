@@ -12,7 +12,7 @@
   answers, which reach the caller (Alertmanager, Grafana, a person with curl) and no execution history;
 * every SSH command line a task sent (paramiko's ``Channel.exec_command`` is wrapped once per process): the host's
   process list shows it to every local user while it runs, so no secret may be in it (parameters travel as quoted
-  ``env NAME=value`` words: ``host_scripts.quoted_command``);
+  ``env NAME=value`` words, credentials on stdin: ``host_scripts.ssh_command``);
 * the hosts' secrets as they change: after every Lambda invocation it reads each host's ``secrets/`` (with a
   rotation's kept values), ``.env.production`` and SSH client key, so a password rotated and reverted within the
   run is still searched for.

@@ -222,3 +222,22 @@ def test_deploy_and_verify_need_the_apps_own_scripts(script: str, env: dict[str,
     """An app directory without scripts/deploy-automated.sh or scripts/verify-deployment.sh: exit 66, nothing run."""
     result = _bash(script, {"APP_DIR": str(tmp_path), **env})
     assert result.returncode == 66 and "no executable ./scripts/" in result.stderr
+
+
+ARCHIVE_LIST_ENV = {"APP_DIR": "/opt/freshtrack-pro", "DOCKER_BIN": "docker", "PG_SERVICE": "postgres",
+                    "ARCHIVE_CODEC": "zstd"}  # fmt: skip
+
+
+def test_over_ssh_a_credential_travels_on_stdin_never_on_the_command_line() -> None:
+    """A presigned URL is a credential (parameters.credential_parameters): ssh_command keeps it off the command line
+    (a host's process list shows that to every local user) and sends it as the first stdin record; the other values
+    stay quoted words."""
+    url = "http://127.0.0.1:9000/bucket/backups/x.dump?X-Amz-Signature=abc123&X-Amz-Credential=AKIA"
+    env = {"OBJECT_URL": url, "JOB_ID": "0123456789abcdef"}
+    command, records = host_scripts.ssh_command("ssm_archive_list.sh", env | ARCHIVE_LIST_ENV)
+    assert url not in command and "X-Amz-Signature" not in command
+    assert "FTOPS_STDIN_CREDENTIALS=OBJECT_URL" in command and "JOB_ID=0123456789abcdef" in command
+    assert records == f"OBJECT_URL={url}".encode() + b"\0\0"
+    plain, nothing = host_scripts.ssh_command("update_preflight.sh", {"APP_DIR": "/opt/freshtrack-pro"})
+    assert nothing == b""
+    assert plain == host_scripts.shell_command("update_preflight.sh", {"APP_DIR": "/opt/freshtrack-pro"})

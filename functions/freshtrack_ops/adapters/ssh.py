@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import itertools
 import socket
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -170,7 +171,9 @@ class SshRunner:
     def stream(
         self, script: str, env: Mapping[str, str], *, timeout_s: float, stdin: Iterable[bytes] | None = None
     ) -> Iterator[SshStream]:
-        command = host_scripts.shell_command(script, env)
+        command, credentials = host_scripts.ssh_command(script, env)
+        if credentials:  # first on stdin, before the script's own input (lib/stdin_credentials.sh)
+            stdin = [credentials] if stdin is None else itertools.chain([credentials], stdin)
         channel = self._session(timeout_s)
         try:
             try:

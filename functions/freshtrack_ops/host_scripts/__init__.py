@@ -1,7 +1,8 @@
 """Host scripts: real shell files, shellcheck-clean, parameterised only through environment variables.
 
 Both transports run the same file: SSH sends ``NAME='value' ... bash -c '<script>'`` with every value
-shell-quoted; SSM documents pass parameters with ``interpolationType: ENV_VAR``.
+shell-quoted, and a credential (a presigned URL) first on stdin, never on the command line (``ssh_command``); SSM
+documents pass parameters with ``interpolationType: ENV_VAR``, credentials in the host exchange object.
 """
 
 from __future__ import annotations
@@ -77,10 +78,37 @@ def shell_command(name: str, env: Mapping[str, str]) -> str:
     return quoted_command(name, script_env(name, env))
 
 
+#: the variable naming the credentials a script takes from stdin (lib/stdin_credentials.sh)
+STDIN_CREDENTIALS = "FTOPS_STDIN_CREDENTIALS"
+
+
+def ssh_command(name: str, env: Mapping[str, str]) -> tuple[str, bytes]:
+    """The SSH command line for host script ``name`` and what goes first on its stdin: its credential parameters
+    (presigned URLs, ``parameters.credential_parameters``) travel as NUL-terminated ``NAME=value`` records read by
+    lib/stdin_credentials.sh, never on the command line (the host's process list shows it to every local user);
+    every other value is a quoted word of the command line, as ``shell_command``."""
+    from freshtrack_ops.host_scripts.parameters import credential_parameters
+
+    selected = script_env(name, env)
+    secret = set(credential_parameters(name))
+    credentials = {key: value for key, value in selected.items() if key in secret}
+    if not credentials:
+        return quoted_command(name, selected), b""
+    words = {key: value for key, value in selected.items() if key not in secret}
+    words[STDIN_CREDENTIALS] = " ".join(sorted(credentials))
+    records = b"".join(f"{key}={value}".encode() + b"\0" for key, value in sorted(credentials.items())) + b"\0"
+    script = _library("lib/stdin_credentials.sh") + "\n" + load(name)
+    return _command_line(name, script, words), records
+
+
 def quoted_command(name: str, env: Mapping[str, str]) -> str:
     """The command line itself: ``env NAME='value' ... bash -c '<script>' <name>``, every word quoted.
 
     Defence in depth: even a value that slipped past the patterns cannot leave its quotes."""
+    return _command_line(name, load(name), env)
+
+
+def _command_line(name: str, script: str, env: Mapping[str, str]) -> str:
     assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in sorted(env.items()))
     prefix = f"env {assignments} " if assignments else ""
-    return f"{prefix}bash -c {shlex.quote(load(name))} {shlex.quote(name)}"
+    return f"{prefix}bash -c {shlex.quote(script)} {shlex.quote(name)}"
