@@ -24,33 +24,29 @@ from opsctl.local.plane import LocalPlane
 from opsctl.local.sshd import available as sshd_available
 
 
-@pytest.fixture(scope="module")
-def plane() -> Iterator[LocalPlane]:
+@contextlib.contextmanager
+def sshd_plane(readings: int = 2_000, **plane_options: Any) -> Iterator[LocalPlane]:
+    """A plane with sshd ("demo" over SSH, "demo-ssm" over SSM); 2,000 readings unless asked: a workflow test needs a
+    real database, not a big one (initdb and the seed are most of a plane's start)."""
     if not sshd_available():
         pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=20_000, use_sshd=True) as local_plane:
+    with LocalPlane(readings=readings, use_sshd=True, **plane_options) as local_plane:
+        yield local_plane
+
+
+@pytest.fixture(scope="module")
+def plane() -> Iterator[LocalPlane]:
+    with sshd_plane(readings=20_000) as local_plane:
         yield local_plane
 
 
 @contextlib.contextmanager
 def update_plane(**plane_options: Any) -> Iterator[LocalPlane]:
-    """A lean plane for the update tests: 2,000 readings, sshd, and two verification attempts per host (a
-    broken release is rolled back within seconds)."""
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True, **plane_options) as local_plane:
+    """A lean plane for the update tests: two verification attempts per host (a broken release is rolled back within
+    seconds)."""
+    with sshd_plane(**plane_options) as local_plane:
         for host in local_plane.hosts():
             local_plane.update_target(host, update=UpdateSettings(verify_window_s=20).model_dump())
-        yield local_plane
-
-
-@contextlib.contextmanager
-def dr_plane() -> Iterator[LocalPlane]:
-    """The disaster-recovery tests' plane: "demo" (SSH) and "demo-ssm" (SSM), 2,000 readings; each target has a
-    ``dr`` section (the plane's launch template of its transport, the demo zone, its app-config secret)."""
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
         yield local_plane
 
 

@@ -17,17 +17,14 @@ from opsctl.cli_schemas import BackupRow, DeploymentRow, ExecutionDocument, Exec
 from opsctl.inputs import INPUT_MODELS
 from opsctl.local.daemon_process import outputs_of
 from opsctl.local.plane import LocalPlane
-from opsctl.local.sshd import available as sshd_available
-from tests.integration.conftest import verified_backup
+from tests.integration.conftest import sshd_plane, verified_backup
 
 HOST = "demo"
 
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(hosts=("demo",), ssm_hosts=(), readings=2_000, use_sshd=True) as local_plane:
+    with sshd_plane(hosts=("demo",), ssm_hosts=()) as local_plane:
         yield local_plane
 
 

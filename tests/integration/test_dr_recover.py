@@ -11,14 +11,14 @@ import pytest
 
 from freshtrack_ops.config import SshTarget, SsmTarget, server_key
 from opsctl.local.plane import LocalPlane
-from tests.integration.conftest import TRANSPORT_HOSTS, dr_plane, verified_backup, wait_notification
+from tests.integration.conftest import TRANSPORT_HOSTS, sshd_plane, verified_backup, wait_notification
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    with dr_plane() as local_plane:
+    with sshd_plane() as local_plane:
         yield local_plane
 
 

@@ -15,14 +15,14 @@ import pytest
 
 from freshtrack_ops.config import BackupSettings
 from opsctl.local.plane import LocalPlane
-from tests.integration.conftest import TRANSPORT_HOSTS, dr_plane, verified_backup
+from tests.integration.conftest import TRANSPORT_HOSTS, sshd_plane, verified_backup
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    with dr_plane() as local_plane:
+    with sshd_plane() as local_plane:
         yield local_plane
 
 

@@ -21,8 +21,7 @@ import pytest
 from freshtrack_ops import runtime
 from freshtrack_ops.config import BackupSettings, RestoreSettings
 from opsctl.local.plane import Execution, LocalPlane
-from opsctl.local.sshd import available as sshd_available
-from tests.integration.conftest import TRANSPORT_HOSTS, hold
+from tests.integration.conftest import TRANSPORT_HOSTS, hold, sshd_plane
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +43,9 @@ SLOW = {
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
     timeouts = dict.fromkeys(("BackupDump", "BackupVerify", "RestoreLoad"), FUNCTION_TIMEOUT_S)
-    with LocalPlane(
+    with sshd_plane(
         readings=5_000,
-        use_sshd=True,
         function_timeouts=timeouts,
         credential_lifetime_s=CREDENTIAL_LIFETIME_S,
         presign_validity_s=PRESIGN_VALIDITY_S,

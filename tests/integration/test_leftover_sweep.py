@@ -17,10 +17,9 @@ import pytest
 from freshtrack_ops.restore.plan import scratch_database
 from freshtrack_ops.restore.swap import swap_names
 from opsctl.local.plane import LocalPlane
-from opsctl.local.sshd import available as sshd_available
 from tests.faults.gates import LambdaGate, lambda_gate
 from tests.faults.invariants import database_digest
-from tests.integration.conftest import verified_backup
+from tests.integration.conftest import sshd_plane, verified_backup
 
 pytestmark = pytest.mark.integration
 LIVE = "frostguard"
@@ -29,9 +28,7 @@ INCOMING_MARK = "freshtrack-ops:incoming"
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
+    with sshd_plane() as local_plane:
         yield local_plane
 
 

@@ -17,7 +17,7 @@ from opsctl.local import iam
 from opsctl.local.iam_actions import requests_for
 from opsctl.local.iam_policy import Request
 from opsctl.local.plane import LAUNCH_TEMPLATE_SSH, LAUNCH_TEMPLATE_SSM, LocalPlane
-from opsctl.local.sshd import available as sshd_available
+from tests.integration.conftest import sshd_plane
 
 pytestmark = pytest.mark.integration
 
@@ -25,9 +25,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
     """One small SSH host (the primary): the SSM side only starts with the SSM instance a test launches."""
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(hosts=("demo",), ssm_hosts=(), readings=200, use_sshd=True) as local_plane:
+    with sshd_plane(readings=200, hosts=("demo",), ssm_hosts=()) as local_plane:
         yield local_plane
 
 

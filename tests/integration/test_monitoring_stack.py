@@ -25,7 +25,7 @@ import pytest
 from opsctl.local.monitoring import alertmanager, prometheus
 from opsctl.local.monitoring.bridge import MAX_PAYLOAD_BYTES, WebhookBridge, handler_invoker
 from opsctl.local.plane import LocalPlane
-from opsctl.local.sshd import available as sshd_available
+from tests.integration.conftest import sshd_plane
 
 
 class Deliveries:
@@ -65,10 +65,8 @@ DELIVERIES = Deliveries()
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(
-        hosts=("demo",), ssm_hosts=(), readings=500, use_sshd=True, monitoring=True, webhook_handler=DELIVERIES
+    with sshd_plane(
+        readings=500, hosts=("demo",), ssm_hosts=(), monitoring=True, webhook_handler=DELIVERIES
     ) as local_plane:
         yield local_plane
 

@@ -15,8 +15,7 @@ from freshtrack_ops.adapters.dynamo import DynamoAsideCatalog
 from freshtrack_ops.models import AsideRecord
 from freshtrack_ops.restore.swap import swap_names
 from opsctl.local.plane import Execution, LocalPlane
-from opsctl.local.sshd import available as sshd_available
-from tests.integration.conftest import hold, verified_backup
+from tests.integration.conftest import hold, sshd_plane, verified_backup
 
 pytestmark = pytest.mark.integration
 LIVE = "frostguard"
@@ -26,9 +25,7 @@ ASIDE_MARK = f"freshtrack-ops:aside:{LIVE}"
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[LocalPlane]:
-    if not sshd_available():
-        pytest.fail("the integration tests need OpenSSH's sshd (make sysdeps installs it)")
-    with LocalPlane(readings=2_000, use_sshd=True) as local_plane:
+    with sshd_plane() as local_plane:
         yield local_plane
 
 
