@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,6 +34,7 @@ from freshtrack_ops.ports import (
 )
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
     from mypy_boto3_s3 import S3Client
 
     from freshtrack_ops.adapters.dynamo import DynamoAsideCatalog, DynamoCatalog, DynamoLockTable
@@ -131,6 +132,33 @@ def _client(service: str) -> Any:
     return boto3.session.Session().client(service)  # type: ignore[call-overload]
 
 
+def secret(secret_id: str, *, transform: Literal["json"] | None = None) -> Any:
+    """A Secrets Manager value (powertools' provider on the cached client; cached ``SECRET_MAX_AGE_S``)."""
+    return _secrets().get(secret_id, transform=transform, max_age=SECRET_MAX_AGE_S)
+
+
+@cache
+def _secrets() -> SecretsProvider:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=_client("secretsmanager"))
+
+
+@cache
+def _ssm_parameters() -> SSMProvider:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    return SSMProvider(boto3_client=_client("ssm"))
+
+
+def forget_cached_values() -> None:
+    """Forget the parameter and secret values read so far, keeping the clients (the local plane after it changed the
+    targets). Not ``reset``: a new client loads botocore's JSON models again, and clients rebuilt after every
+    targets change were ~40% of the local plane's CPU (py-spy, the restore and lock-contention modules)."""
+    _ssm_parameters().clear_cache()  # type: ignore[no-untyped-call]
+    _secrets().clear_cache()  # type: ignore[no-untyped-call]
+
+
 def targets() -> TargetSet:
     """The inventory: the configured targets (the parameter, cached a minute) with the servers disaster recoveries
     changed applied (the ops table, read every time: a promotion takes effect for the very next task)."""
@@ -145,9 +173,7 @@ def targets() -> TargetSet:
 
 def configured_targets() -> TargetSet:
     """The targets as the configuration file gives them (the parameter, cached a minute), before any promotion."""
-    from aws_lambda_powertools.utilities import parameters
-
-    raw = parameters.get_parameter(settings().targets_parameter, transform="json", max_age=TARGETS_MAX_AGE_S)
+    raw = _ssm_parameters().get(settings().targets_parameter, transform="json", max_age=TARGETS_MAX_AGE_S)
     try:
         return TargetSet.model_validate(raw)
     except ValidationError as exc:
@@ -240,7 +266,6 @@ def audit_log() -> DynamoAuditLog:
 
 def daily_ports() -> DailyPorts:
     """What the daily report task writes to and reads from (daily/run.py)."""
-    import boto3
 
     from freshtrack_ops.adapters.daily_store import DynamoDailyHistory, S3ReportStore
     from freshtrack_ops.daily.html import render_report
@@ -252,7 +277,7 @@ def daily_ports() -> DailyPorts:
         reports=S3ReportStore(_client("s3"), config.backup_bucket),
         list_backups=catalog().list_backups,
         render_html=render_report,
-        region=boto3.session.Session().region_name or "us-east-1",
+        region=_region(),
     )
 
 
@@ -277,14 +302,13 @@ def task_callback() -> TaskCallbacks:
 
 
 def ssm_commands() -> CommandSender:
-    import boto3
 
     from freshtrack_ops.adapters.host_exchange import HostExchange
     from freshtrack_ops.adapters.ssm import SsmCommands
 
     current = settings()
     s3 = _client("s3")
-    region = boto3.session.Session().region_name or "us-east-1"
+    region = _region()
     return SsmCommands(
         _client("ssm"),
         s3,
@@ -293,6 +317,11 @@ def ssm_commands() -> CommandSender:
         document_prefix=current.ssm_document_prefix,
         exchange=HostExchange(s3, current.backup_bucket, region=region, account=_account_id),
     )
+
+
+def _region() -> str:
+    """The functions' region, from a cached client (a new boto3 Session per call cost more than the call)."""
+    return str(_client("s3").meta.region_name or "us-east-1")
 
 
 @cache
@@ -418,17 +447,15 @@ def ssh_answers(target: Target) -> bool:
 
 
 def _ssh_runner(target: SshTarget) -> HostRunner:
-    from aws_lambda_powertools.utilities import parameters
-
     from freshtrack_ops.adapters.ssh import SshRunner, load_private_key
 
-    secret = parameters.get_secret(target.private_key_secret_arn, max_age=SECRET_MAX_AGE_S)
+    private_key = secret(target.private_key_secret_arn)
     return SshRunner(
         host_id=target.id,
         address=target.address,
         port=target.port,
         user=target.user,
-        private_key=load_private_key(str(secret)),
+        private_key=load_private_key(str(private_key)),
         host_public_key=target.host_public_key,
         connect_timeout_s=target.connect_timeout_s,
     )
@@ -438,12 +465,11 @@ def reset() -> None:
     """Forget cached settings, clients and parameters (the local plane calls this between planes).
 
     Settings given with ``configure`` stay until ``configure(None)``."""
-    from aws_lambda_powertools.utilities import parameters
-
     _environment_settings.cache_clear()
     _client.cache_clear()
+    _secrets.cache_clear()
+    _ssm_parameters.cache_clear()
     _scaling_ec2.cache_clear()
     _presigner.cache_clear()
     _account_id.cache_clear()
     _presigners_by_key.clear()
-    parameters.clear_caches()  # type: ignore[no-untyped-call]

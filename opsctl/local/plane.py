@@ -56,6 +56,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -199,6 +200,8 @@ class LocalPlane:
         self.table = TABLE
         self.notes: list[str] = []
         self._mock: Any = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
         self._hosts: dict[str, LocalHost] = {}
         self._environment = EnvironmentOverlay()
         self._settings = TaskSettings(part_size_mb=part_size_mb, presign_validity_s=presign_validity_s)
@@ -392,6 +395,7 @@ class LocalPlane:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        self._clients.clear()
         self._settings.clear()
         runtime.reset()
         self._environment.restore()
@@ -468,7 +472,13 @@ class LocalPlane:
 
     # -- embedded AWS and configuration -------------------------------------------------------------
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        """The embedded AWS's client for ``service``, one per plane (creating one parses botocore's JSON models
+        again: the plane's and tests' polls made new ones for every call)."""
+        with self._clients_lock:
+            found = self._clients.get(service)
+            if found is None:
+                found = self._clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+            return found
 
     @property
     def s3(self) -> Any:

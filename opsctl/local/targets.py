@@ -139,4 +139,4 @@ class Targets:
     def _write(self) -> None:
         body = TargetSet(targets=tuple(self._targets.values())).parameter_json()
         self._client("ssm").put_parameter(Name=TARGETS_PARAMETER, Value=body, Type="String", Overwrite=True)
-        runtime.reset()  # the tasks' cached parameter would otherwise keep the old targets for a minute
+        runtime.forget_cached_values()  # the tasks' cached parameter would otherwise keep the old targets a minute

@@ -21,7 +21,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -41,7 +40,6 @@ from freshtrack_ops.alerts.responses import Accepted, GatewayMessage, Refusal
 from freshtrack_ops.alerts.settings import WebhookSettings
 from freshtrack_ops.config import describe_validation_error
 from freshtrack_ops.observability import logger, metrics, tracer
-from freshtrack_ops.runtime import SECRET_MAX_AGE_S
 
 app = APIGatewayHttpResolver()
 #: the partition of the dedupe records in the ops table (sk = powertools' idempotency key)
@@ -76,7 +74,7 @@ def _settings() -> WebhookSettings:
 def _secret(arn: str) -> dict[str, str]:
     if not arn:
         raise RuntimeError("the webhook's secret ARN is not configured")  # a deployment fault: 5xx, not the caller's
-    value = parameters.get_secret(arn, transform="json", max_age=SECRET_MAX_AGE_S)
+    value = runtime.secret(arn, transform="json")
     return {str(k): str(v) for k, v in dict(value).items()}
 
 

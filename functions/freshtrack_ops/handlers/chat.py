@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import SnsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,7 +24,6 @@ from freshtrack_ops.chat.secret import webhook_url
 from freshtrack_ops.chat.settings import ChatSettings
 from freshtrack_ops.errors import ChatDeliveryFailed, ConfigError
 from freshtrack_ops.observability import logger, metrics, tracer
-from freshtrack_ops.runtime import SECRET_MAX_AGE_S
 
 
 def chat_settings() -> ChatSettings:
@@ -36,7 +34,7 @@ def chat_settings() -> ChatSettings:
 def _secret_value(secret_id: str) -> str:
     if not secret_id:
         raise ConfigError("chat: the chat secret is not configured (CHAT_SECRET_ID)")
-    return str(parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_S))
+    return str(runtime.secret(secret_id))
 
 
 @logger.inject_lambda_context(log_event=False)
