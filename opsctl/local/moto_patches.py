@@ -60,6 +60,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import sys
 import threading
 import time
 import traceback
@@ -388,27 +389,55 @@ def _named_execution(original: Callable[..., Any]) -> Callable[..., Any]:
     return start_execution
 
 
-#: definition text -> its ANTLR parse tree (only definitions that parsed cleanly); bounded, cleared when full
-_PARSE_TREES: dict[str, Any] = {}
-_PARSE_TREES_MAX = 256
+#: definition text -> (its program, its ANTLR parse tree), only definitions that parsed cleanly; bounded, cleared
+#: when full
+_PARSED: dict[str, tuple[Any, Any]] = {}
+_PARSED_MAX = 256
 _parse_lock = threading.Lock()
 
 
 def _cached_parse(original: Callable[[str], tuple[Any, Any]]) -> Callable[[str], tuple[Any, Any]]:
-    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+    """Parse each definition once. moto parses it (ANTLR, then its preprocessor builds the program) when the state
+    machine is created and again at every execution's start: 3.4 s of each plane's 6.5 s start and a sixth of a
+    workflow test's CPU (py-spy). The program is shared like moto already shares it between a Map's or a Parallel's
+    threads: its components keep no state of an evaluation (that lives in each execution's Environment; checked
+    over moto's component classes: only per-run worker objects change after construction), except each component's
+    lazily drawn heap key, drawn here at once so no two threads draw different keys for one component."""
 
     def parse(definition: str) -> tuple[Any, Any]:
-        tree = _PARSE_TREES.get(definition)
-        if tree is None:
-            program, tree = original(definition)
+        found = _PARSED.get(definition)
+        if found is None:
+            found = original(definition)
+            _draw_heap_keys(found[0])
             with _parse_lock:
-                if len(_PARSE_TREES) >= _PARSE_TREES_MAX:
-                    _PARSE_TREES.clear()
-                _PARSE_TREES[definition] = tree
-            return program, tree
-        return Preprocessor().visit(tree), tree
+                if len(_PARSED) >= _PARSED_MAX:
+                    _PARSED.clear()
+                _PARSED[definition] = found
+        return found
 
     return parse
+
+
+def _draw_heap_keys(program: Any) -> None:
+    from moto.stepfunctions.parser.asl.component.common.catch.catcher_decl import CatcherDecl
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    seen: set[int] = set()
+    pending: list[Any] = [program, CatcherDecl.DEFAULT_RESULT_PATH]  # moto's one default, shared by every Catch
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, EvalComponent):
+            _ = item.heap_key
+        if isinstance(item, Component):
+            pending.extend(vars(item).values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
 
 
 def _subject_checked(original: Callable[..., str]) -> Callable[..., str]:
@@ -467,6 +496,41 @@ def _all_items_snapshot(self: Any) -> list[Any]:
         else:
             items.append(hash_set)
     return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
+_interpreter_clients: dict[tuple[str, str], Any] = {}
+_interpreter_clients_lock = threading.Lock()
+
+
+def _reuse_interpreter_clients() -> None:
+    """moto's ASL interpreter creates a boto3 client for every Lambda and service task it runs (``boto_client_for``);
+    creating one was a tenth of the plane's CPU (py-spy). Reuse one per region and service (the arguments are the
+    same every time; clients are thread-safe; the stubber routes every client's calls to the active mock)."""
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        with _interpreter_clients_lock:
+            found = _interpreter_clients.get((region, service))
+            if found is None:
+                found = _interpreter_clients[region, service] = original(region, service, state_credentials)
+            return found
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+def _reuse_json_paths() -> None:
+    """moto's ASL interpreter parses a state's JSONPath (InputPath, ResultPath, a Parameters value) every time the
+    state runs, and jsonpath_ng builds a new parser for each parse (a twentieth of the plane's CPU, py-spy); the
+    parsed expression is immutable: parse each path once."""
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    for module in (json_path, result_path):  # each imported jsonpath_ng's parse by name
+        module.__dict__["parse"] = functools.lru_cache(maxsize=4096)(module.__dict__["parse"])
 
 
 def install() -> None:
@@ -528,6 +592,8 @@ def install() -> None:
         ExponentialBackoff.delay_amount = _scaled_backoff(  # type: ignore[method-assign]
             ExponentialBackoff.delay_amount
         )
+        _reuse_interpreter_clients()
+        _reuse_json_paths()
         s3_strict.install()
         iam.install()
         STATE.installed = True
