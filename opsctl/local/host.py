@@ -10,7 +10,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -153,7 +152,7 @@ class LocalHost:
         self.docker_bin.write_text(
             "#!/usr/bin/env bash\n"
             "# docker CLI stand-in of the opsctl local host (tests and local plane only)\n"
-            f"exec {shlex.quote(sys.executable)} -I {shlex.quote(str(DOCKER_SHIM))} "
+            f"{stand_ins.python_exec(DOCKER_SHIM)} "
             f'--state {shlex.quote(str(self.state_dir))} "$@"\n',
             encoding="utf-8",
         )

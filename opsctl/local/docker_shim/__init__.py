@@ -1,6 +1,6 @@
 """A ``docker`` CLI stand-in for the local FreshTrack host (tests and the local plane only; never deployed).
 
-The program is ``__main__.py`` (``PROGRAM``), run as ``python -I PROGRAM --state STATE_DIR <docker args>``
+The program is ``__main__.py`` (``PROGRAM``), run as ``python -I -S PROGRAM --state STATE_DIR <docker args>``
 by the generated ``<root>/bin/docker`` wrapper. It implements the subset of the docker CLI that the
 operations manual uses, over the local PostgreSQL cluster and JSON files in STATE_DIR:
 

@@ -1,4 +1,4 @@
-"""The docker shim as a program: ``python -I __main__.py --state STATE_DIR <docker args>``.
+"""The docker shim as a program: ``python -I -S __main__.py --state STATE_DIR <docker args>``.
 
 Run in isolated mode (no PYTHONPATH, no script directory on sys.path), so the project root is put on
 sys.path here, and only the shim's standard-library-only modules are imported from it.

@@ -16,7 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from opsctl.local.monitoring import process
+# ``process`` (subprocess, socket, ssl, urllib) is imported where it is used, in monitoring mode only: every docker
+# call of a host is a new shim process, and importing it there was a fifth of the shim's start (-X importtime)
 
 SPEC_FILE = "monitoring.json"
 PID_FILE = "backend.pid"
@@ -63,6 +64,8 @@ def _locked(state_dir: Path) -> Iterator[None]:
 
 
 def running(state_dir: Path) -> int | None:
+    from opsctl.local.monitoring import process
+
     return process.running(state_dir / PID_FILE, marker(state_dir))
 
 
@@ -72,6 +75,8 @@ def follow(state_dir: Path, *, service_running: bool, restarted: bool = False) -
     backend = spec(state_dir)
     if backend is None:
         return
+    from opsctl.local.monitoring import process
+
     with _locked(state_dir):
         if restarted or not service_running:
             process.stop(state_dir / PID_FILE, marker(state_dir))
@@ -83,12 +88,16 @@ def stop(state_dir: Path) -> bool:
     """Stop the backend process if it runs (the host is being torn down); True when one ran."""
     if not (state_dir / PID_FILE).exists():
         return False
+    from opsctl.local.monitoring import process
+
     with _locked(state_dir):
         return process.stop(state_dir / PID_FILE, marker(state_dir))
 
 
 def _start(state_dir: Path, backend: dict[str, Any], attempts: int = 2) -> None:
     """Start the backend process and wait for its port; once more when it died starting (a loaded machine)."""
+    from opsctl.local.monitoring import process
+
     for attempt in range(attempts):
         try:
             _start_once(state_dir, backend)
@@ -99,6 +108,8 @@ def _start(state_dir: Path, backend: dict[str, Any], attempts: int = 2) -> None:
 
 
 def _start_once(state_dir: Path, backend: dict[str, Any]) -> None:
+    from opsctl.local.monitoring import process
+
     log_file = state_dir / LOG_FILE
     pid = process.spawn(
         [str(a) for a in backend["argv"]],

@@ -1,4 +1,4 @@
-"""The stand-ins as one program: ``python -I __main__.py <tool> --state STATE_DIR <args>``.
+"""The stand-ins as one program: ``python -I -S __main__.py <tool> --state STATE_DIR <args>``.
 
 Run in isolated mode (no PYTHONPATH, no script directory on sys.path), so the project root is put on sys.path
 here, and only the stand-ins' standard-library-only modules are imported from it.

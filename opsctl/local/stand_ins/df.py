@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from opsctl.local.stand_ins import PROGRAM, files
+from opsctl.local.stand_ins import PROGRAM, files, python_exec
 
 STATE_FILE = "disk.json"
 
@@ -44,7 +43,7 @@ def write_df_wrapper(bin_dir: Path, state_dir: Path, real_df: str) -> Path:
         "#!/usr/bin/env bash\n"
         "# df of the opsctl local host (tests and local plane only): the real df unless a disk use is set\n"
         f"if [[ -f {shlex.quote(str(path(state_dir)))} ]]; then\n"
-        f'  exec {shlex.quote(sys.executable)} -I {shlex.quote(str(PROGRAM))} df --state {state} {real} "$@"\n'
+        f'  {python_exec(PROGRAM)} df --state {state} {real} "$@"\n'
         "fi\n"
         f'exec {real} "$@"\n',
         encoding="utf-8",
