@@ -66,7 +66,7 @@ import time
 import traceback
 import types
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -420,19 +420,26 @@ def _cached_parse(original: Callable[[str], tuple[Any, Any]]) -> Callable[[str],
 
 def _draw_heap_keys(program: Any) -> None:
     from moto.stepfunctions.parser.asl.component.common.catch.catcher_decl import CatcherDecl
-    from moto.stepfunctions.parser.asl.component.component import Component
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 
+    for component in components_of(program, CatcherDecl.DEFAULT_RESULT_PATH):  # moto's one default of every Catch
+        if isinstance(component, EvalComponent):
+            _ = component.heap_key
+
+
+def components_of(*roots: Any) -> Iterator[Any]:
+    """Every ASL component reachable from ``roots`` (through attributes, lists, tuples, sets and dicts), once."""
+    from moto.stepfunctions.parser.asl.component.component import Component
+
     seen: set[int] = set()
-    pending: list[Any] = [program, CatcherDecl.DEFAULT_RESULT_PATH]  # moto's one default, shared by every Catch
+    pending: list[Any] = list(roots)
     while pending:
         item = pending.pop()
         if id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, EvalComponent):
-            _ = item.heap_key
         if isinstance(item, Component):
+            yield item
             pending.extend(vars(item).values())
         elif isinstance(item, (list, tuple, set, frozenset)):
             pending.extend(item)

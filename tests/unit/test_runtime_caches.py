@@ -95,29 +95,13 @@ def test_the_interpreter_reuses_one_client_per_region_and_service() -> None:
 
 def test_a_definition_is_parsed_once_and_every_component_has_its_heap_key_before_it_is_shared() -> None:
     moto_patches.install()
-    from moto.stepfunctions.parser.asl.component.component import Component
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     program, _tree = AmazonStateLanguageParser.parse(DEFINITION)
     assert AmazonStateLanguageParser.parse(DEFINITION)[0] is program
 
-    components: list[EvalComponent] = []
-    seen: set[int] = set()
-    pending: list[object] = [program]
-    while pending:
-        item = pending.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, EvalComponent):
-            components.append(item)
-        if isinstance(item, Component):
-            pending.extend(vars(item).values())
-        elif isinstance(item, (list, tuple)):
-            pending.extend(item)
-        elif isinstance(item, dict):
-            pending.extend(item.values())
+    components = [item for item in moto_patches.components_of(program) if isinstance(item, EvalComponent)]
     assert len(components) > 10  # the Map's iterator and the Catch are reached, not only the top states
     assert all(component._EvalComponent__heap_key is not None for component in components)  # type: ignore[attr-defined]
 
