@@ -230,6 +230,7 @@ def _demo_maintenance(demo: Demo, plane: LocalPlane) -> None:
     boot = host.boot_id()
     demo.run("The monthly OS update: apt upgrade, a new kernel, so a reboot", "os-update", {"host": "demo"})
     print(f"    packages now {host.installed_packages()}; rebooted: {host.boot_id() != boot}")
+    _wait_monitoring_quiet(plane, "demo")
     demo.run(
         "Rotate the database password and JWT secret (generated on the host, never shown)",
         "rotate-secrets",
@@ -240,6 +241,25 @@ def _demo_maintenance(demo: Demo, plane: LocalPlane) -> None:
         "scale",
         {"host": "demo-ssm", "instance_type": "t3.large", "confirm": "demo-ssm", "reason": "make demo"},
     )
+
+
+def _wait_monitoring_quiet(plane: LocalPlane, host_name: str, timeout_s: float = 60.0) -> None:
+    """The OS update's reboot can keep the backend down past ServiceDown's ``for: 2s``: the alert's remediation then
+    waits for the host lock and takes it the moment the update frees it, and the demo's next step (its lock wait
+    scaled to about a second) gave way to it once in a run. Wait until no alert for the host is pending, firing or
+    active in Alertmanager, no remediation runs, and nothing holds the host's lock."""
+    monitoring = plane.monitoring
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        alerts = [*monitoring.prometheus_alerts(), *monitoring.active_alerts()]
+        busy = (
+            any(alert["labels"].get("host") == host_name for alert in alerts)
+            or any(run["status"] == "RUNNING" for run in plane.executions("remediation"))
+            or plane.lock_item(host_name) is not None
+        )
+        if not busy:
+            return
+        time.sleep(0.2)
 
 
 def _demo_daily(demo: Demo, plane: LocalPlane) -> Path | None:
